@@ -1,0 +1,115 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include "messages/task_message.hpp"
+
+namespace vigil {
+
+/// A message taken off a queue, still in its transport encoding.
+struct raw_delivery {
+  /// The queue (routing key) it was taken from.
+  std::string queue;
+  /// The handle to acknowledge it with.
+  std::string tag;
+  /// The envelope as the broker holds it (kombu JSON on Redis and memory).
+  std::string envelope;
+};
+
+/// A message the workers gave up on, kept with the reason.
+struct dead_letter {
+  /// Identifies the record for `replay_dead_letters`.
+  std::string id;
+  std::string task;
+  std::string task_id;
+  std::string queue;
+  std::string reason;
+  /// When it was dead-lettered, Unix microseconds.
+  int64_t time_us = 0;
+  /// The message as it would be requeued.
+  std::string envelope;
+};
+
+/// Renders a dead letter as one JSON object.
+std::string to_json(const dead_letter& x);
+
+/// Parses what `to_json` wrote.
+caf::expected<dead_letter> dead_letter_from_json(std::string_view json);
+
+/// One connection to a task broker. Calls block for at most the timeout the
+/// connection was made with, so a broker lives inside a detached actor (or a
+/// CLI command), one per thread. Backends: memory (in-process), redis
+/// (kombu's layout, shared with Python Celery clients and workers).
+class broker {
+public:
+  virtual ~broker();
+
+  /// The broker's URL with any password masked, for logs.
+  virtual std::string describe() const = 0;
+
+  /// Publishes a batch; returns once the broker holds every message.
+  virtual caf::error publish(const std::vector<outgoing_task>& batch) = 0;
+
+  /// Pushes an envelope exactly as given onto `queue` (priority 0): replays
+  /// and tests use it; `publish` is the way to send a task.
+  virtual caf::error push_raw(std::string_view queue, std::string_view envelope) = 0;
+
+  /// Takes up to `max` messages from `queues` (kombu's order: priority
+  /// bucket first, then queue order) and records them as unacknowledged in
+  /// the same atomic step, so a crash cannot lose one. Returns at once with
+  /// nothing when the queues are empty.
+  virtual caf::error fetch(const std::vector<std::string>& queues, size_t max,
+                           std::vector<raw_delivery>& out) = 0;
+
+  /// Acknowledges deliveries: they are done and leave the broker.
+  virtual caf::error ack(const std::vector<std::string>& tags) = 0;
+
+  /// Gives unacknowledged deliveries back to the head of their queues.
+  virtual caf::error requeue(const std::vector<std::string>& tags) = 0;
+
+  /// Gives back every delivery unacknowledged for longer than
+  /// `visibility_timeout` (its consumer is presumed dead); returns how many.
+  virtual caf::expected<size_t>
+  restore_expired(std::chrono::duration<double> visibility_timeout) = 0;
+
+  /// Stores dead letters and acknowledges `tags` (their deliveries).
+  virtual caf::error dead_letter_batch(const std::vector<dead_letter>& letters,
+                                       const std::vector<std::string>& tags)
+    = 0;
+
+  /// Lists dead letters, newest first.
+  virtual caf::expected<std::vector<dead_letter>> list_dead_letters() = 0;
+
+  /// Requeues the dead letter `id` (every one if `id` is empty) and removes
+  /// it from the dead letters; returns how many were requeued.
+  virtual caf::expected<size_t> replay_dead_letters(std::string_view id) = 0;
+
+  /// Messages waiting in `queue`, all priority buckets together.
+  virtual caf::expected<size_t> queue_length(std::string_view queue) = 0;
+
+  /// Deliveries taken but not yet acknowledged.
+  virtual caf::expected<size_t> unacked_count() = 0;
+};
+
+/// Connects to the broker at `url` (memory://, redis://...). Every call on
+/// the result is bounded by `timeout`.
+caf::expected<std::unique_ptr<broker>>
+connect_broker(std::string_view url, std::chrono::milliseconds timeout);
+
+/// Creates the in-process broker named by a memory:// URL; every broker of
+/// the same name in this process shares its queues.
+std::unique_ptr<broker> make_memory_broker(std::string_view url);
+
+/// Connects to a Redis broker (kombu layout).
+caf::expected<std::unique_ptr<broker>>
+make_redis_broker(std::string_view url, std::chrono::milliseconds timeout);
+
+} // namespace vigil

@@ -1,0 +1,202 @@
+// The in-process broker: the embedded default for a single node. It keeps
+// kombu envelopes, like the Redis backend, so both run the same code paths
+// and pass the same contract tests.
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+
+#include "actors/backends/broker.hpp"
+#include "messages/clock.hpp"
+#include "messages/kombu_envelope.hpp"
+
+namespace vigil {
+
+namespace {
+
+struct unacked_entry {
+  std::string queue;
+  std::string envelope;
+  int64_t received_us = 0;
+};
+
+/// The queues of one memory:// name, shared by every broker handle on it.
+struct memory_store {
+  std::mutex mtx;
+  /// Keyed by kombu list key (queue plus priority suffix); front = next out.
+  std::unordered_map<std::string, std::deque<std::string>> lists;
+  std::unordered_map<std::string, unacked_entry> unacked;
+  std::deque<dead_letter> dead; // newest first
+};
+
+std::shared_ptr<memory_store> store_for(std::string_view url) {
+  static std::mutex mtx;
+  static std::map<std::string, std::shared_ptr<memory_store>, std::less<>> stores;
+  std::lock_guard guard{mtx};
+  auto i = stores.find(url);
+  if (i == stores.end())
+    i = stores.emplace(std::string{url}, std::make_shared<memory_store>()).first;
+  return i->second;
+}
+
+class memory_broker : public broker {
+public:
+  explicit memory_broker(std::string_view url)
+    : url_(url), store_(store_for(url)) {
+    // nop
+  }
+
+  std::string describe() const override {
+    return url_;
+  }
+
+  caf::error publish(const std::vector<outgoing_task>& batch) override {
+    std::vector<std::pair<std::string, std::string>> encoded;
+    encoded.reserve(batch.size());
+    for (auto& out : batch)
+      encoded.emplace_back(kombu_queue_key(out.queue, out.msg.priority),
+                           encode_kombu_envelope(out.msg, out.queue,
+                                                 new_uuid4()));
+    std::lock_guard guard{store_->mtx};
+    for (auto& [key, env] : encoded)
+      store_->lists[key].push_back(std::move(env));
+    return {};
+  }
+
+  caf::error push_raw(std::string_view queue,
+                      std::string_view envelope) override {
+    std::lock_guard guard{store_->mtx};
+    store_->lists[std::string{queue}].emplace_back(envelope);
+    return {};
+  }
+
+  caf::error fetch(const std::vector<std::string>& queues, size_t max,
+                   std::vector<raw_delivery>& out) override {
+    auto now = now_unix_us();
+    std::lock_guard guard{store_->mtx};
+    for (int prio : {0, 3, 6, 9}) {
+      for (auto& q : queues) {
+        if (max == 0)
+          return {};
+        auto i = store_->lists.find(kombu_queue_key(q, prio));
+        if (i == store_->lists.end())
+          continue;
+        auto& list = i->second;
+        while (max > 0 && !list.empty()) {
+          auto env = std::move(list.front());
+          list.pop_front();
+          --max;
+          auto tag = find_delivery_tag(env);
+          if (tag.empty()) {
+            store_->dead.push_front(dead_letter{
+              new_uuid4(), "", "", q, "message has no properties.delivery_tag",
+              now, std::move(env)});
+            continue;
+          }
+          store_->unacked[tag] = unacked_entry{q, env, now};
+          out.push_back(raw_delivery{q, std::move(tag), std::move(env)});
+        }
+      }
+    }
+    return {};
+  }
+
+  caf::error ack(const std::vector<std::string>& tags) override {
+    std::lock_guard guard{store_->mtx};
+    for (auto& tag : tags)
+      store_->unacked.erase(tag);
+    return {};
+  }
+
+  caf::error requeue(const std::vector<std::string>& tags) override {
+    std::lock_guard guard{store_->mtx};
+    for (auto& tag : tags)
+      restore_locked(tag);
+    return {};
+  }
+
+  caf::expected<size_t>
+  restore_expired(std::chrono::duration<double> visibility_timeout) override {
+    auto cutoff = now_unix_us()
+                  - static_cast<int64_t>(visibility_timeout.count() * 1e6);
+    std::lock_guard guard{store_->mtx};
+    std::vector<std::string> expired;
+    for (auto& [tag, entry] : store_->unacked)
+      if (entry.received_us <= cutoff)
+        expired.push_back(tag);
+    for (auto& tag : expired)
+      restore_locked(tag);
+    return expired.size();
+  }
+
+  caf::error dead_letter_batch(const std::vector<dead_letter>& letters,
+                               const std::vector<std::string>& tags) override {
+    std::lock_guard guard{store_->mtx};
+    for (auto& x : letters)
+      store_->dead.push_front(x);
+    for (auto& tag : tags)
+      store_->unacked.erase(tag);
+    return {};
+  }
+
+  caf::expected<std::vector<dead_letter>> list_dead_letters() override {
+    std::lock_guard guard{store_->mtx};
+    return std::vector<dead_letter>(store_->dead.begin(), store_->dead.end());
+  }
+
+  caf::expected<size_t> replay_dead_letters(std::string_view id) override {
+    std::lock_guard guard{store_->mtx};
+    size_t n = 0;
+    auto& dead = store_->dead;
+    for (auto i = dead.begin(); i != dead.end();) {
+      if (!id.empty() && i->id != id) {
+        ++i;
+        continue;
+      }
+      store_->lists[i->queue].push_back(i->envelope);
+      i = dead.erase(i);
+      ++n;
+    }
+    return n;
+  }
+
+  caf::expected<size_t> queue_length(std::string_view queue) override {
+    std::lock_guard guard{store_->mtx};
+    size_t n = 0;
+    for (int prio : {0, 3, 6, 9})
+      if (auto i = store_->lists.find(kombu_queue_key(queue, prio));
+          i != store_->lists.end())
+        n += i->second.size();
+    return n;
+  }
+
+  caf::expected<size_t> unacked_count() override {
+    std::lock_guard guard{store_->mtx};
+    return store_->unacked.size();
+  }
+
+private:
+  // Puts a delivery back at the head of its queue, marked as redelivered.
+  void restore_locked(const std::string& tag) {
+    auto i = store_->unacked.find(tag);
+    if (i == store_->unacked.end())
+      return;
+    auto env = mark_redelivered(i->second.envelope);
+    store_->lists[i->second.queue].push_front(
+      env ? std::move(*env) : std::move(i->second.envelope));
+    store_->unacked.erase(i);
+  }
+
+  std::string url_;
+  std::shared_ptr<memory_store> store_;
+};
+
+} // namespace
+
+std::unique_ptr<broker> make_memory_broker(std::string_view url) {
+  return std::make_unique<memory_broker>(url);
+}
+
+} // namespace vigil

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+namespace vigil {
+
+/// A task result to store: the task id and its serialized document.
+struct stored_result {
+  std::string task_id;
+  std::string doc;
+};
+
+/// Where task results go so that a Celery client's AsyncResult.get() finds
+/// them. One connection; used from one thread.
+class result_backend {
+public:
+  virtual ~result_backend();
+
+  /// Stores a batch of result documents.
+  virtual caf::error store(const std::vector<stored_result>& results) = 0;
+
+  /// Reads the stored document of `task_id` (empty if none).
+  virtual caf::expected<std::string> fetch(std::string_view task_id) = 0;
+};
+
+/// Connects to the result backend at `url` (redis://...): results live
+/// under `celery-task-meta-<id>` for `expires` seconds and are published on
+/// the channel of the same name, as Celery's Redis backend does.
+caf::expected<std::unique_ptr<result_backend>>
+connect_result_backend(std::string_view url, std::chrono::seconds expires,
+                       std::chrono::milliseconds timeout);
+
+} // namespace vigil

@@ -1,0 +1,113 @@
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include "actors/backends/broker.hpp"
+#include "actors/backends/result_backend.hpp"
+#include "actors/status.hpp"
+#include "actors/task_worker.hpp"
+#include "messages/type_ids.hpp"
+
+namespace vigil {
+
+/// How a consumer takes work from its broker.
+struct consumer_options {
+  std::string broker_url = "memory://";
+  /// Queues to consume, in order.
+  std::vector<std::string> queues{"celery"};
+  /// Most deliveries held unacknowledged at once (broker.prefetch).
+  size_t prefetch = 256;
+  /// Most deliveries taken in one round trip.
+  size_t fetch_batch = 256;
+  /// Seconds before another consumer's unacknowledged delivery is restored.
+  double visibility_timeout = 3600;
+  /// Seconds between sweeps for deliveries past the visibility timeout.
+  double restore_interval = 10;
+  /// Longest sleep between fetches while the queues are empty, in seconds.
+  double poll_interval = 0.05;
+  /// Where results go ("" = nowhere).
+  std::string result_backend_url;
+  int64_t result_expires = 86400;
+  /// Bound on every blocking broker call.
+  std::chrono::milliseconds io_timeout{5000};
+  /// How long a drain waits for running tasks before giving them back.
+  double shutdown_timeout = 30;
+};
+
+/// Takes task messages off a broker, hands them to workers in batches, and
+/// acknowledges each only after its worker reported the outcome (retries
+/// republished and dead letters stored first). Owns one broker connection
+/// and runs detached, so its blocking calls never stall the scheduler.
+using task_consumer_actor = caf::typed_actor<
+  /// Self-sent: fetch more work if there is room.
+  caf::reacts_to<poll_atom>,
+  /// Self-sent: dispatch held messages whose ETA came.
+  caf::reacts_to<eta_atom>,
+  /// Self-sent: restore deliveries past the visibility timeout.
+  caf::reacts_to<sweep_atom>,
+  /// A worker's outcomes for a batch it was given.
+  caf::reacts_to<std::vector<task_outcome>>,
+  /// Stop fetching, give back held messages, wait for running tasks (up to
+  /// the shutdown timeout); answers true once nothing is held.
+  caf::replies_to<drain_atom>::with<bool>,
+  /// Self-sent: the drain's grace period is over.
+  caf::reacts_to<deadline_atom>,
+  /// Answers the consumer's status and figures.
+  caf::replies_to<status_atom>::with<actor_status>>;
+
+/// State of a task consumer.
+struct task_consumer_state {
+  static inline const char* name = "tasks.consumer";
+
+  consumer_options opts;
+  std::unique_ptr<broker> conn;
+  std::unique_ptr<result_backend> results;
+  std::vector<task_worker_actor> workers;
+  std::vector<size_t> worker_load;
+
+  /// Deliveries fetched and not yet acknowledged (running or ETA-held).
+  size_t held = 0;
+  std::unordered_set<std::string> running_tags;
+  std::multimap<int64_t, delivery> eta_held;
+  int64_t eta_timer_at = 0;
+  bool poll_scheduled = false;
+  std::chrono::milliseconds idle_backoff{0};
+  std::chrono::steady_clock::time_point next_connect;
+  std::chrono::milliseconds connect_backoff{0};
+
+  // Work to write back to the broker, in this order.
+  std::vector<outgoing_task> to_publish;
+  std::vector<stored_result> to_store;
+  std::vector<dead_letter> to_bury;
+  std::vector<std::string> bury_tags;
+  std::vector<std::string> to_ack;
+  std::vector<std::string> to_requeue;
+
+  bool draining = false;
+  std::vector<caf::typed_response_promise<bool>> drained;
+
+  status_counters counters;
+  uint64_t fetched = 0;
+  uint64_t succeeded = 0;
+  uint64_t retried = 0;
+  uint64_t dead_lettered = 0;
+  uint64_t expired = 0;
+  uint64_t restored = 0;
+  uint64_t reconnects = 0;
+};
+
+/// Spawn with `spawn<caf::detached>(task_consumer, options, workers)`.
+task_consumer_actor::behavior_type
+task_consumer(task_consumer_actor::stateful_pointer<task_consumer_state> self,
+              consumer_options opts, std::vector<task_worker_actor> workers);
+
+} // namespace vigil

@@ -1,0 +1,44 @@
+#include "actors/task_worker.hpp"
+
+#include <caf/all.hpp>
+
+#include "actors/status.hpp"
+#include "runtime/task_runner.hpp"
+
+namespace vigil {
+
+task_worker_actor::behavior_type
+task_worker(task_worker_actor::stateful_pointer<task_worker_state> self,
+            std::shared_ptr<const task_registry> registry, bool store_results) {
+  self->state.registry = std::move(registry);
+  self->state.store_results = store_results;
+  return {
+    [=](run_atom, std::vector<delivery>& batch) {
+      auto& st = self->state;
+      std::vector<task_outcome> outcomes;
+      outcomes.reserve(batch.size());
+      for (auto& d : batch) {
+        outcomes.push_back(run_delivery(*st.registry, std::move(d),
+                                        st.store_results));
+        switch (outcomes.back().what()) {
+          case outcome_kind::dead_letter: ++st.dead_lettered; break;
+          case outcome_kind::retry: ++st.retried; break;
+          default: break;
+        }
+      }
+      st.processed += batch.size();
+      return outcomes;
+    },
+    [=](status_atom) {
+      auto& st = self->state;
+      status_counters c;
+      c.processed = st.processed;
+      auto status = make_status(self, c);
+      status.extra["dead_lettered"] = std::to_string(st.dead_lettered);
+      status.extra["retried"] = std::to_string(st.retried);
+      return status;
+    },
+  };
+}
+
+} // namespace vigil

@@ -1,0 +1,478 @@
+#include "config/schema.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <exception>
+
+#include "config/config.hpp"
+#include "messages/errors.hpp"
+
+namespace vigil {
+
+namespace {
+
+std::vector<key_spec> make_schema() {
+  // One row per key. Keep `help` to one line: it is printed by the CLI and
+  // copied into docs/CONFIGURATION.md.
+  std::vector<key_spec> rows = {
+    {.key = "broker.url", .type = key_type::url, .default_yaml = "memory://",
+     .help = "Broker URL: memory://, redis://[:password@]host:port/db or "
+             "amqp://user:password@host:port/vhost",
+     .choices = {"memory", "redis", "amqp"}},
+    {.key = "broker.visibility-timeout", .type = key_type::number,
+     .default_yaml = "3600",
+     .help = "Seconds a fetched message may stay unacknowledged before it is "
+             "redelivered",
+     .min = 1},
+    {.key = "broker.prefetch", .type = key_type::integer,
+     .default_yaml = "256",
+     .help = "Maximum number of messages a worker holds unacknowledged",
+     .min = 1},
+    {.key = "broker.restore-interval", .type = key_type::number,
+     .default_yaml = "10",
+     .help = "Seconds between a worker's sweeps for unacknowledged messages "
+             "past the visibility timeout",
+     .min = 0.1},
+    {.key = "broker.poll-interval", .type = key_type::number,
+     .default_yaml = "0.05",
+     .help = "Longest sleep in seconds between fetches when the queues are "
+             "empty",
+     .min = 0.001},
+    {.key = "tasks.result-backend", .type = key_type::url, .default_yaml = "",
+     .help = "Result backend URL: redis://[:password@]host:port/db (unset: "
+             "none)",
+     .choices = {"redis"}},
+    {.key = "tasks.result-expires", .type = key_type::integer,
+     .default_yaml = "86400",
+     .help = "Seconds a task result is kept in the result backend",
+     .min = 1},
+    {.key = "tasks.default-queue", .type = key_type::string,
+     .default_yaml = "celery",
+     .help = "Queue that tasks are sent to when no queue is given"},
+    {.key = "tasks.queues", .type = key_type::list, .default_yaml = "[]",
+     .help = "Queues a worker consumes from ([] = [tasks.default-queue])"},
+    {.key = "tasks.unknown-task", .type = key_type::choice,
+     .default_yaml = "dead-letter",
+     .help = "What a worker does with a message naming an unregistered task",
+     .choices = {"dead-letter", "requeue"}},
+    {.key = "worker.concurrency", .type = key_type::integer,
+     .default_yaml = "0",
+     .help = "Number of tasks a worker runs in parallel (0 = number of CPU "
+             "cores)",
+     .min = 0},
+    {.key = "worker.shutdown-timeout", .type = key_type::number,
+     .default_yaml = "30",
+     .help = "Seconds a worker waits for running tasks to finish on SIGTERM",
+     .min = 0},
+    {.key = "log.level", .type = key_type::choice, .default_yaml = "info",
+     .help = "Lowest log level that is written",
+     .choices = {"trace", "debug", "info", "warning", "error", "critical",
+                 "off"}},
+    {.key = "log.format", .type = key_type::choice, .default_yaml = "text",
+     .help = "Log line format", .choices = {"text", "json"}},
+    {.key = "node.name", .type = key_type::string, .default_yaml = "",
+     .help = "Name of this node (unset: the host name)"},
+    {.key = "node.data-dir", .type = key_type::string,
+     .default_yaml = ".vigil", .help = "Directory for this node's local state"},
+    {.key = "redis.clusters", .type = key_type::map, .default_yaml = "{}",
+     .help = "Named Redis connection settings, taken as a whole"},
+    {.key = "web.bind", .type = key_type::string,
+     .default_yaml = "127.0.0.1:9001",
+     .help = "Address (host:port) the web interface listens on"},
+  };
+  std::sort(rows.begin(), rows.end(),
+            [](const key_spec& x, const key_spec& y) { return x.key < y.key; });
+  return rows;
+}
+
+caf::error bad(std::string text) {
+  return caf::make_error(errc::bad_config, std::move(text));
+}
+
+std::string to_lower(std::string_view s) {
+  std::string out{s};
+  for (auto& c : out)
+    if (c >= 'A' && c <= 'Z')
+      c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+// Shortest text that reads back as `x`: "1", "0.1", "1e+20".
+std::string format_number(double x) {
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof(buf), x);
+  return std::string(buf, res.ptr);
+}
+
+std::string range_text(const key_spec& spec) {
+  bool has_min = std::isfinite(spec.min);
+  bool has_max = std::isfinite(spec.max);
+  if (has_min && has_max)
+    return " between " + format_number(spec.min) + " and "
+           + format_number(spec.max);
+  if (has_min)
+    return " >= " + format_number(spec.min);
+  if (has_max)
+    return " <= " + format_number(spec.max);
+  return "";
+}
+
+std::string join(const std::vector<std::string>& xs, std::string_view sep) {
+  std::string out;
+  for (const auto& x : xs) {
+    if (!out.empty())
+      out += sep;
+    out += x;
+  }
+  return out;
+}
+
+// What the caller expected, for "expected ..., got ..." messages.
+std::string expected_text(const key_spec& spec) {
+  switch (spec.type) {
+    case key_type::string: return "a string";
+    case key_type::integer: return "an integer" + range_text(spec);
+    case key_type::number: return "a number" + range_text(spec);
+    case key_type::boolean: return "a boolean (true/false/yes/no)";
+    case key_type::choice: return "one of " + join(spec.choices, ", ");
+    case key_type::url: {
+      std::vector<std::string> schemes;
+      for (const auto& s : spec.choices)
+        schemes.push_back(s + "://");
+      return "a URL (" + join(schemes, ", ") + ")";
+    }
+    case key_type::map: return "a map";
+    case key_type::list: return "a list of strings";
+  }
+  return "a value";
+}
+
+// What was found, for "expected ..., got ..." messages. Quotes scalars with
+// URL passwords masked; never quotes secret values.
+std::string found_text(const key_spec& spec, const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Undefined:
+    case YAML::NodeType::Null: return "nothing";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Map: return "a map";
+    case YAML::NodeType::Scalar: break;
+  }
+  if (spec.secret)
+    return "'********'";
+  auto text = mask_url(node.Scalar());
+  if (text.size() > 80)
+    text = text.substr(0, 77) + "...";
+  // A quoted "42" is a string in YAML; say so, or "got '42'" would puzzle.
+  if (node.Tag() == "!")
+    return "the string '" + text + "'";
+  return "'" + text + "'";
+}
+
+caf::error type_error(const key_spec& spec, const YAML::Node& node) {
+  return bad("expected " + expected_text(spec) + ", got "
+             + found_text(spec, node));
+}
+
+// Plain (unquoted, untagged) scalars are the only ones YAML resolves to
+// ints, floats and booleans.
+bool is_plain(const YAML::Node& node) {
+  return node.IsScalar() && node.Tag() == "?";
+}
+
+bool parse_int(std::string_view s, int64_t& out) {
+  if (!s.empty() && s.front() == '+')
+    s.remove_prefix(1);
+  if (s.empty())
+    return false;
+  auto res = std::from_chars(s.data(), s.data() + s.size(), out);
+  return res.ec == std::errc{} && res.ptr == s.data() + s.size();
+}
+
+bool parse_double(std::string_view s, double& out) {
+  if (!s.empty() && s.front() == '+')
+    s.remove_prefix(1);
+  // from_chars would accept "inf" and "nan"; a config value must be finite.
+  if (s.empty() || s.find_first_of("iInN") != std::string_view::npos)
+    return false;
+  auto res = std::from_chars(s.data(), s.data() + s.size(), out);
+  return res.ec == std::errc{} && res.ptr == s.data() + s.size()
+         && std::isfinite(out);
+}
+
+bool in_range(const key_spec& spec, double x) {
+  return x >= spec.min && x <= spec.max;
+}
+
+std::string to_flow_yaml(const YAML::Node& node) {
+  YAML::Emitter out;
+  out.SetMapFormat(YAML::Flow);
+  out.SetSeqFormat(YAML::Flow);
+  out << node;
+  return out.c_str();
+}
+
+// The parts of "scheme://[userinfo@]host[:port][/path][?query]". The
+// userinfo ends at the last '@' before any '?', so an unescaped '/' in a
+// password does not hide it.
+struct url_parts {
+  std::string_view scheme;
+  std::string_view host;
+  std::string_view port; // without ':'
+  bool has_port = false;
+  std::string_view path; // from the first '/' after the host, without query
+};
+
+bool split_url(std::string_view url, url_parts& out) {
+  auto sep = url.find("://");
+  if (sep == std::string_view::npos || sep == 0)
+    return false;
+  out.scheme = url.substr(0, sep);
+  auto rest = url.substr(sep + 3);
+  auto query = rest.find_first_of("?#");
+  auto before_query = rest.substr(0, query);
+  auto at = before_query.rfind('@');
+  auto hostport_begin = at == std::string_view::npos ? 0 : at + 1;
+  auto after_user = before_query.substr(hostport_begin);
+  auto slash = after_user.find('/');
+  auto hostport = after_user.substr(0, slash);
+  out.path = slash == std::string_view::npos ? std::string_view{}
+                                             : after_user.substr(slash);
+  std::string_view::size_type colon;
+  if (!hostport.empty() && hostport.front() == '[') {
+    // IPv6 literal: "[::1]:6379".
+    auto close = hostport.find(']');
+    if (close == std::string_view::npos)
+      return false;
+    out.host = hostport.substr(0, close + 1);
+    colon = close + 1 < hostport.size() && hostport[close + 1] == ':'
+              ? close + 1
+              : std::string_view::npos;
+    if (colon == std::string_view::npos && close + 1 != hostport.size())
+      return false;
+  } else {
+    colon = hostport.rfind(':');
+    out.host = hostport.substr(0, colon);
+  }
+  if (colon != std::string_view::npos) {
+    out.has_port = true;
+    out.port = hostport.substr(colon + 1);
+  }
+  return true;
+}
+
+bool all_digits(std::string_view s) {
+  return !s.empty()
+         && std::all_of(s.begin(), s.end(),
+                        [](char c) { return c >= '0' && c <= '9'; });
+}
+
+caf::error check_url(const key_spec& spec, const YAML::Node& node) {
+  const auto& text = node.Scalar();
+  url_parts parts;
+  if (!split_url(text, parts))
+    return type_error(spec, node);
+  auto quoted = "'" + mask_url(text) + "'";
+  auto scheme = to_lower(parts.scheme);
+  if (std::find(spec.choices.begin(), spec.choices.end(), scheme)
+      == spec.choices.end())
+    return bad("unsupported URL scheme '" + std::string{parts.scheme}
+               + "' in " + quoted + " (expected " + expected_text(spec)
+               + ")");
+  if (scheme == "memory")
+    return {};
+  if (parts.host.empty() || parts.host == "[]")
+    return bad("URL " + quoted + " has no host");
+  if (parts.has_port) {
+    int64_t port = 0;
+    if (!all_digits(parts.port) || !parse_int(parts.port, port) || port < 1
+        || port > 65535)
+      return bad("URL " + quoted + " has an invalid port '"
+                 + std::string{parts.port} + "'");
+  }
+  if (scheme == "redis" && parts.path.size() > 1
+      && !all_digits(parts.path.substr(1)))
+    return bad("URL " + quoted + " has an invalid database number '"
+               + std::string{parts.path.substr(1)}
+               + "' (expected /0, /1, ...)");
+  return {};
+}
+
+// Masks URL passwords in every string of a (cloned) node, and the whole
+// value of any map entry whose key is "password".
+void mask_node(YAML::Node node) {
+  if (node.IsScalar()) {
+    auto masked = mask_url(node.Scalar());
+    if (masked != node.Scalar())
+      node = masked;
+  } else if (node.IsSequence()) {
+    for (auto item : node)
+      mask_node(item);
+  } else if (node.IsMap()) {
+    for (auto kv : node) {
+      if (kv.first.IsScalar() && to_lower(kv.first.Scalar()) == "password"
+          && !kv.second.IsNull())
+        kv.second = "********";
+      else
+        mask_node(kv.second);
+    }
+  }
+}
+
+} // namespace
+
+const char* to_string(key_type t) {
+  switch (t) {
+    case key_type::string: return "string";
+    case key_type::integer: return "integer";
+    case key_type::number: return "number";
+    case key_type::boolean: return "boolean";
+    case key_type::choice: return "choice";
+    case key_type::url: return "url";
+    case key_type::map: return "map";
+    case key_type::list: return "list";
+  }
+  return "unknown";
+}
+
+const std::vector<key_spec>& config_schema() {
+  static const std::vector<key_spec> schema = make_schema();
+  return schema;
+}
+
+const key_spec* find_key_spec(std::string_view key) {
+  const auto& schema = config_schema();
+  auto i = std::lower_bound(
+    schema.begin(), schema.end(), key,
+    [](const key_spec& x, std::string_view k) { return x.key < k; });
+  if (i == schema.end() || i->key != key)
+    return nullptr;
+  return &*i;
+}
+
+caf::expected<typed_value> parse_value(const key_spec& spec,
+                                       const YAML::Node& value) try {
+  if (!value.IsDefined() || value.IsNull())
+    return type_error(spec, value);
+  typed_value out;
+  out.set = true;
+  switch (spec.type) {
+    case key_type::string: {
+      if (!value.IsScalar())
+        return type_error(spec, value);
+      out.text = value.Scalar();
+      break;
+    }
+    case key_type::integer: {
+      if (!is_plain(value) || !parse_int(value.Scalar(), out.integer)
+          || !in_range(spec, static_cast<double>(out.integer)))
+        return type_error(spec, value);
+      out.number = static_cast<double>(out.integer);
+      out.text = std::to_string(out.integer);
+      break;
+    }
+    case key_type::number: {
+      if (!is_plain(value) || !parse_double(value.Scalar(), out.number)
+          || !in_range(spec, out.number))
+        return type_error(spec, value);
+      // Clamp before the cast: converting an out-of-range double is UB.
+      constexpr double lim = 9.2e18;
+      out.integer = static_cast<int64_t>(std::clamp(out.number, -lim, lim));
+      out.text = value.Scalar();
+      break;
+    }
+    case key_type::boolean: {
+      if (!is_plain(value))
+        return type_error(spec, value);
+      auto text = to_lower(value.Scalar());
+      if (text == "true" || text == "yes")
+        out.boolean = true;
+      else if (text == "false" || text == "no")
+        out.boolean = false;
+      else
+        return type_error(spec, value);
+      out.integer = out.boolean ? 1 : 0;
+      out.number = out.boolean ? 1 : 0;
+      out.text = out.boolean ? "true" : "false";
+      break;
+    }
+    case key_type::choice: {
+      if (!value.IsScalar())
+        return type_error(spec, value);
+      auto text = to_lower(value.Scalar());
+      auto i = std::find(spec.choices.begin(), spec.choices.end(), text);
+      if (i == spec.choices.end())
+        return type_error(spec, value);
+      out.text = *i;
+      break;
+    }
+    case key_type::url: {
+      if (!value.IsScalar())
+        return type_error(spec, value);
+      if (auto err = check_url(spec, value))
+        return err;
+      out.text = value.Scalar();
+      break;
+    }
+    case key_type::map: {
+      if (!value.IsMap())
+        return type_error(spec, value);
+      out.text = to_flow_yaml(value);
+      break;
+    }
+    case key_type::list: {
+      if (!value.IsSequence())
+        return type_error(spec, value);
+      size_t index = 0;
+      for (const auto& item : value) {
+        ++index;
+        if (!item.IsScalar() || item.Scalar().empty())
+          return bad("expected " + expected_text(spec) + ", got "
+                     + found_text(spec, item) + " as item "
+                     + std::to_string(index));
+        out.items.push_back(item.Scalar());
+      }
+      out.text = to_flow_yaml(value);
+      break;
+    }
+  }
+  // Clone so that no two configs share mutable yaml-cpp state.
+  out.node = YAML::Clone(value);
+  return out;
+} catch (const std::exception& e) {
+  return bad(std::string{"cannot read the value: "} + e.what());
+} catch (...) {
+  return bad("cannot read the value");
+}
+
+typed_value default_value(const key_spec& spec) {
+  if (spec.default_yaml.empty())
+    return {};
+  try {
+    auto parsed = parse_value(spec, YAML::Load(spec.default_yaml));
+    if (parsed)
+      return std::move(*parsed);
+  } catch (...) {
+    // Only reachable with a broken table row; the unit tests catch those.
+  }
+  return {};
+}
+
+std::string display_value(const key_spec& spec, const typed_value& value) {
+  if (!value.set)
+    return "";
+  if (spec.secret)
+    return "********";
+  if (spec.type != key_type::list && spec.type != key_type::map)
+    return mask_url(value.text);
+  try {
+    auto copy = YAML::Clone(value.node);
+    mask_node(copy);
+    return to_flow_yaml(copy);
+  } catch (...) {
+    // Cannot show the value safely: show nothing rather than a secret.
+    return "********";
+  }
+}
+
+} // namespace vigil

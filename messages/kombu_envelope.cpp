@@ -1,0 +1,413 @@
+#include "messages/kombu_envelope.hpp"
+
+#include <simdjson.h>
+
+#include "messages/base64.hpp"
+#include "messages/clock.hpp"
+#include "messages/errors.hpp"
+#include "messages/json_writer.hpp"
+
+namespace vigil {
+
+namespace {
+
+using simdjson::dom::element;
+using simdjson::dom::object;
+
+caf::error malformed(std::string text) {
+  return caf::make_error(errc::malformed, std::move(text));
+}
+
+simdjson::dom::parser& thread_parser() {
+  thread_local simdjson::dom::parser parser;
+  return parser;
+}
+
+// Reads an optional string; JSON null and absence both give "".
+bool read_string(object obj, std::string_view key, std::string& out,
+                 std::string& err) {
+  auto field = obj[key];
+  if (field.error())
+    return true;
+  element e = field.value_unsafe();
+  if (e.is_null())
+    return true;
+  std::string_view sv;
+  if (e.get(sv)) {
+    err = "'" + std::string{key} + "' must be a string";
+    return false;
+  }
+  out.assign(sv.data(), sv.size());
+  return true;
+}
+
+bool read_int(element e, int64_t& out) {
+  int64_t i;
+  if (!e.get(i)) {
+    out = i;
+    return true;
+  }
+  double d;
+  if (!e.get(d)) {
+    out = static_cast<int64_t>(d);
+    return true;
+  }
+  return false;
+}
+
+bool read_time(object obj, std::string_view key, int64_t& out,
+               std::string& err) {
+  std::string text;
+  if (!read_string(obj, key, text, err))
+    return false;
+  if (text.empty())
+    return true;
+  auto t = parse_iso8601(text);
+  if (!t) {
+    err = "invalid " + std::string{key} + " header: " + error_text(t.error());
+    return false;
+  }
+  out = *t;
+  return true;
+}
+
+bool read_limit(element e, double& out) {
+  if (e.is_null())
+    return true;
+  double d;
+  if (!e.get(d)) {
+    out = d;
+    return true;
+  }
+  int64_t i;
+  if (!e.get(i)) {
+    out = static_cast<double>(i);
+    return true;
+  }
+  return false;
+}
+
+bool is_known_header(std::string_view key) {
+  static constexpr std::string_view known[] = {
+    "lang",     "task",        "id",          "shadow",     "eta",
+    "expires",  "group",       "group_index", "retries",    "timelimit",
+    "root_id",  "parent_id",   "argsrepr",    "kwargsrepr", "origin",
+    "ignore_result", "vigil_schema", "redelivered"};
+  for (auto k : known)
+    if (k == key)
+      return true;
+  return false;
+}
+
+void put_key(std::string& out, std::string_view key) {
+  out += '"';
+  out += key;
+  out += "\": ";
+}
+
+void put_string_or_null(std::string& out, std::string_view s) {
+  if (s.empty())
+    out += "null";
+  else
+    append_json_string(out, s);
+}
+
+void put_time_or_null(std::string& out, int64_t us) {
+  if (us == 0) {
+    out += "null";
+    return;
+  }
+  out += '"';
+  out += format_iso8601(us);
+  out += '"';
+}
+
+void put_limit(std::string& out, double x) {
+  if (x <= 0)
+    out += "null";
+  else
+    append_json_number(out, x);
+}
+
+} // namespace
+
+std::string kombu_queue_key(std::string_view queue, int priority) {
+  std::string key{queue};
+  if (priority >= 3) {
+    int bucket = priority >= 9 ? 9 : priority >= 6 ? 6 : 3;
+    key += kombu_priority_sep;
+    key += static_cast<char>('0' + bucket);
+  }
+  return key;
+}
+
+std::string encode_kombu_envelope(const task_message& msg,
+                                  std::string_view queue,
+                                  std::string_view delivery_tag) {
+  std::string out;
+  out.reserve(msg.body.size() * 4 / 3 + 768);
+  out += "{\"body\": \"";
+  out += base64_encode(msg.body);
+  out += "\", \"content-encoding\": ";
+  append_json_string(out, msg.content_encoding);
+  out += ", \"content-type\": ";
+  append_json_string(out, msg.content_type);
+  out += ", \"headers\": {\"lang\": \"cpp\", ";
+  put_key(out, "task");
+  append_json_string(out, msg.task);
+  out += ", ";
+  put_key(out, "id");
+  append_json_string(out, msg.id);
+  out += ", ";
+  put_key(out, "shadow");
+  put_string_or_null(out, msg.shadow);
+  out += ", ";
+  put_key(out, "eta");
+  put_time_or_null(out, msg.eta_us);
+  out += ", ";
+  put_key(out, "expires");
+  put_time_or_null(out, msg.expires_us);
+  out += ", ";
+  put_key(out, "group");
+  put_string_or_null(out, msg.group);
+  out += ", \"group_index\": null, \"retries\": ";
+  out += std::to_string(msg.retries);
+  out += ", \"timelimit\": [";
+  put_limit(out, msg.time_limit);
+  out += ", ";
+  put_limit(out, msg.soft_time_limit);
+  out += "], ";
+  put_key(out, "root_id");
+  append_json_string(out, msg.root_id.empty() ? msg.id : msg.root_id);
+  out += ", ";
+  put_key(out, "parent_id");
+  put_string_or_null(out, msg.parent_id);
+  out += ", ";
+  put_key(out, "argsrepr");
+  append_json_string(out, msg.argsrepr);
+  out += ", ";
+  put_key(out, "kwargsrepr");
+  append_json_string(out, msg.kwargsrepr);
+  out += ", ";
+  put_key(out, "origin");
+  append_json_string(out, msg.origin);
+  out += ", \"ignore_result\": ";
+  out += msg.ignore_result ? "true" : "false";
+  if (msg.schema_version > 0) {
+    out += ", \"vigil_schema\": ";
+    out += std::to_string(msg.schema_version);
+  }
+  // Extra headers are a JSON object: splice its members in.
+  if (msg.extra_headers.size() > 2) {
+    out += ", ";
+    out.append(msg.extra_headers, 1, msg.extra_headers.size() - 2);
+  }
+  out += "}, \"properties\": {";
+  put_key(out, "correlation_id");
+  append_json_string(out, msg.correlation_id.empty() ? msg.id
+                                                      : msg.correlation_id);
+  if (!msg.reply_to.empty()) {
+    out += ", ";
+    put_key(out, "reply_to");
+    append_json_string(out, msg.reply_to);
+  }
+  out += ", \"delivery_mode\": 2, \"delivery_info\": {\"exchange\": \"\", "
+         "\"routing_key\": ";
+  append_json_string(out, queue);
+  out += "}, \"priority\": ";
+  out += std::to_string(msg.priority);
+  out += ", \"body_encoding\": \"base64\", \"delivery_tag\": ";
+  append_json_string(out, delivery_tag);
+  out += "}}";
+  return out;
+}
+
+caf::expected<delivery> decode_kombu_envelope(std::string_view json) {
+  element root;
+  if (auto err = thread_parser().parse(json.data(), json.size()).get(root))
+    return malformed(std::string{"envelope is not valid JSON: "}
+                     + simdjson::error_message(err));
+  object env;
+  if (root.get(env))
+    return malformed("envelope is not a JSON object");
+  delivery out;
+  auto& msg = out.msg;
+  std::string err;
+  object props;
+  if (env["properties"].get(props))
+    return malformed("envelope has no 'properties' object");
+  if (!read_string(props, "delivery_tag", out.tag, err))
+    return malformed(err);
+  if (out.tag.empty())
+    return malformed("envelope has no properties.delivery_tag");
+  std::string body_encoding;
+  if (!read_string(props, "body_encoding", body_encoding, err)
+      || !read_string(props, "correlation_id", msg.correlation_id, err)
+      || !read_string(props, "reply_to", msg.reply_to, err))
+    return malformed(err);
+  if (auto prio = props["priority"]; !prio.error()) {
+    int64_t p = 0;
+    if (!prio.value_unsafe().is_null() && !read_int(prio.value_unsafe(), p))
+      return malformed("properties.priority must be a number");
+    msg.priority = static_cast<int32_t>(std::clamp<int64_t>(p, 0, 255));
+  }
+  object info;
+  if (props["delivery_info"].get(info))
+    return malformed("envelope has no properties.delivery_info");
+  if (!read_string(info, "routing_key", out.queue, err))
+    return malformed(err);
+  if (auto r = info["redelivered"]; !r.error()) {
+    bool b = false;
+    if (!r.value_unsafe().get(b))
+      out.redelivered = b;
+  }
+  std::string body_text;
+  if (!read_string(env, "body", body_text, err)
+      || !read_string(env, "content-type", msg.content_type, err)
+      || !read_string(env, "content-encoding", msg.content_encoding, err))
+    return malformed(err);
+  if (body_encoding == "base64") {
+    auto body = base64_decode(body_text);
+    if (!body)
+      return malformed("body is not valid base64: " + error_text(body.error()));
+    msg.body = std::move(*body);
+  } else {
+    msg.body = std::move(body_text);
+  }
+  object headers;
+  if (env["headers"].get(headers))
+    return malformed("envelope has no 'headers' object");
+  if (!read_string(headers, "task", msg.task, err)
+      || !read_string(headers, "id", msg.id, err)
+      || !read_string(headers, "root_id", msg.root_id, err)
+      || !read_string(headers, "parent_id", msg.parent_id, err)
+      || !read_string(headers, "group", msg.group, err)
+      || !read_string(headers, "shadow", msg.shadow, err)
+      || !read_string(headers, "argsrepr", msg.argsrepr, err)
+      || !read_string(headers, "kwargsrepr", msg.kwargsrepr, err)
+      || !read_string(headers, "origin", msg.origin, err)
+      || !read_time(headers, "eta", msg.eta_us, err)
+      || !read_time(headers, "expires", msg.expires_us, err))
+    return malformed("header " + err);
+  if (msg.task.empty())
+    return malformed("message has no 'task' header (protocol v1 messages "
+                     "are not supported)");
+  if (msg.id.empty())
+    return malformed("message has no 'id' header");
+  if (auto r = headers["retries"]; !r.error() && !r.value_unsafe().is_null()) {
+    int64_t n = 0;
+    if (!read_int(r.value_unsafe(), n) || n < 0)
+      return malformed("header 'retries' must be a non-negative integer");
+    msg.retries = static_cast<int32_t>(std::min<int64_t>(n, INT32_MAX));
+  }
+  if (auto r = headers["vigil_schema"];
+      !r.error() && !r.value_unsafe().is_null()) {
+    int64_t n = 0;
+    if (!read_int(r.value_unsafe(), n) || n < 0)
+      return malformed("header 'vigil_schema' must be a non-negative integer");
+    msg.schema_version = static_cast<int32_t>(std::min<int64_t>(n, INT32_MAX));
+  }
+  if (auto r = headers["ignore_result"]; !r.error()) {
+    bool b = false;
+    if (!r.value_unsafe().get(b))
+      msg.ignore_result = b;
+  }
+  if (auto r = headers["timelimit"]; !r.error() && !r.value_unsafe().is_null()) {
+    simdjson::dom::array limits;
+    if (r.value_unsafe().get(limits) || limits.size() != 2
+        || !read_limit(limits.at(0).value_unsafe(), msg.time_limit)
+        || !read_limit(limits.at(1).value_unsafe(), msg.soft_time_limit))
+      return malformed("header 'timelimit' must be [hard, soft]");
+  }
+  // Keep unknown headers so that a retry republishes them.
+  std::string extra;
+  for (auto [key, val] : headers) {
+    if (is_known_header(key))
+      continue;
+    extra += extra.empty() ? "{" : ", ";
+    append_json_string(extra, key);
+    extra += ": ";
+    extra += simdjson::minify(val);
+  }
+  if (!extra.empty()) {
+    extra += '}';
+    msg.extra_headers = std::move(extra);
+  }
+  if (auto r = headers["redelivered"]; !r.error()) {
+    bool b = false;
+    if (!r.value_unsafe().get(b) && b)
+      out.redelivered = true;
+  }
+  return out;
+}
+
+std::string find_delivery_tag(std::string_view json) {
+  static constexpr std::string_view key = "\"delivery_tag\"";
+  auto pos = json.find(key);
+  if (pos == std::string_view::npos)
+    return {};
+  pos = json.find('"', json.find(':', pos + key.size()));
+  if (pos == std::string_view::npos)
+    return {};
+  auto end = json.find('"', pos + 1);
+  if (end == std::string_view::npos)
+    return {};
+  return std::string{json.substr(pos + 1, end - pos - 1)};
+}
+
+caf::expected<std::string> mark_redelivered(std::string_view envelope) {
+  // Rewrites member by member so that every other byte of meaning stays.
+  element root;
+  if (thread_parser().parse(envelope.data(), envelope.size()).get(root))
+    return malformed("envelope is not valid JSON");
+  object env;
+  if (root.get(env))
+    return malformed("envelope is not a JSON object");
+  std::string out = "{";
+  bool first = true;
+  for (auto [key, val] : env) {
+    if (!first)
+      out += ", ";
+    first = false;
+    append_json_string(out, key);
+    out += ": ";
+    object sub;
+    if ((key == "headers" || key == "properties") && !val.get(sub)) {
+      out += '{';
+      bool first_sub = true;
+      for (auto [k2, v2] : sub) {
+        if (k2 == "redelivered")
+          continue;
+        if (!first_sub)
+          out += ", ";
+        first_sub = false;
+        append_json_string(out, k2);
+        out += ": ";
+        object info;
+        if (key == "properties" && k2 == "delivery_info" && !v2.get(info)) {
+          out += '{';
+          for (auto [k3, v3] : info) {
+            if (k3 == "redelivered")
+              continue;
+            append_json_string(out, k3);
+            out += ": ";
+            out += simdjson::minify(v3);
+            out += ", ";
+          }
+          out += "\"redelivered\": true}";
+        } else {
+          out += simdjson::minify(v2);
+        }
+      }
+      if (key == "headers")
+        out += first_sub ? "\"redelivered\": true" : ", \"redelivered\": true";
+      out += '}';
+    } else {
+      out += simdjson::minify(val);
+    }
+  }
+  out += '}';
+  return out;
+}
+
+} // namespace vigil

@@ -1,0 +1,46 @@
+#pragma once
+
+// The one CAF type-ID block of the project: every type and atom that travels
+// in a CAF message is listed here, so that nodes agree on names when the
+// inspector talks across processes.
+
+#include <vector>
+
+#include <caf/type_id.hpp>
+
+#include "messages/actor_status.hpp"
+#include "messages/task_message.hpp"
+#include "messages/task_outcome.hpp"
+
+CAF_BEGIN_TYPE_ID_BLOCK(vigil, caf::first_custom_type_id)
+
+  CAF_ADD_TYPE_ID(vigil, (vigil::task_message))
+  CAF_ADD_TYPE_ID(vigil, (vigil::delivery))
+  CAF_ADD_TYPE_ID(vigil, (std::vector<vigil::delivery>))
+  CAF_ADD_TYPE_ID(vigil, (vigil::outgoing_task))
+  CAF_ADD_TYPE_ID(vigil, (std::vector<vigil::outgoing_task>))
+  CAF_ADD_TYPE_ID(vigil, (vigil::task_outcome))
+  CAF_ADD_TYPE_ID(vigil, (std::vector<vigil::task_outcome>))
+  CAF_ADD_TYPE_ID(vigil, (vigil::actor_status))
+  CAF_ADD_TYPE_ID(vigil, (std::vector<vigil::actor_status>))
+
+  /// Asks an actor for its `actor_status`.
+  CAF_ADD_ATOM(vigil, vigil, status_atom, "status")
+  /// A detached actor's self-sent "look for work" tick.
+  CAF_ADD_ATOM(vigil, vigil, poll_atom, "poll")
+  /// Hands a batch of deliveries to a worker.
+  CAF_ADD_ATOM(vigil, vigil, run_atom, "run")
+  /// Wakes a consumer when held ETA messages come due.
+  CAF_ADD_ATOM(vigil, vigil, eta_atom, "eta")
+  /// Periodic sweep for messages past the visibility timeout.
+  CAF_ADD_ATOM(vigil, vigil, sweep_atom, "sweep")
+  /// Stop taking work, finish or give back what is held, then quit.
+  CAF_ADD_ATOM(vigil, vigil, drain_atom, "drain")
+  /// Publishes a batch of task messages.
+  CAF_ADD_ATOM(vigil, vigil, publish_atom, "publish")
+  /// Marks the end of a drain's grace period.
+  CAF_ADD_ATOM(vigil, vigil, deadline_atom, "deadline")
+  /// Restarts a supervised child after its backoff.
+  CAF_ADD_ATOM(vigil, vigil, restart_atom, "restart")
+
+CAF_END_TYPE_ID_BLOCK(vigil)

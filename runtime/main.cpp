@@ -1,0 +1,167 @@
+// The `vigil` command: parses the command line and the configuration, then
+// hands over to the command's implementation in runtime/ or bench/.
+
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "bench/bench_tasks.hpp"
+#include "config/config.hpp"
+#include "messages/errors.hpp"
+#include "runtime/commands.hpp"
+#include "runtime/logging.hpp"
+#include "runtime/node.hpp"
+
+namespace {
+
+std::vector<std::string> split_csv(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    auto end = text.find(',', start);
+    if (end == std::string::npos)
+      end = text.size();
+    if (end > start)
+      out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  using namespace vigil;
+  CLI::App app{"vigil: an actor-model event processing engine for an "
+               "error-tracking platform (Sentry's backend services, with "
+               "Celery-compatible task workers)."};
+  app.require_subcommand(1);
+  std::string config_path;
+  app.add_option("--config", config_path,
+                 "configuration file (default: ./config.yml if present, else "
+                 "built-in defaults; VIGIL_<KEY> variables override keys)");
+
+  // run ----------------------------------------------------------------------
+  auto* run = app.add_subcommand("run", "run a vigil process until SIGINT/SIGTERM");
+  run->require_subcommand(1);
+  node_options node_opts;
+  std::string queues_csv;
+  auto* run_node_cmd = run->add_subcommand(
+    "node", "run every service in one process (the main job; embedded "
+            "defaults need no Redis, RabbitMQ or PostgreSQL)");
+  auto* run_worker_cmd = run->add_subcommand(
+    "worker", "run task workers only, consuming the given queues");
+  for (auto* cmd : {run_node_cmd, run_worker_cmd}) {
+    cmd->add_option("-Q,--queues", queues_csv,
+                    "comma-separated queues to consume (default: tasks.queues, "
+                    "else tasks.default-queue)");
+    cmd->add_option("-c,--concurrency", node_opts.concurrency,
+                    "worker threads (default: worker.concurrency, else the "
+                    "number of cores)");
+  }
+
+  // send-task ----------------------------------------------------------------
+  send_task_options send_opts;
+  auto* send = app.add_subcommand(
+    "send-task", "publish one task (Celery protocol v2) and print its id");
+  send->add_option("name", send_opts.name, "task name, e.g. vigil.echo")
+    ->required();
+  send->add_option("--args", send_opts.args_json,
+                   "positional arguments as a JSON array");
+  send->add_option("--kwargs", send_opts.kwargs_json,
+                   "keyword arguments as a JSON object");
+  send->add_option("--queue", send_opts.queue,
+                   "queue (default: tasks.default-queue)");
+  send->add_option("--countdown", send_opts.countdown,
+                   "seconds to wait before the task may run")
+    ->check(CLI::NonNegativeNumber);
+  send->add_option("--expires", send_opts.expires,
+                   "seconds after which the task is dropped unrun")
+    ->check(CLI::NonNegativeNumber);
+  send->add_option("--priority", send_opts.priority, "priority 0..9")
+    ->check(CLI::Range(0, 9));
+  send->add_option("--serializer", send_opts.serializer,
+                   "body serializer: msgpack (default) or json")
+    ->check(CLI::IsMember({"msgpack", "json"}));
+
+  // dead-letters -------------------------------------------------------------
+  auto* dead = app.add_subcommand(
+    "dead-letters", "inspect and replay messages that could not be run");
+  dead->require_subcommand(1);
+  std::string dead_queue;
+  bool dead_json = false;
+  auto* dead_list = dead->add_subcommand("list", "list dead letters, newest first");
+  dead_list->add_option("--queue", dead_queue, "only this queue");
+  dead_list->add_flag("--json", dead_json, "print one JSON array");
+  std::string replay_id;
+  bool replay_all = false;
+  auto* dead_replay = dead->add_subcommand(
+    "replay", "requeue a dead letter by id, or all of them");
+  dead_replay->add_option("id", replay_id, "dead letter id (see list)");
+  dead_replay->add_flag("--all", replay_all, "requeue every dead letter");
+
+  // config -------------------------------------------------------------------
+  auto* cfg_cmd = app.add_subcommand("config", "show or check the configuration");
+  cfg_cmd->require_subcommand(1);
+  std::string get_key;
+  auto* cfg_get = cfg_cmd->add_subcommand(
+    "get", "print a key's effective value (secrets masked)");
+  cfg_get->add_option("key", get_key, "dotted key, e.g. broker.url")->required();
+  auto* cfg_validate = cfg_cmd->add_subcommand(
+    "validate", "check the file and VIGIL_* overrides; list every problem");
+
+  // bench --------------------------------------------------------------------
+  auto* bench = app.add_subcommand("bench", "measure throughput and latency");
+  bench->require_subcommand(1);
+  bench_tasks_options bench_opts;
+  auto* bench_tasks = bench->add_subcommand(
+    "tasks", "produce and consume no-op tasks end to end, with acks");
+  bench_tasks->add_option("--broker", bench_opts.broker_url,
+                          "broker URL (default: broker.url)");
+  bench_tasks->add_option("--count", bench_opts.count, "tasks to run")
+    ->check(CLI::PositiveNumber);
+  bench_tasks->add_option("-c,--concurrency", bench_opts.concurrency,
+                          "worker threads")
+    ->check(CLI::PositiveNumber);
+  bench_tasks->add_option("--prefetch", bench_opts.prefetch,
+                          "deliveries held unacknowledged at once")
+    ->check(CLI::PositiveNumber);
+  bench_tasks->add_option("--publish-batch", bench_opts.publish_batch,
+                          "messages per publish round trip")
+    ->check(CLI::PositiveNumber);
+  bench_tasks->add_flag("--json", bench_opts.json, "print one JSON object");
+
+  CLI11_PARSE(app, argc, argv);
+
+  // config validate reads the file itself, so it can list every problem.
+  if (cfg_validate->parsed())
+    return config_validate_command(config_path);
+  auto cfg = config::load(config_path, vigil_environment());
+  if (!cfg) {
+    std::cerr << "vigil: invalid configuration:\n"
+              << error_text(cfg.error()) << "\n";
+    return 2;
+  }
+  if (auto err = setup_logging(cfg->get_string("log.level"),
+                               cfg->get_string("log.format"))) {
+    std::cerr << "vigil: " << error_text(err) << "\n";
+    return 2;
+  }
+  if (run_node_cmd->parsed() || run_worker_cmd->parsed()) {
+    node_opts.mode = run_node_cmd->parsed() ? "node" : "worker";
+    node_opts.queues = split_csv(queues_csv);
+    return run_node(*cfg, node_opts);
+  }
+  if (send->parsed())
+    return send_task_command(*cfg, send_opts);
+  if (dead_list->parsed())
+    return dead_letters_list_command(*cfg, dead_queue, dead_json);
+  if (dead_replay->parsed())
+    return dead_letters_replay_command(*cfg, replay_id, replay_all);
+  if (cfg_get->parsed())
+    return config_get_command(*cfg, get_key);
+  if (bench_tasks->parsed())
+    return bench_tasks_command(*cfg, bench_opts);
+  std::cerr << app.help();
+  return 2;
+}

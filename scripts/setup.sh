@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages vigil needs to build, run and test. Idempotent:
+# when every package is already installed it changes nothing.
+set -euo pipefail
+
+packages=(
+  # build
+  meson ninja-build g++ pkg-config ccache
+  libcaf-dev libhiredis-dev libmsgpack-cxx-dev libspdlog-dev libfmt-dev
+  libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libsimdjson-dev catch2
+  # servers and peers the tests and benchmarks meet
+  redis-server redis-tools
+  python3-celery python3-kombu python3-msgpack python3-redis
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+    || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+$sudo apt-get install -y -q --no-install-recommends "${packages[@]}"
