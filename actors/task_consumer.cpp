@@ -161,6 +161,21 @@ void finish_drain_if_done(self_ptr self) {
   answer_drain(self, true);
 }
 
+// Tasks running (or queued) at a worker.
+size_t load_of(const std::deque<std::vector<std::string>>& batches) {
+  size_t n = 0;
+  for (auto& b : batches)
+    n += b.size();
+  return n;
+}
+
+size_t running_count(const task_consumer_state& st) {
+  size_t n = 0;
+  for (auto& w : st.worker_batches)
+    n += load_of(w);
+  return n;
+}
+
 // Splits ready deliveries over the workers, least loaded first.
 void dispatch(self_ptr self, std::vector<delivery>& ready) {
   auto& st = self->state;
@@ -170,17 +185,23 @@ void dispatch(self_ptr self, std::vector<delivery>& ready) {
   auto chunk = std::max<size_t>(1, (ready.size() + n - 1) / n);
   size_t pos = 0;
   while (pos < ready.size()) {
-    auto w = static_cast<size_t>(
-      std::min_element(st.worker_load.begin(), st.worker_load.end())
-      - st.worker_load.begin());
+    size_t w = 0;
+    size_t best = SIZE_MAX;
+    for (size_t i = 0; i < n; ++i)
+      if (auto load = load_of(st.worker_batches[i]); load < best) {
+        best = load;
+        w = i;
+      }
     auto end = std::min(ready.size(), pos + chunk);
     std::vector<delivery> batch;
+    std::vector<std::string> tags;
     batch.reserve(end - pos);
+    tags.reserve(end - pos);
     for (; pos < end; ++pos) {
-      st.running_tags.insert(ready[pos].tag);
+      tags.push_back(ready[pos].tag);
       batch.push_back(std::move(ready[pos]));
     }
-    st.worker_load[w] += batch.size();
+    st.worker_batches[w].push_back(std::move(tags));
     self->send(st.workers[w], run_atom_v, std::move(batch));
   }
   ready.clear();
@@ -271,13 +292,13 @@ void on_outcomes(self_ptr self, std::vector<task_outcome>& outcomes) {
   auto sender = self->current_sender();
   for (size_t i = 0; i < st.workers.size(); ++i)
     if (st.workers[i].address() == sender) {
-      st.worker_load[i] -= std::min(st.worker_load[i], outcomes.size());
+      if (!st.worker_batches[i].empty())
+        st.worker_batches[i].pop_front();
       break;
     }
   auto now = now_unix_us();
   for (auto& out : outcomes) {
     auto& d = out.d;
-    st.running_tags.erase(d.tag);
     if (!out.result_doc.empty())
       st.to_store.push_back(stored_result{d.msg.id, std::move(out.result_doc)});
     switch (out.what()) {
@@ -346,7 +367,7 @@ task_consumer(task_consumer_actor::stateful_pointer<task_consumer_state> self,
   auto& st = self->state;
   st.opts = std::move(opts);
   st.workers = std::move(workers);
-  st.worker_load.assign(st.workers.size(), 0);
+  st.worker_batches.resize(st.workers.size());
   if (st.opts.queues.empty())
     st.opts.queues.emplace_back("celery");
   schedule_poll(self, milliseconds{0});
@@ -383,7 +404,7 @@ task_consumer(task_consumer_actor::stateful_pointer<task_consumer_state> self,
       if (!st.draining) {
         st.draining = true;
         spdlog::info("draining: {} task(s) running, {} held for their ETA",
-                     st.running_tags.size(), st.eta_held.size());
+                     running_count(st), st.eta_held.size());
         std::vector<std::string> tags;
         for (auto& [eta, d] : st.eta_held)
           tags.push_back(d.tag);
@@ -401,9 +422,15 @@ task_consumer(task_consumer_actor::stateful_pointer<task_consumer_state> self,
       if (st.drained.empty())
         return;
       spdlog::warn("shutdown timeout: giving back {} running task(s)",
-                   st.running_tags.size());
-      give_back(self, {st.running_tags.begin(), st.running_tags.end()});
-      st.running_tags.clear();
+                   running_count(st));
+      std::vector<std::string> tags;
+      for (auto& batches : st.worker_batches) {
+        for (auto& batch : batches)
+          for (auto& tag : batch)
+            tags.push_back(std::move(tag));
+        batches.clear();
+      }
+      give_back(self, std::move(tags));
       st.held = 0;
       if (!flush_pending(self))
         spdlog::warn("could not give back held messages: the broker is "

@@ -4,7 +4,7 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <unordered_set>
+#include <deque>
 #include <vector>
 
 #include <caf/replies_to.hpp>
@@ -72,11 +72,12 @@ struct task_consumer_state {
   std::unique_ptr<broker> conn;
   std::unique_ptr<result_backend> results;
   std::vector<task_worker_actor> workers;
-  std::vector<size_t> worker_load;
+  /// Per worker, the tags of the batches it was given, oldest first: a
+  /// worker answers its batches in order.
+  std::vector<std::deque<std::vector<std::string>>> worker_batches;
 
   /// Deliveries fetched and not yet acknowledged (running or ETA-held).
   size_t held = 0;
-  std::unordered_set<std::string> running_tags;
   std::multimap<int64_t, delivery> eta_held;
   int64_t eta_timer_at = 0;
   bool poll_scheduled = false;

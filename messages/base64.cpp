@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 
 #include "messages/errors.hpp"
 
@@ -24,6 +25,18 @@ constexpr std::array<uint8_t, 256> make_decode_table() {
 }
 
 constexpr auto decode_table = make_decode_table();
+
+/// Two output characters per 12 input bits: halves the lookups of encoding.
+constexpr std::array<char, 2 * 4096> make_pair_table() {
+  std::array<char, 2 * 4096> table{};
+  for (size_t i = 0; i < 4096; ++i) {
+    table[2 * i] = alphabet[i >> 6];
+    table[2 * i + 1] = alphabet[i & 0x3F];
+  }
+  return table;
+}
+
+constexpr auto pair_table = make_pair_table();
 
 caf::error bad_char(std::string_view text, size_t len) {
   size_t pos = 0;
@@ -58,10 +71,9 @@ std::string base64_encode(std::string_view bytes) {
   for (; i + 3 <= n; i += 3) {
     uint32_t x = (uint32_t{in[i]} << 16) | (uint32_t{in[i + 1]} << 8)
                  | in[i + 2];
-    *dst++ = alphabet[x >> 18];
-    *dst++ = alphabet[(x >> 12) & 0x3F];
-    *dst++ = alphabet[(x >> 6) & 0x3F];
-    *dst++ = alphabet[x & 0x3F];
+    std::memcpy(dst, pair_table.data() + 2 * (x >> 12), 2);
+    std::memcpy(dst + 2, pair_table.data() + 2 * (x & 0xFFF), 2);
+    dst += 4;
   }
   if (auto rest = n - i; rest > 0) {
     uint32_t x = uint32_t{in[i]} << 16;

@@ -201,44 +201,55 @@ caf::expected<value> decode_json(std::string_view text,
 
 namespace {
 
-/// Length of the UTF-8 sequence a lead byte announces, 0 if it cannot lead.
-size_t utf8_lead_length(unsigned char c) {
-  if (c >= 0xC2 && c <= 0xDF)
-    return 2;
-  if (c >= 0xE0 && c <= 0xEF)
+/// Length of the valid UTF-8 sequence at `p` (n > 0 bytes available), or 0.
+size_t utf8_sequence_length(const unsigned char* p, size_t n) {
+  auto cont = [&](size_t i) { return i < n && (p[i] & 0xC0) == 0x80; };
+  auto b0 = p[0];
+  if (b0 >= 0xC2 && b0 <= 0xDF)
+    return cont(1) ? 2 : 0;
+  if (b0 >= 0xE0 && b0 <= 0xEF) {
+    if (!cont(1) || !cont(2))
+      return 0;
+    // Reject overlong forms (E0 80..9F) and surrogates (ED A0..BF).
+    if ((b0 == 0xE0 && p[1] < 0xA0) || (b0 == 0xED && p[1] >= 0xA0))
+      return 0;
     return 3;
-  if (c >= 0xF0 && c <= 0xF4)
+  }
+  if (b0 >= 0xF0 && b0 <= 0xF4) {
+    if (!cont(1) || !cont(2) || !cont(3))
+      return 0;
+    // Reject overlong forms (F0 80..8F) and code points above U+10FFFF.
+    if ((b0 == 0xF0 && p[1] < 0x90) || (b0 == 0xF4 && p[1] >= 0x90))
+      return 0;
     return 4;
+  }
   return 0;
 }
 
 void put_string(std::string& out, std::string_view s) {
   constexpr char hex[] = "0123456789abcdef";
-  // Validate once up front; only broken text takes the byte-by-byte path.
-  bool valid = simdjson::validate_utf8(s.data(), s.size());
+  auto p = reinterpret_cast<const unsigned char*>(s.data());
+  auto n = s.size();
   out += '"';
   size_t run = 0; // start of the pending run of bytes copied verbatim
   size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\' && (c < 0x80 || valid)) {
+  while (i < n) {
+    auto c = p[i];
+    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
       ++i;
       continue;
     }
-    out.append(s.data() + run, i - run);
     if (c >= 0x80) {
-      auto len = utf8_lead_length(c);
-      if (len > 0 && len <= s.size() - i
-          && simdjson::validate_utf8(s.data() + i, len)) {
-        out.append(s.data() + i, len);
+      if (auto len = utf8_sequence_length(p + i, n - i); len > 0) {
         i += len;
-      } else {
-        out += "\xEF\xBF\xBD"; // U+FFFD REPLACEMENT CHARACTER
-        ++i;
+        continue;
       }
-      run = i;
+      out.append(s.data() + run, i - run);
+      out += "\xEF\xBF\xBD"; // U+FFFD REPLACEMENT CHARACTER
+      run = ++i;
       continue;
     }
+    out.append(s.data() + run, i - run);
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -254,7 +265,7 @@ void put_string(std::string& out, std::string_view s) {
     }
     run = ++i;
   }
-  out.append(s.data() + run, s.size() - run);
+  out.append(s.data() + run, n - run);
   out += '"';
 }
 

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <limits>
 #include <numeric>
+#include <tuple>
+#include <utility>
 
 #include <simdjson.h>
 
@@ -28,6 +30,21 @@ std::string plural(size_t n, std::string_view unit) {
   if (unit.ends_with('y'))
     return out.append(unit.substr(0, unit.size() - 1)).append("ies");
   return out.append(unit).append("s");
+}
+
+/// Short keys and values are mostly ASCII: checking that first skips the
+/// (dispatching) UTF-8 validator.
+bool is_ascii(const unsigned char* p, size_t n) {
+  uint64_t acc = 0;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t word;
+    std::memcpy(&word, p + i, sizeof(word));
+    acc |= word;
+  }
+  for (; i < n; ++i)
+    acc |= p[i];
+  return (acc & 0x8080808080808080ULL) == 0;
 }
 
 /// A recursive reader over the input span. Every declared length is checked
@@ -56,14 +73,19 @@ public:
   caf::error err;
 
 private:
-  bool fail(errc code, std::string msg) {
+  [[gnu::cold, gnu::noinline]] bool fail(errc code, std::string msg) {
     err = caf::make_error(code, std::move(msg));
     return false;
   }
 
   bool need(size_t n) {
-    if (size_ - pos_ >= n)
+    if (size_ - pos_ >= n) [[likely]]
       return true;
+    return truncated(n);
+  }
+
+  // Error paths stay out of line so that need() inlines into the hot loop.
+  [[gnu::cold, gnu::noinline]] bool truncated(size_t n) {
     return fail(errc::malformed, "truncated msgpack: need "
                                    + plural(n, "byte") + " at offset "
                                    + std::to_string(pos_));
@@ -86,14 +108,14 @@ private:
   }
 
   /// Reads `len` bytes as a UTF-8 string at the current position.
-  bool read_text(size_t len, std::string& out) {
+  bool read_text(size_t len, std::string_view& out) {
     if (!need(len))
       return false;
     auto p = reinterpret_cast<const char*>(data_ + pos_);
-    if (!simdjson::validate_utf8(p, len))
+    if (!is_ascii(data_ + pos_, len) && !simdjson::validate_utf8(p, len))
       return fail(errc::malformed, "invalid UTF-8 in string at offset "
                                      + std::to_string(pos_));
-    out.assign(p, len);
+    out = std::string_view{p, len};
     pos_ += len;
     return true;
   }
@@ -144,7 +166,7 @@ private:
     return true;
   }
 
-  bool read_key(std::string& key) {
+  bool read_key(std::string_view& key) {
     if (!need(1))
       return false;
     auto at = pos_;
@@ -175,8 +197,13 @@ private:
     value_map xs;
     xs.reserve(count);
     for (size_t i = 0; i < count; ++i) {
-      auto& kvp = xs.emplace_back();
-      if (!read_key(kvp.first) || !read_value(kvp.second, depth))
+      std::string_view key;
+      if (!read_key(key))
+        return false;
+      auto& kvp = xs.emplace_back(std::piecewise_construct,
+                                  std::forward_as_tuple(key),
+                                  std::forward_as_tuple());
+      if (!read_value(kvp.second, depth))
         return false;
     }
     detail::merge_duplicate_keys(xs);
@@ -207,12 +234,12 @@ private:
       return read_map(out, tag & 0x0Fu, depth + 1, at);
     if (tag <= 0x9F)
       return read_array(out, tag & 0x0Fu, depth + 1, at);
-    std::string str;
+    std::string_view str;
     uint64_t x = 0;
     if (tag <= 0xBF) {
       if (!read_text(tag & 0x1Fu, str))
         return false;
-      out = value{std::move(str)};
+      out = value{str};
       return true;
     }
     switch (tag) {
@@ -280,7 +307,7 @@ private:
         size_t width = size_t{1} << (tag - 0xD9);
         if (!read_uint(width, x) || !read_text(x, str))
           return false;
-        out = value{std::move(str)};
+        out = value{str};
         return true;
       }
       case 0xDC:

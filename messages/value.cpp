@@ -1,6 +1,8 @@
 #include "messages/value.hpp"
 
+#include <algorithm>
 #include <cassert>
+#include <iterator>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -196,27 +198,28 @@ size_t decode_utf8(const unsigned char* p, size_t n, uint32_t& cp) {
   return 0;
 }
 
-/// Approximates Python's str.isprintable() for non-ASCII code points: control
-/// and format characters, separators other than ' ', private use and
-/// non-characters are not printable. Unassigned code points count as
-/// printable (Python would escape them).
+/// Non-ASCII code points Python's str.isprintable() rejects, as inclusive
+/// ranges: the assigned ones of categories Cc, Cf, Co, Zs, Zl and Zp in
+/// Python 3.11 (Unicode 14). Unassigned code points (Cn) count as printable
+/// here although Python escapes them: that table would be 700 ranges.
+constexpr std::pair<uint32_t, uint32_t> non_printable[] = {
+  {0x80, 0xA0},       {0xAD, 0xAD},       {0x600, 0x605},
+  {0x61C, 0x61C},     {0x6DD, 0x6DD},     {0x70F, 0x70F},
+  {0x890, 0x891},     {0x8E2, 0x8E2},     {0x1680, 0x1680},
+  {0x180E, 0x180E},   {0x2000, 0x200F},   {0x2028, 0x202F},
+  {0x205F, 0x2064},   {0x2066, 0x206F},   {0x3000, 0x3000},
+  {0xD800, 0xF8FF},   {0xFEFF, 0xFEFF},   {0xFFF9, 0xFFFB},
+  {0x110BD, 0x110BD}, {0x110CD, 0x110CD}, {0x13430, 0x13438},
+  {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A}, {0xE0001, 0xE0001},
+  {0xE0020, 0xE007F}, {0xF0000, 0xFFFFD}, {0x100000, 0x10FFFD},
+};
+
 bool is_printable(uint32_t cp) {
-  if (cp <= 0xA0 || cp == 0xAD)
-    return false; // C1 controls, no-break space, soft hyphen
-  if ((cp >= 0x600 && cp <= 0x605) || cp == 0x61C || cp == 0x6DD
-      || cp == 0x70F || cp == 0x180E || cp == 0x1680)
-    return false;
-  if ((cp >= 0x2000 && cp <= 0x200F) || (cp >= 0x2028 && cp <= 0x202F)
-      || (cp >= 0x205F && cp <= 0x206F) || cp == 0x3000)
-    return false;
-  if ((cp >= 0xE000 && cp <= 0xF8FF) || cp == 0xFEFF
-      || (cp >= 0xFFF9 && cp <= 0xFFFB) || (cp & 0xFFFE) == 0xFFFE)
-    return false;
-  if (cp == 0x110BD || cp == 0x110CD || (cp >= 0x1BCA0 && cp <= 0x1BCA3)
-      || (cp >= 0x1D173 && cp <= 0x1D17A) || (cp >= 0xE0000 && cp <= 0xE0FFF)
-      || cp >= 0xF0000)
-    return false;
-  return true;
+  auto i = std::upper_bound(std::begin(non_printable), std::end(non_printable),
+                            cp, [](uint32_t x, const auto& range) {
+                              return x < range.first;
+                            });
+  return i == std::begin(non_printable) || cp > std::prev(i)->second;
 }
 
 /// Picks Python's quote: single unless the text has ' and no ".
@@ -364,6 +367,13 @@ void append_python_float(std::string& out, double x) {
   }
   if (std::isinf(x)) {
     out += x < 0 ? "-inf" : "inf";
+    return;
+  }
+  // Fast path for whole numbers below 2^53: their shortest repr is the exact
+  // integer (to_chars on doubles is several times slower than on integers).
+  if (x != 0 && std::fabs(x) < 9007199254740992.0 && x == std::trunc(x)) {
+    append_int(out, static_cast<int64_t>(x));
+    out += ".0";
     return;
   }
   // Shortest round-trip digits in scientific form: "-d.ddde+XX".

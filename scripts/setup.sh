@@ -8,6 +8,7 @@ packages=(
   meson ninja-build g++ pkg-config ccache
   libcaf-dev libhiredis-dev libmsgpack-cxx-dev libspdlog-dev libfmt-dev
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libsimdjson-dev catch2
+  libjemalloc-dev
   # servers and peers the tests and benchmarks meet
   redis-server redis-tools
   python3-celery python3-kombu python3-msgpack python3-redis

@@ -41,7 +41,15 @@ for i = 4, #KEYS do
     local rk = ARGV[i - 2]
     local tail = ', "", ' .. cjson.encode(rk) .. ']'
     for _, m in ipairs(msgs) do
-      local tag = string.match(m, '"delivery_tag"%s*:%s*"([^"]+)"')
+      -- A plain find first: kombu and vigil both write '"delivery_tag": "'.
+      local tag
+      local i = string.find(m, '"delivery_tag": "', 1, true)
+      if i then
+        local j = string.find(m, '"', i + 17, true)
+        if j then tag = string.sub(m, i + 17, j - 1) end
+      else
+        tag = string.match(m, '"delivery_tag"%s*:%s*"([^"]+)"')
+      end
       if tag then
         hset[#hset + 1] = tag
         hset[#hset + 1] = '[' .. m .. tail

@@ -48,13 +48,39 @@ REPO = HERE.parent.parent
 PYTHON = "/usr/bin/python3"
 
 
+_VIGIL_COPY = None
+
+
 def vigil_bin():
-    """The vigil binary: $VIGIL_BIN, else <repo>/build/vigil."""
+    """The vigil binary: $VIGIL_BIN, else <repo>/build/vigil.
+
+    Other people rebuild that file while tests run, so the first call waits
+    (bounded) for it to exist and stop changing, then copies it into this
+    run's temp dir; every check uses that copy."""
+    global _VIGIL_COPY
+    if _VIGIL_COPY is not None:
+        return _VIGIL_COPY
     path = os.environ.get("VIGIL_BIN") or str(REPO / "build" / "vigil")
-    if not os.access(path, os.X_OK):
-        raise RuntimeError(f"vigil binary not found or not executable: {path} "
-                           "(set VIGIL_BIN)")
-    return path
+    deadline = time.monotonic() + 90
+    last = None
+    while True:
+        try:
+            st = os.stat(path)
+            now = (st.st_size, st.st_mtime_ns)
+        except OSError:
+            now = None
+        if now is not None and now == last and os.access(path, os.X_OK) \
+                and time.time() - st.st_mtime > 1:
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"vigil binary not found, not executable or "
+                               f"still changing: {path} (set VIGIL_BIN)")
+        last = now
+        time.sleep(0.5)
+    copy = tmp_root() / "vigil"
+    shutil.copy2(path, copy)
+    _VIGIL_COPY = str(copy)
+    return _VIGIL_COPY
 
 
 # --------------------------------------------------------------------------
@@ -94,6 +120,11 @@ def _cleanup_all():
             pass
     if _TMP is not None:
         if _KEEP_TMP:
+            if _VIGIL_COPY:     # 40 MB that nobody needs for reading logs
+                try:
+                    os.unlink(_VIGIL_COPY)
+                except OSError:
+                    pass
             print(f"(logs and temp files kept in {_TMP})", flush=True)
         else:
             shutil.rmtree(_TMP, ignore_errors=True)
@@ -557,10 +588,13 @@ class CheckEnv:
         return app
 
     def start_celery_worker(self, tasks_source, queue, module="interop_tasks",
-                            ready_timeout=30, **conf):
+                            ready_timeout=30, env=None, pool="solo",
+                            concurrency=None, **conf):
         """Writes `tasks_source` (after a prelude defining `app`) to
         <dir>/<module>.py and starts a solo-pool Celery worker on `queue`;
-        returns once it is consuming. Task code may read
+        returns once it is consuming. `conf`: Celery settings on top of
+        CELERY_CONF; `env`: extra environment variables; `pool` and
+        `concurrency`: the worker's pool (default solo). Task code may read
         os.environ["VIGIL_TEST_DIR"] (the check's temp dir)."""
         workdir = self.dir / self._name("celery")
         workdir.mkdir()
@@ -570,7 +604,9 @@ class CheckEnv:
         (workdir / f"{module}.py").write_text(
             CELERY_TASKS_PRELUDE.format(conf=all_conf)
             + textwrap.dedent(tasks_source))
+        extra_env = env or {}
         env = dict(os.environ)
+        env.update(extra_env)
         env.update({
             "VIGIL_TEST_BROKER_URL": self.broker_url,
             "VIGIL_TEST_BACKEND_URL": self.backend_url,
@@ -581,9 +617,10 @@ class CheckEnv:
         })
         p = Proc(workdir.name,
                  [PYTHON, "-m", "celery", "-A", module, "worker",
-                  "--pool=solo", "--without-mingle", "--without-gossip",
+                  f"--pool={pool}", "--without-mingle", "--without-gossip",
                   "--without-heartbeat", "-Q", queue, "--loglevel=WARNING",
-                  "-n", f"{workdir.name}@%h"],
+                  "-n", f"{workdir.name}@%h"]
+                 + ([f"--concurrency={concurrency}"] if concurrency else []),
                  env=env, cwd=str(workdir), log_path=workdir / "worker.log")
         self.procs.append(p)
         wait_until(ready.exists, ready_timeout, "the Celery worker to start",
@@ -628,11 +665,17 @@ class CheckEnv:
 # plain-script runner
 
 def run_checks(checks):
-    """checks: list of (name, fn). Prints PASS/FAIL per check; returns the
-    exit status (1 if any failed)."""
-    failed = 0
+    """checks: list of (name, fn) or (name, fn, known_bug). Prints one line
+    per check: PASS, FAIL, or for a check marked with a known vigil bug
+    XFAIL (fails as expected; not counted unless VIGIL_TEST_STRICT=1) or
+    XPASS (passes: the bug looks fixed, remove the marker). Returns the
+    exit status: 1 if any check failed."""
+    strict = bool(os.environ.get("VIGIL_TEST_STRICT"))
+    failed = xfailed = 0
     t_all = time.monotonic()
-    for name, fn in checks:
+    for check in checks:
+        name, fn = check[0], check[1]
+        known_bug = check[2] if len(check) > 2 else None
         t0 = time.monotonic()
         try:
             fn()
@@ -642,19 +685,30 @@ def run_checks(checks):
             if isinstance(e, SystemExit) and e.code not in (None, 0):
                 print(f"FAIL {name}: interrupted", flush=True)
                 raise
-            failed += 1
-            keep_tmp()
             reason = str(e) or type(e).__name__
             if not isinstance(e, AssertionError):
                 reason = f"{type(e).__name__}: {reason}\n" + \
                     traceback.format_exc()
-            print(f"FAIL {name}: {reason} ({time.monotonic() - t0:.1f} s)",
-                  flush=True)
+            took = f"({time.monotonic() - t0:.1f} s)"
+            if known_bug and not strict:
+                xfailed += 1
+                print(f"XFAIL {name}: {reason} {took}\n"
+                      f"      known vigil bug: {known_bug}", flush=True)
+            else:
+                failed += 1
+                keep_tmp()
+                print(f"FAIL {name}: {reason} {took}", flush=True)
             continue
-        print(f"PASS {name} ({time.monotonic() - t0:.1f} s)", flush=True)
+        took = f"({time.monotonic() - t0:.1f} s)"
+        if known_bug:
+            print(f"XPASS {name} {took}: the known bug ({known_bug}) looks "
+                  "fixed; remove the marker", flush=True)
+        else:
+            print(f"PASS {name} {took}", flush=True)
     total = len(checks)
-    print(f"{total - failed}/{total} checks passed in "
-          f"{time.monotonic() - t_all:.1f} s", flush=True)
+    extra = f", {xfailed} known bug(s)" if xfailed else ""
+    print(f"{total - failed - xfailed}/{total} checks passed{extra}, "
+          f"{failed} failed, in {time.monotonic() - t_all:.1f} s", flush=True)
     return 1 if failed else 0
 
 

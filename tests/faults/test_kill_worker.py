@@ -1,0 +1,323 @@
+#!/usr/bin/python3
+"""Fault tests: stop a vigil worker in the middle of a batch.
+
+kill_worker_mid_batch: 3000 tasks; worker A is kill -9'd after some
+  hundreds of results; worker B (visibility timeout 2 s, restore sweep every
+  1 s) must restore what A held so that every task ends with a SUCCESS
+  result and nothing is left queued or unacknowledged. Reports how many
+  tasks were stored twice (run twice): not an assertion.
+sigterm_worker_mid_batch: 1000 tasks; worker A gets SIGTERM mid-batch and
+  must exit 0 leaving nothing unacknowledged (no task lost, none both done
+  and requeued); worker B with the default (1 h) visibility timeout then
+  finishes the rest.
+
+Run: /usr/bin/python3 tests/faults/test_kill_worker.py [check ...]
+(VIGIL_BIN: the vigil binary, default <repo>/build/vigil;
+ VIGIL_TEST_REDIS_URL: use that redis server (dbs 14 and 15) instead of a
+ private one.)
+
+Prints "PASS name" or "FAIL name: reason" and exits 1 on failure.
+"""
+
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "interop"))
+
+import msgpack  # noqa: E402
+
+import harness  # noqa: E402
+from harness import CheckEnv, wait_until  # noqa: E402
+
+BROKER_DB, RESULT_DB = 14, 15     # tests/interop uses dbs 0-13
+QUEUE = "celery"
+SLEEP_EVERY = 2                   # every 2nd task is vigil.sleep(...)
+SLEEP_SECONDS = 0.004             # ... so that A is mid-batch when stopped
+VISIBILITY_TIMEOUT = 2
+RESTORE_INTERVAL = 1
+FINISH_TIMEOUT = 60
+
+
+def build_tasks(n):
+    """[(task_id, envelope_json)] and {task_id: expected result}."""
+    tasks, expected = [], {}
+    for i in range(n):
+        if i % SLEEP_EVERY == 0:
+            name, args, result = "vigil.sleep", [SLEEP_SECONDS], None
+        else:
+            name, args, result = "vigil.echo", [f"v{i}"], f"v{i}"
+        task_id, envelope = harness.celery_envelope(name, args, queue=QUEUE)
+        tasks.append((task_id, envelope))
+        expected[task_id] = result
+    return tasks, expected
+
+
+def publish(r, tasks):
+    """LPUSHes the envelopes as a Celery producer would (pipelined)."""
+    t0 = time.monotonic()
+    harness.declare_queue(r, QUEUE)
+    pipe = r.pipeline(transaction=False)
+    for n, (_, envelope) in enumerate(tasks, 1):
+        pipe.lpush(QUEUE, envelope)
+        if n % 500 == 0:
+            pipe.execute()
+    pipe.execute()
+    assert r.llen(QUEUE) == len(tasks)
+    print(f"  published {len(tasks)} tasks in {time.monotonic() - t0:.2f} s",
+          flush=True)
+
+
+class PublishCounter:
+    """Counts result PUBLISHes per task id (celery-task-meta-<id> channels):
+    each one is a result store, so a task stored twice was run twice."""
+
+    def __init__(self, server, ids):
+        self.ids = set(ids)
+        self.counts = Counter()
+        self.statuses = {}
+        self.error = None
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._client = server.client(0)
+        self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self):
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise AssertionError("result subscriber did not start")
+        if self.error:
+            raise AssertionError(f"result subscriber failed: {self.error!r}")
+
+    def _run(self):
+        try:
+            self._pubsub.psubscribe("celery-task-meta-*")
+            self._ready.set()
+            while not self._stop.is_set():
+                m = self._pubsub.get_message(timeout=0.2)
+                if not m or m["type"] != "pmessage":
+                    continue
+                tid = m["channel"].decode()[len("celery-task-meta-"):]
+                if tid not in self.ids:
+                    continue
+                self.counts[tid] += 1
+                try:
+                    status = msgpack.unpackb(m["data"], raw=False)["status"]
+                except Exception:       # noqa: BLE001
+                    status = "?"
+                self.statuses.setdefault(tid, []).append(status)
+        except Exception as e:          # noqa: BLE001
+            self.error = e
+            self._ready.set()
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(5)
+        try:
+            self._pubsub.close()
+            self._client.close()
+        except Exception:               # noqa: BLE001
+            pass
+
+    def report(self, expected_twice):
+        """Prints the run-twice count; fails on a SUCCESS overwritten."""
+        time.sleep(0.3)                 # let the last messages arrive
+        self.stop()
+        if self.error:
+            print(f"  (publish counter failed: {self.error!r})")
+            return
+        twice = [i for i, n in self.counts.items() if n > 1]
+        print(f"  results published: {sum(self.counts.values())} for "
+              f"{len(self.counts)} tasks; {len(twice)} task(s) stored more "
+              f"than once, i.e. run twice (predicted from the unacked hash "
+              f"at the stop: {expected_twice})", flush=True)
+        downgraded = [i for i, st in self.statuses.items()
+                      if "SUCCESS" in st and st[-1] != "SUCCESS"]
+        assert not downgraded, \
+            f"results overwritten after SUCCESS: {downgraded[:3]}"
+
+
+def success_ids(results, ids):
+    """ids whose stored result is SUCCESS, and the decoded docs."""
+    done, docs = set(), {}
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start:start + 1000]
+        raws = results.mget([f"celery-task-meta-{i}" for i in chunk])
+        for tid, raw in zip(chunk, raws):
+            if raw is None:
+                continue
+            doc = msgpack.unpackb(raw, raw=False)
+            docs[tid] = doc
+            if doc.get("status") == "SUCCESS":
+                done.add(tid)
+    return done, docs
+
+
+def snapshot(env, ids):
+    """State of the broker and results while no worker runs."""
+    done, _ = success_ids(env.results, ids)
+    unacked = harness.envelope_ids(env.broker.hvals("unacked"))
+    queued = harness.envelope_ids(env.broker.lrange(QUEUE, 0, -1))
+    return dict(done=done, unacked=set(unacked), queued=set(queued),
+                index=env.broker.zcard("unacked_index"),
+                n_unacked=len(unacked), n_queued=len(queued))
+
+
+def wait_all_done(env, ids, expected, worker, timeout=FINISH_TIMEOUT):
+    """Waits until every id has SUCCESS and queue/unacked are empty; then
+    checks every result value."""
+    state = {}
+
+    def finished():
+        done, docs = success_ids(env.results, ids)
+        state.update(done=done, docs=docs)
+        return (len(done) == len(ids) and env.broker.llen(QUEUE) == 0
+                and env.broker.hlen("unacked") == 0
+                and env.broker.zcard("unacked_index") == 0)
+    try:
+        wait_until(finished, timeout, "every task to succeed and the queue "
+                   "and unacked hash to empty", interval=0.25, procs=[worker])
+    except AssertionError as e:
+        missing = [i for i in ids if i not in state.get("done", ())]
+        bad = {i: state["docs"][i] for i in missing[:3]
+               if i in state.get("docs", {})}
+        raise AssertionError(
+            f"{e}: {len(missing)} task(s) without SUCCESS (e.g. "
+            f"{missing[:3]}, docs {bad}); queue {env.broker.llen(QUEUE)}, "
+            f"unacked {env.broker.hlen('unacked')}, unacked_index "
+            f"{env.broker.zcard('unacked_index')}, dead letters "
+            f"{env.broker.llen('vigil.dead_letters')}")
+    docs = state["docs"]
+    wrong = [(i, docs[i].get("result"), expected[i]) for i in ids
+             if docs[i].get("result") != expected[i]
+             or docs[i].get("task_id") != i]
+    assert not wrong, f"{len(wrong)} wrong results, e.g. {wrong[:3]}"
+    dead = env.broker.llen("vigil.dead_letters")
+    assert dead == 0, f"{dead} dead letters"
+
+
+# --------------------------------------------------------------------------
+
+def check_kill_worker_mid_batch():
+    n_tasks, kill_at = 3000, 300
+    with CheckEnv("kill_worker", BROKER_DB, RESULT_DB) as env:
+        tasks, expected = build_tasks(n_tasks)
+        ids = [t[0] for t in tasks]
+        counter = PublishCounter(env.redis, ids)
+        counter.start()
+        try:
+            publish(env.broker, tasks)
+
+            # Worker A: default (1 h) visibility timeout; killed mid-batch.
+            a = env.start_vigil_worker(QUEUE, 2)
+            t_a = time.monotonic()
+            wait_until(lambda: env.results.dbsize() >= kill_at, 30,
+                       f"worker A to store {kill_at} results",
+                       interval=0.005, procs=[a])
+            a.send_signal(signal.SIGKILL)
+            a.wait(10)
+            assert not a.alive(), "worker A survived SIGKILL"
+
+            s = snapshot(env, ids)
+            rerun = s["done"] & s["unacked"]
+            print(f"  killed worker A after {time.monotonic() - t_a:.2f} s: "
+                  f"{len(s['done'])} results, {s['n_unacked']} unacked "
+                  f"(index {s['index']}), {s['n_queued']} still queued; "
+                  f"{len(rerun)} unacked already had a result", flush=True)
+            assert len(s["done"]) < n_tasks, \
+                "worker A finished every task before it was killed: the " \
+                "test did not exercise a kill mid-batch (make tasks slower)"
+            assert s["n_unacked"], \
+                "worker A held no unacknowledged messages when killed"
+            assert s["index"] == s["n_unacked"], \
+                f"unacked_index has {s['index']} entries, unacked " \
+                f"{s['n_unacked']}"
+            lost = set(ids) - s["done"] - s["unacked"] - s["queued"]
+            assert not lost, \
+                f"{len(lost)} task(s) neither done, queued nor unacked " \
+                f"after the kill (lost), e.g. {sorted(lost)[:3]}"
+
+            # Worker B: short visibility timeout and a fast restore sweep.
+            b = env.start_vigil_worker(
+                QUEUE, 2,
+                VIGIL_BROKER_VISIBILITY_TIMEOUT=VISIBILITY_TIMEOUT,
+                VIGIL_BROKER_RESTORE_INTERVAL=RESTORE_INTERVAL)
+            t_b = time.monotonic()
+            wait_all_done(env, ids, expected, b)
+            print(f"  worker B finished the rest in "
+                  f"{time.monotonic() - t_b:.2f} s", flush=True)
+            counter.report(len(rerun))
+        finally:
+            counter.stop()
+
+
+def check_sigterm_worker_mid_batch():
+    n_tasks, stop_at = 1000, 100
+    with CheckEnv("sigterm_worker", BROKER_DB, RESULT_DB) as env:
+        tasks, expected = build_tasks(n_tasks)
+        ids = [t[0] for t in tasks]
+        counter = PublishCounter(env.redis, ids)
+        counter.start()
+        try:
+            publish(env.broker, tasks)
+            a = env.start_vigil_worker(QUEUE, 2)
+            wait_until(lambda: env.results.dbsize() >= stop_at, 30,
+                       f"worker A to store {stop_at} results",
+                       interval=0.005, procs=[a])
+            t_stop = time.monotonic()
+            a.send_signal(signal.SIGTERM)
+            rc = a.wait(40)
+            took = time.monotonic() - t_stop
+            assert rc is not None, "worker A still running 40 s after SIGTERM"
+            assert rc == 0, f"worker A exited {rc} on SIGTERM:\n{a.log_tail()}"
+
+            s = snapshot(env, ids)
+            print(f"  worker A exited 0 {took:.2f} s after SIGTERM: "
+                  f"{len(s['done'])} results, {s['n_unacked']} unacked, "
+                  f"{s['n_queued']} queued", flush=True)
+            assert s["n_unacked"] == 0 and s["index"] == 0, \
+                f"a drained worker left {s['n_unacked']} message(s) in " \
+                f"unacked ({s['index']} in unacked_index)"
+            lost = set(ids) - s["done"] - s["queued"]
+            assert not lost, \
+                f"{len(lost)} task(s) neither done nor queued after the " \
+                f"drain (lost), e.g. {sorted(lost)[:3]}"
+            both = s["done"] & s["queued"]
+            assert not both, \
+                f"{len(both)} task(s) both done and requeued by the drain " \
+                f"(would run twice), e.g. {sorted(both)[:3]}"
+            assert len(s["done"]) < n_tasks, \
+                "worker A finished every task before SIGTERM (make the " \
+                "tasks slower)"
+
+            # Default visibility timeout: B can only finish if A left
+            # nothing behind in unacked.
+            b = env.start_vigil_worker(QUEUE, 2)
+            wait_all_done(env, ids, expected, b, timeout=30)
+            counter.report(0)
+        finally:
+            counter.stop()
+
+
+CHECKS = [
+    ("kill_worker_mid_batch", check_kill_worker_mid_batch),
+    ("sigterm_worker_mid_batch", check_sigterm_worker_mid_batch),
+]
+
+
+def main(argv):
+    checks = [c for c in CHECKS if not argv or c[0] in argv]
+    if not checks:
+        print(f"no check matches {argv}; checks: {[c[0] for c in CHECKS]}")
+        return 2
+    harness.vigil_bin()
+    harness.start_redis()
+    return harness.run_checks(checks)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
