@@ -37,6 +37,9 @@ struct consumer_options {
   /// Where results go ("" = nowhere).
   std::string result_backend_url;
   int64_t result_expires = 86400;
+  /// How results are serialized: "auto" (as the task message), "msgpack"
+  /// or "json" (Celery's result_serializer).
+  std::string result_serializer = "auto";
   /// Bound on every blocking broker call.
   std::chrono::milliseconds io_timeout{5000};
   /// How long a drain waits for running tasks before giving them back.

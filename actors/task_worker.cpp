@@ -9,9 +9,10 @@ namespace vigil {
 
 task_worker_actor::behavior_type
 task_worker(task_worker_actor::stateful_pointer<task_worker_state> self,
-            std::shared_ptr<const task_registry> registry, bool store_results) {
+            std::shared_ptr<const task_registry> registry,
+            std::string result_serializer) {
   self->state.registry = std::move(registry);
-  self->state.store_results = store_results;
+  self->state.result_serializer = std::move(result_serializer);
   return {
     [=](run_atom, std::vector<delivery>& batch) {
       auto& st = self->state;
@@ -19,7 +20,7 @@ task_worker(task_worker_actor::stateful_pointer<task_worker_state> self,
       outcomes.reserve(batch.size());
       for (auto& d : batch) {
         outcomes.push_back(run_delivery(*st.registry, std::move(d),
-                                        st.store_results));
+                                        st.result_serializer));
         switch (outcomes.back().what()) {
           case outcome_kind::dead_letter: ++st.dead_lettered; break;
           case outcome_kind::retry: ++st.retried; break;

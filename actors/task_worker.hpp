@@ -24,15 +24,17 @@ using task_worker_actor = caf::typed_actor<
 struct task_worker_state {
   static inline const char* name = "tasks.worker";
   std::shared_ptr<const task_registry> registry;
-  bool store_results = false;
+  /// "" (store no results), "auto", "msgpack" or "json".
+  std::string result_serializer;
   uint64_t processed = 0;
   uint64_t dead_lettered = 0;
   uint64_t retried = 0;
 };
 
-/// Spawn with `spawn<caf::detached>(task_worker, registry, store_results)`.
+/// Spawn with `spawn<caf::detached>(task_worker, registry, serializer)`.
 task_worker_actor::behavior_type
 task_worker(task_worker_actor::stateful_pointer<task_worker_state> self,
-            std::shared_ptr<const task_registry> registry, bool store_results);
+            std::shared_ptr<const task_registry> registry,
+            std::string result_serializer);
 
 } // namespace vigil

@@ -81,7 +81,8 @@ int bench_tasks_command(const config& cfg, const bench_tasks_options& opts) {
   copts.poll_interval = 0.002;
   actor_system_config_ext sys_cfg;
   caf::actor_system sys{sys_cfg};
-  auto sup = sys.spawn(task_supervisor, copts, opts.concurrency, registry);
+  auto sup = sys.spawn(task_supervisor, copts, opts.consumers,
+                       opts.concurrency, registry);
 
   auto start = std::chrono::steady_clock::now();
   std::atomic<bool> publish_failed{false};

@@ -14,6 +14,8 @@ struct bench_tasks_options {
   size_t count = 100000;
   /// Worker threads.
   size_t concurrency = 2;
+  /// Broker connections consuming in parallel.
+  size_t consumers = 2;
   /// Messages per publish round trip.
   size_t publish_batch = 500;
   /// Deliveries a consumer holds at once.

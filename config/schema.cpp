@@ -43,6 +43,11 @@ std::vector<key_spec> make_schema() {
      .help = "Result backend URL: redis://[:password@]host:port/db (unset: "
              "none)",
      .choices = {"redis"}},
+    {.key = "tasks.result-serializer", .type = key_type::choice,
+     .default_yaml = "auto",
+     .help = "How results are serialized: auto (as the task message asked), "
+             "msgpack or json (match the clients' result_serializer)",
+     .choices = {"auto", "msgpack", "json"}},
     {.key = "tasks.result-expires", .type = key_type::integer,
      .default_yaml = "86400",
      .help = "Seconds a task result is kept in the result backend",
@@ -56,6 +61,11 @@ std::vector<key_spec> make_schema() {
      .default_yaml = "dead-letter",
      .help = "What a worker does with a message naming an unregistered task",
      .choices = {"dead-letter", "requeue"}},
+    {.key = "worker.consumers", .type = key_type::integer,
+     .default_yaml = "2",
+     .help = "Broker connections taking messages in parallel; worker threads "
+             "are shared out among them",
+     .min = 1, .max = 64},
     {.key = "worker.concurrency", .type = key_type::integer,
      .default_yaml = "0",
      .help = "Number of tasks a worker runs in parallel (0 = number of CPU "

@@ -134,7 +134,8 @@ private:
   }
 
   bool fail_internal() {
-    err = caf::make_error(errc::malformed, "JSON element has an unexpected type");
+    err = caf::make_error(errc::malformed,
+                          "JSON element has an unexpected type");
     return false;
   }
 
@@ -160,6 +161,14 @@ caf::expected<value> decode_json_impl(std::string_view text,
                                + simdjson::error_message(ec));
     }
   }
+  // Give back the buffers of an unusually large document on every path.
+  struct shrink_guard {
+    dom::parser& p;
+    ~shrink_guard() {
+      if (p.capacity() > max_retained_capacity)
+        p = dom::parser{};
+    }
+  } guard{parser};
   dom::element root;
   auto ec = parser.parse(text.data(), text.size()).get(root);
   if (ec != simdjson::SUCCESS) {
@@ -171,10 +180,7 @@ caf::expected<value> decode_json_impl(std::string_view text,
   }
   converter conv{max_depth, limits.max_elements};
   value result;
-  bool ok = conv.convert(root, result, 0);
-  if (parser.capacity() > max_retained_capacity)
-    parser = dom::parser{};
-  if (!ok)
+  if (!conv.convert(root, result, 0))
     return std::move(conv.err);
   return result;
 }

@@ -12,10 +12,11 @@ namespace vigil {
 
 /// Decodes exactly one JSON document (strict RFC 8259: no NaN/Infinity, no
 /// comments, no trailing content). Integers become `integer` (`uinteger`
-/// above INT64_MAX; integers outside the 64-bit ranges are an error), other
-/// numbers `real`. Duplicate object keys keep the first position and the last
-/// value, like Python's json. Never throws; fails with `errc::malformed` or,
-/// past `limits`, `errc::too_large`.
+/// above INT64_MAX), other numbers `real`; integers outside the 64-bit ranges
+/// and numbers beyond the double range (1e400) are an error. Duplicate
+/// object keys keep the first position and the last value, like Python's
+/// json. Never throws; fails with `errc::malformed` or, past `limits`,
+/// `errc::too_large`.
 caf::expected<value> decode_json(std::string_view text,
                                  const decode_limits& limits = {});
 

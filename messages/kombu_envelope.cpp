@@ -343,7 +343,9 @@ caf::expected<delivery> decode_kombu_envelope(std::string_view json) {
 
 std::string find_delivery_tag(std::string_view json) {
   static constexpr std::string_view key = "\"delivery_tag\"";
-  auto pos = json.find(key);
+  // Kombu and vigil both write properties last: search from the end, which
+  // skips the hundreds of quotes a forward search would stop at.
+  auto pos = json.rfind(key);
   if (pos == std::string_view::npos)
     return {};
   pos = json.find('"', json.find(':', pos + key.size()));

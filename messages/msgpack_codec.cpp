@@ -61,7 +61,8 @@ public:
   }
 
   bool read_document(value& out) {
-    if (!read_value(out, 0))
+    auto put = [&out](auto&& x) { out = value{std::forward<decltype(x)>(x)}; };
+    if (!read_value(put, 0))
       return false;
     if (pos_ != size_)
       return fail(errc::malformed, "trailing bytes after msgpack document: "
@@ -154,15 +155,34 @@ private:
     return true;
   }
 
-  bool read_array(value& out, size_t count, size_t depth, size_t header_pos) {
+  // Sinks construct each decoded value in its final place: no temporaries and
+  // no variant move-assignments on the hot path.
+  struct array_sink {
+    value_array& xs;
+    template <class T>
+    void operator()(T&& x) {
+      xs.emplace_back(std::forward<T>(x));
+    }
+  };
+
+  struct map_sink {
+    value_map& xs;
+    std::string_view key;
+    template <class T>
+    void operator()(T&& x) {
+      xs.emplace_back(std::piecewise_construct, std::forward_as_tuple(key),
+                      std::forward_as_tuple(std::forward<T>(x)));
+    }
+  };
+
+  bool read_array(value_array& xs, size_t count, size_t depth,
+                  size_t header_pos) {
     if (!admit(depth, count, 1, header_pos, "array", "element"))
       return false;
-    value_array xs;
     xs.reserve(count);
     for (size_t i = 0; i < count; ++i)
-      if (!read_value(xs.emplace_back(), depth))
+      if (!read_value(array_sink{xs}, depth))
         return false;
-    out = value{std::move(xs)};
     return true;
   }
 
@@ -191,23 +211,17 @@ private:
     }
   }
 
-  bool read_map(value& out, size_t count, size_t depth, size_t header_pos) {
+  bool read_map(value_map& xs, size_t count, size_t depth,
+                size_t header_pos) {
     if (!admit(depth, count, 2, header_pos, "map", "entry"))
       return false;
-    value_map xs;
     xs.reserve(count);
     for (size_t i = 0; i < count; ++i) {
       std::string_view key;
-      if (!read_key(key))
-        return false;
-      auto& kvp = xs.emplace_back(std::piecewise_construct,
-                                  std::forward_as_tuple(key),
-                                  std::forward_as_tuple());
-      if (!read_value(kvp.second, depth))
+      if (!read_key(key) || !read_value(map_sink{xs, key}, depth))
         return false;
     }
     detail::merge_duplicate_keys(xs);
-    out = value{std::move(xs)};
     return true;
   }
 
@@ -216,36 +230,38 @@ private:
     return {hex[c >> 4], hex[c & 0xF]};
   }
 
-  /// Reads one value; `depth` is the nesting level of the enclosing container.
-  bool read_value(value& out, size_t depth) {
+  /// Reads one value and hands it to `put`; `depth` is the nesting level of
+  /// the enclosing container.
+  template <class Put>
+  bool read_value(Put&& put, size_t depth) {
     if (!need(1))
       return false;
     auto at = pos_;
     auto tag = data_[pos_++];
     if (tag <= 0x7F) {
-      out = value{int64_t{tag}};
+      put(int64_t{tag});
       return true;
     }
     if (tag >= 0xE0) {
-      out = value{int64_t{static_cast<int8_t>(tag)}};
+      put(int64_t{static_cast<int8_t>(tag)});
       return true;
     }
     if (tag <= 0x8F)
-      return read_map(out, tag & 0x0Fu, depth + 1, at);
+      return put_map(put, tag & 0x0Fu, depth, at);
     if (tag <= 0x9F)
-      return read_array(out, tag & 0x0Fu, depth + 1, at);
+      return put_array(put, tag & 0x0Fu, depth, at);
     std::string_view str;
     uint64_t x = 0;
     if (tag <= 0xBF) {
       if (!read_text(tag & 0x1Fu, str))
         return false;
-      out = value{str};
+      put(str);
       return true;
     }
     switch (tag) {
-      case 0xC0: out = value{}; return true;
-      case 0xC2: out = value{false}; return true;
-      case 0xC3: out = value{true}; return true;
+      case 0xC0: put(nullptr); return true;
+      case 0xC2: put(false); return true;
+      case 0xC3: put(true); return true;
       case 0xC4:
       case 0xC5:
       case 0xC6: {
@@ -253,7 +269,7 @@ private:
         size_t width = size_t{1} << (tag - 0xC4);
         if (!read_uint(width, x) || !read_binary(x, bin.bytes))
           return false;
-        out = value{std::move(bin)};
+        put(std::move(bin));
         return true;
       }
       case 0xCA: {
@@ -262,7 +278,7 @@ private:
         auto bits = static_cast<uint32_t>(x);
         float f;
         std::memcpy(&f, &bits, sizeof(f));
-        out = value{static_cast<double>(f)};
+        put(static_cast<double>(f));
         return true;
       }
       case 0xCB: {
@@ -270,7 +286,7 @@ private:
           return false;
         double d;
         std::memcpy(&d, &x, sizeof(d));
-        out = value{d};
+        put(d);
         return true;
       }
       case 0xCC:
@@ -279,27 +295,27 @@ private:
       case 0xCF:
         if (!read_uint(size_t{1} << (tag - 0xCC), x))
           return false;
-        out = value{x};
+        put(x);
         return true;
       case 0xD0:
         if (!read_uint(1, x))
           return false;
-        out = value{int64_t{static_cast<int8_t>(x)}};
+        put(int64_t{static_cast<int8_t>(x)});
         return true;
       case 0xD1:
         if (!read_uint(2, x))
           return false;
-        out = value{int64_t{static_cast<int16_t>(x)}};
+        put(int64_t{static_cast<int16_t>(x)});
         return true;
       case 0xD2:
         if (!read_uint(4, x))
           return false;
-        out = value{int64_t{static_cast<int32_t>(x)}};
+        put(int64_t{static_cast<int32_t>(x)});
         return true;
       case 0xD3:
         if (!read_uint(8, x))
           return false;
-        out = value{static_cast<int64_t>(x)};
+        put(static_cast<int64_t>(x));
         return true;
       case 0xD9:
       case 0xDA:
@@ -307,19 +323,19 @@ private:
         size_t width = size_t{1} << (tag - 0xD9);
         if (!read_uint(width, x) || !read_text(x, str))
           return false;
-        out = value{str};
+        put(str);
         return true;
       }
       case 0xDC:
       case 0xDD:
         if (!read_uint(tag == 0xDC ? 2 : 4, x))
           return false;
-        return read_array(out, x, depth + 1, at);
+        return put_array(put, x, depth, at);
       case 0xDE:
       case 0xDF:
         if (!read_uint(tag == 0xDE ? 2 : 4, x))
           return false;
-        return read_map(out, x, depth + 1, at);
+        return put_map(put, x, depth, at);
       case 0xC7:
       case 0xC8:
       case 0xC9:
@@ -336,6 +352,24 @@ private:
                                        + hex_byte(tag) + " at offset "
                                        + std::to_string(at));
     }
+  }
+
+  template <class Put>
+  bool put_array(Put& put, size_t count, size_t depth, size_t header_pos) {
+    value_array xs;
+    if (!read_array(xs, count, depth + 1, header_pos))
+      return false;
+    put(std::move(xs));
+    return true;
+  }
+
+  template <class Put>
+  bool put_map(Put& put, size_t count, size_t depth, size_t header_pos) {
+    value_map xs;
+    if (!read_map(xs, count, depth + 1, header_pos))
+      return false;
+    put(std::move(xs));
+    return true;
   }
 
   const unsigned char* data_;

@@ -104,7 +104,8 @@ private:
 };
 
 /// Renders `x` the way Python's repr() would (`None`, `True`, `'text'`,
-/// `b'\x00'`, `[1, 2]`, `{'a': 1}`), cut to `max_len` characters with "...".
+/// `b'\x00'`, `[1, 2]`, `{'a': 1}`), cut to at most `max_len` bytes ending in
+/// "..." (never inside a UTF-8 sequence).
 /// Used for Celery's `argsrepr` / `kwargsrepr` headers and for logs.
 std::string to_repr(const value& x, size_t max_len = 1024);
 

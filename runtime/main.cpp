@@ -123,6 +123,9 @@ int main(int argc, char** argv) {
   bench_tasks->add_option("-c,--concurrency", bench_opts.concurrency,
                           "worker threads")
     ->check(CLI::PositiveNumber);
+  bench_tasks->add_option("--consumers", bench_opts.consumers,
+                          "broker connections consuming in parallel")
+    ->check(CLI::PositiveNumber);
   bench_tasks->add_option("--prefetch", bench_opts.prefetch,
                           "deliveries held unacknowledged at once")
     ->check(CLI::PositiveNumber);

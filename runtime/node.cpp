@@ -29,6 +29,7 @@ consumer_options make_consumer_options(const config& cfg,
   o.poll_interval = cfg.get_double("broker.poll-interval");
   o.result_backend_url = cfg.get_string("tasks.result-backend");
   o.result_expires = cfg.get_int("tasks.result-expires");
+  o.result_serializer = cfg.get_string("tasks.result-serializer");
   o.shutdown_timeout = cfg.get_double("worker.shutdown-timeout");
   return o;
 }
@@ -65,7 +66,9 @@ int run_node(const config& cfg, const node_options& opts) {
                copts.result_backend_url.empty()
                  ? std::string{"off"}
                  : mask_url(copts.result_backend_url));
-  auto sup = sys.spawn(task_supervisor, copts, concurrency, registry);
+  auto sup = sys.spawn(task_supervisor, copts,
+                       static_cast<size_t>(cfg.get_int("worker.consumers")),
+                       concurrency, registry);
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("received {}: draining (at most {} s)",

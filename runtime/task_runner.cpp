@@ -37,19 +37,23 @@ task_outcome make_outcome(delivery d, outcome_kind kind, std::string reason) {
   return out;
 }
 
-void attach_doc(task_outcome& out, task_state state, value result) {
+void attach_doc(task_outcome& out, task_state state, value result,
+                const std::string& serializer) {
   auto& msg = out.d.msg;
   auto doc = make_result_doc(state, msg.id, std::move(result), now_unix_us(),
                              {}, msg.parent_id, msg.group);
-  out.result_doc = encode_as(doc, msg.content_type);
+  std::string_view ct = serializer == "json"      ? content_type_json
+                        : serializer == "msgpack" ? content_type_msgpack
+                                                  : msg.content_type;
+  out.result_doc = encode_as(doc, ct);
 }
 
-task_outcome dead(delivery d, std::string reason, bool store_results,
+task_outcome dead(delivery d, std::string reason, const std::string& results,
                   const char* exc_type) {
   auto out = make_outcome(std::move(d), outcome_kind::dead_letter,
                           std::move(reason));
-  if (store_results)
-    attach_doc(out, task_state::failure, make_exception(exc_type, out.reason));
+  if (!results.empty())
+    attach_doc(out, task_state::failure, make_exception(exc_type, out.reason), results);
   return out;
 }
 
@@ -76,30 +80,29 @@ task_message make_retry_message(const task_message& msg, double delay) {
 }
 
 task_outcome run_delivery(const task_registry& reg, delivery d,
-                          bool store_results) {
+                          const std::string& results) {
   auto& msg = d.msg;
   if (msg.expires_us != 0 && msg.expires_us <= now_unix_us()) {
     auto out = make_outcome(std::move(d), outcome_kind::expired, "expired");
-    if (store_results)
-      attach_doc(out, task_state::revoked,
-                 make_exception("TaskRevokedError", "expired",
-                                "celery.exceptions"));
+    if (!results.empty())
+      attach_doc(out, task_state::revoked, make_exception("TaskRevokedError", "expired",
+                                "celery.exceptions"), results);
     return out;
   }
   auto* entry = reg.find(msg.task);
   if (entry == nullptr) {
     auto reason = "unknown task '" + msg.task + "'";
-    return dead(std::move(d), std::move(reason), store_results,
+    return dead(std::move(d), std::move(reason), results,
                 "NotRegistered");
   }
   auto body = decode_task_body(msg.body, msg.content_type);
   if (!body)
-    return dead(std::move(d), error_text(body.error()), store_results,
+    return dead(std::move(d), error_text(body.error()), results,
                 "ValueError");
   auto args = bind_arguments(entry->schema, std::move(body->args),
                              std::move(body->kwargs), msg.schema_version);
   if (!args)
-    return dead(std::move(d), error_text(args.error()), store_results,
+    return dead(std::move(d), error_text(args.error()), results,
                 "TypeError");
   if (!args->extra.empty() && !entry->schema.var_kwargs)
     note_unknown_kwargs(msg.task, args->extra);
@@ -113,8 +116,8 @@ task_outcome run_delivery(const task_registry& reg, delivery d,
   }
   if (res.kind == task_result::ok) {
     auto out = make_outcome(std::move(d), outcome_kind::success, {});
-    if (store_results && !out.d.msg.ignore_result)
-      attach_doc(out, task_state::success, std::move(res.result));
+    if (!results.empty() && !out.d.msg.ignore_result)
+      attach_doc(out, task_state::success, std::move(res.result), results);
     return out;
   }
   auto& schema = entry->schema;
@@ -123,15 +126,14 @@ task_outcome run_delivery(const task_registry& reg, delivery d,
                   + ") exceeded: " + res.error_type + ": " + res.error_message;
     auto out = make_outcome(std::move(d), outcome_kind::dead_letter,
                             std::move(reason));
-    if (store_results)
-      attach_doc(out, task_state::failure,
-                 make_exception(res.kind == task_result::retry
+    if (!results.empty())
+      attach_doc(out, task_state::failure, make_exception(res.kind == task_result::retry
                                   ? "MaxRetriesExceededError"
                                   : res.error_type,
                                 res.error_message,
                                 res.kind == task_result::retry
                                   ? "celery.exceptions"
-                                  : "builtins"));
+                                  : "builtins"), results);
     return out;
   }
   auto delay = res.retry_delay >= 0 ? res.retry_delay
@@ -139,9 +141,8 @@ task_outcome run_delivery(const task_registry& reg, delivery d,
   auto out = make_outcome(std::move(d), outcome_kind::retry,
                           res.error_type + ": " + res.error_message);
   out.retry_delay = delay;
-  if (store_results)
-    attach_doc(out, task_state::retry,
-               make_exception(res.error_type, res.error_message));
+  if (!results.empty())
+    attach_doc(out, task_state::retry, make_exception(res.error_type, res.error_message), results);
   return out;
 }
 

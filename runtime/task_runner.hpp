@@ -9,10 +9,12 @@ namespace vigil {
 /// the arguments to the schema (kwargs-tolerant), call the function, and
 /// turn what happened into an outcome. Never throws. Undecodable messages,
 /// unknown tasks, bad arguments and exhausted retries become dead letters
-/// with the reason. With `store_results`, the outcome carries the Celery
-/// result document (SUCCESS, RETRY, FAILURE or REVOKED) to store.
+/// with the reason. Unless `results` is empty, the outcome carries the
+/// Celery result document (SUCCESS, RETRY, FAILURE or REVOKED) to store,
+/// serialized as `results` says: "msgpack", "json", or "auto" (as the
+/// message's own content type).
 task_outcome run_delivery(const task_registry& reg, delivery d,
-                          bool store_results);
+                          const std::string& results);
 
 /// Builds the message that retries `msg`: same id, retries + 1, eta now +
 /// `delay` seconds, parent_id set as Celery sets it.

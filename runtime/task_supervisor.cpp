@@ -14,23 +14,38 @@ using std::chrono::milliseconds;
 
 void spawn_group(self_ptr self) {
   auto& st = self->state;
-  bool store_results = !st.opts.result_backend_url.empty();
+  auto results = st.opts.result_backend_url.empty()
+                   ? std::string{}
+                   : st.opts.result_serializer;
   st.workers.clear();
-  for (size_t i = 0; i < st.concurrency; ++i)
-    st.workers.push_back(self->spawn<caf::detached + caf::monitored>(
-      task_worker, st.registry, store_results));
-  st.consumer = self->spawn<caf::detached + caf::monitored>(
-    task_consumer, st.opts, st.workers);
+  st.consumers.clear();
+  auto per_consumer = st.opts;
+  per_consumer.prefetch = std::max<size_t>(1, st.opts.prefetch
+                                                / st.consumer_count);
+  per_consumer.fetch_batch = std::min(per_consumer.fetch_batch,
+                                      per_consumer.prefetch);
+  for (size_t c = 0; c < st.consumer_count; ++c) {
+    // Worker threads are dealt out as evenly as they go.
+    auto n = st.concurrency / st.consumer_count
+             + (c < st.concurrency % st.consumer_count ? 1 : 0);
+    std::vector<task_worker_actor> mine;
+    for (size_t i = 0; i < n; ++i)
+      mine.push_back(self->spawn<caf::detached + caf::monitored>(
+        task_worker, st.registry, results));
+    st.workers.insert(st.workers.end(), mine.begin(), mine.end());
+    st.consumers.push_back(self->spawn<caf::detached + caf::monitored>(
+      task_consumer, per_consumer, std::move(mine)));
+  }
   st.started = std::chrono::steady_clock::now();
 }
 
 void stop_group(self_ptr self) {
   auto& st = self->state;
-  if (st.consumer)
-    self->send_exit(st.consumer, caf::exit_reason::user_shutdown);
+  for (auto& c : st.consumers)
+    self->send_exit(c, caf::exit_reason::user_shutdown);
   for (auto& w : st.workers)
     self->send_exit(w, caf::exit_reason::user_shutdown);
-  st.consumer = nullptr;
+  st.consumers.clear();
   st.workers.clear();
 }
 
@@ -38,16 +53,19 @@ void stop_group(self_ptr self) {
 
 task_supervisor_actor::behavior_type
 task_supervisor(task_supervisor_actor::stateful_pointer<task_supervisor_state> self,
-                consumer_options opts, size_t concurrency,
+                consumer_options opts, size_t consumers, size_t concurrency,
                 std::shared_ptr<const task_registry> registry) {
   auto& st = self->state;
   st.opts = std::move(opts);
   st.concurrency = std::max<size_t>(1, concurrency);
+  st.consumer_count = std::clamp<size_t>(consumers, 1, st.concurrency);
   st.registry = std::move(registry);
   spawn_group(self);
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
-    bool ours = st.consumer && dm.source == st.consumer.address();
+    bool ours = false;
+    for (auto& c : st.consumers)
+      ours = ours || dm.source == c.address();
     for (auto& w : st.workers)
       ours = ours || dm.source == w.address();
     if (!ours || st.stopping || !dm.reason
@@ -68,21 +86,34 @@ task_supervisor(task_supervisor_actor::stateful_pointer<task_supervisor_state> s
   });
   return {
     [=](restart_atom) {
-      if (!self->state.stopping && !self->state.consumer)
+      if (!self->state.stopping && self->state.consumers.empty())
         spawn_group(self);
     },
     [=](drain_atom) -> caf::result<bool> {
       auto& st = self->state;
       st.stopping = true;
-      if (!st.consumer)
+      if (st.consumers.empty())
         return true;
       auto rp = self->make_response_promise<bool>();
       auto timeout = std::chrono::duration_cast<milliseconds>(
                        std::chrono::duration<double>(st.opts.shutdown_timeout))
                      + milliseconds{5000};
-      self->request(st.consumer, timeout, drain_atom_v)
-        .then([=](bool complete) mutable { rp.deliver(complete); },
-              [=](caf::error&) mutable { rp.deliver(false); });
+      // Complete only if every consumer drained completely.
+      auto remaining = std::make_shared<size_t>(st.consumers.size());
+      auto all_complete = std::make_shared<bool>(true);
+      for (auto& c : st.consumers)
+        self->request(c, timeout, drain_atom_v)
+          .then(
+            [=](bool complete) mutable {
+              *all_complete = *all_complete && complete;
+              if (--*remaining == 0)
+                rp.deliver(*all_complete);
+            },
+            [=](caf::error&) mutable {
+              *all_complete = false;
+              if (--*remaining == 0)
+                rp.deliver(false);
+            });
       return rp;
     },
     [=](status_atom) -> caf::result<std::vector<actor_status>> {
@@ -93,8 +124,8 @@ task_supervisor(task_supervisor_actor::stateful_pointer<task_supervisor_state> s
       auto results = std::make_shared<std::vector<actor_status>>();
       results->push_back(std::move(own));
       std::vector<caf::actor> children;
-      if (st.consumer)
-        children.push_back(caf::actor_cast<caf::actor>(st.consumer));
+      for (auto& c : st.consumers)
+        children.push_back(caf::actor_cast<caf::actor>(c));
       for (auto& w : st.workers)
         children.push_back(caf::actor_cast<caf::actor>(w));
       auto remaining = std::make_shared<size_t>(children.size());

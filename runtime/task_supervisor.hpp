@@ -15,7 +15,9 @@
 
 namespace vigil {
 
-/// Supervises one consumer and its workers as a group: if any of them dies
+/// Supervises the consumers and their workers as a group (each consumer has
+/// its own broker connection and its share of the worker threads, so that
+/// broker round trips overlap): if any of them dies
 /// abnormally, the rest are stopped and the group is spawned again after an
 /// exponential backoff (100 ms doubling up to 30 s; reset after a minute of
 /// health). Messages the dead group held stay unacknowledged in the broker
@@ -34,7 +36,8 @@ struct task_supervisor_state {
   consumer_options opts;
   size_t concurrency = 1;
   std::shared_ptr<const task_registry> registry;
-  task_consumer_actor consumer;
+  size_t consumer_count = 1;
+  std::vector<task_consumer_actor> consumers;
   std::vector<task_worker_actor> workers;
   std::chrono::milliseconds backoff{0};
   std::chrono::steady_clock::time_point started;
@@ -42,10 +45,11 @@ struct task_supervisor_state {
   status_counters counters;
 };
 
-/// Spawn with `sys.spawn(task_supervisor, options, concurrency, registry)`.
+/// Spawn with `sys.spawn(task_supervisor, options, consumers, concurrency,
+/// registry)`; `consumers` is capped at `concurrency`.
 task_supervisor_actor::behavior_type
 task_supervisor(task_supervisor_actor::stateful_pointer<task_supervisor_state> self,
-                consumer_options opts, size_t concurrency,
+                consumer_options opts, size_t consumers, size_t concurrency,
                 std::shared_ptr<const task_registry> registry);
 
 } // namespace vigil

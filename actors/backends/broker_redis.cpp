@@ -1,8 +1,12 @@
 // The Redis broker in kombu's layout, so that Python Celery clients and
 // workers share queues with vigil: lists per queue and priority bucket, the
 // `unacked` hash and `unacked_index` sorted set, `unacked_mutex` for sweeps.
-// Unlike kombu, a fetch pops and records in one Lua script: no window in
-// which a crash loses a message.
+// Unlike kombu, a fetch never holds a message only in memory: LMOVE takes
+// each one into this connection's own in-flight list, and one transaction
+// then records them in `unacked` and empties that list. A consumer that dies
+// in between leaves its in-flight list behind, and the next sweep by any
+// consumer puts those messages back on their queues. Message bodies never
+// pass through Lua, which costs Redis several times more CPU per message.
 
 #include <hiredis/hiredis.h>
 #include <simdjson.h>
@@ -24,57 +28,8 @@ constexpr std::string_view unacked_index_key = "unacked_index";
 constexpr std::string_view unacked_mutex_key = "unacked_mutex";
 constexpr std::string_view dead_letters_key = "vigil.dead_letters";
 
-// Lua has a stack limit near 8000 for unpack(): keep batches well below.
+constexpr std::string_view inflight_set_key = "vigil.inflight";
 constexpr size_t max_fetch = 1000;
-
-// KEYS: unacked, unacked_index, dead letters, then the lists in serving
-// order. ARGV: max, then the routing key (queue) of each list.
-redis_script fetch_script{R"lua(
-local max = tonumber(ARGV[1])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local out, hset, zadd = {}, {}, {}
-for i = 4, #KEYS do
-  if max <= 0 then break end
-  local msgs = redis.call('RPOP', KEYS[i], max)
-  if msgs then
-    local rk = ARGV[i - 2]
-    local tail = ', "", ' .. cjson.encode(rk) .. ']'
-    for _, m in ipairs(msgs) do
-      -- A plain find first: kombu and vigil both write '"delivery_tag": "'.
-      local tag
-      local i = string.find(m, '"delivery_tag": "', 1, true)
-      if i then
-        local j = string.find(m, '"', i + 17, true)
-        if j then tag = string.sub(m, i + 17, j - 1) end
-      else
-        tag = string.match(m, '"delivery_tag"%s*:%s*"([^"]+)"')
-      end
-      if tag then
-        hset[#hset + 1] = tag
-        hset[#hset + 1] = '[' .. m .. tail
-        zadd[#zadd + 1] = now
-        zadd[#zadd + 1] = tag
-        out[#out + 1] = rk
-        out[#out + 1] = tag
-        out[#out + 1] = m
-      else
-        redis.call('LPUSH', KEYS[3], cjson.encode({
-          id = t[1] .. '-' .. t[2] .. '-' .. string.sub(redis.sha1hex(m), 1, 12),
-          task = '', task_id = '', queue = rk,
-          reason = 'message has no properties.delivery_tag',
-          time = '', envelope = m}))
-      end
-    end
-    max = max - #msgs
-  end
-end
-if #hset > 0 then
-  redis.call('HSET', KEYS[1], unpack(hset))
-  redis.call('ZADD', KEYS[2], unpack(zadd))
-end
-return out
-)lua"};
 
 // Moves one unacked message back to the consuming end of its queue, only if
 // it is still unacked (a late ack may have won the race).
@@ -108,6 +63,13 @@ end
 return 0
 )lua"};
 
+std::string check_replies_text(const std::vector<redis_reply>& replies) {
+  for (auto& r : replies)
+    if (r->type == REDIS_REPLY_ERROR)
+      return reply_error(r.get());
+  return "unexpected reply";
+}
+
 caf::error check_replies(const std::vector<redis_reply>& replies,
                          const char* what) {
   for (auto& r : replies)
@@ -125,11 +87,19 @@ public:
   }
 
   caf::error init() {
-    for (auto* s : {&fetch_script, &restore_script, &unlock_script,
-                    &replay_script})
+    for (auto* s : {&restore_script, &unlock_script, &replay_script})
       if (auto err = conn_.preload(*s))
         return err;
     return {};
+  }
+
+  ~redis_broker() override {
+    // A clean close leaves nothing in flight; forget this connection's list.
+    if (conn_.ok()) {
+      conn_.append({"SREM", inflight_set_key, inflight_key_});
+      conn_.append({"DEL", alive_key_});
+      conn_.flush();
+    }
   }
 
   std::string describe() const override {
@@ -180,30 +150,129 @@ public:
     if (max == 0 || queues.empty())
       return {};
     max = std::min(max, max_fetch);
+    if (auto err = keep_alive())
+      return err;
+    // Serving order: priority bucket first, then queue order (kombu's).
     std::vector<std::string> list_keys;
-    std::vector<std::string_view> keys{unacked_key, unacked_index_key,
-                                       dead_letters_key};
-    auto max_text = std::to_string(max);
-    std::vector<std::string_view> args{max_text};
-    list_keys.reserve(queues.size() * 4);
+    std::vector<const std::string*> list_queue;
     for (int prio : {0, 3, 6, 9})
-      for (auto& q : queues)
+      for (auto& q : queues) {
         list_keys.push_back(kombu_queue_key(q, prio));
-    for (size_t i = 0; i < list_keys.size(); ++i) {
-      keys.emplace_back(list_keys[i]);
-      args.emplace_back(queues[i % queues.size()]);
+        list_queue.push_back(&q);
+      }
+    for (auto& k : list_keys)
+      conn_.append({"LLEN", k});
+    auto lens = conn_.flush();
+    if (!lens)
+      return lens.error();
+    // Take from each list in one transaction: SORT ... STORE copies the
+    // messages about to be taken into an in-flight list on the server, so
+    // they are never only in this process's memory.
+    struct take {
+      size_t list;
+      size_t count;
+      std::string backup;
+      std::string count_text;
+      std::string range_start;
+      std::string trim_end;
+    };
+    std::vector<take> takes;
+    size_t wanted = 0;
+    for (size_t i = 0; i < list_keys.size() && wanted < max; ++i) {
+      auto& r = (*lens)[i];
+      auto len = r->type == REDIS_REPLY_INTEGER ? static_cast<size_t>(r->integer)
+                                                : size_t{0};
+      if (len == 0)
+        continue;
+      auto n = std::min(len, max - wanted);
+      wanted += n;
+      takes.push_back(take{i, n, inflight_key_ + ":" + std::to_string(i),
+                           std::to_string(n), "-" + std::to_string(n),
+                           "-" + std::to_string(n + 1)});
     }
-    auto r = conn_.eval(fetch_script, keys, args);
-    if (!r)
-      return r.error();
-    auto* reply = r->get();
-    if (reply->type != REDIS_REPLY_ARRAY)
+    if (takes.empty())
+      return {};
+    conn_.append({"MULTI"});
+    for (auto& t : takes) {
+      auto& key = list_keys[t.list];
+      conn_.append({"SORT", key, "BY", "nosort", "DESC", "LIMIT", "0",
+                    t.count_text, "STORE", t.backup});
+      conn_.append({"LRANGE", key, t.range_start, "-1"});
+      conn_.append({"LTRIM", key, "0", t.trim_end});
+    }
+    conn_.append({"EXEC"});
+    auto taken = conn_.flush();
+    if (!taken)
+      return taken.error();
+    auto* exec = taken->back().get();
+    if (exec->type != REDIS_REPLY_ARRAY || exec->elements != takes.size() * 3)
       return caf::make_error(errc::command_failed,
-                             "fetch script returned no array");
-    for (size_t i = 0; i + 2 < reply->elements; i += 3) {
-      out.push_back(raw_delivery{std::string{reply_text(reply->element[i])},
-                                 std::string{reply_text(reply->element[i + 1])},
-                                 std::string{reply_text(reply->element[i + 2])}});
+                             "taking messages failed: "
+                               + check_replies_text(*taken));
+    // LRANGE lists oldest last; serve the oldest (rightmost) first.
+    std::vector<std::pair<std::string_view, const std::string*>> taken_msgs;
+    taken_msgs.reserve(wanted);
+    for (size_t t = 0; t < takes.size(); ++t) {
+      auto* range = exec->element[t * 3 + 1];
+      for (size_t j = range->elements; j-- > 0;)
+        taken_msgs.emplace_back(reply_text(range->element[j]),
+                                list_queue[takes[t].list]);
+    }
+    // Record what was taken exactly as kombu does, in one transaction that
+    // also empties the in-flight list.
+    auto score = std::to_string(static_cast<double>(now_unix_us()) / 1e6);
+    std::vector<std::string> payloads;
+    std::vector<std::string> dead_records;
+    payloads.reserve(taken_msgs.size());
+    std::vector<std::string_view> hset{"HSET", unacked_key};
+    std::vector<std::string_view> zadd{"ZADD", unacked_index_key};
+    auto first = out.size();
+    for (auto& [env, queue] : taken_msgs) {
+      auto tag = find_delivery_tag(env);
+      if (tag.empty()) {
+        dead_letter x{new_uuid4(), "", "", *queue,
+                      "message has no properties.delivery_tag", now_unix_us(),
+                      std::string{env}};
+        dead_records.push_back(to_json(x));
+        continue;
+      }
+      std::string payload;
+      payload.reserve(env.size() + queue->size() + 12);
+      payload += '[';
+      payload += env;
+      payload += ", \"\", ";
+      append_json_string(payload, *queue);
+      payload += ']';
+      payloads.push_back(std::move(payload));
+      out.push_back(raw_delivery{*queue, std::move(tag), std::string{env}});
+    }
+    for (size_t i = first, j = 0; i < out.size(); ++i, ++j) {
+      hset.emplace_back(out[i].tag);
+      hset.emplace_back(payloads[j]);
+      zadd.emplace_back(score);
+      zadd.emplace_back(out[i].tag);
+    }
+    conn_.append({"MULTI"});
+    if (hset.size() > 2) {
+      conn_.append(hset);
+      conn_.append(zadd);
+    }
+    if (!dead_records.empty()) {
+      std::vector<std::string_view> lpush{"LPUSH", dead_letters_key};
+      lpush.insert(lpush.end(), dead_records.begin(), dead_records.end());
+      conn_.append(lpush);
+    }
+    for (auto& t : takes)
+      conn_.append({"DEL", t.backup});
+    conn_.append({"EXEC"});
+    auto recorded = conn_.flush();
+    if (!recorded) {
+      out.resize(first); // left in the in-flight list for a sweep to restore
+      return recorded.error();
+    }
+    if (auto err = check_replies(*recorded, "recording deliveries")) {
+      out.resize(first);
+      return err;
     }
     return {};
   }
@@ -243,6 +312,10 @@ public:
                                  - visibility_timeout.count());
     size_t total = 0;
     caf::error failure;
+    if (auto n = recover_orphans(); n)
+      total += *n;
+    else
+      failure = n.error();
     for (;;) {
       auto r = conn_.command({"ZRANGEBYSCORE", unacked_index_key, "-inf",
                               cutoff, "LIMIT", "0", "500"});
@@ -346,6 +419,70 @@ public:
   }
 
 private:
+  // Marks this connection's in-flight list as owned by a live consumer.
+  caf::error keep_alive() {
+    auto now = std::chrono::steady_clock::now();
+    if (now < next_keep_alive_)
+      return {};
+    next_keep_alive_ = now + std::chrono::seconds{10};
+    conn_.append({"SADD", inflight_set_key, inflight_key_});
+    conn_.append({"SET", alive_key_, "1", "EX", "60"});
+    auto r = conn_.flush();
+    if (!r)
+      return r.error();
+    return check_replies(*r, "keep-alive");
+  }
+
+  // Puts back the in-flight lists of consumers that died between taking
+  // messages and recording them; returns how many messages came back.
+  caf::expected<size_t> recover_orphans() {
+    auto members = conn_.command({"SMEMBERS", inflight_set_key});
+    if (!members)
+      return members.error();
+    size_t total = 0;
+    for (size_t i = 0; i < (*members)->elements; ++i) {
+      std::string list{reply_text((*members)->element[i])};
+      if (list == inflight_key_)
+        continue;
+      auto alive = conn_.command({"EXISTS", list + ".alive"});
+      if (!alive)
+        return alive.error();
+      if ((*alive)->integer != 0)
+        continue;
+      // One backup list per source list: "<list>:<index>".
+      auto keys = conn_.command({"KEYS", list + ":*"});
+      if (!keys)
+        return keys.error();
+      for (size_t k = 0; k < (*keys)->elements; ++k) {
+        std::string backup{reply_text((*keys)->element[k])};
+        auto items = conn_.command({"LRANGE", backup, "0", "-1"});
+        if (!items)
+          return items.error();
+        conn_.append({"MULTI"});
+        // The backup holds the oldest first: push it back last, to the
+        // consuming end, so it is served first again.
+        for (size_t j = (*items)->elements; j-- > 0;) {
+          auto env = reply_text((*items)->element[j]);
+          auto d = decode_kombu_envelope(env);
+          auto queue = d && !d->queue.empty() ? d->queue
+                                               : std::string{"celery"};
+          conn_.append({"RPUSH", queue, env});
+        }
+        conn_.append({"DEL", backup});
+        conn_.append({"EXEC"});
+        auto r = conn_.flush();
+        if (!r)
+          return r.error();
+        if (auto err = check_replies(*r, "recovering in-flight messages"))
+          return err;
+        total += (*items)->elements;
+      }
+      if (auto r = conn_.command({"SREM", inflight_set_key, list}); !r)
+        return r.error();
+    }
+    return total;
+  }
+
   // Declares a queue once per connection as kombu does, so that Python
   // tooling that looks up bindings finds it.
   void declare(const std::string& queue) {
@@ -405,6 +542,10 @@ private:
   std::string url_;
   redis_connection conn_;
   std::vector<std::string> declared_;
+  /// This connection's in-flight list, and the key that says it is alive.
+  std::string inflight_key_ = "vigil.inflight." + new_uuid4();
+  std::string alive_key_ = inflight_key_ + ".alive";
+  std::chrono::steady_clock::time_point next_keep_alive_;
 };
 
 } // namespace

@@ -15,6 +15,22 @@ namespace {
 
 constexpr std::string_view key_prefix = "celery-task-meta-";
 
+// Celery's guard: once a task's stored state is SUCCESS, a later state (from
+// a duplicate delivery, say) is dropped. Checked and written atomically.
+// The status is found in either serialization: msgpack writes the fixstr
+// bytes a6 "status" a7 "SUCCESS", JSON writes "status": "SUCCESS".
+// KEYS: result key. ARGV: document, expiry in seconds.
+redis_script store_script{R"lua(
+local cur = redis.call('GET', KEYS[1])
+if cur and (string.find(cur, '\166status\167SUCCESS', 1, true)
+            or string.find(cur, '"status"%s*:%s*"SUCCESS"')) then
+  return 0
+end
+redis.call('SETEX', KEYS[1], ARGV[2], ARGV[1])
+redis.call('PUBLISH', KEYS[1], ARGV[1])
+return 1
+)lua"};
+
 class redis_result_backend : public result_backend {
 public:
   redis_result_backend(redis_connection conn, std::chrono::seconds expires)
@@ -29,11 +45,11 @@ public:
     keys.reserve(results.size());
     for (auto& r : results)
       keys.push_back(std::string{key_prefix} + r.task_id);
-    // The PUBLISH wakes clients blocked in AsyncResult.get().
-    for (size_t i = 0; i < results.size(); ++i) {
-      conn_.append({"SETEX", keys[i], expires_, results[i].doc});
-      conn_.append({"PUBLISH", keys[i], results[i].doc});
-    }
+    // The PUBLISH (in the script) wakes clients blocked in AsyncResult.get().
+    if (auto err = conn_.preload(store_script))
+      return err;
+    for (size_t i = 0; i < results.size(); ++i)
+      conn_.append_eval(store_script, {keys[i]}, {results[i].doc, expires_});
     auto replies = conn_.flush();
     if (!replies)
       return replies.error();

@@ -10,6 +10,9 @@ sigterm_worker_mid_batch: 1000 tasks; worker A gets SIGTERM mid-batch and
   must exit 0 leaving nothing unacknowledged (no task lost, none both done
   and requeued); worker B with the default (1 h) visibility timeout then
   finishes the rest.
+duplicate_delivery_keeps_success: a duplicate delivery of a task that
+  already succeeded must not overwrite its SUCCESS result (Celery's backend
+  ignores states stored after SUCCESS).
 
 Run: /usr/bin/python3 tests/faults/test_kill_worker.py [check ...]
 (VIGIL_BIN: the vigil binary, default <repo>/build/vigil;
@@ -19,6 +22,8 @@ Run: /usr/bin/python3 tests/faults/test_kill_worker.py [check ...]
 Prints "PASS name" or "FAIL name: reason" and exits 1 on failure.
 """
 
+import datetime
+import json
 import signal
 import sys
 import threading
@@ -26,6 +31,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+sys.dont_write_bytecode = True     # no __pycache__ in the source tree
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "interop"))
 
 import msgpack  # noqa: E402
@@ -303,9 +309,47 @@ def check_sigterm_worker_mid_batch():
             counter.stop()
 
 
+def check_duplicate_delivery_keeps_success():
+    """At-least-once delivery means duplicates (a restored message whose
+    task had already stored its result). Celery's result backend ignores
+    any state stored after SUCCESS (§4.1 of the protocol notes: GET, then
+    skip if SUCCESS). Here the duplicate arrives after the task's
+    `expires`: a Celery worker would try to store REVOKED and keep SUCCESS."""
+    with CheckEnv("duplicate_delivery", BROKER_DB, RESULT_DB) as env:
+        task_id, raw = harness.celery_envelope("vigil.echo", ["first"],
+                                               queue=QUEUE)
+        envelope = json.loads(raw)
+        expires = time.time() + 2.0
+        envelope["headers"]["expires"] = datetime.datetime.fromtimestamp(
+            expires, datetime.timezone.utc).isoformat()
+        harness.declare_queue(env.broker, QUEUE)
+        env.broker.lpush(QUEUE, json.dumps(envelope))
+        worker = env.start_vigil_worker(QUEUE, 2)
+        wait_until(lambda: harness.result_doc(env.results, task_id), 10,
+                   "the first result", procs=[worker])
+        doc = harness.result_doc(env.results, task_id)
+        assert doc["status"] == "SUCCESS" and doc["result"] == "first", \
+            f"first delivery: {doc}"
+
+        # The duplicate, as kombu's restore would requeue it.
+        time.sleep(max(0.0, expires + 0.3 - time.time()))
+        envelope["headers"]["redelivered"] = True
+        envelope["properties"]["delivery_info"]["redelivered"] = True
+        env.broker.rpush(QUEUE, json.dumps(envelope))
+        wait_until(lambda: env.broker.llen(QUEUE) == 0
+                   and env.broker.hlen("unacked") == 0, 10,
+                   "the duplicate to be consumed", procs=[worker])
+        time.sleep(0.5)         # results are written in batches
+        doc = harness.result_doc(env.results, task_id)
+        assert doc["status"] == "SUCCESS" and doc["result"] == "first", \
+            f"the duplicate overwrote the SUCCESS result: {doc}"
+
+
 CHECKS = [
     ("kill_worker_mid_batch", check_kill_worker_mid_batch),
     ("sigterm_worker_mid_batch", check_sigterm_worker_mid_batch),
+    ("duplicate_delivery_keeps_success",
+     check_duplicate_delivery_keeps_success),
 ]
 
 

@@ -8,13 +8,14 @@ What is here:
 
 * redis: `start_redis()` starts a private redis-server on a free port and
   stops it at exit; when VIGIL_TEST_REDIS_URL is set, that server is used
-  instead and every check gets its own db numbers (FLUSHDBed first).
+  instead. Test scripts choose distinct db numbers (interop 0-13, faults
+  14-15) and CheckEnv FLUSHDBs them first.
 * processes: `Proc` wraps a subprocess (own session, log file); every Proc
   is killed at exit, and `CheckEnv.close()` stops the ones a check started.
 * vigil: `CheckEnv.start_vigil_worker()`, `CheckEnv.vigil()` (the CLI).
 * Celery: `make_celery_app()` (msgpack both ways), and
   `CheckEnv.start_celery_worker()` which writes a tasks module to a temp
-  dir and runs a real solo-pool Celery worker on it.
+  dir and runs a real Celery worker (solo pool by default) on it.
 * kombu envelopes built byte-for-byte like Celery 5.2 builds them
   (`celery_envelope()`), for tests that LPUSH thousands of tasks.
 * `wait_until()`: every wait is bounded.
@@ -31,7 +32,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import textwrap
 import time
@@ -180,6 +180,7 @@ class Proc:
             stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True)
         self.pid = self.popen.pid
+        self.expected_exit = False      # set once the test stops/kills it
         _PROCS.append(self)
 
     @property
@@ -190,6 +191,7 @@ class Proc:
         return self.popen.poll() is None
 
     def send_signal(self, sig):
+        self.expected_exit = True
         if self.alive():
             try:
                 os.kill(self.pid, sig)
@@ -219,6 +221,7 @@ class Proc:
 
     def kill(self):
         """SIGKILL the process (and anything in its session) and reap it."""
+        self.expected_exit = True
         if self.popen.poll() is None:
             try:
                 os.killpg(self.pid, signal.SIGKILL)
@@ -627,6 +630,14 @@ class CheckEnv:
                    procs=[p])
         return p
 
+    def check_alive(self):
+        """Raises if a process this check started has exited on its own."""
+        for p in self.procs:
+            if not p.expected_exit and not p.alive():
+                raise AssertionError(
+                    f"{p.name} exited unexpectedly (status {p.returncode}); "
+                    f"log tail:\n{p.log_tail()}")
+
     # -- teardown
 
     def close(self, check_exit=True):
@@ -647,9 +658,10 @@ class CheckEnv:
         for p in reversed(self.procs):
             if not p.alive():
                 if check_exit and p in self.vigil_workers and \
-                        p.returncode not in (0, -signal.SIGKILL):
-                    problems.append(f"{p.name} had exited with status "
-                                    f"{p.returncode}:\n{p.log_tail()}")
+                        not p.expected_exit:
+                    problems.append(f"{p.name} had exited on its own with "
+                                    f"status {p.returncode}:\n"
+                                    f"{p.log_tail()}")
                 continue
             rc = p.stop(timeout=15)
             if check_exit and p in self.vigil_workers and rc != 0:

@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+sys.dont_write_bytecode = True     # no __pycache__ in the source tree
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
@@ -113,14 +114,23 @@ class Checks:
         return fn
 
 
-def get_result(app, task_id, timeout=RESULT_TIMEOUT, propagate=True):
+def get_result(app, task_id, env, timeout=RESULT_TIMEOUT, propagate=True):
+    """AsyncResult(task_id).get(); fails early if one of env's workers
+    exits unexpectedly. Returns (AsyncResult, value)."""
     from celery.exceptions import TimeoutError as CeleryTimeout
     res = app.AsyncResult(task_id)
-    try:
-        return res, res.get(timeout=timeout, propagate=propagate)
-    except CeleryTimeout:
-        raise AssertionError(f"no result for {task_id} within {timeout} s "
-                             f"(state {res.state})")
+    deadline = time.monotonic() + timeout
+    while True:
+        env.check_alive()
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"no result for {task_id} within {timeout} "
+                                 f"s (state {res.state})")
+        try:
+            return res, res.get(timeout=min(1.0, left), propagate=propagate,
+                                interval=0.05)
+        except CeleryTimeout:
+            continue
 
 
 def read_record(env, task_id, timeout=RESULT_TIMEOUT, procs=()):
@@ -157,14 +167,14 @@ def check_a_celery_client_to_vigil_unknown_kwarg(env):
     worker = env.start_vigil_worker("celery", 2)
     app = env.celery_app()
     r = app.send_task("vigil.echo", args=["hello"], kwargs={"unknown_kw": 1})
-    _, value = get_result(app, r.id)
+    _, value = get_result(app, r.id, env)
     assert same(value, "hello"), f"vigil.echo returned {value!r}"
     assert worker.alive(), "vigil worker died"
     assert not env.dead_letters(), \
         f"unexpected dead letters: {fmt(env.dead_letters())}"
 
     ignored = app.send_task("vigil.echo", args=["quiet"], ignore_result=True)
-    _, pong = get_result(app, app.send_task("vigil.ping").id)
+    _, pong = get_result(app, app.send_task("vigil.ping").id, env)
     assert same(pong, "pong"), repr(pong)
     wait_drained(env)           # acked, so done (results come before acks)
     doc = harness.result_doc(env.results, ignored.id)
@@ -188,7 +198,7 @@ def check_b_vigil_send_task_to_celery_worker(env):
         f"kwargs arrived as {rec['kwargs_repr']}, expected {{'z': 1}}"
     assert rec["retries"] == 0, fmt(rec)
     assert rec["delivery_info"].get("routing_key") == "pyq", fmt(rec)
-    _, value = get_result(app, task_id)
+    _, value = get_result(app, task_id, env)
     assert same(value, {"args": [2, 3], "kwargs": {"z": 1}}), \
         f"Celery's result: {value!r}"
 
@@ -196,7 +206,7 @@ def check_b_vigil_send_task_to_celery_worker(env):
     # null/bool, nesting, empty containers.
     task_id = env.send_task("proj.record", args=RICH_ARGS,
                             kwargs=RICH_KWARGS, queue="pyq")
-    _, value = get_result(app, task_id)
+    _, value = get_result(app, task_id, env)
     assert same(value["args"], RICH_ARGS), \
         f"args arrived as\n{fmt(value['args'])}\nexpected\n{fmt(RICH_ARGS)}"
     assert same(value["kwargs"], RICH_KWARGS), \
@@ -220,7 +230,7 @@ def check_c_flaky_retries_through_broker(env):
     env.start_vigil_worker("celery", 2)
     app = env.celery_app()
     r = app.send_task("vigil.flaky", args=[2])
-    _, value = get_result(app, r.id)
+    _, value = get_result(app, r.id, env)
     assert same(value, 3), f"vigil.flaky(2) returned {value!r}"
     doc = harness.result_doc(env.results, r.id)
     assert doc["status"] == "SUCCESS" and doc["task_id"] == r.id, fmt(doc)
@@ -232,24 +242,37 @@ def check_c_flaky_retries_through_broker(env):
 def check_d_keyword_and_positional_args(env):
     """vigil.echo called with its argument by keyword and by position;
     rich values (bytes too) come back unchanged."""
-    # TODO(vigil): once a built-in task has an optional argument, extend
-    # this check (check_d_keyword_and_positional_args) to send that task
-    # without the optional argument and assert that its default is used.
     env.start_vigil_worker("celery", 2)
     app = env.celery_app()
     r = app.send_task("vigil.echo", kwargs={"value": 5})
-    _, value = get_result(app, r.id)
+    _, value = get_result(app, r.id, env)
     assert same(value, 5), f"echo(value=5) returned {value!r}"
 
     rich = RICH_ARGS + [b"\x00\x01\xff", {"bytes": b""}]
     r = app.send_task("vigil.echo", args=[rich])
-    _, value = get_result(app, r.id)
+    _, value = get_result(app, r.id, env)
     assert same(value, rich), \
         f"echo(rich) returned\n{fmt(value)}\nexpected\n{fmt(rich)}"
 
     r = app.send_task("vigil.echo", args=[RICH_KWARGS], kwargs={"extra": 2})
-    _, value = get_result(app, r.id)
+    _, value = get_result(app, r.id, env)
     assert same(value, RICH_KWARGS), f"echo(RICH_KWARGS) returned {value!r}"
+
+
+@Checks.add
+def check_d2_missing_optional_argument_takes_default(env):
+    """vigil.repeat(value, times=2): a message without `times` runs with the
+    default; one from an older schema (v1 called it `n`) is upgraded."""
+    env.start_vigil_worker("celery", 2)
+    app = env.celery_app()
+    r = app.send_task("vigil.repeat", args=["x"])
+    _, value = get_result(app, r.id, env)
+    assert same(value, ["x", "x"]), f"repeat('x') returned {value!r}"
+    r = app.send_task("vigil.repeat", args=["y"], kwargs={"n": 3},
+                      headers={"vigil_schema": 1})
+    _, value = get_result(app, r.id, env)
+    assert same(value, ["y", "y", "y"]), \
+        f"repeat('y', n=3) from schema v1 returned {value!r}"
 
 
 @Checks.add
@@ -268,7 +291,7 @@ def check_e_wrong_type_dead_letter_worker_survives(env):
     assert envelope["headers"]["id"] == r.id, fmt(letter)
 
     r2 = app.send_task("vigil.ping")
-    _, value = get_result(app, r2.id)
+    _, value = get_result(app, r2.id, env)
     assert same(value, "pong"), f"vigil.ping returned {value!r}"
     assert worker.alive(), "vigil worker died"
     wait_drained(env)
@@ -285,7 +308,7 @@ def check_f_failed_task_result_is_failure(env):
         (app.send_task("vigil.echo"), "value"),
     ]
     for r, param in cases:
-        res, value = get_result(app, r.id, propagate=False)
+        res, value = get_result(app, r.id, env, propagate=False)
         assert res.status == "FAILURE", \
             f"{r.id}: status {res.status}, result {value!r}"
         assert isinstance(value, Exception), \
@@ -312,12 +335,12 @@ def check_g_unknown_task_dead_letter_and_failure(env):
     worker = env.start_vigil_worker("celery", 2)
     app = env.celery_app()
     r = app.send_task("proj.not_registered_anywhere", args=[1])
-    res, value = get_result(app, r.id, propagate=False)
+    res, value = get_result(app, r.id, env, propagate=False)
     assert res.status == "FAILURE", f"status {res.status}, result {value!r}"
     assert "proj.not_registered_anywhere" in str(value), repr(value)
     letter = find_dead_letter(env, r.id, procs=[worker])
     assert letter.get("task") == "proj.not_registered_anywhere", fmt(letter)
-    _, pong = get_result(app, app.send_task("vigil.ping").id)
+    _, pong = get_result(app, app.send_task("vigil.ping").id, env)
     assert same(pong, "pong"), repr(pong)
 
 
@@ -334,7 +357,7 @@ def check_h_countdown_both_ways(env):
     py_id = env.vigil("send-task", "proj.record", "--args", "[1]", "--queue",
                       "pyq", "--countdown", str(COUNTDOWN)).stdout.strip()
     t_py = time.time()
-    _, value = get_result(app, r.id)
+    _, value = get_result(app, r.id, env)
     took = time.time() - t0
     assert same(value, "later"), repr(value)
     assert COUNTDOWN - 0.1 <= took <= COUNTDOWN + 3, \
@@ -366,20 +389,19 @@ def check_i_priority_buckets_both_ways(env):
     env.start_vigil_worker("celery", 2)
     rec = read_record(env, py_id, procs=[celery_worker])
     assert rec["delivery_info"].get("priority") == 7, fmt(rec)
-    _, value = get_result(app, r.id)
+    _, value = get_result(app, r.id, env)
     assert same(value, "p5"), repr(value)
     wait_drained(env)
     wait_drained(env, "pyq")
 
 
-@Checks.add(known_bug="vigil encodes a task's result with the task "
-            "message's serializer (runtime/task_runner.cpp attach_doc: "
-            "encode_as(doc, msg.content_type)); Celery always uses the "
-            "backend's result_serializer")
+@Checks.add
 def check_j_json_task_result_uses_result_serializer(env):
     """A task sent with serializer='json' by a client whose backend uses
-    result_serializer='msgpack' must get a readable (msgpack) result."""
-    env.start_vigil_worker("celery", 2)
+    result_serializer='msgpack' gets a readable (msgpack) result when the
+    worker is told the clients' result serializer."""
+    env.start_vigil_worker("celery", 2,
+                           VIGIL_TASKS_RESULT_SERIALIZER="msgpack")
     app = env.celery_app()
     r = app.send_task("vigil.echo", args=[{"j": [1, 2.5, None]}],
                       serializer="json")
@@ -387,7 +409,7 @@ def check_j_json_task_result_uses_result_serializer(env):
                RESULT_TIMEOUT, "the result")
     raw = env.results.get(f"celery-task-meta-{r.id}")
     try:
-        value = get_result(app, r.id, timeout=5)[1]
+        value = get_result(app, r.id, env, timeout=5)[1]
     except Exception as e:      # noqa: BLE001
         raise AssertionError(
             f"the Celery client cannot decode the result ({e!r}); stored "
@@ -414,13 +436,13 @@ def check_k_expired_tasks_revoked_both_ways(env):
     time.sleep(max(0.0, 0.6 - (time.monotonic() - t0)))
     celery_worker = env.start_celery_worker(PY_TASKS, "pyq")
 
-    res, value = get_result(app, expired.id, propagate=False)
+    res, value = get_result(app, expired.id, env, propagate=False)
     assert res.status == "REVOKED", \
         f"vigil: expired task ended {res.status} ({value!r})"
-    _, value = get_result(app, fresh.id)
+    _, value = get_result(app, fresh.id, env)
     assert same(value, "new"), repr(value)
 
-    res, value = get_result(app, py_expired, propagate=False)
+    res, value = get_result(app, py_expired, env, propagate=False)
     assert res.status == "REVOKED", \
         f"Celery: vigil's --expires 0.3 task ended {res.status} ({value!r})"
     rec = read_record(env, py_fresh, procs=[celery_worker])
@@ -456,10 +478,10 @@ def check_l_python_worker_killed_vigil_restores(env):
 
     env.start_vigil_worker("celery", 2, VIGIL_BROKER_VISIBILITY_TIMEOUT=1,
                            VIGIL_BROKER_RESTORE_INTERVAL=0.2)
-    _, value = get_result(app, sleep_id)
+    _, value = get_result(app, sleep_id, env)
     assert value is None, f"vigil.sleep returned {value!r} (ran in Python?)"
     for i, tid in enumerate(echo_ids):
-        _, value = get_result(app, tid)
+        _, value = get_result(app, tid, env)
         assert same(value, f"l{i}"), f"echo returned {value!r}"
     wait_drained(env)
 
@@ -494,10 +516,10 @@ def check_m_vigil_worker_killed_python_restores(env):
     env.start_celery_worker(PY_SHADOW_TASKS, "celery",
                             broker_transport_options={
                                 "visibility_timeout": 1})
-    _, value = get_result(app, sleep_id)
+    _, value = get_result(app, sleep_id, env)
     assert same(value, "py:slept"), f"vigil.sleep gave {value!r}"
     for i, tid in enumerate(echo_ids):
-        _, value = get_result(app, tid)
+        _, value = get_result(app, tid, env)
         assert same(value, ["py", f"m{i}"]), f"echo gave {value!r}"
     wait_drained(env)
 

@@ -106,7 +106,7 @@ TEST_CASE("the runner turns results into outcomes", "[runner]") {
   SECTION("success carries a SUCCESS document") {
     auto out = run_delivery(*reg, make_delivery("vigil.echo", {value{"hi"}},
                                                 {{"unknown", value{1}}}),
-                            true);
+                            "auto");
     CHECK(out.what() == outcome_kind::success);
     auto doc = decode_msgpack(out.result_doc);
     REQUIRE(doc);
@@ -117,56 +117,52 @@ TEST_CASE("the runner turns results into outcomes", "[runner]") {
   SECTION("optional arguments default; old names upgrade") {
     auto out = run_delivery(*reg, make_delivery("vigil.repeat", {value{"x"}},
                                                 {}),
-                            true);
+                            "auto");
     REQUIRE(out.what() == outcome_kind::success);
     auto doc = decode_msgpack(out.result_doc);
     CHECK(doc->find("result")->as_array().size() == 2);
     auto d = make_delivery("vigil.repeat", {value{"x"}}, {{"n", value{3}}});
     d.msg.schema_version = 1;
-    auto up = run_delivery(*reg, std::move(d), true);
+    auto up = run_delivery(*reg, std::move(d), "auto");
     REQUIRE(up.what() == outcome_kind::success);
     CHECK(decode_msgpack(up.result_doc)->find("result")->as_array().size() == 3);
   }
   SECTION("flaky retries until its failures are used up") {
-    auto first = run_delivery(*reg, make_delivery("vigil.flaky", {value{2}}, {}),
-                              false);
+    auto first = run_delivery(*reg, make_delivery("vigil.flaky", {value{2}}, {}), "");
     CHECK(first.what() == outcome_kind::retry);
     CHECK(first.retry_delay == 0);
     auto retry = make_retry_message(first.d.msg, 0);
     CHECK(retry.retries == 1);
     CHECK(retry.id == first.d.msg.id);
     CHECK(retry.parent_id == first.d.msg.id);
-    auto last = run_delivery(*reg, make_delivery("vigil.flaky", {value{2}}, {}, 2),
-                             true);
+    auto last = run_delivery(*reg, make_delivery("vigil.flaky", {value{2}}, {}, 2), "auto");
     CHECK(last.what() == outcome_kind::success);
     CHECK(decode_msgpack(last.result_doc)->find("result")->as_int() == 3);
   }
   SECTION("bad messages become dead letters with the reason") {
-    auto unknown = run_delivery(*reg, make_delivery("no.such", {}, {}), true);
+    auto unknown = run_delivery(*reg, make_delivery("no.such", {}, {}), "auto");
     CHECK(unknown.what() == outcome_kind::dead_letter);
     CHECK(unknown.reason.find("no.such") != std::string::npos);
-    auto typed = run_delivery(*reg, make_delivery("vigil.sleep", {value{"x"}}, {}),
-                              true);
+    auto typed = run_delivery(*reg, make_delivery("vigil.sleep", {value{"x"}}, {}), "auto");
     CHECK(typed.what() == outcome_kind::dead_letter);
     CHECK(typed.reason.find("seconds") != std::string::npos);
     auto doc = decode_msgpack(typed.result_doc);
     CHECK(doc->find("status")->as_text() == "FAILURE");
     auto d = make_delivery("vigil.ping", {}, {});
     d.msg.body = "\xc1garbage";
-    auto garbage = run_delivery(*reg, std::move(d), false);
+    auto garbage = run_delivery(*reg, std::move(d), "");
     CHECK(garbage.what() == outcome_kind::dead_letter);
   }
   SECTION("exhausted retries are dead letters") {
     auto out = run_delivery(*reg, make_delivery("vigil.flaky", {value{500}}, {},
-                                                100),
-                            true);
+                                                100), "auto");
     CHECK(out.what() == outcome_kind::dead_letter);
     CHECK(out.reason.find("max retries") != std::string::npos);
   }
   SECTION("expired messages are dropped as REVOKED") {
     auto d = make_delivery("vigil.ping", {}, {});
     d.msg.expires_us = 1;
-    auto out = run_delivery(*reg, std::move(d), true);
+    auto out = run_delivery(*reg, std::move(d), "auto");
     CHECK(out.what() == outcome_kind::expired);
     CHECK(decode_msgpack(out.result_doc)->find("status")->as_text() == "REVOKED");
   }

@@ -166,6 +166,11 @@ TEST_CASE("to_repr matches Python repr", "[codec]") {
   CHECK(to_repr(std::numeric_limits<uint64_t>::max())
         == "18446744073709551615");
   CHECK(to_repr(1.0) == "1.0");
+  CHECK(to_repr(3.0) == "3.0");
+  CHECK(to_repr(-1e15) == "-1000000000000000.0");
+  CHECK(to_repr(9007199254740992.0) == "9007199254740992.0");
+  CHECK(to_repr(9007199254740994.0) == "9007199254740994.0");
+  CHECK(to_repr(123456789012345680.0) == "1.2345678901234568e+17");
   CHECK(to_repr(1.5) == "1.5");
   CHECK(to_repr(-2.0) == "-2.0");
   CHECK(to_repr(-0.0) == "-0.0");
@@ -189,7 +194,8 @@ TEST_CASE("to_repr matches Python repr", "[codec]") {
   CHECK(to_repr("say \"hi\"") == "'say \"hi\"'");
   CHECK(to_repr("back\\slash") == "'back\\\\slash'");
   CHECK(to_repr("l1\nl2\r\t") == "'l1\\nl2\\r\\t'");
-  CHECK(to_repr(std::string{"\x00\x01\x1f\x7f", 4}) == "'\\x00\\x01\\x1f\\x7f'");
+  CHECK(to_repr(std::string{"\x00\x01\x1f\x7f", 4})
+        == "'\\x00\\x01\\x1f\\x7f'");
   CHECK(to_repr("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80")
         == "'caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80'");
   CHECK(to_repr("\xc2\xa0") == "'\\xa0'");
@@ -331,7 +337,8 @@ TEST_CASE("msgpack string, binary and container boundaries", "[codec]") {
   check_msgpack(map_of(65535), "deffffa26b30c0");
   check_msgpack(map_of(65536), "df00010000a26b30c0");
   check_msgpack(nested_arrays(64), "9191");
-  check_msgpack(value_map{{"", value_array{binary{"\x01"}, -1.25, "\xf0\x9f\x98\x80"}}},
+  check_msgpack(value_map{{"", value_array{binary{"\x01"}, -1.25,
+                                           "\xf0\x9f\x98\x80"}}},
                 "81a093c40101cbbff4");
 }
 
@@ -452,7 +459,8 @@ TEST_CASE("msgpack map keys", "[codec]") {
 }
 
 TEST_CASE("msgpack rejects malformed input", "[codec]") {
-  check_msgpack_error("", errc::malformed, "truncated msgpack: need 1 byte at offset 0");
+  check_msgpack_error("", errc::malformed,
+                      "truncated msgpack: need 1 byte at offset 0");
   check_msgpack_error("cd01", errc::malformed,
                       "truncated msgpack: need 2 bytes at offset 1");
   check_msgpack_error("c1", errc::malformed, "invalid msgpack type byte 0xc1");
@@ -571,10 +579,12 @@ TEST_CASE("JSON encodes compactly", "[codec]") {
   CHECK(encode_json(0.1) == "0.1");
   CHECK(encode_json(std::nan("")) == "NaN");
   CHECK(encode_json(-std::numeric_limits<double>::infinity()) == "-Infinity");
-  CHECK(encode_json("caf\xc3\xa9 \xf0\x9f\x98\x80") == "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"");
+  CHECK(encode_json("caf\xc3\xa9 \xf0\x9f\x98\x80")
+        == "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"");
   CHECK(encode_json(std::string{"\"\\\n\r\t\b\f\x01\x1f\x7f/", 11})
         == "\"\\\"\\\\\\n\\r\\t\\b\\f\\u0001\\u001f\x7f/\"");
-  CHECK(encode_json("bad \xff utf8 \xc3") == "\"bad \xef\xbf\xbd utf8 \xef\xbf\xbd\"");
+  CHECK(encode_json("bad \xff utf8 \xc3")
+        == "\"bad \xef\xbf\xbd utf8 \xef\xbf\xbd\"");
   CHECK(encode_json(binary{"foobar"}) == "\"Zm9vYmFy\"");
   CHECK(encode_json(value_array{1, "a", value_array{}, value_map{}})
         == "[1,\"a\",[],{}]");
@@ -587,9 +597,11 @@ TEST_CASE("JSON encodes compactly", "[codec]") {
 
 TEST_CASE("JSON round trips", "[codec]") {
   for (const value& x :
-       {value{}, value{false}, value{0}, value{-1}, value{std::numeric_limits<int64_t>::min()},
+       {value{}, value{false}, value{0}, value{-1},
+        value{std::numeric_limits<int64_t>::min()},
         value{std::numeric_limits<uint64_t>::max()}, value{0.5}, value{-0.0},
-        value{1e300}, value{5e-324}, value{2.0}, value{"\x01\x7f\"\\ \xe2\x82\xac"},
+        value{1e300}, value{5e-324}, value{2.0},
+        value{"\x01\x7f\"\\ \xe2\x82\xac"},
         value{value_array{1, value_map{{"a", value_array{}}}}},
         value{nested_arrays(64)}}) {
     auto text = encode_json(x);
@@ -629,7 +641,21 @@ TEST_CASE("JSON rejects malformed input and enforces limits", "[codec]") {
   auto big = decode_json("\"0123456789ab\"", small);
   REQUIRE_FALSE(big);
   CHECK(code_of(big.error()) == errc::too_large);
-  // Normal limits work again afterwards (the parser is reused per thread).
+  decode_limits flat;
+  flat.max_depth = 0;
+  CHECK(decode_json("1", flat));
+  CHECK_FALSE(decode_json("[]", flat));
+  CHECK(decode_msgpack(from_hex("01"), flat));
+  CHECK_FALSE(decode_msgpack(from_hex("90"), flat));
+  // A large document, then small ones (the parser is reused per thread and
+  // drops its large buffers afterwards).
+  std::string large = "[\"" + std::string(3 << 20, 'x') + "\"]";
+  auto large_doc = decode_json(large);
+  REQUIRE(large_doc);
+  CHECK(large_doc->as_array()[0].as_text().size() == (3u << 20));
+  large.back() = ',';
+  CHECK_FALSE(decode_json(large));
+  // Normal limits work again afterwards.
   CHECK(decode_json(std::string(64, '[') + std::string(64, ']')));
   auto dup = decode_json(R"({"a":1,"b":2,"a":3})");
   REQUIRE(dup);
@@ -688,6 +714,7 @@ TEST_CASE("base64 rejects invalid input", "[codec]") {
   check(" Zg=", "invalid base64 character 0x20 at offset 0");
   check("Zm9v\nZm9", "invalid base64 character 0x0a at offset 4");
   check("Zm9v-_", "invalid base64 character '-' at offset 4");
-  check(std::string_view{"Zm\0v", 4}, "invalid base64 character 0x00 at offset 2");
+  check(std::string_view{"Zm\0v", 4},
+        "invalid base64 character 0x00 at offset 2");
   check("Zm9vYmFy\xc3\xa9", "invalid base64 character 0xc3 at offset 8");
 }
