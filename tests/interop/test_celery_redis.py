@@ -28,10 +28,10 @@ import harness  # noqa: E402
 from harness import CheckEnv, fmt, same, wait_until  # noqa: E402
 
 # db numbers on the test redis server: results in RESULT_DB, check i's
-# broker in BROKER_DB_BASE + i. tests/faults uses dbs 14 and 15.
+# broker in BROKER_DB_BASE + i (redis runs with 64 databases). tests/faults uses dbs 14 and 15.
 RESULT_DB = 0
-BROKER_DB_BASE = 1
-MAX_CHECKS = 13
+BROKER_DB_BASE = 16
+MAX_CHECKS = 40
 
 RESULT_TIMEOUT = 20
 
