@@ -264,13 +264,11 @@ void poll(self_ptr self) {
   std::vector<delivery> ready;
   ready.reserve(raws.size());
   for (auto& raw : raws) {
-    auto d = decode_kombu_envelope(raw.envelope);
+    auto d = st.conn->decode(raw);
     if (!d) {
       bury_undecodable(self, raw, error_text(d.error()));
       continue;
     }
-    d->tag = std::move(raw.tag);
-    d->queue = std::move(raw.queue);
     d->received_us = now;
     if (d->msg.eta_us > now)
       st.eta_held.emplace(d->msg.eta_us, std::move(*d));

@@ -6,11 +6,21 @@
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
 #include "messages/json_writer.hpp"
+#include "messages/kombu_envelope.hpp"
 
 namespace vigil {
 
 broker::~broker() {
   // nop
+}
+
+caf::expected<delivery> broker::decode(const raw_delivery& raw) {
+  auto d = decode_kombu_envelope(raw.envelope);
+  if (!d)
+    return d.error();
+  d->tag = raw.tag;
+  d->queue = raw.queue;
+  return d;
 }
 
 std::string to_json(const dead_letter& x) {

@@ -69,6 +69,11 @@ public:
   virtual caf::error fetch(const std::vector<std::string>& queues, size_t max,
                            std::vector<raw_delivery>& out) = 0;
 
+  /// Decodes a fetched message into a delivery (tag and queue set). The
+  /// default reads kombu's JSON envelope, as the memory and Redis backends
+  /// hold it.
+  virtual caf::expected<delivery> decode(const raw_delivery& raw);
+
   /// Acknowledges deliveries: they are done and leave the broker.
   virtual caf::error ack(const std::vector<std::string>& tags) = 0;
 

@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <thread>
 
+#include <unistd.h>
+
 #include "actors/backends/broker.hpp"
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
@@ -234,4 +236,42 @@ TEST_CASE("redis broker reports an unreachable server as an error",
                                std::chrono::seconds{1});
   REQUIRE_FALSE(secret);
   CHECK(error_text(secret.error()).find("hunter2") == std::string::npos);
+}
+
+TEST_CASE("redis broker authenticates with a password in the URL",
+          "[broker][redis]") {
+  if (std::getenv("VIGIL_TEST_REDIS_URL") == nullptr) {
+    WARN("VIGIL_TEST_REDIS_URL is not set: skipped");
+    return;
+  }
+  // A private server with a password, on a port next to the shared one.
+  auto ep = parse_redis_url(std::getenv("VIGIL_TEST_REDIS_URL"));
+  REQUIRE(ep);
+  auto port = std::to_string(ep->port + 1000 + (getpid() % 1000));
+  auto dir = std::string{"/tmp/vigil-auth-"} + port;
+  auto start = "mkdir -p " + dir + " && redis-server --port " + port
+               + " --bind 127.0.0.1 --save '' --appendonly no --dir " + dir
+               + " --requirepass 's3cret:pw' --daemonize yes >/dev/null";
+  REQUIRE(std::system(start.c_str()) == 0);
+  std::unique_ptr<broker> b;
+  for (int i = 0; i < 100 && !b; ++i) {
+    auto r = connect_broker("redis://:s3cret:pw@127.0.0.1:" + port + "/0",
+                            std::chrono::seconds{1});
+    if (r)
+      b = std::move(*r);
+    else
+      std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+  REQUIRE(b);
+  CHECK(b->describe().find("s3cret") == std::string::npos);
+  REQUIRE_FALSE(b->publish({make_task("q", 1)}));
+  CHECK(*b->queue_length("q") == 1);
+  auto wrong = connect_broker("redis://:nope@127.0.0.1:" + port + "/0",
+                              std::chrono::seconds{1});
+  REQUIRE_FALSE(wrong);
+  CHECK(error_text(wrong.error()).find("nope") == std::string::npos);
+  CHECK(error_text(wrong.error()).find("authentication") != std::string::npos);
+  auto stop = "redis-cli -p " + port + " -a 's3cret:pw' --no-auth-warning "
+              "shutdown nosave >/dev/null 2>&1; rm -rf " + dir;
+  std::system(stop.c_str());
 }
