@@ -286,8 +286,12 @@ TEST_CASE("unknown keys suggest the closest key", "[config]") {
            "'broker.visibility-timeout'?)");
   CHECK(one_problem("Log.Level: info\n")
         == "unknown key 'Log.Level' (did you mean 'log.level'?)");
-  CHECK(one_problem("mail.host: smtp\n") == "unknown key 'mail.host'");
-  CHECK(one_problem("mail:\n  host: smtp\n") == "unknown key 'mail.host'");
+  CHECK(one_problem("mail.hots: smtp\n")
+        == "unknown key 'mail.hots' (did you mean 'mail.host'?)");
+  CHECK(one_problem("mail:\n  hots: smtp\n")
+        == "unknown key 'mail.hots' (did you mean 'mail.host'?)");
+  CHECK(one_problem("nosuchsection.key: 1\n")
+        == "unknown key 'nosuchsection.key'");
   CHECK(one_problem("bogus:\n") == "unknown key 'bogus'");
   CHECK(one_problem("broker: 5\n")
         == "'broker' is a section: expected a map of its keys (like "
