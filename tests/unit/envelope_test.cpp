@@ -126,8 +126,8 @@ TEST_CASE("broken envelopes fail with a reason", "[envelope]") {
 
 TEST_CASE("restored envelopes are marked redelivered", "[envelope]") {
   task_message msg;
-  msg.task = "t";
-  msg.id = "i";
+  msg.task = std::string{"vigil.ping"};
+  msg.id = new_uuid4();
   auto env = encode_kombu_envelope(msg, "q", "tag");
   auto marked = mark_redelivered(env);
   REQUIRE(marked);
