@@ -2,27 +2,33 @@
 """Compare vigil's task throughput with a Celery 5 worker and with Redis.
 
 One run, one private redis-server (started here on a free loopback port with
---save "" --appendonly no, stopped at the end), three measurements:
+--save "" --appendonly no, stopped at the end). After one vigil warm-up run
+of min(N, 50000) tasks (not counted), --repeat rounds each measure, in this
+order (so that drift in the shared machine's load touches every figure):
 
 1. vigil: `vigil bench tasks --broker redis://127.0.0.1:PORT/1 --count N
-   -c C --consumers K --json` for (C, K) = (2, 2) and (4, 4), --repeat times
-   each (the two configurations alternate), FLUSHDB before every run. One
-   process publishes N no-op tasks from a producer thread while K consumer
-   connections and C worker threads run and acknowledge them (kombu layout).
-   The clock runs from the start of publishing until every task ran and the
-   `unacked` hash is empty, so publishing is inside the measured time.
+   -c C --consumers K --json` for (C, K) = (2, 2) and (4, 4), FLUSHDB before
+   every run. One process publishes N no-op tasks from a producer thread
+   while K consumer connections and C worker threads run and acknowledge
+   them (kombu layout). The clock runs from the start of publishing until
+   every task ran and the `unacked` hash is empty, so publishing is inside
+   the measured time.
 2. Celery: Celery 5 solo worker (-P solo --without-mingle --without-gossip
    --without-heartbeat -c 1 --loglevel WARNING), msgpack serializer and
    accept_content ['msgpack'], task bench.noop(i) with ignore_result=True,
-   on db 2 of the same Redis. A separate client process pre-loads
-   --celery-count tasks with noop.apply_async in a loop over one producer
-   (its rate is the publisher rate); then the worker starts, and this script
-   polls Redis every 5 ms: the clock starts when the queue length first drops
-   below the pre-loaded count and stops when the queue is empty and the
-   `unacked` hash is empty. Throughput = tasks / that time. --repeat times.
+   on db 2 of the same Redis (FLUSHDB first). A separate client process
+   pre-loads --celery-count tasks with noop.apply_async in a loop over one
+   producer (its rate is the publisher rate); then the worker starts, and
+   this script polls Redis every 10 ms: the clock starts when the queue
+   length first drops below the pre-loaded count and stops when the queue
+   is empty and the `unacked` hash is empty. Throughput = tasks / that time.
 3. The Redis ceiling: redis-benchmark -P 64 -n 2000000 -t lpush,rpop -q
    (on db 3), with the default 3-byte payload and with -d 770 (about the size
-   of one vigil envelope).
+   of one vigil envelope). Ceiling = min(median LPUSH, median RPOP).
+
+Reported: the median of each figure over the rounds; the vigil configuration
+with the higher median; vigil / Celery; vigil tasks/s as a fraction of each
+ceiling, and 6 x vigil tasks/s (Redis operations per task) against it.
 
 For every measurement the script also records how much CPU the rest of the
 machine used meanwhile (from /proc/stat, minus this script, its children and
@@ -71,7 +77,7 @@ REDIS_OPS_NOTE = (
     "HSET, ZADD when a consumer takes it; ZREM, HDEL when it is acked), so "
     "fraction_of_ceiling is tasks/s against one command's ops/s (per task, "
     "not per op); redis_ops_per_s_implied = 6 x tasks/s is the per-op view")
-CELERY_POLL_S = 0.005
+CELERY_POLL_S = 0.01
 OTHER_CPU_WARN = 0.10                 # share of all cores used by others
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -79,7 +85,10 @@ NCPU = os.cpu_count() or 1
 
 
 def log(msg):
-    print(f"[compare_tasks] {msg}", file=sys.stderr, flush=True)
+    try:
+        print(f"[compare_tasks] {msg}", file=sys.stderr, flush=True)
+    except (OSError, ValueError):      # stderr closed (e.g. `| head`)
+        pass
 
 
 # --------------------------------------------------------------------------
@@ -195,8 +204,8 @@ class CpuWindow:
     def _ours(self):
         s = resource.getrusage(resource.RUSAGE_SELF)
         c = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return (s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
-                + _proc_ticks(self.redis_pid) / CLK_TCK)
+        return (s.ru_utime + s.ru_stime, c.ru_utime + c.ru_stime,
+                _proc_ticks(self.redis_pid) / CLK_TCK)
 
     def start(self):
         self.t0 = time.monotonic()
@@ -207,10 +216,14 @@ class CpuWindow:
     def stop(self):
         wall = time.monotonic() - self.t0
         busy, steal = self._machine()
-        ours = self._ours() - self.ours0
+        me, kids, red = (b - a for a, b in zip(self.ours0, self._ours()))
+        ours = me + kids + red
         other = max(0.0, busy - self.busy0 - ours)
         share = other / (wall * NCPU) if wall > 0 else 0.0
         res = {"wall_s": round(wall, 3), "our_cpu_s": round(ours, 3),
+               "script_cpu_s": round(me, 3),
+               "children_cpu_s": round(kids, 3),
+               "redis_server_cpu_s": round(red, 3),
                "other_cpu_s": round(other, 3),
                "other_cpu_share": round(share, 3),
                "steal_s": round(steal - self.steal0, 3)}
@@ -357,6 +370,10 @@ def run_vigil(vigil, port, count, workers, consumers, workdir, redis_pid,
                         f"stderr tail {err.strip()[-600:]!r}")
     else:
         run["ok"] = True
+        m = run["machine"]
+        run["cpu_us_per_task"] = {
+            "vigil": round(1e6 * m["children_cpu_s"] / count, 2),
+            "redis_server": round(1e6 * m["redis_server_cpu_s"] / count, 2)}
     run["result"] = doc
     return run
 
@@ -458,6 +475,7 @@ def run_celery(port, count, workdir, redis_pid, tag):
             queued, unacked = depth()
             if queued < count:
                 t_first = time.perf_counter()
+                cpu_first = (_proc_ticks(worker.pid), _proc_ticks(redis_pid))
                 break
             if worker.poll() is not None:
                 run["error"] = f"celery worker exited ({worker.returncode}) " \
@@ -473,6 +491,7 @@ def run_celery(port, count, workdir, redis_pid, tag):
             queued, unacked = depth()
             if queued == 0 and unacked == 0:
                 t_done = time.perf_counter()
+                cpu_done = (_proc_ticks(worker.pid), _proc_ticks(redis_pid))
                 break
             if worker.poll() is not None:
                 run["error"] = f"celery worker exited ({worker.returncode}) " \
@@ -486,6 +505,13 @@ def run_celery(port, count, workdir, redis_pid, tag):
         secs = t_done - t_first
         run.update(ok=True, seconds=round(secs, 3),
                    throughput_per_s=round(count / secs, 1))
+        wcpu = (cpu_done[0] - cpu_first[0]) / CLK_TCK
+        rcpu = (cpu_done[1] - cpu_first[1]) / CLK_TCK
+        run["measured_window_cpu_s"] = {"worker": round(wcpu, 2),
+                                         "redis_server": round(rcpu, 2)}
+        run["cpu_us_per_task"] = {"worker": round(1e6 * wcpu / count, 1),
+                                  "redis_server": round(1e6 * rcpu / count,
+                                                        1)}
         return run
     finally:
         if worker is not None:
@@ -552,7 +578,13 @@ def derive(vigil_runs, celery_runs, ceilings):
                  "median_p50_ms": med(
                      [r["result"]["p50_ms"] for r in runs if r["ok"]]),
                  "median_p99_ms": med(
-                     [r["result"]["p99_ms"] for r in runs if r["ok"]])}
+                     [r["result"]["p99_ms"] for r in runs if r["ok"]]),
+                 "median_vigil_cpu_us_per_task": med(
+                     [r["cpu_us_per_task"]["vigil"] for r in runs
+                      if r["ok"]]),
+                 "median_redis_cpu_us_per_task": med(
+                     [r["cpu_us_per_task"]["redis_server"] for r in runs
+                      if r["ok"]])}
         out["vigil_by_config"][key] = entry
         if tp and (best is None or entry["median_throughput_per_s"]
                    > out["vigil_by_config"][best]["median_throughput_per_s"]):
@@ -565,6 +597,8 @@ def derive(vigil_runs, celery_runs, ceilings):
     out["celery_median_throughput_per_s"] = med(ctp)
     out["celery_min_throughput_per_s"] = min(ctp) if ctp else None
     out["celery_max_throughput_per_s"] = max(ctp) if ctp else None
+    out["celery_median_worker_cpu_us_per_task"] = med(
+        [r["cpu_us_per_task"]["worker"] for r in celery_runs if r["ok"]])
     out["celery_median_publish_per_s"] = med(
         [r["publish"]["publish_per_s"] for r in celery_runs
          if r.get("publish")])
@@ -575,42 +609,56 @@ def derive(vigil_runs, celery_runs, ceilings):
     implied = vigil_tp * REDIS_OPS_PER_VIGIL_TASK if vigil_tp else None
     out["redis_ops_per_s_implied"] = implied
     out["redis_ceiling"] = {}
-    for c in ceilings:
-        name = f"{c['data_bytes']}_bytes"
-        e = {"lpush_per_s": c.get("lpush_per_s"),
-             "rpop_per_s": c.get("rpop_per_s"),
-             "ceiling_per_s": c.get("ceiling_per_s")}
-        if vigil_tp and c.get("ceiling_per_s"):
-            e["fraction_of_ceiling"] = round(vigil_tp / c["ceiling_per_s"], 4)
+    for size in sorted({c["data_bytes"] for c in ceilings}):
+        runs = [c for c in ceilings if c["data_bytes"] == size and c["ok"]]
+        lp = med([c["lpush_per_s"] for c in runs])
+        rp = med([c["rpop_per_s"] for c in runs])
+        e = {"runs_ok": len(runs), "median_lpush_per_s": lp,
+             "median_rpop_per_s": rp,
+             "ceiling_per_s": min(lp, rp) if runs else None}
+        if vigil_tp and e["ceiling_per_s"]:
+            e["fraction_of_ceiling"] = round(vigil_tp / e["ceiling_per_s"], 4)
             e["implied_ops_fraction_of_ceiling"] = round(
-                implied / c["ceiling_per_s"], 4)
-        out["redis_ceiling"][name] = e
+                implied / e["ceiling_per_s"], 4)
+        out["redis_ceiling"][f"{size}_bytes"] = e
     out["note"] = REDIS_OPS_NOTE
     return out
 
 
 def busy_warnings(report):
-    warn = []
+    """Short lines naming the measurements that ran while other processes
+    were busy (> OTHER_CPU_WARN of all cores) or the host stole CPU."""
+    busy, steal, seen = [], [], []
 
     def check(label, m):
-        if m and m.get("other_cpu_share", 0) > OTHER_CPU_WARN:
-            s = (f"{label}: other processes used {m['other_cpu_s']:.1f} CPU-s "
-                 f"in {m['wall_s']:.1f} s ({100 * m['other_cpu_share']:.0f}% "
-                 f"of {NCPU} cores)")
-            if m.get("top_processes"):
-                s += "; busiest: " + ", ".join(m["top_processes"][:3])
-            warn.append(s)
-        if m and m.get("steal_s", 0) > 0.05 * m.get("wall_s", 0) * NCPU:
-            warn.append(f"{label}: {m['steal_s']:.1f} s of CPU steal "
-                        f"(host contention)")
+        if not m:
+            return
+        if m.get("other_cpu_share", 0) > OTHER_CPU_WARN:
+            busy.append(f"{label} {100 * m['other_cpu_share']:.0f}%")
+            for t in m.get("top_processes", [])[:3]:
+                name = " ".join(t.split()[:3])        # "pid N comm"
+                if name not in seen:
+                    seen.append(name)
+        if m.get("steal_s", 0) > 0.05 * m.get("wall_s", 0) * NCPU:
+            steal.append(f"{label} {m['steal_s']:.1f} s in "
+                         f"{m['wall_s']:.1f} s")
 
-    for i, r in enumerate(report["vigil_runs"]):
-        check(f"vigil run {i + 1} (-c {r['workers']} --consumers "
-              f"{r['consumers']})", r.get("machine"))
-    for i, r in enumerate(report["celery_runs"]):
-        check(f"celery run {i + 1}", r.get("machine"))
+    for r in report["vigil_runs"]:
+        check(f"r{r['round']} vigil -c {r['workers']}", r.get("machine"))
+    for r in report["celery_runs"]:
+        check(f"r{r['round']} celery", r.get("machine"))
     for r in report["redis_benchmark"]:
-        check(f"redis-benchmark -d {r['data_bytes']}", r.get("machine"))
+        check(f"r{r['round']} redis-benchmark -d {r['data_bytes']}",
+              r.get("machine"))
+    warn = []
+    if busy:
+        warn.append(f"other processes used > {100 * OTHER_CPU_WARN:.0f}% of "
+                    f"the {NCPU} cores during: " + ", ".join(busy))
+        if seen:
+            warn.append("busiest other processes seen: " + ", ".join(seen))
+    if steal:
+        warn.append("CPU steal (host contention) during: "
+                    + ", ".join(steal))
     return warn
 
 
@@ -634,14 +682,21 @@ def summary_text(report):
     L.append(f"1. vigil bench tasks, {report['args']['count']:,} tasks per "
              f"run, publisher and consumers in one process, clock from first "
              f"publish to all acked")
+    wu = report.get("vigil_warmup") or {}
+    if wu.get("ok"):
+        L.append(f"   (warm-up, not counted: {wu['result']['count']:,} tasks, "
+                 f"{fmt(wu['result']['throughput_per_s'])} tasks/s)")
     for r in report["vigil_runs"]:
         res = r.get("result") or {}
         if r["ok"]:
-            L.append(f"   -c {r['workers']} --consumers {r['consumers']}: "
+            L.append(f"   r{r['round']} -c {r['workers']} --consumers "
+                     f"{r['consumers']}: "
                      f"{fmt(res['throughput_per_s'])} tasks/s "
                      f"({res['seconds']:.3f} s; publish "
                      f"{fmt(res['publish_per_s'])}/s; latency p50 "
                      f"{res['p50_ms']:.1f} ms p99 {res['p99_ms']:.1f} ms; "
+                     f"CPU/task vigil {r['cpu_us_per_task']['vigil']:.1f} us "
+                     f"redis {r['cpu_us_per_task']['redis_server']:.1f} us; "
                      f"others used {100 * r['machine']['other_cpu_share']:.0f}"
                      f"% CPU)")
         else:
@@ -660,10 +715,13 @@ def summary_text(report):
     for r in report["celery_runs"]:
         pub = r.get("publish") or {}
         if r["ok"]:
-            L.append(f"   {fmt(r['throughput_per_s'])} tasks/s "
+            L.append(f"   r{r['round']}: {fmt(r['throughput_per_s'])} tasks/s "
                      f"({r['seconds']:.3f} s; worker startup "
                      f"{r['worker_startup_s']:.2f} s; pre-load "
-                     f"{fmt(pub.get('publish_per_s'))} msgs/s; others used "
+                     f"{fmt(pub.get('publish_per_s'))} msgs/s; CPU/task "
+                     f"worker {r['cpu_us_per_task']['worker']:.0f} us redis "
+                     f"{r['cpu_us_per_task']['redis_server']:.0f} us; "
+                     f"others used "
                      f"{100 * r['machine']['other_cpu_share']:.0f}% CPU)")
         else:
             L.append(f"   FAILED: {r.get('error')}")
@@ -679,11 +737,16 @@ def summary_text(report):
         if r["ok"]:
             L.append(f"   {r['data_bytes']:>4} B payload: LPUSH "
                      f"{fmt(r['lpush_per_s'])}/s, RPOP "
-                     f"{fmt(r['rpop_per_s'])}/s -> ceiling "
-                     f"{fmt(r['ceiling_per_s'])} ops/s")
+                     f"{fmt(r['rpop_per_s'])}/s (others used "
+                     f"{100 * r['machine']['other_cpu_share']:.0f}% CPU)")
         else:
             L.append(f"   {r['data_bytes']:>4} B payload: FAILED: "
                      f"{r.get('error')}")
+    for name, e in d["redis_ceiling"].items():
+        L.append(f"   median {name.replace('_', ' ')}: LPUSH "
+                 f"{fmt(e['median_lpush_per_s'])}/s, RPOP "
+                 f"{fmt(e['median_rpop_per_s'])}/s -> ceiling "
+                 f"min(LPUSH, RPOP) = {fmt(e['ceiling_per_s'])} ops/s")
     L.append("")
     L.append("Derived")
     vt = d["vigil_median_throughput_per_s"]
@@ -713,7 +776,8 @@ def summary_text(report):
         L.append("Machine load warnings (other processes were busy; treat "
                  "the affected figures with care):")
         for w in report["warnings"]:
-            L.append("   - " + w)
+            L.append("   - " + "\n     ".join(
+                textwrap.wrap(w, 72, break_on_hyphens=False)))
     L.append("")
     L.append(f"total time {report['total_seconds']:.0f} s")
     return "\n".join(L)
@@ -761,48 +825,57 @@ def main():
                   "cpus": NCPU,
                   "loadavg_start": " ".join(f"{x:.2f}"
                                             for x in os.getloadavg()),
-                  "vigil_runs": [], "celery_runs": [],
+                  "vigil_warmup": None, "vigil_runs": [], "celery_runs": [],
                   "redis_benchmark": []}
 
-        # 1. vigil, the configurations alternating so that drift in the
-        # machine's load touches both alike
+        # One vigil warm-up run first (not in the medians): the first run
+        # after redis-server starts pays for growing its heap and for the
+        # binary's cold pages.
+        w, k = VIGIL_CONFIGS[-1]
+        warm = min(args.count, 50_000)
+        log(f"vigil warm-up: -c {w} --consumers {k}, {warm} tasks")
+        r = run_vigil(vigil, port, warm, w, k, workdir, redis_proc.pid,
+                      "warmup")
+        report["vigil_warmup"] = r
+        log(f"  {r['result']['throughput_per_s']:.0f} tasks/s (not counted)"
+            if r["ok"] else f"  FAILED: {r['error']}")
+
+        # --repeat rounds; each round measures everything once (vigil in
+        # both configurations, Celery, both redis-benchmark payloads), so a
+        # change in the shared machine's load over the run touches every
+        # figure alike instead of skewing one of them.
         for i in range(args.repeat):
+            rnd = f"round {i + 1}/{args.repeat}"
+            # 1. vigil
             for workers, consumers in VIGIL_CONFIGS:
                 tag = f"c{workers}k{consumers}-{i + 1}"
-                log(f"vigil run {i + 1}/{args.repeat}: -c {workers} "
-                    f"--consumers {consumers}, {args.count} tasks")
+                log(f"{rnd}: vigil -c {workers} --consumers {consumers}, "
+                    f"{args.count} tasks")
                 r = run_vigil(vigil, port, args.count, workers, consumers,
                               workdir, redis_proc.pid, tag)
+                r["round"] = i + 1
                 report["vigil_runs"].append(r)
-                if r["ok"]:
-                    log(f"  {r['result']['throughput_per_s']:.0f} tasks/s")
-                else:
-                    log(f"  FAILED: {r['error']}")
-
-        # 2. Celery
-        for i in range(args.repeat):
-            log(f"celery run {i + 1}/{args.repeat}: {args.celery_count} "
-                f"pre-loaded tasks")
+                log(f"  {r['result']['throughput_per_s']:.0f} tasks/s"
+                    if r["ok"] else f"  FAILED: {r['error']}")
+            # 2. Celery
+            log(f"{rnd}: celery, {args.celery_count} pre-loaded tasks")
             r = run_celery(port, args.celery_count, workdir, redis_proc.pid,
                            f"{i + 1}")
+            r["round"] = i + 1
             report["celery_runs"].append(r)
-            if r["ok"]:
-                log(f"  {r['throughput_per_s']:.0f} tasks/s (pre-load "
-                    f"{r['publish']['publish_per_s']:.0f} msgs/s)")
-            else:
-                log(f"  FAILED: {r.get('error')}")
-
-        # 3. Redis ceiling
-        for size in (None, VIGIL_ENVELOPE_BYTES):
-            log(f"redis-benchmark -P {REDIS_BENCH_PIPELINE} -t lpush,rpop"
-                + (f" -d {size}" if size else ""))
-            r = run_redis_benchmark(port, size, redis_proc.pid)
-            report["redis_benchmark"].append(r)
-            if r["ok"]:
+            log(f"  {r['throughput_per_s']:.0f} tasks/s (pre-load "
+                f"{r['publish']['publish_per_s']:.0f} msgs/s)"
+                if r["ok"] else f"  FAILED: {r.get('error')}")
+            # 3. Redis ceiling
+            for size in (None, VIGIL_ENVELOPE_BYTES):
+                log(f"{rnd}: redis-benchmark -P {REDIS_BENCH_PIPELINE} "
+                    f"-t lpush,rpop" + (f" -d {size}" if size else ""))
+                r = run_redis_benchmark(port, size, redis_proc.pid)
+                r["round"] = i + 1
+                report["redis_benchmark"].append(r)
                 log(f"  LPUSH {r['lpush_per_s']:.0f}/s, RPOP "
-                    f"{r['rpop_per_s']:.0f}/s")
-            else:
-                log(f"  FAILED: {r['error']}")
+                    f"{r['rpop_per_s']:.0f}/s"
+                    if r["ok"] else f"  FAILED: {r['error']}")
 
         report["derived"] = derive(report["vigil_runs"],
                                    report["celery_runs"],

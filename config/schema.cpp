@@ -7,6 +7,8 @@
 
 #include "config/config.hpp"
 #include "messages/errors.hpp"
+#include "runtime/cron_schedule.hpp"
+#include "config/organizations.hpp"
 
 namespace vigil {
 
@@ -75,6 +77,18 @@ std::vector<key_spec> make_schema() {
      .default_yaml = "30",
      .help = "Seconds a worker waits for running tasks to finish on SIGTERM",
      .min = 0},
+    {.key = "cron.schedule", .type = key_type::list, .default_yaml = "[]",
+     .help = "Periodic tasks: entries with name, task, every (seconds) or "
+             "crontab (UTC), options (queue, expires) and kwargs; see "
+             "docs/CRON.md"},
+    {.key = "cron.lock-url", .type = key_type::url, .default_yaml = "",
+     .help = "Redis holding the cron scheduler lock and the fired ticks "
+             "(unset: broker.url if it is redis://, else no lock)",
+     .choices = {"redis"}},
+    {.key = "cron.lock-ttl", .type = key_type::number, .default_yaml = "5",
+     .help = "Seconds the cron scheduler lock lasts unless renewed (renewed "
+             "every fifth of it): a standby takes over within this time",
+     .min = 0.2, .max = 3600},
     {.key = "log.level", .type = key_type::choice, .default_yaml = "info",
      .help = "Lowest log level that is written",
      .choices = {"trace", "debug", "info", "warning", "error", "critical",
@@ -104,6 +118,45 @@ std::vector<key_spec> make_schema() {
      .default_yaml = ".vigil", .help = "Directory for this node's local state"},
     {.key = "redis.clusters", .type = key_type::map, .default_yaml = "{}",
      .help = "Named Redis connection settings, taken as a whole"},
+    // Quotas and rate limits (Sentry's names where Sentry has them).
+    {.key = "organizations", .type = key_type::list, .default_yaml = "[]",
+     .help = "Organizations: id, slug, account-rate-limit (events per hour, "
+             "0 = none), project-rate-limit (percent); see docs/QUOTAS.md"},
+    {.key = "projects", .type = key_type::list, .default_yaml = "[]",
+     .help = "Projects: id, organization, slug, keys (id, public, enabled, "
+             "rate-limit {count, window}); see docs/QUOTAS.md"},
+    {.key = "quotas.backend", .type = key_type::choice,
+     .default_yaml = "memory",
+     .help = "Where quota counters live: memory (this process) or redis",
+     .choices = {"memory", "redis"}},
+    {.key = "quotas.options", .type = key_type::map,
+     .default_yaml = "{cluster: default}",
+     .help = "Quota backend options: cluster (a name in redis.clusters)"},
+    {.key = "quotas.fail-open", .type = key_type::boolean,
+     .default_yaml = "true",
+     .help = "Accept events when the quota store fails (as Relay)"},
+    {.key = "quotas.extra", .type = key_type::list, .default_yaml = "[]",
+     .help = "Extra quotas as Relay reads them: id, categories, scope, "
+             "scope-id, limit, window, reason-code"},
+    {.key = "ratelimiter.backend", .type = key_type::choice,
+     .default_yaml = "memory",
+     .help = "Where rate-limiter counters live: memory or redis",
+     .choices = {"memory", "redis"}},
+    {.key = "ratelimiter.options", .type = key_type::map,
+     .default_yaml = "{cluster: default}",
+     .help = "Rate limiter backend options: cluster (a name in "
+             "redis.clusters)"},
+    {.key = "system.rate-limit", .type = key_type::integer,
+     .default_yaml = "0",
+     .help = "Events per minute any organization may send (0 = none)",
+     .min = 0},
+    {.key = "auth.user-rate-limit", .type = key_type::integer,
+     .default_yaml = "0",
+     .help = "HTTP API requests per minute per user (0 = none)", .min = 0},
+    {.key = "auth.ip-rate-limit", .type = key_type::integer,
+     .default_yaml = "0",
+     .help = "HTTP API requests per minute per IP address (0 = none)",
+     .min = 0},
     {.key = "web.bind", .type = key_type::string,
      .default_yaml = "127.0.0.1:9001",
      .help = "Address (host:port) the web interface listens on"},
@@ -194,6 +247,42 @@ std::string found_text(const key_spec& spec, const YAML::Node& node) {
   if (node.Tag() == "!")
     return "the string '" + text + "'";
   return "'" + text + "'";
+}
+
+// Checks for keys whose values have more structure than their type says
+// (a list of maps, say), done by the parser of the code that reads them.
+using value_check = caf::error (*)(const YAML::Node&);
+
+caf::error check_cron_schedule(const YAML::Node& node) {
+  auto entries = parse_cron_schedule(node);
+  return entries ? caf::error{} : entries.error();
+}
+
+caf::error check_organizations(const YAML::Node& node) {
+  auto xs = parse_organizations(node);
+  return xs ? caf::error{} : xs.error();
+}
+
+caf::error check_projects(const YAML::Node& node) {
+  auto xs = parse_projects(node);
+  return xs ? caf::error{} : xs.error();
+}
+
+caf::error check_extra_quotas(const YAML::Node& node) {
+  auto xs = parse_extra_quotas(node);
+  return xs ? caf::error{} : xs.error();
+}
+
+value_check find_value_check(std::string_view key) {
+  if (key == "cron.schedule")
+    return check_cron_schedule;
+  if (key == "organizations")
+    return check_organizations;
+  if (key == "projects")
+    return check_projects;
+  if (key == "quotas.extra")
+    return check_extra_quotas;
+  return nullptr;
 }
 
 caf::error type_error(const key_spec& spec, const YAML::Node& node) {
@@ -381,6 +470,10 @@ caf::expected<typed_value> parse_value(const key_spec& spec,
                                        const YAML::Node& value) try {
   if (!value.IsDefined() || value.IsNull())
     return type_error(spec, value);
+  auto check = find_value_check(spec.key);
+  if (check != nullptr)
+    if (auto err = check(value))
+      return err;
   typed_value out;
   out.set = true;
   switch (spec.type) {
@@ -453,6 +546,8 @@ caf::expected<typed_value> parse_value(const key_spec& spec,
       size_t index = 0;
       for (const auto& item : value) {
         ++index;
+        if (check != nullptr)
+          continue; // items are not strings; `check` took them
         if (!item.IsScalar() || item.Scalar().empty())
           return bad("expected " + expected_text(spec) + ", got "
                      + found_text(spec, item) + " as item "

@@ -9,6 +9,7 @@
 #include <caf/type_id.hpp>
 
 #include "messages/actor_status.hpp"
+#include "messages/quota_messages.hpp"
 #include "messages/task_message.hpp"
 #include "messages/task_outcome.hpp"
 
@@ -23,6 +24,18 @@ CAF_BEGIN_TYPE_ID_BLOCK(vigil, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(vigil, (std::vector<vigil::task_outcome>))
   CAF_ADD_TYPE_ID(vigil, (vigil::actor_status))
   CAF_ADD_TYPE_ID(vigil, (std::vector<vigil::actor_status>))
+  CAF_ADD_TYPE_ID(vigil, (vigil::quota_config))
+  CAF_ADD_TYPE_ID(vigil, (std::vector<vigil::quota_config>))
+  CAF_ADD_TYPE_ID(vigil, (vigil::quota_scoping))
+  CAF_ADD_TYPE_ID(vigil, (vigil::quota_check))
+  CAF_ADD_TYPE_ID(vigil, (std::vector<vigil::quota_check>))
+  CAF_ADD_TYPE_ID(vigil, (vigil::quota_decision))
+  CAF_ADD_TYPE_ID(vigil, (std::vector<vigil::quota_decision>))
+  CAF_ADD_TYPE_ID(vigil, (vigil::quota_usage))
+  CAF_ADD_TYPE_ID(vigil, (vigil::rate_limit_check))
+  CAF_ADD_TYPE_ID(vigil, (std::vector<vigil::rate_limit_check>))
+  CAF_ADD_TYPE_ID(vigil, (vigil::rate_limit_result))
+  CAF_ADD_TYPE_ID(vigil, (std::vector<vigil::rate_limit_result>))
 
   /// Asks an actor for its `actor_status`.
   CAF_ADD_ATOM(vigil, vigil, status_atom, "status")
@@ -42,5 +55,12 @@ CAF_BEGIN_TYPE_ID_BLOCK(vigil, caf::first_custom_type_id)
   CAF_ADD_ATOM(vigil, vigil, deadline_atom, "deadline")
   /// Restarts a supervised child after its backoff.
   CAF_ADD_ATOM(vigil, vigil, restart_atom, "restart")
+
+  /// Gives consumed quota back (quota actor).
+  CAF_ADD_ATOM(vigil, vigil, refund_atom, "refund")
+  /// Asks for a quota's usage in its current window (quota actor).
+  CAF_ADD_ATOM(vigil, vigil, usage_atom, "usage")
+  /// Self-sent by batching actors: decide everything queued so far.
+  CAF_ADD_ATOM(vigil, vigil, batch_atom, "batch")
 
 CAF_END_TYPE_ID_BLOCK(vigil)

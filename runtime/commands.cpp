@@ -3,7 +3,10 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <sstream>
+
+#include <spdlog/fmt/fmt.h>
 
 #include <unistd.h>
 
@@ -163,6 +166,49 @@ int config_get_command(const config& cfg, const std::string& key) {
     return 2;
   }
   std::cout << cfg.display(key) << "\n";
+  return 0;
+}
+
+namespace {
+
+std::string describe_type(const key_spec& k) {
+  std::string out = to_string(k.type);
+  if (k.type == key_type::choice || (k.type == key_type::url && !k.choices.empty())) {
+    out += k.type == key_type::choice ? ": " : " (";
+    for (size_t i = 0; i < k.choices.size(); ++i)
+      out += (i > 0 ? (k.type == key_type::choice ? " \\| " : ", ") : "")
+             + k.choices[i] + (k.type == key_type::url ? "://" : "");
+    if (k.type == key_type::url)
+      out += ")";
+  }
+  auto num = [](double x) {
+    auto text = fmt::format("{}", x);
+    return text;
+  };
+  bool has_min = k.min > -std::numeric_limits<double>::infinity();
+  bool has_max = k.max < std::numeric_limits<double>::infinity();
+  if (has_min && has_max)
+    out += ", " + num(k.min) + ".." + num(k.max);
+  else if (has_min)
+    out += ", >= " + num(k.min);
+  else if (has_max)
+    out += ", <= " + num(k.max);
+  return out;
+}
+
+} // namespace
+
+int config_keys_command() {
+  std::cout << "| Key | Type | Default | Meaning | Environment variable |\n"
+               "|-----|------|---------|---------|----------------------|\n";
+  for (auto& k : config_schema()) {
+    auto dflt = k.default_yaml.empty() ? std::string{"unset"}
+                                       : "`" + k.default_yaml + "`";
+    if (k.secret && !k.default_yaml.empty())
+      dflt = "(secret)";
+    std::cout << "| `" << k.key << "` | " << describe_type(k) << " | " << dflt
+              << " | " << k.help << " | `" << env_name(k.key) << "` |\n";
+  }
   return 0;
 }
 

@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "bench/bench_quota.hpp"
 #include "bench/bench_tasks.hpp"
 #include "config/config.hpp"
 #include "messages/errors.hpp"
@@ -51,6 +52,18 @@ int main(int argc, char** argv) {
             "defaults need no Redis, RabbitMQ or PostgreSQL)");
   auto* run_worker_cmd = run->add_subcommand(
     "worker", "run task workers only, consuming the given queues");
+  bool cron_dry_run = false;
+  size_t cron_count = 5;
+  auto* run_cron_cmd = run->add_subcommand(
+    "cron", "run the cron scheduler: send cron.schedule's tasks when due "
+            "(one scheduler acts across the cluster, by a Redis lock)");
+  run_cron_cmd->add_flag("--dry-run", cron_dry_run,
+                         "print each entry's schedule and next fire times "
+                         "(UTC), then exit; needs no server");
+  run_cron_cmd->add_option("-n,--count", cron_count,
+                           "fire times to print per entry with --dry-run "
+                           "(default 5)")
+    ->check(CLI::Range(1, 1000));
   for (auto* cmd : {run_node_cmd, run_worker_cmd}) {
     cmd->add_option("-Q,--queues", queues_csv,
                     "comma-separated queues to consume (default: tasks.queues, "
@@ -107,6 +120,8 @@ int main(int argc, char** argv) {
   auto* cfg_get = cfg_cmd->add_subcommand(
     "get", "print a key's effective value (secrets masked)");
   cfg_get->add_option("key", get_key, "dotted key, e.g. broker.url")->required();
+  auto* cfg_keys = cfg_cmd->add_subcommand(
+    "keys", "print every known key, its type, default and meaning (Markdown)");
   auto* cfg_validate = cfg_cmd->add_subcommand(
     "validate", "check the file and VIGIL_* overrides; list every problem");
 
@@ -133,9 +148,40 @@ int main(int argc, char** argv) {
                           "messages per publish round trip")
     ->check(CLI::PositiveNumber);
   bench_tasks->add_flag("--json", bench_opts.json, "print one JSON object");
+  bench_quota_options bench_quota_opts;
+  auto* bench_quota = bench->add_subcommand(
+    "quota", "decide quota checks through the batching quota actor, beside "
+             "a one-EVALSHA-per-check baseline");
+  bench_quota->add_option("--backend", bench_quota_opts.backend,
+                          "memory or redis (default: quotas.backend)")
+    ->check(CLI::IsMember({"memory", "redis"}));
+  bench_quota->add_option("--url", bench_quota_opts.url,
+                          "Redis URL (default: quotas.options.cluster)");
+  bench_quota->add_option("--count", bench_quota_opts.count, "checks to decide")
+    ->check(CLI::PositiveNumber);
+  bench_quota->add_option("--clients", bench_quota_opts.clients,
+                          "client threads")
+    ->check(CLI::PositiveNumber);
+  bench_quota->add_option("--in-flight", bench_quota_opts.in_flight,
+                          "checks each client keeps in flight")
+    ->check(CLI::PositiveNumber);
+  bench_quota->add_option("--limit", bench_quota_opts.limit,
+                          "exactness mode: one key quota with this limit; "
+                          "prints the accepted count")
+    ->check(CLI::NonNegativeNumber);
+  bench_quota->add_option("--window", bench_quota_opts.window,
+                          "quota window in seconds")
+    ->check(CLI::PositiveNumber);
+  bench_quota->add_option("--baseline-count", bench_quota_opts.baseline_count,
+                          "checks for the one-EVALSHA-per-check baseline "
+                          "(0 = skip)");
+  bench_quota->add_flag("--json", bench_quota_opts.json,
+                        "print one JSON object");
 
   CLI11_PARSE(app, argc, argv);
 
+  if (cfg_keys->parsed())
+    return config_keys_command();
   // config validate reads the file itself, so it can list every problem.
   if (cfg_validate->parsed())
     return config_validate_command(config_path);
@@ -155,6 +201,8 @@ int main(int argc, char** argv) {
     node_opts.queues = split_csv(queues_csv);
     return run_node(*cfg, node_opts);
   }
+  if (run_cron_cmd->parsed())
+    return run_cron(*cfg, cron_dry_run, cron_count);
   if (send->parsed())
     return send_task_command(*cfg, send_opts);
   if (dead_list->parsed())
@@ -165,6 +213,8 @@ int main(int argc, char** argv) {
     return config_get_command(*cfg, get_key);
   if (bench_tasks->parsed())
     return bench_tasks_command(*cfg, bench_opts);
+  if (bench_quota->parsed())
+    return bench_quota_command(*cfg, bench_quota_opts);
   std::cerr << app.help();
   return 2;
 }

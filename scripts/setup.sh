@@ -8,10 +8,13 @@ packages=(
   meson ninja-build g++ pkg-config ccache
   libcaf-dev libhiredis-dev libmsgpack-cxx-dev libspdlog-dev libfmt-dev
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libsimdjson-dev catch2
-  libjemalloc-dev
+  libjemalloc-dev libssl-dev
+  librabbitmq-dev
   # servers and peers the tests and benchmarks meet
   redis-server redis-tools
   python3-celery python3-kombu python3-msgpack python3-redis
+  # the amqp:// broker (tests start a private rabbitmq-server on a free port)
+  rabbitmq-server python3-amqp
 )
 
 missing=()

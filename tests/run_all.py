@@ -2,8 +2,10 @@
 """Runs every vigil test suite against real servers and prints the tally.
 
 Starts a private redis-server on a free loopback port (VIGIL_TEST_REDIS_URL
-points the suites at it), runs the Catch2 executables and the Python interop
-and fault scripts, stops the server, and ends with "N passed, N failed".
+points the suites at it) and, if rabbitmq-server is installed, a private
+RabbitMQ (VIGIL_TEST_AMQP_URL), runs the Catch2 executables and the Python
+interop and fault scripts, stops the servers, and ends with "N passed, N
+failed".
 Each test case counts once: Catch2 cases through their JUnit report, Python
 checks through their "PASS name" / "FAIL name: reason" lines.
 """
@@ -44,6 +46,88 @@ def start_redis(workdir):
             time.sleep(0.05)
     proc.kill()
     raise RuntimeError("redis-server did not start")
+
+
+class Rabbit:
+    """A private rabbitmq-server on free loopback ports, started in the
+    background (it takes 5-15 s to accept connections); `wait()` blocks
+    until it does. As root it runs as the rabbitmq user, which must own its
+    data dir."""
+
+    def __init__(self, workdir):
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="vigil-rabbit-")
+        with open(os.path.join(self.dir, "plugins"), "w") as f:
+            f.write("[].\n")
+        open(os.path.join(self.dir, "env.conf"), "w").close()
+        env = dict(os.environ)
+        env.update({
+            "HOME": self.dir,
+            "RABBITMQ_NODENAME": "vigilrun%d@localhost" % os.getpid(),
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(free_port()),
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_MNESIA_BASE": os.path.join(self.dir, "mnesia"),
+            "RABBITMQ_LOG_BASE": os.path.join(self.dir, "log"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": os.path.join(self.dir, "plugins"),
+            "RABBITMQ_CONF_ENV_FILE": os.path.join(self.dir, "env.conf"),
+            "RABBITMQ_CONFIG_FILE": os.path.join(self.dir, "rabbitmq"),
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS":
+                "-kernel inet_dist_use_interface {127,0,0,1}",
+        })
+        argv = ["/usr/lib/rabbitmq/bin/rabbitmq-server"]
+        if os.geteuid() == 0:
+            for path in [self.dir] + [os.path.join(self.dir, n)
+                                      for n in os.listdir(self.dir)]:
+                shutil.chown(path, "rabbitmq", "rabbitmq")
+            argv = ["setpriv", "--reuid=rabbitmq", "--regid=rabbitmq",
+                    "--init-groups"] + argv
+        self.log = open(os.path.join(workdir, "rabbitmq.log"), "wb")
+        self.proc = subprocess.Popen(argv, env=env, cwd=self.dir,
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        self.ready = None
+
+    @property
+    def url(self):
+        return "amqp://guest:guest@127.0.0.1:%d/%%2F" % self.port
+
+    def _answers(self):
+        # An AMQP 0-9-1 server answers the protocol header with
+        # connection.start (a method frame, type 1).
+        try:
+            with socket.create_connection(("127.0.0.1", self.port),
+                                          timeout=1) as s:
+                s.sendall(b"AMQP\x00\x00\x09\x01")
+                return s.recv(1) == b"\x01"
+        except OSError:
+            return False
+
+    def wait(self, timeout=60):
+        if self.ready is None:
+            deadline = time.time() + timeout
+            while time.time() < deadline and self.proc.poll() is None:
+                if self._answers():
+                    self.ready = True
+                    break
+                time.sleep(0.2)
+            else:
+                self.ready = False
+        return self.ready
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()   # the script stops the node gracefully
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.proc.pid, 9)
+        except OSError:
+            pass
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def run_catch2(name, exe, env, timeout):
@@ -110,9 +194,20 @@ def main():
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     workdir = tempfile.mkdtemp(prefix="vigil-tests-")
-    redis, port = start_redis(workdir)
+    rabbit = Rabbit(workdir) if shutil.which("rabbitmq-server") \
+        and os.path.exists("/usr/lib/rabbitmq/bin/rabbitmq-server") else None
+    try:
+        redis, port = start_redis(workdir)
+    except BaseException:
+        if rabbit is not None:
+            rabbit.stop()
+        raise
     env = dict(os.environ)
     env["VIGIL_TEST_REDIS_URL"] = "redis://127.0.0.1:%d/0" % port
+    if rabbit is not None:
+        env["VIGIL_TEST_AMQP_URL"] = rabbit.url
+    else:
+        print("rabbitmq-server is not installed: the amqp backend is not tested")
     env["VIGIL_BIN"] = os.path.join(build, "vigil")
     env["VIGIL_TEST_WORKDIR"] = workdir
     suites = []
@@ -129,8 +224,18 @@ def main():
         suites = [s for s in suites if args.only in s[1]]
     passed, failed = [], []
     print("running %d suites (redis on port %d)" % (len(suites), port))
+    if rabbit is not None:
+        print("rabbitmq-server starting on port %d" % rabbit.port)
     try:
         for kind, name, path, timeout in suites:
+            # Only the suites that talk to RabbitMQ wait for it to start.
+            if rabbit is not None and name not in ("unit_tests", "fuzz_asan") \
+                    and rabbit.ready is None and not rabbit.wait():
+                with open(rabbit.log.name, errors="replace") as f:
+                    tail = f.read()[-1500:]
+                failed.append(("rabbitmq-server", "did not start within 60 s: "
+                               + tail))
+                env.pop("VIGIL_TEST_AMQP_URL", None)
             runner = run_catch2 if kind == "catch2" else run_script
             p, f, output = runner(name, path, env, timeout)
             passed += p
@@ -140,6 +245,8 @@ def main():
                 print(output[-6000:])
                 print("---- end of %s ----" % name)
     finally:
+        if rabbit is not None:
+            rabbit.stop()
         redis.terminate()
         try:
             redis.wait(timeout=10)

@@ -73,9 +73,7 @@ connect_broker(std::string_view url, std::chrono::milliseconds timeout) {
   if (url.substr(0, 8) == "redis://")
     return make_redis_broker(url, timeout);
   if (url.substr(0, 7) == "amqp://")
-    return caf::make_error(errc::unsupported,
-                           "the amqp:// broker is not built yet; use "
-                           "memory:// or redis://");
+    return make_amqp_broker(url, timeout);
   return caf::make_error(errc::bad_config,
                          "broker.url: unknown scheme in '" + mask_url(url)
                            + "' (expected memory://, redis:// or amqp://)");

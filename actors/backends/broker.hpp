@@ -117,4 +117,9 @@ std::unique_ptr<broker> make_memory_broker(std::string_view url);
 caf::expected<std::unique_ptr<broker>>
 make_redis_broker(std::string_view url, std::chrono::milliseconds timeout);
 
+/// Connects to a RabbitMQ broker (Celery's AMQP topology):
+/// amqp://user:password@host:port/vhost[?prefetch=N&heartbeat=S].
+caf::expected<std::unique_ptr<broker>>
+make_amqp_broker(std::string_view url, std::chrono::milliseconds timeout);
+
 } // namespace vigil

@@ -10,6 +10,9 @@ What is here:
   stops it at exit; when VIGIL_TEST_REDIS_URL is set, that server is used
   instead. Test scripts choose distinct db numbers (interop 0-13, faults
   14-15) and CheckEnv FLUSHDBs them first.
+* rabbitmq: `start_rabbitmq()` starts a private rabbitmq-server (or uses
+  VIGIL_TEST_AMQP_URL); `RabbitServer.purge_queues()` empties a check's
+  queues, `message_count()` reads a queue's depth (the AMQP checks).
 * processes: `Proc` wraps a subprocess (own session, log file); every Proc
   is killed at exit, and `CheckEnv.close()` stops the ones a check started.
 * vigil: `CheckEnv.start_vigil_worker()`, `CheckEnv.vigil()` (the CLI).
@@ -338,6 +341,155 @@ def start_redis():
         _REDIS = server
         return server
     raise RuntimeError(f"could not start redis-server: {last_error}")
+
+
+# --------------------------------------------------------------------------
+# RabbitMQ (the AMQP checks)
+
+class RabbitServer:
+    """A RabbitMQ server to test against: private, or VIGIL_TEST_AMQP_URL.
+    There is no FLUSHDB: checks empty the queues they use first, see
+    purge_queues()."""
+
+    def __init__(self, host, port, user="guest", password="guest", vhost="/",
+                 proc=None, datadir=None):
+        self.host = host
+        self.port = port
+        self.user = user
+        self.password = password
+        self.vhost = vhost
+        self.proc = proc
+        self.datadir = datadir
+        self.external = proc is None
+
+    def url(self):
+        q = urllib.parse.quote
+        return (f"amqp://{q(self.user, safe='')}:{q(self.password, safe='')}"
+                f"@{self.host}:{self.port}/{q(self.vhost, safe='')}")
+
+    def connect(self, timeout=5):
+        """A py-amqp connection (the caller closes it)."""
+        import amqp
+        conn = amqp.Connection(host=f"{self.host}:{self.port}",
+                               userid=self.user, password=self.password,
+                               virtual_host=self.vhost,
+                               connect_timeout=timeout)
+        conn.connect()
+        return conn
+
+    def purge_queues(self, *names):
+        """Empties the queues that exist. Unlike deleting them, this keeps
+        declarations valid for Celery clients in this process: kombu
+        remembers what a pooled connection declared and does not declare
+        it again, so a deleted queue would swallow their messages."""
+        import amqp
+        conn = self.connect()
+        try:
+            for name in names:
+                try:
+                    conn.channel().queue_purge(name)
+                except amqp.exceptions.NotFound:
+                    pass
+        finally:
+            try:
+                conn.close()
+            except Exception:
+                pass
+
+    def message_count(self, queue):
+        """Ready messages in `queue` (0 if it does not exist)."""
+        import amqp
+        conn = self.connect()
+        try:
+            try:
+                _, count, _ = conn.channel().queue_declare(queue,
+                                                           passive=True)
+                return count
+            except amqp.exceptions.NotFound:
+                return 0
+        finally:
+            try:
+                conn.close()
+            except Exception:
+                pass
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.stop(timeout=30)
+        if self.datadir is not None:
+            shutil.rmtree(self.datadir, ignore_errors=True)
+
+
+_RABBIT = None
+
+
+def start_rabbitmq():
+    """The RabbitMQ server for this script (started once, stopped at exit):
+    VIGIL_TEST_AMQP_URL if set, else a private rabbitmq-server on free
+    ports (as root it runs as the rabbitmq user, with a data dir it owns).
+    Starting takes about 5-10 s."""
+    global _RABBIT
+    if _RABBIT is not None:
+        return _RABBIT
+    url = os.environ.get("VIGIL_TEST_AMQP_URL")
+    if url:
+        u = urllib.parse.urlparse(url)
+        if u.scheme != "amqp":
+            raise RuntimeError(f"VIGIL_TEST_AMQP_URL must be amqp://: {url}")
+        vhost = urllib.parse.unquote(u.path[1:]) if len(u.path) > 1 else "/"
+        server = RabbitServer(u.hostname or "127.0.0.1", u.port or 5672,
+                              urllib.parse.unquote(u.username or "guest"),
+                              urllib.parse.unquote(u.password or "guest"),
+                              vhost)
+        server.connect().close()
+        _RABBIT = server
+        return server
+    datadir = Path(tempfile.mkdtemp(prefix="vigil-rabbit-"))
+    port, dist_port = free_port(), free_port()
+    node = f"vigiltest{os.getpid()}@localhost"
+    (datadir / "plugins").write_text("[].\n")
+    (datadir / "env.conf").write_text("")
+    env = dict(os.environ)
+    env.update({
+        "HOME": str(datadir),
+        "RABBITMQ_NODENAME": node,
+        "RABBITMQ_NODE_PORT": str(port),
+        "RABBITMQ_DIST_PORT": str(dist_port),
+        "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+        "RABBITMQ_MNESIA_BASE": str(datadir / "mnesia"),
+        "RABBITMQ_LOG_BASE": str(datadir / "log"),
+        "RABBITMQ_ENABLED_PLUGINS_FILE": str(datadir / "plugins"),
+        "RABBITMQ_CONF_ENV_FILE": str(datadir / "env.conf"),
+        "RABBITMQ_CONFIG_FILE": str(datadir / "rabbitmq"),
+        "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS":
+            "-kernel inet_dist_use_interface {127,0,0,1}",
+    })
+    argv = ["/usr/lib/rabbitmq/bin/rabbitmq-server"]
+    if os.geteuid() == 0:
+        shutil.chown(datadir, "rabbitmq", "rabbitmq")
+        for f in datadir.iterdir():
+            shutil.chown(f, "rabbitmq", "rabbitmq")
+        argv = ["setpriv", "--reuid=rabbitmq", "--regid=rabbitmq",
+                "--init-groups"] + argv
+    proc = Proc(f"rabbitmq-{port}", argv, env=env, cwd=str(datadir))
+    server = RabbitServer("127.0.0.1", port, proc=proc, datadir=datadir)
+
+    def up():
+        try:
+            server.connect(timeout=1).close()
+            return True
+        except Exception:
+            return False
+    try:
+        wait_until(up, 60, f"rabbitmq-server on port {port}", interval=0.25,
+                   procs=[proc])
+    except AssertionError:
+        proc.kill()
+        shutil.rmtree(datadir, ignore_errors=True)
+        raise
+    _CLEANUPS.append(server.stop)
+    _RABBIT = server
+    return server
 
 
 # --------------------------------------------------------------------------

@@ -1,0 +1,127 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include "messages/quota_messages.hpp"
+
+namespace vigil {
+
+/// Seconds Relay waits before retrying after a reject-all (limit 0) quota.
+constexpr int64_t reject_all_secs = 60;
+
+/// Seconds a counter outlives its window (Sentry's and Relay's grace).
+constexpr int64_t quota_grace_secs = 60;
+
+/// A clock in Unix seconds; backends take one so that tests can move time.
+using quota_clock = std::function<int64_t()>;
+
+/// The system clock in Unix seconds.
+int64_t quota_system_now();
+
+/// True if `q` applies to `s`: its scope id (if any) names the item's
+/// organization, project or key, and its categories (if any) contain the
+/// item's category (Relay's Quota::matches).
+bool quota_matches(const quota_config& q, const quota_scoping& s);
+
+/// The fixed window of a quota at time `now`, shifted per organization.
+struct quota_window {
+  /// `(now - shift) / window`.
+  int64_t slot = 0;
+  /// When the window ends, Unix seconds: `(slot + 1) * window + shift`.
+  int64_t expiry = 0;
+};
+
+/// Computes the window of `q` (which must have window > 0) for `org_id`:
+/// `shift = org_id % window`, or 0 for global quotas.
+quota_window make_quota_window(const quota_config& q, uint64_t org_id,
+                               int64_t now);
+
+/// The Redis key of a quota's counter in the window `slot`, as Relay names
+/// it: `quota:{id}{{org}}{subscope}:{slot}` (no subscope for organization
+/// and global scope).
+std::string quota_counter_key(const quota_config& q, const quota_scoping& s,
+                              int64_t slot);
+
+/// The refund key of a counter: "r:" + counter key.
+std::string quota_refund_key(std::string_view counter_key);
+
+/// Checks a quota list for what Relay and Sentry reject: a negative limit
+/// other than -1, a limit without a window, a tracked quota without an id,
+/// an unknown scope. Returns the first problem.
+caf::error validate_quota(const quota_config& q);
+
+/// Keeps the quotas of `c` that take part in a check: matching, and either
+/// reject-all (limit 0) or tracked (id and window set); Relay skips the
+/// rest.
+std::vector<const quota_config*> active_quotas(const quota_check& c);
+
+/// A quota store. Calls block for at most the timeout the backend was made
+/// with, so a backend lives in a detached actor (or a CLI command), one per
+/// thread. Backends: memory (in-process), redis (Relay's key layout).
+class quota_backend {
+public:
+  virtual ~quota_backend();
+
+  /// A description for logs, without secrets.
+  virtual std::string describe() const = 0;
+
+  /// Decides every check in order, each exactly as if it ran alone after the
+  /// ones before it: per check, every matching quota is incremented or none.
+  virtual caf::expected<std::vector<quota_decision>>
+  check_batch(const std::vector<quota_check>& checks) = 0;
+
+  /// Gives `quantity` back to every tracked quota of `quotas` matching
+  /// `scoping` in the current window (Sentry's refund).
+  virtual caf::error refund(const quota_scoping& scoping,
+                            const std::vector<quota_config>& quotas,
+                            int64_t quantity) = 0;
+
+  /// Counted minus refunded for `q` in the current window; -1 if `q` is
+  /// untracked or has no counter (Sentry's get_usage).
+  virtual caf::expected<int64_t> get_usage(const quota_scoping& scoping,
+                                           const quota_config& q) = 0;
+};
+
+/// How to reach a quota store.
+struct quota_backend_options {
+  /// "memory" or "redis".
+  std::string backend = "memory";
+  /// redis: the server; memory: a store name shared in this process.
+  std::string url = "memory://quotas";
+  /// Bound on every blocking call.
+  std::chrono::milliseconds timeout{2000};
+  /// Unix seconds; the system clock when empty.
+  quota_clock clock;
+  /// redis: remember exhausted quotas until their window ends, so that
+  /// rejected traffic costs no round trip.
+  bool cache_exhausted = true;
+};
+
+/// Creates the in-process backend; backends with the same `url` share
+/// their counters.
+std::unique_ptr<quota_backend>
+make_memory_quota_backend(const quota_backend_options& opts);
+
+/// Connects to Redis.
+caf::expected<std::unique_ptr<quota_backend>>
+make_redis_quota_backend(const quota_backend_options& opts);
+
+/// Creates the backend `opts.backend` names.
+caf::expected<std::unique_ptr<quota_backend>>
+make_quota_backend(const quota_backend_options& opts);
+
+/// Combines the rejections of one check as Relay and Sentry do: the longest
+/// retry_after wins, ties go to the first.
+void add_rejection(quota_decision& d, int64_t retry_after,
+                   const std::string& reason_code);
+
+} // namespace vigil

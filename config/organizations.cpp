@@ -1,0 +1,348 @@
+#include "config/organizations.hpp"
+
+#include <charconv>
+#include <exception>
+
+#include "actors/backends/quota.hpp"
+#include "config/config.hpp"
+#include "messages/errors.hpp"
+
+namespace vigil {
+
+namespace {
+
+caf::error bad(std::string text) {
+  return caf::make_error(errc::bad_config, std::move(text));
+}
+
+// Reads an integer field >= `min`; absent fields keep `out`.
+caf::error read_int(const YAML::Node& map, const char* field,
+                    const std::string& path, int64_t min, int64_t& out,
+                    bool required = false) {
+  auto node = map[field];
+  if (!node.IsDefined() || node.IsNull()) {
+    if (required)
+      return bad(path + "." + field + ": is required");
+    return {};
+  }
+  int64_t x = 0;
+  const auto& s = node.IsScalar() ? node.Scalar() : std::string{};
+  auto res = std::from_chars(s.data(), s.data() + s.size(), x);
+  if (s.empty() || res.ec != std::errc{} || res.ptr != s.data() + s.size()
+      || x < min)
+    return bad(path + "." + field + ": expected an integer >= "
+               + std::to_string(min)
+               + (s.empty() ? "" : ", got '" + s + "'"));
+  out = x;
+  return {};
+}
+
+caf::error read_id(const YAML::Node& map, const char* field,
+                   const std::string& path, uint64_t& out) {
+  int64_t x = 0;
+  if (auto err = read_int(map, field, path, 1, x, true))
+    return err;
+  out = static_cast<uint64_t>(x);
+  return {};
+}
+
+caf::error read_string(const YAML::Node& map, const char* field,
+                       const std::string& path, std::string& out) {
+  auto node = map[field];
+  if (!node.IsDefined() || node.IsNull())
+    return {};
+  if (!node.IsScalar())
+    return bad(path + "." + field + ": expected a string");
+  out = node.Scalar();
+  return {};
+}
+
+caf::error expect_list(const YAML::Node& node, const std::string& path) {
+  if (!node.IsSequence())
+    return bad(path + ": expected a list");
+  return {};
+}
+
+} // namespace
+
+caf::expected<std::vector<organization_config>>
+parse_organizations(const YAML::Node& node) try {
+  std::vector<organization_config> out;
+  if (auto err = expect_list(node, "organizations"))
+    return err;
+  for (size_t i = 0; i < node.size(); ++i) {
+    auto path = "organizations[" + std::to_string(i) + "]";
+    auto item = node[i];
+    if (!item.IsMap())
+      return bad(path + ": expected a map");
+    organization_config org;
+    if (auto err = read_id(item, "id", path, org.id))
+      return err;
+    if (auto err = read_string(item, "slug", path, org.slug))
+      return err;
+    if (auto err = read_int(item, "account-rate-limit", path, 0,
+                            org.account_rate_limit))
+      return err;
+    if (auto err = read_int(item, "project-rate-limit", path, 0,
+                            org.project_rate_limit))
+      return err;
+    if (org.project_rate_limit > 100)
+      return bad(path + ".project-rate-limit: expected a percentage <= 100");
+    for (auto& other : out)
+      if (other.id == org.id)
+        return bad(path + ".id: organization " + std::to_string(org.id)
+                   + " is given twice");
+    out.push_back(std::move(org));
+  }
+  return out;
+} catch (const std::exception& e) {
+  return bad(std::string{"organizations: "} + e.what());
+}
+
+caf::expected<std::vector<project_config>>
+parse_projects(const YAML::Node& node) try {
+  std::vector<project_config> out;
+  if (auto err = expect_list(node, "projects"))
+    return err;
+  for (size_t i = 0; i < node.size(); ++i) {
+    auto path = "projects[" + std::to_string(i) + "]";
+    auto item = node[i];
+    if (!item.IsMap())
+      return bad(path + ": expected a map");
+    project_config p;
+    if (auto err = read_id(item, "id", path, p.id))
+      return err;
+    if (auto err = read_id(item, "organization", path, p.organization))
+      return err;
+    if (auto err = read_string(item, "slug", path, p.slug))
+      return err;
+    auto keys = item["keys"];
+    if (keys.IsDefined() && !keys.IsNull()) {
+      if (auto err = expect_list(keys, path + ".keys"))
+        return err;
+      for (size_t j = 0; j < keys.size(); ++j) {
+        auto kpath = path + ".keys[" + std::to_string(j) + "]";
+        auto kn = keys[j];
+        if (!kn.IsMap())
+          return bad(kpath + ": expected a map");
+        dsn_key k;
+        if (auto err = read_id(kn, "id", kpath, k.id))
+          return err;
+        if (auto err = read_string(kn, "public", kpath, k.public_key))
+          return err;
+        auto enabled = kn["enabled"];
+        if (enabled.IsDefined() && !enabled.IsNull()) {
+          auto t = enabled.IsScalar() ? enabled.Scalar() : "";
+          if (t != "true" && t != "false")
+            return bad(kpath + ".enabled: expected true or false");
+          k.enabled = t == "true";
+        }
+        auto rl = kn["rate-limit"];
+        if (rl.IsDefined() && !rl.IsNull()) {
+          if (!rl.IsMap())
+            return bad(kpath + ".rate-limit: expected a map with count and "
+                               "window");
+          auto rpath = kpath + ".rate-limit";
+          if (auto err = read_int(rl, "count", rpath, 0, k.rate_limit_count))
+            return err;
+          if (auto err = read_int(rl, "window", rpath, 0, k.rate_limit_window))
+            return err;
+          if (k.rate_limit_count > 0 && k.rate_limit_window <= 0)
+            return bad(rpath + ".window: expected an integer >= 1 with a "
+                               "count");
+        }
+        p.keys.push_back(std::move(k));
+      }
+    }
+    out.push_back(std::move(p));
+  }
+  return out;
+} catch (const std::exception& e) {
+  return bad(std::string{"projects: "} + e.what());
+}
+
+caf::expected<std::vector<quota_config>>
+parse_extra_quotas(const YAML::Node& node) try {
+  std::vector<quota_config> out;
+  if (auto err = expect_list(node, "quotas.extra"))
+    return err;
+  for (size_t i = 0; i < node.size(); ++i) {
+    auto path = "quotas.extra[" + std::to_string(i) + "]";
+    auto item = node[i];
+    if (!item.IsMap())
+      return bad(path + ": expected a map");
+    quota_config q;
+    if (auto err = read_string(item, "id", path, q.id))
+      return err;
+    std::string scope = "organization";
+    if (auto err = read_string(item, "scope", path, scope))
+      return err;
+    q.scope = parse_quota_scope(scope);
+    if (q.scope == quota_scope::unknown)
+      return bad(path + ".scope: unknown scope '" + scope
+                 + "' (expected organization, project, key or global)");
+    if (auto err = read_string(item, "scope-id", path, q.scope_id))
+      return err;
+    auto cats = item["categories"];
+    if (cats.IsDefined() && !cats.IsNull()) {
+      if (!cats.IsSequence())
+        return bad(path + ".categories: expected a list");
+      for (auto c : cats)
+        q.categories.push_back(c.as<std::string>());
+    }
+    if (auto err = read_int(item, "limit", path, -1, q.limit))
+      return err;
+    if (auto err = read_int(item, "window", path, 0, q.window))
+      return err;
+    if (auto err = read_string(item, "reason-code", path, q.reason_code))
+      return err;
+    if (auto err = validate_quota(q))
+      return bad(path + ": " + error_text(err));
+    out.push_back(std::move(q));
+  }
+  return out;
+} catch (const std::exception& e) {
+  return bad(std::string{"quotas.extra: "} + e.what());
+}
+
+std::pair<int64_t, int64_t>
+quota_catalog::organization_quota(uint64_t org_id) const {
+  int64_t account = 0;
+  for (auto& o : organizations)
+    if (o.id == org_id)
+      account = o.account_rate_limit;
+  auto system = system_rate_limit;
+  // Sentry: a set account limit (per hour) unless the system limit (per
+  // minute) is lower than its per-minute rate.
+  if (account > 0) {
+    if (system > 0 && system < account / 60)
+      return {system, 60};
+    return {account, 3600};
+  }
+  // SENTRY_DEFAULT_MAX_EVENTS_PER_MINUTE = "90%" of the system limit.
+  if (system > 0) {
+    auto limit = system * 90 / 100;
+    return {limit > 0 ? limit : system, 60};
+  }
+  return {-1, 60};
+}
+
+std::vector<quota_config> quota_catalog::quotas_for(uint64_t project_id,
+                                                    uint64_t key_id) const {
+  std::vector<quota_config> out;
+  const project_config* proj = nullptr;
+  for (auto& p : projects)
+    if (p.id == project_id)
+      proj = &p;
+  if (proj == nullptr)
+    return out;
+  int64_t share = 100;
+  for (auto& o : organizations)
+    if (o.id == proj->organization)
+      share = o.project_rate_limit;
+  auto [org_limit, org_window] = organization_quota(proj->organization);
+  if (share != 100 && org_limit > 0) {
+    quota_config p;
+    p.id = "p";
+    p.scope = quota_scope::project;
+    p.scope_id = std::to_string(project_id);
+    p.categories = {"default", "error", "security"};
+    p.limit = org_limit * share / 100;
+    p.window = org_window;
+    p.reason_code = "project_quota";
+    out.push_back(std::move(p));
+  }
+  if (org_limit > 0) {
+    quota_config o;
+    o.id = "o";
+    o.scope = quota_scope::organization;
+    o.scope_id = std::to_string(proj->organization);
+    o.limit = org_limit;
+    o.window = org_window;
+    o.reason_code = "org_quota";
+    out.push_back(std::move(o));
+  }
+  for (auto& k : proj->keys) {
+    if (k.id != key_id)
+      continue;
+    if (!k.enabled) {
+      quota_config off;
+      off.scope = quota_scope::key;
+      off.scope_id = std::to_string(k.id);
+      off.limit = 0;
+      off.reason_code = "disabled";
+      out.push_back(std::move(off));
+    } else if (k.rate_limit_count > 0) {
+      quota_config kq;
+      kq.id = "k";
+      kq.scope = quota_scope::key;
+      kq.scope_id = std::to_string(k.id);
+      kq.limit = k.rate_limit_count;
+      kq.window = k.rate_limit_window;
+      kq.reason_code = "key_quota";
+      out.push_back(std::move(kq));
+    }
+  }
+  out.insert(out.end(), extra.begin(), extra.end());
+  return out;
+}
+
+const dsn_key* quota_catalog::find_key(const std::string& public_key,
+                                       uint64_t* project_id) const {
+  for (auto& p : projects)
+    for (auto& k : p.keys)
+      if (k.public_key == public_key) {
+        if (project_id != nullptr)
+          *project_id = p.id;
+        return &k;
+      }
+  return nullptr;
+}
+
+caf::expected<quota_catalog> load_quota_catalog(const config& cfg) {
+  quota_catalog out;
+  auto orgs = parse_organizations(cfg.get_node("organizations"));
+  if (!orgs)
+    return orgs.error();
+  auto projects = parse_projects(cfg.get_node("projects"));
+  if (!projects)
+    return projects.error();
+  auto extra = parse_extra_quotas(cfg.get_node("quotas.extra"));
+  if (!extra)
+    return extra.error();
+  out.organizations = std::move(*orgs);
+  out.projects = std::move(*projects);
+  out.extra = std::move(*extra);
+  out.system_rate_limit = cfg.get_int("system.rate-limit");
+  for (size_t i = 0; i < out.projects.size(); ++i) {
+    bool known = false;
+    for (auto& o : out.organizations)
+      known = known || o.id == out.projects[i].organization;
+    if (!known)
+      return bad("projects[" + std::to_string(i)
+                 + "].organization: no organization with id "
+                 + std::to_string(out.projects[i].organization));
+  }
+  return out;
+}
+
+caf::expected<std::string> redis_cluster_url(const config& cfg,
+                                             const std::string& options_key) try {
+  std::string name = "default";
+  auto opts = cfg.get_node(options_key);
+  if (opts.IsMap() && opts["cluster"].IsScalar())
+    name = opts["cluster"].Scalar();
+  auto clusters = cfg.get_node("redis.clusters");
+  if (!clusters.IsMap() || !clusters[name].IsMap())
+    return bad(options_key + ".cluster: no cluster '" + name
+               + "' in redis.clusters");
+  auto hosts = clusters[name]["hosts"];
+  if (!hosts.IsSequence() || hosts.size() == 0 || !hosts[0].IsScalar())
+    return bad("redis.clusters." + name + ".hosts: expected a list of "
+                                          "redis:// URLs");
+  return hosts[0].Scalar();
+} catch (const std::exception& e) {
+  return bad(options_key + ": " + e.what());
+}
+
+} // namespace vigil

@@ -1,0 +1,95 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include "messages/quota_messages.hpp"
+
+namespace vigil {
+
+class config;
+
+/// A DSN key of a project (Sentry's ProjectKey).
+struct dsn_key {
+  uint64_t id = 0;
+  /// The 32 hex digits of the DSN.
+  std::string public_key;
+  bool enabled = true;
+  /// Events per window; 0 = none.
+  int64_t rate_limit_count = 0;
+  /// Window in seconds of the key's rate limit.
+  int64_t rate_limit_window = 0;
+};
+
+/// A project and its keys.
+struct project_config {
+  uint64_t id = 0;
+  uint64_t organization = 0;
+  std::string slug;
+  std::vector<dsn_key> keys;
+};
+
+/// An organization and its limits (Sentry's organization options).
+struct organization_config {
+  uint64_t id = 0;
+  std::string slug;
+  /// sentry:account-rate-limit: events per hour; 0 = none.
+  int64_t account_rate_limit = 0;
+  /// sentry:project-rate-limit: percent of the organization's limit one
+  /// project may take.
+  int64_t project_rate_limit = 100;
+};
+
+/// Everything quotas are made from.
+struct quota_catalog {
+  std::vector<organization_config> organizations;
+  std::vector<project_config> projects;
+  /// system.rate-limit: events per minute; 0 = none.
+  int64_t system_rate_limit = 0;
+  /// quotas.extra: quotas given as they are (global ones, say).
+  std::vector<quota_config> extra;
+
+  /// The organization's limit and window as Sentry's
+  /// get_organization_quota computes it; limit -1 = none.
+  std::pair<int64_t, int64_t> organization_quota(uint64_t org_id) const;
+
+  /// The quotas that apply to an event of `project_id` sent with `key_id`:
+  /// organization "o", project share "p" (error categories), key "k", and
+  /// the extra ones; a disabled key gives one reject-all quota.
+  std::vector<quota_config> quotas_for(uint64_t project_id,
+                                       uint64_t key_id) const;
+
+  /// Finds a key by its public part; nullptr if unknown.
+  const dsn_key* find_key(const std::string& public_key,
+                          uint64_t* project_id = nullptr) const;
+};
+
+/// Parses the `organizations` list; errors name the entry and field
+/// ("organizations[0].account-rate-limit: expected an integer >= 0").
+caf::expected<std::vector<organization_config>>
+parse_organizations(const YAML::Node& node);
+
+/// Parses the `projects` list ("projects[0].keys[0].rate-limit.count: ...").
+caf::expected<std::vector<project_config>>
+parse_projects(const YAML::Node& node);
+
+/// Parses `quotas.extra`: quotas with id, categories, scope, scope-id,
+/// limit, window and reason-code ("quotas.extra[0].scope: ...").
+caf::expected<std::vector<quota_config>>
+parse_extra_quotas(const YAML::Node& node);
+
+/// Builds the catalog from a validated configuration; checks that every
+/// project names a known organization.
+caf::expected<quota_catalog> load_quota_catalog(const config& cfg);
+
+/// The Redis URL of `options.cluster` (default "default") in
+/// `redis.clusters`: its first host.
+caf::expected<std::string> redis_cluster_url(const config& cfg,
+                                             const std::string& options_key);
+
+} // namespace vigil

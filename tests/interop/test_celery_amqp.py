@@ -1,0 +1,379 @@
+#!/usr/bin/python3
+"""Interop checks between vigil and Celery 5.2 over RabbitMQ (AMQP 0-9-1
+broker through kombu's pyamqp transport, msgpack, Redis result backend).
+
+Run: /usr/bin/python3 tests/interop/test_celery_amqp.py [check ...]
+  check: a full check name or its letter (a, b, ...); default: all.
+  VIGIL_BIN: the vigil binary (default <repo>/build/vigil).
+  VIGIL_TEST_AMQP_URL: use that RabbitMQ (amqp://user:pw@host:port/vhost)
+    instead of a private rabbitmq-server (which takes ~10 s to start).
+  VIGIL_TEST_REDIS_URL: the redis server for results (db 12 is flushed);
+    default a private one.
+
+Each check empties the queues it uses first (celery, pyq and
+vigil.dead_letters) and starts the workers it needs. Prints "PASS name" /
+"FAIL name: reason"; exits 1 if any failed.
+"""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.dont_write_bytecode = True     # no __pycache__ in the source tree
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness  # noqa: E402
+from harness import CheckEnv, fmt, same, wait_until  # noqa: E402
+
+# Results go to this db of the test redis server; the Redis interop script
+# uses 0 and 16-55, the fault tests 14-15.
+RESULT_DB = 12
+RESULT_TIMEOUT = 20
+QUEUES = ("celery", "pyq", "vigil.dead_letters")
+
+RICH_ARGS = ["café", "日本語 😀 \"quoted\" \\ \n\t", -5, 1.5, None, True,
+             False, [1, {"a": "b"}], 4294967296, 9223372036854775807,
+             -9223372036854775808, "", {}, [], 0.1, 1e300, -0.0]
+RICH_KWARGS = {"ключ": "значение", "nested": {"list": [1.25, None]},
+               "z": 1}
+
+# Tasks for the real Celery worker (after harness's prelude defining app).
+PY_TASKS = '''
+import json
+import os
+import time
+
+
+def _record(request, args, kwargs):
+    rec = {"id": request.id, "task": request.task, "time": time.time(),
+           "args_repr": repr(args), "kwargs_repr": repr(kwargs),
+           "args": list(args), "kwargs": kwargs,
+           "retries": request.retries, "eta": request.eta,
+           "expires": request.expires, "root_id": request.root_id,
+           "parent_id": request.parent_id, "origin": request.origin,
+           "ignore_result": request.ignore_result,
+           "timelimit": request.timelimit,
+           "delivery_info": request.delivery_info}
+    path = os.path.join(os.environ["VIGIL_TEST_DIR"],
+                        "record-" + request.id + ".json")
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(rec, f, default=repr)
+    os.replace(path + ".tmp", path)
+
+
+@app.task(name="proj.add", bind=True)
+def add(self, *args, **kwargs):
+    _record(self.request, args, kwargs)
+    return {"args": list(args), "kwargs": kwargs}
+
+
+@app.task(name="proj.record", bind=True)
+def record(self, *args, **kwargs):
+    _record(self.request, args, kwargs)
+    return {"args": list(args), "kwargs": kwargs}
+'''
+
+# Python stand-ins registered under vigil's task names, for the mixed-fleet
+# redelivery checks: a result computed by Python is marked "py".
+PY_SHADOW_TASKS = '''
+import os
+import time
+
+
+@app.task(name="vigil.sleep", acks_late=True)
+def sleep(seconds):
+    if os.environ.get("PY_SLEEP_BLOCKS"):
+        time.sleep(120)
+    return "py:slept"
+
+
+@app.task(name="vigil.echo", acks_late=True)
+def echo(value, **kwargs):
+    return ["py", value]
+'''
+
+
+class AmqpCheckEnv(CheckEnv):
+    """A CheckEnv whose broker is RabbitMQ; results stay on redis."""
+
+    def __init__(self, name):
+        super().__init__(name, RESULT_DB, RESULT_DB)
+        self.rabbit = harness.start_rabbitmq()
+        self.rabbit.purge_queues(*QUEUES)
+        self.broker = None          # no redis broker db here
+        self.broker_url = self.rabbit.url()
+
+
+class Checks:
+    items = []
+
+    @classmethod
+    def add(cls, fn):
+        name = fn.__name__.removeprefix("check_")
+
+        def run():
+            with AmqpCheckEnv(name) as env:
+                fn(env)
+        cls.items.append((name, run))
+        return fn
+
+
+def get_result(app, task_id, env, timeout=RESULT_TIMEOUT, propagate=True):
+    """AsyncResult(task_id).get(); fails early if one of env's workers
+    exits unexpectedly. Returns (AsyncResult, value)."""
+    from celery.exceptions import TimeoutError as CeleryTimeout
+    res = app.AsyncResult(task_id)
+    deadline = time.monotonic() + timeout
+    while True:
+        env.check_alive()
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"no result for {task_id} within {timeout} "
+                                 f"s (state {res.state})")
+        try:
+            return res, res.get(timeout=min(1.0, left), propagate=propagate,
+                                interval=0.05)
+        except CeleryTimeout:
+            continue
+
+
+def read_record(env, task_id, timeout=RESULT_TIMEOUT, procs=()):
+    path = env.dir / f"record-{task_id}.json"
+    wait_until(path.exists, timeout, f"the Celery task to record {task_id}",
+               procs=procs)
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def find_dead_letter(env, task_id, timeout=RESULT_TIMEOUT, procs=()):
+    def look():
+        for letter in env.dead_letters():
+            if letter.get("task_id") == task_id:
+                return letter
+        return None
+    return wait_until(look, timeout, f"a dead letter for {task_id}",
+                      interval=0.2, procs=procs)
+
+
+def wait_drained(env, queue="celery", timeout=10):
+    """Waits until `queue` holds no ready messages."""
+    wait_until(lambda: env.rabbit.message_count(queue) == 0, timeout,
+               f"queue {queue!r} to empty")
+
+
+# --------------------------------------------------------------------------
+
+@Checks.add
+def check_a_celery_client_to_vigil_unknown_kwarg(env):
+    """Celery client (pyamqp) -> vigil worker on amqp://; an unknown kwarg
+    is ignored; results come back through the Redis backend."""
+    worker = env.start_vigil_worker("celery", 2)
+    app = env.celery_app()
+    r = app.send_task("vigil.echo", args=["hello"], kwargs={"unknown_kw": 1})
+    _, value = get_result(app, r.id, env)
+    assert same(value, "hello"), f"vigil.echo returned {value!r}"
+    _, pong = get_result(app, app.send_task("vigil.ping").id, env)
+    assert same(pong, "pong"), repr(pong)
+    rich = RICH_ARGS + [b"\x00\x01\xff"]
+    r = app.send_task("vigil.echo", args=[rich])
+    _, value = get_result(app, r.id, env)
+    assert same(value, rich), \
+        f"echo(rich) returned\n{fmt(value)}\nexpected\n{fmt(rich)}"
+    assert worker.alive(), "vigil worker died"
+    assert not env.dead_letters(), \
+        f"unexpected dead letters: {fmt(env.dead_letters())}"
+    wait_drained(env)
+
+
+@Checks.add
+def check_b_vigil_send_task_to_celery_worker(env):
+    """vigil send-task (amqp://) -> real Celery worker: exact args and
+    kwargs, Celery's request fields from vigil's typed header table, and a
+    result Celery stores."""
+    worker = env.start_celery_worker(PY_TASKS, "pyq")
+    app = env.celery_app()
+
+    task_id = env.send_task("proj.add", args="[2, 3]", kwargs='{"z": 1}',
+                            queue="pyq")
+    rec = read_record(env, task_id, procs=[worker])
+    assert rec["task"] == "proj.add", fmt(rec)
+    assert rec["args_repr"] == "(2, 3)", \
+        f"args arrived as {rec['args_repr']}, expected (2, 3)"
+    assert rec["kwargs_repr"] == "{'z': 1}", \
+        f"kwargs arrived as {rec['kwargs_repr']}, expected {{'z': 1}}"
+    assert rec["retries"] == 0 and rec["eta"] is None \
+        and rec["expires"] is None and rec["root_id"] == task_id \
+        and rec["ignore_result"] is False, fmt(rec)
+    info = rec["delivery_info"]
+    assert info.get("routing_key") == "pyq" and info.get("exchange") == "" \
+        and info.get("redelivered") is False, fmt(rec)
+    _, value = get_result(app, task_id, env)
+    assert same(value, {"args": [2, 3], "kwargs": {"z": 1}}), \
+        f"Celery's result: {value!r}"
+
+    task_id = env.send_task("proj.record", args=RICH_ARGS,
+                            kwargs=RICH_KWARGS, queue="pyq")
+    _, value = get_result(app, task_id, env)
+    assert same(value["args"], RICH_ARGS), \
+        f"args arrived as\n{fmt(value['args'])}\nexpected\n{fmt(RICH_ARGS)}"
+    assert same(value["kwargs"], RICH_KWARGS), \
+        f"kwargs arrived as {fmt(value['kwargs'])}"
+
+    # Priority travels as the AMQP property (the queue has no
+    # x-max-priority, so RabbitMQ does not reorder).
+    task_id = env.vigil("send-task", "proj.record", "--args", "[7]",
+                        "--queue", "pyq", "--priority", "7").stdout.strip()
+    rec = read_record(env, task_id, procs=[worker])
+    assert rec["delivery_info"].get("priority") == 7, fmt(rec)
+    assert worker.alive()
+    wait_drained(env, "pyq")
+
+
+@Checks.add
+def check_c_wrong_type_dead_letter_worker_survives(env):
+    """vigil.sleep('abc') is dead-lettered on RabbitMQ with a reason that
+    names 'seconds' (vigil dead-letters list --json); the worker keeps
+    running; the record can be replayed."""
+    worker = env.start_vigil_worker("celery", 2)
+    app = env.celery_app()
+    r = app.send_task("vigil.sleep", args=["abc"])
+    letter = find_dead_letter(env, r.id, procs=[worker])
+    assert "seconds" in letter.get("reason", ""), \
+        f"dead letter reason does not name 'seconds': {fmt(letter)}"
+    assert letter.get("task") == "vigil.sleep", fmt(letter)
+    assert letter.get("queue") == "celery", fmt(letter)
+    envelope = json.loads(letter["envelope"])
+    assert envelope["headers"]["id"] == r.id, fmt(letter)
+    res, value = get_result(app, r.id, env, propagate=False)
+    assert res.status == "FAILURE" and "seconds" in str(value), \
+        f"status {res.status}, result {value!r}"
+
+    r2 = app.send_task("vigil.ping")
+    _, value = get_result(app, r2.id, env)
+    assert same(value, "pong"), f"vigil.ping returned {value!r}"
+    assert worker.alive(), "vigil worker died"
+    wait_drained(env)
+    # Listing does not consume the records.
+    assert len(env.dead_letters()) == 1, fmt(env.dead_letters())
+    assert env.rabbit.message_count("vigil.dead_letters") == 1
+    # A replay puts the message back on its queue (and it fails again).
+    out = env.vigil("dead-letters", "replay", letter["id"]).stdout
+    assert "requeued 1" in out, out
+    def buried_again():
+        letters = env.dead_letters()
+        return len(letters) == 1 and letters[0]["id"] != letter["id"]
+    wait_until(buried_again, RESULT_TIMEOUT, "the replayed task to be "
+               "dead-lettered again", interval=0.2, procs=[worker])
+
+
+@Checks.add
+def check_d_flaky_retries_through_broker(env):
+    """vigil.flaky(2) retries twice via RabbitMQ and returns 3."""
+    env.start_vigil_worker("celery", 2)
+    app = env.celery_app()
+    r = app.send_task("vigil.flaky", args=[2])
+    _, value = get_result(app, r.id, env)
+    assert same(value, 3), f"vigil.flaky(2) returned {value!r}"
+    doc = harness.result_doc(env.results, r.id)
+    assert doc["status"] == "SUCCESS" and doc["task_id"] == r.id, fmt(doc)
+    wait_drained(env)
+
+
+@Checks.add
+def check_e_countdown_both_ways(env):
+    """countdown: Celery -> vigil and vigil send-task -> Celery both wait
+    for the ETA header (ISO text in the AMQP table)."""
+    COUNTDOWN = 1.5
+    celery_worker = env.start_celery_worker(PY_TASKS, "pyq")
+    env.start_vigil_worker("celery", 2)
+    app = env.celery_app()
+    t0 = time.time()
+    r = app.send_task("vigil.echo", args=["later"], countdown=COUNTDOWN)
+    py_id = env.vigil("send-task", "proj.record", "--args", "[1]", "--queue",
+                      "pyq", "--countdown", str(COUNTDOWN)).stdout.strip()
+    t_py = time.time()
+    _, value = get_result(app, r.id, env)
+    took = time.time() - t0
+    assert same(value, "later"), repr(value)
+    assert COUNTDOWN - 0.1 <= took <= COUNTDOWN + 3, \
+        f"vigil ran a countdown={COUNTDOWN} task after {took:.2f} s"
+    rec = read_record(env, py_id, procs=[celery_worker])
+    assert rec["eta"], f"Celery saw no eta: {fmt(rec)}"
+    delay = rec["time"] - t_py
+    assert COUNTDOWN - 0.6 <= delay <= COUNTDOWN + 3, \
+        f"Celery ran vigil's countdown={COUNTDOWN} task {delay:.2f} s after " \
+        f"send-task returned (eta {rec['eta']})"
+
+
+@Checks.add
+def check_f_vigil_worker_killed_celery_gets_redelivery(env):
+    """Mixed fleet: a vigil worker is kill -9'd holding 4 unacked
+    deliveries; RabbitMQ redelivers them at once (no visibility timeout)
+    and a Celery worker runs them."""
+    app = env.celery_app()
+    sleep_id = app.send_task("vigil.sleep", args=[60]).id
+    echo_ids = [app.send_task("vigil.echo", args=[f"f{i}"]).id
+                for i in range(3)]
+    vigil_worker = env.start_vigil_worker("celery", 1)
+    wait_drained(env)           # all four pushed to vigil, unacked
+    time.sleep(0.3)
+    assert not any(harness.result_doc(env.results, i) for i in echo_ids), \
+        "vigil ran an echo while vigil.sleep(60) held its only worker"
+    vigil_worker.kill()
+    wait_until(lambda: env.rabbit.message_count("celery") == 4, 10,
+               "RabbitMQ to requeue the 4 messages vigil held")
+    env.start_celery_worker(PY_SHADOW_TASKS, "celery")
+    _, value = get_result(app, sleep_id, env)
+    assert same(value, "py:slept"), f"vigil.sleep gave {value!r}"
+    for i, tid in enumerate(echo_ids):
+        _, value = get_result(app, tid, env)
+        assert same(value, ["py", f"f{i}"]), f"echo gave {value!r}"
+    wait_drained(env)
+
+
+@Checks.add
+def check_g_celery_worker_killed_vigil_gets_redelivery(env):
+    """Mixed fleet, the other way: a Celery worker (acks_late) is kill -9'd
+    holding unacked messages; vigil receives them redelivered and runs
+    them."""
+    app = env.celery_app()
+    sleep_id = app.send_task("vigil.sleep", args=[0.05]).id
+    echo_ids = [app.send_task("vigil.echo", args=[f"g{i}"]).id
+                for i in range(3)]
+    py = env.start_celery_worker(PY_SHADOW_TASKS, "celery",
+                                 env={"PY_SLEEP_BLOCKS": "1"},
+                                 pool="threads", concurrency=1,
+                                 task_acks_late=True,
+                                 worker_prefetch_multiplier=4)
+    wait_drained(env)
+    time.sleep(0.3)
+    py.kill()
+    assert not any(harness.result_doc(env.results, i)
+                   for i in [sleep_id, *echo_ids]), "Python ran a task"
+    env.start_vigil_worker("celery", 2)
+    _, value = get_result(app, sleep_id, env)
+    assert value is None, f"vigil.sleep returned {value!r} (ran in Python?)"
+    for i, tid in enumerate(echo_ids):
+        _, value = get_result(app, tid, env)
+        assert same(value, f"g{i}"), f"echo returned {value!r}"
+    wait_drained(env)
+
+
+def main(argv):
+    checks = Checks.items
+    if argv:
+        wanted = set(argv)
+        checks = [c for c in checks
+                  if c[0] in wanted or c[0].split("_")[0] in wanted]
+        if not checks:
+            print(f"no check matches {argv}; checks: "
+                  f"{[c[0] for c in Checks.items]}")
+            return 2
+    harness.vigil_bin()     # fail fast if the binary is missing
+    harness.start_redis()
+    harness.start_rabbitmq()
+    return harness.run_checks(checks)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
