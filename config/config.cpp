@@ -1,6 +1,9 @@
 #include "config/config.hpp"
 
+#include "config/text.hpp"
+
 #include <algorithm>
+#include <cctype>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -20,42 +23,13 @@ caf::error bad(std::string text) {
   return caf::make_error(errc::bad_config, std::move(text));
 }
 
-char lower(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-// Case-insensitive Levenshtein distance, for "did you mean" hints.
-size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j)
-    row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t up = row[j];
-      size_t cost = lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1;
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + cost});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
 std::string unknown_key_message(std::string_view key) {
   std::string msg = "unknown key '" + std::string{key} + "'";
-  const key_spec* best = nullptr;
-  size_t best_distance = 0;
-  for (const auto& spec : config_schema()) {
-    auto d = edit_distance(key, spec.key);
-    if (best == nullptr || d < best_distance) {
-      best = &spec;
-      best_distance = d;
-    }
-  }
-  if (best != nullptr
-      && best_distance <= std::max<size_t>(2, key.size() / 3))
-    msg += " (did you mean '" + best->key + "'?)";
+  std::vector<std::string_view> known;
+  for (const auto& spec : config_schema())
+    known.emplace_back(spec.key);
+  if (auto best = closest_match(key, known); !best.empty())
+    msg += " (did you mean '" + std::string{best} + "'?)";
   return msg;
 }
 
@@ -424,7 +398,7 @@ std::string mask_url(std::string_view url) {
     }
     std::string name;
     for (auto i = name_begin; i < eq; ++i)
-      name += lower(out[i]);
+      name += static_cast<char>(std::tolower(static_cast<unsigned char>(out[i])));
     auto value_end = next == std::string::npos ? out.size() : next;
     if ((name == "password" || name == "pass") && value_end > eq + 1) {
       out.replace(eq + 1, value_end - eq - 1, stars);

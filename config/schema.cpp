@@ -1,5 +1,7 @@
 #include "config/schema.hpp"
 
+#include "config/text.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -294,26 +296,6 @@ caf::error type_error(const key_spec& spec, const YAML::Node& node) {
 // ints, floats and booleans.
 bool is_plain(const YAML::Node& node) {
   return node.IsScalar() && node.Tag() == "?";
-}
-
-bool parse_int(std::string_view s, int64_t& out) {
-  if (!s.empty() && s.front() == '+')
-    s.remove_prefix(1);
-  if (s.empty())
-    return false;
-  auto res = std::from_chars(s.data(), s.data() + s.size(), out);
-  return res.ec == std::errc{} && res.ptr == s.data() + s.size();
-}
-
-bool parse_double(std::string_view s, double& out) {
-  if (!s.empty() && s.front() == '+')
-    s.remove_prefix(1);
-  // from_chars would accept "inf" and "nan"; a config value must be finite.
-  if (s.empty() || s.find_first_of("iInN") != std::string_view::npos)
-    return false;
-  auto res = std::from_chars(s.data(), s.data() + s.size(), out);
-  return res.ec == std::errc{} && res.ptr == s.data() + s.size()
-         && std::isfinite(out);
 }
 
 bool in_range(const key_spec& spec, double x) {

@@ -1,5 +1,7 @@
 #include "runtime/cron_schedule.hpp"
 
+#include "config/text.hpp"
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -29,42 +31,13 @@ int64_t floor_div(int64_t a, int64_t b) {
   return q;
 }
 
-char lower(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j)
-    row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t up = row[j];
-      size_t cost = lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1;
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + cost});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
 template <size_t N>
 std::string unknown_key_text(std::string_view what, std::string_view key,
                              const std::array<std::string_view, N>& known) {
   std::string out = "unknown " + std::string{what} + " '" + std::string{key}
                     + "'";
-  std::string_view best;
-  size_t best_distance = 0;
-  for (auto k : known) {
-    auto d = edit_distance(key, k);
-    if (best.empty() || d < best_distance) {
-      best = k;
-      best_distance = d;
-    }
-  }
-  if (!best.empty() && best_distance <= std::max<size_t>(2, key.size() / 3))
+  auto best = closest_match(key, {known.begin(), known.end()});
+  if (!best.empty())
     out += " (did you mean '" + std::string{best} + "'?)";
   else {
     out += " (expected one of ";
@@ -86,25 +59,6 @@ std::string kind_text(const YAML::Node& node) {
 
 bool is_plain(const YAML::Node& node) {
   return node.IsScalar() && node.Tag() == "?";
-}
-
-bool parse_int(std::string_view s, int64_t& out) {
-  if (!s.empty() && (s.front() == '+'))
-    s.remove_prefix(1);
-  if (s.empty())
-    return false;
-  auto res = std::from_chars(s.data(), s.data() + s.size(), out);
-  return res.ec == std::errc{} && res.ptr == s.data() + s.size();
-}
-
-bool parse_double(std::string_view s, double& out) {
-  if (!s.empty() && s.front() == '+')
-    s.remove_prefix(1);
-  if (s.empty() || s.find_first_of("iInN") != std::string_view::npos)
-    return false;
-  auto res = std::from_chars(s.data(), s.data() + s.size(), out);
-  return res.ec == std::errc{} && res.ptr == s.data() + s.size()
-         && std::isfinite(out);
 }
 
 // A YAML value as a task argument: plain scalars resolve like YAML's core

@@ -25,19 +25,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
 from harness import CheckEnv, fmt, same, wait_until  # noqa: E402
+from celery_common import (  # noqa: E402
+    RESULT_TIMEOUT, RICH_ARGS, RICH_KWARGS, PY_SHADOW_TASKS, get_result,
+    read_record, find_dead_letter)
 
 # Results go to this db of the test redis server; the Redis interop script
 # uses 0 and 16-55, the fault tests 14-15.
 RESULT_DB = 12
-RESULT_TIMEOUT = 20
 QUEUES = ("celery", "pyq", "vigil.dead_letters")
-
-RICH_ARGS = ["café", "日本語 😀 \"quoted\" \\ \n\t", -5, 1.5, None, True,
-             False, [1, {"a": "b"}], 4294967296, 9223372036854775807,
-             -9223372036854775808, "", {}, [], 0.1, 1e300, -0.0]
-RICH_KWARGS = {"ключ": "значение", "nested": {"list": [1.25, None]},
-               "z": 1}
-
 # Tasks for the real Celery worker (after harness's prelude defining app).
 PY_TASKS = '''
 import json
@@ -74,26 +69,6 @@ def record(self, *args, **kwargs):
     return {"args": list(args), "kwargs": kwargs}
 '''
 
-# Python stand-ins registered under vigil's task names, for the mixed-fleet
-# redelivery checks: a result computed by Python is marked "py".
-PY_SHADOW_TASKS = '''
-import os
-import time
-
-
-@app.task(name="vigil.sleep", acks_late=True)
-def sleep(seconds):
-    if os.environ.get("PY_SLEEP_BLOCKS"):
-        time.sleep(120)
-    return "py:slept"
-
-
-@app.task(name="vigil.echo", acks_late=True)
-def echo(value, **kwargs):
-    return ["py", value]
-'''
-
-
 class AmqpCheckEnv(CheckEnv):
     """A CheckEnv whose broker is RabbitMQ; results stay on redis."""
 
@@ -117,42 +92,6 @@ class Checks:
                 fn(env)
         cls.items.append((name, run))
         return fn
-
-
-def get_result(app, task_id, env, timeout=RESULT_TIMEOUT, propagate=True):
-    """AsyncResult(task_id).get(); fails early if one of env's workers
-    exits unexpectedly. Returns (AsyncResult, value)."""
-    from celery.exceptions import TimeoutError as CeleryTimeout
-    res = app.AsyncResult(task_id)
-    deadline = time.monotonic() + timeout
-    while True:
-        env.check_alive()
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise AssertionError(f"no result for {task_id} within {timeout} "
-                                 f"s (state {res.state})")
-        try:
-            return res, res.get(timeout=min(1.0, left), propagate=propagate,
-                                interval=0.05)
-        except CeleryTimeout:
-            continue
-
-
-def read_record(env, task_id, timeout=RESULT_TIMEOUT, procs=()):
-    path = env.dir / f"record-{task_id}.json"
-    wait_until(path.exists, timeout, f"the Celery task to record {task_id}",
-               procs=procs)
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def find_dead_letter(env, task_id, timeout=RESULT_TIMEOUT, procs=()):
-    def look():
-        for letter in env.dead_letters():
-            if letter.get("task_id") == task_id:
-                return letter
-        return None
-    return wait_until(look, timeout, f"a dead letter for {task_id}",
-                      interval=0.2, procs=procs)
 
 
 def wait_drained(env, queue="celery", timeout=10):

@@ -26,74 +26,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
 from harness import CheckEnv, fmt, same, wait_until  # noqa: E402
+from celery_common import (  # noqa: E402
+    RESULT_TIMEOUT, RICH_ARGS, RICH_KWARGS, PY_TASKS,
+    PY_SHADOW_TASKS, get_result, read_record, find_dead_letter)
 
 # db numbers on the test redis server: results in RESULT_DB, check i's
 # broker in BROKER_DB_BASE + i (redis runs with 64 databases). tests/faults uses dbs 14 and 15.
 RESULT_DB = 0
 BROKER_DB_BASE = 16
 MAX_CHECKS = 40
-
-RESULT_TIMEOUT = 20
-
-# Values that must survive JSON/msgpack and C++ on the way through.
-RICH_ARGS = ["café", "日本語 😀 \"quoted\" \\ \n\t", -5, 1.5, None, True,
-             False, [1, {"a": "b"}], 4294967296, 9223372036854775807,
-             -9223372036854775808, "", {}, [], 0.1, 1e300, -0.0]
-RICH_KWARGS = {"ключ": "значение", "nested": {"list": [1.25, None]},
-               "z": 1}
-
-# Tasks for the real Celery worker (after harness's prelude defining app).
-PY_TASKS = '''
-import json
-import os
-import time
-
-
-def _record(request, args, kwargs):
-    rec = {"id": request.id, "task": request.task, "time": time.time(),
-           "args_repr": repr(args), "kwargs_repr": repr(kwargs),
-           "args": list(args), "kwargs": kwargs,
-           "retries": request.retries, "eta": request.eta,
-           "expires": request.expires,
-           "delivery_info": request.delivery_info}
-    path = os.path.join(os.environ["VIGIL_TEST_DIR"],
-                        "record-" + request.id + ".json")
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(rec, f, default=repr)
-    os.replace(path + ".tmp", path)
-
-
-@app.task(name="proj.add", bind=True)
-def add(self, *args, **kwargs):
-    _record(self.request, args, kwargs)
-    return {"args": list(args), "kwargs": kwargs}
-
-
-@app.task(name="proj.record", bind=True)
-def record(self, *args, **kwargs):
-    _record(self.request, args, kwargs)
-    return {"args": list(args), "kwargs": kwargs}
-'''
-
-# Python stand-ins registered under vigil's task names, for the mixed-fleet
-# restore checks: a result computed by Python is marked "py".
-PY_SHADOW_TASKS = '''
-import os
-import time
-
-
-@app.task(name="vigil.sleep", acks_late=True)
-def sleep(seconds):
-    if os.environ.get("PY_SLEEP_BLOCKS"):
-        time.sleep(120)
-    return "py:slept"
-
-
-@app.task(name="vigil.echo", acks_late=True)
-def echo(value, **kwargs):
-    return ["py", value]
-'''
-
 
 class Checks:
     """Registry: each check gets its own broker db (see BROKER_DB_BASE)."""
@@ -112,42 +53,6 @@ class Checks:
                 fn(env)
         cls.items.append((name, run, known_bug))
         return fn
-
-
-def get_result(app, task_id, env, timeout=RESULT_TIMEOUT, propagate=True):
-    """AsyncResult(task_id).get(); fails early if one of env's workers
-    exits unexpectedly. Returns (AsyncResult, value)."""
-    from celery.exceptions import TimeoutError as CeleryTimeout
-    res = app.AsyncResult(task_id)
-    deadline = time.monotonic() + timeout
-    while True:
-        env.check_alive()
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise AssertionError(f"no result for {task_id} within {timeout} "
-                                 f"s (state {res.state})")
-        try:
-            return res, res.get(timeout=min(1.0, left), propagate=propagate,
-                                interval=0.05)
-        except CeleryTimeout:
-            continue
-
-
-def read_record(env, task_id, timeout=RESULT_TIMEOUT, procs=()):
-    path = env.dir / f"record-{task_id}.json"
-    wait_until(path.exists, timeout, f"the Celery task to record {task_id}",
-               procs=procs)
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def find_dead_letter(env, task_id, timeout=RESULT_TIMEOUT, procs=()):
-    def look():
-        for letter in env.dead_letters():
-            if letter.get("task_id") == task_id:
-                return letter
-        return None
-    return wait_until(look, timeout, f"a dead letter for {task_id}",
-                      interval=0.2, procs=procs)
 
 
 def wait_drained(env, queue="celery", timeout=10):
