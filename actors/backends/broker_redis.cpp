@@ -8,6 +8,8 @@
 // consumer puts those messages back on their queues. Message bodies never
 // pass through Lua, which costs Redis several times more CPU per message.
 
+#include <charconv>
+
 #include <hiredis/hiredis.h>
 #include <simdjson.h>
 
@@ -150,8 +152,6 @@ public:
     if (max == 0 || queues.empty())
       return {};
     max = std::min(max, max_fetch);
-    if (auto err = keep_alive())
-      return err;
     // Serving order: priority bucket first, then queue order (kombu's).
     std::vector<std::string> list_keys;
     std::vector<const std::string*> list_queue;
@@ -160,11 +160,19 @@ public:
         list_keys.push_back(kombu_queue_key(q, prio));
         list_queue.push_back(&q);
       }
+    // Say that this consumer is alive (and when) in the same round trip.
+    size_t prefix = append_keep_alive();
     for (auto& k : list_keys)
       conn_.append({"LLEN", k});
-    auto lens = conn_.flush();
-    if (!lens)
-      return lens.error();
+    auto replies = conn_.flush();
+    if (!replies)
+      return replies.error();
+    if (auto err = check_replies(*replies, "keep-alive"))
+      return err;
+    std::vector<redis_reply> lens_only;
+    for (size_t i = prefix; i < replies->size(); ++i)
+      lens_only.push_back(std::move((*replies)[i]));
+    auto lens = &lens_only;
     // Take from each list in one transaction: SORT ... STORE copies the
     // messages about to be taken into an in-flight list on the server, so
     // they are never only in this process's memory.
@@ -312,7 +320,7 @@ public:
                                  - visibility_timeout.count());
     size_t total = 0;
     caf::error failure;
-    if (auto n = recover_orphans(); n)
+    if (auto n = recover_orphans(visibility_timeout); n)
       total += *n;
     else
       failure = n.error();
@@ -419,42 +427,53 @@ public:
   }
 
 private:
-  // Marks this connection's in-flight list as owned by a live consumer.
-  caf::error keep_alive() {
-    auto now = std::chrono::steady_clock::now();
-    if (now < next_keep_alive_)
-      return {};
-    next_keep_alive_ = now + std::chrono::seconds{10};
+  // Queues the commands that mark this connection's in-flight list as owned
+  // by a live consumer, with the time of this fetch; returns how many.
+  size_t append_keep_alive() {
+    // SADD every time: a sweep that took this consumer for dead while it
+    // idled removed it from the set.
     conn_.append({"SADD", inflight_set_key, inflight_key_});
-    conn_.append({"SET", alive_key_, "1", "EX", "60"});
-    auto r = conn_.flush();
-    if (!r)
-      return r.error();
-    return check_replies(*r, "keep-alive");
+    auto now_ms = std::to_string(now_unix_us() / 1000);
+    conn_.append({"SET", alive_key_, now_ms, "PX", "600000"});
+    return 2;
   }
 
-  // Puts back the in-flight lists of consumers that died between taking
-  // messages and recording them; returns how many messages came back.
-  caf::expected<size_t> recover_orphans() {
+  // A consumer counts as dead once it has not fetched for longer than the
+  // visibility timeout (a live one holds an in-flight list for milliseconds).
+  caf::expected<size_t>
+  recover_orphans(std::chrono::duration<double> visibility_timeout) {
     auto members = conn_.command({"SMEMBERS", inflight_set_key});
     if (!members)
       return members.error();
     size_t total = 0;
+    auto now_ms = now_unix_us() / 1000;
+    auto limit_ms = static_cast<int64_t>(visibility_timeout.count() * 1000);
     for (size_t i = 0; i < (*members)->elements; ++i) {
       std::string list{reply_text((*members)->element[i])};
       if (list == inflight_key_)
         continue;
-      auto alive = conn_.command({"EXISTS", list + ".alive"});
+      auto alive = conn_.command({"GET", list + ".alive"});
       if (!alive)
         return alive.error();
-      if ((*alive)->integer != 0)
+      auto last = reply_text(alive->get());
+      int64_t last_ms = 0;
+      std::from_chars(last.data(), last.data() + last.size(), last_ms);
+      if (!last.empty() && now_ms - last_ms <= limit_ms)
         continue;
       // One backup list per source list: "<list>:<index>".
-      auto keys = conn_.command({"KEYS", list + ":*"});
-      if (!keys)
-        return keys.error();
-      for (size_t k = 0; k < (*keys)->elements; ++k) {
-        std::string backup{reply_text((*keys)->element[k])};
+      std::vector<std::string> backups;
+      std::string cursor = "0";
+      do {
+        auto page = conn_.command({"SCAN", cursor, "MATCH", list + ":*",
+                                   "COUNT", "1000"});
+        if (!page)
+          return page.error();
+        cursor = std::string{reply_text((*page)->element[0])};
+        auto* keys = (*page)->element[1];
+        for (size_t k = 0; k < keys->elements; ++k)
+          backups.emplace_back(reply_text(keys->element[k]));
+      } while (cursor != "0");
+      for (auto& backup : backups) {
         auto items = conn_.command({"LRANGE", backup, "0", "-1"});
         if (!items)
           return items.error();
@@ -477,7 +496,9 @@ private:
           return err;
         total += (*items)->elements;
       }
-      if (auto r = conn_.command({"SREM", inflight_set_key, list}); !r)
+      conn_.append({"SREM", inflight_set_key, list});
+      conn_.append({"DEL", list + ".alive"});
+      if (auto r = conn_.flush(); !r)
         return r.error();
     }
     return total;
@@ -545,7 +566,6 @@ private:
   /// This connection's in-flight list, and the key that says it is alive.
   std::string inflight_key_ = "vigil.inflight." + new_uuid4();
   std::string alive_key_ = inflight_key_ + ".alive";
-  std::chrono::steady_clock::time_point next_keep_alive_;
 };
 
 } // namespace

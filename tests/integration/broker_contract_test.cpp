@@ -24,6 +24,8 @@
 #include "messages/kombu_envelope.hpp"
 #include "messages/task_body.hpp"
 #include "runtime/adapters/redis.hpp"
+
+#include <hiredis/hiredis.h>
 #include "runtime/adapters/amqp.hpp"
 
 using namespace vigil;
@@ -582,4 +584,45 @@ TEST_CASE("amqp broker's prefetch is one limit per channel, as kombu's",
   REQUIRE_FALSE(b->ack(tags));
   fetch_until(*b, {"a", "b"}, 6, got);
   CHECK(got.size() == 6);
+}
+
+TEST_CASE("redis broker restores the in-flight list of a dead consumer",
+          "[broker][redis]") {
+  auto url = redis_url(41);
+  if (url.empty()) {
+    WARN("VIGIL_TEST_REDIS_URL is not set: skipped");
+    return;
+  }
+  auto ep = parse_redis_url(url);
+  auto conn = redis_connection::connect(*ep, std::chrono::seconds{2});
+  REQUIRE(conn);
+  REQUIRE(conn->command({"FLUSHDB"}));
+  task_message msg;
+  msg.task = "vigil.echo";
+  msg.id = new_uuid4();
+  msg.body = encode_task_body({value{9}}, {}, content_type_msgpack);
+  auto env = encode_kombu_envelope(msg, "q", "tag-9");
+  // What a consumer killed between its two transactions leaves behind: a
+  // member of vigil.inflight, its backup list, and a stale alive stamp.
+  REQUIRE(conn->command({"SADD", "vigil.inflight", "vigil.inflight.dead"}));
+  REQUIRE(conn->command({"RPUSH", "vigil.inflight.dead:0", env}));
+  REQUIRE(conn->command({"SET", "vigil.inflight.dead.alive", "1"}));
+  auto b = open(url);
+  CHECK(*b->restore_expired(std::chrono::seconds{3600}) == 1);
+  CHECK(*b->queue_length("q") == 1);
+  std::vector<raw_delivery> got;
+  REQUIRE_FALSE(b->fetch({"q"}, 10, got));
+  REQUIRE(got.size() == 1);
+  CHECK(arg_of(got[0]) == 9);
+  auto left = conn->command({"EXISTS", "vigil.inflight.dead:0"});
+  CHECK((*left)->integer == 0);
+  auto member = conn->command({"SISMEMBER", "vigil.inflight",
+                               "vigil.inflight.dead"});
+  CHECK((*member)->integer == 0);
+  // A live consumer's list is left alone.
+  REQUIRE(conn->command({"SADD", "vigil.inflight", "vigil.inflight.live"}));
+  REQUIRE(conn->command({"RPUSH", "vigil.inflight.live:0", env}));
+  auto now_ms = std::to_string(now_unix_us() / 1000);
+  REQUIRE(conn->command({"SET", "vigil.inflight.live.alive", now_ms}));
+  CHECK(*b->restore_expired(std::chrono::seconds{3600}) == 0);
 }
