@@ -27,7 +27,10 @@ def _record(request, args, kwargs):
            "args_repr": repr(args), "kwargs_repr": repr(kwargs),
            "args": list(args), "kwargs": kwargs,
            "retries": request.retries, "eta": request.eta,
-           "expires": request.expires,
+           "expires": request.expires, "root_id": request.root_id,
+           "parent_id": request.parent_id, "origin": request.origin,
+           "ignore_result": request.ignore_result,
+           "timelimit": request.timelimit,
            "delivery_info": request.delivery_info}
     path = os.path.join(os.environ["VIGIL_TEST_DIR"],
                         "record-" + request.id + ".json")

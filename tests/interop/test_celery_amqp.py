@@ -26,49 +26,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 from harness import CheckEnv, fmt, same, wait_until  # noqa: E402
 from celery_common import (  # noqa: E402
-    RESULT_TIMEOUT, RICH_ARGS, RICH_KWARGS, PY_SHADOW_TASKS, get_result,
-    read_record, find_dead_letter)
+    RESULT_TIMEOUT, RICH_ARGS, RICH_KWARGS, PY_TASKS, PY_SHADOW_TASKS,
+    get_result, read_record, find_dead_letter)
 
 # Results go to this db of the test redis server; the Redis interop script
 # uses 0 and 16-55, the fault tests 14-15.
 RESULT_DB = 12
 QUEUES = ("celery", "pyq", "vigil.dead_letters")
-# Tasks for the real Celery worker (after harness's prelude defining app).
-PY_TASKS = '''
-import json
-import os
-import time
-
-
-def _record(request, args, kwargs):
-    rec = {"id": request.id, "task": request.task, "time": time.time(),
-           "args_repr": repr(args), "kwargs_repr": repr(kwargs),
-           "args": list(args), "kwargs": kwargs,
-           "retries": request.retries, "eta": request.eta,
-           "expires": request.expires, "root_id": request.root_id,
-           "parent_id": request.parent_id, "origin": request.origin,
-           "ignore_result": request.ignore_result,
-           "timelimit": request.timelimit,
-           "delivery_info": request.delivery_info}
-    path = os.path.join(os.environ["VIGIL_TEST_DIR"],
-                        "record-" + request.id + ".json")
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(rec, f, default=repr)
-    os.replace(path + ".tmp", path)
-
-
-@app.task(name="proj.add", bind=True)
-def add(self, *args, **kwargs):
-    _record(self.request, args, kwargs)
-    return {"args": list(args), "kwargs": kwargs}
-
-
-@app.task(name="proj.record", bind=True)
-def record(self, *args, **kwargs):
-    _record(self.request, args, kwargs)
-    return {"args": list(args), "kwargs": kwargs}
-'''
-
 class AmqpCheckEnv(CheckEnv):
     """A CheckEnv whose broker is RabbitMQ; results stay on redis."""
 
