@@ -169,10 +169,6 @@ public:
       return replies.error();
     if (auto err = check_replies(*replies, "keep-alive"))
       return err;
-    std::vector<redis_reply> lens_only;
-    for (size_t i = prefix; i < replies->size(); ++i)
-      lens_only.push_back(std::move((*replies)[i]));
-    auto lens = &lens_only;
     // Take from each list in one transaction: SORT ... STORE copies the
     // messages about to be taken into an in-flight list on the server, so
     // they are never only in this process's memory.
@@ -187,7 +183,7 @@ public:
     std::vector<take> takes;
     size_t wanted = 0;
     for (size_t i = 0; i < list_keys.size() && wanted < max; ++i) {
-      auto& r = (*lens)[i];
+      auto& r = (*replies)[prefix + i]; // after the keep-alive replies
       auto len = r->type == REDIS_REPLY_INTEGER ? static_cast<size_t>(r->integer)
                                                 : size_t{0};
       if (len == 0)
