@@ -3,6 +3,8 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "config/config.hpp"
+#include "config/organizations.hpp"
 #include "messages/errors.hpp"
 
 namespace vigil {
@@ -17,23 +19,20 @@ quota_decision unavailable(const quota_actor_options& opts) {
   if (!opts.fail_open) {
     d.accepted = false;
     d.retry_after = reject_all_secs;
-    d.reason_code = "quota_unavailable";
+    d.reason_code = quota_unavailable_reason;
   }
   return d;
-}
-
-void schedule(self_ptr self) {
-  if (!self->state.batch_scheduled) {
-    self->state.batch_scheduled = true;
-    // Goes behind everything already queued: those join this batch.
-    self->send(self, batch_atom_v);
-  }
 }
 
 bool ensure_backend(self_ptr self) {
   auto& st = self->state;
   if (st.backend)
     return true;
+  // Connecting to a hung server costs a timeout: try at most every 200 ms.
+  auto now = std::chrono::steady_clock::now();
+  if (now - st.last_attempt < std::chrono::milliseconds{200})
+    return false;
+  st.last_attempt = now;
   auto b = make_quota_backend(st.opts.backend);
   if (!b) {
     st.counters.fail(error_text(b.error()));
@@ -43,15 +42,9 @@ bool ensure_backend(self_ptr self) {
   return true;
 }
 
-void run_batch(self_ptr self) {
+std::vector<quota_decision> decide(self_ptr self,
+                                   const std::vector<quota_check>& checks) {
   auto& st = self->state;
-  st.batch_scheduled = false;
-  if (st.checks.empty())
-    return;
-  auto checks = std::move(st.checks);
-  auto waiting = std::move(st.waiting);
-  st.checks.clear();
-  st.waiting.clear();
   caf::expected<std::vector<quota_decision>> decisions{caf::error{}};
   if (ensure_backend(self))
     decisions = st.backend->check_batch(checks);
@@ -61,26 +54,34 @@ void run_batch(self_ptr self) {
   st.counters.processed += checks.size();
   if (!decisions) {
     auto text = error_text(decisions.error());
-    if (st.counters.last_error != text)
+    auto now = std::chrono::steady_clock::now();
+    // Logged once a minute: a dead store fails every batch.
+    if (now - st.last_warning >= std::chrono::minutes{1}) {
+      st.last_warning = now;
       spdlog::warn("quotas: store failed, failing {}: {}",
                    st.opts.fail_open ? "open" : "closed", text);
+    }
     st.counters.fail(std::move(text));
     st.failed_open += checks.size();
-    decisions = std::vector<quota_decision>(checks.size(),
-                                            unavailable(st.opts));
+    return std::vector<quota_decision>(checks.size(), unavailable(st.opts));
   }
-  auto& ds = *decisions;
-  for (auto& d : ds)
+  for (auto& d : *decisions)
     st.rejected += d.accepted ? 0 : 1;
-  for (auto& w : waiting) {
-    if (w.single) {
-      w.one.deliver(ds[w.first]);
-    } else {
-      auto first = ds.begin() + static_cast<ptrdiff_t>(w.first);
-      w.many.deliver(std::vector<quota_decision>(
-        first, first + static_cast<ptrdiff_t>(w.count)));
-    }
-  }
+  return std::move(*decisions);
+}
+
+void run_batch(self_ptr self) {
+  self->state.batch.run(
+    [self](const std::vector<quota_check>& xs) { return decide(self, xs); });
+}
+
+// Decides at once when the batch is full, else after the mailbox drains.
+void after_add(self_ptr self) {
+  auto& st = self->state;
+  if (st.batch.size() >= st.opts.max_batch)
+    run_batch(self);
+  else
+    st.batch.schedule(self);
 }
 
 } // namespace
@@ -91,36 +92,14 @@ quota_actor::behavior_type quota_service(self_ptr self,
   ensure_backend(self);
   return {
     [=](quota_check& c) -> caf::result<quota_decision> {
-      auto& st = self->state;
-      quota_state::pending p;
-      p.first = st.checks.size();
-      p.count = 1;
-      p.one = self->make_response_promise<quota_decision>();
-      st.checks.push_back(std::move(c));
-      auto rp = p.one;
-      st.waiting.push_back(std::move(p));
-      if (st.checks.size() >= st.opts.max_batch)
-        run_batch(self);
-      else
-        schedule(self);
+      auto rp = self->state.batch.add(self, std::move(c));
+      after_add(self);
       return rp;
     },
     [=](std::vector<quota_check>& cs)
       -> caf::result<std::vector<quota_decision>> {
-      auto& st = self->state;
-      quota_state::pending p;
-      p.first = st.checks.size();
-      p.count = cs.size();
-      p.single = false;
-      p.many = self->make_response_promise<std::vector<quota_decision>>();
-      for (auto& c : cs)
-        st.checks.push_back(std::move(c));
-      auto rp = p.many;
-      st.waiting.push_back(std::move(p));
-      if (st.checks.size() >= st.opts.max_batch)
-        run_batch(self);
-      else
-        schedule(self);
+      auto rp = self->state.batch.add_all(self, cs);
+      after_add(self);
       return rp;
     },
     [=](refund_atom, const quota_scoping& s,
@@ -158,9 +137,29 @@ quota_actor::behavior_type quota_service(self_ptr self,
       out.extra["rejected"] = std::to_string(st.rejected);
       out.extra["failed_open"] = std::to_string(st.failed_open);
       out.extra["fail_open"] = st.opts.fail_open ? "true" : "false";
+      if (st.backend) {
+        auto s = st.backend->stats();
+        out.extra["cache_hits"] = std::to_string(s.cache_hits);
+        out.extra["scripts"] = std::to_string(s.scripts);
+        out.extra["runs"] = std::to_string(s.runs);
+        out.extra["reconnects"] = std::to_string(s.reconnects);
+      }
       return out;
     },
   };
+}
+
+caf::expected<quota_actor_options> make_quota_actor_options(const config& cfg) {
+  quota_actor_options out;
+  out.backend.backend = cfg.get_string("quotas.backend");
+  out.fail_open = cfg.get_bool("quotas.fail-open");
+  if (out.backend.backend == "redis") {
+    auto url = redis_cluster_url(cfg, "quotas.options");
+    if (!url)
+      return url.error();
+    out.backend.url = *url;
+  }
+  return out;
 }
 
 } // namespace vigil

@@ -5,24 +5,33 @@
 #include <string>
 #include <vector>
 
+#include <caf/expected.hpp>
 #include <caf/replies_to.hpp>
+#include <caf/stateful_actor.hpp>
 #include <caf/typed_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
 #include "actors/backends/quota.hpp"
+#include "actors/mailbox_batch.hpp"
 #include "actors/status.hpp"
 #include "messages/type_ids.hpp"
 
 namespace vigil {
 
+class config;
+
+/// Reason code of checks rejected because the store failed (fail-open off).
+inline constexpr const char* quota_unavailable_reason = "quota_unavailable";
+
 /// How a quota actor reaches its store and what it does when it cannot.
 struct quota_actor_options {
   quota_backend_options backend;
-  /// Accept when the store fails (Relay's default), else reject with
-  /// retry_after 60 and reason code "quota_unavailable".
+  /// quotas.fail-open: accept when the store fails (Relay's default), else
+  /// reject with retry_after 60 and reason code "quota_unavailable".
   bool fail_open = true;
   /// Most checks decided in one backend call.
-  size_t max_batch = 16384;
+  size_t max_batch = 65536;
 };
 
 /// Decides quota checks against one store. Runs detached (its backend
@@ -48,29 +57,25 @@ using quota_actor = caf::typed_actor<
 struct quota_state {
   static inline const char* name = "quotas.actor";
 
-  /// A check waiting for the next batch, with where its answer goes.
-  struct pending {
-    size_t first = 0; // index of its first check in `checks`
-    size_t count = 0;
-    bool single = true;
-    caf::typed_response_promise<quota_decision> one;
-    caf::typed_response_promise<std::vector<quota_decision>> many;
-  };
-
   quota_actor_options opts;
   std::unique_ptr<quota_backend> backend;
-  std::vector<quota_check> checks;
-  std::vector<pending> waiting;
-  bool batch_scheduled = false;
+  mailbox_batch<quota_check, quota_decision> batch;
   status_counters counters;
   uint64_t batches = 0;
+  /// Checks answered by `fail_open` because the store failed.
   uint64_t failed_open = 0;
   uint64_t rejected = 0;
+  std::chrono::steady_clock::time_point last_warning{};
+  std::chrono::steady_clock::time_point last_attempt{};
 };
 
 /// Spawn with `spawn<caf::detached>(quota_service, opts)`.
 quota_actor::behavior_type
 quota_service(quota_actor::stateful_pointer<quota_state> self,
               quota_actor_options opts);
+
+/// Options from config: quotas.backend, quotas.options.cluster (a name in
+/// redis.clusters) and quotas.fail-open.
+caf::expected<quota_actor_options> make_quota_actor_options(const config& cfg);
 
 } // namespace vigil

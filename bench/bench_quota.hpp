@@ -19,7 +19,14 @@ struct bench_quota_options {
   /// Client threads sending checks.
   size_t clients = 4;
   /// Checks each client keeps in flight.
-  size_t in_flight = 2048;
+  size_t in_flight = 8192;
+  /// Checks per client message (a std::vector<quota_check>); 1 sends one
+  /// quota_check per message.
+  size_t client_batch = 1024;
+  /// Percent of checks sent to ten small key quotas (limit 100) that are
+  /// soon exhausted, so that the local cache of exhausted quotas answers
+  /// them (0 in exactness mode).
+  size_t exhausted_share = 10;
   /// > 0: exactness mode: every check hits one key quota of this limit;
   /// prints the accepted count.
   int64_t limit = 0;
@@ -31,9 +38,12 @@ struct bench_quota_options {
 };
 
 /// `vigil bench quota`: decides `count` checks through a batching quota
-/// actor (distinct key quotas with a high limit, so that every check goes to
-/// the store) and, beside it, a baseline that sends one EVALSHA per check;
-/// prints throughput, latency percentiles and the ratio.
+/// actor (1000 key quotas with a high limit, so that those checks go to the
+/// store, plus `exhausted_share` percent for exhausted quotas) sent by
+/// `clients` threads, each keeping `in_flight` checks outstanding in
+/// messages of `client_batch` checks; beside it, a baseline that sends one
+/// EVALSHA per check. Prints throughput, the latency of one client message
+/// (p50, p99), the baseline and the ratio.
 int bench_quota_command(const config& cfg, const bench_quota_options& opts);
 
 } // namespace vigil

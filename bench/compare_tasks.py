@@ -40,6 +40,11 @@ summary on stderr and one JSON object (every raw run and the derived figures)
 on stdout. Exit status 0 when every measurement worked, 1 otherwise.
 
 Run it with /usr/bin/python3 (Debian's python3-celery, python3-redis).
+
+With --broker amqp the same comparison runs on a private rabbitmq-server
+instead: vigil on AMQP, a Celery prefork worker (-c 2, acks_late) and the
+broker's own ceiling (`vigil bench amqp-ceiling`); see
+bench/compare_tasks_amqp.py for what each measures.
 """
 
 import argparse
@@ -792,22 +797,43 @@ def main():
                     "redis-benchmark ceiling on one private redis-server.")
     ap.add_argument("--vigil", default=str(REPO / "build" / "vigil"),
                     help="vigil binary (default: %(default)s)")
-    ap.add_argument("--count", type=int, default=200_000,
-                    help="tasks per vigil run (default: %(default)s)")
-    ap.add_argument("--celery-count", type=int, default=10_000,
-                    help="tasks pre-loaded per Celery run "
-                         "(default: %(default)s)")
+    ap.add_argument("--count", type=int, default=None,
+                    help="tasks per vigil run (default: 200000 on redis, "
+                         "100000 on amqp)")
+    ap.add_argument("--celery-count", type=int, default=None,
+                    help="tasks pre-loaded per Celery run (default: 10000 "
+                         "on redis, 20000 on amqp)")
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs per vigil configuration and for Celery; "
                          "medians are reported (default: %(default)s)")
     ap.add_argument("--json", action="store_true",
                     help="print one JSON object on stdout (the human "
                          "summary then goes to stderr)")
+    ap.add_argument("--broker", choices=["redis", "amqp"], default="redis",
+                    help="redis: vigil vs Celery solo vs redis-benchmark; "
+                         "amqp: vigil vs Celery prefork -c 2 vs a bare "
+                         "rabbitmq-c ceiling on a private rabbitmq-server "
+                         "(see bench/compare_tasks_amqp.py)")
+    ap.add_argument("--ceiling-count", type=int, default=100_000,
+                    help="--broker amqp: messages per ceiling run "
+                         "(default: %(default)s)")
     args = ap.parse_args()
+    amqp_mode = args.broker == "amqp"
+    if args.count is None:
+        args.count = 100_000 if amqp_mode else 200_000
+    if args.celery_count is None:
+        args.celery_count = 20_000 if amqp_mode else 10_000
     if args.count < 1 or args.celery_count < 2 or args.repeat < 1:
         ap.error("--count >= 1, --celery-count >= 2, --repeat >= 1")
 
     signal.signal(signal.SIGTERM, _on_sigterm)
+    if args.broker == "amqp":
+        sys.path.insert(0, str(HERE))
+        import compare_tasks_amqp
+        try:
+            return compare_tasks_amqp.main(args, sys.modules[__name__])
+        finally:
+            kill_all_children()
     t_start = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="vigil-compare-"))
     failed = True

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <exception>
+#include <limits>
 
 #include "actors/backends/quota.hpp"
 #include "config/config.hpp"
@@ -15,14 +16,35 @@ caf::error bad(std::string text) {
   return caf::make_error(errc::bad_config, std::move(text));
 }
 
-// Reads an integer field >= `min`; absent fields keep `out`.
-caf::error read_int(const YAML::Node& map, const char* field,
-                    const std::string& path, int64_t min, int64_t& out,
-                    bool required = false) {
+// Messages name the key once: the configuration key itself is added by
+// whoever reports the error ("projects: entry 1 (id 7), key 1 (id 3):
+// rate-limit.count: expected an integer >= 0, got '-5'"), so paths here
+// start at the list entry.
+
+// "entry 2" or, once its id is known, "entry 2 (id 7)".
+std::string entry_label(const char* what, size_t index, const YAML::Node& item) {
+  std::string out = std::string{what} + " " + std::to_string(index + 1);
+  if (item.IsMap() && item["id"].IsScalar()) {
+    auto& id = item["id"].Scalar();
+    if (!id.empty() && id.size() < 24
+        && id.find_first_not_of("0123456789") == std::string::npos)
+      out += " (id " + id + ")";
+  }
+  return out;
+}
+
+// Reads an integer field >= `min`; absent fields keep `out`. `label` names
+// the entry; messages call the field `shown` (default: `field`).
+caf::error read_int(const YAML::Node& map, const std::string& field,
+                    const std::string& label, int64_t min, int64_t& out,
+                    bool required = false, const std::string& hint = "",
+                    std::string shown = "") {
+  if (shown.empty())
+    shown = field;
   auto node = map[field];
   if (!node.IsDefined() || node.IsNull()) {
     if (required)
-      return bad(path + "." + field + ": is required");
+      return bad(label + ": " + shown + ": is required");
     return {};
   }
   int64_t x = 0;
@@ -30,8 +52,8 @@ caf::error read_int(const YAML::Node& map, const char* field,
   auto res = std::from_chars(s.data(), s.data() + s.size(), x);
   if (s.empty() || res.ec != std::errc{} || res.ptr != s.data() + s.size()
       || x < min)
-    return bad(path + "." + field + ": expected an integer >= "
-               + std::to_string(min)
+    return bad(label + ": " + shown + ": expected an integer >= "
+               + std::to_string(min) + hint
                + (s.empty() ? "" : ", got '" + s + "'"));
   out = x;
   return {};
@@ -52,15 +74,20 @@ caf::error read_string(const YAML::Node& map, const char* field,
   if (!node.IsDefined() || node.IsNull())
     return {};
   if (!node.IsScalar())
-    return bad(path + "." + field + ": expected a string");
+    return bad(path + ": " + field + ": expected a string");
   out = node.Scalar();
   return {};
 }
 
-caf::error expect_list(const YAML::Node& node, const std::string& path) {
+caf::error expect_list(const YAML::Node& node, const std::string& what) {
   if (!node.IsSequence())
-    return bad(path + ": expected a list");
+    return bad("expected a list of " + what);
   return {};
+}
+
+// Prefixes the configuration key, for errors found outside validation.
+caf::error under(const char* key, const caf::error& err) {
+  return bad(std::string{key} + ": " + error_text(err));
 }
 
 } // namespace
@@ -68,11 +95,12 @@ caf::error expect_list(const YAML::Node& node, const std::string& path) {
 caf::expected<std::vector<organization_config>>
 parse_organizations(const YAML::Node& node) try {
   std::vector<organization_config> out;
-  if (auto err = expect_list(node, "organizations"))
+  if (auto err = expect_list(node, "organizations (id, slug, "
+                                   "account-rate-limit, project-rate-limit)"))
     return err;
   for (size_t i = 0; i < node.size(); ++i) {
-    auto path = "organizations[" + std::to_string(i) + "]";
     auto item = node[i];
+    auto path = entry_label("entry", i, item);
     if (!item.IsMap())
       return bad(path + ": expected a map");
     organization_config org;
@@ -87,26 +115,29 @@ parse_organizations(const YAML::Node& node) try {
                             org.project_rate_limit))
       return err;
     if (org.project_rate_limit > 100)
-      return bad(path + ".project-rate-limit: expected a percentage <= 100");
+      return bad(path + ": project-rate-limit: expected a percentage <= 100, "
+                        "got "
+                 + std::to_string(org.project_rate_limit));
     for (auto& other : out)
       if (other.id == org.id)
-        return bad(path + ".id: organization " + std::to_string(org.id)
+        return bad(path + ": id: organization " + std::to_string(org.id)
                    + " is given twice");
     out.push_back(std::move(org));
   }
   return out;
 } catch (const std::exception& e) {
-  return bad(std::string{"organizations: "} + e.what());
+  return bad(e.what());
 }
 
 caf::expected<std::vector<project_config>>
 parse_projects(const YAML::Node& node) try {
   std::vector<project_config> out;
-  if (auto err = expect_list(node, "projects"))
+  if (auto err = expect_list(node, "projects (id, organization, slug, "
+                                   "keys)"))
     return err;
   for (size_t i = 0; i < node.size(); ++i) {
-    auto path = "projects[" + std::to_string(i) + "]";
     auto item = node[i];
+    auto path = entry_label("entry", i, item);
     if (!item.IsMap())
       return bad(path + ": expected a map");
     project_config p;
@@ -118,11 +149,12 @@ parse_projects(const YAML::Node& node) try {
       return err;
     auto keys = item["keys"];
     if (keys.IsDefined() && !keys.IsNull()) {
-      if (auto err = expect_list(keys, path + ".keys"))
-        return err;
+      if (!keys.IsSequence())
+        return bad(path + ": keys: expected a list of keys (id, public, "
+                          "enabled, rate-limit)");
       for (size_t j = 0; j < keys.size(); ++j) {
-        auto kpath = path + ".keys[" + std::to_string(j) + "]";
         auto kn = keys[j];
+        auto kpath = path + ", " + entry_label("key", j, kn);
         if (!kn.IsMap())
           return bad(kpath + ": expected a map");
         dsn_key k;
@@ -134,22 +166,24 @@ parse_projects(const YAML::Node& node) try {
         if (enabled.IsDefined() && !enabled.IsNull()) {
           auto t = enabled.IsScalar() ? enabled.Scalar() : "";
           if (t != "true" && t != "false")
-            return bad(kpath + ".enabled: expected true or false");
+            return bad(kpath + ": enabled: expected true or false");
           k.enabled = t == "true";
         }
         auto rl = kn["rate-limit"];
         if (rl.IsDefined() && !rl.IsNull()) {
           if (!rl.IsMap())
-            return bad(kpath + ".rate-limit: expected a map with count and "
+            return bad(kpath + ": rate-limit: expected a map with count and "
                                "window");
-          auto rpath = kpath + ".rate-limit";
-          if (auto err = read_int(rl, "count", rpath, 0, k.rate_limit_count))
+          if (auto err = read_int(rl, "count", kpath, 0, k.rate_limit_count,
+                                  false, " (0 = none)", "rate-limit.count"))
             return err;
-          if (auto err = read_int(rl, "window", rpath, 0, k.rate_limit_window))
+          if (auto err = read_int(rl, "window", kpath, 0, k.rate_limit_window,
+                                  false, "", "rate-limit.window"))
             return err;
           if (k.rate_limit_count > 0 && k.rate_limit_window <= 0)
-            return bad(rpath + ".window: expected an integer >= 1 with a "
-                               "count");
+            return bad(kpath + ": rate-limit.window: expected an integer >= 1 "
+                               "(seconds) with a count, got "
+                       + std::to_string(k.rate_limit_window));
         }
         p.keys.push_back(std::move(k));
       }
@@ -158,17 +192,20 @@ parse_projects(const YAML::Node& node) try {
   }
   return out;
 } catch (const std::exception& e) {
-  return bad(std::string{"projects: "} + e.what());
+  return bad(e.what());
 }
 
 caf::expected<std::vector<quota_config>>
 parse_extra_quotas(const YAML::Node& node) try {
   std::vector<quota_config> out;
-  if (auto err = expect_list(node, "quotas.extra"))
+  if (auto err = expect_list(node, "quotas (id, categories, scope, scope-id, "
+                                   "limit, window, reason-code)"))
     return err;
   for (size_t i = 0; i < node.size(); ++i) {
-    auto path = "quotas.extra[" + std::to_string(i) + "]";
     auto item = node[i];
+    auto path = "entry " + std::to_string(i + 1);
+    if (item.IsMap() && item["id"].IsScalar())
+      path += " (id '" + item["id"].Scalar() + "')";
     if (!item.IsMap())
       return bad(path + ": expected a map");
     quota_config q;
@@ -179,20 +216,23 @@ parse_extra_quotas(const YAML::Node& node) try {
       return err;
     q.scope = parse_quota_scope(scope);
     if (q.scope == quota_scope::unknown)
-      return bad(path + ".scope: unknown scope '" + scope
+      return bad(path + ": scope: unknown scope '" + scope
                  + "' (expected organization, project, key or global)");
     if (auto err = read_string(item, "scope-id", path, q.scope_id))
       return err;
     auto cats = item["categories"];
     if (cats.IsDefined() && !cats.IsNull()) {
       if (!cats.IsSequence())
-        return bad(path + ".categories: expected a list");
+        return bad(path + ": categories: expected a list");
       for (auto c : cats)
         q.categories.push_back(c.as<std::string>());
     }
-    if (auto err = read_int(item, "limit", path, -1, q.limit))
+    // Range problems are validate_quota's, with Relay's wording.
+    if (auto err = read_int(item, "limit", path,
+                            std::numeric_limits<int64_t>::min(), q.limit))
       return err;
-    if (auto err = read_int(item, "window", path, 0, q.window))
+    if (auto err = read_int(item, "window", path,
+                            std::numeric_limits<int64_t>::min(), q.window))
       return err;
     if (auto err = read_string(item, "reason-code", path, q.reason_code))
       return err;
@@ -202,7 +242,7 @@ parse_extra_quotas(const YAML::Node& node) try {
   }
   return out;
 } catch (const std::exception& e) {
-  return bad(std::string{"quotas.extra: "} + e.what());
+  return bad(e.what());
 }
 
 std::pair<int64_t, int64_t>
@@ -303,13 +343,13 @@ caf::expected<quota_catalog> load_quota_catalog(const config& cfg) {
   quota_catalog out;
   auto orgs = parse_organizations(cfg.get_node("organizations"));
   if (!orgs)
-    return orgs.error();
+    return under("organizations", orgs.error());
   auto projects = parse_projects(cfg.get_node("projects"));
   if (!projects)
-    return projects.error();
+    return under("projects", projects.error());
   auto extra = parse_extra_quotas(cfg.get_node("quotas.extra"));
   if (!extra)
-    return extra.error();
+    return under("quotas.extra", extra.error());
   out.organizations = std::move(*orgs);
   out.projects = std::move(*projects);
   out.extra = std::move(*extra);
@@ -319,8 +359,9 @@ caf::expected<quota_catalog> load_quota_catalog(const config& cfg) {
     for (auto& o : out.organizations)
       known = known || o.id == out.projects[i].organization;
     if (!known)
-      return bad("projects[" + std::to_string(i)
-                 + "].organization: no organization with id "
+      return bad("projects: entry " + std::to_string(i + 1) + " (id "
+                 + std::to_string(out.projects[i].id)
+                 + "): organization: no organization with id "
                  + std::to_string(out.projects[i].organization));
   }
   return out;

@@ -69,22 +69,26 @@ struct quota_catalog {
                           uint64_t* project_id = nullptr) const;
 };
 
-/// Parses the `organizations` list; errors name the entry and field
-/// ("organizations[0].account-rate-limit: expected an integer >= 0").
+/// Parses the `organizations` list. Errors name the entry and field but not
+/// the configuration key, which the caller adds once ("entry 1 (id 1):
+/// account-rate-limit: expected an integer >= 0, got '-5'").
 caf::expected<std::vector<organization_config>>
 parse_organizations(const YAML::Node& node);
 
-/// Parses the `projects` list ("projects[0].keys[0].rate-limit.count: ...").
+/// Parses the `projects` list ("entry 1 (id 1), key 1 (id 3):
+/// rate-limit.count: expected an integer >= 0 (0 = none), got '-5'").
 caf::expected<std::vector<project_config>>
 parse_projects(const YAML::Node& node);
 
 /// Parses `quotas.extra`: quotas with id, categories, scope, scope-id,
-/// limit, window and reason-code ("quotas.extra[0].scope: ...").
+/// limit, window and reason-code ("entry 1 (id 'g'): scope: unknown scope
+/// 'team' ...").
 caf::expected<std::vector<quota_config>>
 parse_extra_quotas(const YAML::Node& node);
 
 /// Builds the catalog from a validated configuration; checks that every
-/// project names a known organization.
+/// project names a known organization. Errors start with the key
+/// ("projects: entry 1 (id 1): organization: no organization with id 9").
 caf::expected<quota_catalog> load_quota_catalog(const config& cfg);
 
 /// The Redis URL of `options.cluster` (default "default") in

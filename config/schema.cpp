@@ -91,6 +91,17 @@ std::vector<key_spec> make_schema() {
      .help = "Seconds the cron scheduler lock lasts unless renewed (renewed "
              "every fifth of it): a standby takes over within this time",
      .min = 0.2, .max = 3600},
+    // Event storage (nodestore and groups); see docs/STORAGE.md.
+    {.key = "db.url", .type = key_type::url, .default_yaml = "",
+     .help = "Database URL: sqlite:///abs/path, sqlite://relative/path or "
+             "postgresql://user:password@host:port/db (unset: "
+             "sqlite://<node.data-dir>/vigil.db)",
+     .choices = {"sqlite", "postgresql", "postgres"}},
+    {.key = "db.sqlite-synchronous", .type = key_type::choice,
+     .default_yaml = "normal",
+     .help = "SQLite durability: normal (a commit survives a process crash; "
+             "power loss can drop the last ones) or full (also power loss)",
+     .choices = {"normal", "full"}},
     {.key = "log.level", .type = key_type::choice, .default_yaml = "info",
      .help = "Lowest log level that is written",
      .choices = {"trace", "debug", "info", "warning", "error", "critical",
@@ -162,6 +173,45 @@ std::vector<key_spec> make_schema() {
     {.key = "web.bind", .type = key_type::string,
      .default_yaml = "127.0.0.1:9001",
      .help = "Address (host:port) the web interface listens on"},
+    {.key = "web.threads", .type = key_type::integer, .default_yaml = "0",
+     .help = "HTTP threads (0 = the number of cores)", .min = 0, .max = 256},
+    {.key = "web.max-body-size", .type = key_type::integer,
+     .default_yaml = "20971520",
+     .help = "Largest request body as sent, compressed or not (bytes); "
+             "larger gets 413",
+     .min = 1024},
+    {.key = "web.max-event-size", .type = key_type::integer,
+     .default_yaml = "1048576",
+     .help = "Largest event JSON after decompression (bytes), as Relay's "
+             "max_event_size; larger gets 413",
+     .min = 1024},
+    {.key = "web.max-envelope-size", .type = key_type::integer,
+     .default_yaml = "104857600",
+     .help = "Largest envelope after decompression (bytes), as Relay's "
+             "max_envelope_size; larger gets 413",
+     .min = 1024},
+    {.key = "web.max-header-size", .type = key_type::integer,
+     .default_yaml = "16384",
+     .help = "Largest request line plus headers (bytes); larger gets 431",
+     .min = 1024},
+    {.key = "web.read-timeout", .type = key_type::number,
+     .default_yaml = "30",
+     .help = "Seconds a client may take to send one request (slow clients "
+             "are closed)", .min = 0.1},
+    {.key = "web.idle-timeout", .type = key_type::number,
+     .default_yaml = "75",
+     .help = "Seconds a keep-alive connection may stay idle", .min = 0.1},
+    {.key = "ingest.queue-size", .type = key_type::integer,
+     .default_yaml = "20000",
+     .help = "Requests waiting for the ingest pipeline; when full, new "
+             "ones get 503 with Retry-After", .min = 1},
+    {.key = "ingest.batch-size", .type = key_type::integer,
+     .default_yaml = "1000",
+     .help = "Most events the pipeline quota-checks, stores and queues in "
+             "one batch", .min = 1},
+    {.key = "api.token", .type = key_type::string, .default_yaml = "",
+     .help = "Bearer token of the read API under /api/0/ (empty: the API "
+             "answers 401)", .secret = true},
   };
   std::sort(rows.begin(), rows.end(),
             [](const key_spec& x, const key_spec& y) { return x.key < y.key; });
@@ -379,6 +429,13 @@ caf::error check_url(const key_spec& spec, const YAML::Node& node) {
                + ")");
   if (scheme == "memory")
     return {};
+  // An SQLite URL names a file, not a host: sqlite:///abs or sqlite://rel.
+  if (scheme == "sqlite") {
+    if (text.size() <= parts.scheme.size() + 3)
+      return bad("URL " + quoted + " names no file (expected "
+                 "sqlite:///absolute/path or sqlite://relative/path)");
+    return {};
+  }
   if (parts.host.empty() || parts.host == "[]")
     return bad("URL " + quoted + " has no host");
   if (parts.has_port) {

@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "bench/bench_amqp_ceiling.hpp"
 #include "bench/bench_quota.hpp"
 #include "bench/bench_tasks.hpp"
 #include "config/config.hpp"
@@ -52,6 +53,9 @@ int main(int argc, char** argv) {
             "defaults need no Redis, RabbitMQ or PostgreSQL)");
   auto* run_worker_cmd = run->add_subcommand(
     "worker", "run task workers only, consuming the given queues");
+  auto* run_web_cmd = run->add_subcommand(
+    "web", "run the HTTP interface only (web.bind): Sentry ingestion "
+           "endpoints, the read API and /_health/");
   bool cron_dry_run = false;
   size_t cron_count = 5;
   auto* run_cron_cmd = run->add_subcommand(
@@ -148,6 +152,35 @@ int main(int argc, char** argv) {
                           "messages per publish round trip")
     ->check(CLI::PositiveNumber);
   bench_tasks->add_flag("--json", bench_opts.json, "print one JSON object");
+  bench_amqp_ceiling_options ceiling_opts;
+  auto* bench_ceiling = bench->add_subcommand(
+    "amqp-ceiling", "RabbitMQ's own ceiling: publish with confirms and "
+                    "consume with acks, no task work");
+  bench_ceiling->add_option("--broker", ceiling_opts.broker_url,
+                            "amqp:// URL (default: broker.url)");
+  bench_ceiling->add_option("--messages", ceiling_opts.messages,
+                            "messages to send")
+    ->check(CLI::PositiveNumber);
+  bench_ceiling->add_option("--size", ceiling_opts.size,
+                            "bytes per message, properties included "
+                            "(default: one bench tasks message)");
+  bench_ceiling->add_option("--confirm-batch", ceiling_opts.confirm_batch,
+                            "messages published between confirm waits")
+    ->check(CLI::PositiveNumber);
+  bench_ceiling->add_option("--confirm-window", ceiling_opts.confirm_window,
+                            "confirms a wait may leave outstanding");
+  bench_ceiling->add_option("--prefetch", ceiling_opts.prefetch,
+                            "consumer basic.qos prefetch")
+    ->check(CLI::Range(1, 65535));
+  bench_ceiling->add_option("--ack-batch", ceiling_opts.ack_batch,
+                            "deliveries per multiple ack at most")
+    ->check(CLI::PositiveNumber);
+  bench_ceiling->add_flag("--task-headers", ceiling_opts.task_headers,
+                          "send vigil's task properties and headers");
+  bench_ceiling->add_flag("!--no-cork", ceiling_opts.cork,
+                          "publish without TCP_CORK (one segment per "
+                          "message)");
+  bench_ceiling->add_flag("--json", ceiling_opts.json, "print one JSON object");
   bench_quota_options bench_quota_opts;
   auto* bench_quota = bench->add_subcommand(
     "quota", "decide quota checks through the batching quota actor, beside "
@@ -175,6 +208,14 @@ int main(int argc, char** argv) {
   bench_quota->add_option("--baseline-count", bench_quota_opts.baseline_count,
                           "checks for the one-EVALSHA-per-check baseline "
                           "(0 = skip)");
+  bench_quota->add_option("--client-batch", bench_quota_opts.client_batch,
+                          "checks per client message (1 = one check per "
+                          "message)")
+    ->check(CLI::PositiveNumber);
+  bench_quota->add_option("--exhausted-share", bench_quota_opts.exhausted_share,
+                          "percent of checks sent to small, soon exhausted "
+                          "quotas (rejected from the local cache)")
+    ->check(CLI::Range(0, 100));
   bench_quota->add_flag("--json", bench_quota_opts.json,
                         "print one JSON object");
 
@@ -196,8 +237,11 @@ int main(int argc, char** argv) {
     std::cerr << "vigil: " << error_text(err) << "\n";
     return 2;
   }
-  if (run_node_cmd->parsed() || run_worker_cmd->parsed()) {
-    node_opts.mode = run_node_cmd->parsed() ? "node" : "worker";
+  if (run_node_cmd->parsed() || run_worker_cmd->parsed()
+      || run_web_cmd->parsed()) {
+    node_opts.mode = run_node_cmd->parsed()  ? "node"
+                     : run_web_cmd->parsed() ? "web"
+                                             : "worker";
     node_opts.queues = split_csv(queues_csv);
     return run_node(*cfg, node_opts);
   }
@@ -215,6 +259,8 @@ int main(int argc, char** argv) {
     return bench_tasks_command(*cfg, bench_opts);
   if (bench_quota->parsed())
     return bench_quota_command(*cfg, bench_quota_opts);
+  if (bench_ceiling->parsed())
+    return bench_amqp_ceiling_command(*cfg, ceiling_opts);
   std::cerr << app.help();
   return 2;
 }

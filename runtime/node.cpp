@@ -14,6 +14,7 @@
 #include "messages/errors.hpp"
 #include "runtime/actor_system.hpp"
 #include "runtime/task_supervisor.hpp"
+#include "runtime/web.hpp"
 
 namespace vigil {
 
@@ -186,9 +187,21 @@ int run_node(const config& cfg, const node_options& opts) {
                copts.result_backend_url.empty()
                  ? std::string{"off"}
                  : mask_url(copts.result_backend_url));
-  auto sup = sys.spawn(task_supervisor, copts,
-                       static_cast<size_t>(cfg.get_int("worker.consumers")),
-                       concurrency, registry);
+  std::unique_ptr<web_service> web;
+  if (opts.mode == "node" || opts.mode == "web") {
+    auto started = start_web_service(sys, cfg);
+    if (!started) {
+      spdlog::error("web: not started: {}", error_text(started.error()));
+      spdlog::default_logger()->flush();
+      std::_Exit(2);
+    }
+    web = std::move(*started);
+  }
+  std::optional<task_supervisor_actor> sup;
+  if (opts.mode != "web")
+    sup = sys.spawn(task_supervisor, copts,
+                    static_cast<size_t>(cfg.get_int("worker.consumers")),
+                    concurrency, registry);
   std::optional<cron_scheduler_actor> cron;
   if (opts.mode == "node") {
     if (auto cron_opts = make_cron_options(cfg); !cron_opts) {
@@ -206,12 +219,15 @@ int run_node(const config& cfg, const node_options& opts) {
   spdlog::info("received {}: draining (at most {} s)",
                sig == SIGINT ? "SIGINT" : "SIGTERM", copts.shutdown_timeout);
   int code = 0;
-  {
+  // Stop taking events first: everything answered 200 is stored already.
+  if (web)
+    web->stop();
+  if (sup) {
     caf::scoped_actor self{sys};
     auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
                      std::chrono::duration<double>(copts.shutdown_timeout))
                    + std::chrono::seconds{10};
-    self->request(sup, timeout, drain_atom_v)
+    self->request(*sup, timeout, drain_atom_v)
       .receive([&](bool complete) {
                  if (!complete)
                    spdlog::warn("drain incomplete: running tasks were given "
@@ -220,7 +236,7 @@ int run_node(const config& cfg, const node_options& opts) {
                [&](caf::error& err) {
                  spdlog::error("drain failed: {}", caf::to_string(err));
                });
-    self->send_exit(sup, caf::exit_reason::user_shutdown);
+    self->send_exit(*sup, caf::exit_reason::user_shutdown);
   }
   spdlog::info("vigil {} stopped", opts.mode);
   spdlog::default_logger()->flush();

@@ -48,6 +48,7 @@ std::vector<std::string> task_registry::names() const {
 std::shared_ptr<const task_registry> default_task_registry() {
   auto reg = std::make_shared<task_registry>();
   register_builtin_tasks(*reg);
+  register_event_tasks(*reg);
   return reg;
 }
 

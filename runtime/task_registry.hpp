@@ -72,6 +72,9 @@ private:
 /// vigil.sleep(seconds), vigil.flaky(failures).
 void register_builtin_tasks(task_registry& reg);
 
+/// Registers the event pipeline's tasks (vigil.events.post_process).
+void register_event_tasks(task_registry& reg);
+
 /// Returns a registry with the built-in tasks.
 std::shared_ptr<const task_registry> default_task_registry();
 

@@ -15,6 +15,10 @@ packages=(
   python3-celery python3-kombu python3-msgpack python3-redis
   # the amqp:// broker (tests start a private rabbitmq-server on a free port)
   rabbitmq-server python3-amqp
+  # HTTP ingestion (Boost.Beast), the nodestore (SQLite, PostgreSQL), zlib
+  libboost-dev libsqlite3-dev libpq-dev zlib1g-dev
+  # servers and peers of the ingestion tests and benchmark
+  postgresql python3-sentry-sdk nginx-light wrk
 )
 
 missing=()

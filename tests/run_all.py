@@ -3,7 +3,8 @@
 
 Starts a private redis-server on a free loopback port (VIGIL_TEST_REDIS_URL
 points the suites at it) and, if rabbitmq-server is installed, a private
-RabbitMQ (VIGIL_TEST_AMQP_URL), runs the Catch2 executables and the Python
+RabbitMQ (VIGIL_TEST_AMQP_URL) and, if PostgreSQL 15 is installed, a private
+PostgreSQL (VIGIL_TEST_PG_URL), runs the Catch2 executables and the Python
 interop and fault scripts, stops the servers, and ends with "N passed, N
 failed".
 Each test case counts once: Catch2 cases through their JUnit report, Python
@@ -130,6 +131,77 @@ class Rabbit:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+PG_BIN = "/usr/lib/postgresql/15/bin"
+
+
+class Postgres:
+    """A private PostgreSQL on a free loopback port, its cluster made by
+    initdb in a temp dir (user vigil, trust auth, fsync off: tests do not
+    survive power loss). PostgreSQL refuses to run as root: as root it runs
+    as the postgres user, which must own its data dir. `wait()` blocks until
+    it accepts connections and has created the database vigil."""
+
+    def __init__(self, workdir):
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="vigil-pg-")
+        self.data = os.path.join(self.dir, "data")
+        self.prefix = []
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+            self.prefix = ["setpriv", "--reuid=postgres", "--regid=postgres",
+                           "--init-groups"]
+        self.log = open(os.path.join(workdir, "postgres.log"), "wb")
+        subprocess.run(self.prefix + [PG_BIN + "/initdb", "-D", self.data,
+                                      "-U", "vigil", "--auth=trust",
+                                      "--no-sync", "-E", "UTF8"],
+                       cwd=self.dir, stdout=self.log,
+                       stderr=subprocess.STDOUT, check=True)
+        self.proc = subprocess.Popen(
+            self.prefix + [PG_BIN + "/postgres", "-D", self.data,
+                           "-p", str(self.port), "-k", self.dir,
+                           "-c", "listen_addresses=127.0.0.1",
+                           "-c", "fsync=off"],
+            cwd=self.dir, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        self.ready = None
+
+    @property
+    def url(self):
+        return "postgresql://vigil@127.0.0.1:%d/vigil" % self.port
+
+    def wait(self, timeout=30):
+        if self.ready is None:
+            self.ready = False
+            deadline = time.time() + timeout
+            while time.time() < deadline and self.proc.poll() is None:
+                ok = subprocess.run(
+                    [PG_BIN + "/pg_isready", "-q", "-h", "127.0.0.1",
+                     "-p", str(self.port)]).returncode == 0
+                if ok:
+                    self.ready = subprocess.run(
+                        [PG_BIN + "/createdb", "-h", "127.0.0.1", "-p",
+                         str(self.port), "-U", "vigil", "vigil"],
+                        stdout=self.log, stderr=subprocess.STDOUT
+                    ).returncode == 0
+                    break
+                time.sleep(0.1)
+        return self.ready
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(2)  # SIGINT: fast shutdown
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.proc.pid, 9)
+        except OSError:
+            pass
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 def run_catch2(name, exe, env, timeout):
     report = tempfile.mktemp(suffix=".xml")
     started = time.time()
@@ -197,10 +269,19 @@ def main():
     rabbit = Rabbit(workdir) if shutil.which("rabbitmq-server") \
         and os.path.exists("/usr/lib/rabbitmq/bin/rabbitmq-server") else None
     try:
+        pg = Postgres(workdir) if os.path.exists(PG_BIN + "/postgres") \
+            else None
+    except BaseException:
+        if rabbit is not None:
+            rabbit.stop()
+        raise
+    try:
         redis, port = start_redis(workdir)
     except BaseException:
         if rabbit is not None:
             rabbit.stop()
+        if pg is not None:
+            pg.stop()
         raise
     env = dict(os.environ)
     env["VIGIL_TEST_REDIS_URL"] = "redis://127.0.0.1:%d/0" % port
@@ -208,6 +289,11 @@ def main():
         env["VIGIL_TEST_AMQP_URL"] = rabbit.url
     else:
         print("rabbitmq-server is not installed: the amqp backend is not tested")
+    if pg is not None and pg.wait():
+        env["VIGIL_TEST_PG_URL"] = pg.url
+    elif pg is None:
+        print("postgresql 15 is not installed: the postgresql backend is "
+              "not tested")
     env["VIGIL_BIN"] = os.path.join(build, "vigil")
     env["VIGIL_TEST_WORKDIR"] = workdir
     suites = []
@@ -223,6 +309,9 @@ def main():
     if args.only:
         suites = [s for s in suites if args.only in s[1]]
     passed, failed = [], []
+    if pg is not None and not pg.ready:
+        with open(pg.log.name, errors="replace") as f:
+            failed.append(("postgres", "did not start: " + f.read()[-1500:]))
     print("running %d suites (redis on port %d)" % (len(suites), port))
     if rabbit is not None:
         print("rabbitmq-server starting on port %d" % rabbit.port)
@@ -247,6 +336,8 @@ def main():
     finally:
         if rabbit is not None:
             rabbit.stop()
+        if pg is not None:
+            pg.stop()
         redis.terminate()
         try:
             redis.wait(timeout=10)

@@ -77,19 +77,27 @@ public:
     for (auto& out : batch)
       if (auto err = declare(out.queue))
         return err;
+    // The batch leaves in full TCP segments; uncorked before any wait.
+    conn_.cork(true);
     for (size_t i = 0; i < batch.size(); ++i) {
       auto& out = batch[i];
       arena_.clear();
       amqp_basic_properties_t props;
       make_amqp_properties(out.msg, arena_, props);
-      if (auto err = send(out.queue, props, out.msg.body))
+      drop_null_headers(props);
+      if (auto err = send(out.queue, props, out.msg.body)) {
+        conn_.cork(false);
         return err;
+      }
       // Read confirms and deliveries as we go: a server whose writes to us
       // back up stops reading our publishes.
       if (i % 64 == 63)
-        if (auto err = service())
+        if (auto err = service()) {
+          conn_.cork(false);
           return err;
+        }
     }
+    conn_.cork(false);
     return wait_confirms();
   }
 

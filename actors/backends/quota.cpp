@@ -92,19 +92,25 @@ std::string quota_refund_key(std::string_view counter_key) {
 }
 
 caf::error validate_quota(const quota_config& q) {
+  // Each message starts with the field it is about.
   auto bad = [](std::string text) {
     return caf::make_error(errc::bad_config, std::move(text));
   };
   if (q.scope == quota_scope::unknown)
-    return bad("unknown scope");
+    return bad("scope: unknown scope (expected organization, project, key "
+               "or global)");
   if (q.limit < -1)
-    return bad("limit must be >= 0 (or none), got " + std::to_string(q.limit));
+    return bad("limit: expected an integer >= 0 (or none for unlimited), got "
+               + std::to_string(q.limit));
   if (q.window < 0)
-    return bad("window must be > 0, got " + std::to_string(q.window));
+    return bad("window: expected an integer >= 1 (seconds), got "
+               + std::to_string(q.window));
   if (q.limit != 0 && q.window == 0)
-    return bad("a quota with a limit other than 0 needs a window > 0");
+    return bad("window: expected an integer >= 1 (seconds) for a quota with "
+               "a limit other than 0, got 0");
   if (q.limit != 0 && q.id.empty())
-    return bad("a quota with a limit other than 0 needs an id");
+    return bad("id: a quota with a limit other than 0 needs an id (it names "
+               "the counter)");
   return {};
 }
 
@@ -130,6 +136,10 @@ void add_rejection(quota_decision& d, int64_t retry_after,
 
 quota_backend::~quota_backend() {
   // nop
+}
+
+quota_backend_stats quota_backend::stats() const {
+  return {};
 }
 
 caf::expected<std::unique_ptr<quota_backend>>

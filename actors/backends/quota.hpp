@@ -54,15 +54,27 @@ std::string quota_counter_key(const quota_config& q, const quota_scoping& s,
 /// The refund key of a counter: "r:" + counter key.
 std::string quota_refund_key(std::string_view counter_key);
 
-/// Checks a quota list for what Relay and Sentry reject: a negative limit
-/// other than -1, a limit without a window, a tracked quota without an id,
-/// an unknown scope. Returns the first problem.
+/// Checks a quota for what Relay and Sentry reject: a negative limit other
+/// than -1, a limit without a window, a tracked quota without an id, an
+/// unknown scope. Returns the first problem; its text starts with the field
+/// ("window: expected an integer >= 1 ...").
 caf::error validate_quota(const quota_config& q);
 
 /// Keeps the quotas of `c` that take part in a check: matching, and either
 /// reject-all (limit 0) or tracked (id and window set); Relay skips the
 /// rest.
 std::vector<const quota_config*> active_quotas(const quota_check& c);
+
+/// Figures of a quota store for status and the bench.
+struct quota_backend_stats {
+  /// Checks rejected from the local cache of exhausted quotas.
+  uint64_t cache_hits = 0;
+  /// Script calls and runs of identical checks they decided (redis).
+  uint64_t scripts = 0;
+  uint64_t runs = 0;
+  /// Connections made after the first (redis).
+  uint64_t reconnects = 0;
+};
 
 /// A quota store. Calls block for at most the timeout the backend was made
 /// with, so a backend lives in a detached actor (or a CLI command), one per
@@ -89,6 +101,9 @@ public:
   /// untracked or has no counter (Sentry's get_usage).
   virtual caf::expected<int64_t> get_usage(const quota_scoping& scoping,
                                            const quota_config& q) = 0;
+
+  /// The store's figures (all zero unless it keeps them).
+  virtual quota_backend_stats stats() const;
 };
 
 /// How to reach a quota store.

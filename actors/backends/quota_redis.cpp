@@ -1,8 +1,16 @@
 // Quotas in Redis with Relay's key layout: counters
 // `quota:{id}{{org}}{subscope}:{slot}` and refunds `r:` + key, read and
-// written by Lua so that every check is atomic. A whole batch of checks runs
-// in one EVALSHA, item after item, exactly as if each were sent alone.
+// written by Lua so that every check is atomic.
+//
+// A batch of checks goes to Redis as "runs": consecutive identical checks
+// (same counters, limits, quantity) of one group of checks that share
+// counters. Checks that share no counter are independent, so only the order
+// within such a group matters; identical checks in a row are decided
+// together (the accepted ones are a prefix of the run: counters only grow),
+// which makes the script's work per distinct counter, not per check. Every
+// check still gets exactly the answer it would get alone.
 
+#include <algorithm>
 #include <charconv>
 #include <optional>
 #include <unordered_map>
@@ -18,67 +26,108 @@ namespace vigil {
 
 namespace {
 
-// KEYS: counter and refund key of each distinct counter (1-based index i:
-// KEYS[2i-1], KEYS[2i]). ARGV: item count, then per item: quota count,
-// quantity, over_accept_once (0/1), then per quota: key index, limit (-1 =
-// unlimited), expiry (EXPIREAT). Per quota of each item the result is 0
-// (passed), 1 (rejected), 2 (passed, now exhausted) or 3 (rejected,
-// exhausted). The decision per item is Relay's is_rate_limited.lua; values
-// read once per batch and increments applied once per key at the end.
+// KEYS: counter and refund key of each counter (1-based index i: KEYS[2i-1],
+// KEYS[2i]). ARGV: the expiry (EXPIREAT) of each counter in KEYS order,
+// then the run count, then per run: check count n, quota count, quantity,
+// over_accept_once (0/1), then per quota: counter index and limit (-1 =
+// unlimited). Per run the reply holds k (how many of the n checks, from the
+// first, are accepted) and per quota a flag: 1 if it rejects the checks
+// after the first k, + 2 if it is exhausted after the run. The reply is one
+// string of integers separated by spaces (cheaper than a multi-bulk reply
+// of integers on both sides).
+// Per check the rule is Relay's is_rate_limited.lua: rejected when
+// consumed + quantity > limit, or consumed >= limit for a quantity of 0 or
+// over_accept_once; if no quota rejects, every quota is incremented.
+// Counters are read at once (MGET) and written once at the end; EXPIREAT
+// goes with the write that creates a counter (its value is the same for
+// every write in the window, so repeating it would change nothing).
 constexpr const char* batch_lua = R"lua(
-local val = {}
-local inc = {}
-local exp = {}
-local function consumed(i)
-  local v = val[i]
-  if v == nil then
-    v = (tonumber(redis.call('GET', KEYS[2 * i - 1])) or 0)
-        - (tonumber(redis.call('GET', KEYS[2 * i])) or 0)
-    val[i] = v
-  end
-  return v
+local nkeys = #KEYS / 2
+local raw = {}
+local i = 1
+while i <= #KEYS do
+  local j = math.min(i + 3999, #KEYS)
+  local vs = redis.call('MGET', unpack(KEYS, i, j))
+  for x = 1, #vs do raw[i + x - 1] = vs[x] end
+  i = j + 1
 end
-local res = {}
-local a = 2
-for _ = 1, tonumber(ARGV[1]) do
-  local nq = tonumber(ARGV[a])
-  local qty = tonumber(ARGV[a + 1])
-  local once = ARGV[a + 2] == '1'
-  local base = a + 3
-  local r0 = #res
-  local any = false
-  for q = 0, nq - 1 do
-    local limit = tonumber(ARGV[base + 3 * q + 1])
+local val = {}
+local fresh = {}
+for c = 1, nkeys do
+  local v = tonumber(raw[2 * c - 1])
+  if v == nil then
+    fresh[c] = true
+    v = 0
+  end
+  val[c] = v - (tonumber(raw[2 * c]) or 0)
+end
+local inc = {}
+local function consumed(c)
+  return val[c]
+end
+local out = {}
+local idxs = {}
+local limits = {}
+local a = nkeys + 2
+for _ = 1, tonumber(ARGV[nkeys + 1]) do
+  local n = tonumber(ARGV[a])
+  local nq = tonumber(ARGV[a + 1])
+  local qty = tonumber(ARGV[a + 2])
+  local once = ARGV[a + 3] == '1'
+  local b = a + 4
+  local k = n
+  for q = 1, nq do
+    local idx = tonumber(ARGV[b + 2 * q - 2])
+    local limit = tonumber(ARGV[b + 2 * q - 1])
+    idxs[q] = idx
+    limits[q] = limit
+    if limit >= 0 then
+      local c = consumed(idx)
+      local cap
+      if c >= limit then
+        cap = 0
+      elseif qty == 0 then
+        cap = n
+      elseif once then
+        cap = math.ceil((limit - c) / qty)
+      else
+        cap = math.floor((limit - c) / qty)
+      end
+      if cap < k then k = cap end
+    end
+  end
+  out[#out + 1] = k
+  if k > 0 and qty > 0 then
+    local add = k * qty
+    for q = 1, nq do
+      local idx = idxs[q]
+      val[idx] = consumed(idx) + add
+      inc[idx] = (inc[idx] or 0) + add
+    end
+  end
+  for q = 1, nq do
+    local limit = limits[q]
     local flag = 0
     if limit >= 0 then
-      local c = consumed(tonumber(ARGV[base + 3 * q]))
-      local rej
-      if qty == 0 or once then rej = c >= limit else rej = c + qty > limit end
-      if rej then
-        any = true
-        if c >= limit then flag = 3 else flag = 1 end
+      local c = consumed(idxs[q])
+      if k < n then
+        local rej
+        if qty == 0 or once then rej = c >= limit else rej = c + qty > limit end
+        if rej then flag = 1 end
       end
+      if c >= limit then flag = flag + 2 end
     end
-    res[r0 + q + 1] = flag
+    out[#out + 1] = flag
   end
-  if not any and qty > 0 then
-    for q = 0, nq - 1 do
-      local idx = tonumber(ARGV[base + 3 * q])
-      local limit = tonumber(ARGV[base + 3 * q + 1])
-      local c = consumed(idx) + qty
-      val[idx] = c
-      inc[idx] = (inc[idx] or 0) + qty
-      exp[idx] = ARGV[base + 3 * q + 2]
-      if limit >= 0 and c >= limit then res[r0 + q + 1] = 2 end
-    end
+  a = b + 2 * nq
+end
+for idx, add in pairs(inc) do
+  redis.call('INCRBY', KEYS[2 * idx - 1], add)
+  if fresh[idx] then
+    redis.call('EXPIREAT', KEYS[2 * idx - 1], ARGV[idx])
   end
-  a = base + 3 * nq
 end
-for idx, n in pairs(inc) do
-  redis.call('INCRBY', KEYS[2 * idx - 1], n)
-  redis.call('EXPIREAT', KEYS[2 * idx - 1], exp[idx])
-end
-return res
+return table.concat(out, ' ')
 )lua";
 
 // Relay's global_quota.lua: takes up to ARGV[3] of budget from the counter
@@ -95,8 +144,8 @@ if count == 0 then redis.call('EXPIREAT', KEYS[1], ARGV[2]) end
 return {budget, count + budget}
 )lua";
 
-// Items per EVALSHA: a bound on how long one script holds the server.
-constexpr size_t max_items_per_script = 4096;
+// Runs per EVALSHA: a bound on how long one script holds the server.
+constexpr size_t max_runs_per_script = 4096;
 
 int64_t to_int(std::string_view text) {
   int64_t x = 0;
@@ -104,17 +153,75 @@ int64_t to_int(std::string_view text) {
   return x;
 }
 
-struct exhausted_entry {
-  /// Counted minus refunded is at least this much.
-  int64_t consumed = 0;
+void append_int(std::string& out, int64_t x) {
+  char buf[24];
+  auto res = std::to_chars(buf, buf + sizeof(buf), x);
+  out.append(buf, static_cast<size_t>(res.ptr - buf));
+}
+
+// Hash and equality that accept string views, so that lookups by a key
+// built in a reused buffer allocate nothing.
+struct key_hash {
+  using is_transparent = void;
+  size_t operator()(std::string_view x) const noexcept {
+    return std::hash<std::string_view>{}(x);
+  }
+};
+
+struct key_equal {
+  using is_transparent = void;
+  bool operator()(std::string_view x, std::string_view y) const noexcept {
+    return x == y;
+  }
+};
+
+// What this backend remembers about one counter (one key and window).
+struct counter_state {
   /// Unix seconds when the window ends.
   int64_t expiry = 0;
+  /// Counted minus refunded is known to be at least this (-1: unknown);
+  /// set when a script reports the counter exhausted.
+  int64_t known_consumed = -1;
+  /// The batch in which `index` is valid.
+  uint64_t epoch = 0;
+  /// 0-based index of the counter in that batch.
+  uint32_t index = 0;
+  /// The key (the map's own copy).
+  const std::string* name = nullptr;
 };
 
 struct global_entry {
   int64_t budget = 0;
   int64_t expiry = 0;
   bool exhausted = false;
+};
+
+// One quota of a run.
+struct run_quota {
+  uint32_t counter = 0; // batch index
+  int64_t limit = -1;
+  int64_t expiry = 0;
+  const std::string* reason = nullptr;
+  counter_state* state = nullptr;
+};
+
+// Identical checks in a row within one group of checks sharing counters.
+struct run {
+  uint32_t first_quota = 0; // into run_quotas_
+  uint32_t quota_count = 0;
+  int64_t quantity = 0;
+  bool once = false;
+  bool mergeable = true; // false if a counter appears twice in the check
+  uint32_t count = 0;
+  int32_t next = -1; // the next run of the same group
+  // Filled from the reply.
+  int64_t accepted = 0;
+};
+
+// Where a check's answer comes from.
+struct item_ref {
+  int32_t run = -1; // -1: decided without the script
+  uint32_t ordinal = 0;
 };
 
 class redis_quota_backend : public quota_backend {
@@ -131,6 +238,10 @@ public:
     return to_string(ep_);
   }
 
+  quota_backend_stats stats() const override {
+    return stats_;
+  }
+
   caf::expected<std::vector<quota_decision>>
   check_batch(const std::vector<quota_check>& checks) override {
     if (auto err = ensure_connected())
@@ -140,111 +251,53 @@ public:
       prune(now);
       last_prune_ = now;
     }
+    ++epoch_;
+    counters_.clear();
+    parent_.clear();
+    head_.clear();
+    tail_.clear();
+    runs_.clear();
+    run_quotas_.clear();
+    items_.assign(checks.size(), item_ref{});
     std::vector<quota_decision> out(checks.size());
-    // Per item sent to Redis: its index and the quotas in the script.
-    struct sent_item {
-      size_t index;
-      std::vector<const quota_config*> quotas;
-      std::vector<int64_t> expiries; // window ends, for retry_after
-      std::vector<std::string> keys;
-    };
-    std::vector<sent_item> sent;
-    sent.reserve(checks.size());
-    for (size_t i = 0; i < checks.size(); ++i) {
-      auto& c = checks[i];
-      auto& d = out[i];
-      auto quotas = active_quotas(c);
-      for (auto* q : quotas)
-        if (q->limit == 0)
-          add_rejection(d, reject_all_secs, q->reason_code);
-      if (!d.accepted)
-        continue;
-      sent_item item{i, {}, {}, {}};
-      for (auto* q : quotas) {
-        auto w = make_quota_window(*q, c.scoping.organization_id, now);
-        auto key = quota_counter_key(*q, c.scoping, w.slot);
-        if (q->limit >= 0 && opts_.cache_exhausted) {
-          auto e = exhausted_.find(key);
-          if (e != exhausted_.end() && e->second.expiry > now
-              && e->second.consumed >= q->limit) {
-            ++cache_hits_;
-            add_rejection(d, w.expiry - now, q->reason_code);
-            continue;
-          }
-        }
-        item.quotas.push_back(q);
-        item.expiries.push_back(w.expiry);
-        item.keys.push_back(std::move(key));
-      }
-      if (!d.accepted)
-        continue;
-      // Global quotas spend budget taken from Redis in chunks.
-      if (auto err = take_global(c, item.quotas, item.expiries, item.keys, d,
-                                 now))
+    for (size_t i = 0; i < checks.size(); ++i)
+      if (auto err = prepare(checks[i], out[i], items_[i], now))
         return err;
-      if (!d.accepted || item.quotas.empty())
-        continue;
-      sent.push_back(std::move(item));
-    }
-    // One EVALSHA per chunk of items, all chunks in one round trip.
-    std::vector<std::pair<size_t, size_t>> chunks; // [begin, end) of `sent`
-    for (size_t b = 0; b < sent.size(); b += max_items_per_script)
-      chunks.emplace_back(b, std::min(sent.size(), b + max_items_per_script));
-    for (auto [b, e] : chunks) {
-      std::unordered_map<std::string_view, size_t> index;
-      std::vector<std::string> keys;
-      std::vector<std::string> args;
-      args.reserve(1 + (e - b) * 6);
-      args.push_back(std::to_string(e - b));
-      for (size_t k = b; k < e; ++k) {
-        auto& item = sent[k];
-        auto& c = checks[item.index];
-        args.push_back(std::to_string(item.quotas.size()));
-        args.push_back(std::to_string(c.quantity));
-        args.push_back(c.over_accept_once ? "1" : "0");
-        for (size_t q = 0; q < item.quotas.size(); ++q) {
-          auto [it, added] = index.emplace(item.keys[q], keys.size() / 2 + 1);
-          if (added) {
-            keys.push_back(item.keys[q]);
-            keys.push_back(quota_refund_key(item.keys[q]));
-          }
-          args.push_back(std::to_string(it->second));
-          args.push_back(std::to_string(item.quotas[q]->limit));
-          args.push_back(
-            std::to_string(item.expiries[q] + quota_grace_secs));
-        }
-      }
-      std::vector<std::string_view> kv(keys.begin(), keys.end());
-      std::vector<std::string_view> av(args.begin(), args.end());
-      conn_->append_eval(batch_script_, kv, av);
-    }
-    if (chunks.empty())
+    if (runs_.empty())
       return out;
+    // The runs of each group in order; groups one after the other.
+    order_.clear();
+    for (uint32_t c = 0; c < parent_.size(); ++c)
+      if (parent_[c] == c)
+        for (auto r = head_[c]; r >= 0; r = runs_[size_t(r)].next)
+          order_.push_back(static_cast<uint32_t>(r));
+    size_t chunks = 0;
+    for (size_t b = 0; b < order_.size(); b += max_runs_per_script) {
+      append_script(b, std::min(order_.size(), b + max_runs_per_script));
+      ++chunks;
+    }
     auto replies = conn_->flush();
     if (!replies)
       return fail(replies.error());
-    for (size_t ci = 0; ci < chunks.size(); ++ci) {
-      auto* r = (*replies)[ci].get();
-      auto [b, e] = chunks[ci];
-      if (r->type != REDIS_REPLY_ARRAY)
-        return caf::make_error(errc::command_failed,
-                               "quota script: " + reply_error(r));
-      size_t pos = 0;
-      for (size_t k = b; k < e; ++k) {
-        auto& item = sent[k];
-        auto& d = out[item.index];
-        for (size_t q = 0; q < item.quotas.size(); ++q, ++pos) {
-          if (pos >= r->elements)
-            return caf::make_error(errc::command_failed,
-                                   "quota script: short reply");
-          auto flag = r->element[pos]->integer;
-          if (flag == 1 || flag == 3)
-            add_rejection(d, item.expiries[q] - now,
-                          item.quotas[q]->reason_code);
-          if ((flag == 2 || flag == 3) && opts_.cache_exhausted)
-            exhausted_[item.keys[q]]
-              = exhausted_entry{item.quotas[q]->limit, item.expiries[q]};
-        }
+    stats_.scripts += chunks;
+    stats_.runs += order_.size();
+    size_t chunk = 0;
+    for (size_t b = 0; b < order_.size(); b += max_runs_per_script, ++chunk) {
+      auto e = std::min(order_.size(), b + max_runs_per_script);
+      if (auto err = read_reply((*replies)[chunk].get(), b, e, now))
+        return err;
+    }
+    for (size_t i = 0; i < checks.size(); ++i) {
+      auto& ref = items_[i];
+      if (ref.run < 0)
+        continue;
+      auto& r = runs_[size_t(ref.run)];
+      if (static_cast<int64_t>(ref.ordinal) < r.accepted)
+        continue;
+      for (uint32_t q = 0; q < r.quota_count; ++q) {
+        auto& rq = run_quotas_[r.first_quota + q];
+        if (flags_[r.first_quota + q] & 1)
+          add_rejection(out[i], rq.expiry - now, *rq.reason);
       }
     }
     return out;
@@ -262,7 +315,8 @@ public:
         continue;
       auto w = make_quota_window(q, scoping.organization_id, now);
       auto key = quota_counter_key(q, scoping, w.slot);
-      exhausted_.erase(key);
+      if (auto i = known_.find(std::string_view{key}); i != known_.end())
+        i->second.known_consumed = -1;
       auto refund_key = quota_refund_key(key);
       auto qty = std::to_string(quantity);
       auto expiry = std::to_string(w.expiry + quota_grace_secs);
@@ -306,11 +360,271 @@ public:
   }
 
 private:
+  // Decides what can be decided locally (reject-all quotas, exhausted
+  // quotas, global quotas) and puts the rest of the check into a run.
+  caf::error prepare(const quota_check& c, quota_decision& d, item_ref& ref,
+                     int64_t now) {
+    // Reject-all quotas answer without touching Redis (Relay).
+    for (auto& q : c.quotas)
+      if (q.limit == 0 && quota_matches(q, c.scoping))
+        add_rejection(d, reject_all_secs, q.reason_code);
+    if (!d.accepted)
+      return {};
+    scratch_.clear();
+    globals_pending_.clear();
+    for (auto& q : c.quotas) {
+      if (q.limit == 0 || q.id.empty() || q.window <= 0
+          || !quota_matches(q, c.scoping))
+        continue;
+      auto w = make_quota_window(q, c.scoping.organization_id, now);
+      counter_key(q, c.scoping, w.slot);
+      auto& st = lookup(w.expiry);
+      if (opts_.cache_exhausted && q.limit > 0 && st.known_consumed >= q.limit
+          && st.expiry > now) {
+        ++stats_.cache_hits;
+        add_rejection(d, w.expiry - now, q.reason_code);
+        continue;
+      }
+      if (q.scope == quota_scope::global && q.limit > 0) {
+        globals_pending_.push_back({&q, w.expiry});
+        continue;
+      }
+      scratch_.push_back({0, q.limit, w.expiry, &q.reason_code, &st});
+    }
+    for (size_t g = 0; g < globals_pending_.size() && d.accepted; ++g)
+      if (auto err = take_global(c, *globals_pending_[g].first,
+                                 globals_pending_[g].second, d, now))
+        return err;
+    globals_pending_.clear();
+    if (!d.accepted || scratch_.empty())
+      return {};
+    // Counters get their batch index only when they go to the script.
+    for (auto& rq : scratch_)
+      rq.counter = counter_index(*rq.state);
+    bool mergeable = true;
+    auto root = find(scratch_[0].counter);
+    for (size_t i = 1; i < scratch_.size(); ++i) {
+      for (size_t j = 0; j < i; ++j)
+        mergeable = mergeable && scratch_[j].counter != scratch_[i].counter;
+      root = unite(root, find(scratch_[i].counter));
+    }
+    auto tail = tail_[root];
+    if (tail >= 0 && mergeable && same_run(runs_[size_t(tail)], c)) {
+      auto& r = runs_[size_t(tail)];
+      ref = {tail, r.count++};
+      return {};
+    }
+    run r;
+    r.first_quota = static_cast<uint32_t>(run_quotas_.size());
+    r.quota_count = static_cast<uint32_t>(scratch_.size());
+    r.quantity = c.quantity;
+    r.once = c.over_accept_once;
+    r.mergeable = mergeable;
+    r.count = 1;
+    run_quotas_.insert(run_quotas_.end(), scratch_.begin(), scratch_.end());
+    auto idx = static_cast<int32_t>(runs_.size());
+    runs_.push_back(r);
+    if (tail >= 0)
+      runs_[size_t(tail)].next = idx;
+    else
+      head_[root] = idx;
+    tail_[root] = idx;
+    ref = {idx, 0};
+    return {};
+  }
+
+  // True if a check with the quotas in `scratch_` continues run `r`.
+  bool same_run(const run& r, const quota_check& c) const {
+    if (!r.mergeable || r.quantity != c.quantity
+        || r.once != c.over_accept_once || r.quota_count != scratch_.size())
+      return false;
+    for (size_t q = 0; q < scratch_.size(); ++q) {
+      auto& x = run_quotas_[r.first_quota + q];
+      auto& y = scratch_[q];
+      if (x.counter != y.counter || x.limit != y.limit || x.expiry != y.expiry
+          || (x.reason != y.reason && *x.reason != *y.reason))
+        return false;
+    }
+    return true;
+  }
+
+  // Builds the counter key of `q` in `key_` (no allocation once warm).
+  void counter_key(const quota_config& q, const quota_scoping& s,
+                   int64_t slot) {
+    key_.clear();
+    key_ += "quota:";
+    key_ += q.id;
+    key_ += '{';
+    append_int(key_, static_cast<int64_t>(s.organization_id));
+    key_ += '}';
+    if (q.scope == quota_scope::project)
+      append_int(key_, static_cast<int64_t>(s.project_id));
+    else if (q.scope == quota_scope::key && s.key_id != 0)
+      append_int(key_, static_cast<int64_t>(s.key_id));
+    key_ += ':';
+    append_int(key_, slot);
+  }
+
+  // The state of the counter named by `key_`.
+  counter_state& lookup(int64_t expiry) {
+    auto i = known_.find(std::string_view{key_});
+    if (i == known_.end()) {
+      i = known_.emplace(key_, counter_state{}).first;
+      i->second.name = &i->first;
+    }
+    auto& st = i->second;
+    if (st.expiry != expiry) {
+      st.expiry = expiry;
+      st.known_consumed = -1;
+    }
+    return st;
+  }
+
+  uint32_t counter_index(counter_state& st) {
+    if (st.epoch == epoch_)
+      return st.index;
+    st.epoch = epoch_;
+    st.index = static_cast<uint32_t>(counters_.size());
+    counters_.push_back(&st);
+    parent_.push_back(st.index);
+    head_.push_back(-1);
+    tail_.push_back(-1);
+    return st.index;
+  }
+
+  uint32_t find(uint32_t x) {
+    while (parent_[x] != x) {
+      parent_[x] = parent_[parent_[x]];
+      x = parent_[x];
+    }
+    return x;
+  }
+
+  // Joins two groups; the runs of `b` follow those of `a` (they share no
+  // counter, so their relative order does not matter).
+  uint32_t unite(uint32_t a, uint32_t b) {
+    if (a == b)
+      return a;
+    parent_[b] = a;
+    if (head_[b] >= 0) {
+      if (tail_[a] >= 0)
+        runs_[size_t(tail_[a])].next = head_[b];
+      else
+        head_[a] = head_[b];
+      tail_[a] = tail_[b];
+    }
+    head_[b] = tail_[b] = -1;
+    return a;
+  }
+
+  // Queues one EVALSHA for the runs order_[b, e).
+  void append_script(size_t b, size_t e) {
+    keys_.clear();
+    local_.assign(counters_.size(), 0);
+    // Number the counters of these runs in KEYS order first: the counter
+    // expiries come before the runs in ARGV.
+    for (size_t k = b; k < e; ++k) {
+      auto& r = runs_[order_[k]];
+      for (uint32_t q = 0; q < r.quota_count; ++q) {
+        auto& rq = run_quotas_[r.first_quota + q];
+        auto& local = local_[rq.counter];
+        if (local == 0) {
+          keys_.push_back(rq.counter);
+          local = static_cast<uint32_t>(keys_.size());
+        }
+      }
+    }
+    args_.clear();
+    ends_.clear();
+    auto arg = [this](int64_t x) {
+      append_int(args_, x);
+      ends_.push_back(args_.size());
+    };
+    for (auto c : keys_)
+      arg(counters_[c]->expiry + quota_grace_secs);
+    arg(static_cast<int64_t>(e - b));
+    for (size_t k = b; k < e; ++k) {
+      auto& r = runs_[order_[k]];
+      arg(r.count);
+      arg(r.quota_count);
+      arg(r.quantity);
+      arg(r.once ? 1 : 0);
+      for (uint32_t q = 0; q < r.quota_count; ++q) {
+        auto& rq = run_quotas_[r.first_quota + q];
+        arg(local_[rq.counter]);
+        arg(rq.limit);
+      }
+    }
+    // Key names: counter and refund key per counter, in one buffer.
+    key_buf_.clear();
+    key_ends_.clear();
+    for (auto c : keys_) {
+      auto& name = *counters_[c]->name;
+      key_buf_ += name;
+      key_ends_.push_back(key_buf_.size());
+      key_buf_ += "r:";
+      key_buf_ += name;
+      key_ends_.push_back(key_buf_.size());
+    }
+    key_views_.clear();
+    size_t begin = 0;
+    for (auto end : key_ends_) {
+      key_views_.emplace_back(key_buf_.data() + begin, end - begin);
+      begin = end;
+    }
+    arg_views_.clear();
+    begin = 0;
+    for (auto end : ends_) {
+      arg_views_.emplace_back(args_.data() + begin, end - begin);
+      begin = end;
+    }
+    conn_->append_eval(batch_script_, key_views_, arg_views_);
+  }
+
+  caf::error read_reply(const redisReply* reply, size_t b, size_t e,
+                        int64_t now) {
+    if (reply->type != REDIS_REPLY_STRING)
+      return caf::make_error(errc::command_failed,
+                             "quota script: " + reply_error(reply));
+    flags_.resize(run_quotas_.size());
+    const char* pos = reply->str;
+    const char* end = reply->str + reply->len;
+    auto next = [&](int64_t& x) {
+      while (pos < end && *pos == ' ')
+        ++pos;
+      auto res = std::from_chars(pos, end, x);
+      if (res.ec != std::errc{})
+        return false;
+      pos = res.ptr;
+      return true;
+    };
+    for (size_t k = b; k < e; ++k) {
+      auto& r = runs_[order_[k]];
+      if (!next(r.accepted))
+        return caf::make_error(errc::command_failed,
+                               "quota script: short reply");
+      for (uint32_t q = 0; q < r.quota_count; ++q) {
+        int64_t flag = 0;
+        if (!next(flag))
+          return caf::make_error(errc::command_failed,
+                                 "quota script: short reply");
+        auto i = r.first_quota + q;
+        flags_[i] = static_cast<uint8_t>(flag);
+        auto& rq = run_quotas_[i];
+        if ((flag & 2) && opts_.cache_exhausted && rq.expiry > now)
+          rq.state->known_consumed
+            = std::max(rq.state->known_consumed, rq.limit);
+      }
+    }
+    return {};
+  }
+
   caf::error ensure_connected() {
     if (conn_ && conn_->ok())
       return {};
     auto now = std::chrono::steady_clock::now();
-    // A stopped server refuses at once; still, retry at most every 200 ms.
+    // A stopped server refuses at once, a hung one costs a timeout: retry
+    // at most every 200 ms.
     if (now - last_connect_ < std::chrono::milliseconds{200})
       return caf::make_error(errc::connection_failed,
                              "redis " + to_string(ep_) + ": not connected");
@@ -324,8 +638,9 @@ private:
       return err;
     conn_ = std::move(*conn);
     // The store may have restarted empty: forget what we knew.
-    exhausted_.clear();
+    known_.clear();
     globals_.clear();
+    ++stats_.reconnects;
     return {};
   }
 
@@ -336,56 +651,45 @@ private:
   }
 
   void prune(int64_t now) {
-    std::erase_if(exhausted_,
-                  [now](auto& kv) { return kv.second.expiry <= now; });
+    std::erase_if(known_, [now](auto& kv) { return kv.second.expiry <= now; });
     std::erase_if(globals_, [now](auto& kv) { return kv.second.expiry <= now; });
   }
 
-  // Decides the global quotas (limit > 0) of one check from the local
-  // budget, topping it up from Redis when short; removes them from the
-  // lists so that the batch script does not count them again.
-  caf::error take_global(const quota_check& c,
-                         std::vector<const quota_config*>& quotas,
-                         std::vector<int64_t>& expiries,
-                         std::vector<std::string>& keys, quota_decision& d,
-                         int64_t now) {
-    for (size_t q = 0; q < quotas.size();) {
-      auto* quota = quotas[q];
-      if (quota->scope != quota_scope::global || quota->limit <= 0) {
-        ++q;
-        continue;
-      }
-      auto& g = globals_[keys[q]];
-      g.expiry = expiries[q];
-      auto need = c.quantity;
-      if (!g.exhausted && g.budget < std::max<int64_t>(need, 1)) {
-        auto chunk = std::max<int64_t>(quota->limit / 100, 1);
-        auto want = std::max(need - g.budget, chunk);
-        auto r = conn_->eval(global_script_, {keys[q]},
-                             {std::to_string(quota->limit),
-                              std::to_string(expiries[q] + quota_grace_secs),
-                              std::to_string(want)});
-        if (!r)
-          return fail(r.error());
-        auto* reply = r->get();
-        if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
-          return caf::make_error(errc::command_failed, "global quota script");
-        g.budget += reply->element[0]->integer;
-        if (reply->element[1]->integer >= quota->limit)
-          g.exhausted = g.budget < std::max<int64_t>(need, 1);
-      }
-      bool rejected = need == 0 || c.over_accept_once
-                        ? g.exhausted && g.budget <= 0
-                        : g.budget < need;
-      if (rejected) {
-        add_rejection(d, expiries[q] - now, quota->reason_code);
-      } else {
-        g.budget -= std::min(need, g.budget);
-      }
-      quotas.erase(quotas.begin() + static_cast<ptrdiff_t>(q));
-      expiries.erase(expiries.begin() + static_cast<ptrdiff_t>(q));
-      keys.erase(keys.begin() + static_cast<ptrdiff_t>(q));
+  // Decides a global quota (limit > 0) of one check from the local budget,
+  // topping it up from Redis when short (Relay's global_quota.lua).
+  caf::error take_global(const quota_check& c, const quota_config& quota,
+                         int64_t expiry, quota_decision& d, int64_t now) {
+    auto w = make_quota_window(quota, c.scoping.organization_id, now);
+    counter_key(quota, c.scoping, w.slot);
+    auto i = globals_.find(std::string_view{key_});
+    if (i == globals_.end())
+      i = globals_.emplace(key_, global_entry{}).first;
+    auto& g = i->second;
+    g.expiry = expiry;
+    auto need = c.quantity;
+    if (!g.exhausted && g.budget < std::max<int64_t>(need, 1)) {
+      auto chunk = std::max<int64_t>(quota.limit / 100, 1);
+      auto want = std::max(need - g.budget, chunk);
+      auto r = conn_->eval(global_script_, {key_},
+                           {std::to_string(quota.limit),
+                            std::to_string(expiry + quota_grace_secs),
+                            std::to_string(want)});
+      if (!r)
+        return fail(r.error());
+      auto* reply = r->get();
+      if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
+        return caf::make_error(errc::command_failed, "global quota script");
+      g.budget += reply->element[0]->integer;
+      if (reply->element[1]->integer >= quota.limit)
+        g.exhausted = g.budget < std::max<int64_t>(need, 1);
     }
+    bool rejected = need == 0 || c.over_accept_once
+                      ? g.exhausted && g.budget <= 0
+                      : g.budget < need;
+    if (rejected)
+      add_rejection(d, expiry - now, quota.reason_code);
+    else
+      g.budget -= std::min(need, g.budget);
     return {};
   }
 
@@ -395,11 +699,34 @@ private:
   quota_clock clock_;
   redis_script batch_script_;
   redis_script global_script_;
-  std::unordered_map<std::string, exhausted_entry> exhausted_;
-  std::unordered_map<std::string, global_entry> globals_;
+  /// Counters seen in live windows, by key (exhausted ones are the cache).
+  std::unordered_map<std::string, counter_state, key_hash, key_equal> known_;
+  std::unordered_map<std::string, global_entry, key_hash, key_equal> globals_;
   std::chrono::steady_clock::time_point last_connect_{};
   int64_t last_prune_ = 0;
-  uint64_t cache_hits_ = 0;
+  quota_backend_stats stats_;
+  // Per batch, reused so that a warm backend allocates little per check.
+  uint64_t epoch_ = 0;
+  std::string key_;
+  std::vector<counter_state*> counters_;
+  std::vector<uint32_t> parent_;
+  std::vector<int32_t> head_;
+  std::vector<int32_t> tail_;
+  std::vector<run> runs_;
+  std::vector<run_quota> run_quotas_;
+  std::vector<run_quota> scratch_;
+  std::vector<std::pair<const quota_config*, int64_t>> globals_pending_;
+  std::vector<item_ref> items_;
+  std::vector<uint32_t> order_;
+  std::vector<uint8_t> flags_;
+  std::string args_;
+  std::vector<size_t> ends_;
+  std::vector<uint32_t> keys_;
+  std::vector<uint32_t> local_;
+  std::string key_buf_;
+  std::vector<size_t> key_ends_;
+  std::vector<std::string_view> key_views_;
+  std::vector<std::string_view> arg_views_;
 };
 
 } // namespace

@@ -1,6 +1,7 @@
 // Sentry's RedisRateLimiter: INCR then EXPIRE to the bucket's end, both
 // pipelined, every check of a batch in one round trip.
 
+#include <chrono>
 #include <optional>
 
 #include <hiredis/hiredis.h>
@@ -29,6 +30,14 @@ public:
   caf::expected<std::vector<rate_limit_result>>
   is_limited_batch(const std::vector<rate_limit_check>& checks) override {
     if (!conn_ || !conn_->ok()) {
+      conn_.reset();
+      // Connecting to a hung server costs a timeout: try at most every
+      // 200 ms; meanwhile calls fail at once (and the actor fails open).
+      auto t = std::chrono::steady_clock::now();
+      if (t - last_connect_ < std::chrono::milliseconds{200})
+        return caf::make_error(errc::connection_failed,
+                               "redis " + to_string(ep_) + ": not connected");
+      last_connect_ = t;
       auto conn = redis_connection::connect(ep_, opts_.timeout);
       if (!conn)
         return conn.error();
@@ -68,6 +77,7 @@ private:
   redis_endpoint ep_;
   std::optional<redis_connection> conn_;
   std::function<int64_t()> clock_;
+  std::chrono::steady_clock::time_point last_connect_{};
 };
 
 } // namespace

@@ -6,7 +6,10 @@
 #include <charconv>
 
 #include <amqp_tcp_socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/socket.h>
 
 #include "messages/errors.hpp"
 
@@ -200,8 +203,35 @@ std::string to_string(const amqp_endpoint& ep) {
     out += "[" + ep.host + "]";
   else
     out += ep.host;
-  out += ":" + std::to_string(ep.port) + "/" + percent_encode(ep.vhost);
+  out += ':';
+  out += std::to_string(ep.port);
+  out += '/';
+  out += percent_encode(ep.vhost);
   return out;
+}
+
+// -- headers ---------------------------------------------------------------------
+
+void drop_null_headers(amqp_basic_properties_t& props) {
+  if ((props._flags & AMQP_BASIC_HEADERS_FLAG) == 0)
+    return;
+  auto is_null = [](const amqp_field_value_t& v) {
+    if (v.kind == AMQP_FIELD_KIND_VOID)
+      return true;
+    if (v.kind != AMQP_FIELD_KIND_ARRAY || v.value.array.num_entries == 0)
+      return false;
+    auto* first = v.value.array.entries;
+    return std::all_of(first, first + v.value.array.num_entries,
+                       [](const amqp_field_value_t& x) {
+                         return x.kind == AMQP_FIELD_KIND_VOID;
+                       });
+  };
+  auto& t = props.headers;
+  int kept = 0;
+  for (int i = 0; i < t.num_entries; ++i)
+    if (!is_null(t.entries[i].value))
+      t.entries[kept++] = t.entries[i];
+  t.num_entries = kept;
 }
 
 // -- amqp_connection --------------------------------------------------------------
@@ -519,6 +549,15 @@ caf::error amqp_connection::read_content(amqp_channel_t channel,
   if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION)
     return fail(r.library_error, "reading a message");
   return fail("unexpected frame while reading a message");
+}
+
+void amqp_connection::cork(bool on) {
+  if (state_ == nullptr)
+    return;
+  int flag = on ? 1 : 0;
+  // Best effort: without it, publishes only go out in smaller segments.
+  ::setsockopt(amqp_get_sockfd(state_), IPPROTO_TCP, TCP_CORK, &flag,
+               sizeof flag);
 }
 
 caf::error amqp_connection::wait_writable(

@@ -36,6 +36,14 @@ caf::expected<amqp_endpoint> parse_amqp_url(std::string_view url);
 /// password).
 std::string to_string(const amqp_endpoint& ep);
 
+/// Removes the null entries (and arrays of nulls only, such as an unset
+/// `timelimit`) from `props.headers`, in place. Celery 5 workers read every
+/// optional header with a default (`shadow` only if present), so a missing
+/// null means the same as a present one; RabbitMQ decodes and copies every
+/// header of every message between its processes, and six to seven nulls
+/// of Celery's seventeen headers cost it about a sixth of its CPU per task.
+void drop_null_headers(amqp_basic_properties_t& props);
+
 /// One rabbitmq-c connection with bounded timeouts, and its three channels:
 /// `work_channel` (publisher confirms, prefetch, consumers, acks),
 /// `admin_channel` (declarations) and `get_channel` (basic.get), so that a
@@ -122,6 +130,13 @@ public:
   /// Reads the content (properties and body) that follows a basic.deliver
   /// or basic.get-ok on `channel`.
   caf::error read_content(amqp_channel_t channel, amqp_message_t& msg);
+
+  /// Holds back partial TCP segments (TCP_CORK) while `on`, so that a
+  /// batch of small publishes leaves in full segments: RabbitMQ then reads
+  /// a batch in a few large chunks instead of one per message, which costs
+  /// it about a tenth less CPU per message. Turning it off sends what is
+  /// held at once; do so before waiting for an answer.
+  void cork(bool on);
 
   /// Waits until the socket takes more data, so that a publish never blocks
   /// past `deadline` on a server that stopped reading.

@@ -94,6 +94,7 @@ std::string_view reply_text(const redisReply* r) {
 redis_connection::redis_connection(redis_connection&& other) noexcept
   : ctx_(other.ctx_),
     ep_(std::move(other.ep_)),
+    timeout_(other.timeout_),
     pending_(std::move(other.pending_)),
     shas_(std::move(other.shas_)) {
   other.ctx_ = nullptr;
@@ -106,6 +107,7 @@ redis_connection& redis_connection::operator=(redis_connection&& other) noexcept
     ctx_ = other.ctx_;
     other.ctx_ = nullptr;
     ep_ = std::move(other.ep_);
+    timeout_ = other.timeout_;
     pending_ = std::move(other.pending_);
     shas_ = std::move(other.shas_);
   }
@@ -122,6 +124,7 @@ redis_connection::connect(const redis_endpoint& ep,
                           std::chrono::milliseconds timeout) {
   redis_connection conn;
   conn.ep_ = ep;
+  conn.timeout_ = timeout;
   auto tv = to_timeval(timeout);
   conn.ctx_ = redisConnectWithTimeout(ep.host.c_str(), ep.port, tv);
   if (conn.ctx_ == nullptr)
@@ -159,9 +162,13 @@ caf::error redis_connection::io_error(const char* what) {
   auto code = errc::connection_failed;
   if (ctx_ != nullptr && ctx_->err != 0) {
     text += ": ";
-    text += ctx_->errstr;
-    if (ctx_->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK))
+    if (ctx_->err == REDIS_ERR_IO
+        && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       code = errc::timeout;
+      text += "no answer within " + std::to_string(timeout_.count()) + " ms";
+    } else {
+      text += ctx_->errstr;
+    }
   }
   // hiredis keeps the error state: the context is unusable from here on.
   if (ctx_ != nullptr && ctx_->err == 0)
@@ -250,18 +257,40 @@ void redis_connection::append_eval(redis_script& script,
   }
   pending_command cmd;
   cmd.script = &script;
-  auto nkeys = std::to_string(keys.size());
-  cmd.argv.reserve(3 + keys.size() + args.size());
-  cmd.argv.emplace_back("EVALSHA");
-  cmd.argv.emplace_back(sha);
-  cmd.argv.emplace_back(nkeys);
+  size_t total = 0;
   for (auto k : keys)
-    cmd.argv.emplace_back(k);
+    total += k.size();
   for (auto a : args)
-    cmd.argv.emplace_back(a);
-  std::vector<std::string_view> views(cmd.argv.begin(), cmd.argv.end());
-  append_argv(views);
+    total += a.size();
+  cmd.args.reserve(total + 8);
+  cmd.ends.reserve(1 + keys.size() + args.size());
+  auto add = [&cmd](std::string_view x) {
+    cmd.args += x;
+    cmd.ends.push_back(cmd.args.size());
+  };
+  char nkeys[24];
+  auto res = std::to_chars(nkeys, nkeys + sizeof(nkeys), keys.size());
+  add(std::string_view{nkeys, static_cast<size_t>(res.ptr - nkeys)});
+  for (auto k : keys)
+    add(k);
+  for (auto a : args)
+    add(a);
+  append_evalsha(sha, cmd);
   pending_.push_back(std::move(cmd));
+}
+
+void redis_connection::append_evalsha(const std::string& sha,
+                                      const pending_command& cmd) {
+  std::vector<std::string_view> views;
+  views.reserve(2 + cmd.ends.size());
+  views.emplace_back("EVALSHA");
+  views.emplace_back(sha);
+  size_t begin = 0;
+  for (auto end : cmd.ends) {
+    views.emplace_back(cmd.args.data() + begin, end - begin);
+    begin = end;
+  }
+  append_argv(views);
 }
 
 caf::expected<std::vector<redis_reply>> redis_connection::flush() {
@@ -288,10 +317,7 @@ caf::expected<std::vector<redis_reply>> redis_connection::flush() {
     auto sha = load_script(*script);
     if (!sha)
       return sha.error();
-    cmds[i].argv[1] = *sha;
-    std::vector<std::string_view> views(cmds[i].argv.begin(),
-                                        cmds[i].argv.end());
-    append_argv(views);
+    append_evalsha(*sha, cmds[i]);
     redisReply* raw = nullptr;
     if (redisGetReply(ctx_, reinterpret_cast<void**>(&raw)) != REDIS_OK)
       return io_error("read reply");

@@ -90,8 +90,11 @@ public:
   const redis_endpoint& endpoint() const { return ep_; }
 
 private:
+  // An EVALSHA keeps its arguments for a NOSCRIPT retry, all in one buffer
+  // (one allocation per command, not one per argument).
   struct pending_command {
-    std::vector<std::string> argv; // kept only for EVALSHA (NOSCRIPT retry)
+    std::string args;          // every argument after the sha, back to back
+    std::vector<size_t> ends;  // end offset of each argument in `args`
     redis_script* script = nullptr;
   };
 
@@ -99,9 +102,11 @@ private:
   caf::error io_error(const char* what);
   caf::expected<std::string> load_script(redis_script& script);
   void append_argv(const std::vector<std::string_view>& argv);
+  void append_evalsha(const std::string& sha, const pending_command& cmd);
 
   redisContext* ctx_ = nullptr;
   redis_endpoint ep_;
+  std::chrono::milliseconds timeout_{0};
   std::vector<pending_command> pending_;
   std::vector<std::pair<const redis_script*, std::string>> shas_;
 };

@@ -4,6 +4,8 @@
 exact_limit_<L>: four vigil processes check at full speed against the same
   key quota (limit L) in the same window; the accepted total must equal L
   and the Redis counter must read L (key quota:k{777}1:<slot>).
+validate_<case>: `vigil config validate` rejects a bad quota config (negative
+  limit, window 0 with a limit, unknown scope) and names the key once.
 
 Run: /usr/bin/python3 tests/faults/test_quota.py
 (VIGIL_BIN: the vigil binary; VIGIL_TEST_REDIS_URL: the server, db 40 used.)
@@ -13,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import redis
@@ -23,13 +26,60 @@ BASE = os.environ.get("VIGIL_TEST_REDIS_URL")
 DB = 40
 
 
+BAD_CONFIGS = [
+    ("negative_key_limit",
+     "projects:\n  - {id: 1, organization: 1, keys: [{id: 3, rate-limit: "
+     "{count: -5, window: 60}}]}\n",
+     "projects: entry 1 (id 1), key 1 (id 3): rate-limit.count: "
+     "expected an integer >= 0", "projects"),
+    ("negative_quota_limit",
+     "quotas: {extra: [{id: g, scope: global, limit: -5, window: 60}]}\n",
+     "quotas.extra: entry 1 (id 'g'): limit: expected an integer >= 0",
+     "quotas.extra"),
+    ("window_0_with_limit",
+     "quotas: {extra: [{id: g, limit: 10, window: 0}]}\n",
+     "quotas.extra: entry 1 (id 'g'): window: expected an integer >= 1",
+     "quotas.extra"),
+    ("key_window_0_with_count",
+     "projects:\n  - {id: 1, organization: 1, keys: [{id: 3, rate-limit: "
+     "{count: 5, window: 0}}]}\n",
+     "rate-limit.window: expected an integer >= 1", "projects"),
+    ("unknown_scope",
+     "quotas: {extra: [{id: t, scope: team, limit: 1, window: 60}]}\n",
+     "quotas.extra: entry 1 (id 't'): scope: unknown scope 'team'",
+     "quotas.extra"),
+]
+
+
+def check_validate():
+    failed = False
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, text, expected, key in BAD_CONFIGS:
+            path = os.path.join(tmp, name + ".yml")
+            with open(path, "w") as f:
+                f.write(text)
+            p = subprocess.run([BIN, "--config", path, "config", "validate"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, timeout=30)
+            msg = p.stderr.strip()
+            if p.returncode == 0:
+                print("FAIL validate_%s: accepted" % name)
+                failed = True
+            elif expected not in msg or msg.count(key) != 1:
+                print("FAIL validate_%s: %r" % (name, msg))
+                failed = True
+            else:
+                print("PASS validate_%s" % name)
+    return failed
+
+
 def main():
+    failed = check_validate()
     if not BASE:
         print("PASS skipped (no VIGIL_TEST_REDIS_URL)")
-        return 0
+        return 1 if failed else 0
     url = BASE.rsplit("/", 1)[0] + "/%d" % DB
     r = redis.Redis.from_url(url)
-    failed = False
     window = 3600
     for limit in (1, 37, 1000, 5000):
         name = "exact_limit_%d" % limit

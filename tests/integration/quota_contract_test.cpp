@@ -6,7 +6,10 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
+#include <optional>
+#include <thread>
 
 #include <hiredis/hiredis.h>
 
@@ -296,4 +299,169 @@ TEST_CASE("redis holds Relay's keys and counters", "[quota][redis]") {
   REQUIRE(pttl);
   CHECK((*pttl)->integer > 60);
   CHECK((*pttl)->integer <= 120);
+}
+
+TEST_CASE("random batches answer as if each check were sent alone",
+          "[quota][contract]") {
+  // Checks that share counters in every way the run grouping must respect:
+  // key, project and org quotas over few ids, quantities 0..3,
+  // over_accept_once, unlimited quotas, a quota listed twice, and runs of
+  // identical checks.
+  for (bool cache : {false, true}) {
+    for (auto& f : backends(cache)) {
+      INFO("backend " << f.backend << ", cache " << cache);
+      quota_backend_options opts;
+      opts.url = "memory://quota-random-" + f.backend + std::to_string(cache);
+      auto now = f.now;
+      opts.clock = [now] { return now->load(); };
+      auto ref = make_memory_quota_backend(opts);
+      uint64_t seed = 12345;
+      auto rnd = [&seed](uint64_t n) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        return (seed >> 33) % n;
+      };
+      for (int round = 0; round < 6; ++round) {
+        std::vector<quota_check> batch;
+        for (int i = 0; i < 400; ++i) {
+          // Repeats make runs of identical checks.
+          if (!batch.empty() && rnd(2) == 0) {
+            batch.push_back(batch.back());
+            continue;
+          }
+          std::vector<quota_config> qs;
+          auto k = quota("k", quota_scope::key, int64_t(3 + rnd(6)), 3600);
+          qs.push_back(k);
+          if (rnd(2) == 0)
+            qs.push_back(quota("p", quota_scope::project, 25, 3600));
+          if (rnd(3) == 0)
+            qs.push_back(quota("o", quota_scope::organization, 60, 3600));
+          if (rnd(5) == 0)
+            qs.push_back(quota("u", quota_scope::project, -1, 3600));
+          if (rnd(20) == 0)
+            qs.push_back(k); // the same counter twice in one check
+          auto c = check(7, 1 + rnd(3), 1 + rnd(4), std::move(qs),
+                         int64_t(rnd(4)));
+          c.over_accept_once = rnd(4) == 0;
+          batch.push_back(std::move(c));
+        }
+        auto r = f.b->check_batch(batch);
+        REQUIRE(r);
+        REQUIRE(r->size() == batch.size());
+        for (size_t i = 0; i < batch.size(); ++i) {
+          auto d = one(*ref, batch[i]);
+          INFO("round " << round << ", check " << i);
+          REQUIRE(d.accepted == (*r)[i].accepted);
+          if (!cache) {
+            CHECK(d.reason_code == (*r)[i].reason_code);
+            CHECK(d.retry_after == (*r)[i].retry_after);
+          }
+        }
+      }
+      // Both stores hold the same counters.
+      for (uint64_t p = 1; p <= 3; ++p)
+        CHECK(*f.b->get_usage({7, p, 0, "error"},
+                              quota("p", quota_scope::project, 25, 3600))
+              == *ref->get_usage({7, p, 0, "error"},
+                                 quota("p", quota_scope::project, 25, 3600)));
+      f.now->fetch_add(4000); // the next case starts in fresh windows
+    }
+  }
+}
+
+TEST_CASE("a real 2 s window rolls over, shifted per organization",
+          "[quota][contract][slow]") {
+  // The system clock, as in production: Redis expires the counters by it.
+  // Org 10 (shift 0) and org 11 (shift 1) have windows that end one second
+  // apart; each is full until its own window ends, then takes the limit
+  // again.
+  std::vector<std::unique_ptr<quota_backend>> stores;
+  quota_backend_options opts;
+  opts.url = "memory://quota-real-window";
+  stores.push_back(make_memory_quota_backend(opts));
+  auto url = redis_url(18);
+  std::optional<redis_connection> conn;
+  if (!url.empty()) {
+    auto c = redis_connection::connect(*parse_redis_url(url),
+                                       std::chrono::seconds{2});
+    REQUIRE(c);
+    conn.emplace(std::move(*c));
+    REQUIRE(conn->command({"FLUSHDB"}));
+    opts.backend = "redis";
+    opts.url = url;
+    auto b = make_redis_quota_backend(opts);
+    REQUIRE(b);
+    stores.push_back(std::move(*b));
+  }
+  auto q = quota("o", quota_scope::organization, 3, 2);
+  using std::chrono::system_clock;
+  auto sleep_until_unix = [](double t) {
+    std::this_thread::sleep_until(
+      system_clock::time_point{std::chrono::duration_cast<system_clock::duration>(
+        std::chrono::duration<double>{t})});
+  };
+  auto real_now = [] {
+    return std::chrono::duration<double>(
+             system_clock::now().time_since_epoch())
+      .count();
+  };
+  // Start just after an even second: org 10's window (shift 0) began now,
+  // org 11's (shift 1) ends in about one second.
+  auto t0 = std::floor(real_now());
+  if (int64_t(t0) % 2 == 1)
+    t0 += 1;
+  else
+    t0 += 2;
+  sleep_until_unix(t0 + 0.05);
+  for (auto& b : stores) {
+    INFO(b->describe());
+    for (uint64_t org : {10, 11}) {
+      auto c = check(org, 1, 0, {q}, 1);
+      std::vector<quota_check> batch(5, c);
+      auto r = b->check_batch(batch);
+      REQUIRE(r);
+      CHECK(accepted(*r) == 3);
+      CHECK((*r)[4].reason_code == "o_quota");
+      // retry_after: seconds to the end of this org's window.
+      auto w = make_quota_window(q, org, int64_t(t0));
+      CHECK((*r)[4].retry_after == w.expiry - int64_t(t0));
+    }
+  }
+  if (conn) {
+    // Relay's keys: org quota, no subscope, slot (now - shift) / window.
+    auto slot10 = make_quota_window(q, 10, int64_t(t0)).slot;
+    auto slot11 = make_quota_window(q, 11, int64_t(t0)).slot;
+    CHECK(reply_text(conn->command({"GET", "quota:o{10}:"
+                                             + std::to_string(slot10)})
+                       ->get())
+          == "3");
+    CHECK(reply_text(conn->command({"GET", "quota:o{11}:"
+                                             + std::to_string(slot11)})
+                       ->get())
+          == "3");
+  }
+  // t0 + 1: org 11's window ended, org 10's has a second to go.
+  sleep_until_unix(t0 + 1.1);
+  for (auto& b : stores) {
+    INFO(b->describe());
+    auto r10 = b->check_batch({check(10, 1, 0, {q}, 1)});
+    auto r11 = b->check_batch({check(11, 1, 0, {q}, 1)});
+    REQUIRE(r10);
+    REQUIRE(r11);
+    CHECK_FALSE(r10->front().accepted);
+    CHECK(r10->front().retry_after == 1);
+    CHECK(r11->front().accepted);
+  }
+  // t0 + 2: org 10's window ended too; each takes the rest of its limit.
+  sleep_until_unix(t0 + 2.1);
+  for (auto& b : stores) {
+    INFO(b->describe());
+    std::vector<quota_check> batch(4, check(10, 1, 0, {q}, 1));
+    auto r10 = b->check_batch(batch);
+    REQUIRE(r10);
+    CHECK(accepted(*r10) == 3);
+    batch.assign(4, check(11, 1, 0, {q}, 1));
+    auto r11 = b->check_batch(batch);
+    REQUIRE(r11);
+    CHECK(accepted(*r11) == 2); // one was taken at t0 + 1
+  }
 }

@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 
 #include "actors/backends/quota.hpp"
+#include "actors/rate_limiter.hpp"
+#include "config/config.hpp"
 
 using namespace vigil;
 
@@ -115,4 +117,84 @@ TEST_CASE("memory quotas expire their counters", "[quota]") {
   CHECK(*b->get_usage(c.scoping, q) == 2);
   now += 10;
   CHECK(*b->get_usage(c.scoping, q) == -1);
+}
+
+namespace {
+
+// The one problem `vigil config validate` reports for `yaml`.
+std::string only_problem(const std::string& yaml) {
+  auto problems = config::validate(yaml, {});
+  REQUIRE(problems.size() == 1);
+  return problems.front().message;
+}
+
+size_t count_of(const std::string& text, const std::string& word) {
+  size_t n = 0;
+  for (auto at = text.find(word); at != std::string::npos;
+       at = text.find(word, at + 1))
+    ++n;
+  return n;
+}
+
+} // namespace
+
+TEST_CASE("bad quota config is rejected with the key named once",
+          "[quota][config]") {
+  auto negative_key = only_problem(R"(
+organizations: [{id: 1, slug: acme}]
+projects:
+  - id: 1
+    organization: 1
+    keys: [{id: 3, rate-limit: {count: -5, window: 60}}]
+)");
+  CHECK(negative_key
+        == "projects: entry 1 (id 1), key 1 (id 3): rate-limit.count: "
+           "expected an integer >= 0 (0 = none), got '-5'");
+  CHECK(count_of(negative_key, "projects") == 1);
+  CHECK(only_problem(R"(
+projects:
+  - {id: 1, organization: 1, keys: [{id: 3, rate-limit: {count: 50}}]}
+)") == "projects: entry 1 (id 1), key 1 (id 3): rate-limit.window: "
+       "expected an integer >= 1 (seconds) with a count, got 0");
+  CHECK(only_problem("organizations: [{id: 4, account-rate-limit: -1}]\n")
+        == "organizations: entry 1 (id 4): account-rate-limit: expected an "
+           "integer >= 0, got '-1'");
+  CHECK(only_problem("quotas: {extra: [{id: g, scope: global, limit: -5, "
+                       "window: 60}]}\n")
+        == "quotas.extra: entry 1 (id 'g'): limit: expected an integer >= 0 "
+           "(or none for unlimited), got -5");
+  CHECK(only_problem("quotas: {extra: [{id: g, limit: 10, window: 0}]}\n")
+        == "quotas.extra: entry 1 (id 'g'): window: expected an integer >= 1 "
+           "(seconds) for a quota with a limit other than 0, got 0");
+  auto scope = only_problem("quotas: {extra: [{id: t, scope: team, "
+                              "limit: 1, window: 60}]}\n");
+  CHECK(scope
+        == "quotas.extra: entry 1 (id 't'): scope: unknown scope 'team' "
+           "(expected organization, project, key or global)");
+  CHECK(count_of(scope, "quotas.extra") == 1);
+  // What Relay accepts passes: limit 0 without a window, unlimited (-1).
+  CHECK(config::validate("quotas: {extra: [{scope: organization, limit: 0, "
+                         "reason-code: disabled}, {id: u, limit: -1, "
+                         "window: 60}]}\n",
+                         {})
+          .empty());
+}
+
+TEST_CASE("API rate-limit checks use Sentry's auth keys", "[quota]") {
+  auto ip = api_ip_check(10, "10.1.2.3");
+  REQUIRE(ip);
+  CHECK(ip->key == "auth:ip:10.1.2.3");
+  CHECK(ip->limit == 10);
+  CHECK(ip->window == 60);
+  CHECK(ip->project_id == 0);
+  CHECK_FALSE(api_ip_check(0, "10.1.2.3")); // auth.ip-rate-limit off
+  auto user = api_user_check(5, "  Jane@Example.COM\n");
+  REQUIRE(user);
+  CHECK(user->key == "auth:username:jane@example.com");
+  CHECK(user->window == 60);
+  CHECK_FALSE(api_user_check(5, " \t"));
+  CHECK_FALSE(api_user_check(0, "jane"));
+  // The Redis key Sentry's RedisRateLimiter would use for it.
+  CHECK(rate_limit_key(*ip, 7).rfind("rl:" + md5_hex("auth:ip:10.1.2.3"), 0)
+        == 0);
 }

@@ -1,0 +1,125 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/expected.hpp>
+
+#include "actors/backends/nodestore.hpp"
+#include "runtime/adapters/sql.hpp"
+
+namespace vigil {
+
+/// One normalized event, ready to store.
+struct stored_event {
+  /// 32 hex digits, as the SDKs send it.
+  std::string event_id;
+  uint64_t project_id = 0;
+  /// The grouping hash (from the fingerprint, exception or message).
+  std::string grouping_hash;
+  std::string title;
+  std::string culprit;
+  /// When the event happened, Unix seconds.
+  double timestamp = 0;
+  /// The normalized event as JSON text (the nodestore value).
+  std::string json;
+  /// Optional: `nodestore::encode_main(json)`, computed by the caller off
+  /// the writer's thread (compression is most of a write's CPU time). Empty:
+  /// store_batch encodes `json` itself.
+  std::string encoded;
+};
+
+/// What storing an event did to its group.
+struct group_outcome {
+  int64_t group_id = 0;
+  /// True when this event created the group.
+  bool is_new = false;
+};
+
+/// One row of the `groups` table (an issue).
+struct group_row {
+  int64_t id = 0;
+  uint64_t project_id = 0;
+  std::string hash;
+  std::string title;
+  std::string culprit;
+  double first_seen = 0;
+  double last_seen = 0;
+  int64_t times_seen = 0;
+  /// "unresolved" for every group this version creates.
+  std::string status;
+};
+
+/// The highest schema version this build creates (see docs/STORAGE.md).
+constexpr int64_t event_store_schema_version = 1;
+
+/// Event storage for the ingest pipeline: the nodestore plus the `groups`
+/// table, on one SQL connection. Not thread-safe: the ingest actor owns one
+/// (HTTP read handlers open their own, which SQLite's WAL mode lets read
+/// while the writer writes).
+class event_store {
+public:
+  /// Opens `db_url` (see sql_connection::open) and brings the schema up to
+  /// date, creating it on first start (recorded in `vigil_schema_version`).
+  /// Fails when the database has a newer schema than this build knows.
+  static caf::expected<std::unique_ptr<event_store>>
+  open(const std::string& db_url, const sql_options& opts = {});
+
+  /// Stores a batch in ONE transaction: each event's node (id
+  /// `event_node_id`) and one upsert per group it touches (times_seen + the
+  /// number of its events, last_seen = max, first_seen = min; title and
+  /// culprit from the group's first event). Returns one outcome per event,
+  /// in order; within a batch the first event of a new hash creates its
+  /// group (is_new) and the others count in it. An event
+  /// whose node already exists (a retry) changes neither its node nor its
+  /// group: its outcome names the group, with is_new false. On error
+  /// nothing of the batch is stored.
+  caf::expected<std::vector<group_outcome>>
+  store_batch(const std::vector<stored_event>& events);
+
+  /// The stored JSON of an event, or nullopt when unknown.
+  caf::expected<std::optional<std::string>>
+  get_event(uint64_t project_id, const std::string& event_id);
+
+  /// The groups of a project, newest `last_seen` first.
+  caf::expected<std::vector<group_row>> list_groups(uint64_t project_id,
+                                                    size_t limit = 100);
+
+  /// One group by id, or nullopt.
+  caf::expected<std::optional<group_row>> get_group(int64_t group_id);
+
+  /// The nodestore on the same connection.
+  nodestore& nodes() { return nodes_; }
+
+  /// The connection (for tests and maintenance).
+  sql_connection& db() { return *db_; }
+
+  /// Creates or upgrades the schema on `db` (what `open` runs).
+  static caf::error migrate(sql_connection& db);
+
+  explicit event_store(std::unique_ptr<sql_connection> db);
+
+private:
+  std::unique_ptr<sql_connection> db_;
+  nodestore nodes_;
+};
+
+/// The nodestore id of an event: md5 hex of "<project_id>:<event_id>"
+/// (Sentry's Event.generate_node_id).
+std::string event_node_id(uint64_t project_id, const std::string& event_id);
+
+/// The database URL a node uses: `db_url` (config db.url) when set, else
+/// `sqlite://<data_dir>/vigil.db` (data_dir: config node.data-dir; a
+/// relative one stays relative to the working directory).
+std::string effective_db_url(std::string_view db_url,
+                             std::string_view data_dir);
+
+/// Connection options from config db.sqlite-synchronous ("normal"/"full").
+sql_options make_sql_options(std::string_view sqlite_synchronous);
+
+} // namespace vigil

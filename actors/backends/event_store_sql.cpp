@@ -1,0 +1,310 @@
+// Event storage on SQL: nodestore rows and group upserts per ingest batch,
+// in one transaction (see event_store.hpp and docs/STORAGE.md).
+
+#include "actors/backends/event_store.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <string_view>
+#include <utility>
+
+#include <openssl/evp.h>
+
+#include "messages/errors.hpp"
+
+namespace vigil {
+
+namespace {
+
+// Migration 1: the nodestore table (Sentry's shape) and the groups table.
+// Dialects differ only in the auto-increment key.
+constexpr std::string_view schema_v1_common =
+  "CREATE TABLE IF NOT EXISTS nodestore_node ("
+  " id varchar(40) NOT NULL PRIMARY KEY,"
+  " data text NOT NULL,"
+  " timestamp double precision NOT NULL);"
+  "CREATE INDEX IF NOT EXISTS nodestore_node_timestamp"
+  " ON nodestore_node (timestamp);";
+
+constexpr std::string_view groups_columns =
+  " project_id bigint NOT NULL,"
+  " hash varchar(128) NOT NULL,"
+  " title text NOT NULL,"
+  " culprit text NOT NULL,"
+  " first_seen double precision NOT NULL,"
+  " last_seen double precision NOT NULL,"
+  " times_seen bigint NOT NULL DEFAULT 0,"
+  " status varchar(32) NOT NULL DEFAULT 'unresolved',"
+  " UNIQUE (project_id, hash));"
+  "CREATE INDEX IF NOT EXISTS groups_project_last_seen"
+  " ON groups (project_id, last_seen);";
+
+std::string schema_v1(sql_dialect d) {
+  std::string sql{schema_v1_common};
+  sql += "CREATE TABLE IF NOT EXISTS groups (";
+  // SQLite's AUTOINCREMENT never reuses the id of a deleted group.
+  sql += d == sql_dialect::sqlite ? " id integer PRIMARY KEY AUTOINCREMENT,"
+                                  : " id bigserial PRIMARY KEY,";
+  sql += groups_columns;
+  return sql;
+}
+
+constexpr std::string_view version_table_sql =
+  "CREATE TABLE IF NOT EXISTS vigil_schema_version ("
+  " version integer NOT NULL PRIMARY KEY,"
+  " applied_at double precision NOT NULL)";
+
+std::string upsert_group_sql(sql_dialect d) {
+  auto max = d == sql_dialect::sqlite ? "max" : "greatest";
+  auto min = d == sql_dialect::sqlite ? "min" : "least";
+  return std::string{
+           "INSERT INTO groups (project_id, hash, title, culprit, first_seen,"
+           " last_seen, times_seen, status)"
+           " VALUES (?, ?, ?, ?, ?, ?, ?, 'unresolved')"
+           " ON CONFLICT (project_id, hash) DO UPDATE SET"
+           " last_seen = "}
+         + max + "(groups.last_seen, excluded.last_seen), first_seen = " + min
+         + "(groups.first_seen, excluded.first_seen),"
+           " times_seen = groups.times_seen + excluded.times_seen"
+           " RETURNING id, times_seen";
+}
+
+constexpr std::string_view find_group_sql =
+  "SELECT id FROM groups WHERE project_id = ? AND hash = ?";
+
+constexpr std::string_view group_columns =
+  "SELECT id, project_id, hash, title, culprit, first_seen, last_seen,"
+  " times_seen, status FROM groups";
+
+group_row read_group(sql_rows& rows, size_t r) {
+  group_row g;
+  g.id = rows.get_int64(r, 0);
+  g.project_id = static_cast<uint64_t>(rows.get_int64(r, 1));
+  g.hash = rows.take_text(r, 2);
+  g.title = rows.take_text(r, 3);
+  g.culprit = rows.take_text(r, 4);
+  g.first_seen = rows.get_double(r, 5);
+  g.last_seen = rows.get_double(r, 6);
+  g.times_seen = rows.get_int64(r, 7);
+  g.status = rows.take_text(r, 8);
+  return g;
+}
+
+double system_now() {
+  using namespace std::chrono;
+  return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+} // namespace
+
+std::string event_node_id(uint64_t project_id, const std::string& event_id) {
+  auto key = std::to_string(project_id) + ":" + event_id;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(key.data(), key.size(), md, &len, EVP_md5(), nullptr);
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * len);
+  for (unsigned int i = 0; i < len; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 0x0F];
+  }
+  return out;
+}
+
+std::string effective_db_url(std::string_view db_url,
+                             std::string_view data_dir) {
+  if (!db_url.empty())
+    return std::string{db_url};
+  std::string dir{data_dir.empty() ? std::string_view{"."} : data_dir};
+  while (dir.size() > 1 && dir.back() == '/')
+    dir.pop_back();
+  return "sqlite://" + dir + (dir == "/" ? "" : "/") + "vigil.db";
+}
+
+sql_options make_sql_options(std::string_view sqlite_synchronous) {
+  sql_options opts;
+  opts.sqlite_synchronous_full = sqlite_synchronous == "full";
+  return opts;
+}
+
+event_store::event_store(std::unique_ptr<sql_connection> db)
+  : db_(std::move(db)), nodes_(*db_) {}
+
+caf::expected<std::unique_ptr<event_store>>
+event_store::open(const std::string& db_url, const sql_options& opts) {
+  auto db = sql_connection::open(db_url, opts);
+  if (!db)
+    return std::move(db.error());
+  if (auto err = migrate(**db))
+    return err;
+  return std::make_unique<event_store>(std::move(*db));
+}
+
+caf::error event_store::migrate(sql_connection& db) {
+  // Up to date (every start but the first): no write lock taken, so that
+  // read-only connections open without waiting for the writer.
+  if (auto v = db.query("SELECT max(version) FROM vigil_schema_version");
+      v && !v->empty() && v->get_int64(0, 0) == event_store_schema_version)
+    return {};
+  sql_transaction tx{db};
+  if (auto err = tx.start())
+    return err;
+  // Nodes starting together must not race on CREATE TABLE: SQLite's BEGIN
+  // IMMEDIATE already serializes them, PostgreSQL takes a lock for it.
+  if (db.dialect() == sql_dialect::postgresql) {
+    auto locked = db.query("SELECT pg_advisory_xact_lock(7418120001)");
+    if (!locked)
+      return std::move(locked.error());
+  }
+  if (auto err = db.exec_script(version_table_sql))
+    return err;
+  auto rows = db.query("SELECT max(version) FROM vigil_schema_version");
+  if (!rows)
+    return std::move(rows.error());
+  int64_t current = rows->empty() ? 0 : rows->get_int64(0, 0);
+  if (current > event_store_schema_version)
+    return caf::make_error(errc::unsupported,
+                           "the database " + db.display_url()
+                             + " has schema version "
+                             + std::to_string(current)
+                             + ", newer than this build knows ("
+                             + std::to_string(event_store_schema_version)
+                             + "): upgrade vigil");
+  if (current < 1) {
+    if (auto err = db.exec_script(schema_v1(db.dialect())))
+      return err;
+    auto n = db.exec("INSERT INTO vigil_schema_version (version, applied_at)"
+                     " VALUES (?, ?)",
+                     {int64_t{1}, system_now()});
+    if (!n)
+      return std::move(n.error());
+  }
+  return tx.commit();
+}
+
+caf::expected<std::vector<group_outcome>>
+event_store::store_batch(const std::vector<stored_event>& events) {
+  std::vector<group_outcome> out(events.size());
+  if (events.empty())
+    return out;
+  // One upsert per group, not per event: bursts of one issue are the
+  // common case, and each upsert rewrites the group's row.
+  struct group_work {
+    const stored_event* first = nullptr; // first event counted, or nullptr
+    size_t first_index = 0;
+    int64_t count = 0;
+    double first_seen = 0;
+    double last_seen = 0;
+    std::vector<size_t> members; // indexes into events
+  };
+  std::map<std::pair<uint64_t, std::string_view>, group_work> groups;
+  sql_transaction tx{*db_};
+  if (auto err = tx.start())
+    return err;
+  for (size_t i = 0; i < events.size(); ++i) {
+    const auto& ev = events[i];
+    auto id = event_node_id(ev.project_id, ev.event_id);
+    auto inserted = ev.encoded.empty()
+                      ? nodes_.insert_if_absent(id, ev.json)
+                      : nodes_.insert_encoded_if_absent(id, ev.encoded);
+    if (!inserted)
+      return std::move(inserted.error());
+    auto& g = groups[{ev.project_id, ev.grouping_hash}];
+    g.members.push_back(i);
+    // A retry of a stored event (its node exists) counts nothing.
+    if (!*inserted)
+      continue;
+    if (g.first == nullptr) {
+      g.first = &ev;
+      g.first_index = i;
+      g.first_seen = ev.timestamp;
+      g.last_seen = ev.timestamp;
+    }
+    ++g.count;
+    g.first_seen = std::min(g.first_seen, ev.timestamp);
+    g.last_seen = std::max(g.last_seen, ev.timestamp);
+  }
+  auto upsert = upsert_group_sql(db_->dialect());
+  for (auto& [key, g] : groups) {
+    auto project = static_cast<int64_t>(key.first);
+    std::string hash{key.second};
+    int64_t group_id = 0;
+    if (g.count > 0) {
+      auto rows = db_->query(upsert, {project, hash, g.first->title,
+                                      g.first->culprit, g.first_seen,
+                                      g.last_seen, g.count});
+      if (!rows)
+        return std::move(rows.error());
+      if (rows->empty())
+        return caf::make_error(errc::command_failed,
+                               "group upsert returned no row");
+      group_id = rows->get_int64(0, 0);
+      // times_seen equal to this batch's count: the batch created it.
+      if (rows->get_int64(0, 1) == g.count)
+        out[g.first_index].is_new = true;
+    } else {
+      auto rows = db_->query(find_group_sql, {project, hash});
+      if (!rows)
+        return std::move(rows.error());
+      if (rows->empty()) {
+        // Only retries, and their nodes exist without a group (written by
+        // other means): create the group from the first of them.
+        const auto& ev = events[g.members.front()];
+        auto made = db_->query(upsert, {project, hash, ev.title, ev.culprit,
+                                        ev.timestamp, ev.timestamp,
+                                        int64_t{1}});
+        if (!made)
+          return std::move(made.error());
+        if (made->empty())
+          return caf::make_error(errc::command_failed,
+                                 "group upsert returned no row");
+        group_id = made->get_int64(0, 0);
+        if (made->get_int64(0, 1) == 1)
+          out[g.members.front()].is_new = true;
+      } else {
+        group_id = rows->get_int64(0, 0);
+      }
+    }
+    for (auto i : g.members)
+      out[i].group_id = group_id;
+  }
+  if (auto err = tx.commit())
+    return err;
+  return out;
+}
+
+caf::expected<std::optional<std::string>>
+event_store::get_event(uint64_t project_id, const std::string& event_id) {
+  return nodes_.get(event_node_id(project_id, event_id));
+}
+
+caf::expected<std::vector<group_row>>
+event_store::list_groups(uint64_t project_id, size_t limit) {
+  auto rows = db_->query(std::string{group_columns}
+                           + " WHERE project_id = ?"
+                             " ORDER BY last_seen DESC, id DESC LIMIT ?",
+                         {static_cast<int64_t>(project_id),
+                          static_cast<int64_t>(limit)});
+  if (!rows)
+    return std::move(rows.error());
+  std::vector<group_row> out;
+  out.reserve(rows->size());
+  for (size_t r = 0; r < rows->size(); ++r)
+    out.push_back(read_group(*rows, r));
+  return out;
+}
+
+caf::expected<std::optional<group_row>>
+event_store::get_group(int64_t group_id) {
+  auto rows = db_->query(std::string{group_columns} + " WHERE id = ?",
+                         {group_id});
+  if (!rows)
+    return std::move(rows.error());
+  if (rows->empty())
+    return std::optional<group_row>{};
+  return std::optional<group_row>{read_group(*rows, 0)};
+}
+
+} // namespace vigil

@@ -1,0 +1,320 @@
+#include "actors/ingest.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/send.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/backends/broker.hpp"
+#include "actors/backends/event_store.hpp"
+#include "messages/clock.hpp"
+#include "messages/errors.hpp"
+#include "messages/task_body.hpp"
+
+namespace vigil {
+
+// -- ingest_queue -------------------------------------------------------------
+
+void ingest_queue::attach(caf::actor_addr actor) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  actor_ = std::move(actor);
+}
+
+bool ingest_queue::push(ingest_job&& job) {
+  caf::actor_addr wake;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (jobs_.size() >= capacity_)
+      return false;
+    jobs_.push_back(std::move(job));
+    if (!signaled_) {
+      signaled_ = true;
+      wake = actor_;
+    }
+  }
+  if (auto hdl = caf::actor_cast<caf::actor>(wake))
+    caf::anon_send(hdl, poll_atom_v);
+  return true;
+}
+
+std::vector<ingest_job> ingest_queue::take(size_t max) {
+  std::vector<ingest_job> out;
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto n = std::min(max, jobs_.size());
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    out.push_back(std::move(jobs_.front()));
+    jobs_.pop_front();
+  }
+  // The actor asks again after each batch; only an empty queue needs the
+  // next push to wake it.
+  if (jobs_.empty())
+    signaled_ = false;
+  return out;
+}
+
+size_t ingest_queue::size() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return jobs_.size();
+}
+
+// -- post_process task ---------------------------------------------------------
+
+outgoing_task make_post_process_task(const std::string& queue,
+                                     const std::string& event_id,
+                                     uint64_t project_id, int64_t group_id,
+                                     bool is_new) {
+  outgoing_task out;
+  out.queue = queue;
+  auto& msg = out.msg;
+  msg.task = "vigil.events.post_process";
+  msg.id = new_uuid4();
+  msg.root_id = msg.id;
+  msg.correlation_id = msg.id;
+  msg.origin = "vigil@ingest";
+  msg.ignore_result = true;
+  value_map kwargs{{"event_id", value{event_id}},
+                   {"project_id", value{project_id}},
+                   {"group_id", value{group_id}},
+                   {"is_new", value{is_new}}};
+  msg.kwargsrepr = to_repr(value{kwargs});
+  msg.argsrepr = "()";
+  msg.body = encode_task_body({}, kwargs, content_type_msgpack);
+  return out;
+}
+
+// -- the actor -----------------------------------------------------------------
+
+namespace {
+
+using self_ptr = ingest_actor::stateful_pointer<ingest_state>;
+
+void next_batch(self_ptr self);
+
+/// The categories and scope of the quotas that rejected an item, for
+/// X-Sentry-Rate-Limits.
+rate_limit_entry rejection_entry(const ingest_job& job,
+                                 const quota_decision& d) {
+  rate_limit_entry e;
+  e.retry_after = d.retry_after;
+  e.reason_code = d.reason_code;
+  for (auto& q : job.quotas) {
+    if (q.reason_code != d.reason_code)
+      continue;
+    e.categories = q.categories;
+    e.scope = to_string(q.scope);
+    return e;
+  }
+  e.scope = "key";
+  return e;
+}
+
+bool ensure_store(self_ptr self) {
+  auto& st = self->state;
+  if (st.store)
+    return true;
+  auto store = st.opts.open_store();
+  if (!store) {
+    auto text = error_text(store.error());
+    spdlog::error("ingest: event store unavailable: {}", text);
+    st.counters.fail("event store unavailable: " + text);
+    return false;
+  }
+  st.store = std::move(*store);
+  return true;
+}
+
+bool ensure_broker(self_ptr self) {
+  auto& st = self->state;
+  if (st.conn)
+    return true;
+  auto conn = st.opts.open_broker();
+  if (!conn) {
+    auto text = error_text(conn.error());
+    spdlog::error("ingest: task broker unavailable: {}", text);
+    st.counters.fail("task broker unavailable: " + text);
+    return false;
+  }
+  st.conn = std::move(*conn);
+  return true;
+}
+
+/// Publishes the post_process tasks, reconnecting once on failure.
+caf::error publish_tasks(self_ptr self, const std::vector<outgoing_task>& tasks) {
+  auto& st = self->state;
+  caf::error err;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (!ensure_broker(self))
+      return caf::make_error(errc::connection_failed,
+                             "task broker unavailable");
+    err = st.conn->publish(tasks);
+    if (!err)
+      return {};
+    spdlog::warn("ingest: publishing to {} failed: {}",
+                 st.conn->describe(), error_text(err));
+    st.conn.reset();
+  }
+  return err;
+}
+
+/// Stores the accepted events of a batch, queues their tasks and answers
+/// every job: the second half of a batch, once its quota decisions are in.
+void finish_batch(self_ptr self, const std::vector<quota_decision>& decisions) {
+  auto& st = self->state;
+  auto jobs = std::move(st.batch);
+  st.batch.clear();
+  std::vector<ingest_result> results(jobs.size());
+  std::vector<stored_event> events;
+  std::vector<bool> has_events(jobs.size(), false);
+  size_t d = 0;
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    auto& job = jobs[j];
+    auto& res = results[j];
+    res.event_id = job.event_id;
+    size_t rejected = 0;
+    for (auto& item : job.items) {
+      const auto& dec = decisions[d++];
+      if (!dec.accepted) {
+        ++rejected;
+        ++st.items_rejected;
+        res.retry_after = std::max(res.retry_after, dec.retry_after);
+        auto entry = rejection_entry(job, dec);
+        entry.categories = {item.category};
+        res.limits.push_back(std::move(entry));
+        continue;
+      }
+      if (!item.event)
+        continue;
+      auto& ev = *item.event;
+      stored_event se;
+      se.event_id = ev.event_id;
+      se.project_id = job.scoping.project_id;
+      se.grouping_hash = ev.grouping_hash;
+      se.title = ev.title;
+      se.culprit = ev.culprit;
+      se.timestamp = ev.timestamp;
+      se.json = std::move(ev.json);
+      se.encoded = std::move(item.encoded);
+      events.push_back(std::move(se));
+      has_events[j] = true;
+    }
+    if (!job.items.empty() && rejected == job.items.size())
+      res.status = ingest_result::outcome::rate_limited;
+  }
+  // One transaction for the batch's events and groups, then one publish.
+  std::string failure;
+  if (!events.empty()) {
+    if (!ensure_store(self)) {
+      failure = "event store unavailable, retry later";
+    } else if (auto groups = st.store->store_batch(events); !groups) {
+      auto text = error_text(groups.error());
+      spdlog::error("ingest: storing {} events failed: {}", events.size(),
+                    text);
+      st.counters.fail("store: " + text);
+      st.store.reset();
+      failure = "event store unavailable, retry later";
+    } else {
+      std::vector<outgoing_task> tasks;
+      tasks.reserve(events.size());
+      for (size_t i = 0; i < events.size(); ++i)
+        tasks.push_back(make_post_process_task(
+          st.opts.task_queue, events[i].event_id, events[i].project_id,
+          (*groups)[i].group_id, (*groups)[i].is_new));
+      if (auto err = publish_tasks(self, tasks)) {
+        st.counters.fail("publish: " + error_text(err));
+        failure = "task broker unavailable, retry later";
+      } else {
+        st.events_stored += events.size();
+      }
+    }
+  }
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    if (!failure.empty() && has_events[j]) {
+      ++st.unavailable;
+      results[j].status = ingest_result::outcome::unavailable;
+      results[j].detail = failure;
+    } else {
+      ++st.counters.processed;
+    }
+    jobs[j].done(std::move(results[j]));
+  }
+  ++st.batches;
+  st.busy = false;
+  // Ask for the next batch through the mailbox, so that status requests
+  // get their turn between batches.
+  self->send(self, poll_atom_v);
+}
+
+void next_batch(self_ptr self) {
+  auto& st = self->state;
+  if (st.busy)
+    return;
+  auto jobs = st.opts.queue->take(st.opts.batch_size);
+  if (jobs.empty())
+    return;
+  st.busy = true;
+  st.batch = std::move(jobs);
+  std::vector<quota_check> checks;
+  for (auto& job : st.batch)
+    for (auto& item : job.items) {
+      quota_check c;
+      c.scoping = job.scoping;
+      c.scoping.category = item.category;
+      c.quotas = job.quotas;
+      c.quantity = item.quantity;
+      checks.push_back(std::move(c));
+    }
+  auto n = checks.size();
+  self->request(st.opts.quotas, st.opts.quota_timeout, std::move(checks))
+    .then(
+      [=](std::vector<quota_decision>& decisions) {
+        if (decisions.size() != n) {
+          spdlog::error("ingest: quota actor answered {} decisions for {} "
+                        "checks",
+                        decisions.size(), n);
+          decisions.resize(n);
+        }
+        finish_batch(self, decisions);
+      },
+      [=](caf::error& err) {
+        // The quota actor applies quotas.fail-open to store errors itself;
+        // this is for the actor being gone or too slow.
+        auto& st = self->state;
+        spdlog::warn("ingest: quota check failed: {}; {}", error_text(err),
+                     st.opts.fail_open ? "accepting (quotas.fail-open)"
+                                       : "rejecting");
+        st.counters.fail("quota check: " + error_text(err));
+        quota_decision dec;
+        if (!st.opts.fail_open) {
+          dec.accepted = false;
+          dec.retry_after = 60;
+          dec.reason_code = "quota_unavailable";
+        }
+        finish_batch(self, std::vector<quota_decision>(n, dec));
+      });
+}
+
+} // namespace
+
+ingest_actor::behavior_type ingest_service(self_ptr self,
+                                           ingest_options opts) {
+  self->state.opts = std::move(opts);
+  self->state.opts.queue->attach(self->address());
+  // Work may have arrived before the queue knew whom to wake.
+  self->send(self, poll_atom_v);
+  return {
+    [=](poll_atom) { next_batch(self); },
+    [=](status_atom) {
+      auto& st = self->state;
+      auto out = make_status(self, st.counters);
+      out.extra["queued"] = std::to_string(st.opts.queue->size());
+      out.extra["queue_capacity"] = std::to_string(st.opts.queue->capacity());
+      out.extra["batches"] = std::to_string(st.batches);
+      out.extra["events_stored"] = std::to_string(st.events_stored);
+      out.extra["items_rejected"] = std::to_string(st.items_rejected);
+      out.extra["unavailable"] = std::to_string(st.unavailable);
+      return out;
+    },
+  };
+}
+
+} // namespace vigil

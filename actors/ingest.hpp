@@ -1,0 +1,163 @@
+#pragma once
+
+// The ingest pipeline behind the store and envelope endpoints. HTTP threads
+// parse, authenticate and normalize; they hand each request to a bounded
+// `ingest_queue` as an `ingest_job` with a completion callback. The ingest
+// actor takes the queue in batches: one quota request for the batch, one
+// database transaction for its events and their groups, one broker publish
+// for their post_process tasks, then the answers. A request is answered 200
+// only after its events are durable and their tasks queued.
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <caf/actor_addr.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "actors/quota.hpp"
+#include "actors/status.hpp"
+#include "messages/quota_messages.hpp"
+#include "messages/sentry_event.hpp"
+#include "messages/sentry_rate_limits.hpp"
+#include "messages/task_message.hpp"
+#include "messages/type_ids.hpp"
+
+namespace vigil {
+
+class broker;
+class event_store;
+
+/// One envelope item (or the one event of a store request).
+struct ingest_item {
+  /// Relay's data category, e.g. "error", "transaction", "attachment".
+  std::string category;
+  int64_t quantity = 1;
+  /// Events and transactions: the document to store.
+  std::optional<normalized_event> event;
+  /// The event as the nodestore keeps it (compressed on the HTTP thread,
+  /// so that the single database writer does not).
+  std::string encoded;
+};
+
+/// What the pipeline answers for one request.
+struct ingest_result {
+  enum class outcome {
+    /// Every item was accepted (some may have been rate limited).
+    accepted,
+    /// Every counted item was rejected by a quota.
+    rate_limited,
+    /// The store or broker failed; nothing was kept. Answer 503.
+    unavailable,
+  };
+  outcome status = outcome::accepted;
+  /// The id to answer with.
+  std::string event_id;
+  /// Seconds until the longest rejecting window ends.
+  int64_t retry_after = 0;
+  /// The rejections, for X-Sentry-Rate-Limits.
+  std::vector<rate_limit_entry> limits;
+  /// What went wrong, for an unavailable answer.
+  std::string detail;
+};
+
+/// One request waiting for the pipeline.
+struct ingest_job {
+  quota_scoping scoping; // organization, project, key; category per item
+  std::vector<quota_config> quotas;
+  std::vector<ingest_item> items;
+  std::string event_id;
+  /// Called once with the answer, from the ingest actor's thread.
+  std::function<void(ingest_result)> done;
+};
+
+/// A bounded hand-over from HTTP threads to the ingest actor.
+class ingest_queue {
+public:
+  explicit ingest_queue(size_t capacity) : capacity_(capacity) {
+    // nop
+  }
+
+  /// Wakes `actor` with a poll when work arrives while it is idle.
+  void attach(caf::actor_addr actor);
+
+  /// Queues a job; false when the queue is full (answer 503).
+  bool push(ingest_job&& job);
+
+  /// Takes up to `max` jobs in arrival order.
+  std::vector<ingest_job> take(size_t max);
+
+  size_t size() const;
+  size_t capacity() const {
+    return capacity_;
+  }
+
+private:
+  mutable std::mutex mtx_;
+  std::deque<ingest_job> jobs_;
+  size_t capacity_;
+  bool signaled_ = false;
+  caf::actor_addr actor_;
+};
+
+/// What the ingest actor needs.
+struct ingest_options {
+  std::shared_ptr<ingest_queue> queue;
+  quota_actor quotas;
+  /// Opens the event store (db.url).
+  std::function<caf::expected<std::unique_ptr<event_store>>()> open_store;
+  /// Connects to the broker the post_process tasks go to.
+  std::function<caf::expected<std::unique_ptr<broker>>()> open_broker;
+  /// Queue of the post_process tasks.
+  std::string task_queue = "celery";
+  size_t batch_size = 1000;
+  /// Bound on the quota request.
+  std::chrono::milliseconds quota_timeout{5000};
+  /// What a failed quota request means (quotas.fail-open).
+  bool fail_open = true;
+};
+
+/// Drives the pipeline: takes batches from the queue, decides quotas,
+/// stores, publishes and answers. Runs detached (the store and the broker
+/// block).
+using ingest_actor = caf::typed_actor<
+  /// Work arrived in the queue.
+  caf::reacts_to<poll_atom>,
+  /// Answers the actor's status and figures.
+  caf::replies_to<status_atom>::with<actor_status>>;
+
+/// State of the ingest actor.
+struct ingest_state {
+  static inline const char* name = "ingest.actor";
+  ingest_options opts;
+  std::unique_ptr<event_store> store;
+  std::unique_ptr<broker> conn;
+  /// The batch waiting for its quota decisions.
+  std::vector<ingest_job> batch;
+  bool busy = false;
+  status_counters counters;
+  uint64_t batches = 0;
+  uint64_t events_stored = 0;
+  uint64_t items_rejected = 0;
+  uint64_t unavailable = 0;
+};
+
+/// Spawn with `spawn<caf::detached>(ingest_service, opts)`.
+ingest_actor::behavior_type
+ingest_service(ingest_actor::stateful_pointer<ingest_state> self,
+               ingest_options opts);
+
+/// The task `vigil.events.post_process(event_id, project_id, group_id,
+/// is_new)` for a stored event, as the pipeline publishes it.
+outgoing_task make_post_process_task(const std::string& queue,
+                                     const std::string& event_id,
+                                     uint64_t project_id, int64_t group_id,
+                                     bool is_new);
+
+} // namespace vigil

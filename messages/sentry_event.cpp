@@ -1,0 +1,772 @@
+#include "messages/sentry_event.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <openssl/evp.h>
+#include <simdjson.h>
+
+#include "messages/clock.hpp"
+#include "messages/errors.hpp"
+
+namespace vigil {
+
+namespace {
+
+namespace dom = simdjson::dom;
+
+/// Parsers keep buffers sized for their largest document; one parser per
+/// thread avoids reallocating them for every event, but a huge event must
+/// not pin its buffers forever.
+constexpr size_t max_retained_capacity = 1 << 20;
+
+/// Longest message title, in code points (Sentry truncates to 100).
+constexpr size_t max_title_chars = 100;
+
+bool is_hex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')
+         || (c >= 'A' && c <= 'F');
+}
+
+char to_lower_ascii(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+// -- raw text scanning --------------------------------------------------------
+
+// simdjson's DOM keeps no source offsets, so the splice points are found by
+// walking the top level of the (already validated) text: it only has to
+// skip strings and balanced containers.
+
+/// Span of one top-level member's value in the original text.
+struct member_span {
+  std::string_view key; // raw, as written between the quotes
+  size_t value_begin = 0;
+  size_t value_end = 0;
+};
+
+size_t skip_ws(std::string_view s, size_t i) {
+  while (i < s.size()
+         && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+    ++i;
+  return i;
+}
+
+/// `i` is at the opening quote; returns the index past the closing quote.
+size_t skip_string(std::string_view s, size_t i) {
+  for (++i; i < s.size(); ++i) {
+    if (s[i] == '\\')
+      ++i;
+    else if (s[i] == '"')
+      return i + 1;
+  }
+  return s.size();
+}
+
+/// Returns the index past the value starting at `i`.
+size_t skip_value(std::string_view s, size_t i) {
+  if (i >= s.size())
+    return i;
+  if (s[i] == '"')
+    return skip_string(s, i);
+  if (s[i] == '{' || s[i] == '[') {
+    size_t depth = 0;
+    while (i < s.size()) {
+      char c = s[i];
+      if (c == '"') {
+        i = skip_string(s, i);
+        continue;
+      }
+      if (c == '{' || c == '[')
+        ++depth;
+      else if ((c == '}' || c == ']') && --depth == 0)
+        return i + 1;
+      ++i;
+    }
+    return i;
+  }
+  while (i < s.size() && s[i] != ',' && s[i] != '}' && s[i] != ']'
+         && s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
+    ++i;
+  return i;
+}
+
+/// Members of the top-level object and the index of its closing brace.
+struct top_level {
+  std::vector<member_span> members;
+  size_t close = 0;
+};
+
+/// Requires `s` to be a valid JSON object (checked by simdjson before).
+bool scan_top_level(std::string_view s, top_level& out) {
+  size_t i = skip_ws(s, 0);
+  if (i >= s.size() || s[i] != '{')
+    return false;
+  i = skip_ws(s, i + 1);
+  while (i < s.size() && s[i] != '}') {
+    if (s[i] != '"')
+      return false;
+    auto key_end = skip_string(s, i);
+    if (key_end > s.size() || key_end < i + 2)
+      return false;
+    member_span m;
+    m.key = s.substr(i + 1, key_end - i - 2);
+    i = skip_ws(s, key_end);
+    if (i >= s.size() || s[i] != ':')
+      return false;
+    i = skip_ws(s, i + 1);
+    m.value_begin = i;
+    m.value_end = skip_value(s, i);
+    i = skip_ws(s, m.value_end);
+    out.members.push_back(m);
+    if (i < s.size() && s[i] == ',')
+      i = skip_ws(s, i + 1);
+  }
+  if (i >= s.size())
+    return false;
+  out.close = i;
+  return true;
+}
+
+// -- DOM helpers --------------------------------------------------------------
+
+std::string_view get_string(dom::element el) {
+  std::string_view out;
+  if (el.get_string().get(out) != simdjson::SUCCESS)
+    return {};
+  return out;
+}
+
+std::string_view member_string(dom::object obj, std::string_view key) {
+  dom::element el;
+  if (obj.at_key(key).get(el) != simdjson::SUCCESS)
+    return {};
+  return get_string(el);
+}
+
+bool member(dom::object obj, std::string_view key, dom::element& out) {
+  return obj.at_key(key).get(out) == simdjson::SUCCESS;
+}
+
+bool member_object(dom::object obj, std::string_view key, dom::object& out) {
+  dom::element el;
+  return member(obj, key, el) && el.get_object().get(out) == simdjson::SUCCESS;
+}
+
+bool member_array(dom::object obj, std::string_view key, dom::array& out) {
+  dom::element el;
+  return member(obj, key, el) && el.get_array().get(out) == simdjson::SUCCESS;
+}
+
+bool member_true(dom::object obj, std::string_view key) {
+  dom::element el;
+  bool b = false;
+  return member(obj, key, el) && el.get_bool().get(b) == simdjson::SUCCESS
+         && b;
+}
+
+/// The exception values of an event: `exception.values` or, as old SDKs
+/// send it, `exception` as a list (or a single exception object).
+std::vector<dom::object> exception_values(dom::object event) {
+  std::vector<dom::object> out;
+  dom::element exc;
+  if (!member(event, "exception", exc))
+    return out;
+  dom::array values;
+  dom::object obj;
+  if (exc.get_object().get(obj) == simdjson::SUCCESS) {
+    if (!member_array(obj, "values", values)) {
+      if (!member_string(obj, "type").empty()
+          || !member_string(obj, "value").empty())
+        out.push_back(obj);
+      return out;
+    }
+  } else if (exc.get_array().get(values) != simdjson::SUCCESS) {
+    return out;
+  }
+  for (dom::element v : values) {
+    dom::object x;
+    if (v.get_object().get(x) == simdjson::SUCCESS)
+      out.push_back(x);
+  }
+  return out;
+}
+
+std::vector<dom::object> frames_of(dom::object exc) {
+  std::vector<dom::object> out;
+  dom::object st;
+  dom::array frames;
+  if (!member_object(exc, "stacktrace", st)
+      || !member_array(st, "frames", frames))
+    return out;
+  for (dom::element f : frames) {
+    dom::object x;
+    if (f.get_object().get(x) == simdjson::SUCCESS)
+      out.push_back(x);
+  }
+  return out;
+}
+
+/// The message of a message event: logentry.formatted, logentry.message,
+/// then `message` as a string or as an object of the same shape.
+std::string_view event_message(dom::object event) {
+  dom::object obj;
+  for (auto key : {"logentry", "message"}) {
+    if (member_object(event, key, obj)) {
+      for (auto sub : {"formatted", "message"})
+        if (auto s = member_string(obj, sub); !s.empty())
+          return s;
+    } else if (auto s = member_string(event, key); !s.empty()) {
+      return s;
+    }
+  }
+  return {};
+}
+
+// -- grouping -----------------------------------------------------------------
+
+/// Collects grouping components, each length-prefixed so that no two
+/// different component lists hash alike.
+class hash_input {
+public:
+  void add(std::string_view x) {
+    buf_ += std::to_string(x.size());
+    buf_ += ':';
+    buf_ += x;
+  }
+
+  std::string md5_hex() const {
+    static EVP_MD* md = EVP_MD_fetch(nullptr, "MD5", nullptr);
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (md == nullptr
+        || EVP_Digest(buf_.data(), buf_.size(), digest, &len, md, nullptr)
+             != 1)
+      len = 0;
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(32);
+    for (unsigned i = 0; i < len; ++i) {
+      out += hex[digest[i] >> 4];
+      out += hex[digest[i] & 0xF];
+    }
+    return out;
+  }
+
+private:
+  std::string buf_;
+};
+
+/// Adds the default components: exception chain, else message, else the
+/// "<unlabeled>" marker.
+void add_default_components(dom::object event, hash_input& h) {
+  auto excs = exception_values(event);
+  if (!excs.empty()) {
+    h.add("exception");
+    for (auto exc : excs) {
+      h.add(member_string(exc, "type"));
+      h.add(member_string(exc, "value"));
+      auto frames = frames_of(exc);
+      bool any_in_app = std::any_of(frames.begin(), frames.end(),
+                                    [](dom::object f) {
+                                      return member_true(f, "in_app");
+                                    });
+      for (auto f : frames) {
+        if (any_in_app && !member_true(f, "in_app"))
+          continue;
+        auto where = member_string(f, "module");
+        if (where.empty())
+          where = member_string(f, "filename");
+        h.add(where);
+        h.add(member_string(f, "function"));
+      }
+    }
+    return;
+  }
+  if (auto msg = event_message(event); !msg.empty()) {
+    h.add("message");
+    h.add(msg);
+    return;
+  }
+  h.add("<unlabeled>");
+}
+
+/// True for "{{ default }}" with any inner spacing.
+bool is_default_marker(std::string_view s) {
+  if (s.size() < 4 || s.substr(0, 2) != "{{" || s.substr(s.size() - 2) != "}}")
+    return false;
+  s = s.substr(2, s.size() - 4);
+  while (!s.empty() && s.front() == ' ')
+    s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ')
+    s.remove_suffix(1);
+  return s == "default";
+}
+
+std::string grouping_hash(dom::object event) {
+  hash_input h;
+  dom::array fp;
+  if (member_array(event, "fingerprint", fp) && fp.size() > 0) {
+    h.add("fingerprint");
+    for (dom::element el : fp) {
+      std::string_view s;
+      if (el.get_string().get(s) == simdjson::SUCCESS) {
+        if (is_default_marker(s))
+          add_default_components(event, h);
+        else
+          h.add(s);
+        continue;
+      }
+      // Sentry stringifies non-string fingerprint entries.
+      auto t = el.type();
+      if (t == dom::element_type::INT64 || t == dom::element_type::UINT64
+          || t == dom::element_type::DOUBLE || t == dom::element_type::BOOL)
+        h.add(simdjson::minify(el));
+    }
+    return h.md5_hex();
+  }
+  add_default_components(event, h);
+  return h.md5_hex();
+}
+
+// -- title and culprit --------------------------------------------------------
+
+/// Truncates `s` to at most `n` code points without splitting a UTF-8
+/// sequence.
+std::string_view truncate_chars(std::string_view s, size_t n) {
+  size_t chars = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) {
+      if (chars == n)
+        return s.substr(0, i);
+      ++chars;
+    }
+  }
+  return s;
+}
+
+std::string make_title(dom::object event) {
+  // A transaction is named by its transaction, as Sentry titles it.
+  if (member_string(event, "type") == "transaction")
+    if (auto tx = member_string(event, "transaction"); !tx.empty())
+      return std::string{tx};
+  auto excs = exception_values(event);
+  if (!excs.empty()) {
+    auto type = member_string(excs.back(), "type");
+    auto value = member_string(excs.back(), "value");
+    std::string out{type};
+    if (!type.empty() && !value.empty())
+      out += ": ";
+    out += value;
+    if (!out.empty())
+      return out;
+  }
+  if (auto msg = event_message(event); !msg.empty()) {
+    auto line = msg.substr(0, msg.find('\n'));
+    return std::string{truncate_chars(line, max_title_chars)};
+  }
+  return "<unlabeled event>";
+}
+
+std::string make_culprit(dom::object event) {
+  if (auto tx = member_string(event, "transaction"); !tx.empty())
+    return std::string{tx};
+  auto excs = exception_values(event);
+  for (auto it = excs.rbegin(); it != excs.rend(); ++it) {
+    auto frames = frames_of(*it);
+    for (auto f = frames.rbegin(); f != frames.rend(); ++f) {
+      if (!member_true(*f, "in_app"))
+        continue;
+      auto where = member_string(*f, "module");
+      if (where.empty())
+        where = member_string(*f, "filename");
+      auto fn = member_string(*f, "function");
+      std::string out{where.empty() ? std::string_view{"?"} : where};
+      out += " in ";
+      out += fn.empty() ? std::string_view{"?"} : fn;
+      return out;
+    }
+  }
+  return {};
+}
+
+// -- timestamps ---------------------------------------------------------------
+
+/// Reads a numeric or ISO-8601 timestamp; false if neither.
+bool read_timestamp(dom::element el, double& out) {
+  double d = 0;
+  if (el.get_double().get(d) == simdjson::SUCCESS) {
+    if (!std::isfinite(d))
+      return false;
+    out = d;
+    return true;
+  }
+  std::string_view s;
+  if (el.get_string().get(s) != simdjson::SUCCESS || s.empty())
+    return false;
+  if (auto us = parse_iso8601(s)) {
+    out = static_cast<double>(*us) / 1e6;
+    return true;
+  }
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), d);
+  if (ec == std::errc{} && end == s.data() + s.size() && std::isfinite(d)) {
+    out = d;
+    return true;
+  }
+  return false;
+}
+
+void append_number(std::string& out, double x) {
+  if (!std::isfinite(x))
+    x = 0;
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), x);
+  if (ec != std::errc{}) {
+    out += '0';
+    return;
+  }
+  out.append(buf, end);
+}
+
+// -- numbers out of range ----------------------------------------------------
+
+/// Length of the JSON number token at `s[i]`, 0 if it is not one.
+size_t number_token(std::string_view s, size_t i) {
+  size_t j = i;
+  auto digits = [&] {
+    size_t k = j;
+    while (j < s.size() && s[j] >= '0' && s[j] <= '9')
+      ++j;
+    return j - k;
+  };
+  if (j < s.size() && s[j] == '-')
+    ++j;
+  if (j < s.size() && s[j] == '0')
+    ++j;
+  else if (digits() == 0)
+    return 0;
+  if (j < s.size() && s[j] == '.') {
+    ++j;
+    if (digits() == 0)
+      return 0;
+  }
+  if (j < s.size() && (s[j] == 'e' || s[j] == 'E')) {
+    ++j;
+    if (j < s.size() && (s[j] == '+' || s[j] == '-'))
+      ++j;
+    if (digits() == 0)
+      return 0;
+  }
+  return j - i;
+}
+
+/// Returns `text` with every well-formed integer token beyond 64 bits
+/// overwritten by "0" and spaces (same length).
+std::string tame_numbers(std::string_view text) {
+  std::string out{text};
+  size_t i = 0;
+  while (i < out.size()) {
+    char c = out[i];
+    if (c == '"') {
+      i = skip_string(out, i);
+      continue;
+    }
+    if (c != '-' && (c < '0' || c > '9')) {
+      ++i;
+      continue;
+    }
+    auto n = number_token(out, i);
+    if (n == 0) {
+      ++i;
+      continue;
+    }
+    auto tok = std::string_view{out}.substr(i, n);
+    // Only integers beyond 64 bits that still fit a double are tamed: a
+    // number beyond a double is refused by the JSON readers downstream
+    // (nlohmann: "number overflow"), so the event stays malformed.
+    bool integral = tok.find_first_of(".eE") == std::string_view::npos;
+    int64_t x = 0;
+    uint64_t y = 0;
+    double d = 0;
+    bool big_integer
+      = integral
+        && std::from_chars(tok.data(), tok.data() + n, x).ec != std::errc{}
+        && std::from_chars(tok.data(), tok.data() + n, y).ec != std::errc{}
+        && std::from_chars(tok.data(), tok.data() + n, d).ec == std::errc{};
+    if (big_integer) {
+      out[i] = '0';
+      std::fill(out.begin() + static_cast<ptrdiff_t>(i) + 1,
+                out.begin() + static_cast<ptrdiff_t>(i + n), ' ');
+    }
+    i += n;
+  }
+  return out;
+}
+
+// -- error positions ----------------------------------------------------------
+
+/// A SAX handler that builds nothing: only the position of a syntax error
+/// is wanted, which simdjson does not report.
+struct error_locator : nlohmann::json_sax<nlohmann::json> {
+  size_t position = 0;
+  std::string what;
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override { return true; }
+  bool key(string_t&) override { return true; }
+  bool end_object() override { return true; }
+  bool start_array(std::size_t) override { return true; }
+  bool end_array() override { return true; }
+  bool parse_error(std::size_t pos, const std::string&,
+                   const nlohmann::detail::exception& ex) override {
+    position = pos;
+    what = ex.what();
+    return false;
+  }
+};
+
+caf::error json_error(std::string_view text, simdjson::error_code ec) {
+  error_locator loc;
+  try {
+    nlohmann::json::sax_parse(text.begin(), text.end(), &loc,
+                              nlohmann::json::input_format_t::json, false);
+  } catch (...) {
+    // sax_parse reports through the handler; nothing else is expected.
+  }
+  if (loc.position > 0)
+    return caf::make_error(errc::malformed,
+                           "malformed JSON at byte "
+                             + std::to_string(loc.position) + ": "
+                             + simdjson::error_message(ec));
+  return caf::make_error(errc::malformed, std::string{"malformed JSON: "}
+                                            + simdjson::error_message(ec));
+}
+
+// -- the splice ---------------------------------------------------------------
+
+/// One field to set in the stored document.
+struct field_edit {
+  std::string_view key;
+  std::string value; // JSON text
+};
+
+/// Returns `text` with each edit's key set: existing members (every
+/// occurrence) get their value replaced in place, missing ones are added
+/// before the closing brace. Only when a member must be replaced is the
+/// text scanned; the common case appends and copies.
+caf::expected<std::string> splice(std::string_view text, dom::object event,
+                                  const std::vector<field_edit>& edits) {
+  auto close = text.find_last_not_of(" \t\n\r");
+  if (close == std::string_view::npos || text[close] != '}')
+    return caf::make_error(errc::malformed, "event is not a JSON object");
+  bool replace_any = false;
+  for (auto& e : edits) {
+    dom::element ignored;
+    if (member(event, e.key, ignored))
+      replace_any = true;
+  }
+  top_level top;
+  if (replace_any && !scan_top_level(text, top))
+    return caf::make_error(errc::malformed, "event is not a JSON object");
+  struct replacement {
+    size_t begin, end;
+    const std::string* value;
+  };
+  std::vector<replacement> reps;
+  std::string tail;
+  bool has_members = event.size() > 0;
+  for (auto& e : edits) {
+    bool found = false;
+    for (auto& m : top.members) {
+      if (m.key == e.key) {
+        found = true;
+        reps.push_back({m.value_begin, m.value_end, &e.value});
+      }
+    }
+    if (found)
+      continue;
+    if (has_members || !tail.empty())
+      tail += ',';
+    tail += '"';
+    tail += e.key;
+    tail += "\":";
+    tail += e.value;
+  }
+  std::sort(reps.begin(), reps.end(),
+            [](auto& a, auto& b) { return a.begin < b.begin; });
+  std::string out;
+  out.reserve(text.size() + tail.size() + 64);
+  size_t pos = 0;
+  for (auto& r : reps) {
+    out.append(text.substr(pos, r.begin - pos));
+    out += *r.value;
+    pos = r.end;
+  }
+  out.append(text.substr(pos, close - pos));
+  out += tail;
+  out.append(text.substr(close));
+  return out;
+}
+
+std::string json_quoted(std::string_view s) {
+  // Only used for values vigil generates (hex ids, known level names).
+  std::string out;
+  out.reserve(s.size() + 2);
+  out += '"';
+  out += s;
+  out += '"';
+  return out;
+}
+
+std::string new_event_id() {
+  auto id = new_uuid4();
+  id.erase(std::remove(id.begin(), id.end(), '-'), id.end());
+  return id;
+}
+
+} // namespace
+
+std::optional<std::string> normalize_event_id(std::string_view text) {
+  std::string out;
+  out.reserve(32);
+  if (text.size() == 32) {
+    for (char c : text) {
+      if (!is_hex(c))
+        return std::nullopt;
+      out += to_lower_ascii(c);
+    }
+    return out;
+  }
+  if (text.size() == 36) {
+    for (size_t i = 0; i < 36; ++i) {
+      char c = text[i];
+      if (i == 8 || i == 13 || i == 18 || i == 23) {
+        if (c != '-')
+          return std::nullopt;
+      } else if (!is_hex(c)) {
+        return std::nullopt;
+      } else {
+        out += to_lower_ascii(c);
+      }
+    }
+    return out;
+  }
+  return std::nullopt;
+}
+
+caf::expected<normalized_event>
+normalize_event(std::string_view json, uint64_t project_id, double received,
+                std::optional<std::string_view> event_id_hint) {
+  thread_local dom::parser parser;
+  constexpr size_t parser_depth = max_event_depth + 1;
+  if (parser.max_depth() != parser_depth || parser.capacity() < json.size()) {
+    auto capacity = std::max<size_t>({parser.capacity(), json.size(), 4096});
+    if (auto ec = parser.allocate(capacity, parser_depth);
+        ec != simdjson::SUCCESS) {
+      parser = dom::parser{};
+      return caf::make_error(errc::too_large,
+                             std::string{"cannot allocate a JSON parser: "}
+                               + simdjson::error_message(ec));
+    }
+  }
+  // simdjson reads up to SIMDJSON_PADDING bytes past the end: parse from a
+  // padded per-thread copy (a string_view carries no padding).
+  thread_local std::string padded;
+  padded.reserve(json.size() + simdjson::SIMDJSON_PADDING);
+  padded.assign(json);
+  struct release_guard {
+    dom::parser& p;
+    std::string& buf;
+    ~release_guard() {
+      if (p.capacity() > max_retained_capacity)
+        p = dom::parser{};
+      if (buf.capacity() > max_retained_capacity)
+        std::string{}.swap(buf);
+    }
+  } guard{parser, padded};
+  dom::element root;
+  auto ec = parser.parse(padded.data(), json.size(), false).get(root);
+  if (ec == simdjson::NUMBER_ERROR) {
+    // Valid JSON may hold numbers simdjson cannot represent (Python sends
+    // big integers as digits). Fields are read from a copy where such
+    // numbers read as 0; the stored document keeps the original text.
+    if (auto tamed = tame_numbers(json); tamed.size() == json.size()) {
+      padded.assign(tamed);
+      ec = parser.parse(padded.data(), tamed.size(), false).get(root);
+    }
+  }
+  if (ec != simdjson::SUCCESS) {
+    if (ec == simdjson::DEPTH_ERROR)
+      return caf::make_error(errc::too_large,
+                             "event nesting deeper than "
+                               + std::to_string(max_event_depth));
+    if (ec == simdjson::CAPACITY || ec == simdjson::MEMALLOC)
+      return caf::make_error(errc::too_large, "event too large to parse");
+    return json_error(json, ec);
+  }
+  dom::object event;
+  if (root.get_object().get(event) != simdjson::SUCCESS)
+    return caf::make_error(errc::malformed, "event is not a JSON object");
+  normalized_event out;
+  std::vector<field_edit> edits;
+
+  // event_id: own, hint, or new; rewritten when absent or not canonical.
+  auto own_id = member_string(event, "event_id");
+  if (auto id = normalize_event_id(own_id)) {
+    out.event_id = std::move(*id);
+    if (out.event_id != own_id)
+      edits.push_back({"event_id", json_quoted(out.event_id)});
+  } else {
+    std::optional<std::string> hinted;
+    if (event_id_hint)
+      hinted = normalize_event_id(*event_id_hint);
+    out.event_id = hinted ? std::move(*hinted) : new_event_id();
+    edits.push_back({"event_id", json_quoted(out.event_id)});
+  }
+
+  edits.push_back({"project", std::to_string(project_id)});
+  std::string received_text;
+  append_number(received_text, received);
+  edits.push_back({"received", received_text});
+
+  dom::element ts;
+  bool has_ts = member(event, "timestamp", ts);
+  if (has_ts && read_timestamp(ts, out.timestamp)) {
+    // keep the event's own text
+  } else {
+    out.timestamp = std::isfinite(received) ? received : 0;
+    edits.push_back({"timestamp", received_text});
+  }
+
+  out.level = member_string(event, "level");
+  if (out.level.empty()) {
+    // Relay's default: "info" for transactions, "error" for the rest.
+    out.level = member_string(event, "type") == "transaction" ? "info"
+                                                               : "error";
+    edits.push_back({"level", json_quoted(out.level)});
+  }
+  out.platform = member_string(event, "platform");
+  if (out.platform.empty()) {
+    out.platform = "other";
+    edits.push_back({"platform", json_quoted(out.platform)});
+  }
+
+  out.grouping_hash = grouping_hash(event);
+  out.title = make_title(event);
+  out.culprit = make_culprit(event);
+  auto doc = splice(json, event, edits);
+  if (!doc)
+    return std::move(doc.error());
+  out.json = std::move(*doc);
+  return out;
+}
+
+} // namespace vigil

@@ -1,0 +1,366 @@
+#include "runtime/adapters/http.hpp"
+
+#include <atomic>
+#include <optional>
+#include <thread>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "config/text.hpp"
+#include "messages/errors.hpp"
+
+namespace vigil {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+std::string_view http_request::method() const {
+  auto m = message.method_string();
+  return {m.data(), m.size()};
+}
+
+std::string_view http_request::path() const {
+  auto t = message.target();
+  std::string_view target{t.data(), t.size()};
+  return target.substr(0, target.find('?'));
+}
+
+std::string_view http_request::query() const {
+  auto t = message.target();
+  std::string_view target{t.data(), t.size()};
+  auto q = target.find('?');
+  return q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
+}
+
+std::string_view http_request::header(std::string_view name) const {
+  auto it = message.find(beast::string_view{name.data(), name.size()});
+  if (it == message.end())
+    return {};
+  auto v = it->value();
+  return {v.data(), v.size()};
+}
+
+http_response json_error(unsigned status, std::string_view detail) {
+  http_response r;
+  r.status = status;
+  r.body = nlohmann::json{{"detail", detail}}.dump();
+  return r;
+}
+
+caf::expected<std::pair<std::string, uint16_t>>
+parse_bind_address(std::string_view text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string_view::npos)
+    return caf::make_error(errc::bad_config,
+                           "expected host:port, got '" + std::string{text}
+                             + "'");
+  std::string host{text.substr(0, colon)};
+  if (host.size() > 1 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  int64_t port = 0;
+  if (!parse_int(text.substr(colon + 1), port) || port < 0 || port > 65535)
+    return caf::make_error(errc::bad_config,
+                           "expected a port 0..65535 after ':', got '"
+                             + std::string{text.substr(colon + 1)} + "'");
+  return std::make_pair(host.empty() ? std::string{"127.0.0.1"} : host,
+                        static_cast<uint16_t>(port));
+}
+
+namespace {
+
+struct server_shared {
+  http_server_options opts;
+  http_handler handler;
+  std::atomic<uint64_t> connections{0};
+  std::atomic<uint64_t> requests{0};
+};
+
+/// One connection: reads a request, hands it to the handler, writes the
+/// answer, and reads the next one while the client keeps the connection.
+class session : public std::enable_shared_from_this<session> {
+public:
+  session(tcp::socket&& socket, std::shared_ptr<server_shared> shared)
+    : stream_(std::move(socket)), shared_(std::move(shared)) {
+    boost::system::error_code ec;
+    auto ep = stream_.socket().remote_endpoint(ec);
+    if (!ec)
+      remote_ip_ = ep.address().to_string();
+  }
+
+  void start() {
+    net::dispatch(stream_.get_executor(),
+                  [self = shared_from_this()] { self->wait_for_request(); });
+  }
+
+private:
+  // An idle keep-alive connection may wait `idle_timeout` for its next
+  // request's first bytes; from then on the whole request must arrive
+  // within `read_timeout`, which is what closes slow clients.
+  void wait_for_request() {
+    if (buffer_.size() > 0) {
+      read_request();
+      return;
+    }
+    stream_.expires_after(shared_->opts.idle_timeout);
+    stream_.async_read_some(
+      buffer_.prepare(4096),
+      [self = shared_from_this()](beast::error_code ec, size_t n) {
+        if (ec) {
+          self->close();
+          return;
+        }
+        self->buffer_.commit(n);
+        self->read_request();
+      });
+  }
+
+  void read_request() {
+    parser_.emplace();
+    parser_->header_limit(
+      static_cast<std::uint32_t>(shared_->opts.max_header_bytes));
+    parser_->body_limit(shared_->opts.max_body_bytes);
+    stream_.expires_after(shared_->opts.read_timeout);
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = shared_from_this()](beast::error_code ec,
+                                                  size_t) {
+                        self->on_read(ec);
+                      });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec == bhttp::error::body_limit) {
+      reject(413, "request body exceeds web.max-body-size ("
+                    + std::to_string(shared_->opts.max_body_bytes)
+                    + " bytes)");
+      return;
+    }
+    if (ec == bhttp::error::header_limit) {
+      reject(431, "request headers exceed web.max-header-size ("
+                    + std::to_string(shared_->opts.max_header_bytes)
+                    + " bytes)");
+      return;
+    }
+    if (ec == beast::error::timeout || ec == bhttp::error::end_of_stream
+        || ec == net::error::eof || ec == net::error::connection_reset
+        || ec == net::error::operation_aborted) {
+      close();
+      return;
+    }
+    if (ec) {
+      reject(400, "malformed HTTP request: " + ec.message());
+      return;
+    }
+    stream_.expires_never();
+    ++shared_->requests;
+    http_request req{parser_->release(), remote_ip_};
+    keep_alive_ = req.message.keep_alive();
+    auto self = shared_from_this();
+    http_responder respond = [self](http_response resp) {
+      net::post(self->stream_.get_executor(),
+                [self, resp = std::move(resp)]() mutable {
+                  self->write(std::move(resp));
+                });
+    };
+    shared_->handler(std::move(req), std::move(respond));
+  }
+
+  void reject(unsigned status, std::string detail) {
+    spdlog::debug("http: {} from {}: {}", status, remote_ip_, detail);
+    keep_alive_ = false;
+    write(json_error(status, detail));
+  }
+
+  void write(http_response resp) {
+    res_ = {};
+    res_.version(11);
+    res_.result(resp.status);
+    res_.set(bhttp::field::server, "vigil");
+    res_.set(bhttp::field::content_type, resp.content_type);
+    for (auto& [name, value] : resp.headers)
+      res_.set(name, value);
+    res_.keep_alive(keep_alive_ && !resp.close);
+    res_.body() = std::move(resp.body);
+    res_.prepare_payload();
+    stream_.expires_after(shared_->opts.read_timeout);
+    bhttp::async_write(stream_, res_,
+                       [self = shared_from_this()](beast::error_code ec,
+                                                   size_t) {
+                         if (ec) {
+                           self->close();
+                           return;
+                         }
+                         if (!self->res_.keep_alive()) {
+                           self->linger();
+                           return;
+                         }
+                         self->wait_for_request();
+                       });
+  }
+
+  // Closing a socket with unread input makes the kernel reset the
+  // connection, and a client still sending (a rejected oversized request)
+  // would never read our answer. So: stop sending, read and drop what
+  // still arrives for a moment, then close.
+  void linger() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) {
+      close();
+      return;
+    }
+    stream_.expires_after(std::chrono::seconds{2});
+    buffer_.consume(buffer_.size());
+    drain();
+  }
+
+  void drain() {
+    stream_.async_read_some(
+      buffer_.prepare(65536),
+      [self = shared_from_this()](beast::error_code ec, size_t) {
+        if (ec) {
+          self->close();
+          return;
+        }
+        self->drain();
+      });
+  }
+
+  void close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.socket().close(ec);
+  }
+
+  beast::tcp_stream stream_;
+  std::shared_ptr<server_shared> shared_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  bhttp::response<bhttp::string_body> res_;
+  std::string remote_ip_;
+  bool keep_alive_ = true;
+};
+
+class beast_server final : public http_server {
+public:
+  beast_server(std::shared_ptr<server_shared> shared)
+    : shared_(std::move(shared)),
+      ioc_(static_cast<int>(shared_->opts.threads)),
+      acceptor_(net::make_strand(ioc_)) {
+    // nop
+  }
+
+  ~beast_server() override {
+    stop();
+  }
+
+  caf::error listen() {
+    boost::system::error_code ec;
+    auto addr = net::ip::make_address(shared_->opts.host, ec);
+    if (ec)
+      return caf::make_error(errc::bad_config,
+                             "web.bind: '" + shared_->opts.host
+                               + "' is not an IP address");
+    tcp::endpoint ep{addr, shared_->opts.port};
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec)
+      acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec)
+      acceptor_.bind(ep, ec);
+    if (!ec)
+      acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (ec)
+      return caf::make_error(errc::connection_failed,
+                             "cannot listen on " + shared_->opts.host + ":"
+                               + std::to_string(shared_->opts.port) + ": "
+                               + ec.message());
+    port_ = acceptor_.local_endpoint(ec).port();
+    accept();
+    for (size_t i = 0; i < std::max<size_t>(1, shared_->opts.threads); ++i)
+      threads_.emplace_back([this] { ioc_.run(); });
+    return {};
+  }
+
+  uint16_t port() const override {
+    return port_;
+  }
+
+  void stop() override {
+    if (stopped_.exchange(true))
+      return;
+    net::post(acceptor_.get_executor(), [this] {
+      boost::system::error_code ec;
+      acceptor_.close(ec);
+    });
+    ioc_.stop();
+    for (auto& t : threads_)
+      if (t.joinable())
+        t.join();
+  }
+
+  uint64_t connections() const override {
+    return shared_->connections.load();
+  }
+
+  uint64_t requests() const override {
+    return shared_->requests.load();
+  }
+
+private:
+  void accept() {
+    acceptor_.async_accept(net::make_strand(ioc_),
+                           [this](beast::error_code ec, tcp::socket socket) {
+                             if (ec) {
+                               if (ec != net::error::operation_aborted)
+                                 spdlog::warn("http: accept failed: {}",
+                                              ec.message());
+                             } else {
+                               ++shared_->connections;
+                               std::make_shared<session>(std::move(socket),
+                                                         shared_)
+                                 ->start();
+                             }
+                             if (acceptor_.is_open())
+                               accept();
+                           });
+  }
+
+  std::shared_ptr<server_shared> shared_;
+  net::io_context ioc_;
+  tcp::acceptor acceptor_;
+  std::vector<std::thread> threads_;
+  uint16_t port_ = 0;
+  std::atomic<bool> stopped_{false};
+};
+
+} // namespace
+
+http_server::~http_server() {
+  // nop
+}
+
+caf::expected<std::unique_ptr<http_server>>
+http_server::start(const http_server_options& opts, http_handler handler) {
+  auto shared = std::make_shared<server_shared>();
+  shared->opts = opts;
+  shared->handler = std::move(handler);
+  auto server = std::make_unique<beast_server>(std::move(shared));
+  if (auto err = server->listen())
+    return err;
+  return std::unique_ptr<http_server>{std::move(server)};
+}
+
+} // namespace vigil

@@ -1,0 +1,253 @@
+#include "runtime/adapters/zlib.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <climits>
+#include <new>
+
+#include <zlib.h>
+
+#include "messages/errors.hpp"
+
+namespace vigil {
+
+namespace {
+
+// zlib's windowBits: 15 with the zlib wrapper, +16 for gzip, negative raw.
+constexpr int zlib_window = 15;
+constexpr int gzip_window = 16 + 15;
+constexpr int raw_window = -15;
+
+// Output grows in steps of this much (or less near the limit), so the
+// buffer never exceeds max_out + 1 byte however well the input compresses.
+constexpr size_t chunk = 64 * 1024;
+
+// zlib counts in uInt: feed very large inputs in pieces.
+constexpr size_t max_feed = UINT_MAX / 2;
+
+bool looks_like_zlib(std::string_view data) {
+  // RFC 1950: CM = 8 (deflate), CINFO <= 7, and the 16-bit header is a
+  // multiple of 31. A raw deflate stream passes this by chance only 1 time
+  // in ~500 for a given first byte; those fall back to raw below.
+  if (data.size() < 2)
+    return false;
+  auto cmf = static_cast<unsigned char>(data[0]);
+  auto flg = static_cast<unsigned char>(data[1]);
+  return (cmf & 0x0F) == 8 && (cmf >> 4) <= 7 && (cmf * 256 + flg) % 31 == 0;
+}
+
+// Inflates `data` with `window_bits`. `what` names the input in errors
+// ("gzip body"). With `multi_member`, another gzip member may follow the
+// end of one (RFC 1952 allows it; gzip -c a b > c makes it).
+caf::expected<std::string> inflate_bounded(std::string_view data,
+                                           int window_bits, size_t max_out,
+                                           const char* what,
+                                           bool multi_member = false) {
+  z_stream zs{};
+  if (inflateInit2(&zs, window_bits) != Z_OK)
+    return caf::make_error(errc::command_failed,
+                           std::string{"cannot initialize zlib for "} + what);
+  struct guard {
+    z_stream* zs;
+    ~guard() { inflateEnd(zs); }
+  } g{&zs};
+  std::string out;
+  auto in = reinterpret_cast<const Bytef*>(data.data());
+  size_t in_left = data.size();
+  auto malformed = [&](const char* why) {
+    return caf::make_error(errc::malformed,
+                           std::string{what} + " is malformed: " + why);
+  };
+  // "gzip body" -> "decompressed body exceeds ..."
+  std::string_view noun{what};
+  noun.remove_prefix(noun.rfind(' ') + 1);
+  auto too_large = [&] {
+    return caf::make_error(errc::too_large,
+                           "decompressed " + std::string{noun}
+                             + " exceeds " + std::to_string(max_out)
+                             + " bytes");
+  };
+  for (;;) {
+    if (zs.avail_in == 0 && in_left > 0) {
+      auto n = std::min(in_left, max_feed);
+      zs.next_in = const_cast<Bytef*>(in);
+      zs.avail_in = static_cast<uInt>(n);
+      in += n;
+      in_left -= n;
+    }
+    // Room for at most one byte past the limit: enough to tell "exactly
+    // max_out" from "more than max_out".
+    auto left = max_out - out.size();
+    auto room = left >= chunk ? chunk : left + 1;
+    auto used = out.size();
+    out.resize(used + room);
+    zs.next_out = reinterpret_cast<Bytef*>(out.data() + used);
+    zs.avail_out = static_cast<uInt>(room);
+    int rc = inflate(&zs, Z_NO_FLUSH);
+    out.resize(used + room - zs.avail_out);
+    if (out.size() > max_out)
+      return too_large();
+    if (rc == Z_STREAM_END) {
+      size_t rest = zs.avail_in + in_left;
+      if (rest == 0)
+        return out;
+      if (!multi_member)
+        return malformed("trailing data after the end of the stream");
+      // Another gzip member follows (or garbage, which the header check of
+      // the next round reports).
+      if (inflateReset(&zs) != Z_OK)
+        return malformed("cannot reset the stream");
+      continue;
+    }
+    if (rc == Z_NEED_DICT)
+      return malformed("a preset dictionary is required");
+    if (rc == Z_DATA_ERROR)
+      return malformed(zs.msg != nullptr ? zs.msg : "invalid data");
+    if (rc == Z_MEM_ERROR)
+      return caf::make_error(errc::too_large,
+                             std::string{"out of memory inflating "} + what);
+    if (rc == Z_BUF_ERROR || (rc == Z_OK && zs.avail_out != 0
+                              && zs.avail_in == 0 && in_left == 0)) {
+      // No progress possible: either the input ran out before the end of
+      // the stream, or output space did (handled by the next round).
+      if (zs.avail_in == 0 && in_left == 0)
+        return malformed("unexpected end of data");
+    }
+  }
+}
+
+bool iequals(std::string_view x, std::string_view y) {
+  if (x.size() != y.size())
+    return false;
+  for (size_t i = 0; i < x.size(); ++i) {
+    auto a = static_cast<unsigned char>(x[i]);
+    auto b = static_cast<unsigned char>(y[i]);
+    if (std::tolower(a) != std::tolower(b))
+      return false;
+  }
+  return true;
+}
+
+} // namespace
+
+namespace {
+
+// A deflate stream kept per thread: deflateInit allocates ~270 KB, which
+// glibc serves by mmap and zeroes page by page. Setting that up per call
+// cost more than compressing a 2 KiB event; deflateReset costs nothing.
+struct deflater {
+  z_stream zs{};
+  int level = 0;
+  bool ready = false;
+
+  ~deflater() {
+    if (ready)
+      deflateEnd(&zs);
+  }
+
+  z_stream* get(int lvl) {
+    if (ready && level == lvl) {
+      deflateReset(&zs);
+      return &zs;
+    }
+    if (ready)
+      deflateEnd(&zs);
+    zs = z_stream{};
+    ready = deflateInit(&zs, lvl) == Z_OK;
+    level = lvl;
+    if (!ready)
+      throw std::bad_alloc{};
+    return &zs;
+  }
+};
+
+} // namespace
+
+std::string zlib_compress(std::string_view data, int level) {
+  thread_local deflater cached;
+  auto zs = cached.get(std::clamp(level, -1, 9));
+  std::string out(deflateBound(zs, static_cast<uLong>(data.size())), '\0');
+  auto in = reinterpret_cast<const Bytef*>(data.data());
+  size_t in_left = data.size();
+  zs->next_out = reinterpret_cast<Bytef*>(out.data());
+  zs->avail_out = static_cast<uInt>(out.size());
+  int rc = Z_OK;
+  do {
+    auto n = std::min(in_left, max_feed);
+    zs->next_in = const_cast<Bytef*>(in);
+    zs->avail_in = static_cast<uInt>(n);
+    in += n;
+    in_left -= n;
+    rc = deflate(zs, in_left == 0 ? Z_FINISH : Z_NO_FLUSH);
+  } while (in_left > 0 && rc == Z_OK);
+  // deflateBound leaves room for all of it: anything else is a zlib bug or
+  // memory exhaustion.
+  if (rc != Z_STREAM_END)
+    throw std::bad_alloc{};
+  out.resize(zs->total_out);
+  return out;
+}
+
+caf::expected<std::string> zlib_decompress(std::string_view data,
+                                           size_t max_out) {
+  return inflate_bounded(data, zlib_window, max_out, "zlib data");
+}
+
+const char* to_string(content_encoding x) {
+  switch (x) {
+    case content_encoding::identity: return "identity";
+    case content_encoding::gzip: return "gzip";
+    case content_encoding::deflate: return "deflate";
+  }
+  return "identity";
+}
+
+caf::expected<content_encoding>
+parse_content_encoding(std::string_view header) {
+  auto blank = [](char c) { return c == ' ' || c == '\t'; };
+  while (!header.empty() && blank(header.front()))
+    header.remove_prefix(1);
+  while (!header.empty() && blank(header.back()))
+    header.remove_suffix(1);
+  if (header.empty() || iequals(header, "identity"))
+    return content_encoding::identity;
+  if (iequals(header, "gzip") || iequals(header, "x-gzip"))
+    return content_encoding::gzip;
+  if (iequals(header, "deflate"))
+    return content_encoding::deflate;
+  std::string name{header.substr(0, 64)};
+  for (auto& c : name)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F)
+      c = '?';
+  return caf::make_error(errc::unsupported,
+                         "unsupported Content-Encoding '" + name
+                           + "' (expected gzip, deflate or identity)");
+}
+
+caf::expected<std::string> decode_body(std::string_view body,
+                                       content_encoding enc, size_t max_out) {
+  switch (enc) {
+    case content_encoding::identity:
+      if (body.size() > max_out)
+        return caf::make_error(errc::too_large,
+                               "body exceeds " + std::to_string(max_out)
+                                 + " bytes");
+      return std::string{body};
+    case content_encoding::gzip:
+      return inflate_bounded(body, gzip_window, max_out, "gzip body", true);
+    case content_encoding::deflate:
+      if (looks_like_zlib(body)) {
+        auto out = inflate_bounded(body, zlib_window, max_out,
+                                   "deflate body");
+        if (out || out.error() != errc::malformed)
+          return out;
+        // A raw stream whose first bytes happen to look like a zlib header.
+        auto raw = inflate_bounded(body, raw_window, max_out, "deflate body");
+        return raw ? raw : out;
+      }
+      return inflate_bounded(body, raw_window, max_out, "deflate body");
+  }
+  return caf::make_error(errc::unsupported, "unknown content encoding");
+}
+
+} // namespace vigil

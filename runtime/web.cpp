@@ -1,0 +1,253 @@
+#include "runtime/web.hpp"
+
+#include <filesystem>
+#include <thread>
+
+#include <caf/all.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/backends/broker.hpp"
+#include "actors/backends/event_store.hpp"
+#include "actors/ingest.hpp"
+#include "actors/quota.hpp"
+#include "actors/rate_limiter.hpp"
+#include "config/organizations.hpp"
+#include "config/text.hpp"
+#include "messages/errors.hpp"
+#include "runtime/adapters/http.hpp"
+#include "runtime/ingest_endpoint.hpp"
+#include "runtime/read_api.hpp"
+
+namespace vigil {
+
+web_service::~web_service() {
+  // nop
+}
+
+namespace {
+
+caf::error bad_key(std::string_view key, std::string text) {
+  return caf::make_error(errc::bad_config,
+                         std::string{key} + ": " + std::move(text));
+}
+
+/// Where a service's counters live: memory, or the Redis cluster its
+/// `<service>.options` names.
+caf::expected<std::string> store_url(const config& cfg,
+                                     const std::string& service) {
+  if (cfg.get_string(service + ".backend") != "redis")
+    return "memory://" + service;
+  return redis_cluster_url(cfg, service + ".options");
+}
+
+/// db.url, or the SQLite file in node.data-dir (created) when it is empty.
+caf::expected<std::string> database_url(const config& cfg) {
+  auto url = cfg.get_string("db.url");
+  if (url.empty()) {
+    std::error_code ec;
+    auto dir = cfg.get_string("node.data-dir");
+    std::filesystem::create_directories(dir, ec);
+    if (ec)
+      return bad_key("node.data-dir",
+                     "cannot create '" + dir + "': " + ec.message());
+  }
+  return effective_db_url(url, cfg.get_string("node.data-dir"));
+}
+
+/// Matches /api/{project_id}/store/ and /api/{project_id}/envelope/.
+bool ingest_route(std::string_view path, uint64_t& project_id,
+                  bool& envelope) {
+  if (!path.starts_with("/api/"))
+    return false;
+  auto rest = path.substr(5);
+  auto slash = rest.find('/');
+  if (slash == std::string_view::npos || slash == 0)
+    return false;
+  int64_t id = 0;
+  if (!parse_int(rest.substr(0, slash), id) || id <= 0)
+    return false;
+  auto tail = rest.substr(slash);
+  if (tail == "/store/" || tail == "/store")
+    envelope = false;
+  else if (tail == "/envelope/" || tail == "/envelope")
+    envelope = true;
+  else
+    return false;
+  project_id = static_cast<uint64_t>(id);
+  return true;
+}
+
+class running_web final : public web_service {
+public:
+  running_web(caf::actor_system& sys) : sys_(sys) {
+    // nop
+  }
+
+  ~running_web() override {
+    stop();
+  }
+
+  uint16_t port() const override {
+    return server_ ? server_->port() : 0;
+  }
+
+  void stop() override {
+    if (server_)
+      server_->stop();
+    for (auto* hdl : {&pipeline_}) {
+      if (*hdl)
+        caf::anon_send_exit(*hdl, caf::exit_reason::user_shutdown);
+    }
+    if (quotas_)
+      caf::anon_send_exit(quotas_, caf::exit_reason::user_shutdown);
+    if (limiter_)
+      caf::anon_send_exit(limiter_, caf::exit_reason::user_shutdown);
+  }
+
+  caf::error start(const config& cfg) {
+    auto catalog = load_quota_catalog(cfg);
+    if (!catalog)
+      return catalog.error();
+    catalog_ = std::move(*catalog);
+    auto db_url = database_url(cfg);
+    if (!db_url)
+      return db_url.error();
+    // Open once here, so that a bad db.url stops the start with its reason
+    // (and the schema exists before the first request).
+    auto sql_opts = make_sql_options(cfg.get_string("db.sqlite-synchronous"));
+    if (auto probe = event_store::open(*db_url, sql_opts); !probe)
+      return bad_key("db.url", "cannot open " + mask_url(*db_url) + ": "
+                                 + error_text(probe.error()));
+    auto quota_url = store_url(cfg, "quotas");
+    if (!quota_url)
+      return quota_url.error();
+    quota_actor_options qopts;
+    qopts.backend.backend = cfg.get_string("quotas.backend");
+    qopts.backend.url = *quota_url;
+    qopts.fail_open = cfg.get_bool("quotas.fail-open");
+    quotas_ = sys_.spawn<caf::detached>(quota_service, qopts);
+
+    auto queue = std::make_shared<ingest_queue>(
+      static_cast<size_t>(cfg.get_int("ingest.queue-size")));
+    ingest_options iopts;
+    iopts.queue = queue;
+    iopts.quotas = quotas_;
+    iopts.open_store = [url = *db_url, sql_opts] {
+      return event_store::open(url, sql_opts);
+    };
+    iopts.open_broker = [url = cfg.get_string("broker.url")] {
+      return connect_broker(url, std::chrono::seconds{5});
+    };
+    iopts.task_queue = cfg.get_string("tasks.default-queue");
+    iopts.batch_size = static_cast<size_t>(cfg.get_int("ingest.batch-size"));
+    iopts.fail_open = qopts.fail_open;
+    pipeline_ = sys_.spawn<caf::detached>(ingest_service, iopts);
+
+    ingest_limits limits;
+    limits.max_event_bytes
+      = static_cast<size_t>(cfg.get_int("web.max-event-size"));
+    limits.max_envelope_bytes
+      = static_cast<size_t>(cfg.get_int("web.max-envelope-size"));
+    ingest_ = std::make_unique<ingest_endpoint>(catalog_, queue, limits);
+    queue_ = queue;
+
+    read_api_options aopts;
+    aopts.token = cfg.get_string("api.token");
+    aopts.open_store = iopts.open_store;
+    aopts.ip_rate_limit = cfg.get_int("auth.ip-rate-limit");
+    aopts.user_rate_limit = cfg.get_int("auth.user-rate-limit");
+    if (aopts.ip_rate_limit > 0 || aopts.user_rate_limit > 0) {
+      auto rl_url = store_url(cfg, "ratelimiter");
+      if (!rl_url)
+        return rl_url.error();
+      rate_limiter_options ropts;
+      ropts.backend = cfg.get_string("ratelimiter.backend");
+      ropts.url = *rl_url;
+      limiter_ = sys_.spawn<caf::detached>(rate_limiter_service, ropts);
+      aopts.limiter = limiter_;
+    }
+    api_ = std::make_unique<read_api>(sys_, catalog_, std::move(aopts));
+
+    auto bind = parse_bind_address(cfg.get_string("web.bind"));
+    if (!bind)
+      return bad_key("web.bind", error_text(bind.error()));
+    http_server_options hopts;
+    hopts.host = bind->first;
+    hopts.port = bind->second;
+    auto threads = cfg.get_int("web.threads");
+    hopts.threads = threads > 0 ? static_cast<size_t>(threads)
+                                : std::max(1u, std::thread::hardware_concurrency());
+    hopts.max_body_bytes = static_cast<size_t>(cfg.get_int("web.max-body-size"));
+    hopts.max_header_bytes
+      = static_cast<size_t>(cfg.get_int("web.max-header-size"));
+    hopts.read_timeout = std::chrono::milliseconds{
+      static_cast<int64_t>(cfg.get_double("web.read-timeout") * 1000)};
+    hopts.idle_timeout = std::chrono::milliseconds{
+      static_cast<int64_t>(cfg.get_double("web.idle-timeout") * 1000)};
+    auto server = http_server::start(
+      hopts, [this](http_request&& req, http_responder respond) {
+        route(std::move(req), std::move(respond));
+      });
+    if (!server)
+      return bad_key("web.bind", error_text(server.error()));
+    server_ = std::move(*server);
+    spdlog::info("web: listening on http://{}:{} ({} threads); events to {}, "
+                 "quotas {}, {} projects",
+                 hopts.host, server_->port(), hopts.threads, mask_url(*db_url),
+                 qopts.backend.backend, catalog_.projects.size());
+    return {};
+  }
+
+private:
+  void route(http_request&& req, http_responder respond) {
+    auto path = req.path();
+    uint64_t project_id = 0;
+    bool envelope = false;
+    if (ingest_route(path, project_id, envelope)) {
+      if (req.method() != "POST") {
+        respond(json_error(405, "use POST to send events"));
+        return;
+      }
+      ingest_->handle(std::move(req), project_id, envelope,
+                      std::move(respond));
+      return;
+    }
+    if (path.starts_with("/api/0/")) {
+      api_->handle(req, respond);
+      return;
+    }
+    if (path == "/_health/" || path == "/_health") {
+      http_response resp;
+      resp.body = nlohmann::json{{"status", "ok"},
+                                 {"queued", queue_->size()}}
+                    .dump();
+      respond(std::move(resp));
+      return;
+    }
+    respond(json_error(404, "no route for " + std::string{req.method()} + " "
+                              + std::string{path}));
+  }
+
+  caf::actor_system& sys_;
+  quota_catalog catalog_;
+  quota_actor quotas_;
+  rate_limiter_actor limiter_;
+  ingest_actor pipeline_;
+  std::shared_ptr<ingest_queue> queue_;
+  std::unique_ptr<ingest_endpoint> ingest_;
+  std::unique_ptr<read_api> api_;
+  std::unique_ptr<http_server> server_;
+};
+
+} // namespace
+
+caf::expected<std::unique_ptr<web_service>>
+start_web_service(caf::actor_system& sys, const config& cfg) {
+  auto web = std::make_unique<running_web>(sys);
+  if (auto err = web->start(cfg))
+    return err;
+  return std::unique_ptr<web_service>{std::move(web)};
+}
+
+} // namespace vigil

@@ -1,0 +1,518 @@
+// One contract for the SQL storage: the same cases run against SQLite (a
+// file in a temporary directory) and, when VIGIL_TEST_PG_URL is set (by
+// tests/run_all.py), PostgreSQL. Covers Sentry's nodestore API and
+// encoding, the event store's batches, and a reader beside a writer.
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "actors/backends/event_store.hpp"
+#include "actors/backends/nodestore.hpp"
+#include "config/config.hpp"
+#include "messages/base64.hpp"
+#include "messages/errors.hpp"
+#include "runtime/adapters/sql.hpp"
+#include "runtime/adapters/zlib.hpp"
+
+using namespace vigil;
+
+namespace {
+
+std::string temp_dir() {
+  static std::string dir = [] {
+    const char* base = std::getenv("VIGIL_TEST_WORKDIR");
+    auto root = std::filesystem::path{base != nullptr ? base : "/tmp"}
+                / ("vigil-sql-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(root);
+    return root.string();
+  }();
+  return dir;
+}
+
+// Fresh databases of each kind: a new SQLite file; PostgreSQL with the
+// tables dropped.
+std::vector<std::string> db_urls() {
+  static std::atomic<int> counter{0};
+  std::vector<std::string> out;
+  out.push_back("sqlite://" + temp_dir() + "/t"
+                + std::to_string(++counter) + ".db");
+  if (const char* pg = std::getenv("VIGIL_TEST_PG_URL"); pg != nullptr
+                                                          && *pg != '\0') {
+    auto db = sql_connection::open(pg);
+    REQUIRE(db);
+    REQUIRE(!(*db)->exec_script("DROP TABLE IF EXISTS nodestore_node;"
+                                "DROP TABLE IF EXISTS groups;"
+                                "DROP TABLE IF EXISTS vigil_schema_version;"));
+    out.push_back(pg);
+  }
+  return out;
+}
+
+// "m12": built by appending, as GCC 12 misreports "m" + std::to_string(i)
+// under -O3 (GCC bug 105329).
+std::string id_of(char prefix, int i) {
+  std::string out(1, prefix);
+  out += std::to_string(i);
+  return out;
+}
+
+std::string kind(const std::string& url) {
+  return url.rfind("sqlite", 0) == 0 ? "sqlite" : "postgresql";
+}
+
+stored_event make_event(std::string id, uint64_t project, std::string hash,
+                        double ts) {
+  stored_event ev;
+  ev.event_id = std::move(id);
+  ev.project_id = project;
+  ev.grouping_hash = std::move(hash);
+  ev.title = "ValueError: " + ev.grouping_hash;
+  ev.culprit = "app.views in index";
+  ev.timestamp = ts;
+  ev.json = "{\"event_id\":\"" + ev.event_id + "\",\"message\":\"m\"}";
+  return ev;
+}
+
+} // namespace
+
+TEST_CASE("sql connections bind, read and roll back", "[sql]") {
+  for (const auto& url : db_urls()) {
+    INFO(kind(url));
+    auto db = sql_connection::open(url);
+    REQUIRE(db);
+    auto& c = **db;
+    REQUIRE(!c.exec_script("DROP TABLE IF EXISTS t_sql;"
+                           "CREATE TABLE t_sql (i bigint, d double precision,"
+                           " s text, b "
+                           + std::string{c.dialect() == sql_dialect::sqlite
+                                           ? "blob"
+                                           : "bytea"}
+                           + ", n text)"));
+    std::string bytes{"\0\x01\xff\n'?", 6};
+    auto n = c.exec("INSERT INTO t_sql (i, d, s, b, n) VALUES (?, ?, ?, ?, ?)",
+                    {int64_t{-5000000000}, 2.5, std::string{"it's ?"},
+                     sql_blob{bytes}, nullptr});
+    REQUIRE(n);
+    CHECK(*n == 1);
+    auto rows = c.query("SELECT i, d, s, b, n, '?' FROM t_sql WHERE i = ?",
+                        {int64_t{-5000000000}});
+    REQUIRE(rows);
+    REQUIRE(rows->size() == 1);
+    CHECK(rows->get_int64(0, 0) == -5000000000);
+    CHECK(rows->get_double(0, 1) == 2.5);
+    CHECK(rows->get_text(0, 2) == "it's ?");
+    CHECK(rows->get_text(0, 3) == bytes);
+    CHECK(rows->is_null(0, 4));
+    CHECK(rows->get_text(0, 5) == "?");
+    {
+      sql_transaction tx{c};
+      REQUIRE(!tx.start());
+      CHECK(c.in_transaction());
+      REQUIRE(c.exec("DELETE FROM t_sql"));
+    } // rolled back
+    CHECK(!c.in_transaction());
+    auto count = c.query("SELECT count(*) FROM t_sql");
+    REQUIRE(count);
+    CHECK(count->get_int64(0, 0) == 1);
+    auto bad = c.query("SELECT no_such_column FROM t_sql");
+    REQUIRE(!bad);
+    CHECK(bad.error() == errc::command_failed);
+    REQUIRE(!c.exec_script("DROP TABLE t_sql"));
+  }
+}
+
+TEST_CASE("sql URLs: bad ones fail clearly, passwords never show", "[sql]") {
+  auto bad = sql_connection::open("mysql://u:hunter2@h/db");
+  REQUIRE(!bad);
+  CHECK(bad.error() == errc::bad_config);
+  CHECK_THAT(error_text(bad.error()), !Catch::Contains("hunter2"));
+  auto empty = sql_connection::open("sqlite://");
+  REQUIRE(!empty);
+  // Nothing listens on port 1: the error names the host, not the password.
+  sql_options opts;
+  opts.connect_timeout = std::chrono::seconds{2};
+  auto pg = sql_connection::open(
+    "postgresql://vigil:hunter2@127.0.0.1:1/vigil", opts);
+  REQUIRE(!pg);
+  CHECK(pg.error() == errc::connection_failed);
+  CHECK_THAT(error_text(pg.error()), !Catch::Contains("hunter2"));
+  CHECK_THAT(error_text(pg.error()), Catch::Contains("********"));
+  CHECK(sql_to_dollar_params("SELECT '?', \"a?\", ? -- ?\n, ?")
+        == "SELECT '?', \"a?\", $1 -- ?\n, $2");
+  // A relative SQLite path lives under the working directory.
+  auto rel = sql_connection::open("sqlite://:memory:");
+  REQUIRE(rel);
+  CHECK((*rel)->dialect() == sql_dialect::sqlite);
+}
+
+TEST_CASE("nodestore follows Sentry's API", "[nodestore]") {
+  for (const auto& url : db_urls()) {
+    INFO(kind(url));
+    auto ns = nodestore::open(url);
+    REQUIRE(ns);
+    auto& n = **ns;
+    // Missing nodes.
+    auto missing = n.get("nope");
+    REQUIRE(missing);
+    CHECK(!*missing);
+    // set / get.
+    REQUIRE(!n.set("a", R"({"x":1})"));
+    auto a = n.get("a");
+    REQUIRE(a);
+    REQUIRE(*a);
+    CHECK(**a == R"({"x":1})");
+    // set_subkeys / get with subkey / missing subkey.
+    REQUIRE(!n.set_subkeys("a", {{std::nullopt, R"({"main":true})"},
+                                 {"sub", R"({"s":2})"},
+                                 {"other", "[1,2]"}}));
+    CHECK(n.get("a").value() == std::optional<std::string>{R"({"main":true})"});
+    CHECK(n.get("a", "sub").value() == std::optional<std::string>{R"({"s":2})"});
+    CHECK(n.get("a", "other").value() == std::optional<std::string>{"[1,2]"});
+    CHECK(!n.get("a", "absent").value());
+    CHECK(!n.get("nope", "sub").value());
+    // set() drops the subkeys.
+    REQUIRE(!n.set("a", R"({"y":2})"));
+    CHECK(!n.get("a", "sub").value());
+    CHECK(n.get("a").value() == std::optional<std::string>{R"({"y":2})"});
+    // A pretty-printed value stays one line.
+    REQUIRE(!n.set_subkeys("p", {{std::nullopt, "{\n  \"k\": 1\n}"},
+                                 {"s", "{\r\n\"v\": 2}"}}));
+    CHECK(n.get("p").value() == std::optional<std::string>{"{   \"k\": 1 }"});
+    CHECK(n.get("p", "s").value() == std::optional<std::string>{"{  \"v\": 2}"});
+    CHECK(n.set_subkeys("q", {{std::nullopt, "{}"}, {"bad\nname", "{}"}}));
+    // get_multi: one entry per id, nullopt for the missing ones, more ids
+    // than one IN list holds.
+    std::vector<std::pair<std::string, std::string>> many;
+    std::vector<std::string> ids;
+    for (int i = 0; i < 250; ++i) {
+      auto id = id_of('m', i);
+      many.emplace_back(id, "{\"i\":" + std::to_string(i) + "}");
+      ids.push_back(id);
+    }
+    REQUIRE(!n.set_many(many));
+    ids.push_back("zz-missing");
+    auto got = n.get_multi(ids);
+    REQUIRE(got);
+    CHECK(got->size() == 251);
+    CHECK((*got)["m0"] == std::optional<std::string>{"{\"i\":0}"});
+    CHECK((*got)["m249"] == std::optional<std::string>{"{\"i\":249}"});
+    CHECK(!(*got)["zz-missing"]);
+    auto subs = n.get_multi({"p", "a"}, std::optional<std::string>{"s"});
+    REQUIRE(subs);
+    CHECK((*subs)["p"] == std::optional<std::string>{"{  \"v\": 2}"});
+    CHECK(!(*subs)["a"]);
+    // delete_one / delete_multi.
+    REQUIRE(!n.delete_one("a"));
+    REQUIRE(!n.delete_one("a")); // missing: no error
+    CHECK(!n.get("a").value());
+    std::vector<std::string> doomed(ids.begin(), ids.begin() + 120);
+    REQUIRE(!n.delete_multi(doomed));
+    auto after = n.get_multi({"m0", "m119", "m120"});
+    REQUIRE(after);
+    CHECK(!(*after)["m0"]);
+    CHECK(!(*after)["m119"]);
+    CHECK((*after)["m120"]);
+    // insert_if_absent leaves an existing node alone.
+    CHECK(n.insert_if_absent("m120", "{}").value() == false);
+    CHECK(n.get("m120").value() == std::optional<std::string>{"{\"i\":120}"});
+    CHECK(n.insert_if_absent("fresh", "{}").value() == true);
+  }
+}
+
+TEST_CASE("nodestore cleanup deletes by write time", "[nodestore]") {
+  for (const auto& url : db_urls()) {
+    INFO(kind(url));
+    auto ns = nodestore::open(url);
+    REQUIRE(ns);
+    auto& n = **ns;
+    auto now = std::chrono::system_clock::now();
+    auto secs = [](std::chrono::system_clock::time_point t) {
+      return std::chrono::duration<double>(t.time_since_epoch()).count();
+    };
+    n.set_clock([&] { return secs(now - std::chrono::hours{24 * 40}); });
+    REQUIRE(!n.set("old1", "{}"));
+    REQUIRE(!n.set("old2", "{}"));
+    n.set_clock([&] { return secs(now - std::chrono::hours{24}); });
+    REQUIRE(!n.set("new", "{}"));
+    auto gone = n.cleanup(now - std::chrono::hours{24 * 30});
+    REQUIRE(gone);
+    CHECK(*gone == 2);
+    CHECK(!n.get("old1").value());
+    CHECK(n.get("new").value());
+  }
+}
+
+TEST_CASE("nodestore data is Sentry's base64(zlib(lines))", "[nodestore]") {
+  for (const auto& url : db_urls()) {
+    INFO(kind(url));
+    auto ns = nodestore::open(url);
+    REQUIRE(ns);
+    auto& n = **ns;
+    REQUIRE(!n.set_subkeys("e1", {{std::nullopt, R"({"a":1})"},
+                                  {"unprocessed", R"({"b":2})"}}));
+    auto rows = n.db().query("SELECT data FROM nodestore_node WHERE id = ?",
+                             {std::string{"e1"}});
+    REQUIRE(rows);
+    REQUIRE(rows->size() == 1);
+    auto raw = base64_decode(rows->get_text(0, 0));
+    REQUIRE(raw);
+    auto blob = zlib_decompress(*raw, 1 << 20);
+    REQUIRE(blob);
+    CHECK(*blob == "{\"a\":1}\nunprocessed\n{\"b\":2}");
+    // What Sentry writes (Python: base64(zlib.compress(b'{"s":1}\nk\n{}')))
+    // reads back.
+    auto sentry = base64_encode(zlib_compress("{\"s\":1}\nk\n{}", 6));
+    REQUIRE(n.db().exec("INSERT INTO nodestore_node (id, data, timestamp)"
+                        " VALUES (?, ?, ?)",
+                        {std::string{"py"}, sentry, 0.0}));
+    CHECK(n.get("py").value() == std::optional<std::string>{"{\"s\":1}"});
+    CHECK(n.get("py", "k").value() == std::optional<std::string>{"{}"});
+    // Python's literal output for zlib.compress(b'{}') (level 6).
+    REQUIRE(n.db().exec("INSERT INTO nodestore_node (id, data, timestamp)"
+                        " VALUES (?, ?, ?)",
+                        {std::string{"py2"}, std::string{"eJyrrgUAAXUA+Q=="},
+                         0.0}));
+    CHECK(n.get("py2").value() == std::optional<std::string>{"{}"});
+    // Garbage in the column is an error, not a crash.
+    REQUIRE(n.db().exec("INSERT INTO nodestore_node (id, data, timestamp)"
+                        " VALUES (?, ?, ?)",
+                        {std::string{"junk"}, std::string{"!!!"}, 0.0}));
+    CHECK(!n.get("junk"));
+  }
+}
+
+TEST_CASE("event_store groups a batch in one transaction", "[event_store]") {
+  for (const auto& url : db_urls()) {
+    INFO(kind(url));
+    auto store = event_store::open(url);
+    REQUIRE(store);
+    auto& s = **store;
+    CHECK(event_node_id(42, "abc") == "7461d5e05f06c3260650daba17cfc2b0");
+    std::vector<stored_event> batch{
+      make_event("e1", 1, "h1", 100), make_event("e2", 1, "h1", 300),
+      make_event("e3", 1, "h2", 200), make_event("e4", 1, "h1", 250),
+      make_event("e5", 2, "h1", 50)};
+    auto out = s.store_batch(batch);
+    REQUIRE(out);
+    REQUIRE(out->size() == 5);
+    CHECK((*out)[0].is_new);
+    CHECK(!(*out)[1].is_new);
+    CHECK((*out)[2].is_new);
+    CHECK(!(*out)[3].is_new);
+    CHECK((*out)[4].is_new); // same hash, other project
+    CHECK((*out)[0].group_id == (*out)[1].group_id);
+    CHECK((*out)[0].group_id == (*out)[3].group_id);
+    CHECK((*out)[0].group_id != (*out)[2].group_id);
+    CHECK((*out)[0].group_id != (*out)[4].group_id);
+    auto groups = s.list_groups(1);
+    REQUIRE(groups);
+    REQUIRE(groups->size() == 2);
+    // Newest last_seen first: h1 (300) before h2 (200).
+    CHECK((*groups)[0].hash == "h1");
+    CHECK((*groups)[0].times_seen == 3);
+    CHECK((*groups)[0].first_seen == 100);
+    CHECK((*groups)[0].last_seen == 300);
+    CHECK((*groups)[0].status == "unresolved");
+    CHECK((*groups)[0].title == "ValueError: h1");
+    CHECK((*groups)[0].culprit == "app.views in index");
+    CHECK((*groups)[0].project_id == 1);
+    CHECK((*groups)[1].hash == "h2");
+    CHECK((*groups)[1].times_seen == 1);
+    auto limited = s.list_groups(1, 1);
+    REQUIRE(limited);
+    CHECK(limited->size() == 1);
+    auto ev = s.get_event(1, "e2");
+    REQUIRE(ev);
+    REQUIRE(*ev);
+    CHECK(**ev == batch[1].json);
+    CHECK(!s.get_event(2, "e2").value());
+    // A retried batch (at-least-once) counts nothing twice; a new event in
+    // it still counts, an existing group is never "new" again.
+    auto retry = s.store_batch({make_event("e1", 1, "h1", 100),
+                                make_event("e6", 1, "h1", 400),
+                                make_event("e6", 1, "h1", 400)});
+    REQUIRE(retry);
+    CHECK(!(*retry)[0].is_new);
+    CHECK((*retry)[0].group_id == (*out)[0].group_id);
+    CHECK(!(*retry)[1].is_new);
+    CHECK((*retry)[2].group_id == (*out)[0].group_id);
+    auto g = s.get_group((*out)[0].group_id);
+    REQUIRE(g);
+    REQUIRE(*g);
+    CHECK((*g)->times_seen == 4);
+    CHECK((*g)->last_seen == 400);
+    CHECK(s.store_batch({}).value().empty());
+    // Reopening finds the schema in place (version 1) and the data.
+    store->reset();
+    auto again = event_store::open(url);
+    REQUIRE(again);
+    auto v = (*again)->db().query("SELECT max(version) FROM "
+                                  "vigil_schema_version");
+    REQUIRE(v);
+    CHECK(v->get_int64(0, 0) == event_store_schema_version);
+    CHECK((*again)->list_groups(1).value().size() == 2);
+  }
+}
+
+TEST_CASE("a failing batch stores nothing", "[event_store]") {
+  for (const auto& url : db_urls()) {
+    INFO(kind(url));
+    auto store = event_store::open(url);
+    REQUIRE(store);
+    auto& s = **store;
+    // The groups table gone: the batch's node write must roll back too.
+    // (A fresh connection: PostgreSQL's prepared statements would follow
+    // the renamed table.)
+    REQUIRE(s.store_batch({make_event("ok", 1, "h", 1)}));
+    REQUIRE(!s.db().exec_script("ALTER TABLE groups RENAME TO groups_x"));
+    {
+      auto other = event_store::open(url);
+      REQUIRE(other);
+      auto out = (*other)->store_batch({make_event("lost", 1, "h", 2)});
+      CHECK(!out);
+      CHECK(!(*other)->db().in_transaction());
+    }
+    REQUIRE(!s.db().exec_script("ALTER TABLE groups_x RENAME TO groups"));
+    CHECK(!s.get_event(1, "lost").value());
+    CHECK(s.get_event(1, "ok").value());
+  }
+}
+
+TEST_CASE("a second connection reads while the writer writes",
+          "[event_store]") {
+  for (const auto& url : db_urls()) {
+    INFO(kind(url));
+    auto writer = event_store::open(url);
+    REQUIRE(writer);
+    REQUIRE((*writer)->store_batch({make_event("r0", 7, "h", 1)}));
+    auto reader = event_store::open(url);
+    REQUIRE(reader);
+    // Inside an open write transaction the reader sees the last commit and
+    // is not blocked.
+    auto& w = (*writer)->db();
+    REQUIRE(!w.begin());
+    REQUIRE(!(*writer)->nodes().set(event_node_id(7, "r1"), "{}"));
+    auto before = (*reader)->get_event(7, "r1");
+    REQUIRE(before);
+    CHECK(!*before);
+    CHECK((*reader)->get_event(7, "r0").value());
+    // Opening another store meanwhile (an HTTP read handler) does not wait
+    // for the writer.
+    auto third = event_store::open(url);
+    REQUIRE(third);
+    CHECK((*third)->get_event(7, "r0").value());
+    REQUIRE(!w.commit());
+    CHECK((*reader)->get_event(7, "r1").value());
+    // Batches on one thread, reads on another: no errors, counts only grow.
+    std::atomic<bool> done{false};
+    std::atomic<int> read_errors{0};
+    std::atomic<int> reads{0};
+    std::thread t{[&] {
+      int64_t last = 0;
+      while (!done) {
+        auto g = (*reader)->list_groups(7);
+        if (!g || g->empty() || (*g)[0].times_seen < last)
+          ++read_errors;
+        else
+          last = (*g)[0].times_seen;
+        ++reads;
+      }
+    }};
+    for (int b = 0; b < 50; ++b) {
+      std::vector<stored_event> batch;
+      for (int i = 0; i < 20; ++i)
+        batch.push_back(make_event(id_of('c', b * 20 + i), 7, "h",
+                                   10.0 + b));
+      auto out = (*writer)->store_batch(batch);
+      REQUIRE(out);
+    }
+    done = true;
+    t.join();
+    CHECK(read_errors == 0);
+    CHECK(reads > 0);
+    CHECK((*reader)->list_groups(7).value()[0].times_seen == 1001);
+  }
+}
+
+TEST_CASE("batches acknowledged before a kill -9 survive it",
+          "[event_store]") {
+  for (const auto& url : db_urls()) {
+    INFO(kind(url));
+    REQUIRE(event_store::open(url));
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    auto child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      // The child commits batches and reports each commit, as the ingest
+      // actor answers 200 after store_batch returns.
+      ::close(fds[0]);
+      auto store = event_store::open(url);
+      if (!store)
+        ::_exit(2);
+      for (int32_t b = 0;; ++b) {
+        std::vector<stored_event> batch;
+        for (int i = 0; i < 10; ++i)
+          batch.push_back(make_event(id_of('k', b * 10 + i), 9,
+                                     "h", 1.0 + b));
+        if (!(*store)->store_batch(batch))
+          ::_exit(3);
+        if (::write(fds[1], &b, sizeof(b)) != sizeof(b))
+          ::_exit(4);
+      }
+    }
+    ::close(fds[1]);
+    int32_t last = -1;
+    int32_t b = 0;
+    while (last < 30 && ::read(fds[0], &b, sizeof(b)) == sizeof(b))
+      last = b;
+    ::kill(child, SIGKILL);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    while (::read(fds[0], &b, sizeof(b)) == sizeof(b))
+      last = b;
+    ::close(fds[0]);
+    REQUIRE(last >= 30);
+    auto store = event_store::open(url);
+    REQUIRE(store);
+    for (int32_t i = 0; i < (last + 1) * 10; ++i)
+      REQUIRE((*store)->get_event(9, id_of('k', i)).value());
+    auto groups = (*store)->list_groups(9);
+    REQUIRE(groups);
+    REQUIRE(groups->size() == 1);
+    CHECK((*groups)[0].times_seen >= (last + 1) * 10);
+  }
+}
+
+TEST_CASE("db.url: default under node.data-dir, validated, masked",
+          "[event_store]") {
+  CHECK(effective_db_url("", ".vigil") == "sqlite://.vigil/vigil.db");
+  CHECK(effective_db_url("", "/var/lib/vigil/")
+        == "sqlite:///var/lib/vigil/vigil.db");
+  CHECK(effective_db_url("postgresql://u@h/db", "/x")
+        == "postgresql://u@h/db");
+  CHECK(make_sql_options("full").sqlite_synchronous_full);
+  CHECK(!make_sql_options("normal").sqlite_synchronous_full);
+  auto cfg = config::from_yaml("db:\n  url: postgresql://vigil:hunter2@db:5432/"
+                               "vigil\n  sqlite-synchronous: full\n",
+                               {});
+  REQUIRE(cfg);
+  CHECK(cfg->display("db.url") == "postgresql://vigil:********@db:5432/vigil");
+  CHECK(cfg->get_string("db.sqlite-synchronous") == "full");
+  CHECK(config::from_yaml("db.url: sqlite:///var/lib/vigil/v.db\n", {}));
+  CHECK(config::from_yaml("db.url: sqlite://rel/v.db\n", {}));
+  CHECK(!config::from_yaml("db.url: 'sqlite://'\n", {}));
+  CHECK(!config::from_yaml("db.url: mysql://h/db\n", {}));
+  CHECK(!config::from_yaml("db.sqlite-synchronous: off\n", {}));
+  auto defaults = config::defaults();
+  CHECK(!defaults.is_set("db.url"));
+  CHECK(defaults.get_string("db.sqlite-synchronous") == "normal");
+}

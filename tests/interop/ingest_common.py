@@ -1,0 +1,167 @@
+"""Helpers for the ingestion tests: a vigil node with organizations,
+projects and DSN keys in its config, and small HTTP clients.
+
+Run the tests with /usr/bin/python3 (Debian's python3-sentry-sdk)."""
+
+import gzip
+import http.client
+import json
+import socket
+import time
+import urllib.request
+
+from harness import Proc, free_port, tmp_root, vigil_bin, wait_until
+
+TOKEN = "test-api-token-0123456789"
+# project 1 (org acme): key A open, key D disabled; project 2: key L limited.
+KEY_A = "a" * 32
+KEY_D = "d" * 32
+KEY_L = "1" * 32
+LIMIT = 5
+
+
+def node_config(port, data_dir, extra=""):
+    return f"""
+web.bind: "127.0.0.1:{port}"
+web.threads: 2
+web.read-timeout: 2
+web.idle-timeout: 5
+web.max-body-size: 262144
+web.max-event-size: 131072
+web.max-envelope-size: 262144
+web.max-header-size: 8192
+node.data-dir: "{data_dir}"
+api.token: "{TOKEN}"
+log.level: info
+organizations:
+  - {{id: 1, slug: acme}}
+projects:
+  - id: 1
+    organization: 1
+    slug: backend
+    keys:
+      - {{id: 1, public: "{KEY_A}"}}
+      - {{id: 2, public: "{KEY_D}", enabled: false}}
+  - id: 2
+    organization: 1
+    slug: limited
+    keys:
+      - id: 3
+        public: "{KEY_L}"
+        rate-limit: {{count: {LIMIT}, window: 3600}}
+{extra}
+"""
+
+
+class Node:
+    """A `vigil run node` on a free port with its own data directory."""
+
+    def __init__(self, name, data_dir=None, extra="", port=None):
+        self.port = port or free_port()
+        self.dir = tmp_root() / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = data_dir or (self.dir / "data")
+        self.config = self.dir / "config.yml"
+        self.config.write_text(node_config(self.port, self.data_dir, extra))
+        self.name = name
+        self.proc = None
+
+    def start(self):
+        self.proc = Proc(self.name, [vigil_bin(), "--config", str(self.config),
+                                     "run", "node", "-c", "2"],
+                         cwd=str(self.dir))
+        wait_until(self.healthy, 30, f"{self.name} answering /_health/")
+        return self
+
+    def healthy(self):
+        if not self.proc.alive():
+            raise AssertionError(f"{self.name} exited:\n{self.proc.log_tail()}")
+        try:
+            status, _, _ = self.request("GET", "/_health/")
+            return status == 200
+        except OSError:
+            return False
+
+    def dsn(self, key, project):
+        return f"http://{key}@127.0.0.1:{self.port}/{project}"
+
+    def request(self, method, path, body=None, headers=None, timeout=10):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port,
+                                          timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            data = resp.read()
+            return resp.status, dict(resp.getheaders()), data
+        finally:
+            conn.close()
+
+    def api(self, path):
+        status, _, data = self.request(
+            "GET", "/api/0/" + path,
+            headers={"Authorization": f"Bearer {TOKEN}"})
+        return status, (json.loads(data) if data else None)
+
+    def event(self, event_id, org="acme", project="backend"):
+        return self.api(f"projects/{org}/{project}/events/{event_id}/")
+
+    def issues(self, org="acme", project="backend"):
+        status, body = self.api(f"projects/{org}/{project}/issues/")
+        assert status == 200, f"issues: {status} {body}"
+        return body
+
+    def store(self, event, key=KEY_A, project=1, gzip_body=False,
+              headers=None):
+        body = json.dumps(event).encode()
+        h = {"Content-Type": "application/json",
+             "X-Sentry-Auth": f"Sentry sentry_version=7, sentry_key={key}, "
+                              "sentry_client=vigil-test/1.0"}
+        if gzip_body:
+            body = gzip.compress(body)
+            h["Content-Encoding"] = "gzip"
+        h.update(headers or {})
+        return self.request("POST", f"/api/{project}/store/", body, h)
+
+    def stop(self):
+        if self.proc:
+            return self.proc.stop(timeout=20)
+        return None
+
+
+def wait_for_event(node, event_id, timeout=10, **kw):
+    """The event as the read API returns it, waiting until it is there."""
+    found = {}
+
+    def there():
+        status, body = node.event(event_id, **kw)
+        if status == 200:
+            found["body"] = body
+            return True
+        return False
+    wait_until(there, timeout, f"event {event_id} readable")
+    return found["body"]
+
+
+def raw_exchange(port, data, read_timeout=10):
+    """Sends raw bytes, returns what the server answered before closing
+    (or before read_timeout)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=read_timeout) as s:
+        s.sendall(data)
+        out = b""
+        deadline = time.monotonic() + read_timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            out += chunk
+        return out
+
+
+def status_of(raw):
+    """The status code of a raw HTTP answer, or None."""
+    if not raw.startswith(b"HTTP/1."):
+        return None
+    return int(raw.split(b" ", 2)[1])

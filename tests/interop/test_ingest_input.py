@@ -1,0 +1,213 @@
+#!/usr/bin/python3
+"""Bad and unusual input on vigil's ingest endpoints: every bad request gets
+its 4xx with a JSON `detail` (or is closed), and the node keeps serving.
+
+Checks: malformed JSON, a gzip bomb, malformed gzip, a truncated envelope, a
+body over web.max-body-size, an unknown key, a disabled key, a key of
+another project, missing auth, oversized headers, a slow client (closed
+after web.read-timeout), an envelope with unknown and internal items, auth
+through ?sentry_key= and through the envelope's dsn, deflate bodies,
+keep-alive, and /_health/.
+
+Run: /usr/bin/python3 tests/interop/test_ingest_input.py (VIGIL_BIN).
+"""
+
+import gzip
+import http.client
+import json
+import socket
+import sys
+import time
+import uuid
+import zlib
+
+from harness import run_checks
+from ingest_common import (KEY_A, KEY_D, KEY_L, Node, raw_exchange, status_of,
+                           wait_for_event)
+
+NODE = None
+
+
+def node():
+    global NODE
+    if NODE is None:
+        NODE = Node("input-node").start()
+    return NODE
+
+
+AUTH = {"X-Sentry-Auth": f"Sentry sentry_version=7, sentry_key={KEY_A}"}
+
+
+def post(path, body, headers=None):
+    h = dict(AUTH)
+    h.update(headers or {})
+    return node().request("POST", path, body, h)
+
+
+def detail_of(body):
+    doc = json.loads(body)
+    assert isinstance(doc.get("detail"), str) and doc["detail"], doc
+    return doc["detail"]
+
+
+def still_serving():
+    status, _, body = node().store({"message": "still here"})
+    assert status == 200, (status, body)
+
+
+def expect(status_code, resp, contains=None):
+    status, _, body = resp
+    assert status == status_code, (status, body)
+    detail = detail_of(body)
+    if contains:
+        assert contains in detail.lower(), detail
+    still_serving()
+
+
+def check_malformed_json():
+    expect(400, post("/api/1/store/", b'{"message": "x",'), "json")
+    expect(400, post("/api/1/store/", b'[1, 2, 3]'), "object")
+
+
+def check_gzip_bomb():
+    # 64 MiB of zeros is ~64 KiB gzipped: under the body limit, far over the
+    # event limit once inflated.
+    bomb = gzip.compress(b"\0" * (64 << 20), compresslevel=9)
+    assert len(bomb) < 262144
+    expect(413, post("/api/1/store/", bomb, {"Content-Encoding": "gzip"}))
+
+
+def check_malformed_gzip():
+    expect(400, post("/api/1/store/", b"\x1f\x8b\x08garbage",
+                     {"Content-Encoding": "gzip"}), "gzip")
+    expect(400, post("/api/1/store/", b"{}", {"Content-Encoding": "br"}))
+
+
+def check_truncated_envelope():
+    body = (b'{"event_id":"' + uuid.uuid4().hex.encode() + b'"}\n'
+            b'{"type":"event","length":500}\n{"message":"short"}\n')
+    expect(400, post("/api/1/envelope/", body), "envelope")
+
+
+def check_body_over_limit():
+    big = json.dumps({"message": "x" * 300000}).encode()
+    status, _, body = post("/api/1/store/", big)
+    assert status == 413, (status, body[:200])
+    detail_of(body)
+    still_serving()
+
+
+def check_keys():
+    event = json.dumps({"message": "k"}).encode()
+    expect(401, node().request("POST", "/api/1/store/", event, {
+        "X-Sentry-Auth": "Sentry sentry_key=" + "f" * 32}), "unknown")
+    expect(403, node().request("POST", "/api/1/store/", event, {
+        "X-Sentry-Auth": "Sentry sentry_key=" + KEY_D}), "disabled")
+    expect(401, node().request("POST", "/api/1/store/", event, {
+        "X-Sentry-Auth": "Sentry sentry_key=" + KEY_L}), "project")
+    expect(401, node().request("POST", "/api/1/store/", event, {}),
+           "authentication")
+
+
+def check_oversized_headers():
+    status, _, body = node().request("POST", "/api/1/store/", b"{}", {
+        **AUTH, "X-Padding": "p" * 20000})
+    assert status == 431, (status, body)
+    still_serving()
+
+
+def check_slow_client():
+    # Half a request, then silence: closed after web.read-timeout (2 s).
+    t0 = time.monotonic()
+    out = raw_exchange(node().port, b"POST /api/1/store/ HTTP/1.1\r\n"
+                       b"Host: x\r\nContent-Length: 100\r\n\r\n{", 15)
+    took = time.monotonic() - t0
+    assert took < 10, f"slow client held the connection for {took:.1f} s"
+    assert status_of(out) in (None, 408), out[:200]
+    still_serving()
+
+
+def check_envelope_items():
+    event_id = uuid.uuid4().hex
+    event = json.dumps({"message": "from an envelope", "level": "info"})
+    attachment = b"hello attachment"
+    body = b"\n".join([
+        json.dumps({"event_id": event_id,
+                    "dsn": node().dsn(KEY_A, 1)}).encode(),
+        json.dumps({"type": "event"}).encode(),
+        event.encode(),
+        json.dumps({"type": "attachment", "length": len(attachment),
+                    "filename": "a.txt"}).encode(),
+        attachment,
+        json.dumps({"type": "client_report"}).encode(),
+        b'{"discarded_events":[]}',
+        json.dumps({"type": "brand_new_item_type"}).encode(),
+        b'{"x":1}',
+    ]) + b"\n"
+    # Auth from the envelope header's dsn alone.
+    status, _, resp = node().request("POST", "/api/1/envelope/", body, {})
+    assert status == 200, (status, resp)
+    assert json.loads(resp)["id"] == event_id, resp
+    ev = wait_for_event(node(), event_id)
+    assert ev["message"] == "from an envelope", ev
+
+
+def check_query_auth_and_deflate():
+    event_id = uuid.uuid4().hex
+    body = zlib.compress(json.dumps({"event_id": event_id,
+                                     "message": "deflated"}).encode())
+    status, _, resp = node().request(
+        "POST", f"/api/1/store/?sentry_key={KEY_A}&sentry_version=7", body,
+        {"Content-Encoding": "deflate"})
+    assert status == 200, (status, resp)
+    assert json.loads(resp)["id"] == event_id
+    wait_for_event(node(), event_id)
+
+
+def check_keep_alive():
+    conn = http.client.HTTPConnection("127.0.0.1", node().port, timeout=10)
+    try:
+        for i in range(20):
+            conn.request("POST", "/api/1/store/",
+                         json.dumps({"message": f"keep-alive {i}"}), AUTH)
+            resp = conn.getresponse()
+            resp.read()
+            assert resp.status == 200, resp.status
+            assert resp.getheader("Connection", "").lower() != "close"
+    finally:
+        conn.close()
+
+
+def check_health_and_routes():
+    status, _, body = node().request("GET", "/_health/")
+    assert status == 200 and json.loads(body)["status"] == "ok", body
+    expect(404, node().request("GET", "/nope"))
+    expect(405, node().request("GET", "/api/1/store/"))
+
+
+def main():
+    try:
+        return run_checks([
+            ("health_and_routes", check_health_and_routes),
+            ("malformed_json", check_malformed_json),
+            ("gzip_bomb", check_gzip_bomb),
+            ("malformed_gzip", check_malformed_gzip),
+            ("truncated_envelope", check_truncated_envelope),
+            ("body_over_limit", check_body_over_limit),
+            ("keys", check_keys),
+            ("oversized_headers", check_oversized_headers),
+            ("slow_client", check_slow_client),
+            ("envelope_items", check_envelope_items),
+            ("query_auth_and_deflate", check_query_auth_and_deflate),
+            ("keep_alive", check_keep_alive),
+        ])
+    finally:
+        if NODE is not None:
+            rc = NODE.stop()
+            if rc != 0:
+                print(f"FAIL node_clean_exit: exit status {rc}\n"
+                      f"{NODE.proc.log_tail()}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
