@@ -5,6 +5,7 @@
 // backend call decides them all, and every promise gets its own answer.
 
 #include <cstddef>
+#include <iterator>
 #include <utility>
 #include <vector>
 
@@ -44,11 +45,11 @@ public:
     w.count = xs.size();
     w.single = false;
     w.many = self->template make_response_promise<std::vector<Result>>();
-    if (requests_.empty())
+    if (requests_.empty() && requests_.capacity() < xs.size())
       requests_ = std::move(xs);
     else
-      for (auto& x : xs)
-        requests_.push_back(std::move(x));
+      requests_.insert(requests_.end(), std::make_move_iterator(xs.begin()),
+                       std::make_move_iterator(xs.end()));
     auto rp = w.many;
     waiting_.push_back(std::move(w));
     return rp;
@@ -93,7 +94,12 @@ public:
           std::make_move_iterator(first + static_cast<ptrdiff_t>(w.count))));
       }
     }
-    return requests.size();
+    auto n = requests.size();
+    // Keep the storage for the next batch.
+    requests.clear();
+    if (requests_.empty())
+      requests_.swap(requests);
+    return n;
   }
 
 private:

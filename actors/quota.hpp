@@ -41,7 +41,8 @@ struct quota_actor_options {
 using quota_actor = caf::typed_actor<
   /// Decides one check.
   caf::replies_to<quota_check>::with<quota_decision>,
-  /// Decides several checks in order.
+  /// Decides several checks in order (callers with many checks send them
+  /// this way: one message, one promise).
   caf::replies_to<std::vector<quota_check>>::with<std::vector<quota_decision>>,
   /// Gives `quantity` back to the matching quotas; answers true.
   caf::replies_to<refund_atom, quota_scoping, std::vector<quota_config>,

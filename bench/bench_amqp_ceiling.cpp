@@ -161,7 +161,8 @@ private:
         uint64_t tag = 0;
         bool multiple = false;
         if (id == AMQP_BASIC_ACK_METHOD) {
-          auto* m = static_cast<amqp_basic_ack_t*>(frame.payload.method.decoded);
+          auto* m = static_cast<amqp_basic_ack_t*>(
+            frame.payload.method.decoded);
           tag = m->delivery_tag;
           multiple = m->multiple != 0;
         } else {

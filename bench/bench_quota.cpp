@@ -229,7 +229,8 @@ int bench_quota_command(const config& cfg, const bench_quota_options& opts) {
       "quota on {}: {} checks ({} accepted) in {:.3f} s = {:.0f} decisions/s; "
       "{} clients x {} in flight in messages of {}; per message p50 {:.3f} "
       "ms, p99 {:.3f} ms; {} cache hits, {} scripts, {} runs, {} batches; "
-      "baseline (one EVALSHA per check) {:.0f}/s; speedup {:.1f}x\n",
+      "baseline (one store call per check: one EVALSHA on redis) {:.0f}/s; "
+      "speedup {:.1f}x\n",
       qopts.backend.backend, done, accepted, secs, rate, clients,
       opts.in_flight, opts.client_batch, p50, p99, figure("cache_hits"),
       figure("scripts"), figure("runs"), figure("batches"), base_rate, ratio);

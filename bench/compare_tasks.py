@@ -829,6 +829,7 @@ def main():
     signal.signal(signal.SIGTERM, _on_sigterm)
     if args.broker == "amqp":
         sys.path.insert(0, str(HERE))
+        sys.dont_write_bytecode = True      # no __pycache__ in bench/
         import compare_tasks_amqp
         try:
             return compare_tasks_amqp.main(args, sys.modules[__name__])

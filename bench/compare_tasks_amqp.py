@@ -25,7 +25,9 @@ figure alike:
    (worker_process_shutdown); the worker is stopped (warm shutdown) once
    the queue is empty and quiet. Throughput = tasks / (last completion -
    first start), over both processes; every task must be counted and the
-   queue must be empty after the worker stopped.
+   queue must be empty after the worker stopped. For reference, not a
+   target, each round also runs the same worker with Celery's default early
+   acks (acknowledged before the task runs, so a crash loses it).
 3. The broker's ceiling: `vigil bench amqp-ceiling --broker amqp://...
    --messages M --json`: one rabbitmq-c connection publishes persistent
    messages of vigil's task message size to a fresh durable queue with
@@ -74,7 +76,7 @@ app.conf.update(
     result_serializer="msgpack",
     accept_content=["msgpack"],
     task_ignore_result=True,
-    task_acks_late=True,
+    task_acks_late=os.environ.get("BENCH_ACKS_LATE", "1") == "1",
     worker_prefetch_multiplier=%d,
     task_default_queue=os.environ["BENCH_QUEUE"],
     worker_hijack_root_logger=False,
@@ -227,7 +229,9 @@ def run_vigil_cmd(ct, argv, count, workdir, rabbit_pid, tag, timeout):
     cpu = make_cpu_window(ct, rabbit_pid).start()
     rc, out, err = ct.run_capture(argv, timeout,
                                   stderr_path=workdir / f"vigil-{tag}.log")
-    run = {"argv": " ".join(argv[1:]), "exit": rc, "machine": cpu.stop()}
+    # The private server's guest password stays out of the report.
+    run = {"argv": " ".join(argv[1:]).replace(":guest@", ":****@"),
+           "exit": rc, "machine": cpu.stop()}
     doc = parse_json_line(out)
     if doc is None or rc != 0 or doc.get("completed") != count:
         run["ok"] = False
@@ -261,15 +265,18 @@ def run_ceiling(ct, vigil, url, count, workdir, rabbit_pid, tag,
                          f"ceiling-{tag}", 60 + count / 500)
 
 
-def run_celery(ct, port, url, count, workdir, rabbit_pid, tag):
+def run_celery(ct, port, url, count, workdir, rabbit_pid, tag,
+               acks_late=True):
     queue = f"bench.celery.{tag}.{os.getpid()}"
     done_dir = workdir / f"celery-{tag}"
     done_dir.mkdir()
     env = dict(os.environ, BENCH_BROKER=url, BENCH_QUEUE=queue,
                BENCH_DIR=str(done_dir), PYTHONPATH=str(workdir),
-               PYTHONDONTWRITEBYTECODE="1")
+               PYTHONDONTWRITEBYTECODE="1",
+               BENCH_ACKS_LATE="1" if acks_late else "0")
     env.pop("PYTHONHOME", None)
-    run = {"count": count, "ok": False, "queue": queue}
+    run = {"count": count, "ok": False, "queue": queue,
+           "acks_late": acks_late}
     cpu = make_cpu_window(ct, rabbit_pid).start()
     worker = None
     probe = Probe(port)
@@ -399,6 +406,10 @@ def derive(report):
     out["celery"] = spread([r["throughput_per_s"] for r in cruns])
     out["celery"]["median_worker_cpu_us_per_task"] = ct_med(
         [r["cpu_us_per_task"]["worker"] for r in cruns])
+    eruns = [r for r in report["celery_early_runs"] if r["ok"]]
+    out["celery_early_acks"] = spread([r["throughput_per_s"] for r in eruns])
+    out["celery_early_acks"]["median_worker_cpu_us_per_task"] = ct_med(
+        [r["cpu_us_per_task"]["worker"] for r in eruns])
     for key, runs in (("ceiling", report["ceiling_runs"]),
                       ("ceiling_task_headers",
                        report["ceiling_headers_runs"])):
@@ -434,6 +445,7 @@ def busy_warnings(report, ct):
     busy = []
     for label, runs in (("vigil", report["vigil_runs"]),
                         ("celery", report["celery_runs"]),
+                        ("celery early acks", report["celery_early_runs"]),
                         ("ceiling", report["ceiling_runs"]),
                         ("ceiling --task-headers",
                          report["ceiling_headers_runs"])):
@@ -494,6 +506,11 @@ def summary_text(report, ct):
     c = d["celery"]
     L.append(f"   median: {fmt(c['median'])} tasks/s (min {fmt(c['min'])}, "
              f"max {fmt(c['max'])})")
+    e = d["celery_early_acks"]
+    L.append(f"   for reference, Celery's default early acks (not "
+             f"at-least-once): median {fmt(e['median'])} tasks/s (min "
+             f"{fmt(e['min'])}, max {fmt(e['max'])}; CPU/task worker "
+             f"{fmt(e['median_worker_cpu_us_per_task'])} us)")
     L.append("")
     L.append(f"3. ceiling: vigil bench amqp-ceiling, "
              f"{report['args']['ceiling_count']:,} messages of "
@@ -522,8 +539,8 @@ def summary_text(report, ct):
     L.append(f"   vigil median ({d['vigil_best_config']}): "
              f"{fmt(d['vigil_median_throughput_per_s'])} tasks/s")
     L.append(f"   vigil / Celery:  {fmt(d['ratio_vigil_over_celery'], 2)}x")
-    L.append(f"   vigil / ceiling: "
-             f"{fmt(100 * d['fraction_of_ceiling'] if d['fraction_of_ceiling'] else None, 1)}%")
+    frac = d["fraction_of_ceiling"]
+    L.append(f"   vigil / ceiling: {fmt(100 * frac if frac else None, 1)}%")
     for name, t in d["targets"].items():
         L.append(f"   target {name}: {t['target']} -> "
                  f"{'met' if t['met'] else 'NOT met'} ({t['measured']})")
@@ -564,7 +581,7 @@ def main(args, ct):
                   "loadavg_start": " ".join(f"{x:.2f}"
                                             for x in os.getloadavg()),
                   "vigil_runs": [], "celery_runs": [], "ceiling_runs": [],
-                  "ceiling_headers_runs": []}
+                  "ceiling_headers_runs": [], "celery_early_runs": []}
         w, k = VIGIL_CONFIGS[-1]
         warm = min(args.count, 30_000)
         ct.log(f"vigil warm-up: -c {w} --consumers {k}, {warm} tasks")
@@ -592,6 +609,15 @@ def main(args, ct):
             r["round"] = i + 1
             report["celery_runs"].append(r)
             ct.log(f"  {r['throughput_per_s']:.0f} tasks/s" if r["ok"]
+                   else f"  FAILED: {r.get('error')}")
+            # For reference only: Celery's default early acks (a task is
+            # acknowledged before it runs, so a crash loses it).
+            r = run_celery(ct, rabbit.port, url, args.celery_count, workdir,
+                           rpid, f"early-{i + 1}", acks_late=False)
+            r["round"] = i + 1
+            report["celery_early_runs"].append(r)
+            ct.log(f"  with early acks (reference): "
+                   f"{r['throughput_per_s']:.0f} tasks/s" if r["ok"]
                    else f"  FAILED: {r.get('error')}")
 
         def do_ceiling(i):
@@ -622,6 +648,7 @@ def main(args, ct):
         report["warnings"] = busy_warnings(report, ct)
         report["total_seconds"] = round(time.monotonic() - t_start, 1)
         failed = not all(r["ok"] for key in ("vigil_runs", "celery_runs",
+                                             "celery_early_runs",
                                              "ceiling_runs",
                                              "ceiling_headers_runs")
                          for r in report[key])

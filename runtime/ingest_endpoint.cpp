@@ -1,5 +1,8 @@
 #include "runtime/ingest_endpoint.hpp"
 
+#include <algorithm>
+#include <functional>
+
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -28,8 +31,27 @@ http_response input_error(const caf::error& err, std::string_view what) {
 bool is_transaction(std::string_view json) {
   // normalize_event keeps the SDK's text; a transaction says so at the top
   // level. A false positive only changes the quota category.
-  return json.find("\"type\":\"transaction\"") != std::string_view::npos
-         || json.find("\"type\": \"transaction\"") != std::string_view::npos;
+  // `"type":"transaction"` or `"type": "transaction"`: a skipping search
+  // for the rare `"transaction"`, then a look behind. Searching for the
+  // whole pattern stops at every quote, and a JSON document is full of
+  // them.
+  static const std::boyer_moore_horspool_searcher value{
+    std::string_view{"\"transaction\""}.begin(),
+    std::string_view{"\"transaction\""}.end()};
+  constexpr std::string_view key = "\"type\":";
+  auto it = json.begin();
+  for (;;) {
+    auto [at, end] = value(it, json.end());
+    if (at == json.end())
+      return false;
+    auto pos = static_cast<size_t>(at - json.begin());
+    auto before = json.substr(0, pos);
+    if (before.ends_with(key)
+        || (before.ends_with(' ')
+            && before.substr(0, before.size() - 1).ends_with(key)))
+      return true;
+    it = at + 1;
+  }
 }
 
 } // namespace
@@ -38,7 +60,16 @@ http_response to_http_response(const ingest_result& res) {
   http_response out;
   switch (res.status) {
     case ingest_result::outcome::accepted:
-      out.body = nlohmann::json{{"id", res.event_id}}.dump();
+      // Runs on the single ingest thread for every event: ids are hex
+      // digits (normalized) and need no escaping, so skip building a JSON
+      // document for them.
+      if (std::all_of(res.event_id.begin(), res.event_id.end(), [](char c) {
+            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z')
+                   || (c >= 'A' && c <= 'Z') || c == '-';
+          }))
+        out.body = "{\"id\":\"" + res.event_id + "\"}";
+      else
+        out.body = nlohmann::json{{"id", res.event_id}}.dump();
       break;
     case ingest_result::outcome::rate_limited: {
       out = json_error(429, "rate limited: "

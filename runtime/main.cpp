@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "bench/bench_amqp_ceiling.hpp"
+#include "bench/bench_ingest.hpp"
 #include "bench/bench_quota.hpp"
 #include "bench/bench_tasks.hpp"
 #include "config/config.hpp"
@@ -218,6 +219,32 @@ int main(int argc, char** argv) {
     ->check(CLI::Range(0, 100));
   bench_quota->add_flag("--json", bench_quota_opts.json,
                         "print one JSON object");
+  bench_ingest_options bench_ingest_opts;
+  auto* bench_ingest = bench->add_subcommand(
+    "ingest", "post a ~2 KiB Sentry event to a node's store endpoint with "
+              "wrk (bench/ingest_post.lua), beside nginx answering a static "
+              "200");
+  bench_ingest->add_option("--duration", bench_ingest_opts.duration,
+                           "seconds of each measured run")
+    ->check(CLI::PositiveNumber);
+  bench_ingest->add_option("--connections", bench_ingest_opts.connections,
+                           "keep-alive connections")
+    ->check(CLI::PositiveNumber);
+  bench_ingest->add_option("--rounds", bench_ingest_opts.rounds,
+                           "measured rounds (nginx, then the node)")
+    ->check(CLI::PositiveNumber);
+  bench_ingest->add_option("--event", bench_ingest_opts.event_path,
+                           "event JSON to post (default: a built-in Python "
+                           "SDK exception)");
+  bench_ingest->add_option("--script", bench_ingest_opts.script,
+                           "the wrk script (default: bench/ingest_post.lua)");
+  bench_ingest->add_option("--threads", bench_ingest_opts.threads,
+                           "node web.threads and nginx worker processes")
+    ->check(CLI::PositiveNumber);
+  bench_ingest->add_flag("--keep", bench_ingest_opts.keep,
+                         "keep the temporary directory");
+  bench_ingest->add_flag("--json", bench_ingest_opts.json,
+                         "print one JSON object");
 
   CLI11_PARSE(app, argc, argv);
 
@@ -259,6 +286,8 @@ int main(int argc, char** argv) {
     return bench_tasks_command(*cfg, bench_opts);
   if (bench_quota->parsed())
     return bench_quota_command(*cfg, bench_quota_opts);
+  if (bench_ingest->parsed())
+    return bench_ingest_command(*cfg, bench_ingest_opts);
   if (bench_ceiling->parsed())
     return bench_amqp_ceiling_command(*cfg, ceiling_opts);
   std::cerr << app.help();

@@ -49,13 +49,12 @@ read_api::read_api(caf::actor_system& sys, const quota_catalog& catalog,
   // nop
 }
 
-bool read_api::limited(const std::string& key, int64_t limit) {
-  if (limit <= 0 || !opts_.limiter)
+bool read_api::limited(const std::optional<rate_limit_check>& check) {
+  if (!check || !opts_.limiter)
     return false;
   bool out = false;
   caf::scoped_actor self{sys_};
-  self->request(*opts_.limiter, std::chrono::seconds{2},
-                rate_limit_check{key, limit, 60, 0})
+  self->request(*opts_.limiter, std::chrono::seconds{2}, *check)
     .receive([&](const rate_limit_result& r) { out = r.limited; },
              [&](const caf::error& err) {
                // The rate limiter fails open, and so does a lost answer.
@@ -65,7 +64,7 @@ bool read_api::limited(const std::string& key, int64_t limit) {
 }
 
 bool read_api::admit(const http_request& req, const http_responder& respond) {
-  if (limited("api:ip:" + req.remote_ip, opts_.ip_rate_limit)) {
+  if (limited(api_ip_check(opts_.ip_rate_limit, req.remote_ip))) {
     auto resp = json_error(429, "too many requests from this address "
                                 "(auth.ip-rate-limit)");
     resp.headers.emplace_back("Retry-After", "60");
@@ -86,8 +85,8 @@ bool read_api::admit(const http_request& req, const http_responder& respond) {
     respond(json_error(401, "invalid token"));
     return false;
   }
-  // One configured token is one API user.
-  if (limited("api:user:token", opts_.user_rate_limit)) {
+  // The one configured token is one API user.
+  if (limited(api_user_check(opts_.user_rate_limit, "api-token"))) {
     auto resp = json_error(429, "too many requests for this user "
                                 "(auth.user-rate-limit)");
     resp.headers.emplace_back("Retry-After", "60");

@@ -45,8 +45,8 @@ private:
   /// Answers 401/429 and returns false unless the request may proceed.
   bool admit(const http_request& req, const http_responder& respond);
 
-  /// Whether `key` is over `limit` per minute (fails open).
-  bool limited(const std::string& key, int64_t limit);
+  /// Whether the rate limiter limits `check` (none: no; fails open).
+  bool limited(const std::optional<rate_limit_check>& check);
 
   /// Finds the project of `org_slug`/`project_slug`; 0 if unknown.
   uint64_t find_project(std::string_view org_slug,

@@ -32,15 +32,6 @@ caf::error bad_key(std::string_view key, std::string text) {
                          std::string{key} + ": " + std::move(text));
 }
 
-/// Where a service's counters live: memory, or the Redis cluster its
-/// `<service>.options` names.
-caf::expected<std::string> store_url(const config& cfg,
-                                     const std::string& service) {
-  if (cfg.get_string(service + ".backend") != "redis")
-    return "memory://" + service;
-  return redis_cluster_url(cfg, service + ".options");
-}
-
 /// db.url, or the SQLite file in node.data-dir (created) when it is empty.
 caf::expected<std::string> database_url(const config& cfg) {
   auto url = cfg.get_string("db.url");
@@ -119,14 +110,10 @@ public:
     if (auto probe = event_store::open(*db_url, sql_opts); !probe)
       return bad_key("db.url", "cannot open " + mask_url(*db_url) + ": "
                                  + error_text(probe.error()));
-    auto quota_url = store_url(cfg, "quotas");
-    if (!quota_url)
-      return quota_url.error();
-    quota_actor_options qopts;
-    qopts.backend.backend = cfg.get_string("quotas.backend");
-    qopts.backend.url = *quota_url;
-    qopts.fail_open = cfg.get_bool("quotas.fail-open");
-    quotas_ = sys_.spawn<caf::detached>(quota_service, qopts);
+    auto qopts = make_quota_actor_options(cfg);
+    if (!qopts)
+      return qopts.error();
+    quotas_ = sys_.spawn<caf::detached>(quota_service, *qopts);
 
     auto queue = std::make_shared<ingest_queue>(
       static_cast<size_t>(cfg.get_int("ingest.queue-size")));
@@ -141,7 +128,7 @@ public:
     };
     iopts.task_queue = cfg.get_string("tasks.default-queue");
     iopts.batch_size = static_cast<size_t>(cfg.get_int("ingest.batch-size"));
-    iopts.fail_open = qopts.fail_open;
+    iopts.fail_open = qopts->fail_open;
     pipeline_ = sys_.spawn<caf::detached>(ingest_service, iopts);
 
     ingest_limits limits;
@@ -158,13 +145,10 @@ public:
     aopts.ip_rate_limit = cfg.get_int("auth.ip-rate-limit");
     aopts.user_rate_limit = cfg.get_int("auth.user-rate-limit");
     if (aopts.ip_rate_limit > 0 || aopts.user_rate_limit > 0) {
-      auto rl_url = store_url(cfg, "ratelimiter");
-      if (!rl_url)
-        return rl_url.error();
-      rate_limiter_options ropts;
-      ropts.backend = cfg.get_string("ratelimiter.backend");
-      ropts.url = *rl_url;
-      limiter_ = sys_.spawn<caf::detached>(rate_limiter_service, ropts);
+      auto ropts = make_rate_limiter_options(cfg);
+      if (!ropts)
+        return ropts.error();
+      limiter_ = sys_.spawn<caf::detached>(rate_limiter_service, *ropts);
       aopts.limiter = limiter_;
     }
     api_ = std::make_unique<read_api>(sys_, catalog_, std::move(aopts));
@@ -195,7 +179,7 @@ public:
     spdlog::info("web: listening on http://{}:{} ({} threads); events to {}, "
                  "quotas {}, {} projects",
                  hopts.host, server_->port(), hopts.threads, mask_url(*db_url),
-                 qopts.backend.backend, catalog_.projects.size());
+                 qopts->backend.backend, catalog_.projects.size());
     return {};
   }
 

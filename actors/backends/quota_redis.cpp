@@ -175,6 +175,68 @@ struct key_equal {
   }
 };
 
+// What names a counter, without building its key: the quota id, the scope,
+// the organization, the subscope (project or key id, 0 for none) and the
+// slot. `counter_ref` is the same with a borrowed id, for lookups that
+// allocate nothing.
+struct counter_ref {
+  std::string_view id;
+  uint64_t org = 0;
+  uint64_t sub = 0;
+  int64_t slot = 0;
+};
+
+struct counter_id {
+  std::string id;
+  uint64_t org = 0;
+  uint64_t sub = 0;
+  int64_t slot = 0;
+
+  counter_ref ref() const {
+    return {id, org, sub, slot};
+  }
+};
+
+struct counter_hash {
+  using is_transparent = void;
+  size_t operator()(const counter_ref& x) const noexcept {
+    auto h = std::hash<std::string_view>{}(x.id);
+    for (auto v : {x.org, x.sub, static_cast<uint64_t>(x.slot)})
+      h = (h ^ (v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2)))
+          * 0xff51afd7ed558ccdULL;
+    return h;
+  }
+  size_t operator()(const counter_id& x) const noexcept {
+    return (*this)(x.ref());
+  }
+};
+
+struct counter_equal {
+  using is_transparent = void;
+  static bool eq(const counter_ref& x, const counter_ref& y) noexcept {
+    return x.org == y.org && x.sub == y.sub && x.slot == y.slot
+           && x.id == y.id;
+  }
+  bool operator()(const counter_id& x, const counter_id& y) const noexcept {
+    return eq(x.ref(), y.ref());
+  }
+  bool operator()(const counter_ref& x, const counter_id& y) const noexcept {
+    return eq(x, y.ref());
+  }
+  bool operator()(const counter_id& x, const counter_ref& y) const noexcept {
+    return eq(x.ref(), y);
+  }
+};
+
+// The subscope of a counter key: project or key id, 0 for none.
+uint64_t subscope(const quota_config& q, const quota_scoping& s) {
+  if (q.scope == quota_scope::project)
+    return s.project_id;
+  if (q.scope == quota_scope::key)
+    return s.key_id;
+  return 0;
+}
+
 // What this backend remembers about one counter (one key and window).
 struct counter_state {
   /// Unix seconds when the window ends.
@@ -186,8 +248,8 @@ struct counter_state {
   uint64_t epoch = 0;
   /// 0-based index of the counter in that batch.
   uint32_t index = 0;
-  /// The key (the map's own copy).
-  const std::string* name = nullptr;
+  /// The Redis key, built when the counter is first seen.
+  std::string name;
 };
 
 struct global_entry {
@@ -315,7 +377,9 @@ public:
         continue;
       auto w = make_quota_window(q, scoping.organization_id, now);
       auto key = quota_counter_key(q, scoping, w.slot);
-      if (auto i = known_.find(std::string_view{key}); i != known_.end())
+      counter_ref ref{q.id, scoping.organization_id, subscope(q, scoping),
+                      w.slot};
+      if (auto i = known_.find(ref); i != known_.end())
         i->second.known_consumed = -1;
       auto refund_key = quota_refund_key(key);
       auto qty = std::to_string(quantity);
@@ -377,8 +441,7 @@ private:
           || !quota_matches(q, c.scoping))
         continue;
       auto w = make_quota_window(q, c.scoping.organization_id, now);
-      counter_key(q, c.scoping, w.slot);
-      auto& st = lookup(w.expiry);
+      auto& st = lookup(q, c.scoping, w.slot, w.expiry);
       if (opts_.cache_exhausted && q.limit > 0 && st.known_consumed >= q.limit
           && st.expiry > now) {
         ++stats_.cache_hits;
@@ -465,12 +528,17 @@ private:
     append_int(key_, slot);
   }
 
-  // The state of the counter named by `key_`.
-  counter_state& lookup(int64_t expiry) {
-    auto i = known_.find(std::string_view{key_});
+  // The state of the counter of `q` for `s` in `slot`.
+  counter_state& lookup(const quota_config& q, const quota_scoping& s,
+                        int64_t slot, int64_t expiry) {
+    counter_ref ref{q.id, s.organization_id, subscope(q, s), slot};
+    auto i = known_.find(ref);
     if (i == known_.end()) {
-      i = known_.emplace(key_, counter_state{}).first;
-      i->second.name = &i->first;
+      i = known_.emplace(counter_id{q.id, ref.org, ref.sub, slot},
+                         counter_state{})
+            .first;
+      counter_key(q, s, slot);
+      i->second.name = key_;
     }
     auto& st = i->second;
     if (st.expiry != expiry) {
@@ -559,7 +627,7 @@ private:
     key_buf_.clear();
     key_ends_.clear();
     for (auto c : keys_) {
-      auto& name = *counters_[c]->name;
+      auto& name = counters_[c]->name;
       key_buf_ += name;
       key_ends_.push_back(key_buf_.size());
       key_buf_ += "r:";
@@ -700,7 +768,8 @@ private:
   redis_script batch_script_;
   redis_script global_script_;
   /// Counters seen in live windows, by key (exhausted ones are the cache).
-  std::unordered_map<std::string, counter_state, key_hash, key_equal> known_;
+  std::unordered_map<counter_id, counter_state, counter_hash, counter_equal>
+    known_;
   std::unordered_map<std::string, global_entry, key_hash, key_equal> globals_;
   std::chrono::steady_clock::time_point last_connect_{};
   int64_t last_prune_ = 0;

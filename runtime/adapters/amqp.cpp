@@ -210,7 +210,7 @@ std::string to_string(const amqp_endpoint& ep) {
   return out;
 }
 
-// -- headers ---------------------------------------------------------------------
+// -- headers -----------------------------------------------------------------
 
 void drop_null_headers(amqp_basic_properties_t& props) {
   if ((props._flags & AMQP_BASIC_HEADERS_FLAG) == 0)

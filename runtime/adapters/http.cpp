@@ -1,6 +1,7 @@
 #include "runtime/adapters/http.hpp"
 
 #include <atomic>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -82,12 +83,24 @@ parse_bind_address(std::string_view text) {
 
 namespace {
 
+class session;
+
 struct server_shared {
   http_server_options opts;
   http_handler handler;
   std::atomic<uint64_t> connections{0};
   std::atomic<uint64_t> requests{0};
+  net::io_context* ioc = nullptr;
+  /// Answers given from other threads (the ingest actor answers a whole
+  /// batch at once), waiting for one server thread to write them all: one
+  /// wake-up of the io_context per burst instead of one per answer.
+  std::mutex outbox_mtx;
+  std::vector<std::pair<std::shared_ptr<session>, http_response>> outbox;
 };
+
+/// The session whose handler call is running on this thread, if any: an
+/// answer given from inside the handler needs no hand-over.
+thread_local const session* handling_session = nullptr;
 
 /// One connection: reads a request, hands it to the handler, writes the
 /// answer, and reads the next one while the client keeps the connection.
@@ -170,12 +183,49 @@ private:
     keep_alive_ = req.message.keep_alive();
     auto self = shared_from_this();
     http_responder respond = [self](http_response resp) {
-      net::post(self->stream_.get_executor(),
-                [self, resp = std::move(resp)]() mutable {
-                  self->write(std::move(resp));
-                });
+      if (handling_session == self.get()) {
+        net::post(self->stream_.get_executor(),
+                  [self, resp = std::move(resp)]() mutable {
+                    self->write(std::move(resp));
+                  });
+        return;
+      }
+      deliver(self, std::move(resp));
     };
+    handling_session = this;
     shared_->handler(std::move(req), std::move(respond));
+    handling_session = nullptr;
+  }
+
+  /// Queues an answer given from outside the server's threads; the first
+  /// one of a burst schedules the server thread that writes them all.
+  static void deliver(const std::shared_ptr<session>& self,
+                      http_response resp) {
+    auto& shared = *self->shared_;
+    bool first = false;
+    {
+      std::lock_guard<std::mutex> guard{shared.outbox_mtx};
+      first = shared.outbox.empty();
+      shared.outbox.emplace_back(self, std::move(resp));
+    }
+    if (first)
+      net::post(*shared.ioc, [sh = self->shared_] { write_outbox(*sh); });
+  }
+
+  /// Writes every queued answer. Runs on a server thread, where dispatching
+  /// to an idle connection's strand runs the write right here.
+  static void write_outbox(server_shared& shared) {
+    std::vector<std::pair<std::shared_ptr<session>, http_response>> batch;
+    {
+      std::lock_guard<std::mutex> guard{shared.outbox_mtx};
+      batch.swap(shared.outbox);
+    }
+    for (auto& [s, resp] : batch) {
+      auto ex = s->stream_.get_executor();
+      net::dispatch(ex, [s = std::move(s), resp = std::move(resp)]() mutable {
+        s->write(std::move(resp));
+      });
+    }
   }
 
   void reject(unsigned status, std::string detail) {
@@ -260,7 +310,7 @@ public:
     : shared_(std::move(shared)),
       ioc_(static_cast<int>(shared_->opts.threads)),
       acceptor_(net::make_strand(ioc_)) {
-    // nop
+    shared_->ioc = &ioc_;
   }
 
   ~beast_server() override {
@@ -309,6 +359,9 @@ public:
     for (auto& t : threads_)
       if (t.joinable())
         t.join();
+    // Answers that came too late hold their sessions, which hold `shared_`.
+    std::lock_guard<std::mutex> guard{shared_->outbox_mtx};
+    shared_->outbox.clear();
   }
 
   uint64_t connections() const override {

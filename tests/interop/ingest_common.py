@@ -10,7 +10,7 @@ import socket
 import time
 import urllib.request
 
-from harness import Proc, free_port, tmp_root, vigil_bin, wait_until
+from harness import Proc, free_port, run_checks, tmp_root, vigil_bin, wait_until
 
 TOKEN = "test-api-token-0123456789"
 # project 1 (org acme): key A open, key D disabled; project 2: key L limited.
@@ -165,3 +165,18 @@ def status_of(raw):
     if not raw.startswith(b"HTTP/1."):
         return None
     return int(raw.split(b" ", 2)[1])
+
+
+def run_node_checks(checks, current_node):
+    """run_checks, then stops the node the checks shared (current_node()
+    returns it, or None if no check started it); an unclean exit of the
+    node fails the run."""
+    try:
+        return run_checks(checks)
+    finally:
+        node = current_node()
+        if node is not None:
+            rc = node.stop()
+            if rc != 0:
+                print(f"FAIL node_clean_exit: exit status {rc}\n"
+                      f"{node.proc.log_tail()}", flush=True)

@@ -7,7 +7,7 @@ body over web.max-body-size, an unknown key, a disabled key, a key of
 another project, missing auth, oversized headers, a slow client (closed
 after web.read-timeout), an envelope with unknown and internal items, auth
 through ?sentry_key= and through the envelope's dsn, deflate bodies,
-keep-alive, and /_health/.
+keep-alive, /_health/, and auth.ip-rate-limit on the read API.
 
 Run: /usr/bin/python3 tests/interop/test_ingest_input.py (VIGIL_BIN).
 """
@@ -21,9 +21,8 @@ import time
 import uuid
 import zlib
 
-from harness import run_checks
-from ingest_common import (KEY_A, KEY_D, KEY_L, Node, raw_exchange, status_of,
-                           wait_for_event)
+from ingest_common import (KEY_A, KEY_D, KEY_L, Node, raw_exchange,
+                           run_node_checks, status_of, wait_for_event)
 
 NODE = None
 
@@ -185,28 +184,40 @@ def check_health_and_routes():
     expect(405, node().request("GET", "/api/1/store/"))
 
 
-def main():
+def check_api_ip_rate_limit():
+    # auth.ip-rate-limit counts read API requests per address per minute
+    # through the rate limiter actor (memory backend here).
+    limited = Node("ratelimit-node", extra="auth.ip-rate-limit: 4").start()
     try:
-        return run_checks([
-            ("health_and_routes", check_health_and_routes),
-            ("malformed_json", check_malformed_json),
-            ("gzip_bomb", check_gzip_bomb),
-            ("malformed_gzip", check_malformed_gzip),
-            ("truncated_envelope", check_truncated_envelope),
-            ("body_over_limit", check_body_over_limit),
-            ("keys", check_keys),
-            ("oversized_headers", check_oversized_headers),
-            ("slow_client", check_slow_client),
-            ("envelope_items", check_envelope_items),
-            ("query_auth_and_deflate", check_query_auth_and_deflate),
-            ("keep_alive", check_keep_alive),
-        ])
+        statuses = [limited.api("projects/acme/backend/issues/")[0]
+                    for _ in range(6)]
+        assert statuses[:4] == [200] * 4, statuses
+        assert statuses[4:] == [429, 429], statuses
+        status, headers, body = limited.request(
+            "GET", "/api/0/projects/acme/backend/issues/",
+            headers={"Authorization": "Bearer x"})
+        assert status == 429 and headers.get("Retry-After"), (status, body)
+        detail_of(body)
     finally:
-        if NODE is not None:
-            rc = NODE.stop()
-            if rc != 0:
-                print(f"FAIL node_clean_exit: exit status {rc}\n"
-                      f"{NODE.proc.log_tail()}", flush=True)
+        assert limited.stop() == 0
+
+
+def main():
+    return run_node_checks([
+        ("health_and_routes", check_health_and_routes),
+        ("malformed_json", check_malformed_json),
+        ("gzip_bomb", check_gzip_bomb),
+        ("malformed_gzip", check_malformed_gzip),
+        ("truncated_envelope", check_truncated_envelope),
+        ("body_over_limit", check_body_over_limit),
+        ("keys", check_keys),
+        ("oversized_headers", check_oversized_headers),
+        ("slow_client", check_slow_client),
+        ("envelope_items", check_envelope_items),
+        ("query_auth_and_deflate", check_query_auth_and_deflate),
+        ("keep_alive", check_keep_alive),
+        ("api_ip_rate_limit", check_api_ip_rate_limit),
+    ], lambda: NODE)
 
 
 if __name__ == "__main__":

@@ -25,8 +25,9 @@ import time
 
 import sentry_sdk
 
-from harness import run_checks, wait_until
-from ingest_common import KEY_A, KEY_L, LIMIT, Node, wait_for_event
+from harness import wait_until
+from ingest_common import (KEY_A, KEY_L, LIMIT, Node, run_node_checks,
+                           wait_for_event)
 
 NODE = None
 
@@ -168,20 +169,13 @@ def check_read_api_auth():
 
 
 def main():
-    try:
-        return run_checks([
-            ("message_roundtrip", check_message_roundtrip),
-            ("exception_with_stack", check_exception_with_stack),
-            ("fingerprint_groups", check_fingerprint_groups),
-            ("rate_limited_key", check_rate_limited_key),
-            ("read_api_auth", check_read_api_auth),
-        ])
-    finally:
-        if NODE is not None:
-            rc = NODE.stop()
-            if rc != 0:
-                print(f"FAIL node_clean_exit: exit status {rc}\n"
-                      f"{NODE.proc.log_tail()}", flush=True)
+    return run_node_checks([
+        ("message_roundtrip", check_message_roundtrip),
+        ("exception_with_stack", check_exception_with_stack),
+        ("fingerprint_groups", check_fingerprint_groups),
+        ("rate_limited_key", check_rate_limited_key),
+        ("read_api_auth", check_read_api_auth),
+    ], lambda: NODE)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,13 @@
 
 #include <catch2/catch.hpp>
 
+#include <caf/all.hpp>
+
 #include "actors/backends/quota.hpp"
+#include "actors/quota.hpp"
 #include "actors/rate_limiter.hpp"
 #include "config/config.hpp"
+#include "runtime/actor_system.hpp"
 
 using namespace vigil;
 
@@ -197,4 +201,57 @@ TEST_CASE("API rate-limit checks use Sentry's auth keys", "[quota]") {
   // The Redis key Sentry's RedisRateLimiter would use for it.
   CHECK(rate_limit_key(*ip, 7).rfind("rl:" + md5_hex("auth:ip:10.1.2.3"), 0)
         == 0);
+}
+
+TEST_CASE("the quota actor answers single and vector checks from one batch",
+          "[quota]") {
+  actor_system_config_ext cfg;
+  caf::actor_system sys{cfg};
+  quota_actor_options opts;
+  opts.backend.url = "memory://unit-actor-batch";
+  auto q = sys.spawn<caf::detached>(quota_service, opts);
+  caf::scoped_actor self{sys};
+  // Key 1 has a limit of 5, key 2 none: every answer must land with its own
+  // request, in order, however the mailbox is cut into batches.
+  auto make = [](uint64_t key) {
+    quota_config k;
+    k.id = "k";
+    k.scope = quota_scope::key;
+    k.limit = key == 1 ? 5 : -1;
+    k.window = 3600;
+    k.reason_code = "key_quota";
+    return quota_check{scoping(1, 1, key), {k}, 1, false};
+  };
+  for (int i = 0; i < 4; ++i) {
+    self->send(q, make(1));
+    self->send(q, std::vector<quota_check>{make(2), make(1), make(2)});
+  }
+  size_t accepted_1 = 0;
+  size_t singles = 0;
+  size_t vectors = 0;
+  for (int i = 0; i < 8; ++i)
+    self->receive(
+      [&](quota_decision& d) {
+        ++singles;
+        accepted_1 += d.accepted ? 1 : 0;
+      },
+      [&](std::vector<quota_decision>& ds) {
+        ++vectors;
+        REQUIRE(ds.size() == 3);
+        CHECK(ds[0].accepted); // key 2: unlimited
+        CHECK(ds[2].accepted);
+        accepted_1 += ds[1].accepted ? 1 : 0;
+        if (!ds[1].accepted)
+          CHECK(ds[1].reason_code == "key_quota");
+      },
+      caf::after(std::chrono::seconds{10}) >> [&] { FAIL("no answer"); });
+  CHECK(singles == 4);
+  CHECK(vectors == 4);
+  CHECK(accepted_1 == 5);
+  std::string batches;
+  self->request(q, std::chrono::seconds{5}, status_atom_v)
+    .receive([&](actor_status& st) { batches = st.extra["batches"]; },
+             [&](caf::error&) { FAIL("no status"); });
+  CHECK(!batches.empty());
+  caf::anon_send_exit(q, caf::exit_reason::user_shutdown);
 }

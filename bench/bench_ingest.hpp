@@ -1,0 +1,40 @@
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "config/config.hpp"
+
+namespace vigil {
+
+/// Options of `vigil bench ingest`.
+struct bench_ingest_options {
+  /// Seconds of each measured wrk run.
+  double duration = 10;
+  /// Keep-alive connections wrk keeps open.
+  size_t connections = 64;
+  /// Measured rounds; each runs nginx, then the node.
+  size_t rounds = 3;
+  /// Event JSON to post ("" = a built-in ~2 KiB Python SDK exception).
+  std::string event_path;
+  /// The wrk script ("" = bench/ingest_post.lua beside the build or the
+  /// working directory).
+  std::string script;
+  /// HTTP threads of the node and worker processes of nginx.
+  size_t threads = 2;
+  /// Keep the temporary directory (configs, logs, database).
+  bool keep = false;
+  bool json = false;
+};
+
+/// `vigil bench ingest`: starts a node (`vigil run web`, a subprocess with
+/// its own config: one project whose key has a generous rate limit, so
+/// every event goes through the quota check, the SQLite nodestore in a
+/// temporary directory, the memory:// broker) and nginx answering the same
+/// POST with a static 200, then alternates wrk runs against both with the
+/// same script (bench/ingest_post.lua: keep-alive, a new event_id in every
+/// request). Prints the medians (events/s, p50, p99, CPU per event), the
+/// ratio to nginx, and whether the node stored every event it answered.
+int bench_ingest_command(const config& cfg, const bench_ingest_options& opts);
+
+} // namespace vigil

@@ -1,0 +1,120 @@
+// The ingest pipeline's pure parts: the bounded hand-over queue, how a
+// pipeline answer becomes an HTTP response, the post_process task, and the
+// bind address parser.
+
+#include <catch2/catch.hpp>
+
+#include "actors/ingest.hpp"
+#include "messages/task_body.hpp"
+#include "runtime/adapters/http.hpp"
+#include "runtime/ingest_endpoint.hpp"
+
+using namespace vigil;
+
+namespace {
+
+ingest_job job_with_id(std::string id) {
+  ingest_job job;
+  job.event_id = std::move(id);
+  job.done = [](ingest_result) {};
+  return job;
+}
+
+std::string header_of(const http_response& r, std::string_view name) {
+  for (auto& [k, v] : r.headers)
+    if (k == name)
+      return v;
+  return {};
+}
+
+} // namespace
+
+TEST_CASE("the ingest queue is bounded and hands out jobs in order",
+          "[ingest]") {
+  ingest_queue q{3};
+  CHECK(q.push(job_with_id("a")));
+  CHECK(q.push(job_with_id("b")));
+  CHECK(q.push(job_with_id("c")));
+  CHECK_FALSE(q.push(job_with_id("d"))); // full: the endpoint answers 503
+  CHECK(q.size() == 3);
+  auto first = q.take(2);
+  REQUIRE(first.size() == 2);
+  CHECK(first[0].event_id == "a");
+  CHECK(first[1].event_id == "b");
+  CHECK(q.push(job_with_id("e")));
+  auto rest = q.take(10);
+  REQUIRE(rest.size() == 2);
+  CHECK(rest[0].event_id == "c");
+  CHECK(rest[1].event_id == "e");
+  CHECK(q.take(10).empty());
+}
+
+TEST_CASE("pipeline answers become Sentry's HTTP answers", "[ingest]") {
+  SECTION("accepted: 200 with the id") {
+    ingest_result res;
+    res.event_id = "0123456789abcdef0123456789abcdef";
+    auto r = to_http_response(res);
+    CHECK(r.status == 200);
+    CHECK(r.body == R"({"id":"0123456789abcdef0123456789abcdef"})");
+    CHECK(header_of(r, "X-Sentry-Rate-Limits").empty());
+  }
+  SECTION("rate limited: 429, Retry-After and X-Sentry-Rate-Limits") {
+    ingest_result res;
+    res.status = ingest_result::outcome::rate_limited;
+    res.retry_after = 1800;
+    res.limits.push_back({1800, {"error"}, "key", "key_quota"});
+    auto r = to_http_response(res);
+    CHECK(r.status == 429);
+    CHECK(header_of(r, "Retry-After") == "1800");
+    CHECK(header_of(r, "X-Sentry-Rate-Limits") == "1800:error:key:key_quota");
+    CHECK(r.body.find("\"detail\"") != std::string::npos);
+  }
+  SECTION("partly limited envelopes stay 200 but carry the limits") {
+    ingest_result res;
+    res.event_id = "x";
+    res.limits.push_back({60, {"attachment"}, "organization", ""});
+    auto r = to_http_response(res);
+    CHECK(r.status == 200);
+    CHECK(header_of(r, "X-Sentry-Rate-Limits").starts_with("60:attachment:"));
+  }
+  SECTION("unavailable: 503 with Retry-After and the reason") {
+    ingest_result res;
+    res.status = ingest_result::outcome::unavailable;
+    res.detail = "event store unavailable, retry later";
+    auto r = to_http_response(res);
+    CHECK(r.status == 503);
+    CHECK_FALSE(header_of(r, "Retry-After").empty());
+    CHECK(r.body.find("event store unavailable") != std::string::npos);
+  }
+}
+
+TEST_CASE("post_process tasks carry the event's ids as kwargs", "[ingest]") {
+  auto t = make_post_process_task("events", "abc", 7, 42, true);
+  CHECK(t.queue == "events");
+  CHECK(t.msg.task == "vigil.events.post_process");
+  CHECK(t.msg.content_type == "application/x-msgpack");
+  auto body = decode_task_body(t.msg.body, t.msg.content_type);
+  REQUIRE(body);
+  CHECK(body->args.empty());
+  value_map expected{{"event_id", value{"abc"}},
+                     {"project_id", value{int64_t{7}}},
+                     {"group_id", value{int64_t{42}}},
+                     {"is_new", value{true}}};
+  CHECK(to_repr(value{body->kwargs}) == to_repr(value{expected}));
+}
+
+TEST_CASE("web.bind is host:port", "[ingest]") {
+  auto a = parse_bind_address("127.0.0.1:9001");
+  REQUIRE(a);
+  CHECK(a->first == "127.0.0.1");
+  CHECK(a->second == 9001);
+  auto b = parse_bind_address(":0");
+  REQUIRE(b);
+  CHECK(b->first == "127.0.0.1");
+  auto c = parse_bind_address("[::1]:80");
+  REQUIRE(c);
+  CHECK(c->first == "::1");
+  CHECK_FALSE(parse_bind_address("localhost"));
+  CHECK_FALSE(parse_bind_address("h:99999"));
+  CHECK_FALSE(parse_bind_address("h:x"));
+}
