@@ -158,10 +158,9 @@ caf::error publish_tasks(self_ptr self, const std::vector<outgoing_task>& tasks)
 
 /// Stores the accepted events of a batch, queues their tasks and answers
 /// every job: the second half of a batch, once its quota decisions are in.
-void finish_batch(self_ptr self, const std::vector<quota_decision>& decisions) {
+void finish_batch(self_ptr self, std::vector<ingest_job>& jobs,
+                  const std::vector<quota_decision>& decisions) {
   auto& st = self->state;
-  auto jobs = std::move(st.batch);
-  st.batch.clear();
   std::vector<ingest_result> results(jobs.size());
   std::vector<stored_event> events;
   std::vector<bool> has_events(jobs.size(), false);
@@ -240,7 +239,6 @@ void finish_batch(self_ptr self, const std::vector<quota_decision>& decisions) {
     jobs[j].done(std::move(results[j]));
   }
   ++st.batches;
-  st.busy = false;
   // Ask for the next batch through the mailbox, so that status requests
   // get their turn between batches.
   self->send(self, poll_atom_v);
@@ -253,10 +251,13 @@ void next_batch(self_ptr self) {
   auto jobs = st.opts.queue->take(st.opts.batch_size);
   if (jobs.empty())
     return;
+  // `busy` means a quota request is out. Its batch lives in the handlers
+  // below, so that the next batch's quota round trip can run while this
+  // one is being stored (see finish_batch's callers).
   st.busy = true;
-  st.batch = std::move(jobs);
+  auto batch = std::make_shared<std::vector<ingest_job>>(std::move(jobs));
   std::vector<quota_check> checks;
-  for (auto& job : st.batch)
+  for (auto& job : *batch)
     for (auto& item : job.items) {
       quota_check c;
       c.scoping = job.scoping;
@@ -275,7 +276,12 @@ void next_batch(self_ptr self) {
                         decisions.size(), n);
           decisions.resize(n);
         }
-        finish_batch(self, decisions);
+        // Send the next batch's quota request before storing this one:
+        // the quota actor decides it meanwhile, on its own thread. Batches
+        // stay as large as before (what arrived during one store).
+        self->state.busy = false;
+        next_batch(self);
+        finish_batch(self, *batch, decisions);
       },
       [=](caf::error& err) {
         // The quota actor applies quotas.fail-open to store errors itself;
@@ -291,7 +297,9 @@ void next_batch(self_ptr self) {
           dec.retry_after = 60;
           dec.reason_code = "quota_unavailable";
         }
-        finish_batch(self, std::vector<quota_decision>(n, dec));
+        st.busy = false;
+        next_batch(self);
+        finish_batch(self, *batch, std::vector<quota_decision>(n, dec));
       });
 }
 

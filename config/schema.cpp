@@ -31,7 +31,8 @@ std::vector<key_spec> make_schema() {
      .min = 1},
     {.key = "broker.prefetch", .type = key_type::integer,
      .default_yaml = "256",
-     .help = "Maximum number of messages a worker holds unacknowledged",
+     .help = "Messages a worker's consumer connection holds "
+             "unacknowledged (on RabbitMQ its basic.qos prefetch)",
      .min = 1},
     {.key = "broker.restore-interval", .type = key_type::number,
      .default_yaml = "10",

@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "messages/errors.hpp"
+#include "messages/percent_encoding.hpp"
 
 namespace vigil {
 
@@ -11,14 +12,6 @@ namespace {
 bool is_hex(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')
          || (c >= 'A' && c <= 'F');
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  return c - 'A' + 10;
 }
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -35,24 +28,6 @@ bool iequals(std::string_view a, std::string_view b) {
 
 bool is_sep(char c) {
   return c == ' ' || c == ',' || c == '\t';
-}
-
-std::string percent_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && is_hex(s[i + 1])
-        && is_hex(s[i + 2])) {
-      out += static_cast<char>(hex_value(s[i + 1]) * 16
-                               + hex_value(s[i + 2]));
-      i += 2;
-    } else if (s[i] == '+') {
-      out += ' ';
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
 }
 
 } // namespace
@@ -131,11 +106,11 @@ std::optional<std::string> query_param(std::string_view query,
                                           : query.substr(amp + 1);
     auto eq = pair.find('=');
     auto key = pair.substr(0, eq);
-    if (percent_decode(key) != name)
+    if (percent_decode_query(key) != name)
       continue;
     if (eq == std::string_view::npos)
       return std::string{};
-    return percent_decode(pair.substr(eq + 1));
+    return percent_decode_query(pair.substr(eq + 1));
   }
   return std::nullopt;
 }

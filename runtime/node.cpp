@@ -29,6 +29,13 @@ consumer_options make_consumer_options(const config& cfg,
     o.queues.push_back(cfg.get_string("tasks.default-queue"));
   o.prefetch = static_cast<size_t>(std::max<int64_t>(1, cfg.get_int("broker.prefetch")));
   o.fetch_batch = std::min<size_t>(o.prefetch, 500);
+  // RabbitMQ enforces the prefetch itself (basic.qos): hand broker.prefetch
+  // to the connection unless the URL sets its own ?prefetch=.
+  if (o.broker_url.starts_with("amqp://")
+      && o.broker_url.find("prefetch=") == std::string::npos)
+    o.broker_url += (o.broker_url.find('?') == std::string::npos ? "?" : "&")
+                    + std::string{"prefetch="}
+                    + std::to_string(std::min<size_t>(o.prefetch, 65535));
   o.visibility_timeout = cfg.get_double("broker.visibility-timeout");
   o.restore_interval = cfg.get_double("broker.restore-interval");
   o.poll_interval = cfg.get_double("broker.poll-interval");

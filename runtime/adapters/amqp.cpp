@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "messages/errors.hpp"
+#include "messages/percent_encoding.hpp"
 
 namespace vigil {
 
@@ -30,51 +31,6 @@ caf::error bad_url(std::string what) {
   return caf::make_error(errc::bad_config, "invalid amqp URL: " + what);
 }
 
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-// Decodes %XX escapes; false on a broken escape.
-bool percent_decode(std::string_view in, std::string& out) {
-  out.clear();
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out += in[i];
-      continue;
-    }
-    if (i + 2 >= in.size())
-      return false;
-    auto hi = hex_digit(in[i + 1]);
-    auto lo = hex_digit(in[i + 2]);
-    if (hi < 0 || lo < 0)
-      return false;
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return true;
-}
-
-std::string percent_encode(std::string_view in) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (char c : in) {
-    auto u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += c;
-    } else {
-      out += '%';
-      out += hex[u >> 4];
-      out += hex[u & 0xf];
-    }
-  }
-  return out;
-}
 
 bool parse_u16(std::string_view text, uint16_t& out) {
   unsigned x = 0;

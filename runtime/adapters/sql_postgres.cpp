@@ -13,6 +13,7 @@
 
 #include "config/config.hpp"
 #include "messages/errors.hpp"
+#include "messages/percent_encoding.hpp"
 
 namespace vigil {
 
@@ -41,15 +42,6 @@ std::string trim(std::string s) {
   return s;
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
 
 // bytea in text form is "\x" and hex digits (bytea_output = hex, the
 // default since 9.0; set explicitly on connect).

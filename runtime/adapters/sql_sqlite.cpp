@@ -239,7 +239,12 @@ open_sqlite(const std::string& path, const std::string& display_url,
                 + "PRAGMA foreign_keys=ON;"
                 // Checkpoints keep the WAL from growing; this truncates it
                 // back after a burst made it big.
-                + "PRAGMA journal_size_limit=67108864;";
+                + "PRAGMA journal_size_limit=67108864;"
+                // Checkpoint every 10000 pages (~40 MiB) instead of 1000:
+                // a checkpoint copies each page once however often commits
+                // rewrote it, and the ingest batches rewrite the same index
+                // pages again and again. Fewer page writes per event.
+                + "PRAGMA wal_autocheckpoint=10000;";
   if (auto err = conn->exec_script(script))
     return err;
   return std::unique_ptr<sql_connection>{std::move(conn)};

@@ -7,7 +7,8 @@ body over web.max-body-size, an unknown key, a disabled key, a key of
 another project, missing auth, oversized headers, a slow client (closed
 after web.read-timeout), an envelope with unknown and internal items, auth
 through ?sentry_key= and through the envelope's dsn, deflate bodies,
-keep-alive, /_health/, and auth.ip-rate-limit on the read API.
+keep-alive, /_health/, auth.ip-rate-limit on the read API, and a node on
+PostgreSQL (db.url = $VIGIL_TEST_PG_URL, which tests/run_all.py exports).
 
 Run: /usr/bin/python3 tests/interop/test_ingest_input.py (VIGIL_BIN).
 """
@@ -15,6 +16,7 @@ Run: /usr/bin/python3 tests/interop/test_ingest_input.py (VIGIL_BIN).
 import gzip
 import http.client
 import json
+import os
 import socket
 import sys
 import time
@@ -202,6 +204,31 @@ def check_api_ip_rate_limit():
         assert limited.stop() == 0
 
 
+def check_postgresql_nodestore():
+    # The same node on PostgreSQL (db.url): stored, grouped, read back.
+    pg = os.environ.get("VIGIL_TEST_PG_URL")
+    if not pg:
+        print("  skipped: no VIGIL_TEST_PG_URL", flush=True)
+        return
+    on_pg = Node("pg-node", extra=f'db.url: "{pg}"').start()
+    try:
+        fingerprint = uuid.uuid4().hex
+        ids = []
+        for i in range(3):
+            status, _, body = on_pg.store({"message": f"on postgres {i}",
+                                           "fingerprint": [fingerprint]})
+            assert status == 200, (status, body)
+            ids.append(json.loads(body)["id"])
+        for event_id in ids:
+            assert wait_for_event(on_pg, event_id)["message"].startswith(
+                "on postgres")
+        groups = [g for g in on_pg.issues()
+                  if g["title"] == "on postgres 0"]
+        assert groups and groups[0]["times_seen"] == 3, groups
+    finally:
+        assert on_pg.stop() == 0
+
+
 def main():
     return run_node_checks([
         ("health_and_routes", check_health_and_routes),
@@ -217,6 +244,7 @@ def main():
         ("query_auth_and_deflate", check_query_auth_and_deflate),
         ("keep_alive", check_keep_alive),
         ("api_ip_rate_limit", check_api_ip_rate_limit),
+        ("postgresql_nodestore", check_postgresql_nodestore),
     ], lambda: NODE)
 
 
