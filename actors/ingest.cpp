@@ -172,15 +172,18 @@ void finish_batch(self_ptr self, std::vector<ingest_job>& jobs,
     size_t rejected = 0;
     for (auto& item : job.items) {
       const auto& dec = decisions[d++];
+      auto& counts = st.by_category[item.category];
       if (!dec.accepted) {
         ++rejected;
         ++st.items_rejected;
+        ++counts.second;
         res.retry_after = std::max(res.retry_after, dec.retry_after);
         auto entry = rejection_entry(job, dec);
         entry.categories = {item.category};
         res.limits.push_back(std::move(entry));
         continue;
       }
+      ++counts.first;
       if (!item.event)
         continue;
       auto& ev = *item.event;
@@ -322,6 +325,10 @@ ingest_actor::behavior_type ingest_service(self_ptr self,
       out.extra["events_stored"] = std::to_string(st.events_stored);
       out.extra["items_rejected"] = std::to_string(st.items_rejected);
       out.extra["unavailable"] = std::to_string(st.unavailable);
+      for (auto& [category, counts] : st.by_category) {
+        out.extra["accepted." + category] = std::to_string(counts.first);
+        out.extra["rejected." + category] = std::to_string(counts.second);
+      }
       return out;
     },
   };

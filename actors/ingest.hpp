@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -138,14 +139,16 @@ struct ingest_state {
   ingest_options opts;
   std::unique_ptr<event_store> store;
   std::unique_ptr<broker> conn;
-  /// The batch waiting for its quota decisions.
-  std::vector<ingest_job> batch;
+  /// A quota request is out (its batch lives in the request's handlers;
+  /// at most one more batch is being stored meanwhile).
   bool busy = false;
   status_counters counters;
   uint64_t batches = 0;
   uint64_t events_stored = 0;
   uint64_t items_rejected = 0;
   uint64_t unavailable = 0;
+  /// Items per data category: accepted, rejected by a quota.
+  std::map<std::string, std::pair<uint64_t, uint64_t>> by_category;
 };
 
 /// Spawn with `spawn<caf::detached>(ingest_service, opts)`.

@@ -50,7 +50,8 @@ constexpr const char* bench_key = "b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8";
 // and request the SDK adds in a web app): ~2 KiB.
 constexpr std::string_view builtin_event = R"j({"level":"error",)j"
   R"j("exception":{"values":[{"module":null,"type":"ZeroDivisionError",)j"
-  R"j("value":"division by zero","mechanism":{"type":"django","handled":false},)j"
+  R"j("value":"division by zero",)j"
+  R"j("mechanism":{"type":"django","handled":false},)j"
   R"j("stacktrace":{"frames":[{"filename":"shop/views.py",)j"
   R"j("abs_path":"/srv/shop/shop/views.py","function":"checkout",)j"
   R"j("module":"shop.views","lineno":97,"pre_context":["    try:"],)j"
@@ -59,7 +60,8 @@ constexpr std::string_view builtin_event = R"j({"level":"error",)j"
   R"j("vars":{"order":"<Order o-99>","user":"<User u-17>"},"in_app":true},)j"
   R"j({"filename":"shop/orders.py","abs_path":"/srv/shop/shop/orders.py",)j"
   R"j("function":"handle_order","module":"shop.orders","lineno":63,)j"
-  R"j("context_line":"    return compute_discount(order.price, order.percent)",)j"
+  R"j("context_line":)j"
+  R"j("    return compute_discount(order.price, order.percent)",)j"
   R"j("vars":{"order":"<Order o-99>"},"in_app":true},)j"
   R"j({"filename":"shop/pricing.py","abs_path":"/srv/shop/shop/pricing.py",)j"
   R"j("function":"compute_discount","module":"shop.pricing","lineno":59,)j"
@@ -68,7 +70,8 @@ constexpr std::string_view builtin_event = R"j({"level":"error",)j"
   R"j("event_id":"096dfdc717f74312839b87e620460be6",)j"
   R"j("timestamp":"2026-11-23T06:59:18.380460Z",)j"
   R"j("breadcrumbs":{"values":[{"category":"auth","message":"user logged in",)j"
-  R"j("level":"info","timestamp":"2026-11-23T06:59:18.376511Z","type":"default"},)j"
+  R"j("level":"info","timestamp":"2026-11-23T06:59:18.376511Z",)j"
+  R"j("type":"default"},)j"
   R"j({"category":"cart","message":"checkout started","data":{"items":3},)j"
   R"j("timestamp":"2026-11-23T06:59:18.377770Z","type":"default"},)j"
   R"j({"category":"query","message":"SELECT * FROM orders WHERE id = %s",)j"
@@ -82,7 +85,8 @@ constexpr std::string_view builtin_event = R"j({"level":"error",)j"
   R"j("span_id":"a0cfbde2e5bd4c6a","op":"http.server"}},)j"
   R"j("fingerprint":["{{ default }}","discounts"],)j"
   R"j("tags":{"shop":"north","order":"o-99","url":"/checkout"},)j"
-  R"j("release":"shop@1.2.3","environment":"production","server_name":"web-3",)j"
+  R"j("release":"shop@1.2.3","environment":"production",)j"
+  R"j("server_name":"web-3",)j"
   R"j("sdk":{"name":"sentry.python","version":"1.9.10","packages":[{"name":)j"
   R"j("pypi:sentry-sdk","version":"1.9.10"}],"integrations":["django"]},)j"
   R"j("platform":"python"})j";
@@ -321,8 +325,10 @@ run_figures run_wrk(const bench_ingest_options& opts, const std::string& script,
   r.p50_ms = j["p50_us"].get<double>() / 1000;
   r.p99_ms = j["p99_us"].get<double>() / 1000;
   r.server_cpu_s = cpu1 - cpu0;
-  r.wrk_cpu_s = double(ru.ru_utime.tv_sec) + double(ru.ru_utime.tv_usec) / 1e6
-                + double(ru.ru_stime.tv_sec) + double(ru.ru_stime.tv_usec) / 1e6;
+  auto secs = [](const timeval& tv) {
+    return double(tv.tv_sec) + double(tv.tv_usec) / 1e6;
+  };
+  r.wrk_cpu_s = secs(ru.ru_utime) + secs(ru.ru_stime);
   auto ncpu = static_cast<double>(std::thread::hardware_concurrency());
   auto busy_cores = total1 > total0
                       ? (busy1 - busy0) / (total1 - total0) * ncpu
@@ -488,7 +494,10 @@ int bench_ingest_command(const config&, const bench_ingest_options& opts) {
   auto nginx_port = free_port();
   write_file(dir / "nginx.conf", nginx_config(nginx_port, dir, opts.threads));
   auto nginx_log = dir / "nginx.log";
-  auto nginx_pid = spawn({"nginx", "-p", dir.string(), "-e",
+  // Debian installs it in /usr/sbin, which a user's PATH may lack.
+  std::string nginx_bin = fs::exists("/usr/sbin/nginx", ec) ? "/usr/sbin/nginx"
+                                                            : "nginx";
+  auto nginx_pid = spawn({nginx_bin, "-p", dir.string(), "-e",
                           (dir / "nginx-error.log").string(), "-c",
                           (dir / "nginx.conf").string()},
                          nginx_log);

@@ -203,8 +203,18 @@ private:
     }
     if (path == "/_health/" || path == "/_health") {
       http_response resp;
-      resp.body = nlohmann::json{{"status", "ok"},
-                                 {"queued", queue_->size()}}
+      auto f = ingest_->figures();
+      resp.body = nlohmann::json{
+        {"status", "ok"},
+        {"queued", queue_->size()},
+        {"ingest",
+         {{"requests", f.requests},
+          {"accepted", f.accepted},
+          {"rate_limited", f.rate_limited},
+          {"bad_requests", f.rejected_bad_request},
+          {"auth_failures", f.rejected_auth},
+          {"queue_full", f.queue_full},
+          {"unknown_items_dropped", f.unknown_items_dropped}}}}
                     .dump();
       respond(std::move(resp));
       return;

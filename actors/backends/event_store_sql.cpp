@@ -100,9 +100,13 @@ double system_now() {
 
 std::string event_node_id(uint64_t project_id, const std::string& event_id) {
   auto key = std::to_string(project_id) + ":" + event_id;
+  // Fetched once: EVP_md5() makes OpenSSL 3 look the implementation up
+  // again on every digest, on the single writer's thread.
+  static EVP_MD* md5 = EVP_MD_fetch(nullptr, "MD5", nullptr);
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_Digest(key.data(), key.size(), md, &len, EVP_md5(), nullptr);
+  EVP_Digest(key.data(), key.size(), md, &len,
+             md5 != nullptr ? md5 : EVP_md5(), nullptr);
   static constexpr char hex[] = "0123456789abcdef";
   std::string out;
   out.reserve(2 * len);

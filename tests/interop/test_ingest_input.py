@@ -151,6 +151,9 @@ def check_envelope_items():
     assert json.loads(resp)["id"] == event_id, resp
     ev = wait_for_event(node(), event_id)
     assert ev["message"] == "from an envelope", ev
+    _, _, health = node().request("GET", "/_health/")
+    dropped = json.loads(health)["ingest"]["unknown_items_dropped"]
+    assert dropped >= 2, health  # client_report and the unknown type
 
 
 def check_query_auth_and_deflate():
