@@ -59,6 +59,49 @@ size_t ingest_queue::size() const {
 
 // -- post_process task ---------------------------------------------------------
 
+namespace {
+
+// The msgpack primitives of the post_process body, as encode_msgpack writes
+// them (smallest form of each integer; fixstr/str8 headers).
+void put_msgpack_uint(std::string& out, uint64_t x) {
+  auto put_be = [&out](unsigned char tag, uint64_t v, int n) {
+    out += static_cast<char>(tag);
+    for (int i = n - 1; i >= 0; --i)
+      out += static_cast<char>((v >> (8 * i)) & 0xFF);
+  };
+  if (x <= 0x7F)
+    out += static_cast<char>(x);
+  else if (x <= 0xFF)
+    put_be(0xCC, x, 1);
+  else if (x <= 0xFFFF)
+    put_be(0xCD, x, 2);
+  else if (x <= 0xFFFFFFFF)
+    put_be(0xCE, x, 4);
+  else
+    put_be(0xCF, x, 8);
+}
+
+void put_msgpack_text(std::string& out, std::string_view s) {
+  if (s.size() <= 31) {
+    out += static_cast<char>(0xA0 | s.size());
+  } else {
+    out += static_cast<char>(0xD9);
+    out += static_cast<char>(s.size());
+  }
+  out += s;
+}
+
+// An id Python's repr prints as it is between single quotes.
+bool plain_repr_text(std::string_view s) {
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z')
+          || (c >= 'A' && c <= 'Z') || c == '-'))
+      return false;
+  return true;
+}
+
+} // namespace
+
 outgoing_task make_post_process_task(const std::string& queue,
                                      const std::string& event_id,
                                      uint64_t project_id, int64_t group_id,
@@ -72,12 +115,46 @@ outgoing_task make_post_process_task(const std::string& queue,
   msg.correlation_id = msg.id;
   msg.origin = "vigil@ingest";
   msg.ignore_result = true;
+  msg.argsrepr = "()";
+  // Built directly rather than through a value tree, to_repr and
+  // encode_task_body (the writer's thread builds one per stored event):
+  // the same bytes as encode_task_body({}, kwargs, msgpack) and
+  // to_repr(kwargs) for these four kwargs. Anything unusual (an event id
+  // repr would escape, a negative group id) takes the general path.
+  if (group_id >= 0 && event_id.size() <= 255
+      && plain_repr_text(event_id)) {
+    auto gid = std::to_string(group_id);
+    auto pid = std::to_string(project_id);
+    auto& repr = msg.kwargsrepr;
+    repr.reserve(80 + event_id.size());
+    repr += "{'event_id': '";
+    repr += event_id;
+    repr += "', 'project_id': ";
+    repr += pid;
+    repr += ", 'group_id': ";
+    repr += gid;
+    repr += is_new ? ", 'is_new': True}" : ", 'is_new': False}";
+    auto& body = msg.body;
+    body.reserve(96 + event_id.size());
+    // [[], {kwargs}, {callbacks, errbacks, chain, chord: nil}]
+    body += "\x93\x90\x84";
+    put_msgpack_text(body, "event_id");
+    put_msgpack_text(body, event_id);
+    put_msgpack_text(body, "project_id");
+    put_msgpack_uint(body, project_id);
+    put_msgpack_text(body, "group_id");
+    put_msgpack_uint(body, static_cast<uint64_t>(group_id));
+    put_msgpack_text(body, "is_new");
+    body += is_new ? '\xC3' : '\xC2';
+    body += "\x84" "\xA9" "callbacks" "\xC0" "\xA8" "errbacks" "\xC0"
+            "\xA5" "chain" "\xC0" "\xA5" "chord" "\xC0";
+    return out;
+  }
   value_map kwargs{{"event_id", value{event_id}},
                    {"project_id", value{project_id}},
                    {"group_id", value{group_id}},
                    {"is_new", value{is_new}}};
   msg.kwargsrepr = to_repr(value{kwargs});
-  msg.argsrepr = "()";
   msg.body = encode_task_body({}, kwargs, content_type_msgpack);
   return out;
 }

@@ -1,6 +1,7 @@
 #include "messages/base64.hpp"
 
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 
@@ -68,6 +69,22 @@ std::string base64_encode(std::string_view bytes) {
   out.resize((n + 2) / 3 * 4);
   char* dst = out.data();
   size_t i = 0;
+  // Six bytes per step (while 8 remain to load): one 8-byte big-endian
+  // load and one 8-character store instead of six byte loads and two
+  // stores in the 3-byte step below.
+  for (; i + 8 <= n; i += 6) {
+    uint64_t x;
+    std::memcpy(&x, in + i, 8);
+    if constexpr (std::endian::native == std::endian::little)
+      x = __builtin_bswap64(x);
+    uint16_t p[4];
+    std::memcpy(&p[0], pair_table.data() + 2 * ((x >> 52) & 0xFFF), 2);
+    std::memcpy(&p[1], pair_table.data() + 2 * ((x >> 40) & 0xFFF), 2);
+    std::memcpy(&p[2], pair_table.data() + 2 * ((x >> 28) & 0xFFF), 2);
+    std::memcpy(&p[3], pair_table.data() + 2 * ((x >> 16) & 0xFFF), 2);
+    std::memcpy(dst, p, 8);
+    dst += 8;
+  }
   for (; i + 3 <= n; i += 3) {
     uint32_t x = (uint32_t{in[i]} << 16) | (uint32_t{in[i + 1]} << 8)
                  | in[i + 2];

@@ -1,5 +1,8 @@
 #include "messages/kombu_envelope.hpp"
 
+#include <cstdint>
+#include <cstring>
+
 #include <simdjson.h>
 
 #include "messages/base64.hpp"
@@ -99,17 +102,47 @@ bool is_known_header(std::string_view key) {
   return false;
 }
 
-void put_key(std::string& out, std::string_view key) {
+// True when some byte of `s` needs escaping in a JSON string (a control
+// character, '"' or '\\'): eight bytes at a time, since the envelope's
+// strings (ids, reprs, names) almost never do.
+bool needs_json_escape(std::string_view s) {
+  constexpr uint64_t ones = 0x0101010101010101ULL;
+  constexpr uint64_t highs = 0x8080808080808080ULL;
+  auto has_zero = [](uint64_t v) { return ((v - ones) & ~v & highs) != 0; };
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    // A byte below 0x20: its top three bits are zero.
+    uint64_t low = w & (0xE0 * ones);
+    if (has_zero(low) || has_zero(w ^ ('"' * ones))
+        || has_zero(w ^ ('\\' * ones)))
+      return true;
+  }
+  for (; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == '"' || c == '\\')
+      return true;
+  }
+  return false;
+}
+
+// append_json_string, with the common no-escape case as one copy.
+void put_json_text(std::string& out, std::string_view s) {
+  if (needs_json_escape(s)) {
+    append_json_string(out, s);
+    return;
+  }
   out += '"';
-  out += key;
-  out += "\": ";
+  out += s;
+  out += '"';
 }
 
 void put_string_or_null(std::string& out, std::string_view s) {
   if (s.empty())
     out += "null";
   else
-    append_json_string(out, s);
+    put_json_text(out, s);
 }
 
 void put_time_or_null(std::string& out, int64_t us) {
@@ -144,81 +177,72 @@ std::string kombu_queue_key(std::string_view queue, int priority) {
 std::string encode_kombu_envelope(const task_message& msg,
                                   std::string_view queue,
                                   std::string_view delivery_tag) {
+  // Constant runs are string_view literals (one append each, no strlen):
+  // the ingest writer encodes one envelope per stored event.
+  using namespace std::string_view_literals;
   std::string out;
-  out.reserve(msg.body.size() * 4 / 3 + 768);
-  out += "{\"body\": \"";
+  out.reserve(msg.body.size() * 4 / 3 + msg.kwargsrepr.size()
+              + msg.argsrepr.size() + 768);
+  out += "{\"body\": \""sv;
   out += base64_encode(msg.body);
-  out += "\", \"content-encoding\": ";
-  append_json_string(out, msg.content_encoding);
-  out += ", \"content-type\": ";
-  append_json_string(out, msg.content_type);
-  out += ", \"headers\": {\"lang\": \"cpp\", ";
-  put_key(out, "task");
-  append_json_string(out, msg.task);
-  out += ", ";
-  put_key(out, "id");
-  append_json_string(out, msg.id);
-  out += ", ";
-  put_key(out, "shadow");
+  out += "\", \"content-encoding\": "sv;
+  put_json_text(out, msg.content_encoding);
+  out += ", \"content-type\": "sv;
+  put_json_text(out, msg.content_type);
+  out += ", \"headers\": {\"lang\": \"cpp\", \"task\": "sv;
+  put_json_text(out, msg.task);
+  out += ", \"id\": "sv;
+  put_json_text(out, msg.id);
+  out += ", \"shadow\": "sv;
   put_string_or_null(out, msg.shadow);
-  out += ", ";
-  put_key(out, "eta");
+  out += ", \"eta\": "sv;
   put_time_or_null(out, msg.eta_us);
-  out += ", ";
-  put_key(out, "expires");
+  out += ", \"expires\": "sv;
   put_time_or_null(out, msg.expires_us);
-  out += ", ";
-  put_key(out, "group");
+  out += ", \"group\": "sv;
   put_string_or_null(out, msg.group);
-  out += ", \"group_index\": null, \"retries\": ";
+  out += ", \"group_index\": null, \"retries\": "sv;
   out += std::to_string(msg.retries);
-  out += ", \"timelimit\": [";
+  out += ", \"timelimit\": ["sv;
   put_limit(out, msg.time_limit);
-  out += ", ";
+  out += ", "sv;
   put_limit(out, msg.soft_time_limit);
-  out += "], ";
-  put_key(out, "root_id");
-  append_json_string(out, msg.root_id.empty() ? msg.id : msg.root_id);
-  out += ", ";
-  put_key(out, "parent_id");
+  out += "], \"root_id\": "sv;
+  put_json_text(out, msg.root_id.empty() ? msg.id : msg.root_id);
+  out += ", \"parent_id\": "sv;
   put_string_or_null(out, msg.parent_id);
-  out += ", ";
-  put_key(out, "argsrepr");
-  append_json_string(out, msg.argsrepr);
-  out += ", ";
-  put_key(out, "kwargsrepr");
-  append_json_string(out, msg.kwargsrepr);
-  out += ", ";
-  put_key(out, "origin");
-  append_json_string(out, msg.origin);
-  out += ", \"ignore_result\": ";
-  out += msg.ignore_result ? "true" : "false";
+  out += ", \"argsrepr\": "sv;
+  put_json_text(out, msg.argsrepr);
+  out += ", \"kwargsrepr\": "sv;
+  put_json_text(out, msg.kwargsrepr);
+  out += ", \"origin\": "sv;
+  put_json_text(out, msg.origin);
+  out += msg.ignore_result ? ", \"ignore_result\": true"sv
+                           : ", \"ignore_result\": false"sv;
   if (msg.schema_version > 0) {
-    out += ", \"vigil_schema\": ";
+    out += ", \"vigil_schema\": "sv;
     out += std::to_string(msg.schema_version);
   }
   // Extra headers are a JSON object: splice its members in.
   if (msg.extra_headers.size() > 2) {
-    out += ", ";
+    out += ", "sv;
     out.append(msg.extra_headers, 1, msg.extra_headers.size() - 2);
   }
-  out += "}, \"properties\": {";
-  put_key(out, "correlation_id");
-  append_json_string(out, msg.correlation_id.empty() ? msg.id
-                                                      : msg.correlation_id);
+  out += "}, \"properties\": {\"correlation_id\": "sv;
+  put_json_text(out, msg.correlation_id.empty() ? msg.id
+                                                : msg.correlation_id);
   if (!msg.reply_to.empty()) {
-    out += ", ";
-    put_key(out, "reply_to");
-    append_json_string(out, msg.reply_to);
+    out += ", \"reply_to\": "sv;
+    put_json_text(out, msg.reply_to);
   }
   out += ", \"delivery_mode\": 2, \"delivery_info\": {\"exchange\": \"\", "
-         "\"routing_key\": ";
-  append_json_string(out, queue);
-  out += "}, \"priority\": ";
+         "\"routing_key\": "sv;
+  put_json_text(out, queue);
+  out += "}, \"priority\": "sv;
   out += std::to_string(msg.priority);
-  out += ", \"body_encoding\": \"base64\", \"delivery_tag\": ";
-  append_json_string(out, delivery_tag);
-  out += "}}";
+  out += ", \"body_encoding\": \"base64\", \"delivery_tag\": "sv;
+  put_json_text(out, delivery_tag);
+  out += "}}"sv;
   return out;
 }
 

@@ -1,6 +1,7 @@
 #include "messages/sentry_event.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <vector>
@@ -168,12 +169,68 @@ bool member_true(dom::object obj, std::string_view key) {
          && b;
 }
 
+/// The top-level members normalization reads, found in one pass over the
+/// event: looking each up with `at_key` scans the keys again every time.
+/// Like `at_key`, the first occurrence of a key wins.
+class top_members {
+public:
+  explicit top_members(dom::object obj) : obj_(obj) {
+    for (auto field : obj)
+      for (size_t i = 0; i < names.size(); ++i)
+        if (field.key == names[i]) {
+          if (!found_[i]) {
+            found_[i] = true;
+            values_[i] = field.value;
+          }
+          break;
+        }
+  }
+
+  bool get(std::string_view key, dom::element& out) const {
+    for (size_t i = 0; i < names.size(); ++i)
+      if (names[i] == key) {
+        if (found_[i])
+          out = values_[i];
+        return found_[i];
+      }
+    return member(obj_, key, out);
+  }
+
+  std::string_view string(std::string_view key) const {
+    dom::element el;
+    return get(key, el) ? get_string(el) : std::string_view{};
+  }
+
+  bool object(std::string_view key, dom::object& out) const {
+    dom::element el;
+    return get(key, el) && el.get_object().get(out) == simdjson::SUCCESS;
+  }
+
+  bool array(std::string_view key, dom::array& out) const {
+    dom::element el;
+    return get(key, el) && el.get_array().get(out) == simdjson::SUCCESS;
+  }
+
+  size_t size() const {
+    return obj_.size();
+  }
+
+private:
+  static constexpr std::array<std::string_view, 12> names{
+    "event_id", "timestamp",   "level",       "platform",
+    "type",     "exception",   "fingerprint", "transaction",
+    "logentry", "message",     "project",     "received"};
+  dom::object obj_;
+  std::array<dom::element, 12> values_{};
+  std::array<bool, 12> found_{};
+};
+
 /// The exception values of an event: `exception.values` or, as old SDKs
 /// send it, `exception` as a list (or a single exception object).
-std::vector<dom::object> exception_values(dom::object event) {
+std::vector<dom::object> exception_values(const top_members& event) {
   std::vector<dom::object> out;
   dom::element exc;
-  if (!member(event, "exception", exc))
+  if (!event.get("exception", exc))
     return out;
   dom::array values;
   dom::object obj;
@@ -212,14 +269,14 @@ std::vector<dom::object> frames_of(dom::object exc) {
 
 /// The message of a message event: logentry.formatted, logentry.message,
 /// then `message` as a string or as an object of the same shape.
-std::string_view event_message(dom::object event) {
+std::string_view event_message(const top_members& event) {
   dom::object obj;
   for (auto key : {"logentry", "message"}) {
-    if (member_object(event, key, obj)) {
+    if (event.object(key, obj)) {
       for (auto sub : {"formatted", "message"})
         if (auto s = member_string(obj, sub); !s.empty())
           return s;
-    } else if (auto s = member_string(event, key); !s.empty()) {
+    } else if (auto s = event.string(key); !s.empty()) {
       return s;
     }
   }
@@ -240,18 +297,24 @@ public:
 
   std::string md5_hex() const {
     static EVP_MD* md = EVP_MD_fetch(nullptr, "MD5", nullptr);
+    // One context per thread: EVP_Digest allocates and frees one per call.
+    struct context {
+      EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+      ~context() { EVP_MD_CTX_free(ctx); }
+    };
+    thread_local context c;
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
-    if (md == nullptr
-        || EVP_Digest(buf_.data(), buf_.size(), digest, &len, md, nullptr)
-             != 1)
+    if (md == nullptr || c.ctx == nullptr
+        || EVP_DigestInit_ex2(c.ctx, md, nullptr) != 1
+        || EVP_DigestUpdate(c.ctx, buf_.data(), buf_.size()) != 1
+        || EVP_DigestFinal_ex(c.ctx, digest, &len) != 1)
       len = 0;
     static constexpr char hex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(32);
+    std::string out(2 * len, '\0');
     for (unsigned i = 0; i < len; ++i) {
-      out += hex[digest[i] >> 4];
-      out += hex[digest[i] & 0xF];
+      out[2 * i] = hex[digest[i] >> 4];
+      out[2 * i + 1] = hex[digest[i] & 0xF];
     }
     return out;
   }
@@ -262,8 +325,9 @@ private:
 
 /// Adds the default components: exception chain, else message, else the
 /// "<unlabeled>" marker.
-void add_default_components(dom::object event, hash_input& h) {
-  auto excs = exception_values(event);
+void add_default_components(const top_members& event,
+                            const std::vector<dom::object>& excs,
+                            hash_input& h) {
   if (!excs.empty()) {
     h.add("exception");
     for (auto exc : excs) {
@@ -306,16 +370,17 @@ bool is_default_marker(std::string_view s) {
   return s == "default";
 }
 
-std::string grouping_hash(dom::object event) {
+std::string grouping_hash(const top_members& event,
+                          const std::vector<dom::object>& excs) {
   hash_input h;
   dom::array fp;
-  if (member_array(event, "fingerprint", fp) && fp.size() > 0) {
+  if (event.array("fingerprint", fp) && fp.size() > 0) {
     h.add("fingerprint");
     for (dom::element el : fp) {
       std::string_view s;
       if (el.get_string().get(s) == simdjson::SUCCESS) {
         if (is_default_marker(s))
-          add_default_components(event, h);
+          add_default_components(event, excs, h);
         else
           h.add(s);
         continue;
@@ -328,7 +393,7 @@ std::string grouping_hash(dom::object event) {
     }
     return h.md5_hex();
   }
-  add_default_components(event, h);
+  add_default_components(event, excs, h);
   return h.md5_hex();
 }
 
@@ -348,12 +413,12 @@ std::string_view truncate_chars(std::string_view s, size_t n) {
   return s;
 }
 
-std::string make_title(dom::object event) {
+std::string make_title(const top_members& event,
+                       const std::vector<dom::object>& excs) {
   // A transaction is named by its transaction, as Sentry titles it.
-  if (member_string(event, "type") == "transaction")
-    if (auto tx = member_string(event, "transaction"); !tx.empty())
+  if (event.string("type") == "transaction")
+    if (auto tx = event.string("transaction"); !tx.empty())
       return std::string{tx};
-  auto excs = exception_values(event);
   if (!excs.empty()) {
     auto type = member_string(excs.back(), "type");
     auto value = member_string(excs.back(), "value");
@@ -371,10 +436,10 @@ std::string make_title(dom::object event) {
   return "<unlabeled event>";
 }
 
-std::string make_culprit(dom::object event) {
-  if (auto tx = member_string(event, "transaction"); !tx.empty())
+std::string make_culprit(const top_members& event,
+                         const std::vector<dom::object>& excs) {
+  if (auto tx = event.string("transaction"); !tx.empty())
     return std::string{tx};
-  auto excs = exception_values(event);
   for (auto it = excs.rbegin(); it != excs.rend(); ++it) {
     auto frames = frames_of(*it);
     for (auto f = frames.rbegin(); f != frames.rend(); ++f) {
@@ -562,7 +627,8 @@ struct field_edit {
 /// occurrence) get their value replaced in place, missing ones are added
 /// before the closing brace. Only when a member must be replaced is the
 /// text scanned; the common case appends and copies.
-caf::expected<std::string> splice(std::string_view text, dom::object event,
+caf::expected<std::string> splice(std::string_view text,
+                                  const top_members& event,
                                   const std::vector<field_edit>& edits) {
   auto close = text.find_last_not_of(" \t\n\r");
   if (close == std::string_view::npos || text[close] != '}')
@@ -570,7 +636,7 @@ caf::expected<std::string> splice(std::string_view text, dom::object event,
   bool replace_any = false;
   for (auto& e : edits) {
     dom::element ignored;
-    if (member(event, e.key, ignored))
+    if (event.get(e.key, ignored))
       replace_any = true;
   }
   top_level top;
@@ -719,7 +785,8 @@ normalize_event(std::string_view json, uint64_t project_id, double received,
   std::vector<field_edit> edits;
 
   // event_id: own, hint, or new; rewritten when absent or not canonical.
-  auto own_id = member_string(event, "event_id");
+  top_members top{event};
+  auto own_id = top.string("event_id");
   if (auto id = normalize_event_id(own_id)) {
     out.event_id = std::move(*id);
     if (out.event_id != own_id)
@@ -738,7 +805,7 @@ normalize_event(std::string_view json, uint64_t project_id, double received,
   edits.push_back({"received", received_text});
 
   dom::element ts;
-  bool has_ts = member(event, "timestamp", ts);
+  bool has_ts = top.get("timestamp", ts);
   if (has_ts && read_timestamp(ts, out.timestamp)) {
     // keep the event's own text
   } else {
@@ -746,23 +813,24 @@ normalize_event(std::string_view json, uint64_t project_id, double received,
     edits.push_back({"timestamp", received_text});
   }
 
-  out.level = member_string(event, "level");
+  out.level = top.string("level");
   if (out.level.empty()) {
     // Relay's default: "info" for transactions, "error" for the rest.
-    out.level = member_string(event, "type") == "transaction" ? "info"
+    out.level = top.string("type") == "transaction" ? "info"
                                                                : "error";
     edits.push_back({"level", json_quoted(out.level)});
   }
-  out.platform = member_string(event, "platform");
+  out.platform = top.string("platform");
   if (out.platform.empty()) {
     out.platform = "other";
     edits.push_back({"platform", json_quoted(out.platform)});
   }
 
-  out.grouping_hash = grouping_hash(event);
-  out.title = make_title(event);
-  out.culprit = make_culprit(event);
-  auto doc = splice(json, event, edits);
+  auto excs = exception_values(top);
+  out.grouping_hash = grouping_hash(top, excs);
+  out.title = make_title(top, excs);
+  out.culprit = make_culprit(top, excs);
+  auto doc = splice(json, top, edits);
   if (!doc)
     return std::move(doc.error());
   out.json = std::move(*doc);

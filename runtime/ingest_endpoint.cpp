@@ -138,7 +138,7 @@ ingest_endpoint::request_key(const http_request& req,
                                 + error_text(auth.error())));
       return std::nullopt;
     }
-    return auth->public_key;
+    return std::move(auth->public_key);
   }
   if (auto key = query_param(req.query(), "sentry_key"))
     return *key;
@@ -148,7 +148,7 @@ ingest_endpoint::request_key(const http_request& req,
 const ingest_endpoint::key_entry*
 ingest_endpoint::authorize(std::string_view public_key, uint64_t project_id,
                            const http_responder& respond) {
-  auto it = keys_.find(std::string{public_key});
+  auto it = keys_.find(public_key);
   if (it == keys_.end()) {
     ++auth_failed_;
     respond(json_error(401, "unknown DSN key"));

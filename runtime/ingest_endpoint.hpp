@@ -8,8 +8,10 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "actors/ingest.hpp"
@@ -76,7 +78,16 @@ private:
 
   void submit(ingest_job&& job, http_responder respond);
 
-  std::unordered_map<std::string, key_entry> keys_;
+  /// Looks up a `std::string_view` without building a string.
+  struct key_hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view x) const {
+      return std::hash<std::string_view>{}(x);
+    }
+  };
+
+  std::unordered_map<std::string, key_entry, key_hash, std::equal_to<>>
+    keys_;
   std::shared_ptr<ingest_queue> queue_;
   ingest_limits limits_;
   std::atomic<uint64_t> requests_{0};

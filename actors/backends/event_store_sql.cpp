@@ -4,6 +4,7 @@
 #include "actors/backends/event_store.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <map>
 #include <string_view>
@@ -99,14 +100,30 @@ double system_now() {
 } // namespace
 
 std::string event_node_id(uint64_t project_id, const std::string& event_id) {
-  auto key = std::to_string(project_id) + ":" + event_id;
+  char prefix[24];
+  auto end = std::to_chars(prefix, prefix + sizeof(prefix) - 1, project_id).ptr;
+  *end++ = ':';
   // Fetched once: EVP_md5() makes OpenSSL 3 look the implementation up
-  // again on every digest, on the single writer's thread.
+  // again on every digest, on the single writer's thread; the context is
+  // kept per thread too (EVP_Digest allocates and frees one per call).
   static EVP_MD* md5 = EVP_MD_fetch(nullptr, "MD5", nullptr);
+  const EVP_MD* type = md5 != nullptr ? md5 : EVP_md5();
+  struct ctx_holder {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    ~ctx_holder() { EVP_MD_CTX_free(ctx); }
+  };
+  thread_local ctx_holder holder;
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_Digest(key.data(), key.size(), md, &len,
-             md5 != nullptr ? md5 : EVP_md5(), nullptr);
+  auto* ctx = holder.ctx;
+  if (ctx == nullptr || EVP_DigestInit_ex(ctx, type, nullptr) != 1
+      || EVP_DigestUpdate(ctx, prefix, static_cast<size_t>(end - prefix)) != 1
+      || EVP_DigestUpdate(ctx, event_id.data(), event_id.size()) != 1
+      || EVP_DigestFinal_ex(ctx, md, &len) != 1) {
+    auto key = std::string{prefix, end} + event_id;
+    len = 0;
+    EVP_Digest(key.data(), key.size(), md, &len, type, nullptr);
+  }
   static constexpr char hex[] = "0123456789abcdef";
   std::string out;
   out.reserve(2 * len);

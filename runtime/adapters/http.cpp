@@ -1,6 +1,8 @@
 #include "runtime/adapters/http.hpp"
 
+#include <array>
 #include <atomic>
+#include <charconv>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -10,11 +12,15 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
+#include <boost/beast/http/field.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/status.hpp>
 #include <boost/beast/http/write.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -146,7 +152,24 @@ private:
     parser_->header_limit(
       static_cast<std::uint32_t>(shared_->opts.max_header_bytes));
     parser_->body_limit(shared_->opts.max_body_bytes);
+    parser_->eager(true);
     stream_.expires_after(shared_->opts.read_timeout);
+    // The read that woke us usually brought the whole request: parse it
+    // here. A composed read that needs no I/O still hands its completion
+    // to the executor, which costs more than the parse. Whatever is
+    // missing is read by the composed read, which carries on with the
+    // same parser.
+    beast::error_code ec;
+    while (buffer_.size() > 0 && !parser_->is_done()) {
+      auto used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec || used == 0)
+        break;
+    }
+    if (parser_->is_done() || (ec && ec != bhttp::error::need_more)) {
+      on_read(ec);
+      return;
+    }
     bhttp::async_read(stream_, buffer_, *parser_,
                       [self = shared_from_this()](beast::error_code ec,
                                                   size_t) {
@@ -235,6 +258,79 @@ private:
   }
 
   void write(http_response resp) {
+    keep_alive_ = keep_alive_ && !resp.close;
+    if (!serialize(resp)) {
+      write_with_beast(std::move(resp));
+      return;
+    }
+    stream_.expires_after(shared_->opts.read_timeout);
+    std::array<net::const_buffer, 2> bufs{net::buffer(head_),
+                                          net::buffer(body_)};
+    net::async_write(stream_, bufs,
+                     [self = shared_from_this()](beast::error_code ec,
+                                                 size_t) {
+                       self->on_written(ec);
+                     });
+  }
+
+  /// Writes the head of `resp` into `head_` byte for byte as Beast's
+  /// serializer would (status line, Server, Content-Type, the handler's
+  /// headers, Connection, Content-Length), and moves the body to `body_`:
+  /// Beast's buffer sequences and one allocated field per header cost more
+  /// than the rest of an answer. False for the rare answers whose headers
+  /// interact with what Beast adds itself; those go through Beast.
+  bool serialize(http_response& resp) {
+    auto st = bhttp::int_to_status(resp.status);
+    if (st == bhttp::status::unknown
+        || bhttp::to_status_class(st) == bhttp::status_class::informational
+        || st == bhttp::status::no_content
+        || st == bhttp::status::not_modified)
+      return false;
+    for (auto& h : resp.headers) {
+      auto f = bhttp::string_to_field(h.first);
+      if (f == bhttp::field::connection || f == bhttp::field::content_length
+          || f == bhttp::field::transfer_encoding
+          || f == bhttp::field::server || f == bhttp::field::content_type)
+        return false;
+    }
+    // `set` replaces an earlier header of the same name: keep the last.
+    auto superseded = [&](size_t i) {
+      for (size_t j = i + 1; j < resp.headers.size(); ++j)
+        if (beast::iequals(resp.headers[i].first, resp.headers[j].first))
+          return true;
+      return false;
+    };
+    auto reason = bhttp::obsolete_reason(st);
+    char len[24];
+    auto len_end = std::to_chars(len, len + sizeof(len), resp.body.size()).ptr;
+    head_.clear();
+    head_.append("HTTP/1.1 ");
+    char code[8];
+    auto code_end = std::to_chars(code, code + sizeof(code), resp.status).ptr;
+    head_.append(code, code_end);
+    head_ += ' ';
+    head_.append(reason.data(), reason.size());
+    head_.append("\r\nServer: vigil\r\nContent-Type: ");
+    head_.append(resp.content_type);
+    head_.append("\r\n");
+    for (size_t i = 0; i < resp.headers.size(); ++i) {
+      if (superseded(i))
+        continue;
+      head_.append(resp.headers[i].first);
+      head_.append(": ");
+      head_.append(resp.headers[i].second);
+      head_.append("\r\n");
+    }
+    if (!keep_alive_)
+      head_.append("Connection: close\r\n");
+    head_.append("Content-Length: ");
+    head_.append(len, len_end);
+    head_.append("\r\n\r\n");
+    body_ = std::move(resp.body);
+    return true;
+  }
+
+  void write_with_beast(http_response resp) {
     res_ = {};
     res_.version(11);
     res_.result(resp.status);
@@ -242,23 +338,28 @@ private:
     res_.set(bhttp::field::content_type, resp.content_type);
     for (auto& [name, value] : resp.headers)
       res_.set(name, value);
-    res_.keep_alive(keep_alive_ && !resp.close);
+    res_.keep_alive(keep_alive_);
     res_.body() = std::move(resp.body);
     res_.prepare_payload();
+    keep_alive_ = res_.keep_alive();
     stream_.expires_after(shared_->opts.read_timeout);
     bhttp::async_write(stream_, res_,
                        [self = shared_from_this()](beast::error_code ec,
                                                    size_t) {
-                         if (ec) {
-                           self->close();
-                           return;
-                         }
-                         if (!self->res_.keep_alive()) {
-                           self->linger();
-                           return;
-                         }
-                         self->wait_for_request();
+                         self->on_written(ec);
                        });
+  }
+
+  void on_written(beast::error_code ec) {
+    if (ec) {
+      close();
+      return;
+    }
+    if (!keep_alive_) {
+      linger();
+      return;
+    }
+    wait_for_request();
   }
 
   // Closing a socket with unread input makes the kernel reset the
@@ -300,6 +401,9 @@ private:
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bhttp::response<bhttp::string_body> res_;
+  /// The answer being written: head and body.
+  std::string head_;
+  std::string body_;
   std::string remote_ip_;
   bool keep_alive_ = true;
 };

@@ -164,17 +164,25 @@ struct deflater {
 
 std::string zlib_compress(std::string_view data, int level) {
   thread_local deflater cached;
+  // Compressed into a per-thread scratch buffer and copied out at its
+  // final size: sizing a string to the bound first would zero-fill it for
+  // every event.
+  thread_local std::string scratch;
   // zlib's -1 (default) is its level 6; libdeflate's levels 0..9 compare
   // with zlib's.
   auto c = cached.get(level < 0 ? 6 : std::min(level, 9));
-  std::string out;
-  out.resize(libdeflate_zlib_compress_bound(c, data.size()));
-  auto n = libdeflate_zlib_compress(c, data.data(), data.size(), out.data(),
-                                    out.size());
+  auto bound = libdeflate_zlib_compress_bound(c, data.size());
+  if (scratch.size() < bound)
+    scratch.resize(bound);
+  auto n = libdeflate_zlib_compress(c, data.data(), data.size(),
+                                    scratch.data(), bound);
   // The bound leaves room for all of it: anything else is a libdeflate bug.
   if (n == 0)
     throw std::bad_alloc{};
-  out.resize(n);
+  std::string out{scratch.data(), n};
+  // A huge event must not pin its buffer forever.
+  if (scratch.size() > (1u << 20))
+    std::string{}.swap(scratch);
   return out;
 }
 

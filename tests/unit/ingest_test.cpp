@@ -2,6 +2,8 @@
 // pipeline answer becomes an HTTP response, the post_process task, and the
 // bind address parser.
 
+#include <limits>
+
 #include <catch2/catch.hpp>
 
 #include "actors/ingest.hpp"
@@ -101,6 +103,30 @@ TEST_CASE("post_process tasks carry the event's ids as kwargs", "[ingest]") {
                      {"group_id", value{int64_t{42}}},
                      {"is_new", value{true}}};
   CHECK(to_repr(value{body->kwargs}) == to_repr(value{expected}));
+}
+
+TEST_CASE("the post_process fast path writes what the generic encoders "
+          "write", "[ingest]") {
+  // make_post_process_task builds its msgpack body and kwargsrepr by hand
+  // (it runs once per event on the writer thread): it must stay
+  // byte-identical to encode_task_body and to_repr.
+  for (int64_t group : {int64_t{0}, int64_t{1}, int64_t{127}, int64_t{128},
+                        int64_t{65535}, int64_t{65536}, int64_t{1} << 40,
+                        int64_t{-5}})
+    for (uint64_t project :
+         {uint64_t{1}, uint64_t{255}, uint64_t{1} << 33,
+          std::numeric_limits<uint64_t>::max()})
+      for (bool is_new : {true, false}) {
+        std::string id = "0123456789abcdef0123456789abcdef";
+        auto t = make_post_process_task("q", id, project, group, is_new);
+        value_map kwargs{{"event_id", value{id}},
+                         {"project_id", value{project}},
+                         {"group_id", value{group}},
+                         {"is_new", value{is_new}}};
+        CHECK(t.msg.body
+              == encode_task_body({}, kwargs, content_type_msgpack));
+        CHECK(t.msg.kwargsrepr == to_repr(value{kwargs}));
+      }
 }
 
 TEST_CASE("web.bind is host:port", "[ingest]") {
