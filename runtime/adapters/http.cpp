@@ -170,6 +170,44 @@ private:
       on_read(ec);
       return;
     }
+    if (!parser_->is_header_done()) {
+      bhttp::async_read_header(stream_, buffer_, *parser_,
+                               [self = shared_from_this()](
+                                 beast::error_code ec, size_t) {
+                                 if (ec)
+                                   self->on_read(ec);
+                                 else
+                                   self->read_body();
+                               });
+      return;
+    }
+    read_body();
+  }
+
+  // A client that sent `Expect: 100-continue` (curl does for bodies over
+  // 1 KiB) waits for a go-ahead before it sends the body. The header passed
+  // the limits already (a Content-Length over the body limit failed it).
+  void read_body() {
+    if (parser_->is_done()) {
+      on_read({});
+      return;
+    }
+    auto expect = parser_->get()[bhttp::field::expect];
+    if (!continue_sent_ && beast::iequals(expect, "100-continue")) {
+      continue_sent_ = true;
+      static constexpr std::string_view go_ahead
+        = "HTTP/1.1 100 Continue\r\n\r\n";
+      net::async_write(stream_, net::buffer(go_ahead.data(), go_ahead.size()),
+                       [self = shared_from_this()](beast::error_code ec,
+                                                   size_t) {
+                         if (ec)
+                           self->close();
+                         else
+                           self->read_body();
+                       });
+      return;
+    }
+    continue_sent_ = false;
     bhttp::async_read(stream_, buffer_, *parser_,
                       [self = shared_from_this()](beast::error_code ec,
                                                   size_t) {
@@ -406,6 +444,8 @@ private:
   std::string body_;
   std::string remote_ip_;
   bool keep_alive_ = true;
+  /// The 100 Continue of the current request went out.
+  bool continue_sent_ = false;
 };
 
 class beast_server final : public http_server {

@@ -7,7 +7,7 @@ body over web.max-body-size, an unknown key, a disabled key, a key of
 another project, missing auth, oversized headers, a slow client (closed
 after web.read-timeout), an envelope with unknown and internal items, auth
 through ?sentry_key= and through the envelope's dsn, deflate bodies,
-keep-alive, /_health/, auth.ip-rate-limit on the read API, and a node on
+keep-alive, Expect: 100-continue, /_health/, auth.ip-rate-limit on the read API, and a node on
 PostgreSQL (db.url = $VIGIL_TEST_PG_URL, which tests/run_all.py exports).
 
 Run: /usr/bin/python3 tests/interop/test_ingest_input.py (VIGIL_BIN).
@@ -189,6 +189,29 @@ def check_health_and_routes():
     expect(405, node().request("GET", "/api/1/store/"))
 
 
+def check_expect_continue():
+    # curl and others send Expect: 100-continue and wait for the go-ahead.
+    body = json.dumps({"message": "after a 100 Continue"}).encode()
+    head = (f"POST /api/1/store/?sentry_key={KEY_A} HTTP/1.1\r\nHost: x\r\n"
+            f"Expect: 100-continue\r\nContent-Length: {len(body)}\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", node().port), timeout=10) as s:
+        s.sendall(head.encode())
+        assert s.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        s.sendall(body)
+        answer = b""
+        while b"}" not in answer:
+            chunk = s.recv(4096)
+            assert chunk, answer
+            answer += chunk
+        assert status_of(answer) == 200, answer
+    # Over the body limit: 413 at once, no go-ahead.
+    out = raw_exchange(node().port, (
+        "POST /api/1/store/ HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+        "Content-Length: 999999999\r\n\r\n").encode(), 5)
+    assert status_of(out) == 413, out[:200]
+    still_serving()
+
+
 def check_api_ip_rate_limit():
     # auth.ip-rate-limit counts read API requests per address per minute
     # through the rate limiter actor (memory backend here).
@@ -246,6 +269,7 @@ def main():
         ("envelope_items", check_envelope_items),
         ("query_auth_and_deflate", check_query_auth_and_deflate),
         ("keep_alive", check_keep_alive),
+        ("expect_continue", check_expect_continue),
         ("api_ip_rate_limit", check_api_ip_rate_limit),
         ("postgresql_nodestore", check_postgresql_nodestore),
     ], lambda: NODE)
