@@ -18,16 +18,9 @@ namespace vigil {
 
 namespace {
 
-// Migration 1: the nodestore table (Sentry's shape) and the groups table.
-// Dialects differ only in the auto-increment key.
-constexpr std::string_view schema_v1_common =
-  "CREATE TABLE IF NOT EXISTS nodestore_node ("
-  " id varchar(40) NOT NULL PRIMARY KEY,"
-  " data text NOT NULL,"
-  " timestamp double precision NOT NULL);"
-  "CREATE INDEX IF NOT EXISTS nodestore_node_timestamp"
-  " ON nodestore_node (timestamp);";
-
+// Migration 1: the nodestore table (Sentry's shape, as the nodestore
+// creates it) and the groups table. Dialects differ only in the
+// auto-increment key.
 constexpr std::string_view groups_columns =
   " project_id bigint NOT NULL,"
   " hash varchar(128) NOT NULL,"
@@ -42,7 +35,7 @@ constexpr std::string_view groups_columns =
   " ON groups (project_id, last_seen);";
 
 std::string schema_v1(sql_dialect d) {
-  std::string sql{schema_v1_common};
+  std::string sql{nodestore::schema_sql()};
   sql += "CREATE TABLE IF NOT EXISTS groups (";
   // SQLite's AUTOINCREMENT never reuses the id of a deleted group.
   sql += d == sql_dialect::sqlite ? " id integer PRIMARY KEY AUTOINCREMENT,"

@@ -47,6 +47,10 @@ public:
   /// `bootstrap`).
   caf::error bootstrap();
 
+  /// The SQL that creates the table (Sentry's nodestore_node shape) and its
+  /// index, as `bootstrap` runs it; the event store's migration runs it too.
+  static std::string_view schema_sql();
+
   /// The main value of `id`, or the subkey `subkey` of it; nullopt when the
   /// node or the subkey is missing.
   caf::expected<std::optional<std::string>>

@@ -13,7 +13,7 @@ namespace vigil {
 
 namespace {
 
-constexpr std::string_view schema_sql =
+constexpr std::string_view create_sql =
   "CREATE TABLE IF NOT EXISTS nodestore_node ("
   " id varchar(40) NOT NULL PRIMARY KEY,"
   " data text NOT NULL,"
@@ -116,7 +116,11 @@ nodestore::open(const std::string& db_url, const sql_options& opts) {
 }
 
 caf::error nodestore::bootstrap() {
-  return db_->exec_script(schema_sql);
+  return db_->exec_script(create_sql);
+}
+
+std::string_view nodestore::schema_sql() {
+  return create_sql;
 }
 
 void nodestore::set_clock(std::function<double()> now) {
