@@ -493,6 +493,7 @@ normalize_event(std::string_view json, uint64_t project_id, double received,
                                                                : "error";
     edits.push_back({"level", json_quoted(out.level)});
   }
+  out.transaction = top.string("type") == "transaction";
   out.platform = top.string("platform");
   if (out.platform.empty()) {
     out.platform = "other";

@@ -25,6 +25,8 @@ struct normalized_event {
   std::string platform;
   /// Unix seconds: the event's own timestamp, else `received`.
   double timestamp = 0;
+  /// The event says `"type": "transaction"` (counted in that category).
+  bool transaction = false;
 };
 
 /// Maximum nesting depth accepted in an event.

@@ -1,7 +1,6 @@
 #include "runtime/ingest_endpoint.hpp"
 
 #include <algorithm>
-#include <functional>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -25,33 +24,6 @@ double now_seconds() {
 http_response input_error(const caf::error& err, std::string_view what) {
   auto status = err == errc::too_large ? 413u : 400u;
   return json_error(status, std::string{what} + ": " + error_text(err));
-}
-
-/// Whether an event document is a transaction (stored and counted as one).
-bool is_transaction(std::string_view json) {
-  // normalize_event keeps the SDK's text; a transaction says so at the top
-  // level. A false positive only changes the quota category.
-  // `"type":"transaction"` or `"type": "transaction"`: a skipping search
-  // for the rare `"transaction"`, then a look behind. Searching for the
-  // whole pattern stops at every quote, and a JSON document is full of
-  // them.
-  static const std::boyer_moore_horspool_searcher value{
-    std::string_view{"\"transaction\""}.begin(),
-    std::string_view{"\"transaction\""}.end()};
-  constexpr std::string_view key = "\"type\":";
-  auto it = json.begin();
-  for (;;) {
-    auto [at, end] = value(it, json.end());
-    if (at == json.end())
-      return false;
-    auto pos = static_cast<size_t>(at - json.begin());
-    auto before = json.substr(0, pos);
-    if (before.ends_with(key)
-        || (before.ends_with(' ')
-            && before.substr(0, before.size() - 1).ends_with(key)))
-      return true;
-    it = at + 1;
-  }
 }
 
 } // namespace
@@ -231,7 +203,7 @@ void ingest_endpoint::handle(http_request&& req, uint64_t project_id,
       return;
     }
     ingest_item item;
-    item.category = is_transaction(ev->json) ? "transaction" : "error";
+    item.category = ev->transaction ? "transaction" : "error";
     job.event_id = ev->event_id;
     item.encoded = nodestore::encode_main(ev->json);
     item.event = std::move(*ev);

@@ -223,7 +223,9 @@ TEST_CASE("envelope from the SDK: transaction", "[sentry]") {
   CHECK(ev.culprit == "process-orders");
   CHECK(ev.title == "process-orders");
   CHECK(ev.level == "info");
+  CHECK(ev.transaction);
   CHECK(stored(ev)["level"] == "info");
+  CHECK_FALSE(normalize_ok(R"({"message":"type: transaction"})").transaction);
 }
 
 TEST_CASE("envelope framing", "[sentry]") {
