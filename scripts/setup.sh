@@ -17,8 +17,8 @@ packages=(
   rabbitmq-server python3-amqp
   # HTTP ingestion (Boost.Beast), the nodestore (SQLite, PostgreSQL), zlib
   libboost-dev libsqlite3-dev libpq-dev zlib1g-dev
-  # fast whole-buffer zlib-format compression of nodestore values
-  libdeflate-dev
+  # fast whole-buffer zlib-format compression of nodestore values (ISA-L)
+  libisal-dev
   # servers and peers of the ingestion tests and benchmark
   postgresql python3-sentry-sdk nginx-light wrk
 )
