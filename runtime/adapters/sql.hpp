@@ -90,6 +90,12 @@ struct sql_options {
   bool sqlite_synchronous_full = false;
   /// SQLite: how long a writer waits for another connection's lock.
   std::chrono::milliseconds busy_timeout{5000};
+  /// SQLite: WAL pages (~4 KiB each) after which a checkpoint copies them
+  /// into the database file, on a thread of its own (sqlite_checkpointer).
+  /// 10000 instead of SQLite's 1000: a checkpoint copies each page once
+  /// however often commits rewrote it, and ingest batches rewrite the same
+  /// index pages again and again.
+  int sqlite_checkpoint_pages = 10000;
   /// PostgreSQL: connect_timeout (whole seconds, at least 1), unless the
   /// URL sets one.
   std::chrono::milliseconds connect_timeout{5000};

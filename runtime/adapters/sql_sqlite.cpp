@@ -11,6 +11,7 @@
 #include <sqlite3.h>
 
 #include "messages/errors.hpp"
+#include "runtime/adapters/sqlite_checkpointer.hpp"
 
 namespace vigil {
 
@@ -28,7 +29,10 @@ public:
     : db_(db), display_(std::move(display)) {}
 
   ~sqlite_connection() override {
-    // Statements first: sqlite3_close refuses while any is unfinalized.
+    // The checkpointer's thread uses its own connection to the same file
+    // and a hook on this one: it goes first.
+    checkpointer_.reset();
+    // Statements next: sqlite3_close refuses while any is unfinalized.
     cache_.clear();
     sqlite3_close(db_);
   }
@@ -36,6 +40,14 @@ public:
   sql_dialect dialect() const override { return sql_dialect::sqlite; }
 
   const std::string& display_url() const override { return display_; }
+
+  /// Moves WAL checkpoints to a thread of their own (see
+  /// sqlite_checkpointer); SQLite's automatic ones stay when that fails.
+  void checkpoint_in_background(const std::string& path, const char* vfs,
+                                int threshold_frames, bool sync_full) {
+    checkpointer_ = sqlite_checkpointer::start(db_, path, vfs,
+                                               threshold_frames, sync_full);
+  }
 
   caf::error fail(int rc, std::string_view what) {
     auto code = rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? errc::timeout
@@ -208,6 +220,7 @@ private:
   std::unordered_map<std::string, stmt_ptr, text_hash, std::equal_to<>>
     cache_;
   bool in_tx_ = false;
+  std::unique_ptr<sqlite_checkpointer> checkpointer_;
 };
 
 // -- WAL write coalescing ---------------------------------------------------
@@ -548,17 +561,19 @@ open_sqlite(const std::string& path, const std::string& display_url,
                 // Checkpoints keep the WAL from growing; this truncates it
                 // back after a burst made it big.
                 + "PRAGMA journal_size_limit=67108864;"
-                // Checkpoint every 10000 pages (~40 MiB) instead of 1000:
-                // a checkpoint copies each page once however often commits
-                // rewrote it, and the ingest batches rewrite the same index
-                // pages again and again. Fewer page writes per event.
-                + "PRAGMA wal_autocheckpoint=10000;"
+                // Used only if the background checkpointer cannot start.
+                + "PRAGMA wal_autocheckpoint="
+                + std::to_string(opts.sqlite_checkpoint_pages) + ";"
                 // Reads of database pages through a 1 GiB mapping instead
                 // of a pread each: the nodestore id index is read at a
                 // random leaf per event, mostly outside the page cache.
                 + "PRAGMA mmap_size=1073741824;";
   if (auto err = conn->exec_script(script))
     return err;
+  if (path != ":memory:")
+    conn->checkpoint_in_background(path, coalescing_vfs(),
+                                   opts.sqlite_checkpoint_pages,
+                                   opts.sqlite_synchronous_full);
   return std::unique_ptr<sql_connection>{std::move(conn)};
 }
 

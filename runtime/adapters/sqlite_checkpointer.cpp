@@ -1,0 +1,108 @@
+#include "runtime/adapters/sqlite_checkpointer.hpp"
+
+#include <sqlite3.h>
+
+#include <spdlog/spdlog.h>
+
+namespace vigil {
+
+std::unique_ptr<sqlite_checkpointer>
+sqlite_checkpointer::start(sqlite3* writer, const std::string& path,
+                           const char* vfs, int threshold_frames,
+                           bool synchronous_full) {
+  sqlite3* own = nullptr;
+  auto rc = sqlite3_open_v2(path.c_str(), &own,
+                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, vfs);
+  // Checkpoints sync the WAL and the database as the writer's setting says.
+  if (rc == SQLITE_OK)
+    rc = sqlite3_exec(own,
+                      synchronous_full ? "PRAGMA synchronous=FULL;"
+                                       : "PRAGMA synchronous=NORMAL;",
+                      nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) {
+    spdlog::warn("sqlite: no background checkpoints ({}); the writer "
+                 "checkpoints itself",
+                 own != nullptr ? sqlite3_errmsg(own) : sqlite3_errstr(rc));
+    sqlite3_close(own);
+    return nullptr;
+  }
+  std::unique_ptr<sqlite_checkpointer> self{
+    new sqlite_checkpointer(writer, own, threshold_frames)};
+  try {
+    self->thread_ = std::thread{[p = self.get()] { p->run(); }};
+  } catch (const std::exception& e) {
+    spdlog::warn("sqlite: no background checkpoints ({}); the writer "
+                 "checkpoints itself",
+                 e.what());
+    return nullptr; // the destructor closes `own`; no hook is installed yet
+  }
+  sqlite3_wal_hook(writer, &sqlite_checkpointer::on_commit, self.get());
+  return self;
+}
+
+sqlite_checkpointer::sqlite_checkpointer(sqlite3* writer, sqlite3* own,
+                                         int threshold_frames)
+  : writer_(writer), own_(own), threshold_(threshold_frames) {
+  // nop
+}
+
+sqlite_checkpointer::~sqlite_checkpointer() {
+  if (thread_.joinable()) {
+    sqlite3_wal_hook(writer_, nullptr, nullptr);
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      stop_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+  }
+  sqlite3_close(own_);
+}
+
+int sqlite_checkpointer::on_commit(void* ptr, sqlite3* db, const char* name,
+                                   int frames) {
+  auto* self = static_cast<sqlite_checkpointer*>(ptr);
+  if (frames < self->threshold_)
+    return SQLITE_OK;
+  std::unique_lock<std::mutex> guard{self->mtx_};
+  if (self->requested_ || self->running_)
+    return SQLITE_OK; // still copying: the WAL grows a little meanwhile
+  if (self->copied_) {
+    // Only what was committed since the background run is left to copy;
+    // once all is copied, the next transaction restarts the WAL.
+    self->copied_ = false;
+    guard.unlock();
+    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                              nullptr);
+    return SQLITE_OK;
+  }
+  self->requested_ = true;
+  guard.unlock();
+  self->wake_.notify_one();
+  return SQLITE_OK;
+}
+
+void sqlite_checkpointer::run() {
+  std::unique_lock<std::mutex> guard{mtx_};
+  for (;;) {
+    wake_.wait(guard, [this] { return requested_ || stop_; });
+    if (stop_)
+      return;
+    requested_ = false;
+    running_ = true;
+    guard.unlock();
+    int log = 0;
+    int copied = 0;
+    auto rc = sqlite3_wal_checkpoint_v2(own_, nullptr,
+                                        SQLITE_CHECKPOINT_PASSIVE, &log,
+                                        &copied);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+      spdlog::warn("sqlite: background checkpoint failed: {}",
+                   sqlite3_errmsg(own_));
+    guard.lock();
+    running_ = false;
+    copied_ = true;
+  }
+}
+
+} // namespace vigil
