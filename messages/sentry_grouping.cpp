@@ -11,8 +11,6 @@ namespace {
 /// Longest message title, in code points (Sentry truncates to 100).
 constexpr size_t max_title_chars = 100;
 
-} // namespace
-
 // -- grouping -----------------------------------------------------------------
 
 /// Collects grouping components, each length-prefixed so that no two
@@ -100,6 +98,8 @@ bool is_default_marker(std::string_view s) {
   return s == "default";
 }
 
+} // namespace
+
 std::string grouping_hash(const top_members& event,
                           const std::vector<dom::object>& excs) {
   hash_input h;
@@ -129,6 +129,8 @@ std::string grouping_hash(const top_members& event,
 
 // -- title and culprit --------------------------------------------------------
 
+namespace {
+
 /// Truncates `s` to at most `n` code points without splitting a UTF-8
 /// sequence.
 std::string_view truncate_chars(std::string_view s, size_t n) {
@@ -142,6 +144,8 @@ std::string_view truncate_chars(std::string_view s, size_t n) {
   }
   return s;
 }
+
+} // namespace
 
 std::string make_title(const top_members& event,
                        const std::vector<dom::object>& excs) {
