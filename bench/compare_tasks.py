@@ -386,6 +386,10 @@ def run_vigil(vigil, port, count, workers, consumers, workdir, redis_pid,
 # --------------------------------------------------------------------------
 # Celery
 
+# The Celery side of both modes. The Redis mode leaves every BENCH_* knob
+# but BENCH_BROKER at Celery's defaults; the AMQP mode (compare_tasks_amqp)
+# sets the queue, acks_late and prefetch, and BENCH_DIR, where each pool
+# process writes its first start, last completion and count when it exits.
 CELERY_MODULE = '''\
 """Celery side of bench/compare_tasks.py. Run as a script to pre-load."""
 import json
@@ -393,14 +397,18 @@ import os
 import sys
 import time
 
-from celery import Celery
+from celery import Celery, signals
 
-app = Celery("bench", broker=os.environ["BENCH_BROKER"])
+env = os.environ
+app = Celery("bench", broker=env["BENCH_BROKER"])
 app.conf.update(
     task_serializer="msgpack",
     result_serializer="msgpack",
     accept_content=["msgpack"],
     task_ignore_result=True,
+    task_acks_late=env.get("BENCH_ACKS_LATE", "0") == "1",
+    worker_prefetch_multiplier=int(env.get("BENCH_PREFETCH", "4")),
+    task_default_queue=env.get("BENCH_QUEUE", "celery"),
     worker_hijack_root_logger=False,
 )
 
@@ -408,6 +416,36 @@ app.conf.update(
 @app.task(name="bench.noop", ignore_result=True)
 def noop(i):
     return None
+
+
+_stats = {"first": None, "last": None, "count": 0}
+
+
+def _prerun(**kw):
+    if _stats["first"] is None:
+        _stats["first"] = time.time()
+
+
+def _postrun(**kw):
+    _stats["last"] = time.time()
+    _stats["count"] += 1
+
+
+def _done(pid=None, **kw):
+    if _stats["count"] == 0:
+        return
+    path = os.path.join(env["BENCH_DIR"],
+                        "celery-done-%d.json" % os.getpid())
+    with open(path + ".tmp", "w") as f:
+        json.dump(_stats, f)
+    os.replace(path + ".tmp", path)
+
+
+# Only when asked: the handlers cost time on every task.
+if "BENCH_DIR" in env:
+    signals.task_prerun.connect(_prerun, weak=False)
+    signals.task_postrun.connect(_postrun, weak=False)
+    signals.worker_process_shutdown.connect(_done, weak=False)
 
 
 if __name__ == "__main__":

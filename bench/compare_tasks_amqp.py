@@ -61,69 +61,8 @@ TARGET_TASKS_PER_S = 30_000
 TARGET_RATIO_CELERY = 8.0
 TARGET_FRACTION_CEILING = 0.70
 
-CELERY_MODULE = '''\
-"""Celery side of bench/compare_tasks.py --broker amqp."""
-import json
-import os
-import sys
-import time
-
-from celery import Celery, signals
-
-app = Celery("bench", broker=os.environ["BENCH_BROKER"])
-app.conf.update(
-    task_serializer="msgpack",
-    result_serializer="msgpack",
-    accept_content=["msgpack"],
-    task_ignore_result=True,
-    task_acks_late=os.environ.get("BENCH_ACKS_LATE", "1") == "1",
-    worker_prefetch_multiplier=%d,
-    task_default_queue=os.environ["BENCH_QUEUE"],
-    worker_hijack_root_logger=False,
-)
-
-_stats = {"first": None, "last": None, "count": 0}
-
-
-@app.task(name="bench.noop", ignore_result=True)
-def noop(i):
-    return None
-
-
-@signals.task_prerun.connect
-def _prerun(**kw):
-    if _stats["first"] is None:
-        _stats["first"] = time.time()
-
-
-@signals.task_postrun.connect
-def _postrun(**kw):
-    _stats["last"] = time.time()
-    _stats["count"] += 1
-
-
-@signals.worker_process_shutdown.connect
-def _done(pid=None, **kw):
-    if _stats["count"] == 0:
-        return
-    path = os.path.join(os.environ["BENCH_DIR"],
-                        "celery-done-%%d.json" %% os.getpid())
-    with open(path + ".tmp", "w") as f:
-        json.dump(_stats, f)
-    os.replace(path + ".tmp", path)
-
-
-if __name__ == "__main__":
-    n = int(sys.argv[1])
-    with app.producer_or_acquire() as producer:
-        noop.apply_async((0,), producer=producer)   # connect + declare
-        t0 = time.perf_counter()
-        for i in range(1, n):
-            noop.apply_async((i,), producer=producer)
-        dt = time.perf_counter() - t0
-    print(json.dumps({"published": n, "timed": n - 1, "seconds": dt,
-                      "publish_per_s": (n - 1) / dt if dt > 0 else 0}))
-''' % CELERY_PREFETCH_MULTIPLIER
+# The Celery module is compare_tasks.CELERY_MODULE, configured through
+# BENCH_QUEUE, BENCH_ACKS_LATE, BENCH_PREFETCH and BENCH_DIR.
 
 
 # --------------------------------------------------------------------------
@@ -273,7 +212,8 @@ def run_celery(ct, port, url, count, workdir, rabbit_pid, tag,
     env = dict(os.environ, BENCH_BROKER=url, BENCH_QUEUE=queue,
                BENCH_DIR=str(done_dir), PYTHONPATH=str(workdir),
                PYTHONDONTWRITEBYTECODE="1",
-               BENCH_ACKS_LATE="1" if acks_late else "0")
+               BENCH_ACKS_LATE="1" if acks_late else "0",
+               BENCH_PREFETCH=str(CELERY_PREFETCH_MULTIPLIER))
     env.pop("PYTHONHOME", None)
     run = {"count": count, "ok": False, "queue": queue,
            "acks_late": acks_late}
@@ -567,7 +507,7 @@ def main(args, ct):
     try:
         vigil = str(workdir / "vigil")
         vinfo = ct.stable_copy(args.vigil, vigil)
-        (workdir / "benchtasks_amqp.py").write_text(CELERY_MODULE)
+        (workdir / "benchtasks_amqp.py").write_text(ct.CELERY_MODULE)
         ct.log("starting a private rabbitmq-server (5-15 s)")
         rabbit = start_rabbit(workdir, ct)
         url = rabbit.url

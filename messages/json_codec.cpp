@@ -8,6 +8,7 @@
 
 #include "messages/base64.hpp"
 #include "messages/errors.hpp"
+#include "messages/json_parser.hpp"
 
 namespace vigil {
 
@@ -20,10 +21,6 @@ namespace dom = simdjson::dom;
 /// Ceiling on the nesting depth whatever the limits say: simdjson allocates
 /// per-level state and the conversion below recurses once per level.
 constexpr size_t depth_ceiling = 1024;
-
-/// Parsers keep buffers sized for their largest document; one parser per
-/// thread avoids reallocating them for every message.
-constexpr size_t max_retained_capacity = 1 << 20;
 
 caf::error depth_error(size_t max_depth) {
   return caf::make_error(errc::too_large, "JSON nesting deeper than "
@@ -150,25 +147,10 @@ caf::expected<value> decode_json_impl(std::string_view text,
   auto max_depth = std::min(limits.max_depth, depth_ceiling);
   // One level of slack so that our own check reports over-deep documents.
   auto parser_depth = max_depth + 1;
-  if (parser.max_depth() != parser_depth
-      || parser.capacity() < text.size()) {
-    auto capacity = std::max(parser.capacity(), text.size());
-    if (auto ec = parser.allocate(capacity, parser_depth);
-        ec != simdjson::SUCCESS) {
-      parser = dom::parser{};
-      return caf::make_error(errc::too_large,
-                             std::string{"cannot allocate a JSON parser: "}
-                               + simdjson::error_message(ec));
-    }
-  }
+  if (auto err = fit_json_parser(parser, text.size(), parser_depth))
+    return err;
   // Give back the buffers of an unusually large document on every path.
-  struct shrink_guard {
-    dom::parser& p;
-    ~shrink_guard() {
-      if (p.capacity() > max_retained_capacity)
-        p = dom::parser{};
-    }
-  } guard{parser};
+  json_parser_release guard{parser};
   dom::element root;
   auto ec = parser.parse(text.data(), text.size()).get(root);
   if (ec != simdjson::SUCCESS) {

@@ -7,11 +7,11 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
-#include <openssl/evp.h>
 #include <simdjson.h>
 
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
+#include "messages/json_parser.hpp"
 #include "messages/sentry_event_fields.hpp"
 #include "messages/sentry_grouping.hpp"
 
@@ -20,11 +20,6 @@ namespace vigil {
 using namespace sentry_fields;
 
 namespace {
-
-/// Parsers keep buffers sized for their largest document; one parser per
-/// thread avoids reallocating them for every event, but a huge event must
-/// not pin its buffers forever.
-constexpr size_t max_retained_capacity = 1 << 20;
 
 bool is_hex(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')
@@ -406,31 +401,14 @@ normalize_event(std::string_view json, uint64_t project_id, double received,
                 std::optional<std::string_view> event_id_hint) {
   thread_local dom::parser parser;
   constexpr size_t parser_depth = max_event_depth + 1;
-  if (parser.max_depth() != parser_depth || parser.capacity() < json.size()) {
-    auto capacity = std::max<size_t>({parser.capacity(), json.size(), 4096});
-    if (auto ec = parser.allocate(capacity, parser_depth);
-        ec != simdjson::SUCCESS) {
-      parser = dom::parser{};
-      return caf::make_error(errc::too_large,
-                             std::string{"cannot allocate a JSON parser: "}
-                               + simdjson::error_message(ec));
-    }
-  }
+  if (auto err = fit_json_parser(parser, json.size(), parser_depth, 4096))
+    return err;
   // simdjson reads up to SIMDJSON_PADDING bytes past the end: parse from a
   // padded per-thread copy (a string_view carries no padding).
   thread_local std::string padded;
   padded.reserve(json.size() + simdjson::SIMDJSON_PADDING);
   padded.assign(json);
-  struct release_guard {
-    dom::parser& p;
-    std::string& buf;
-    ~release_guard() {
-      if (p.capacity() > max_retained_capacity)
-        p = dom::parser{};
-      if (buf.capacity() > max_retained_capacity)
-        std::string{}.swap(buf);
-    }
-  } guard{parser, padded};
+  json_parser_release guard{parser, &padded};
   dom::element root;
   auto ec = parser.parse(padded.data(), json.size(), false).get(root);
   if (ec == simdjson::NUMBER_ERROR) {

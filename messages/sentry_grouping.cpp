@@ -2,7 +2,7 @@
 
 #include <string_view>
 
-#include <openssl/evp.h>
+#include "messages/md5.hpp"
 
 namespace vigil::sentry_fields {
 
@@ -24,27 +24,7 @@ public:
   }
 
   std::string md5_hex() const {
-    static EVP_MD* md = EVP_MD_fetch(nullptr, "MD5", nullptr);
-    // One context per thread: EVP_Digest allocates and frees one per call.
-    struct context {
-      EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-      ~context() { EVP_MD_CTX_free(ctx); }
-    };
-    thread_local context c;
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (md == nullptr || c.ctx == nullptr
-        || EVP_DigestInit_ex2(c.ctx, md, nullptr) != 1
-        || EVP_DigestUpdate(c.ctx, buf_.data(), buf_.size()) != 1
-        || EVP_DigestFinal_ex(c.ctx, digest, &len) != 1)
-      len = 0;
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out(2 * len, '\0');
-    for (unsigned i = 0; i < len; ++i) {
-      out[2 * i] = hex[digest[i] >> 4];
-      out[2 * i + 1] = hex[digest[i] & 0xF];
-    }
-    return out;
+    return vigil::md5_hex(buf_);
   }
 
 private:

@@ -14,6 +14,7 @@ import argparse
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -47,6 +48,23 @@ def start_redis(workdir):
             time.sleep(0.05)
     proc.kill()
     raise RuntimeError("redis-server did not start")
+
+
+def stop_server(proc, log, workdir, sig):
+    """Asks a server started in its own process group to stop with `sig`,
+    kills what is left of the group after 30 s, and removes its files."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    log.close()
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 class Rabbit:
@@ -117,18 +135,8 @@ class Rabbit:
         return self.ready
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()   # the script stops the node gracefully
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.proc.pid, 9)
-        except OSError:
-            pass
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        # SIGTERM: the script stops the node gracefully
+        stop_server(self.proc, self.log, self.dir, signal.SIGTERM)
 
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
@@ -188,18 +196,8 @@ class Postgres:
         return self.ready
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(2)  # SIGINT: fast shutdown
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.proc.pid, 9)
-        except OSError:
-            pass
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        # SIGINT: PostgreSQL's fast shutdown
+        stop_server(self.proc, self.log, self.dir, signal.SIGINT)
 
 
 def run_catch2(name, exe, env, timeout):

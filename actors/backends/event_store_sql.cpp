@@ -10,9 +10,8 @@
 #include <string_view>
 #include <utility>
 
-#include <openssl/evp.h>
-
 #include "messages/errors.hpp"
+#include "messages/md5.hpp"
 
 namespace vigil {
 
@@ -96,35 +95,8 @@ std::string event_node_id(uint64_t project_id, const std::string& event_id) {
   char prefix[24];
   auto end = std::to_chars(prefix, prefix + sizeof(prefix) - 1, project_id).ptr;
   *end++ = ':';
-  // Fetched once: EVP_md5() makes OpenSSL 3 look the implementation up
-  // again on every digest, on the single writer's thread; the context is
-  // kept per thread too (EVP_Digest allocates and frees one per call).
-  static EVP_MD* md5 = EVP_MD_fetch(nullptr, "MD5", nullptr);
-  const EVP_MD* type = md5 != nullptr ? md5 : EVP_md5();
-  struct ctx_holder {
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    ~ctx_holder() { EVP_MD_CTX_free(ctx); }
-  };
-  thread_local ctx_holder holder;
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  auto* ctx = holder.ctx;
-  if (ctx == nullptr || EVP_DigestInit_ex(ctx, type, nullptr) != 1
-      || EVP_DigestUpdate(ctx, prefix, static_cast<size_t>(end - prefix)) != 1
-      || EVP_DigestUpdate(ctx, event_id.data(), event_id.size()) != 1
-      || EVP_DigestFinal_ex(ctx, md, &len) != 1) {
-    auto key = std::string{prefix, end} + event_id;
-    len = 0;
-    EVP_Digest(key.data(), key.size(), md, &len, type, nullptr);
-  }
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * len);
-  for (unsigned int i = 0; i < len; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 0x0F];
-  }
-  return out;
+  return md5_hex({std::string_view{prefix, static_cast<size_t>(end - prefix)},
+                  event_id});
 }
 
 std::string effective_db_url(std::string_view db_url,

@@ -10,15 +10,13 @@
 
 #include <caf/expected.hpp>
 
+#include "messages/md5.hpp"
 #include "messages/quota_messages.hpp"
 
 namespace vigil {
 
 /// Sentry's default rate-limiter window in seconds.
 constexpr int64_t rate_limit_default_window = 60;
-
-/// Returns the lower-case hex MD5 of `data`.
-std::string md5_hex(std::string_view data);
 
 /// The Redis key Sentry's RedisRateLimiter uses:
 /// `rl:{md5(key)}[:{project}]:{bucket}`.

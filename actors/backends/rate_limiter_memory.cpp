@@ -1,5 +1,5 @@
 // The in-process rate limiter, plus what both backends share: the key layout
-// (MD5 from OpenSSL, as Sentry's md5_text) and the factory.
+// (MD5 as Sentry's md5_text) and the factory.
 
 #include <array>
 #include <cstring>
@@ -7,27 +7,11 @@
 #include <mutex>
 #include <unordered_map>
 
-#include <openssl/evp.h>
-
 #include "actors/backends/quota.hpp"
 #include "actors/backends/rate_limiter.hpp"
 #include "messages/errors.hpp"
 
 namespace vigil {
-
-std::string md5_hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), digest, &len, EVP_md5(), nullptr);
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 0xf];
-  }
-  return out;
-}
 
 std::string rate_limit_key(const rate_limit_check& c, int64_t bucket) {
   std::string out = "rl:" + md5_hex(c.key);

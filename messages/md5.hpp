@@ -1,0 +1,20 @@
+#pragma once
+
+// MD5 as Sentry uses it (md5_text: node ids, grouping hashes, rate-limit
+// keys), never for security.
+
+#include <initializer_list>
+#include <string>
+#include <string_view>
+
+namespace vigil {
+
+/// Returns the lower-case hex MD5 of the concatenation of `parts`.
+std::string md5_hex(std::initializer_list<std::string_view> parts);
+
+/// Returns the lower-case hex MD5 of `data`.
+inline std::string md5_hex(std::string_view data) {
+  return md5_hex({data});
+}
+
+} // namespace vigil
