@@ -6,6 +6,7 @@
 
 #include "actors/backends/broker.hpp"
 #include "actors/backends/event_store.hpp"
+#include "actors/backends/quota.hpp"
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
 #include "messages/task_body.hpp"
@@ -324,6 +325,24 @@ void finish_batch(self_ptr self, std::vector<ingest_job>& jobs,
   self->send(self, poll_atom_v);
 }
 
+/// The decisions for `n` checks whose quota check failed: quotas.fail-open
+/// accepts them, else each is rejected for a minute.
+std::vector<quota_decision> quota_failure(self_ptr self,
+                                          const std::string& why, size_t n) {
+  auto& st = self->state;
+  spdlog::warn("ingest: quota check failed: {}; {}", why,
+               st.opts.fail_open ? "accepting (quotas.fail-open)"
+                                 : "rejecting");
+  st.counters.fail("quota check: " + why);
+  quota_decision dec;
+  if (!st.opts.fail_open) {
+    dec.accepted = false;
+    dec.retry_after = 60;
+    dec.reason_code = quota_unavailable_reason;
+  }
+  return std::vector<quota_decision>(n, dec);
+}
+
 void next_batch(self_ptr self) {
   auto& st = self->state;
   if (st.busy)
@@ -347,6 +366,18 @@ void next_batch(self_ptr self) {
       checks.push_back(std::move(c));
     }
   auto n = checks.size();
+  if (st.local_quotas) {
+    auto decisions = st.local_quotas->check_batch(checks);
+    st.busy = false;
+    if (decisions && decisions->size() == n)
+      finish_batch(self, *batch, *decisions);
+    else
+      finish_batch(self, *batch,
+                   quota_failure(self, decisions ? "wrong number of decisions"
+                                                 : error_text(decisions.error()),
+                                 n));
+    return;
+  }
   self->request(st.opts.quotas, st.opts.quota_timeout, std::move(checks))
     .then(
       [=](std::vector<quota_decision>& decisions) {
@@ -366,20 +397,10 @@ void next_batch(self_ptr self) {
       [=](caf::error& err) {
         // The quota actor applies quotas.fail-open to store errors itself;
         // this is for the actor being gone or too slow.
-        auto& st = self->state;
-        spdlog::warn("ingest: quota check failed: {}; {}", error_text(err),
-                     st.opts.fail_open ? "accepting (quotas.fail-open)"
-                                       : "rejecting");
-        st.counters.fail("quota check: " + error_text(err));
-        quota_decision dec;
-        if (!st.opts.fail_open) {
-          dec.accepted = false;
-          dec.retry_after = 60;
-          dec.reason_code = "quota_unavailable";
-        }
-        st.busy = false;
+        auto decisions = quota_failure(self, error_text(err), n);
+        self->state.busy = false;
         next_batch(self);
-        finish_batch(self, *batch, std::vector<quota_decision>(n, dec));
+        finish_batch(self, *batch, decisions);
       });
 }
 
@@ -388,6 +409,8 @@ void next_batch(self_ptr self) {
 ingest_actor::behavior_type ingest_service(self_ptr self,
                                            ingest_options opts) {
   self->state.opts = std::move(opts);
+  if (self->state.opts.open_local_quotas)
+    self->state.local_quotas = self->state.opts.open_local_quotas();
   self->state.opts.queue->attach(self->address());
   // Work may have arrived before the queue knew whom to wake.
   self->send(self, poll_atom_v);

@@ -3,9 +3,10 @@
 // The ingest pipeline behind the store and envelope endpoints. HTTP threads
 // parse, authenticate and normalize; they hand each request to a bounded
 // `ingest_queue` as an `ingest_job` with a completion callback. The ingest
-// actor takes the queue in batches: one quota request for the batch, one
-// database transaction for its events and their groups, one broker publish
-// for their post_process tasks, then the answers. A request is answered 200
+// actor takes the queue in batches: one quota decision for the batch (on its
+// own thread for the in-process store, else one request to the quota
+// actor), one database transaction for its events and their groups, one
+// broker publish for their post_process tasks, then the answers. A request is answered 200
 // only after its events are durable and their tasks queued.
 
 #include <cstdint>
@@ -34,6 +35,7 @@ namespace vigil {
 
 class broker;
 class event_store;
+class quota_backend;
 
 /// One envelope item (or the one event of a store request).
 struct ingest_item {
@@ -111,6 +113,11 @@ private:
 struct ingest_options {
   std::shared_ptr<ingest_queue> queue;
   quota_actor quotas;
+  /// Set when the quota store is in this process (quotas.backend memory):
+  /// opens a backend on the same counters as the quota actor's, which the
+  /// ingest actor then asks directly, on its own thread, instead of a round
+  /// trip through the quota actor per batch. Memory backends never block.
+  std::function<std::unique_ptr<quota_backend>()> open_local_quotas;
   /// Opens the event store (db.url).
   std::function<caf::expected<std::unique_ptr<event_store>>()> open_store;
   /// Connects to the broker the post_process tasks go to.
@@ -139,6 +146,8 @@ struct ingest_state {
   ingest_options opts;
   std::unique_ptr<event_store> store;
   std::unique_ptr<broker> conn;
+  /// See ingest_options::open_local_quotas.
+  std::unique_ptr<quota_backend> local_quotas;
   /// A quota request is out (its batch lives in the request's handlers;
   /// at most one more batch is being stored meanwhile).
   bool busy = false;

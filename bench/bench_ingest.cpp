@@ -446,6 +446,16 @@ stored_counts count_stored(const fs::path& dir) {
   return out;
 }
 
+/// The peak resident memory of a process (VmHWM), MiB; -1 if unknown.
+double peak_rss_mib(pid_t pid) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/status"};
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmHWM:", 0) == 0)
+      return std::strtod(line.c_str() + 6, nullptr) / 1024.0;
+  return -1;
+}
+
 /// The node's ingest queue length from /_health/, or -1.
 int64_t node_queued(uint16_t port) {
   auto raw = http_get(port, "/_health/");
@@ -478,14 +488,16 @@ int bench_ingest_command(const config&, const bench_ingest_options& opts) {
   write_file(event_file, event);
   ::signal(SIGPIPE, SIG_IGN);
 
-  // The node: `vigil run web` from this very binary.
+  // The node: `vigil run node` from this very binary, as a single node runs
+  // in production: its task workers consume the post_process tasks from the
+  // in-process broker (with `run web` they would pile up in memory).
   auto node_port = free_port();
   write_file(dir / "node.yml", node_config(node_port, dir, opts.threads));
   std::error_code ec;
   auto exe = fs::read_symlink("/proc/self/exe", ec).string();
   auto node_log = dir / "node.log";
   auto node_pid = spawn({exe, "--config", (dir / "node.yml").string(), "run",
-                         "web"},
+                         "node"},
                         node_log);
   started_node = node_pid;
   wait_ready(node_pid, node_port, "/_health/", node_log, "the node");
@@ -544,6 +556,7 @@ int bench_ingest_command(const config&, const bench_ingest_options& opts) {
     std::this_thread::sleep_for(std::chrono::milliseconds{50});
   std::this_thread::sleep_for(std::chrono::milliseconds{200});
   auto stored = count_stored(dir);
+  auto node_peak_rss_mib = peak_rss_mib(node_pid);
   stop_process(nginx_pid, SIGTERM);
   stop_process(node_pid, SIGTERM);
 
@@ -620,6 +633,7 @@ int bench_ingest_command(const config&, const bench_ingest_options& opts) {
       {"groups", stored.groups},
       {"times_seen", stored.times_seen},
       {"stored_ok", stored_ok},
+      {"node_peak_rss_mib", node_peak_rss_mib},
       {"other_load_cores", other},
       {"loadavg_1m", load1},
       {"cores", std::thread::hardware_concurrency()},
@@ -646,14 +660,14 @@ int bench_ingest_command(const config&, const bench_ingest_options& opts) {
       "  ratio {:.2f} (CPU per request: nginx/node {:.2f}); "
       "wrk {:.1f} us CPU/request; other load {:.2f} cores\n"
       "  stored: {} nodes, {} group(s), times_seen {}, answered 200: {} "
-      "({}); non-2xx {}, socket errors {}\n",
+      "({}); non-2xx {}, socket errors {}; node peak RSS {:.0f} MiB\n",
       event.size(), opts.connections, std::max<size_t>(1, opts.rounds),
       opts.duration, rate, p50, p99, node_cpu_us, nginx_rate, nginx_p50,
       nginx_p99, nginx_cpu_us, ratio,
       node_cpu_us > 0 ? nginx_cpu_us / node_cpu_us : 0, wrk_cpu_us, other,
       stored.nodes, stored.groups, stored.times_seen, node_answered,
       stored_ok ? "every answered event stored" : "MISMATCH", non_2xx,
-      socket_errors);
+      socket_errors, node_peak_rss_mib);
   }
   std::cout.flush();
   if (!opts.keep)

@@ -9,6 +9,7 @@
 
 #include "actors/backends/broker.hpp"
 #include "actors/backends/event_store.hpp"
+#include "actors/backends/quota.hpp"
 #include "actors/ingest.hpp"
 #include "actors/quota.hpp"
 #include "actors/rate_limiter.hpp"
@@ -129,6 +130,10 @@ public:
     iopts.task_queue = cfg.get_string("tasks.default-queue");
     iopts.batch_size = static_cast<size_t>(cfg.get_int("ingest.batch-size"));
     iopts.fail_open = qopts->fail_open;
+    if (qopts->backend.backend == "memory")
+      iopts.open_local_quotas = [bopts = qopts->backend] {
+        return make_memory_quota_backend(bopts);
+      };
     pipeline_ = sys_.spawn<caf::detached>(ingest_service, iopts);
 
     ingest_limits limits;

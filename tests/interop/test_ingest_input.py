@@ -23,7 +23,9 @@ import time
 import uuid
 import zlib
 
-from ingest_common import (KEY_A, KEY_D, KEY_L, Node, raw_exchange,
+import redis
+
+from ingest_common import (KEY_A, KEY_D, KEY_L, LIMIT, Node, raw_exchange,
                            run_node_checks, status_of, wait_for_event)
 
 NODE = None
@@ -255,6 +257,36 @@ def check_postgresql_nodestore():
         assert on_pg.stop() == 0
 
 
+def check_redis_quotas():
+    # Quotas in Redis (the ingest actor asks the quota actor; the in-process
+    # default is decided on the ingest actor's thread): a key limited to
+    # LIMIT per hour gets LIMIT 200s, then 429 with X-Sentry-Rate-Limits.
+    redis_url = os.environ.get("VIGIL_TEST_REDIS_URL")
+    if not redis_url:
+        print("  skipped: no VIGIL_TEST_REDIS_URL", flush=True)
+        return
+    # A database of its own, emptied, so that counters of an earlier run
+    # in the same window do not count.
+    redis_url = redis_url.rsplit("/", 1)[0] + "/9"
+    redis.Redis.from_url(redis_url).flushdb()
+    on_redis = Node("redis-quota-node", extra=(
+        "quotas: {backend: redis}\n"
+        f'redis: {{clusters: {{default: {{hosts: ["{redis_url}"]}}}}}}\n'
+    )).start()
+    try:
+        statuses = []
+        for i in range(LIMIT + 3):
+            status, headers, body = on_redis.store(
+                {"message": f"limited {i}"}, key=KEY_L, project=2)
+            statuses.append(status)
+            if status == 429:
+                assert headers.get("X-Sentry-Rate-Limits"), headers
+                assert headers.get("Retry-After"), headers
+        assert statuses == [200] * LIMIT + [429] * 3, statuses
+    finally:
+        assert on_redis.stop() == 0
+
+
 def main():
     return run_node_checks([
         ("health_and_routes", check_health_and_routes),
@@ -272,6 +304,7 @@ def main():
         ("expect_continue", check_expect_continue),
         ("api_ip_rate_limit", check_api_ip_rate_limit),
         ("postgresql_nodestore", check_postgresql_nodestore),
+        ("redis_quotas", check_redis_quotas),
     ], lambda: NODE)
 
 
