@@ -559,8 +559,14 @@ open_sqlite(const std::string& path, const std::string& display_url,
                                                 : "PRAGMA synchronous=NORMAL;")
                 + "PRAGMA foreign_keys=ON;"
                 // Checkpoints keep the WAL from growing; this truncates it
-                // back after a burst made it big.
-                + "PRAGMA journal_size_limit=67108864;"
+                // back after a burst made it bigger than a checkpoint
+                // interval's worth (a quarter more than the threshold, in
+                // 4 KiB pages). A smaller limit would cut the file at every
+                // restart, and the writer would pay for the truncation and
+                // for allocating the blocks again as the WAL regrows.
+                + "PRAGMA journal_size_limit="
+                + std::to_string(int64_t{opts.sqlite_checkpoint_pages} * 5120)
+                + ";"
                 // Used only if the background checkpointer cannot start.
                 + "PRAGMA wal_autocheckpoint="
                 + std::to_string(opts.sqlite_checkpoint_pages) + ";"

@@ -18,10 +18,11 @@ namespace vigil {
 /// database and syncs it before it can commit again, and on the ingest path
 /// that is a third of the writer's kernel time. Here the commit only wakes
 /// this thread, which checkpoints (PASSIVE: it never blocks the writer)
-/// through a second connection. The next commit past the threshold after
-/// that finishes the job in line, which by then copies only the frames
-/// written meanwhile, so that the WAL restarts from its beginning and stays
-/// bounded as with SQLite's own checkpoints.
+/// through a second connection, in passes until one finds little new. The
+/// next commit past the threshold after that finishes the job in line,
+/// which by then copies only the few frames written meanwhile, so that the
+/// WAL restarts from its beginning and stays bounded as with SQLite's own
+/// checkpoints.
 class sqlite_checkpointer {
 public:
   /// Installs the checkpoint hook on `writer` (replacing SQLite's automatic
@@ -47,6 +48,13 @@ private:
                        int frames);
 
   void run();
+
+  bool stop_requested();
+
+  /// A background run ends after a pass that copied fewer frames than this
+  /// (or after `max_passes`, when the writer outpaces the copying).
+  static constexpr int small_rest_frames = 2000;
+  static constexpr int max_passes = 8;
 
   sqlite3* writer_;
   sqlite3* own_;
