@@ -350,13 +350,8 @@ void next_batch(self_ptr self) {
   auto jobs = st.opts.queue->take(st.opts.batch_size);
   if (jobs.empty())
     return;
-  // `busy` means a quota request is out. Its batch lives in the handlers
-  // below, so that the next batch's quota round trip can run while this
-  // one is being stored (see finish_batch's callers).
-  st.busy = true;
-  auto batch = std::make_shared<std::vector<ingest_job>>(std::move(jobs));
   std::vector<quota_check> checks;
-  for (auto& job : *batch)
+  for (auto& job : jobs)
     for (auto& item : job.items) {
       quota_check c;
       c.scoping = job.scoping;
@@ -367,17 +362,23 @@ void next_batch(self_ptr self) {
     }
   auto n = checks.size();
   if (st.local_quotas) {
+    // Decided here; finish_batch asks for the next batch when done.
     auto decisions = st.local_quotas->check_batch(checks);
-    st.busy = false;
     if (decisions && decisions->size() == n)
-      finish_batch(self, *batch, *decisions);
+      finish_batch(self, jobs, *decisions);
     else
-      finish_batch(self, *batch,
-                   quota_failure(self, decisions ? "wrong number of decisions"
-                                                 : error_text(decisions.error()),
+      finish_batch(self, jobs,
+                   quota_failure(self,
+                                 decisions ? "one decision per check expected"
+                                           : error_text(decisions.error()),
                                  n));
     return;
   }
+  // `busy` means a quota request is out. Its batch lives in the handlers
+  // below, so that the next batch's quota round trip can run while this
+  // one is being stored (see finish_batch's callers).
+  st.busy = true;
+  auto batch = std::make_shared<std::vector<ingest_job>>(std::move(jobs));
   self->request(st.opts.quotas, st.opts.quota_timeout, std::move(checks))
     .then(
       [=](std::vector<quota_decision>& decisions) {

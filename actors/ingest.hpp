@@ -6,8 +6,8 @@
 // actor takes the queue in batches: one quota decision for the batch (on its
 // own thread for the in-process store, else one request to the quota
 // actor), one database transaction for its events and their groups, one
-// broker publish for their post_process tasks, then the answers. A request is answered 200
-// only after its events are durable and their tasks queued.
+// broker publish for their post_process tasks, then the answers. A request
+// is answered 200 only after its events are durable and their tasks queued.
 
 #include <cstdint>
 #include <deque>

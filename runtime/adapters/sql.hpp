@@ -92,11 +92,12 @@ struct sql_options {
   std::chrono::milliseconds busy_timeout{5000};
   /// SQLite: WAL pages (~4 KiB each) after which a checkpoint copies them
   /// into the database file, on a thread of its own (sqlite_checkpointer).
-  /// 50000 (a WAL of up to ~200 MiB) instead of SQLite's 1000: a checkpoint
-  /// copies each page once however often commits rewrote it, and ingest
-  /// batches rewrite the same pages again and again (the random leaves of
-  /// the nodestore id index: the ingest bench made ~10 % more events/s
-  /// than with 10000).
+  /// 50000 (a WAL file of up to ~250 MB) instead of SQLite's 1000: a
+  /// checkpoint copies each page once however often commits rewrote it, and
+  /// ingest batches rewrite the same pages again and again (the random
+  /// leaves of the nodestore id index). Against 10000 the ingest bench made
+  /// 10-15 % more events/s and a higher p99 as the database grew (see
+  /// docs/BENCHMARKS.md, session 4).
   int sqlite_checkpoint_pages = 50000;
   /// PostgreSQL: connect_timeout (whole seconds, at least 1), unless the
   /// URL sets one.

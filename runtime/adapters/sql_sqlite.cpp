@@ -560,12 +560,13 @@ open_sqlite(const std::string& path, const std::string& display_url,
                 + "PRAGMA foreign_keys=ON;"
                 // Checkpoints keep the WAL from growing; this truncates it
                 // back after a burst made it bigger than a checkpoint
-                // interval's worth (a quarter more than the threshold, in
-                // 4 KiB pages). A smaller limit would cut the file at every
+                // interval's worth (the threshold's 4 KiB pages and a
+                // quarter more). A smaller limit would cut the file at every
                 // restart, and the writer would pay for the truncation and
                 // for allocating the blocks again as the WAL regrows.
                 + "PRAGMA journal_size_limit="
-                + std::to_string(int64_t{opts.sqlite_checkpoint_pages} * 5120)
+                + std::to_string(int64_t{opts.sqlite_checkpoint_pages} * 4096
+                                 * 5 / 4)
                 + ";"
                 // Used only if the background checkpointer cannot start.
                 + "PRAGMA wal_autocheckpoint="
