@@ -5,13 +5,14 @@
 #include <charconv>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
@@ -96,12 +97,25 @@ struct server_shared {
   http_handler handler;
   std::atomic<uint64_t> connections{0};
   std::atomic<uint64_t> requests{0};
-  net::io_context* ioc = nullptr;
-  /// Answers given from other threads (the ingest actor answers a whole
-  /// batch at once), waiting for one server thread to write them all: one
-  /// wake-up of the io_context per burst instead of one per answer.
+};
+
+/// One server thread and what only it touches: its io_context runs every
+/// handler of the connections it was given, so a connection needs no
+/// strand and a server thread never hands work to another. Answers given
+/// from other threads (the ingest actor answers a whole batch at once)
+/// wait in the outbox for one wake-up of this thread per burst.
+struct server_lane {
+  /// Outlives every session of the lane (each holds the lane), so that a
+  /// session whose answer is still pending elsewhere when the server stops
+  /// can still close its socket.
+  net::io_context ioc{1};
   std::mutex outbox_mtx;
   std::vector<std::pair<std::shared_ptr<session>, http_response>> outbox;
+  /// Set once the server stopped: later answers are dropped.
+  bool closed = false;
+  /// The lane's open sessions, for closing them when the server stops.
+  std::mutex sessions_mtx;
+  std::set<session*> sessions;
 };
 
 /// The session whose handler call is running on this thread, if any: an
@@ -112,12 +126,26 @@ thread_local const session* handling_session = nullptr;
 /// answer, and reads the next one while the client keeps the connection.
 class session : public std::enable_shared_from_this<session> {
 public:
-  session(tcp::socket&& socket, std::shared_ptr<server_shared> shared)
-    : stream_(std::move(socket)), shared_(std::move(shared)) {
+  session(tcp::socket&& socket, std::shared_ptr<server_shared> shared,
+          std::shared_ptr<server_lane> lane)
+    : stream_(std::move(socket)), shared_(std::move(shared)),
+      lane_(std::move(lane)) {
     boost::system::error_code ec;
     auto ep = stream_.socket().remote_endpoint(ec);
     if (!ec)
       remote_ip_ = ep.address().to_string();
+    std::lock_guard<std::mutex> guard{lane_->sessions_mtx};
+    lane_->sessions.insert(this);
+  }
+
+  ~session() {
+    std::lock_guard<std::mutex> guard{lane_->sessions_mtx};
+    lane_->sessions.erase(this);
+  }
+
+  /// Closes the socket; for a stopped server, whose threads are gone.
+  void shut() {
+    close();
   }
 
   void start() {
@@ -259,34 +287,33 @@ private:
   }
 
   /// Queues an answer given from outside the server's threads; the first
-  /// one of a burst schedules the server thread that writes them all.
+  /// one of a burst schedules the connection's server thread, which then
+  /// writes them all.
   static void deliver(const std::shared_ptr<session>& self,
                       http_response resp) {
-    auto& shared = *self->shared_;
+    auto& lane = *self->lane_;
     bool first = false;
     {
-      std::lock_guard<std::mutex> guard{shared.outbox_mtx};
-      first = shared.outbox.empty();
-      shared.outbox.emplace_back(self, std::move(resp));
+      std::lock_guard<std::mutex> guard{lane.outbox_mtx};
+      if (lane.closed)
+        return;
+      first = lane.outbox.empty();
+      lane.outbox.emplace_back(self, std::move(resp));
+      if (first)
+        net::post(lane.ioc, [ln = self->lane_] { write_outbox(*ln); });
     }
-    if (first)
-      net::post(*shared.ioc, [sh = self->shared_] { write_outbox(*sh); });
   }
 
-  /// Writes every queued answer. Runs on a server thread, where dispatching
-  /// to an idle connection's strand runs the write right here.
-  static void write_outbox(server_shared& shared) {
+  /// Writes every queued answer, on the lane's own thread (the thread of
+  /// each of these connections).
+  static void write_outbox(server_lane& lane) {
     std::vector<std::pair<std::shared_ptr<session>, http_response>> batch;
     {
-      std::lock_guard<std::mutex> guard{shared.outbox_mtx};
-      batch.swap(shared.outbox);
+      std::lock_guard<std::mutex> guard{lane.outbox_mtx};
+      batch.swap(lane.outbox);
     }
-    for (auto& [s, resp] : batch) {
-      auto ex = s->stream_.get_executor();
-      net::dispatch(ex, [s = std::move(s), resp = std::move(resp)]() mutable {
-        s->write(std::move(resp));
-      });
-    }
+    for (auto& [s, resp] : batch)
+      s->write(std::move(resp));
   }
 
   void reject(unsigned status, std::string detail) {
@@ -436,6 +463,7 @@ private:
 
   beast::tcp_stream stream_;
   std::shared_ptr<server_shared> shared_;
+  std::shared_ptr<server_lane> lane_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bhttp::response<bhttp::string_body> res_;
@@ -451,14 +479,35 @@ private:
 class beast_server final : public http_server {
 public:
   beast_server(std::shared_ptr<server_shared> shared)
-    : shared_(std::move(shared)),
-      ioc_(static_cast<int>(shared_->opts.threads)),
-      acceptor_(net::make_strand(ioc_)) {
-    shared_->ioc = &ioc_;
+    : shared_(std::move(shared)) {
+    for (size_t i = 0; i < std::max<size_t>(1, shared_->opts.threads); ++i)
+      lanes_.push_back(std::make_shared<server_lane>());
+    acceptor_.emplace(lanes_.front()->ioc);
   }
 
   ~beast_server() override {
     stop();
+    // The threads are gone: close the acceptor from here.
+    boost::system::error_code ec;
+    acceptor_->close(ec);
+    // Every connection is closed, and the handlers left in the lanes run
+    // once (they see their operation aborted and let go of their
+    // sessions). A session still held by an answer that never came lives
+    // on with its closed socket until that answer is dropped.
+    for (auto& lane : lanes_) {
+      std::vector<std::shared_ptr<session>> open;
+      {
+        std::lock_guard<std::mutex> guard{lane->sessions_mtx};
+        for (auto* s : lane->sessions)
+          if (auto sp = s->weak_from_this().lock())
+            open.push_back(std::move(sp));
+      }
+      for (auto& s : open)
+        s->shut();
+      open.clear();
+      lane->ioc.restart();
+      lane->ioc.poll();
+    }
   }
 
   caf::error listen() {
@@ -469,22 +518,26 @@ public:
                              "web.bind: '" + shared_->opts.host
                                + "' is not an IP address");
     tcp::endpoint ep{addr, shared_->opts.port};
-    acceptor_.open(ep.protocol(), ec);
+    acceptor_->open(ep.protocol(), ec);
     if (!ec)
-      acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+      acceptor_->set_option(net::socket_base::reuse_address(true), ec);
     if (!ec)
-      acceptor_.bind(ep, ec);
+      acceptor_->bind(ep, ec);
     if (!ec)
-      acceptor_.listen(net::socket_base::max_listen_connections, ec);
+      acceptor_->listen(net::socket_base::max_listen_connections, ec);
     if (ec)
       return caf::make_error(errc::connection_failed,
                              "cannot listen on " + shared_->opts.host + ":"
                                + std::to_string(shared_->opts.port) + ": "
                                + ec.message());
-    port_ = acceptor_.local_endpoint(ec).port();
+    port_ = acceptor_->local_endpoint(ec).port();
     accept();
-    for (size_t i = 0; i < std::max<size_t>(1, shared_->opts.threads); ++i)
-      threads_.emplace_back([this] { ioc_.run(); });
+    for (auto& lane : lanes_)
+      threads_.emplace_back([ln = lane] {
+        // A lane waits for connections with no I/O of its own pending.
+        auto busy = net::make_work_guard(ln->ioc);
+        ln->ioc.run();
+      });
     return {};
   }
 
@@ -495,17 +548,21 @@ public:
   void stop() override {
     if (stopped_.exchange(true))
       return;
-    net::post(acceptor_.get_executor(), [this] {
+    net::post(acceptor_->get_executor(), [this] {
       boost::system::error_code ec;
-      acceptor_.close(ec);
+      acceptor_->close(ec);
     });
-    ioc_.stop();
+    for (auto& lane : lanes_)
+      lane->ioc.stop();
     for (auto& t : threads_)
       if (t.joinable())
         t.join();
-    // Answers that came too late hold their sessions, which hold `shared_`.
-    std::lock_guard<std::mutex> guard{shared_->outbox_mtx};
-    shared_->outbox.clear();
+    // Answers that came too late hold their sessions, which hold their lane.
+    for (auto& lane : lanes_) {
+      std::lock_guard<std::mutex> guard{lane->outbox_mtx};
+      lane->closed = true;
+      lane->outbox.clear();
+    }
   }
 
   uint64_t connections() const override {
@@ -517,27 +574,30 @@ public:
   }
 
 private:
+  // Connections are dealt out to the lanes in turn: each lives on one
+  // thread from accept to close.
   void accept() {
-    acceptor_.async_accept(net::make_strand(ioc_),
-                           [this](beast::error_code ec, tcp::socket socket) {
-                             if (ec) {
-                               if (ec != net::error::operation_aborted)
-                                 spdlog::warn("http: accept failed: {}",
-                                              ec.message());
-                             } else {
-                               ++shared_->connections;
-                               std::make_shared<session>(std::move(socket),
-                                                         shared_)
-                                 ->start();
-                             }
-                             if (acceptor_.is_open())
-                               accept();
-                           });
+    auto lane = lanes_[next_lane_++ % lanes_.size()];
+    acceptor_->async_accept(
+      lane->ioc, [this, lane](beast::error_code ec, tcp::socket socket) {
+        if (ec) {
+          if (ec != net::error::operation_aborted)
+            spdlog::warn("http: accept failed: {}", ec.message());
+        } else {
+          ++shared_->connections;
+          std::make_shared<session>(std::move(socket), shared_, lane)
+            ->start();
+        }
+        if (acceptor_->is_open())
+          accept();
+      });
   }
 
   std::shared_ptr<server_shared> shared_;
-  net::io_context ioc_;
-  tcp::acceptor acceptor_;
+  std::vector<std::shared_ptr<server_lane>> lanes_;
+  /// On the first lane's io_context: its thread accepts.
+  std::optional<tcp::acceptor> acceptor_;
+  size_t next_lane_ = 0;
   std::vector<std::thread> threads_;
   uint16_t port_ = 0;
   std::atomic<bool> stopped_{false};

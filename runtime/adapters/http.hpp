@@ -1,7 +1,9 @@
 #pragma once
 
-// The HTTP/1.1 server under vigil's web interface: Boost.Beast on Asio, a
-// pool of threads running one io_context. It knows nothing of Sentry: it
+// The HTTP/1.1 server under vigil's web interface: Boost.Beast on Asio, one
+// io_context per thread, each connection served by one thread from accept to
+// close (no strands, no hand-overs between server threads; a handler that
+// blocks holds up only its own thread's connections). It knows nothing of Sentry: it
 // reads requests within size and time limits, hands each to a handler, and
 // writes whatever the handler answers, from whichever thread answers.
 
@@ -25,6 +27,7 @@ struct http_server_options {
   std::string host = "127.0.0.1";
   /// 0 = any free port (tests); `http_server::port` tells which.
   uint16_t port = 9001;
+  /// Server threads; connections are dealt out to them in turn.
   size_t threads = 2;
   /// Request line plus headers; more gets 431 and the connection closed.
   size_t max_header_bytes = 16 * 1024;
