@@ -128,8 +128,8 @@ class session : public std::enable_shared_from_this<session> {
 public:
   session(tcp::socket&& socket, std::shared_ptr<server_shared> shared,
           std::shared_ptr<server_lane> lane)
-    : stream_(std::move(socket)), shared_(std::move(shared)),
-      lane_(std::move(lane)) {
+    : lane_(std::move(lane)), stream_(std::move(socket)),
+      shared_(std::move(shared)) {
     boost::system::error_code ec;
     auto ep = stream_.socket().remote_endpoint(ec);
     if (!ec)
@@ -143,9 +143,12 @@ public:
     lane_->sessions.erase(this);
   }
 
-  /// Closes the socket; for a stopped server, whose threads are gone.
-  void shut() {
-    close();
+  /// Closes the socket (also from a stopped server, whose threads are
+  /// gone).
+  void close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.socket().close(ec);
   }
 
   void start() {
@@ -455,15 +458,11 @@ private:
       });
   }
 
-  void close() {
-    beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.socket().close(ec);
-  }
-
+  /// Declared first so that it goes last: the socket needs the lane's
+  /// io_context until it is closed and destroyed.
+  std::shared_ptr<server_lane> lane_;
   beast::tcp_stream stream_;
   std::shared_ptr<server_shared> shared_;
-  std::shared_ptr<server_lane> lane_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bhttp::response<bhttp::string_body> res_;
@@ -503,7 +502,7 @@ public:
             open.push_back(std::move(sp));
       }
       for (auto& s : open)
-        s->shut();
+        s->close();
       open.clear();
       lane->ioc.restart();
       lane->ioc.poll();
