@@ -46,7 +46,48 @@ bool same_token(std::string_view given, const std::string& token) {
 read_api::read_api(caf::actor_system& sys, const quota_catalog& catalog,
                    read_api_options opts)
   : sys_(sys), catalog_(catalog), opts_(std::move(opts)) {
-  // nop
+  worker_ = std::thread{[this] { run(); }};
+}
+
+read_api::~read_api() {
+  {
+    std::lock_guard<std::mutex> guard{jobs_mtx_};
+    stopping_ = true;
+  }
+  jobs_cv_.notify_one();
+  worker_.join();
+  for (auto& [req, respond] : jobs_)
+    respond(json_error(503, "the node is shutting down"));
+}
+
+void read_api::handle(http_request&& req, http_responder respond) {
+  {
+    std::lock_guard<std::mutex> guard{jobs_mtx_};
+    if (!stopping_ && jobs_.size() < max_queued) {
+      jobs_.emplace_back(std::move(req), std::move(respond));
+      jobs_cv_.notify_one();
+      return;
+    }
+  }
+  auto resp = json_error(503, "the read API is busy ("
+                                + std::to_string(max_queued)
+                                + " requests waiting); retry later");
+  resp.headers.emplace_back("Retry-After", "1");
+  respond(std::move(resp));
+}
+
+void read_api::run() {
+  std::unique_lock<std::mutex> guard{jobs_mtx_};
+  for (;;) {
+    jobs_cv_.wait(guard, [this] { return stopping_ || !jobs_.empty(); });
+    if (stopping_)
+      return;
+    auto job = std::move(jobs_.front());
+    jobs_.pop_front();
+    guard.unlock();
+    serve(job.first, job.second);
+    guard.lock();
+  }
 }
 
 bool read_api::limited(const std::optional<rate_limit_check>& check) {
@@ -108,7 +149,7 @@ uint64_t read_api::find_project(std::string_view org_slug,
   return 0;
 }
 
-void read_api::handle(const http_request& req, const http_responder& respond) {
+void read_api::serve(const http_request& req, const http_responder& respond) {
   if (!admit(req, respond))
     return;
   auto seg = segments(req.path());
@@ -130,7 +171,6 @@ void read_api::handle(const http_request& req, const http_responder& respond) {
                               + "'"));
     return;
   }
-  std::lock_guard<std::mutex> guard{store_mtx_};
   if (!store_) {
     auto store = opts_.open_store();
     if (!store) {

@@ -1,13 +1,19 @@
 #pragma once
 
 // The read API under /api/0/ (bearer token `api.token`): a stored event by
-// id and a project's issues (groups). Requests are rare next to ingestion,
-// so they run on the HTTP thread against their own database connection.
+// id and a project's issues (groups). Its requests block (a database read,
+// a rate limiter round trip), so they run on a thread of their own against
+// their own database connection, never on an HTTP thread: each HTTP thread
+// serves its connections alone, and a slow read would hold up ingestion.
 
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <utility>
 
 #include <caf/actor_system.hpp>
 
@@ -38,10 +44,26 @@ public:
   read_api(caf::actor_system& sys, const quota_catalog& catalog,
            read_api_options opts);
 
-  /// Handles a request whose path starts with /api/0/.
-  void handle(const http_request& req, const http_responder& respond);
+  /// Answers the requests still waiting with 503, then stops the thread.
+  ~read_api();
+
+  read_api(const read_api&) = delete;
+  read_api& operator=(const read_api&) = delete;
+
+  /// Queues a request whose path starts with /api/0/ for the read API's
+  /// thread, which answers it; 503 at once when `max_queued` wait already.
+  void handle(http_request&& req, http_responder respond);
+
+  /// Requests that may wait for the read API's thread.
+  static constexpr size_t max_queued = 256;
 
 private:
+  /// The read API's thread: serves the queued requests in order.
+  void run();
+
+  /// Answers one request (on the read API's thread).
+  void serve(const http_request& req, const http_responder& respond);
+
   /// Answers 401/429 and returns false unless the request may proceed.
   bool admit(const http_request& req, const http_responder& respond);
 
@@ -55,8 +77,13 @@ private:
   caf::actor_system& sys_;
   const quota_catalog& catalog_;
   read_api_options opts_;
-  std::mutex store_mtx_;
+  /// Touched by the read API's thread only.
   std::unique_ptr<event_store> store_;
+  std::mutex jobs_mtx_;
+  std::condition_variable jobs_cv_;
+  std::deque<std::pair<http_request, http_responder>> jobs_;
+  bool stopping_ = false;
+  std::thread worker_;
 };
 
 } // namespace vigil

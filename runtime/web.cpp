@@ -203,7 +203,7 @@ private:
       return;
     }
     if (path.starts_with("/api/0/")) {
-      api_->handle(req, respond);
+      api_->handle(std::move(req), std::move(respond));
       return;
     }
     if (path == "/_health/" || path == "/_health") {

@@ -7,8 +7,9 @@ body over web.max-body-size, an unknown key, a disabled key, a key of
 another project, missing auth, oversized headers, a slow client (closed
 after web.read-timeout), an envelope with unknown and internal items, auth
 through ?sentry_key= and through the envelope's dsn, deflate bodies,
-keep-alive, Expect: 100-continue, /_health/, auth.ip-rate-limit on the read API, and a node on
-PostgreSQL (db.url = $VIGIL_TEST_PG_URL, which tests/run_all.py exports).
+keep-alive, Expect: 100-continue, /_health/, auth.ip-rate-limit on the read API,
+a read API request stuck on a hung Redis while ingestion goes on, and a node
+on PostgreSQL (db.url = $VIGIL_TEST_PG_URL, which tests/run_all.py exports).
 
 Run: /usr/bin/python3 tests/interop/test_ingest_input.py (VIGIL_BIN).
 """
@@ -17,14 +18,17 @@ import gzip
 import http.client
 import json
 import os
+import signal
 import socket
 import sys
+import threading
 import time
 import uuid
 import zlib
 
 import redis
 
+from harness import Proc, free_port, tmp_root, wait_until
 from ingest_common import (KEY_A, KEY_D, KEY_L, LIMIT, Node, raw_exchange,
                            run_node_checks, status_of, wait_for_event)
 
@@ -232,6 +236,58 @@ def check_api_ip_rate_limit():
         assert limited.stop() == 0
 
 
+def check_read_api_off_http_threads():
+    # A read API request blocks while it waits (here on the rate limiter,
+    # whose Redis is hung). Each HTTP thread serves its own connections, so
+    # the read API runs on a thread of its own: events sent meanwhile, on
+    # new connections that the node deals out to both HTTP threads, are
+    # answered at once.
+    port = free_port()
+    hung = Proc(f"redis-hung-{port}",
+                ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                 "--save", "", "--appendonly", "no"], cwd=str(tmp_root()))
+    client = redis.Redis(host="127.0.0.1", port=port,
+                         socket_connect_timeout=0.5)
+
+    def pong():
+        try:
+            return client.ping()
+        except redis.RedisError:
+            return False
+    wait_until(pong, 10, "a private redis-server")
+    slow = Node("slow-api-node", extra=(
+        "auth.ip-rate-limit: 1000\n"
+        "ratelimiter: {backend: redis}\n"
+        f'redis: {{clusters: {{default: {{hosts: '
+        f'["redis://127.0.0.1:{port}/0"]}}}}}}\n')).start()
+    waiting = None
+    try:
+        assert slow.api("projects/acme/backend/issues/")[0] == 200
+        hung.send_signal(signal.SIGSTOP)
+        answer = {}
+        waiting = threading.Thread(target=lambda: answer.update(
+            api=slow.api("projects/acme/backend/issues/")))
+        waiting.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        for i in range(8):
+            status, _, body = slow.store({"message": f"beside the api {i}"})
+            assert status == 200, (status, body)
+        took = time.monotonic() - started
+        assert took < 1.0, f"8 events took {took:.2f} s beside a slow API call"
+        assert waiting.is_alive(), "the API request did not wait on Redis"
+        hung.send_signal(signal.SIGCONT)
+        waiting.join(10)
+        # The rate limiter fails open: the API answered once Redis timed out.
+        assert answer.get("api", (None,))[0] == 200, answer
+    finally:
+        hung.send_signal(signal.SIGCONT)
+        if waiting is not None:
+            waiting.join(10)
+        assert slow.stop() == 0
+        hung.stop(timeout=5)
+
+
 def check_postgresql_nodestore():
     # The same node on PostgreSQL (db.url): stored, grouped, read back.
     pg = os.environ.get("VIGIL_TEST_PG_URL")
@@ -303,6 +359,7 @@ def main():
         ("keep_alive", check_keep_alive),
         ("expect_continue", check_expect_continue),
         ("api_ip_rate_limit", check_api_ip_rate_limit),
+        ("read_api_off_http_threads", check_read_api_off_http_threads),
         ("postgresql_nodestore", check_postgresql_nodestore),
         ("redis_quotas", check_redis_quotas),
     ], lambda: NODE)
