@@ -216,7 +216,21 @@ bool ensure_broker(self_ptr self) {
   return true;
 }
 
-/// Publishes the post_process tasks, reconnecting once on failure.
+/// Logs a failure of the store or the broker, at most once a minute: a dead
+/// one fails every batch.
+void log_failure(self_ptr self, const std::string& text) {
+  auto& st = self->state;
+  auto now = std::chrono::steady_clock::now();
+  if (now - st.last_failure_log < std::chrono::minutes{1})
+    return;
+  st.last_failure_log = now;
+  spdlog::error("ingest: {} (further failures are logged once a minute; "
+                "the actor's status counts them)",
+                text);
+}
+
+/// Publishes the post_process tasks, reconnecting once on failure (a
+/// broker that refused the batch itself, being full, is not reconnected).
 caf::error publish_tasks(self_ptr self, const std::vector<outgoing_task>& tasks) {
   auto& st = self->state;
   caf::error err;
@@ -227,8 +241,10 @@ caf::error publish_tasks(self_ptr self, const std::vector<outgoing_task>& tasks)
     err = st.conn->publish(tasks);
     if (!err)
       return {};
-    spdlog::warn("ingest: publishing to {} failed: {}",
-                 st.conn->describe(), error_text(err));
+    log_failure(self, "publishing to " + st.conn->describe()
+                        + " failed: " + error_text(err));
+    if (err == errc::too_large)
+      return err;
     st.conn.reset();
   }
   return err;
@@ -289,8 +305,8 @@ void finish_batch(self_ptr self, std::vector<ingest_job>& jobs,
       failure = "event store unavailable, retry later";
     } else if (auto groups = st.store->store_batch(events); !groups) {
       auto text = error_text(groups.error());
-      spdlog::error("ingest: storing {} events failed: {}", events.size(),
-                    text);
+      log_failure(self, "storing " + std::to_string(events.size())
+                          + " events failed: " + text);
       st.counters.fail("store: " + text);
       st.store.reset();
       failure = "event store unavailable, retry later";
@@ -303,7 +319,10 @@ void finish_batch(self_ptr self, std::vector<ingest_job>& jobs,
           (*groups)[i].group_id, (*groups)[i].is_new));
       if (auto err = publish_tasks(self, tasks)) {
         st.counters.fail("publish: " + error_text(err));
-        failure = "task broker unavailable, retry later";
+        failure = err == errc::too_large
+                    ? "the task queue is full (no worker keeps up), retry "
+                      "later"
+                    : "task broker unavailable, retry later";
       } else {
         st.events_stored += events.size();
       }

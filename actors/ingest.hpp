@@ -9,6 +9,7 @@
 // broker publish for their post_process tasks, then the answers. A request
 // is answered 200 only after its events are durable and their tasks queued.
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -156,6 +157,9 @@ struct ingest_state {
   uint64_t events_stored = 0;
   uint64_t items_rejected = 0;
   uint64_t unavailable = 0;
+  /// When a failing store or broker was last logged: a dead one fails
+  /// every batch, and is logged once a minute.
+  std::chrono::steady_clock::time_point last_failure_log;
   /// Items per data category: accepted, rejected by a quota.
   std::map<std::string, std::pair<uint64_t, uint64_t>> by_category;
 };

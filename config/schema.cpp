@@ -21,7 +21,8 @@ std::vector<key_spec> make_schema() {
   // copied into docs/CONFIGURATION.md.
   std::vector<key_spec> rows = {
     {.key = "broker.url", .type = key_type::url, .default_yaml = "memory://",
-     .help = "Broker URL: memory://, redis://[:password@]host:port/db or "
+     .help = "Broker URL: memory://[?max-messages=N] (in-process, at most N "
+             "waiting, default 100000), redis://[:password@]host:port/db or "
              "amqp://user:password@host:port/vhost",
      .choices = {"memory", "redis", "amqp"}},
     {.key = "broker.visibility-timeout", .type = key_type::number,
@@ -428,8 +429,12 @@ caf::error check_url(const key_spec& spec, const YAML::Node& node) {
     return bad("unsupported URL scheme '" + std::string{parts.scheme}
                + "' in " + quoted + " (expected " + expected_text(spec)
                + ")");
-  if (scheme == "memory")
+  if (scheme == "memory") {
+    std::string why;
+    if (!memory_url_max_messages(text, 1, why))
+      return bad("URL " + quoted + ": " + why);
     return {};
+  }
   // An SQLite URL names a file, not a host: sqlite:///abs or sqlite://rel.
   if (scheme == "sqlite") {
     if (text.size() <= parts.scheme.size() + 3)

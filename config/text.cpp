@@ -4,6 +4,8 @@
 #include <charconv>
 #include <cmath>
 
+#include "messages/percent_encoding.hpp"
+
 namespace vigil {
 
 namespace {
@@ -65,6 +67,30 @@ bool parse_double(std::string_view s, double& out) {
   auto res = std::from_chars(s.data(), s.data() + s.size(), out);
   return res.ec == std::errc{} && res.ptr == s.data() + s.size()
          && std::isfinite(out);
+}
+
+std::optional<size_t> memory_url_max_messages(std::string_view url,
+                                              size_t fallback,
+                                              std::string& why) {
+  auto q = url.find('?');
+  if (q == std::string_view::npos)
+    return fallback;
+  size_t out = fallback;
+  for (auto [name, value] : query_pairs(url.substr(q + 1))) {
+    if (name != "max-messages") {
+      why = "unknown memory:// parameter '" + std::string{name}
+            + "' (known: max-messages)";
+      return std::nullopt;
+    }
+    int64_t n = 0;
+    if (!parse_int(value, n) || n < 1) {
+      why = "max-messages expects an integer >= 1, got '"
+            + std::string{value} + "'";
+      return std::nullopt;
+    }
+    out = static_cast<size_t>(n);
+  }
+  return out;
 }
 
 } // namespace vigil

@@ -77,4 +77,22 @@ std::string percent_encode(std::string_view in) {
   return out;
 }
 
+std::vector<std::pair<std::string_view, std::string_view>>
+query_pairs(std::string_view query) {
+  std::vector<std::pair<std::string_view, std::string_view>> out;
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{}
+                                          : query.substr(amp + 1);
+    if (pair.empty())
+      continue;
+    auto eq = pair.find('=');
+    out.emplace_back(pair.substr(0, eq),
+                     eq == std::string_view::npos ? std::string_view{}
+                                                  : pair.substr(eq + 1));
+  }
+  return out;
+}
+
 } // namespace vigil

@@ -99,19 +99,9 @@ std::optional<std::string> query_param(std::string_view query,
     query.remove_prefix(q + 1);
   if (auto h = query.find('#'); h != std::string_view::npos)
     query = query.substr(0, h);
-  while (!query.empty()) {
-    auto amp = query.find('&');
-    auto pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view{}
-                                          : query.substr(amp + 1);
-    auto eq = pair.find('=');
-    auto key = pair.substr(0, eq);
-    if (percent_decode_query(key) != name)
-      continue;
-    if (eq == std::string_view::npos)
-      return std::string{};
-    return percent_decode_query(pair.substr(eq + 1));
-  }
+  for (auto [key, value] : query_pairs(query))
+    if (percent_decode_query(key) == name)
+      return percent_decode_query(value);
   return std::nullopt;
 }
 

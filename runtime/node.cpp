@@ -205,8 +205,10 @@ int run_node(const config& cfg, const node_options& opts) {
     web = std::move(*started);
     if (opts.mode == "web" && copts.broker_url.starts_with("memory://"))
       spdlog::warn("web: broker.url is memory:// and `run web` runs no "
-                   "workers: post_process tasks stay in this process; use "
-                   "`run node`, or a redis:// or amqp:// broker");
+                   "workers: post_process tasks stay in this process until "
+                   "max-messages (default 100000) are waiting, then events "
+                   "get 503; use `run node`, or a redis:// or amqp:// "
+                   "broker");
   }
   std::optional<task_supervisor_actor> sup;
   if (opts.mode != "web")

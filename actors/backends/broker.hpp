@@ -109,9 +109,18 @@ public:
 caf::expected<std::unique_ptr<broker>>
 connect_broker(std::string_view url, std::chrono::milliseconds timeout);
 
-/// Creates the in-process broker named by a memory:// URL; every broker of
-/// the same name in this process shares its queues.
-std::unique_ptr<broker> make_memory_broker(std::string_view url);
+/// Creates the in-process broker named by a memory:// URL,
+/// `memory://[name][?max-messages=N]`; every broker of the same URL in this
+/// process shares its queues. At most `max-messages` (default
+/// `memory_broker_default_max`) wait in them: a publish beyond that fails
+/// (too_large) and stores nothing, so producers without consumers (`run
+/// web` on memory://) get an error to pass on instead of filling memory.
+/// Requeued and restored deliveries are always taken back. Fails for a
+/// malformed or unknown query parameter.
+caf::expected<std::unique_ptr<broker>> make_memory_broker(std::string_view url);
+
+/// Messages a memory:// broker holds waiting unless its URL says otherwise.
+constexpr size_t memory_broker_default_max = 100000;
 
 /// Connects to a Redis broker (kombu layout).
 caf::expected<std::unique_ptr<broker>>

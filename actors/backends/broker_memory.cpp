@@ -9,7 +9,9 @@
 #include <unordered_map>
 
 #include "actors/backends/broker.hpp"
+#include "config/text.hpp"
 #include "messages/clock.hpp"
+#include "messages/errors.hpp"
 #include "messages/kombu_envelope.hpp"
 
 namespace vigil {
@@ -29,22 +31,35 @@ struct memory_store {
   std::unordered_map<std::string, std::deque<std::string>> lists;
   std::unordered_map<std::string, unacked_entry> unacked;
   std::deque<dead_letter> dead; // newest first
+  /// Most messages waiting in `lists` that a publish may leave.
+  size_t max_waiting = memory_broker_default_max;
+
+  size_t waiting() const {
+    size_t n = 0;
+    for (auto& [key, list] : lists)
+      n += list.size();
+    return n;
+  }
 };
 
-std::shared_ptr<memory_store> store_for(std::string_view url) {
+std::shared_ptr<memory_store> store_for(std::string_view url,
+                                        size_t max_waiting) {
   static std::mutex mtx;
   static std::map<std::string, std::shared_ptr<memory_store>, std::less<>> stores;
   std::lock_guard guard{mtx};
   auto i = stores.find(url);
-  if (i == stores.end())
-    i = stores.emplace(std::string{url}, std::make_shared<memory_store>()).first;
+  if (i == stores.end()) {
+    auto store = std::make_shared<memory_store>();
+    store->max_waiting = max_waiting;
+    i = stores.emplace(std::string{url}, std::move(store)).first;
+  }
   return i->second;
 }
 
 class memory_broker : public broker {
 public:
-  explicit memory_broker(std::string_view url)
-    : url_(url), store_(store_for(url)) {
+  memory_broker(std::string_view url, size_t max_waiting)
+    : url_(url), store_(store_for(url, max_waiting)) {
     // nop
   }
 
@@ -60,6 +75,13 @@ public:
                            encode_kombu_envelope(out.msg, out.queue,
                                                  new_uuid4()));
     std::lock_guard guard{store_->mtx};
+    if (auto n = store_->waiting(); n + encoded.size() > store_->max_waiting)
+      return caf::make_error(errc::too_large,
+                             url_ + " holds " + std::to_string(n)
+                               + " waiting messages (max-messages "
+                               + std::to_string(store_->max_waiting)
+                               + "): no worker is keeping up; nothing of "
+                                 "this batch was queued");
     for (auto& [key, env] : encoded)
       store_->lists[key].push_back(std::move(env));
     return {};
@@ -195,8 +217,12 @@ private:
 
 } // namespace
 
-std::unique_ptr<broker> make_memory_broker(std::string_view url) {
-  return std::make_unique<memory_broker>(url);
+caf::expected<std::unique_ptr<broker>> make_memory_broker(std::string_view url) {
+  std::string why;
+  auto max = memory_url_max_messages(url, memory_broker_default_max, why);
+  if (!max)
+    return caf::make_error(errc::bad_config, "broker.url: " + why);
+  return std::unique_ptr<broker>{std::make_unique<memory_broker>(url, *max)};
 }
 
 } // namespace vigil

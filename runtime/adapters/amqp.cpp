@@ -128,15 +128,7 @@ caf::expected<amqp_endpoint> parse_amqp_url(std::string_view url) {
       return bad_url("broken %-escape in the virtual host");
     ep.vhost = vhost.empty() ? "/" : vhost;
   }
-  while (!query.empty()) {
-    auto amp = query.find('&');
-    auto item = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view{}
-                                          : query.substr(amp + 1);
-    auto eq = item.find('=');
-    auto name = item.substr(0, eq);
-    auto val = eq == std::string_view::npos ? std::string_view{}
-                                            : item.substr(eq + 1);
+  for (auto [name, val] : query_pairs(query)) {
     if (name == "prefetch" || name == "prefetch_count") {
       if (!parse_u16(val, ep.prefetch) || ep.prefetch == 0)
         return bad_url("prefetch must be 1..65535, got '" + std::string{val}

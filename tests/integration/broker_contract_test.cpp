@@ -340,6 +340,41 @@ TEST_CASE("brokers share queues between connections", "[broker][contract]") {
   }
 }
 
+TEST_CASE("memory broker holds at most max-messages waiting",
+          "[broker][memory]") {
+  auto url = std::string{"memory://bounded-"} + new_uuid4()
+             + "?max-messages=3";
+  auto b = open(url);
+  std::vector<outgoing_task> two{make_task("q", 1), make_task("q", 2)};
+  REQUIRE_FALSE(b->publish(two));
+  // A batch that does not fit is refused whole, with a reason.
+  auto err = b->publish(two);
+  REQUIRE(err);
+  CHECK(err == errc::too_large);
+  CHECK_THAT(error_text(err), Catch::Contains("max-messages 3"));
+  CHECK(*b->queue_length("q") == 2);
+  REQUIRE_FALSE(b->publish({make_task("q", 3)}));
+  // Taken, then given back: a requeue is never refused.
+  std::vector<raw_delivery> got;
+  fetch_until(*b, {"q"}, 3, got);
+  REQUIRE(got.size() == 3);
+  REQUIRE_FALSE(b->publish({make_task("q", 4)}));
+  std::vector<std::string> tags;
+  for (auto& d : got)
+    tags.push_back(d.tag);
+  REQUIRE_FALSE(b->requeue(tags));
+  CHECK(*b->queue_length("q") == 4);
+  CHECK(b->publish({make_task("q", 5)}) == errc::too_large);
+  // Every handle on the same URL shares the bound.
+  auto other = open(url);
+  CHECK(other->publish({make_task("q", 6)}) == errc::too_large);
+  auto bad = connect_broker("memory://x?max-messages=none",
+                            std::chrono::seconds{1});
+  REQUIRE_FALSE(bad);
+  CHECK(error_text(bad.error())
+        == "broker.url: max-messages expects an integer >= 1, got 'none'");
+}
+
 TEST_CASE("redis broker reports an unreachable server as an error",
           "[broker][redis]") {
   auto b = connect_broker("redis://127.0.0.1:1/0", std::chrono::seconds{1});

@@ -8,7 +8,8 @@ another project, missing auth, oversized headers, a slow client (closed
 after web.read-timeout), an envelope with unknown and internal items, auth
 through ?sentry_key= and through the envelope's dsn, deflate bodies,
 keep-alive, Expect: 100-continue, /_health/, auth.ip-rate-limit on the read API,
-a read API request stuck on a hung Redis while ingestion goes on, and a node
+a read API request stuck on a hung Redis while ingestion goes on, a full
+in-process task queue (503 with Retry-After), and a node
 on PostgreSQL (db.url = $VIGIL_TEST_PG_URL, which tests/run_all.py exports).
 
 Run: /usr/bin/python3 tests/interop/test_ingest_input.py (VIGIL_BIN).
@@ -288,6 +289,28 @@ def check_read_api_off_http_threads():
         hung.stop(timeout=5)
 
 
+def check_task_queue_full():
+    # The in-process broker is bounded (memory://?max-messages=N). Here no
+    # worker consumes the post_process queue (the workers take another), so
+    # after N events the node answers 503 with Retry-After and says why,
+    # and keeps serving.
+    full = Node("full-queue-node", extra=(
+        'broker.url: "memory://?max-messages=5"\n'
+        "tasks.queues: [elsewhere]\n")).start()
+    try:
+        for i in range(5):
+            status, _, body = full.store({"message": f"queued {i}"})
+            assert status == 200, (i, status, body)
+        status, headers, body = full.store({"message": "one too many"})
+        assert status == 503, (status, body)
+        assert headers.get("Retry-After"), headers
+        assert "task queue is full" in detail_of(body), body
+        status, _, _ = full.request("GET", "/_health/")
+        assert status == 200
+    finally:
+        assert full.stop() == 0
+
+
 def check_postgresql_nodestore():
     # The same node on PostgreSQL (db.url): stored, grouped, read back.
     pg = os.environ.get("VIGIL_TEST_PG_URL")
@@ -360,6 +383,7 @@ def main():
         ("expect_continue", check_expect_continue),
         ("api_ip_rate_limit", check_api_ip_rate_limit),
         ("read_api_off_http_threads", check_read_api_off_http_threads),
+        ("task_queue_full", check_task_queue_full),
         ("postgresql_nodestore", check_postgresql_nodestore),
         ("redis_quotas", check_redis_quotas),
     ], lambda: NODE)

@@ -432,6 +432,14 @@ TEST_CASE("url validation", "[config]") {
   CHECK(one_problem("broker.url: redis://h:6379/zero")
         == "broker.url: URL 'redis://h:6379/zero' has an invalid database "
            "number 'zero' (expected /0, /1, ...)");
+  ok("memory://?max-messages=10");
+  ok("memory://jobs?max-messages=1");
+  CHECK(one_problem("broker.url: memory://?max=10")
+        == "broker.url: URL 'memory://?max=10': unknown memory:// parameter "
+           "'max' (known: max-messages)");
+  CHECK(one_problem("broker.url: memory://?max-messages=0")
+        == "broker.url: URL 'memory://?max-messages=0': max-messages expects "
+           "an integer >= 1, got '0'");
   // The result backend takes redis only.
   CHECK(one_problem("tasks.result-backend: memory://")
         == "tasks.result-backend: unsupported URL scheme 'memory' in "

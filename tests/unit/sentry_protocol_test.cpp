@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "messages/errors.hpp"
+#include "messages/percent_encoding.hpp"
 #include "messages/sentry_auth.hpp"
 #include "messages/sentry_envelope.hpp"
 #include "messages/sentry_event.hpp"
@@ -132,6 +133,10 @@ TEST_CASE("query parameters", "[sentry]") {
   CHECK(query_param("", "sentry_key") == std::nullopt);
   CHECK(query_param("a=%zz%4", "a") == "%zz%4");
   CHECK(query_param("a=1#sentry_key=b", "sentry_key") == std::nullopt);
+  using pairs = std::vector<std::pair<std::string_view, std::string_view>>;
+  CHECK(query_pairs("a=1&&b&c=x=y&") == pairs{{"a", "1"}, {"b", ""},
+                                               {"c", "x=y"}});
+  CHECK(query_pairs("").empty());
 }
 
 TEST_CASE("DSN parsing", "[sentry]") {
