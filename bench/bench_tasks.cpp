@@ -109,7 +109,14 @@ int bench_tasks_command(const config& cfg, const bench_tasks_options& opts) {
                                     content_type_msgpack);
         batch.push_back(std::move(out));
       }
-      if (auto err = (*producer)->publish(batch)) {
+      auto err = (*producer)->publish(batch);
+      // A full memory:// broker (max-messages) is backpressure: wait for
+      // the consumers.
+      while (err == errc::too_large) {
+        std::this_thread::sleep_for(std::chrono::milliseconds{1});
+        err = (*producer)->publish(batch);
+      }
+      if (err) {
         std::cerr << "vigil bench tasks: publish failed: " << error_text(err)
                   << "\n";
         publish_failed = true;
