@@ -56,8 +56,11 @@ read_api::~read_api() {
   }
   jobs_cv_.notify_one();
   worker_.join();
-  for (auto& [req, respond] : jobs_)
-    respond(json_error(503, "the node is shutting down"));
+  for (auto& [req, respond] : jobs_) {
+    auto resp = json_error(503, "the node is shutting down");
+    resp.headers.emplace_back("Retry-After", "5");
+    respond(std::move(resp));
+  }
 }
 
 void read_api::handle(http_request&& req, http_responder respond) {
