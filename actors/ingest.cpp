@@ -186,6 +186,19 @@ rate_limit_entry rejection_entry(const ingest_job& job,
   return e;
 }
 
+/// Logs a failure of the store or the broker, at most once a minute: a dead
+/// one fails every batch.
+void log_failure(self_ptr self, const std::string& text) {
+  auto& st = self->state;
+  auto now = std::chrono::steady_clock::now();
+  if (now - st.last_failure_log < std::chrono::minutes{1})
+    return;
+  st.last_failure_log = now;
+  spdlog::error("ingest: {} (further failures are logged once a minute; "
+                "the actor's status counts them)",
+                text);
+}
+
 bool ensure_store(self_ptr self) {
   auto& st = self->state;
   if (st.store)
@@ -193,7 +206,7 @@ bool ensure_store(self_ptr self) {
   auto store = st.opts.open_store();
   if (!store) {
     auto text = error_text(store.error());
-    spdlog::error("ingest: event store unavailable: {}", text);
+    log_failure(self, "event store unavailable: " + text);
     st.counters.fail("event store unavailable: " + text);
     return false;
   }
@@ -208,25 +221,12 @@ bool ensure_broker(self_ptr self) {
   auto conn = st.opts.open_broker();
   if (!conn) {
     auto text = error_text(conn.error());
-    spdlog::error("ingest: task broker unavailable: {}", text);
+    log_failure(self, "task broker unavailable: " + text);
     st.counters.fail("task broker unavailable: " + text);
     return false;
   }
   st.conn = std::move(*conn);
   return true;
-}
-
-/// Logs a failure of the store or the broker, at most once a minute: a dead
-/// one fails every batch.
-void log_failure(self_ptr self, const std::string& text) {
-  auto& st = self->state;
-  auto now = std::chrono::steady_clock::now();
-  if (now - st.last_failure_log < std::chrono::minutes{1})
-    return;
-  st.last_failure_log = now;
-  spdlog::error("ingest: {} (further failures are logged once a minute; "
-                "the actor's status counts them)",
-                text);
 }
 
 /// Publishes the post_process tasks, reconnecting once on failure (a

@@ -111,8 +111,10 @@ int bench_tasks_command(const config& cfg, const bench_tasks_options& opts) {
       }
       auto err = (*producer)->publish(batch);
       // A full memory:// broker (max-messages) is backpressure: wait for
-      // the consumers.
-      while (err == errc::too_large) {
+      // the consumers, but not for a batch that can never fit.
+      auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds{10};
+      while (err == errc::too_large
+             && std::chrono::steady_clock::now() < give_up) {
         std::this_thread::sleep_for(std::chrono::milliseconds{1});
         err = (*producer)->publish(batch);
       }

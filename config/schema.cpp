@@ -430,6 +430,7 @@ caf::error check_url(const key_spec& spec, const YAML::Node& node) {
                + "' in " + quoted + " (expected " + expected_text(spec)
                + ")");
   if (scheme == "memory") {
+    // Only whether it parses matters here, not the value it yields.
     std::string why;
     if (!memory_url_max_messages(text, 1, why))
       return bad("URL " + quoted + ": " + why);

@@ -115,8 +115,9 @@ connect_broker(std::string_view url, std::chrono::milliseconds timeout);
 /// `memory_broker_default_max`) wait in them: a publish beyond that fails
 /// (too_large) and stores nothing, so producers without consumers (`run
 /// web` on memory://) get an error to pass on instead of filling memory.
-/// Requeued and restored deliveries are always taken back. Fails for a
-/// malformed or unknown query parameter.
+/// A batch larger than `max-messages` never fits: keep it above
+/// `ingest.batch-size`. Requeued and restored deliveries are always taken
+/// back. Fails for a malformed or unknown query parameter.
 caf::expected<std::unique_ptr<broker>> make_memory_broker(std::string_view url);
 
 /// Messages a memory:// broker holds waiting unless its URL says otherwise.

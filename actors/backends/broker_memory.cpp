@@ -75,6 +75,12 @@ public:
                            encode_kombu_envelope(out.msg, out.queue,
                                                  new_uuid4()));
     std::lock_guard guard{store_->mtx};
+    if (encoded.size() > store_->max_waiting)
+      return caf::make_error(errc::too_large,
+                             "a batch of " + std::to_string(encoded.size())
+                               + " messages is larger than " + url_
+                               + "'s max-messages ("
+                               + std::to_string(store_->max_waiting) + ")");
     if (auto n = store_->waiting(); n + encoded.size() > store_->max_waiting)
       return caf::make_error(errc::too_large,
                              url_ + " holds " + std::to_string(n)

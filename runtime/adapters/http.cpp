@@ -478,17 +478,16 @@ private:
 class beast_server final : public http_server {
 public:
   beast_server(std::shared_ptr<server_shared> shared)
-    : shared_(std::move(shared)) {
-    for (size_t i = 0; i < std::max<size_t>(1, shared_->opts.threads); ++i)
-      lanes_.push_back(std::make_shared<server_lane>());
-    acceptor_.emplace(lanes_.front()->ioc);
+    : shared_(std::move(shared)), lanes_(make_lanes(shared_->opts.threads)),
+      acceptor_(lanes_.front()->ioc) {
+    // nop
   }
 
   ~beast_server() override {
     stop();
     // The threads are gone: close the acceptor from here.
     boost::system::error_code ec;
-    acceptor_->close(ec);
+    acceptor_.close(ec);
     // Every connection is closed, and the handlers left in the lanes run
     // once (they see their operation aborted and let go of their
     // sessions). A session still held by an answer that never came lives
@@ -517,19 +516,19 @@ public:
                              "web.bind: '" + shared_->opts.host
                                + "' is not an IP address");
     tcp::endpoint ep{addr, shared_->opts.port};
-    acceptor_->open(ep.protocol(), ec);
+    acceptor_.open(ep.protocol(), ec);
     if (!ec)
-      acceptor_->set_option(net::socket_base::reuse_address(true), ec);
+      acceptor_.set_option(net::socket_base::reuse_address(true), ec);
     if (!ec)
-      acceptor_->bind(ep, ec);
+      acceptor_.bind(ep, ec);
     if (!ec)
-      acceptor_->listen(net::socket_base::max_listen_connections, ec);
+      acceptor_.listen(net::socket_base::max_listen_connections, ec);
     if (ec)
       return caf::make_error(errc::connection_failed,
                              "cannot listen on " + shared_->opts.host + ":"
                                + std::to_string(shared_->opts.port) + ": "
                                + ec.message());
-    port_ = acceptor_->local_endpoint(ec).port();
+    port_ = acceptor_.local_endpoint(ec).port();
     accept();
     for (auto& lane : lanes_)
       threads_.emplace_back([ln = lane] {
@@ -547,9 +546,9 @@ public:
   void stop() override {
     if (stopped_.exchange(true))
       return;
-    net::post(acceptor_->get_executor(), [this] {
+    net::post(acceptor_.get_executor(), [this] {
       boost::system::error_code ec;
-      acceptor_->close(ec);
+      acceptor_.close(ec);
     });
     for (auto& lane : lanes_)
       lane->ioc.stop();
@@ -573,11 +572,18 @@ public:
   }
 
 private:
+  static std::vector<std::shared_ptr<server_lane>> make_lanes(size_t n) {
+    std::vector<std::shared_ptr<server_lane>> out;
+    for (size_t i = 0; i < std::max<size_t>(1, n); ++i)
+      out.push_back(std::make_shared<server_lane>());
+    return out;
+  }
+
   // Connections are dealt out to the lanes in turn: each lives on one
   // thread from accept to close.
   void accept() {
     auto lane = lanes_[next_lane_++ % lanes_.size()];
-    acceptor_->async_accept(
+    acceptor_.async_accept(
       lane->ioc, [this, lane](beast::error_code ec, tcp::socket socket) {
         if (ec) {
           if (ec != net::error::operation_aborted)
@@ -587,7 +593,7 @@ private:
           std::make_shared<session>(std::move(socket), shared_, lane)
             ->start();
         }
-        if (acceptor_->is_open())
+        if (acceptor_.is_open())
           accept();
       });
   }
@@ -595,7 +601,7 @@ private:
   std::shared_ptr<server_shared> shared_;
   std::vector<std::shared_ptr<server_lane>> lanes_;
   /// On the first lane's io_context: its thread accepts.
-  std::optional<tcp::acceptor> acceptor_;
+  tcp::acceptor acceptor_;
   size_t next_lane_ = 0;
   std::vector<std::thread> threads_;
   uint16_t port_ = 0;
