@@ -42,7 +42,8 @@ public:
   sqlite_checkpointer& operator=(const sqlite_checkpointer&) = delete;
 
 private:
-  sqlite_checkpointer(sqlite3* writer, sqlite3* own, int threshold_frames);
+  sqlite_checkpointer(sqlite3* writer, sqlite3* own, int threshold_frames,
+                      int sync_flags);
 
   static int on_commit(void* self, sqlite3* db, const char* name,
                        int frames);
@@ -50,6 +51,9 @@ private:
   void run();
 
   bool stop_requested();
+
+  /// Syncs the database file after a pass copied pages into it.
+  void sync_database();
 
   /// A background run ends after a pass that copied fewer frames than this
   /// (or after `max_passes`, when the writer outpaces the copying).
@@ -59,6 +63,8 @@ private:
   sqlite3* writer_;
   sqlite3* own_;
   int threshold_;
+  /// SQLITE_SYNC_NORMAL or SQLITE_SYNC_FULL, as the writer's setting says.
+  int sync_flags_;
   std::mutex mtx_;
   std::condition_variable wake_;
   bool requested_ = false;
