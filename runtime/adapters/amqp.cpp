@@ -13,6 +13,7 @@
 
 #include "messages/errors.hpp"
 #include "messages/percent_encoding.hpp"
+#include "runtime/adapters/resolve.hpp"
 
 namespace vigil {
 
@@ -238,8 +239,22 @@ amqp_connection::connect(const amqp_endpoint& ep,
     return caf::make_error(errc::connection_failed,
                            "cannot create a socket for " + to_string(ep));
   auto tv = to_timeval(timeout);
-  if (auto rc = amqp_socket_open_noblock(sock, ep.host.c_str(), ep.port, &tv);
-      rc != AMQP_STATUS_OK) {
+  auto addresses = resolve_host(ep.host, timeout);
+  if (!addresses) {
+    conn.broken_ = error_text(addresses.error());
+    return caf::make_error(addresses.error() == errc::timeout
+                             ? errc::timeout
+                             : errc::connection_failed,
+                           "cannot connect to " + to_string(ep) + ": "
+                             + conn.broken_);
+  }
+  // The first address that answers, as rabbitmq-c would try them itself.
+  int rc = AMQP_STATUS_SOCKET_ERROR;
+  for (const auto& address : *addresses)
+    if (rc = amqp_socket_open_noblock(sock, address.c_str(), ep.port, &tv);
+        rc == AMQP_STATUS_OK)
+      break;
+  if (rc != AMQP_STATUS_OK) {
     conn.broken_ = amqp_error_string2(rc);
     return caf::make_error(errc::connection_failed,
                            "cannot connect to " + to_string(ep) + ": "

@@ -6,6 +6,7 @@
 #include <hiredis/hiredis.h>
 
 #include "messages/errors.hpp"
+#include "runtime/adapters/resolve.hpp"
 
 namespace vigil {
 
@@ -126,10 +127,24 @@ redis_connection::connect(const redis_endpoint& ep,
   conn.ep_ = ep;
   conn.timeout_ = timeout;
   auto tv = to_timeval(timeout);
-  conn.ctx_ = redisConnectWithTimeout(ep.host.c_str(), ep.port, tv);
-  if (conn.ctx_ == nullptr)
-    return caf::make_error(errc::connection_failed,
-                           "cannot allocate a redis context");
+  auto addresses = resolve_host(ep.host, timeout);
+  if (!addresses)
+    return caf::make_error(addresses.error() == errc::timeout
+                             ? errc::timeout
+                             : errc::connection_failed,
+                           "cannot connect to " + to_string(ep) + ": "
+                             + error_text(addresses.error()));
+  // The first address that answers, as hiredis would try them itself.
+  for (const auto& address : *addresses) {
+    if (conn.ctx_ != nullptr)
+      redisFree(conn.ctx_);
+    conn.ctx_ = redisConnectWithTimeout(address.c_str(), ep.port, tv);
+    if (conn.ctx_ == nullptr)
+      return caf::make_error(errc::connection_failed,
+                             "cannot allocate a redis context");
+    if (conn.ctx_->err == 0)
+      break;
+  }
   if (conn.ctx_->err != 0)
     return conn.io_error("connect");
   if (redisSetTimeout(conn.ctx_, tv) != REDIS_OK)

@@ -14,6 +14,7 @@
 #include "config/config.hpp"
 #include "messages/errors.hpp"
 #include "messages/percent_encoding.hpp"
+#include "runtime/adapters/resolve.hpp"
 
 namespace vigil {
 
@@ -305,11 +306,24 @@ open_postgres(const std::string& url, const sql_options& opts) {
   auto display = mask_url(url);
   // The password as libpq reads it (percent-decoded), to scrub messages.
   std::string password;
+  std::string host;
+  bool has_hostaddr = false;
+  auto resolve_timeout = opts.connect_timeout;
   char* parse_err = nullptr;
   if (auto info = PQconninfoParse(url.c_str(), &parse_err)) {
-    for (auto o = info; o->keyword != nullptr; ++o)
-      if (std::string_view{o->keyword} == "password" && o->val != nullptr)
+    for (auto o = info; o->keyword != nullptr; ++o) {
+      if (o->val == nullptr)
+        continue;
+      std::string_view key{o->keyword};
+      if (key == "password")
         password = o->val;
+      else if (key == "host")
+        host = o->val;
+      else if (key == "hostaddr")
+        has_hostaddr = *o->val != '\0';
+      else if (key == "connect_timeout" && std::atoi(o->val) > 0)
+        resolve_timeout = std::chrono::seconds{std::atoi(o->val)};
+    }
     PQconninfoFree(info);
   } else {
     std::string why = parse_err != nullptr ? trim(parse_err) : "invalid URL";
@@ -326,10 +340,35 @@ open_postgres(const std::string& url, const sql_options& opts) {
   auto options = "-c statement_timeout="
                  + std::to_string(opts.statement_timeout.count())
                  + " -c bytea_output=hex";
+  // libpq resolves a host name with a blocking getaddrinfo that
+  // connect_timeout does not bound: resolve it here within the timeout and
+  // hand libpq the address (it keeps the name for TLS and .pgpass). Socket
+  // directories, host lists and an explicit hostaddr are left to libpq.
+  std::string hosts;
+  std::string hostaddr;
+  if (!host.empty() && host.front() != '/' && host.find(',') == std::string::npos
+      && !has_hostaddr) {
+    auto addresses = resolve_host(host, resolve_timeout);
+    if (!addresses)
+      return caf::make_error(addresses.error() == errc::timeout
+                               ? errc::timeout
+                               : errc::connection_failed,
+                             "cannot connect to " + display + ": "
+                               + error_text(addresses.error()));
+    // libpq tries the addresses in turn as it would have: one host entry
+    // (the same name) per address.
+    for (const auto& a : *addresses) {
+      hosts += (hosts.empty() ? "" : ",") + host;
+      hostaddr += (hostaddr.empty() ? "" : ",") + a;
+    }
+  }
   const char* keys[] = {"connect_timeout", "options",
-                        "fallback_application_name", "dbname", nullptr};
+                        "fallback_application_name", "dbname",
+                        hostaddr.empty() ? nullptr : "host", "hostaddr",
+                        nullptr};
   const char* vals[] = {timeout.c_str(), options.c_str(), "vigil",
-                        url.c_str(), nullptr};
+                        url.c_str(), hosts.c_str(), hostaddr.c_str(),
+                        nullptr};
   auto conn = PQconnectdbParams(keys, vals, 1);
   if (conn == nullptr)
     return caf::make_error(errc::connection_failed,
