@@ -18,7 +18,9 @@ namespace vigil {
 /// database and syncs it before it can commit again, and on the ingest path
 /// that is a third of the writer's kernel time. Here the commit only wakes
 /// this thread, which checkpoints (PASSIVE: it never blocks the writer)
-/// through a second connection, in passes until one finds little new. The
+/// through a second connection, in passes until one finds little new,
+/// syncing the database file after each (SQLite syncs it only in the pass
+/// that completes a checkpoint, which would wait for all of them). The
 /// next commit past the threshold after that finishes the job in line,
 /// which by then copies only the few frames written meanwhile, so that the
 /// WAL restarts from its beginning and stays bounded as with SQLite's own
