@@ -661,3 +661,33 @@ TEST_CASE("redis broker restores the in-flight list of a dead consumer",
   REQUIRE(conn->command({"SET", "vigil.inflight.live.alive", now_ms}));
   CHECK(*b->restore_expired(std::chrono::seconds{3600}) == 0);
 }
+
+TEST_CASE("redis and amqp connect by host name; a bad name fails clearly",
+          "[broker][resolve]") {
+  // The harness's servers listen on 127.0.0.1; "localhost" may resolve to
+  // ::1 first, and each resolved address is tried in turn.
+  auto by_name = [](std::string url) {
+    auto at = url.find("127.0.0.1");
+    REQUIRE(at != std::string::npos);
+    return url.replace(at, 9, "localhost");
+  };
+  if (auto url = redis_url(15); !url.empty()) {
+    auto ep = parse_redis_url(by_name(url));
+    REQUIRE(ep);
+    auto conn = redis_connection::connect(*ep, std::chrono::seconds{2});
+    REQUIRE(conn);
+    auto pong = conn->command({"PING"});
+    REQUIRE(pong);
+  }
+  if (const char* amqp = std::getenv("VIGIL_TEST_AMQP_URL")) {
+    auto ep = parse_amqp_url(by_name(amqp));
+    REQUIRE(ep);
+    CHECK(amqp_connection::connect(*ep, std::chrono::seconds{5}));
+  }
+  auto bad = parse_redis_url("redis://:hunter2@no-such-host.invalid:6379/0");
+  REQUIRE(bad);
+  auto conn = redis_connection::connect(*bad, std::chrono::seconds{2});
+  REQUIRE_FALSE(conn);
+  CHECK_THAT(error_text(conn.error()), Catch::Contains("no-such-host.invalid"));
+  CHECK_THAT(error_text(conn.error()), !Catch::Contains("hunter2"));
+}
