@@ -296,7 +296,7 @@ def main():
     env["VIGIL_TEST_WORKDIR"] = workdir
     suites = []
     for exe, timeout in (("unit_tests", 600), ("integration_tests", 600),
-                         ("fuzz_asan", 900)):
+                         ("power_loss_tests", 600), ("fuzz_asan", 900)):
         path = os.path.join(build, "tests", exe)
         if os.path.exists(path):
             suites.append(("catch2", exe, path, timeout))
