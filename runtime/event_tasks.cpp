@@ -16,6 +16,9 @@ void register_event_tasks(task_registry& reg) {
                          optional("is_new", param_type::boolean, false)};
   post_process.var_kwargs = true;
   reg.add(post_process, [](const task_context& ctx) {
+    // Every stored event runs this: build the log line only when it shows.
+    if (!spdlog::should_log(spdlog::level::debug))
+      return task_result::success(nullptr);
     const auto& is_new = ctx.args.get("is_new");
     spdlog::debug("post_process: event {} of project {} (group {}, new {})",
                   to_repr(ctx.args.get("event_id")),

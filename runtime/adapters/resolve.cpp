@@ -1,6 +1,7 @@
 #include "runtime/adapters/resolve.hpp"
 
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -23,13 +24,19 @@ bool is_numeric(const std::string& host) {
          || inet_pton(AF_INET6, host.c_str(), buf) == 1;
 }
 
-/// What the lookup thread and the waiting caller share; whichever of them
+/// What the lookup thread and the waiting callers share; whichever of them
 /// lets go last frees it.
 struct pending_lookup {
   std::mutex mtx;
   std::condition_variable done_cv;
   std::optional<caf::expected<std::vector<std::string>>> result;
 };
+
+/// Lookups still running, by host: a caller that retries while the DNS
+/// server is dead waits on the lookup already running instead of leaving
+/// one more thread behind each time.
+std::mutex running_mtx;
+std::map<std::string, std::weak_ptr<pending_lookup>> running;
 
 } // namespace
 
@@ -75,18 +82,33 @@ resolve_host(const std::string& host, std::chrono::milliseconds timeout,
     return caf::make_error(errc::malformed, "no host to connect to");
   if (is_numeric(host))
     return std::vector<std::string>{host};
-  auto shared = std::make_shared<pending_lookup>();
-  try {
-    std::thread{[shared, host, lookup] {
-      auto r = lookup(host);
-      std::lock_guard<std::mutex> guard{shared->mtx};
-      shared->result.emplace(std::move(r));
-      shared->done_cv.notify_all();
-    }}.detach();
-  } catch (const std::system_error& e) {
-    return caf::make_error(errc::connection_failed,
-                           std::string{"cannot start resolving host '"} + host
-                             + "': " + e.what());
+  std::shared_ptr<pending_lookup> shared;
+  {
+    std::lock_guard<std::mutex> guard{running_mtx};
+    shared = running[host].lock();
+    if (shared == nullptr) {
+      shared = std::make_shared<pending_lookup>();
+      try {
+        std::thread{[shared, host, lookup] {
+          auto r = lookup(host);
+          {
+            std::lock_guard<std::mutex> done{running_mtx};
+            if (auto i = running.find(host);
+                i != running.end() && i->second.lock() == shared)
+              running.erase(i);
+          }
+          std::lock_guard<std::mutex> guard{shared->mtx};
+          shared->result.emplace(std::move(r));
+          shared->done_cv.notify_all();
+        }}.detach();
+      } catch (const std::system_error& e) {
+        running.erase(host);
+        return caf::make_error(errc::connection_failed,
+                               std::string{"cannot start resolving host '"}
+                                 + host + "': " + e.what());
+      }
+      running[host] = shared;
+    }
   }
   std::unique_lock<std::mutex> guard{shared->mtx};
   if (!shared->done_cv.wait_for(guard, timeout,
@@ -94,7 +116,8 @@ resolve_host(const std::string& host, std::chrono::milliseconds timeout,
     return caf::make_error(errc::timeout,
                            "resolving host '" + host + "' took longer than "
                              + std::to_string(timeout.count()) + " ms");
-  return std::move(*shared->result);
+  // A copy: other callers may be waiting on the same lookup.
+  return *shared->result;
 }
 
 } // namespace vigil

@@ -27,8 +27,10 @@ system_host_lookup(const std::string& host);
 /// (tens of seconds). Here a numeric host comes back as it is, and a name
 /// is looked up on a thread of its own: when that takes longer than
 /// `timeout`, the caller gets errc::timeout and the lookup finishes (and
-/// cleans up) in the background. `lookup` replaces the system resolver in
-/// tests. Errors name the host, never anything else of the URL.
+/// cleans up) in the background; a caller asking for the same host
+/// meanwhile waits on that lookup rather than starting another. `lookup`
+/// replaces the system resolver in tests. Errors name the host, never
+/// anything else of the URL.
 caf::expected<std::vector<std::string>>
 resolve_host(const std::string& host, std::chrono::milliseconds timeout,
              const host_lookup& lookup = system_host_lookup);

@@ -77,3 +77,29 @@ TEST_CASE("the system resolver finds localhost", "[resolve]") {
   for (const auto& a : *out)
     CHECK((a == "127.0.0.1" || a == "::1"));
 }
+
+TEST_CASE("callers of one host share the lookup that is running",
+          "[resolve]") {
+  std::atomic<int> calls{0};
+  host_lookup slow = [&](const std::string&) {
+    ++calls;
+    std::this_thread::sleep_for(300ms);
+    return caf::expected<std::vector<std::string>>{
+      std::vector<std::string>{"10.0.0.5"}};
+  };
+  std::vector<std::thread> callers;
+  std::atomic<int> answered{0};
+  for (int i = 0; i < 3; ++i)
+    callers.emplace_back([&] {
+      auto out = resolve_host("shared.example", 5s, slow);
+      if (out && *out == std::vector<std::string>{"10.0.0.5"})
+        ++answered;
+    });
+  for (auto& t : callers)
+    t.join();
+  CHECK(answered == 3);
+  CHECK(calls == 1);
+  // Once it is done, the next caller looks the host up again.
+  CHECK(resolve_host("shared.example", 5s, slow));
+  CHECK(calls == 2);
+}
