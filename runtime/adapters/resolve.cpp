@@ -35,8 +35,17 @@ struct pending_lookup {
 /// Lookups still running, by host: a caller that retries while the DNS
 /// server is dead waits on the lookup already running instead of leaving
 /// one more thread behind each time.
-std::mutex running_mtx;
-std::map<std::string, std::weak_ptr<pending_lookup>> running;
+struct running_lookups {
+  std::mutex mtx;
+  std::map<std::string, std::weak_ptr<pending_lookup>> by_host;
+};
+
+/// Never destroyed: a lookup thread may still finish while the process
+/// exits, after static destructors ran.
+running_lookups& running() {
+  static auto* r = new running_lookups;
+  return *r;
+}
 
 } // namespace
 
@@ -84,30 +93,32 @@ resolve_host(const std::string& host, std::chrono::milliseconds timeout,
     return std::vector<std::string>{host};
   std::shared_ptr<pending_lookup> shared;
   {
-    std::lock_guard<std::mutex> guard{running_mtx};
-    shared = running[host].lock();
+    auto& reg = running();
+    std::lock_guard<std::mutex> guard{reg.mtx};
+    shared = reg.by_host[host].lock();
     if (shared == nullptr) {
       shared = std::make_shared<pending_lookup>();
       try {
         std::thread{[shared, host, lookup] {
           auto r = lookup(host);
           {
-            std::lock_guard<std::mutex> done{running_mtx};
-            if (auto i = running.find(host);
-                i != running.end() && i->second.lock() == shared)
-              running.erase(i);
+            auto& reg = running();
+            std::lock_guard<std::mutex> done{reg.mtx};
+            if (auto i = reg.by_host.find(host);
+                i != reg.by_host.end() && i->second.lock() == shared)
+              reg.by_host.erase(i);
           }
           std::lock_guard<std::mutex> guard{shared->mtx};
           shared->result.emplace(std::move(r));
           shared->done_cv.notify_all();
         }}.detach();
       } catch (const std::system_error& e) {
-        running.erase(host);
+        reg.by_host.erase(host);
         return caf::make_error(errc::connection_failed,
                                std::string{"cannot start resolving host '"}
                                  + host + "': " + e.what());
       }
-      running[host] = shared;
+      reg.by_host[host] = shared;
     }
   }
   std::unique_lock<std::mutex> guard{shared->mtx};
