@@ -39,6 +39,8 @@ int main(int argc, char** argv) {
                "error-tracking platform (Sentry's backend services, with "
                "Celery-compatible task workers)."};
   app.require_subcommand(1);
+  // --help shows each option's default ("[64]"); subcommands inherit this.
+  app.option_defaults()->always_capture_default();
   std::string config_path;
   app.add_option("--config", config_path,
                  "configuration file (default: ./config.yml if present, else "
@@ -75,7 +77,8 @@ int main(int argc, char** argv) {
                     "else tasks.default-queue)");
     cmd->add_option("-c,--concurrency", node_opts.concurrency,
                     "worker threads (default: worker.concurrency, else the "
-                    "number of cores)");
+                    "number of cores)")
+      ->default_str("");
   }
 
   // send-task ----------------------------------------------------------------
@@ -94,7 +97,9 @@ int main(int argc, char** argv) {
                    "seconds to wait before the task may run")
     ->check(CLI::NonNegativeNumber);
   send->add_option("--expires", send_opts.expires,
-                   "seconds after which the task is dropped unrun")
+                   "seconds after which the task is dropped unrun "
+                   "(default: never)")
+    ->default_str("")
     ->check(CLI::NonNegativeNumber);
   send->add_option("--priority", send_opts.priority, "priority 0..9")
     ->check(CLI::Range(0, 9));
@@ -164,7 +169,8 @@ int main(int argc, char** argv) {
     ->check(CLI::PositiveNumber);
   bench_ceiling->add_option("--size", ceiling_opts.size,
                             "bytes per message, properties included "
-                            "(default: one bench tasks message)");
+                            "(default: one bench tasks message)")
+    ->default_str("");
   bench_ceiling->add_option("--confirm-batch", ceiling_opts.confirm_batch,
                             "messages published between confirm waits")
     ->check(CLI::PositiveNumber);
@@ -201,7 +207,8 @@ int main(int argc, char** argv) {
     ->check(CLI::PositiveNumber);
   bench_quota->add_option("--limit", bench_quota_opts.limit,
                           "exactness mode: one key quota with this limit; "
-                          "prints the accepted count")
+                          "prints the accepted count (default: off)")
+    ->default_str("")
     ->check(CLI::NonNegativeNumber);
   bench_quota->add_option("--window", bench_quota_opts.window,
                           "quota window in seconds")
