@@ -127,7 +127,11 @@ resolve_host(const std::string& host, std::chrono::milliseconds timeout,
     return caf::make_error(errc::timeout,
                            "resolving host '" + host + "' took longer than "
                              + std::to_string(timeout.count()) + " ms");
-  // A copy: other callers may be waiting on the same lookup.
+  // A copy: other callers may be waiting on the same lookup. Callers may
+  // rely on at least one address.
+  if (*shared->result && (*shared->result)->empty())
+    return caf::make_error(errc::connection_failed,
+                           "host '" + host + "' has no address");
   return *shared->result;
 }
 

@@ -19,7 +19,7 @@ using host_lookup =
 caf::expected<std::vector<std::string>>
 system_host_lookup(const std::string& host);
 
-/// The numeric addresses of `host` within `timeout`.
+/// The numeric addresses of `host` within `timeout` (at least one).
 ///
 /// hiredis and rabbitmq-c resolve the host they connect to with a blocking
 /// getaddrinfo before their connect timeout starts, so a slow or dead DNS

@@ -68,6 +68,10 @@ TEST_CASE("a failed lookup says which host", "[resolve]") {
   CHECK(out.error() == errc::connection_failed);
   CHECK(error_text(out.error()).find("nowhere.invalid") != std::string::npos);
   CHECK_FALSE(resolve_host("", 1000ms, failing));
+  host_lookup none = [](const std::string&) {
+    return caf::expected<std::vector<std::string>>{std::vector<std::string>{}};
+  };
+  CHECK_FALSE(resolve_host("empty.example", 1000ms, none));
 }
 
 TEST_CASE("the system resolver finds localhost", "[resolve]") {
