@@ -26,13 +26,9 @@ simdjson::dom::parser& thread_parser() {
   return parser;
 }
 
-// Reads an optional string; JSON null and absence both give "".
-bool read_string(object obj, std::string_view key, std::string& out,
+// Reads an optional string; JSON null gives "".
+bool read_string(element e, std::string_view key, std::string& out,
                  std::string& err) {
-  auto field = obj[key];
-  if (field.error())
-    return true;
-  element e = field.value_unsafe();
   if (e.is_null())
     return true;
   std::string_view sv;
@@ -44,6 +40,13 @@ bool read_string(object obj, std::string_view key, std::string& out,
   return true;
 }
 
+// Reads an optional string member; absence gives "" too.
+bool read_string(object obj, std::string_view key, std::string& out,
+                 std::string& err) {
+  auto field = obj[key];
+  return field.error() || read_string(field.value_unsafe(), key, out, err);
+}
+
 bool read_int(element e, int64_t& out) {
   int64_t i;
   if (!e.get(i)) {
@@ -51,17 +54,18 @@ bool read_int(element e, int64_t& out) {
     return true;
   }
   double d;
-  if (!e.get(d)) {
+  // Outside int64's range (or NaN) the conversion is undefined: no integer.
+  if (!e.get(d) && d > -9.2e18 && d < 9.2e18) {
     out = static_cast<int64_t>(d);
     return true;
   }
   return false;
 }
 
-bool read_time(object obj, std::string_view key, int64_t& out,
+bool read_time(element e, std::string_view key, int64_t& out,
                std::string& err) {
   std::string text;
-  if (!read_string(obj, key, text, err))
+  if (!read_string(e, key, text, err))
     return false;
   if (text.empty())
     return true;
@@ -90,16 +94,29 @@ bool read_limit(element e, double& out) {
   return false;
 }
 
-bool is_known_header(std::string_view key) {
-  static constexpr std::string_view known[] = {
-    "lang",     "task",        "id",          "shadow",     "eta",
-    "expires",  "group",       "group_index", "retries",    "timelimit",
-    "root_id",  "parent_id",   "argsrepr",    "kwargsrepr", "origin",
-    "ignore_result", "vigil_schema", "redelivered"};
-  for (auto k : known)
-    if (k == key)
-      return true;
-  return false;
+// The headers vigil reads or writes itself; the others are kept as they
+// are (task_message::extra_headers). lang and group_index are Celery's,
+// rewritten on publish.
+namespace header {
+enum index : size_t {
+  lang, task, id, shadow, eta, expires, group, group_index, retries,
+  timelimit, root_id, parent_id, argsrepr, kwargsrepr, origin, ignore_result,
+  vigil_schema, redelivered, count
+};
+} // namespace header
+
+constexpr std::string_view header_names[header::count] = {
+  "lang",     "task",        "id",          "shadow",     "eta",
+  "expires",  "group",       "group_index", "retries",    "timelimit",
+  "root_id",  "parent_id",   "argsrepr",    "kwargsrepr", "origin",
+  "ignore_result", "vigil_schema", "redelivered"};
+
+// `key`'s header, or header::count for one vigil does not know.
+header::index header_of(std::string_view key) {
+  for (size_t h = 0; h < header::count; ++h)
+    if (header_names[h].size() == key.size() && header_names[h] == key)
+      return static_cast<header::index>(h);
+  return header::count;
 }
 
 // True when some byte of `s` needs escaping in a JSON string (a control
@@ -301,65 +318,77 @@ caf::expected<delivery> decode_kombu_envelope(std::string_view json) {
   object headers;
   if (env["headers"].get(headers))
     return malformed("envelope has no 'headers' object");
-  if (!read_string(headers, "task", msg.task, err)
-      || !read_string(headers, "id", msg.id, err)
-      || !read_string(headers, "root_id", msg.root_id, err)
-      || !read_string(headers, "parent_id", msg.parent_id, err)
-      || !read_string(headers, "group", msg.group, err)
-      || !read_string(headers, "shadow", msg.shadow, err)
-      || !read_string(headers, "argsrepr", msg.argsrepr, err)
-      || !read_string(headers, "kwargsrepr", msg.kwargsrepr, err)
-      || !read_string(headers, "origin", msg.origin, err)
-      || !read_time(headers, "eta", msg.eta_us, err)
-      || !read_time(headers, "expires", msg.expires_us, err))
+  // One pass over the headers (a Celery message has ~20): each known one
+  // is kept where it first occurs (as a lookup by name would find it), and
+  // the unknown ones are kept in order, for a retry to republish them.
+  element found[header::count];
+  bool has[header::count] = {};
+  std::string extra;
+  for (auto [key, val] : headers) {
+    auto h = header_of(key);
+    if (h == header::count) {
+      extra += extra.empty() ? "{" : ", ";
+      append_json_string(extra, key);
+      extra += ": ";
+      extra += simdjson::minify(val);
+    } else if (!has[h]) {
+      has[h] = true;
+      found[h] = val;
+    }
+  }
+  auto text_header = [&](header::index h, std::string& value) {
+    return !has[h] || read_string(found[h], header_names[h], value, err);
+  };
+  auto time_header = [&](header::index h, int64_t& value) {
+    return !has[h] || read_time(found[h], header_names[h], value, err);
+  };
+  if (!text_header(header::task, msg.task) || !text_header(header::id, msg.id)
+      || !text_header(header::root_id, msg.root_id)
+      || !text_header(header::parent_id, msg.parent_id)
+      || !text_header(header::group, msg.group)
+      || !text_header(header::shadow, msg.shadow)
+      || !text_header(header::argsrepr, msg.argsrepr)
+      || !text_header(header::kwargsrepr, msg.kwargsrepr)
+      || !text_header(header::origin, msg.origin)
+      || !time_header(header::eta, msg.eta_us)
+      || !time_header(header::expires, msg.expires_us))
     return malformed("header " + err);
   if (msg.task.empty())
     return malformed("message has no 'task' header (protocol v1 messages "
                      "are not supported)");
   if (msg.id.empty())
     return malformed("message has no 'id' header");
-  if (auto r = headers["retries"]; !r.error() && !r.value_unsafe().is_null()) {
+  if (has[header::retries] && !found[header::retries].is_null()) {
     int64_t n = 0;
-    if (!read_int(r.value_unsafe(), n) || n < 0)
+    if (!read_int(found[header::retries], n) || n < 0)
       return malformed("header 'retries' must be a non-negative integer");
     msg.retries = static_cast<int32_t>(std::min<int64_t>(n, INT32_MAX));
   }
-  if (auto r = headers["vigil_schema"];
-      !r.error() && !r.value_unsafe().is_null()) {
+  if (has[header::vigil_schema] && !found[header::vigil_schema].is_null()) {
     int64_t n = 0;
-    if (!read_int(r.value_unsafe(), n) || n < 0)
+    if (!read_int(found[header::vigil_schema], n) || n < 0)
       return malformed("header 'vigil_schema' must be a non-negative integer");
     msg.schema_version = static_cast<int32_t>(std::min<int64_t>(n, INT32_MAX));
   }
-  if (auto r = headers["ignore_result"]; !r.error()) {
+  if (has[header::ignore_result]) {
     bool b = false;
-    if (!r.value_unsafe().get(b))
+    if (!found[header::ignore_result].get(b))
       msg.ignore_result = b;
   }
-  if (auto r = headers["timelimit"]; !r.error() && !r.value_unsafe().is_null()) {
+  if (has[header::timelimit] && !found[header::timelimit].is_null()) {
     simdjson::dom::array limits;
-    if (r.value_unsafe().get(limits) || limits.size() != 2
+    if (found[header::timelimit].get(limits) || limits.size() != 2
         || !read_limit(limits.at(0).value_unsafe(), msg.time_limit)
         || !read_limit(limits.at(1).value_unsafe(), msg.soft_time_limit))
       return malformed("header 'timelimit' must be [hard, soft]");
-  }
-  // Keep unknown headers so that a retry republishes them.
-  std::string extra;
-  for (auto [key, val] : headers) {
-    if (is_known_header(key))
-      continue;
-    extra += extra.empty() ? "{" : ", ";
-    append_json_string(extra, key);
-    extra += ": ";
-    extra += simdjson::minify(val);
   }
   if (!extra.empty()) {
     extra += '}';
     msg.extra_headers = std::move(extra);
   }
-  if (auto r = headers["redelivered"]; !r.error()) {
+  if (has[header::redelivered]) {
     bool b = false;
-    if (!r.value_unsafe().get(b) && b)
+    if (!found[header::redelivered].get(b) && b)
       out.redelivered = true;
   }
   return out;
