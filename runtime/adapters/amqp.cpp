@@ -242,11 +242,7 @@ amqp_connection::connect(const amqp_endpoint& ep,
   auto addresses = resolve_host(ep.host, timeout);
   if (!addresses) {
     conn.broken_ = error_text(addresses.error());
-    return caf::make_error(addresses.error() == errc::timeout
-                             ? errc::timeout
-                             : errc::connection_failed,
-                           "cannot connect to " + to_string(ep) + ": "
-                             + conn.broken_);
+    return connect_failure(addresses.error(), to_string(ep));
   }
   // The first address that answers, as rabbitmq-c would try them itself.
   int rc = AMQP_STATUS_SOCKET_ERROR;

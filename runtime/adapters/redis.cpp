@@ -129,11 +129,7 @@ redis_connection::connect(const redis_endpoint& ep,
   auto tv = to_timeval(timeout);
   auto addresses = resolve_host(ep.host, timeout);
   if (!addresses)
-    return caf::make_error(addresses.error() == errc::timeout
-                             ? errc::timeout
-                             : errc::connection_failed,
-                           "cannot connect to " + to_string(ep) + ": "
-                             + error_text(addresses.error()));
+    return connect_failure(addresses.error(), to_string(ep));
   // The first address that answers, as hiredis would try them itself.
   for (const auto& address : *addresses) {
     if (conn.ctx_ != nullptr)

@@ -135,4 +135,12 @@ resolve_host(const std::string& host, std::chrono::milliseconds timeout,
   return *shared->result;
 }
 
+caf::error connect_failure(const caf::error& lookup_error,
+                           const std::string& target) {
+  return caf::make_error(lookup_error == errc::timeout ? errc::timeout
+                                                       : errc::connection_failed,
+                         "cannot connect to " + target + ": "
+                           + error_text(lookup_error));
+}
+
 } // namespace vigil

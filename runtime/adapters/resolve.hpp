@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include <caf/error.hpp>
 #include <caf/expected.hpp>
 
 namespace vigil {
@@ -34,5 +35,11 @@ system_host_lookup(const std::string& host);
 caf::expected<std::vector<std::string>>
 resolve_host(const std::string& host, std::chrono::milliseconds timeout,
              const host_lookup& lookup = system_host_lookup);
+
+/// A failed `resolve_host` as the caller's connect error: "cannot connect
+/// to <target>: <why>", with errc::timeout kept and anything else
+/// errc::connection_failed. `target` must not contain a password.
+caf::error connect_failure(const caf::error& lookup_error,
+                           const std::string& target);
 
 } // namespace vigil

@@ -350,11 +350,7 @@ open_postgres(const std::string& url, const sql_options& opts) {
       && !has_hostaddr) {
     auto addresses = resolve_host(host, resolve_timeout);
     if (!addresses)
-      return caf::make_error(addresses.error() == errc::timeout
-                               ? errc::timeout
-                               : errc::connection_failed,
-                             "cannot connect to " + display + ": "
-                               + error_text(addresses.error()));
+      return connect_failure(addresses.error(), display);
     // libpq tries the addresses in turn as it would have: one host entry
     // (the same name) per address.
     for (const auto& a : *addresses) {
