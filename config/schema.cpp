@@ -207,6 +207,11 @@ std::vector<key_spec> make_schema() {
      .default_yaml = "20000",
      .help = "Requests waiting for the ingest pipeline; when full, new "
              "ones get 503 with Retry-After", .min = 1},
+    {.key = "ingest.queue-bytes", .type = key_type::integer,
+     .default_yaml = "134217728",
+     .help = "Bytes the requests waiting for the ingest pipeline may hold "
+             "(events and their encoded form); beyond, 503 with Retry-After",
+     .min = 1024},
     {.key = "ingest.batch-size", .type = key_type::integer,
      .default_yaml = "1000",
      .help = "Most events the pipeline quota-checks, stores and queues in "

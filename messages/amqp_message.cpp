@@ -90,10 +90,7 @@ void limit_field(double x, amqp_field_value_t& out) {
 
 // Strings in JSON must be valid UTF-8: invalid bytes become U+FFFD.
 void append_safe_string(std::string& out, std::string_view s) {
-  if (simdjson::validate_utf8(s.data(), s.size()))
-    append_json_string(out, s);
-  else
-    encode_json(value{std::string{s}}, out);
+  append_json_text(out, s);
 }
 
 void append_field_json(std::string& out, const amqp_field_value_t& x);

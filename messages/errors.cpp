@@ -19,6 +19,7 @@ const char* to_string(errc x) {
     case errc::timeout: return "timeout";
     case errc::not_found: return "not_found";
     case errc::unsupported: return "unsupported";
+    case errc::unavailable: return "unavailable";
   }
   return "unknown";
 }

@@ -34,6 +34,8 @@ enum class errc : uint8_t {
   not_found,
   /// The operation is not supported by this backend.
   unsupported,
+  /// The service is (re)starting or saturated; retry later.
+  unavailable,
 };
 
 /// Returns the name of `x`, e.g. "malformed".

@@ -330,4 +330,8 @@ std::string encode_json(const value& x) {
   return out;
 }
 
+void append_json_text(std::string& out, std::string_view s) {
+  put_string(out, s);
+}
+
 } // namespace vigil

@@ -32,4 +32,8 @@ void encode_json(const value& x, std::string& out);
 /// Returns the compact JSON encoding of `x` (see the overload above).
 std::string encode_json(const value& x);
 
+/// Appends `s` as a JSON string literal, quotes included, as `encode_json`
+/// writes text: always valid JSON, invalid UTF-8 replaced by U+FFFD.
+void append_json_text(std::string& out, std::string_view s);
+
 } // namespace vigil

@@ -125,12 +125,21 @@ int dead_letters_list_command(const config& cfg, const std::string& queue,
     std::cout << "no dead letters\n";
     return 0;
   }
-  for (auto* x : shown)
+  for (auto* x : shown) {
+    if (!x->unreadable.empty()) {
+      // Shown, not skipped: an operator must see that the list holds it.
+      std::string raw;
+      append_json_text(raw, x->envelope.substr(0, 200));
+      std::cout << x->id << "  (unreadable record: " << x->unreadable
+                << ")\n    " << raw << "\n";
+      continue;
+    }
     std::cout << x->id << "  " << format_iso8601(x->time_us).substr(0, 19)
               << "  " << (x->queue.empty() ? "-" : x->queue) << "  "
               << (x->task.empty() ? "(undecodable)" : x->task) << "  "
               << (x->task_id.empty() ? "-" : x->task_id) << "\n    "
               << x->reason << "\n";
+  }
   std::cout << shown.size() << " dead letter(s)\n";
   return 0;
 }

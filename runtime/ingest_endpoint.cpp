@@ -296,11 +296,15 @@ void ingest_endpoint::submit(ingest_job&& job, http_responder respond) {
     respond(to_http_response(res));
   };
   if (!queue_->push(std::move(job))) {
+    // Refused, so not moved from: answered here, not by the job.
+    job.done.cancel();
     ++queue_full_;
     auto resp = json_error(503, "the ingest pipeline is saturated "
                                 "(ingest.queue-size "
                                   + std::to_string(queue_->capacity())
-                                  + "); retry later");
+                                  + " requests, ingest.queue-bytes "
+                                  + std::to_string(queue_->byte_capacity())
+                                  + " bytes); retry later");
     resp.headers.emplace_back("Retry-After", "1");
     respond(std::move(resp));
   }

@@ -31,6 +31,20 @@ std::vector<std::string> split_csv(const std::string& text) {
   return out;
 }
 
+constexpr const char* config_help
+  = "configuration file (default: ./config.yml if present, else built-in "
+    "defaults; VIGIL_<KEY> variables override keys)";
+
+/// Adds `--config` to every subcommand below `app`, bound to the same
+/// variable, so that `vigil run node --config x.yml` works as well as
+/// `vigil --config x.yml run node` (and each --help shows it).
+void add_config_option_everywhere(CLI::App& app, std::string& path) {
+  for (auto* sub : app.get_subcommands({})) {
+    sub->add_option("--config", path, config_help);
+    add_config_option_everywhere(*sub, path);
+  }
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -42,9 +56,7 @@ int main(int argc, char** argv) {
   // --help shows each option's default ("[64]"); subcommands inherit this.
   app.option_defaults()->always_capture_default();
   std::string config_path;
-  app.add_option("--config", config_path,
-                 "configuration file (default: ./config.yml if present, else "
-                 "built-in defaults; VIGIL_<KEY> variables override keys)");
+  app.add_option("--config", config_path, config_help);
 
   // run ----------------------------------------------------------------------
   auto* run = app.add_subcommand("run", "run a vigil process until SIGINT/SIGTERM");
@@ -253,6 +265,8 @@ int main(int argc, char** argv) {
   bench_ingest->add_flag("--json", bench_ingest_opts.json,
                          "print one JSON object");
 
+  // --config is accepted before or after the subcommand, on every level.
+  add_config_option_everywhere(app, config_path);
   CLI11_PARSE(app, argc, argv);
 
   if (cfg_keys->parsed())

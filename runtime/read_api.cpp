@@ -4,11 +4,11 @@
 
 #include <caf/scoped_actor.hpp>
 #include <nlohmann/json.hpp>
-#include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
+#include "messages/secret_compare.hpp"
 #include "messages/sentry_event.hpp"
 
 namespace vigil {
@@ -34,11 +34,6 @@ std::vector<std::string_view> segments(std::string_view path) {
 
 std::string iso_time(double unix_seconds) {
   return format_iso8601(static_cast<int64_t>(unix_seconds * 1e6));
-}
-
-bool same_token(std::string_view given, const std::string& token) {
-  return given.size() == token.size()
-         && CRYPTO_memcmp(given.data(), token.data(), token.size()) == 0;
 }
 
 } // namespace
@@ -125,7 +120,7 @@ bool read_api::admit(const http_request& req, const http_responder& respond) {
                             "Bearer <api.token>"));
     return false;
   }
-  if (!same_token(authz.substr(7), opts_.token)) {
+  if (!secrets_equal(authz.substr(7), opts_.token)) {
     respond(json_error(401, "invalid token"));
     return false;
   }

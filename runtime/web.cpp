@@ -13,6 +13,7 @@
 #include "actors/ingest.hpp"
 #include "actors/quota.hpp"
 #include "actors/rate_limiter.hpp"
+#include "actors/supervisor.hpp"
 #include "config/organizations.hpp"
 #include "config/text.hpp"
 #include "messages/errors.hpp"
@@ -114,10 +115,15 @@ public:
     auto qopts = make_quota_actor_options(cfg);
     if (!qopts)
       return qopts.error();
-    quotas_ = sys_.spawn<caf::detached>(quota_service, *qopts);
+    quotas_ = spawn_supervised<quota_actor>(
+      sys_, supervised("quotas", [qo = *qopts](caf::event_based_actor* p) {
+        return caf::actor_cast<caf::actor>(
+          p->spawn<caf::detached + caf::monitored>(quota_service, qo));
+      }));
 
     auto queue = std::make_shared<ingest_queue>(
-      static_cast<size_t>(cfg.get_int("ingest.queue-size")));
+      static_cast<size_t>(cfg.get_int("ingest.queue-size")),
+      static_cast<size_t>(cfg.get_int("ingest.queue-bytes")));
     ingest_options iopts;
     iopts.queue = queue;
     iopts.quotas = quotas_;
@@ -134,7 +140,11 @@ public:
       iopts.open_local_quotas = [bopts = qopts->backend] {
         return make_memory_quota_backend(bopts);
       };
-    pipeline_ = sys_.spawn<caf::detached>(ingest_service, iopts);
+    pipeline_ = spawn_supervised<ingest_actor>(
+      sys_, supervised("ingest", [iopts](caf::event_based_actor* p) {
+        return caf::actor_cast<caf::actor>(
+          p->spawn<caf::detached + caf::monitored>(ingest_service, iopts));
+      }));
 
     ingest_limits limits;
     limits.max_event_bytes
@@ -153,7 +163,13 @@ public:
       auto ropts = make_rate_limiter_options(cfg);
       if (!ropts)
         return ropts.error();
-      limiter_ = sys_.spawn<caf::detached>(rate_limiter_service, *ropts);
+      limiter_ = spawn_supervised<rate_limiter_actor>(
+        sys_,
+        supervised("rate limiter", [ro = *ropts](caf::event_based_actor* p) {
+          return caf::actor_cast<caf::actor>(
+            p->spawn<caf::detached + caf::monitored>(rate_limiter_service,
+                                                      ro));
+        }));
       aopts.limiter = limiter_;
     }
     api_ = std::make_unique<read_api>(sys_, catalog_, std::move(aopts));
@@ -207,25 +223,70 @@ private:
       return;
     }
     if (path == "/_health/" || path == "/_health") {
-      http_response resp;
-      auto f = ingest_->figures();
-      resp.body = nlohmann::json{
-        {"status", "ok"},
-        {"queued", queue_->size()},
-        {"ingest",
-         {{"requests", f.requests},
-          {"accepted", f.accepted},
-          {"rate_limited", f.rate_limited},
-          {"bad_requests", f.rejected_bad_request},
-          {"auth_failures", f.rejected_auth},
-          {"queue_full", f.queue_full},
-          {"unknown_items_dropped", f.unknown_items_dropped}}}}
-                    .dump();
-      respond(std::move(resp));
+      health(std::move(respond));
       return;
     }
     respond(json_error(404, "no route for " + std::string{req.method()} + " "
                               + std::string{path}));
+  }
+
+  /// Answers /_health/: 200 once the ingest pipeline answered a status
+  /// request within `health_timeout`, else 503. Asked from a short-lived
+  /// actor, so that the HTTP thread never waits.
+  void health(http_responder respond) {
+    auto f = ingest_->figures();
+    nlohmann::json body{
+      {"status", "ok"},
+      {"queued", queue_->size()},
+      {"queued_bytes", queue_->bytes()},
+      {"ingest",
+       {{"requests", f.requests},
+        {"accepted", f.accepted},
+        {"rate_limited", f.rate_limited},
+        {"bad_requests", f.rejected_bad_request},
+        {"auth_failures", f.rejected_auth},
+        {"queue_full", f.queue_full},
+        {"unknown_items_dropped", f.unknown_items_dropped}}}};
+    sys_.spawn([body = std::move(body), respond = std::move(respond),
+                pipeline = pipeline_](caf::event_based_actor* self) mutable {
+      self->request(pipeline, health_timeout, status_atom_v)
+        .then(
+          [=](const actor_status& st) mutable {
+            auto& p = body["pipeline"];
+            p["processed"] = st.processed;
+            p["errors"] = st.errors;
+            p["restarts"] = st.restarts;
+            for (auto& [key, val] : st.extra)
+              p[key] = val;
+            http_response resp;
+            resp.body = body.dump();
+            respond(std::move(resp));
+          },
+          [=](caf::error& err) mutable {
+            body["status"] = "unavailable";
+            body["detail"] = "the ingest pipeline did not answer within "
+                             + std::to_string(health_timeout.count())
+                             + " ms: " + error_text(err);
+            http_response resp;
+            resp.status = 503;
+            resp.body = body.dump();
+            resp.headers.emplace_back("Retry-After", "5");
+            respond(std::move(resp));
+          });
+    });
+  }
+
+  /// How long /_health/ waits for the ingest pipeline's status.
+  static constexpr std::chrono::milliseconds health_timeout{2000};
+
+  /// Supervision of a service actor (see actors/supervisor.hpp).
+  static supervisor_options
+  supervised(std::string name,
+             std::function<caf::actor(caf::event_based_actor*)> spawn) {
+    supervisor_options o;
+    o.child_name = std::move(name);
+    o.spawn_child = std::move(spawn);
+    return o;
   }
 
   caf::actor_system& sys_;

@@ -1,11 +1,16 @@
 #include "actors/backends/broker.hpp"
 
+#include <map>
+
 #include <simdjson.h>
 
 #include "config/config.hpp"
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
+#include "messages/base64.hpp"
+#include "messages/json_codec.hpp"
 #include "messages/json_writer.hpp"
+#include "messages/md5.hpp"
 #include "messages/kombu_envelope.hpp"
 
 namespace vigil {
@@ -25,44 +30,216 @@ caf::expected<delivery> broker::decode(const raw_delivery& raw) {
 
 std::string to_json(const dead_letter& x) {
   std::string out = "{\"id\": ";
-  append_json_string(out, x.id);
+  append_json_text(out, x.id);
   out += ", \"task\": ";
-  append_json_string(out, x.task);
+  append_json_text(out, x.task);
   out += ", \"task_id\": ";
-  append_json_string(out, x.task_id);
+  append_json_text(out, x.task_id);
   out += ", \"queue\": ";
-  append_json_string(out, x.queue);
+  append_json_text(out, x.queue);
   out += ", \"reason\": ";
-  append_json_string(out, x.reason);
+  append_json_text(out, x.reason);
   out += ", \"time\": ";
-  append_json_string(out, format_iso8601(x.time_us));
-  out += ", \"envelope\": ";
-  append_json_string(out, x.envelope);
+  append_json_text(out, format_iso8601(x.time_us));
+  // The message must come back byte for byte on replay, and JSON text
+  // cannot carry invalid UTF-8: such an envelope is kept in base64.
+  if (simdjson::validate_utf8(x.envelope.data(), x.envelope.size())) {
+    out += ", \"envelope\": ";
+    append_json_string(out, x.envelope);
+  } else {
+    out += ", \"envelope_base64\": ";
+    append_json_string(out, base64_encode(x.envelope));
+  }
+  if (!x.unreadable.empty()) {
+    out += ", \"unreadable\": ";
+    append_json_text(out, x.unreadable);
+  }
   out += '}';
   return out;
 }
 
+namespace {
+
+/// Reads a flat JSON object whose values are strings, passing the bytes of
+/// each string through as they are, invalid UTF-8 included: records written
+/// before envelopes were kept in base64 may hold such bytes, which strict
+/// parsers reject. Other values are skipped. False when `text` is no such
+/// object.
+bool read_lenient_record(std::string_view text,
+                         std::map<std::string, std::string>& out) {
+  size_t i = 0;
+  auto ws = [&] {
+    while (i < text.size()
+           && (text[i] == ' ' || text[i] == '\n' || text[i] == '\r'
+               || text[i] == '\t'))
+      ++i;
+  };
+  auto hex4 = [&](size_t at, uint32_t& cp) {
+    if (at + 4 > text.size())
+      return false;
+    cp = 0;
+    for (size_t k = at; k < at + 4; ++k) {
+      auto c = text[k];
+      cp <<= 4;
+      if (c >= '0' && c <= '9')
+        cp |= static_cast<uint32_t>(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        cp |= static_cast<uint32_t>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F')
+        cp |= static_cast<uint32_t>(c - 'A' + 10);
+      else
+        return false;
+    }
+    return true;
+  };
+  auto put_utf8 = [](std::string& dst, uint32_t cp) {
+    if (cp < 0x80) {
+      dst += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      dst += static_cast<char>(0xC0 | (cp >> 6));
+      dst += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      dst += static_cast<char>(0xE0 | (cp >> 12));
+      dst += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      dst += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      dst += static_cast<char>(0xF0 | (cp >> 18));
+      dst += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      dst += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      dst += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+  };
+  auto string = [&](std::string& dst) {
+    if (i >= text.size() || text[i] != '"')
+      return false;
+    ++i;
+    while (i < text.size()) {
+      auto c = text[i++];
+      if (c == '"')
+        return true;
+      if (c != '\\') {
+        dst += c;
+        continue;
+      }
+      if (i >= text.size())
+        return false;
+      auto e = text[i++];
+      switch (e) {
+        case '"': dst += '"'; break;
+        case '\\': dst += '\\'; break;
+        case '/': dst += '/'; break;
+        case 'b': dst += '\b'; break;
+        case 'f': dst += '\f'; break;
+        case 'n': dst += '\n'; break;
+        case 'r': dst += '\r'; break;
+        case 't': dst += '\t'; break;
+        case 'u': {
+          uint32_t cp = 0;
+          if (!hex4(i, cp))
+            return false;
+          i += 4;
+          uint32_t low = 0;
+          if (cp >= 0xD800 && cp < 0xDC00 && i + 6 <= text.size()
+              && text[i] == '\\' && text[i + 1] == 'u' && hex4(i + 2, low)
+              && low >= 0xDC00 && low < 0xE000) {
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+            i += 6;
+          }
+          put_utf8(dst, cp);
+          break;
+        }
+        default:
+          return false;
+      }
+    }
+    return false;
+  };
+  ws();
+  if (i >= text.size() || text[i++] != '{')
+    return false;
+  ws();
+  if (i < text.size() && text[i] == '}')
+    return true;
+  while (i < text.size()) {
+    ws();
+    std::string key;
+    if (!string(key))
+      return false;
+    ws();
+    if (i >= text.size() || text[i++] != ':')
+      return false;
+    ws();
+    if (i < text.size() && text[i] == '"') {
+      std::string val;
+      if (!string(val))
+        return false;
+      out[key] = std::move(val);
+    } else {
+      // A number, true/false/null: not part of a record, skipped.
+      while (i < text.size() && text[i] != ',' && text[i] != '}')
+        ++i;
+    }
+    ws();
+    if (i >= text.size())
+      return false;
+    if (text[i] == '}')
+      return true;
+    if (text[i++] != ',')
+      return false;
+  }
+  return false;
+}
+
+} // namespace
+
 caf::expected<dead_letter> dead_letter_from_json(std::string_view json) {
+  std::map<std::string, std::string> fields;
   simdjson::dom::parser parser;
   simdjson::dom::object obj;
-  if (parser.parse(json.data(), json.size()).get(obj))
+  if (!parser.parse(json.data(), json.size()).get(obj)) {
+    for (auto [key, val] : obj) {
+      std::string_view sv;
+      if (!val.get(sv))
+        fields.emplace(std::string{key}, std::string{sv});
+    }
+  } else if (!read_lenient_record(json, fields)) {
     return caf::make_error(errc::malformed, "dead letter is not a JSON object");
+  }
   dead_letter out;
-  auto get = [&](std::string_view key, std::string& dst) {
-    std::string_view sv;
-    if (!obj[key].get(sv))
-      dst.assign(sv.data(), sv.size());
+  auto take = [&](const char* key, std::string& dst) {
+    if (auto i = fields.find(key); i != fields.end())
+      dst = std::move(i->second);
   };
-  get("id", out.id);
-  get("task", out.task);
-  get("task_id", out.task_id);
-  get("queue", out.queue);
-  get("reason", out.reason);
-  get("envelope", out.envelope);
-  std::string time;
-  get("time", time);
-  if (auto t = parse_iso8601(time))
-    out.time_us = *t;
+  take("id", out.id);
+  take("task", out.task);
+  take("task_id", out.task_id);
+  take("queue", out.queue);
+  take("reason", out.reason);
+  take("envelope", out.envelope);
+  take("unreadable", out.unreadable);
+  if (auto i = fields.find("envelope_base64"); i != fields.end()) {
+    auto raw = base64_decode(i->second);
+    if (!raw)
+      return caf::make_error(errc::malformed,
+                             "dead letter's envelope_base64 is not base64");
+    out.envelope = std::move(*raw);
+  }
+  if (auto i = fields.find("time"); i != fields.end())
+    if (auto t = parse_iso8601(i->second))
+      out.time_us = *t;
+  if (out.id.empty())
+    return caf::make_error(errc::malformed, "dead letter has no id");
+  return out;
+}
+
+dead_letter read_dead_letter_record(std::string_view record) {
+  auto x = dead_letter_from_json(record);
+  if (x)
+    return std::move(*x);
+  dead_letter out;
+  out.id = "unreadable-" + md5_hex(record).substr(0, 12);
+  out.unreadable = error_text(x.error());
+  out.envelope = std::string{record};
   return out;
 }
 

@@ -34,15 +34,25 @@ struct dead_letter {
   std::string reason;
   /// When it was dead-lettered, Unix microseconds.
   int64_t time_us = 0;
-  /// The message as it would be requeued.
+  /// The message as it would be requeued (any bytes).
   std::string envelope;
+  /// Set when the stored record itself could not be read: why. `id` is then
+  /// "unreadable-<hash>", `envelope` the raw record, and it is not replayed.
+  std::string unreadable;
 };
 
-/// Renders a dead letter as one JSON object.
+/// Renders a dead letter as one JSON object, always valid JSON: text fields
+/// with invalid UTF-8 get U+FFFD, an envelope that is not valid UTF-8 is
+/// written as `envelope_base64` so that replay gives back its exact bytes.
 std::string to_json(const dead_letter& x);
 
-/// Parses what `to_json` wrote.
+/// Parses what `to_json` wrote (also records of older versions whose
+/// envelope held invalid UTF-8 raw).
 caf::expected<dead_letter> dead_letter_from_json(std::string_view json);
+
+/// Reads a stored record; one that cannot be parsed comes back as an
+/// `unreadable` dead letter rather than being skipped.
+dead_letter read_dead_letter_record(std::string_view record);
 
 /// One connection to a task broker. Calls block for at most the timeout the
 /// connection was made with, so a broker lives inside a detached actor (or a

@@ -279,8 +279,7 @@ public:
     std::vector<dead_letter> out;
     out.reserve(records.size());
     for (auto i = records.rbegin(); i != records.rend(); ++i)
-      if (auto x = dead_letter_from_json(i->second))
-        out.push_back(std::move(*x));
+      out.push_back(read_dead_letter_record(i->second));
     std::stable_sort(out.begin(), out.end(),
                      [](const dead_letter& x, const dead_letter& y) {
                        return x.time_us > y.time_us;
@@ -299,8 +298,9 @@ public:
       return err;
     };
     for (auto& [tag, record] : records) {
+      // An unreadable record has no message to requeue: it stays listed.
       auto x = dead_letter_from_json(record);
-      if (!x || (!id.empty() && x->id != id))
+      if (!x || !x->unreadable.empty() || (!id.empty() && x->id != id))
         continue;
       std::string queue = x->queue.empty() ? "celery" : x->queue;
       if (auto err = declare(queue))

@@ -120,7 +120,7 @@ public:
           if (tag.empty()) {
             store_->dead.push_front(dead_letter{
               new_uuid4(), "", "", q, "message has no properties.delivery_tag",
-              now, std::move(env)});
+              now, std::move(env), ""});
             continue;
           }
           store_->unacked[tag] = unacked_entry{q, env, now};

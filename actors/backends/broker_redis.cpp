@@ -370,10 +370,7 @@ public:
       return r.error();
     std::vector<dead_letter> out;
     for (size_t i = 0; i < (*r)->elements; ++i) {
-      auto text = reply_text((*r)->element[i]);
-      auto x = dead_letter_from_json(text);
-      if (x)
-        out.push_back(std::move(*x));
+      out.push_back(read_dead_letter_record(reply_text((*r)->element[i])));
     }
     return out;
   }
@@ -385,8 +382,9 @@ public:
     size_t n = 0;
     for (size_t i = 0; i < (*r)->elements; ++i) {
       std::string record{reply_text((*r)->element[i])};
+      // An unreadable record has no message to requeue: it stays listed.
       auto x = dead_letter_from_json(record);
-      if (!x || (!id.empty() && x->id != id))
+      if (!x || !x->unreadable.empty() || (!id.empty() && x->id != id))
         continue;
       auto key = kombu_queue_key(x->queue.empty() ? "celery" : x->queue, 0);
       auto moved = conn_.eval(replay_script, {dead_letters_key, key},
