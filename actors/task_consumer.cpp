@@ -227,7 +227,7 @@ void bury_undecodable(self_ptr self, raw_delivery& raw, std::string reason) {
   ++st.dead_lettered;
   st.to_bury.push_back(dead_letter{new_uuid4(), "", "", raw.queue,
                                    std::move(reason), now_unix_us(),
-                                   std::move(raw.envelope)});
+                                   std::move(raw.envelope), {}});
   st.bury_tags.push_back(std::move(raw.tag));
   --st.held;
 }
@@ -321,7 +321,7 @@ void on_outcomes(self_ptr self, std::vector<task_outcome>& outcomes) {
         auto env = encode_kombu_envelope(d.msg, d.queue, d.tag);
         st.to_bury.push_back(dead_letter{new_uuid4(), d.msg.task, d.msg.id,
                                          d.queue, std::move(out.reason), now,
-                                         std::move(env)});
+                                         std::move(env), {}});
         st.bury_tags.push_back(std::move(d.tag));
         break;
       }

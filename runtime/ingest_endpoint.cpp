@@ -83,8 +83,8 @@ ingest_endpoint::ingest_endpoint(const quota_catalog& catalog,
 ingest_endpoint_figures ingest_endpoint::figures() const {
   ingest_endpoint_figures f;
   f.requests = requests_.load();
-  f.accepted = accepted_.load();
-  f.rate_limited = rate_limited_.load();
+  f.accepted = answers_->accepted.load();
+  f.rate_limited = answers_->rate_limited.load();
   f.rejected_bad_request = bad_request_.load();
   f.rejected_auth = auth_failed_.load();
   f.queue_full = queue_full_.load();
@@ -190,7 +190,7 @@ void ingest_endpoint::handle(http_request&& req, uint64_t project_id,
       return;
     if (job.items.empty()) {
       // Only internal or unknown items: nothing to count or keep.
-      ++accepted_;
+      ++answers_->accepted;
       respond(to_http_response(ingest_result{
         ingest_result::outcome::accepted, job.event_id, 0, {}, {}}));
       return;
@@ -288,11 +288,11 @@ bool ingest_endpoint::envelope_items(std::string_view body,
 }
 
 void ingest_endpoint::submit(ingest_job&& job, http_responder respond) {
-  job.done = [this, respond](ingest_result res) {
+  job.done = [answers = answers_, respond](ingest_result res) {
     if (res.status == ingest_result::outcome::accepted)
-      ++accepted_;
+      ++answers->accepted;
     else if (res.status == ingest_result::outcome::rate_limited)
-      ++rate_limited_;
+      ++answers->rate_limited;
     respond(to_http_response(res));
   };
   if (!queue_->push(std::move(job))) {

@@ -91,8 +91,14 @@ private:
   std::shared_ptr<ingest_queue> queue_;
   ingest_limits limits_;
   std::atomic<uint64_t> requests_{0};
-  std::atomic<uint64_t> accepted_{0};
-  std::atomic<uint64_t> rate_limited_{0};
+  /// The pipeline's answers, counted by the jobs' reply callbacks: shared
+  /// with them, as a job can be answered after this endpoint is gone.
+  struct answer_counters {
+    std::atomic<uint64_t> accepted{0};
+    std::atomic<uint64_t> rate_limited{0};
+  };
+  std::shared_ptr<answer_counters> answers_
+    = std::make_shared<answer_counters>();
   std::atomic<uint64_t> bad_request_{0};
   std::atomic<uint64_t> auth_failed_{0};
   std::atomic<uint64_t> queue_full_{0};

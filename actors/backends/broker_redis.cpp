@@ -236,7 +236,7 @@ public:
       if (tag.empty()) {
         dead_letter x{new_uuid4(), "", "", *queue,
                       "message has no properties.delivery_tag", now_unix_us(),
-                      std::string{env}};
+                      std::string{env}, {}};
         dead_records.push_back(to_json(x));
         continue;
       }

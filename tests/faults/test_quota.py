@@ -70,6 +70,29 @@ def check_validate():
                 failed = True
             else:
                 print("PASS validate_%s" % name)
+        # --config is accepted after the subcommand too.
+        name, text, expected, key = BAD_CONFIGS[0]
+        path = os.path.join(tmp, "after.yml")
+        with open(path, "w") as f:
+            f.write(text)
+        p = subprocess.run([BIN, "config", "validate", "--config", path],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=30)
+        good = os.path.join(tmp, "good.yml")
+        with open(good, "w") as f:
+            f.write("web:\n  bind: 127.0.0.1:9333\n")
+        q = subprocess.run([BIN, "config", "get", "web.bind", "--config", good],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=30)
+        if p.returncode == 0 or expected not in p.stderr:
+            print("FAIL config_after_subcommand: %r" % p.stderr)
+            failed = True
+        elif q.returncode != 0 or "127.0.0.1:9333" not in q.stdout:
+            print("FAIL config_after_subcommand: get said %r %r"
+                  % (q.stdout, q.stderr))
+            failed = True
+        else:
+            print("PASS config_after_subcommand")
     return failed
 
 

@@ -191,7 +191,11 @@ def check_keep_alive():
 
 def check_health_and_routes():
     status, _, body = node().request("GET", "/_health/")
-    assert status == 200 and json.loads(body)["status"] == "ok", body
+    doc = json.loads(body)
+    assert status == 200 and doc["status"] == "ok", body
+    # The answer comes from the pipeline itself, restarts included.
+    assert doc["pipeline"]["restarts"] == 0, doc
+    assert "queued_bytes" in doc, doc
     expect(404, node().request("GET", "/nope"))
     expect(405, node().request("GET", "/api/1/store/"))
 

@@ -51,6 +51,58 @@ TEST_CASE("the ingest queue is bounded and hands out jobs in order",
   CHECK(q.take(10).empty());
 }
 
+TEST_CASE("the ingest queue is bounded by bytes as well", "[ingest]") {
+  auto sized = [](std::string id, size_t payload) {
+    auto job = job_with_id(std::move(id));
+    ingest_item item;
+    item.category = "error";
+    item.encoded.assign(payload, 'x');
+    job.items.push_back(std::move(item));
+    return job;
+  };
+  auto one = job_bytes(sized("a", 4000));
+  ingest_queue q{100, 2 * one + one / 2};
+  CHECK(q.push(sized("a", 4000)));
+  CHECK(q.push(sized("b", 4000)));
+  CHECK(q.bytes() == 2 * one);
+  CHECK_FALSE(q.push(sized("c", 4000))); // over the bytes: 503
+  CHECK(q.size() == 2);
+  CHECK(q.take(1).size() == 1);
+  CHECK(q.bytes() == one);
+  CHECK(q.push(sized("c", 4000)));
+  q.take(10);
+  CHECK(q.bytes() == 0);
+  // One job larger than the whole bound still enters an empty queue.
+  CHECK(q.push(sized("huge", 20000)));
+  CHECK_FALSE(q.push(sized("d", 10)));
+}
+
+TEST_CASE("an ingest reply answers exactly once, 503 when dropped",
+          "[ingest]") {
+  std::vector<ingest_result> got;
+  {
+    ingest_reply reply{[&](ingest_result r) { got.push_back(r); }};
+    reply(ingest_result{ingest_result::outcome::accepted, "e1", 0, {}, {}});
+    reply(ingest_result{ingest_result::outcome::accepted, "e2", 0, {}, {}});
+  }
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].event_id == "e1");
+  got.clear();
+  {
+    // A job lost with a restarted pipeline still answers its client.
+    ingest_reply reply{[&](ingest_result r) { got.push_back(r); }};
+    ingest_reply moved = std::move(reply);
+  }
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].status == ingest_result::outcome::unavailable);
+  got.clear();
+  {
+    ingest_reply reply{[&](ingest_result r) { got.push_back(r); }};
+    reply.cancel();
+  }
+  CHECK(got.empty());
+}
+
 TEST_CASE("pipeline answers become Sentry's HTTP answers", "[ingest]") {
   SECTION("accepted: 200 with the id") {
     ingest_result res;
