@@ -24,7 +24,7 @@ try {
     page.on('requestfailed', (r) => seen.failed_requests.push(
       { url: r.url(), method: r.method(), failure: r.failure() && r.failure().errorText }));
     page.on('response', (r) => {
-      if (r.url().includes('/api/'))
+      if (new URL(r.url()).pathname.startsWith('/api/'))
         seen.responses.push({ url: r.url(), status: r.status(),
                               method: r.request().method(), headers: r.headers() });
     });

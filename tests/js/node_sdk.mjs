@@ -8,7 +8,10 @@
 //   message      captureMessage with tags, extra, user and breadcrumbs
 //   exception    captureException of an Error thrown two calls deep
 //   fingerprint  three events with one fingerprint, one with another
-//   transaction  a transaction with a child span (tracesSampleRate 1)
+//   transaction  a transaction event with a child span (traceLifecycle
+//                'static', tracesSampleRate 1)
+//   spans        the same spans as SDK 11 sends them by default (streamed
+//                span items)
 //   session      a release-health session, started and ended
 //   attachment   an error event with a 1 KiB attachment
 //   ratelimit    COUNT (argv[4]) events, flushed one by one
@@ -32,19 +35,25 @@ const recording = (options) => {
   };
 };
 
-Sentry.init({
+const options = {
   dsn,
   release: 'vigil-node-check@1.0.0',
   environment: 'test',
   transport: recording,
-  tracesSampleRate: scenario === 'transaction' ? 1.0 : 0,
+  tracesSampleRate: ['transaction', 'spans'].includes(scenario) ? 1.0 : 0,
   // Sessions only where the scenario asks for one.
   integrations: (all) => all.filter((i) => i.name !== 'ProcessSession'),
-  beforeSendTransaction: (event) => {
+};
+if (scenario === 'transaction') {
+  // SDK 11 streams spans (span items) by default; 'static' sends the
+  // classic transaction event.
+  options.traceLifecycle = 'static';
+  options.beforeSendTransaction = (event) => {
     out.transaction_id = event.event_id;
     return event;
-  },
-});
+  };
+}
+Sentry.init(options);
 
 function divide(a, b) {
   if (b === 0) throw new RangeError('division by zero');
@@ -81,6 +90,7 @@ switch (scenario) {
       out.ids.push(Sentry.captureMessage('node gateway timeout #x'));
     });
     break;
+  case 'spans':
   case 'transaction':
     Sentry.startSpan({ name: 'GET /node-checkout', op: 'http.server' }, () => {
       Sentry.startSpan({ name: 'SELECT cart', op: 'db.query' }, () => divide(4, 2));
