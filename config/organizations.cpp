@@ -85,6 +85,30 @@ caf::error expect_list(const YAML::Node& node, const std::string& what) {
   return {};
 }
 
+// Reads `allowed-domains`: a list of origin rules (messages/cors.hpp);
+// absent keeps the default "*".
+caf::error read_allowed_domains(const YAML::Node& map, const std::string& path,
+                                origin_policy& out) {
+  auto node = map["allowed-domains"];
+  if (!node.IsDefined() || node.IsNull())
+    return {};
+  if (!node.IsSequence())
+    return bad(path + ": allowed-domains: expected a list of origins (*, "
+                      "example.com, *.example.com, https://example.com:8443)");
+  std::vector<std::string> entries;
+  for (size_t i = 0; i < node.size(); ++i) {
+    if (!node[i].IsScalar())
+      return bad(path + ": allowed-domains: entry " + std::to_string(i + 1)
+                 + ": expected a string");
+    entries.push_back(node[i].Scalar());
+  }
+  auto policy = origin_policy::parse(entries);
+  if (!policy)
+    return bad(path + ": allowed-domains: " + error_text(policy.error()));
+  out = std::move(*policy);
+  return {};
+}
+
 // Prefixes the configuration key, for errors found outside validation.
 caf::error under(const char* key, const caf::error& err) {
   return bad(std::string{key} + ": " + error_text(err));
@@ -133,7 +157,7 @@ caf::expected<std::vector<project_config>>
 parse_projects(const YAML::Node& node) try {
   std::vector<project_config> out;
   if (auto err = expect_list(node, "projects (id, organization, slug, "
-                                   "keys)"))
+                                   "keys, allowed-domains)"))
     return err;
   for (size_t i = 0; i < node.size(); ++i) {
     auto item = node[i];
@@ -146,6 +170,8 @@ parse_projects(const YAML::Node& node) try {
     if (auto err = read_id(item, "organization", path, p.organization))
       return err;
     if (auto err = read_string(item, "slug", path, p.slug))
+      return err;
+    if (auto err = read_allowed_domains(item, path, p.allowed_origins))
       return err;
     auto keys = item["keys"];
     if (keys.IsDefined() && !keys.IsNull()) {

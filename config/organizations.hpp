@@ -8,6 +8,7 @@
 #include <caf/expected.hpp>
 #include <yaml-cpp/yaml.h>
 
+#include "messages/cors.hpp"
 #include "messages/quota_messages.hpp"
 
 namespace vigil {
@@ -32,6 +33,9 @@ struct project_config {
   uint64_t organization = 0;
   std::string slug;
   std::vector<dsn_key> keys;
+  /// allowed-domains: the web origins whose pages may send events
+  /// (Sentry's `sentry:origins`); default `["*"]`.
+  origin_policy allowed_origins;
 };
 
 /// An organization and its limits (Sentry's organization options).
@@ -76,7 +80,9 @@ caf::expected<std::vector<organization_config>>
 parse_organizations(const YAML::Node& node);
 
 /// Parses the `projects` list ("entry 1 (id 1), key 1 (id 3):
-/// rate-limit.count: expected an integer >= 0 (0 = none), got '-5'").
+/// rate-limit.count: expected an integer >= 0 (0 = none), got '-5'";
+/// "entry 1 (id 1): allowed-domains: entry 2 'a.test/x': an origin has no
+/// path ...").
 caf::expected<std::vector<project_config>>
 parse_projects(const YAML::Node& node);
 

@@ -1,6 +1,9 @@
 #include "runtime/web.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <filesystem>
+#include <unordered_map>
 #include <thread>
 
 #include <caf/all.hpp>
@@ -16,6 +19,7 @@
 #include "actors/supervisor.hpp"
 #include "config/organizations.hpp"
 #include "config/text.hpp"
+#include "messages/cors.hpp"
 #include "messages/errors.hpp"
 #include "runtime/adapters/http.hpp"
 #include "runtime/ingest_endpoint.hpp"
@@ -152,6 +156,8 @@ public:
     limits.max_envelope_bytes
       = static_cast<size_t>(cfg.get_int("web.max-envelope-size"));
     ingest_ = std::make_unique<ingest_endpoint>(catalog_, queue, limits);
+    for (auto& p : catalog_.projects)
+      origins_.emplace(p.id, p.allowed_origins);
     queue_ = queue;
 
     read_api_options aopts;
@@ -210,10 +216,21 @@ private:
     uint64_t project_id = 0;
     bool envelope = false;
     if (ingest_route(path, project_id, envelope)) {
+      // Every answer of these endpoints, errors and 429s included, carries
+      // the CORS headers: a browser SDK can read only what they expose.
+      respond = with_cors(req.header("Origin"), std::move(respond));
+      if (req.method() == "OPTIONS") {
+        http_response preflight;
+        preflight.content_type = "text/plain";
+        respond(std::move(preflight));
+        return;
+      }
       if (req.method() != "POST") {
         respond(json_error(405, "use POST to send events"));
         return;
       }
+      if (!origin_allowed(req, project_id, respond))
+        return;
       ingest_->handle(std::move(req), project_id, envelope,
                       std::move(respond));
       return;
@@ -228,6 +245,41 @@ private:
     }
     respond(json_error(404, "no route for " + std::string{req.method()} + " "
                               + std::string{path}));
+  }
+
+  /// Adds the Access-Control-* headers to whatever `respond` is given.
+  static http_responder with_cors(std::string_view origin,
+                                  http_responder respond) {
+    return [headers = cors_headers(origin),
+            respond = std::move(respond)](http_response resp) {
+      resp.headers.insert(resp.headers.end(), headers.begin(), headers.end());
+      respond(std::move(resp));
+    };
+  }
+
+  /// Checks the request's origin (Origin, else Referer) against the
+  /// project's allowed-domains; answers 403 and returns false when it is
+  /// not allowed. Unknown projects pass: authentication refuses them.
+  bool origin_allowed(const http_request& req, uint64_t project_id,
+                      const http_responder& respond) {
+    auto it = origins_.find(project_id);
+    if (it == origins_.end() || it->second.allows_any())
+      return true;
+    auto origin = request_origin(req.header("Origin"), req.header("Referer"));
+    if (it->second.allows(origin))
+      return true;
+    ++origin_rejected_;
+    // Quoted only when printable ASCII: the detail echoes client input.
+    bool plain = origin.size() <= 200
+                 && std::all_of(origin.begin(), origin.end(), [](char c) {
+                      return c >= 0x20 && c < 0x7f;
+                    });
+    respond(json_error(403, "origin " + (plain ? "'" + origin + "'"
+                                               : std::string{"of the request"})
+                              + " is not allowed for project "
+                              + std::to_string(project_id)
+                              + " (projects[].allowed-domains)"));
+    return false;
   }
 
   /// Answers /_health/: 200 once the ingest pipeline answered a status
@@ -246,7 +298,8 @@ private:
         {"bad_requests", f.rejected_bad_request},
         {"auth_failures", f.rejected_auth},
         {"queue_full", f.queue_full},
-        {"unknown_items_dropped", f.unknown_items_dropped}}}};
+        {"unknown_items_dropped", f.unknown_items_dropped},
+        {"origin_rejected", origin_rejected_.load()}}}};
     sys_.spawn([body = std::move(body), respond = std::move(respond),
                 pipeline = pipeline_](caf::event_based_actor* self) mutable {
       self->request(pipeline, health_timeout, status_atom_v)
@@ -296,6 +349,9 @@ private:
   ingest_actor pipeline_;
   std::shared_ptr<ingest_queue> queue_;
   std::unique_ptr<ingest_endpoint> ingest_;
+  /// projects[].allowed-domains by project id.
+  std::unordered_map<uint64_t, origin_policy> origins_;
+  std::atomic<uint64_t> origin_rejected_{0};
   std::unique_ptr<read_api> api_;
   std::unique_ptr<http_server> server_;
 };

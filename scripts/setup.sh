@@ -21,7 +21,13 @@ packages=(
   libisal-dev
   # servers and peers of the ingestion tests and benchmark
   postgresql python3-sentry-sdk nginx-light wrk
+  # the JavaScript clients (tests/js, installed by scripts/js-deps.sh) run
+  # on node; the browser SDK runs in a headless chromium
+  nodejs chromium
 )
+# Debian's npm, unless a node build that brings its own npm (NodeSource's
+# nodejs provides and conflicts with the npm package) is already there.
+command -v npm >/dev/null || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do
