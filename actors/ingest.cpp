@@ -1,5 +1,7 @@
 #include "actors/ingest.hpp"
 
+#include <algorithm>
+
 #include <caf/actor_cast.hpp>
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
@@ -320,19 +322,22 @@ void finish_batch(self_ptr self, std::vector<ingest_job>& jobs,
     res.event_id = job.event_id;
     size_t rejected = 0;
     for (auto& item : job.items) {
-      const auto& dec = decisions[d++];
+      // Unlimited items had no check: accepted.
+      static const quota_decision unchecked;
+      const auto& dec = item.limited ? decisions[d++] : unchecked;
       auto& counts = st.by_category[item.category];
+      auto quantity = static_cast<uint64_t>(std::max<int64_t>(0, item.quantity));
       if (!dec.accepted) {
         ++rejected;
         ++st.items_rejected;
-        ++counts.second;
+        counts.second += quantity;
         res.retry_after = std::max(res.retry_after, dec.retry_after);
         auto entry = rejection_entry(job, dec);
         entry.categories = {item.category};
         res.limits.push_back(std::move(entry));
         continue;
       }
-      ++counts.first;
+      counts.first += quantity;
       if (!item.event)
         continue;
       auto& ev = *item.event;
@@ -427,6 +432,8 @@ void next_batch(self_ptr self) {
   std::vector<quota_check> checks;
   for (auto& job : jobs)
     for (auto& item : job.items) {
+      if (!item.limited)
+        continue;
       quota_check c;
       c.scoping = job.scoping;
       c.scoping.category = item.category;

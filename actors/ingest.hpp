@@ -41,9 +41,17 @@ class quota_backend;
 
 /// One envelope item (or the one event of a store request).
 struct ingest_item {
-  /// Relay's data category, e.g. "error", "transaction", "attachment".
+  /// Relay's data category, e.g. "error", "transaction", "attachment"; for
+  /// an item no quota applies to, the name it is counted under
+  /// ("client_report").
   std::string category;
+  /// What the item consumes of its category's quotas, in the category's
+  /// unit: 1 per event or session, one per span of a span container, the
+  /// payload's bytes for an attachment (Relay's Item::quantities).
   int64_t quantity = 1;
+  /// False for items no quota applies to (Relay gives client reports no
+  /// data category): always accepted, only counted.
+  bool limited = true;
   /// Events and transactions: the document to store.
   std::optional<normalized_event> event;
   /// The event as the nodestore keeps it (compressed on the HTTP thread,
@@ -219,7 +227,8 @@ struct ingest_state {
   /// When a failing store or broker was last logged: a dead one fails
   /// every batch, and is logged once a minute.
   std::chrono::steady_clock::time_point last_failure_log;
-  /// Items per data category: accepted, rejected by a quota.
+  /// Quantities per data category, in the category's unit (attachments in
+  /// bytes, span containers per span): accepted, rejected by a quota.
   std::map<std::string, std::pair<uint64_t, uint64_t>> by_category;
 };
 

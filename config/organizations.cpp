@@ -293,6 +293,10 @@ quota_catalog::organization_quota(uint64_t org_id) const {
   return {-1, 60};
 }
 
+std::vector<std::string> error_categories() {
+  return {"default", "error", "security"};
+}
+
 std::vector<quota_config> quota_catalog::quotas_for(uint64_t project_id,
                                                     uint64_t key_id) const {
   std::vector<quota_config> out;
@@ -312,7 +316,7 @@ std::vector<quota_config> quota_catalog::quotas_for(uint64_t project_id,
     p.id = "p";
     p.scope = quota_scope::project;
     p.scope_id = std::to_string(project_id);
-    p.categories = {"default", "error", "security"};
+    p.categories = error_categories();
     p.limit = org_limit * share / 100;
     p.window = org_window;
     p.reason_code = "project_quota";
@@ -323,6 +327,7 @@ std::vector<quota_config> quota_catalog::quotas_for(uint64_t project_id,
     o.id = "o";
     o.scope = quota_scope::organization;
     o.scope_id = std::to_string(proj->organization);
+    o.categories = error_categories();
     o.limit = org_limit;
     o.window = org_window;
     o.reason_code = "org_quota";
@@ -343,6 +348,7 @@ std::vector<quota_config> quota_catalog::quotas_for(uint64_t project_id,
       kq.id = "k";
       kq.scope = quota_scope::key;
       kq.scope_id = std::to_string(k.id);
+      kq.categories = error_categories();
       kq.limit = k.rate_limit_count;
       kq.window = k.rate_limit_window;
       kq.reason_code = "key_quota";

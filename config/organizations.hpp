@@ -62,9 +62,12 @@ struct quota_catalog {
   /// get_organization_quota computes it; limit -1 = none.
   std::pair<int64_t, int64_t> organization_quota(uint64_t org_id) const;
 
-  /// The quotas that apply to an event of `project_id` sent with `key_id`:
-  /// organization "o", project share "p" (error categories), key "k", and
-  /// the extra ones; a disabled key gives one reject-all quota.
+  /// The quotas that apply to an item of `project_id` sent with `key_id`:
+  /// organization "o", project share "p" and key "k", each limited to the
+  /// error categories as Sentry's get_quotas makes them (sessions, spans,
+  /// transactions and attachments never count against them), and the
+  /// extra ones; a disabled key gives one reject-all quota (every
+  /// category).
   std::vector<quota_config> quotas_for(uint64_t project_id,
                                        uint64_t key_id) const;
 
@@ -72,6 +75,10 @@ struct quota_catalog {
   const dsn_key* find_key(const std::string& public_key,
                           uint64_t* project_id = nullptr) const;
 };
+
+/// Sentry's DataCategory.error_categories(): "default", "error",
+/// "security". The organization, project and key quotas count only these.
+std::vector<std::string> error_categories();
 
 /// Parses the `organizations` list. Errors name the entry and field but not
 /// the configuration key, which the caller adds once ("entry 1 (id 1):

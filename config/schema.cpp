@@ -198,6 +198,11 @@ std::vector<key_spec> make_schema() {
      .default_yaml = "16384",
      .help = "Largest request line plus headers (bytes); larger gets 431",
      .min = 1024},
+    {.key = "web.trust-forwarded-for", .type = key_type::boolean,
+     .default_yaml = "false",
+     .help = "Take the client's address (what user.ip_address \"{{auto}}\" "
+             "becomes) from the first X-Forwarded-For entry instead of the "
+             "socket; only behind a proxy that sets it"},
     {.key = "web.read-timeout", .type = key_type::number,
      .default_yaml = "30",
      .help = "Seconds a client may take to send one request (slow clients "

@@ -1,5 +1,8 @@
 #include "messages/sentry_envelope.hpp"
 
+#include <algorithm>
+#include <cstdint>
+
 #include <simdjson.h>
 
 #include "messages/errors.hpp"
@@ -119,6 +122,16 @@ caf::expected<sentry_envelope> parse_envelope(std::string_view body,
     item.type = std::move(*type);
     if (auto ct = string_field(*head, "content_type"))
       item.content_type = std::move(*ct);
+    dom::element count_el;
+    if (head->at_key("item_count").get(count_el) == simdjson::SUCCESS
+        && !count_el.is_null()) {
+      uint64_t count = 0;
+      if (count_el.get_uint64().get(count) != simdjson::SUCCESS)
+        return malformed(where(index) + " (" + item.type
+                         + "): \"item_count\" is not a non-negative "
+                           "integer");
+      item.item_count = count;
+    }
     dom::element len_el;
     if (head->at_key("length").get(len_el) == simdjson::SUCCESS
         && !len_el.is_null()) {
@@ -176,6 +189,15 @@ std::string_view item_category(std::string_view type) {
     if (e.type == type)
       return e.category;
   return {};
+}
+
+int64_t item_quantity(const envelope_item& item) {
+  if (item.type == "attachment")
+    return std::max<int64_t>(1, static_cast<int64_t>(item.payload.size()));
+  if (item.item_count)
+    return static_cast<int64_t>(
+      std::min<uint64_t>(*item.item_count, INT64_MAX));
+  return 1;
 }
 
 } // namespace vigil

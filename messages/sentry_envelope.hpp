@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -10,13 +11,22 @@
 
 namespace vigil {
 
-/// One item of a Sentry envelope: its header's `type` and `content_type`
-/// and its payload bytes (not interpreted here).
+/// One item of a Sentry envelope: its header's `type`, `content_type` and
+/// `item_count` and its payload bytes (not interpreted here).
 struct envelope_item {
   std::string type;
   std::string payload;
   std::string content_type;
+  /// How many items a container item holds (a v2 span item: `{"items":
+  /// [...]}` with content type `application/vnd.sentry.items.span.v2+json`);
+  /// absent for a plain item, which is one.
+  std::optional<uint64_t> item_count;
 };
+
+/// The content type of a span container item (SDKs that stream spans send
+/// several spans in one `span` item of this type).
+constexpr std::string_view span_v2_content_type
+  = "application/vnd.sentry.items.span.v2+json";
 
 /// A parsed Sentry envelope: the fields of its header line that ingestion
 /// needs, and its items in order.
@@ -56,5 +66,10 @@ parse_envelope(std::string_view body,
 /// form_data, which merges into the event, statsd, metric_buckets,
 /// metric_meta) and for unknown types.
 std::string_view item_category(std::string_view type);
+
+/// What an item consumes of its category's quotas, as Relay's
+/// Item::quantities counts it: an attachment its payload bytes (at least
+/// 1), a container item (`item_count` header) that many, anything else 1.
+int64_t item_quantity(const envelope_item& item);
 
 } // namespace vigil

@@ -6,12 +6,15 @@
 #include <cmath>
 #include <vector>
 
+#include <arpa/inet.h>
+
 #include <nlohmann/json.hpp>
 #include <simdjson.h>
 
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
 #include "messages/json_parser.hpp"
+#include "messages/json_writer.hpp"
 #include "messages/sentry_event_fields.hpp"
 #include "messages/sentry_grouping.hpp"
 
@@ -38,7 +41,9 @@ char to_lower_ascii(char c) {
 
 /// Span of one top-level member's value in the original text.
 struct member_span {
-  std::string_view key; // raw, as written between the quotes
+  /// Unescaped, as every JSON reader sees it: `"proj\u0065ct"` is
+  /// `project`.
+  std::string key;
   size_t value_begin = 0;
   size_t value_end = 0;
 };
@@ -89,6 +94,97 @@ size_t skip_value(std::string_view s, size_t i) {
   return i;
 }
 
+int hex_value(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+/// Reads the 4 hex digits at `s[i]`; -1 if they are not.
+long read_hex4(std::string_view s, size_t i) {
+  if (i + 4 > s.size())
+    return -1;
+  long x = 0;
+  for (size_t k = 0; k < 4; ++k) {
+    auto h = hex_value(s[i + k]);
+    if (h < 0)
+      return -1;
+    x = x * 16 + h;
+  }
+  return x;
+}
+
+void append_utf8(std::string& out, unsigned long cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+/// The text of a JSON string's contents (between the quotes) with its
+/// escapes decoded, so that keys compare as readers see them. The text was
+/// validated by simdjson; a lone surrogate becomes U+FFFD.
+std::string unescape_json(std::string_view raw) {
+  if (raw.find('\\') == std::string_view::npos)
+    return std::string{raw};
+  std::string out;
+  out.reserve(raw.size());
+  for (size_t i = 0; i < raw.size(); ++i) {
+    char c = raw[i];
+    if (c != '\\' || i + 1 >= raw.size()) {
+      out += c;
+      continue;
+    }
+    char e = raw[++i];
+    switch (e) {
+      case 'b': out += '\b'; break;
+      case 'f': out += '\f'; break;
+      case 'n': out += '\n'; break;
+      case 'r': out += '\r'; break;
+      case 't': out += '\t'; break;
+      case 'u': {
+        auto cp = read_hex4(raw, i + 1);
+        if (cp < 0) {
+          out += e;
+          break;
+        }
+        i += 4;
+        if (cp >= 0xD800 && cp <= 0xDBFF && i + 2 < raw.size()
+            && raw[i + 1] == '\\' && raw[i + 2] == 'u') {
+          auto lo = read_hex4(raw, i + 3);
+          if (lo >= 0xDC00 && lo <= 0xDFFF) {
+            i += 6;
+            append_utf8(out, 0x10000 + ((static_cast<unsigned long>(cp) - 0xD800) << 10)
+                               + (static_cast<unsigned long>(lo) - 0xDC00));
+            break;
+          }
+        }
+        if (cp >= 0xD800 && cp <= 0xDFFF)
+          cp = 0xFFFD;
+        append_utf8(out, static_cast<unsigned long>(cp));
+        break;
+      }
+      default: out += e; break; // '"', '\\', '/'
+    }
+  }
+  return out;
+}
+
 /// Members of the top-level object and the index of its closing brace.
 struct top_level {
   std::vector<member_span> members;
@@ -108,7 +204,7 @@ bool scan_top_level(std::string_view s, top_level& out) {
     if (key_end > s.size() || key_end < i + 2)
       return false;
     member_span m;
-    m.key = s.substr(i + 1, key_end - i - 2);
+    m.key = unescape_json(s.substr(i + 1, key_end - i - 2));
     i = skip_ws(s, key_end);
     if (i >= s.size() || s[i] != ':')
       return false;
@@ -366,7 +462,116 @@ std::string new_event_id() {
   return id;
 }
 
+// -- IP addresses --------------------------------------------------------------
+
+constexpr std::string_view auto_ip = "{{auto}}";
+
+/// `obj` as JSON text with member `key` set to `value` (JSON text): every
+/// occurrence replaced, appended when absent. The other members keep their
+/// order; their values are written back as simdjson read them.
+std::string object_with(dom::object obj, std::string_view key,
+                        std::string_view value) {
+  std::string out = "{";
+  bool found = false;
+  for (auto field : obj) {
+    if (out.size() > 1)
+      out += ',';
+    append_json_string(out, field.key);
+    out += ':';
+    if (field.key == key) {
+      found = true;
+      out += value;
+    } else {
+      out += simdjson::minify(field.value);
+    }
+  }
+  if (!found) {
+    if (out.size() > 1)
+      out += ',';
+    append_json_string(out, key);
+    out += ':';
+    out += value;
+  }
+  out += '}';
+  return out;
+}
+
+std::string quoted_text(std::string_view s) {
+  std::string out;
+  append_json_string(out, s);
+  return out;
+}
+
+/// Relay's normalize_ip_addresses on the top-level `request` and `user`,
+/// as edits of those members.
+void resolve_ip_addresses(const top_members& top, std::string_view platform,
+                          std::string_view client_ip,
+                          std::vector<field_edit>& edits) {
+  // request.env.REMOTE_ADDR: "{{auto}}" resolved; a valid one backs the
+  // user's address.
+  std::string http_ip;
+  dom::object request, env;
+  if (top.object("request", request)
+      && member_object(request, "env", env)) {
+    auto remote = member_string(env, "REMOTE_ADDR");
+    if (remote == auto_ip && !client_ip.empty()) {
+      http_ip = std::string{client_ip};
+      edits.push_back(
+        {"request", object_with(request, "env",
+                                object_with(env, "REMOTE_ADDR",
+                                            quoted_text(client_ip)))});
+    } else if (is_ip_address(remote)) {
+      http_ip = std::string{remote};
+    }
+  }
+  // The user interface, under its legacy name if only that is there.
+  std::string_view user_key = "user";
+  dom::element user_el;
+  if (!top.get("user", user_el)
+      && top.get("sentry.interfaces.User", user_el))
+    user_key = "sentry.interfaces.User";
+  dom::object user;
+  bool has_user = false;
+  if (top.get(user_key, user_el)) {
+    if (user_el.get_object().get(user) == simdjson::SUCCESS)
+      has_user = true;
+    else if (!user_el.is_null())
+      return; // not an interface Relay would read
+  }
+  dom::element ip_el;
+  bool has_ip = has_user && member(user, "ip_address", ip_el)
+                && !ip_el.is_null();
+  std::string ip;
+  if (has_ip) {
+    if (get_string(ip_el) != auto_ip || client_ip.empty())
+      return;
+    ip = std::string{client_ip};
+  } else if (!http_ip.empty()) {
+    ip = std::move(http_ip);
+  } else if (!client_ip.empty()
+             && (platform == "javascript" || platform == "cocoa"
+                 || platform == "objc")) {
+    ip = std::string{client_ip};
+  } else {
+    return;
+  }
+  auto value = quoted_text(ip);
+  if (has_user)
+    edits.push_back({user_key, object_with(user, "ip_address", value)});
+  else
+    edits.push_back({user_key, "{\"ip_address\":" + value + "}"});
+}
+
 } // namespace
+
+bool is_ip_address(std::string_view text) {
+  if (text.empty() || text.size() >= INET6_ADDRSTRLEN)
+    return false;
+  std::string s{text};
+  unsigned char buf[sizeof(struct in6_addr)];
+  return inet_pton(AF_INET, s.c_str(), buf) == 1
+         || inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
 
 std::optional<std::string> normalize_event_id(std::string_view text) {
   std::string out;
@@ -398,7 +603,8 @@ std::optional<std::string> normalize_event_id(std::string_view text) {
 
 caf::expected<normalized_event>
 normalize_event(std::string_view json, uint64_t project_id, double received,
-                std::optional<std::string_view> event_id_hint) {
+                const normalize_options& opts) {
+  const auto& event_id_hint = opts.event_id_hint;
   thread_local dom::parser parser;
   constexpr size_t parser_depth = max_event_depth + 1;
   if (auto err = fit_json_parser(parser, json.size(), parser_depth, 4096))
@@ -464,19 +670,24 @@ normalize_event(std::string_view json, uint64_t project_id, double received,
     edits.push_back({"timestamp", received_text});
   }
 
+  out.transaction = top.string("type") == "transaction";
+  if (opts.transaction && !out.transaction) {
+    out.transaction = true;
+    edits.push_back({"type", json_quoted("transaction")});
+  }
   out.level = top.string("level");
   if (out.level.empty()) {
     // Relay's default: "info" for transactions, "error" for the rest.
-    out.level = top.string("type") == "transaction" ? "info"
-                                                               : "error";
+    out.level = out.transaction ? "info" : "error";
     edits.push_back({"level", json_quoted(out.level)});
   }
-  out.transaction = top.string("type") == "transaction";
   out.platform = top.string("platform");
   if (out.platform.empty()) {
     out.platform = "other";
     edits.push_back({"platform", json_quoted(out.platform)});
   }
+
+  resolve_ip_addresses(top, top.string("platform"), opts.client_ip, edits);
 
   auto excs = exception_values(top);
   out.grouping_hash = grouping_hash(top, excs);

@@ -29,6 +29,19 @@ struct normalized_event {
   bool transaction = false;
 };
 
+/// What normalization knows about an event beyond its JSON.
+struct normalize_options {
+  /// The envelope header's event_id, used when the event has no valid one.
+  std::optional<std::string_view> event_id_hint;
+  /// The sending client's address (the socket's, or X-Forwarded-For's
+  /// first with web.trust-forwarded-for); "" = unknown. Resolves
+  /// `{{auto}}` as Relay does, see normalize_event.
+  std::string_view client_ip;
+  /// The payload came as an envelope `transaction` item: it is a
+  /// transaction whatever its `type` says (Relay sets the type).
+  bool transaction = false;
+};
+
 /// Maximum nesting depth accepted in an event.
 constexpr size_t max_event_depth = 128;
 
@@ -51,11 +64,28 @@ constexpr size_t max_event_depth = 128;
 ///   the last exception that has one, else "".
 /// - grouping_hash from `fingerprint`, else the exception chain with its
 ///   in-app frames, else the message, else "<unlabeled>".
+/// - IP addresses, as Relay's normalize_ip_addresses (`user` or its legacy
+///   name `sentry.interfaces.User`): `request.env.REMOTE_ADDR` and
+///   `user.ip_address` that are `"{{auto}}"` become `client_ip`; a user
+///   without ip_address then takes a valid REMOTE_ADDR, else, for platforms
+///   javascript, cocoa and objc only, `client_ip` (user created if absent).
 /// Errors: `errc::malformed` ("event is not a JSON object", "malformed JSON
 /// at byte N: ..."), `errc::too_large` (nesting deeper than max_event_depth).
 caf::expected<normalized_event>
 normalize_event(std::string_view json, uint64_t project_id, double received,
-                std::optional<std::string_view> event_id_hint = std::nullopt);
+                const normalize_options& opts);
+
+/// normalize_event with only an event_id hint.
+inline caf::expected<normalized_event>
+normalize_event(std::string_view json, uint64_t project_id, double received,
+                std::optional<std::string_view> event_id_hint = std::nullopt) {
+  normalize_options opts;
+  opts.event_id_hint = event_id_hint;
+  return normalize_event(json, project_id, received, opts);
+}
+
+/// Whether `text` is an IPv4 or IPv6 address (no port, no brackets).
+bool is_ip_address(std::string_view text);
 
 /// Normalizes a 32-hex or dashed UUID text to 32 lowercase hex digits;
 /// nullopt if it is neither.

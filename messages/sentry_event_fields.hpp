@@ -75,13 +75,16 @@ public:
   }
 
 private:
-  static constexpr std::array<std::string_view, 12> names{
+  // The IP normalization's members are here too: looking up an absent
+  // member otherwise scans every key again.
+  static constexpr std::array<std::string_view, 15> names{
     "event_id", "timestamp",   "level",       "platform",
     "type",     "exception",   "fingerprint", "transaction",
-    "logentry", "message",     "project",     "received"};
+    "logentry", "message",     "project",     "received",
+    "user",     "request",     "sentry.interfaces.User"};
   dom::object obj_;
-  std::array<dom::element, 12> values_{};
-  std::array<bool, 12> found_{};
+  std::array<dom::element, 15> values_{};
+  std::array<bool, 15> found_{};
 };
 
 /// The exception values of an event: `exception.values` or, as old SDKs

@@ -10,6 +10,7 @@
 #include "messages/errors.hpp"
 #include "messages/sentry_auth.hpp"
 #include "messages/sentry_envelope.hpp"
+#include "messages/sentry_event.hpp"
 #include "runtime/adapters/zlib.hpp"
 
 namespace vigil {
@@ -24,6 +25,23 @@ double now_seconds() {
 http_response input_error(const caf::error& err, std::string_view what) {
   auto status = err == errc::too_large ? 413u : 400u;
   return json_error(status, std::string{what} + ": " + error_text(err));
+}
+
+/// The client's address: the first X-Forwarded-For entry when trusted and
+/// an IP address (as Relay reads it), else the socket's peer.
+std::string client_address(const http_request& req, bool trust_forwarded) {
+  if (trust_forwarded) {
+    auto xff = req.header("X-Forwarded-For");
+    auto first = xff.substr(0, xff.find(','));
+    auto b = first.find_first_not_of(" \t");
+    if (b != std::string_view::npos) {
+      auto e = first.find_last_not_of(" \t");
+      auto ip = first.substr(b, e - b + 1);
+      if (is_ip_address(ip))
+        return std::string{ip};
+    }
+  }
+  return req.remote_ip;
 }
 
 } // namespace
@@ -66,8 +84,11 @@ http_response to_http_response(const ingest_result& res) {
 
 ingest_endpoint::ingest_endpoint(const quota_catalog& catalog,
                                  std::shared_ptr<ingest_queue> queue,
-                                 ingest_limits limits)
-  : queue_(std::move(queue)), limits_(limits) {
+                                 ingest_limits limits,
+                                 bool trust_forwarded_for)
+  : queue_(std::move(queue)),
+    limits_(limits),
+    trust_forwarded_for_(trust_forwarded_for) {
   for (auto& p : catalog.projects)
     for (auto& k : p.keys) {
       key_entry e;
@@ -185,8 +206,10 @@ void ingest_endpoint::handle(http_request&& req, uint64_t project_id,
     return;
   }
   ingest_job job;
+  auto client_ip = client_address(req, trust_forwarded_for_);
   if (envelope) {
-    if (!envelope_items(body, project_id, key, key != nullptr, job, respond))
+    if (!envelope_items(body, project_id, client_ip, key, key != nullptr,
+                        job, respond))
       return;
     if (job.items.empty()) {
       // Only internal or unknown items: nothing to count or keep.
@@ -196,7 +219,9 @@ void ingest_endpoint::handle(http_request&& req, uint64_t project_id,
       return;
     }
   } else {
-    auto ev = normalize_event(body, project_id, now_seconds());
+    normalize_options nopts;
+    nopts.client_ip = client_ip;
+    auto ev = normalize_event(body, project_id, now_seconds(), nopts);
     if (!ev) {
       ++bad_request_;
       respond(input_error(ev.error(), "invalid event"));
@@ -216,6 +241,7 @@ void ingest_endpoint::handle(http_request&& req, uint64_t project_id,
 
 bool ingest_endpoint::envelope_items(std::string_view body,
                                      uint64_t project_id,
+                                     std::string_view client_ip,
                                      const key_entry*& key, bool have_key,
                                      ingest_job& job,
                                      const http_responder& respond) {
@@ -244,17 +270,33 @@ bool ingest_endpoint::envelope_items(std::string_view body,
     if (key == nullptr)
       return false;
   }
+  // The answer's id is the one the read API knows: the header's, as
+  // normalization writes ids (a dashed UUID loses its dashes), unless an
+  // event item carries its own.
+  std::optional<std::string> header_id;
   if (env->event_id)
-    job.event_id = *env->event_id;
+    header_id = normalize_event_id(*env->event_id);
+  if (header_id)
+    job.event_id = *header_id;
   auto received = now_seconds();
+  bool have_event = false;
   for (auto& item : env->items) {
+    ingest_item out;
+    if (item.type == "client_report") {
+      // Relay counts client reports in no category and limits them by no
+      // quota; they are only counted here.
+      out.category = "client_report";
+      out.limited = false;
+      job.items.push_back(std::move(out));
+      continue;
+    }
     auto category = item_category(item.type);
     if (category.empty()) {
       ++unknown_items_;
       continue;
     }
-    ingest_item out;
     out.category = std::string{category};
+    out.quantity = item_quantity(item);
     if (item.type == "event" || item.type == "transaction") {
       if (item.payload.size() > limits_.max_event_bytes) {
         ++bad_request_;
@@ -264,24 +306,29 @@ bool ingest_endpoint::envelope_items(std::string_view body,
                                   + " bytes)"));
         return false;
       }
-      std::optional<std::string_view> hint;
-      if (env->event_id)
-        hint = *env->event_id;
-      auto ev = normalize_event(item.payload, project_id, received, hint);
+      normalize_options nopts;
+      if (header_id)
+        nopts.event_id_hint = *header_id;
+      nopts.client_ip = client_ip;
+      nopts.transaction = item.type == "transaction";
+      auto ev = normalize_event(item.payload, project_id, received, nopts);
       if (!ev) {
         ++bad_request_;
         respond(input_error(ev.error(),
                             "invalid '" + item.type + "' item"));
         return false;
       }
-      if (job.event_id.empty())
+      // The stored id (the event's own wins over the header's) is the one
+      // to answer with.
+      if (!have_event) {
+        have_event = true;
         job.event_id = ev->event_id;
+      }
       out.encoded = nodestore::encode_main(ev->json);
       out.event = std::move(*ev);
-    } else if (out.category == "attachment") {
-      // Relay counts attachments in bytes.
-      out.quantity = static_cast<int64_t>(item.payload.size());
     }
+    // Sessions, spans, attachments and the rest are counted in their own
+    // category (attachments in bytes) and not stored.
     job.items.push_back(std::move(out));
   }
   return true;

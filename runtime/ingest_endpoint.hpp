@@ -44,8 +44,11 @@ struct ingest_endpoint_figures {
 /// Handles `POST /api/{project_id}/store/` and `/envelope/`.
 class ingest_endpoint {
 public:
+  /// `trust_forwarded_for` (web.trust-forwarded-for): the client's address
+  /// is X-Forwarded-For's first entry rather than the socket's peer.
   ingest_endpoint(const quota_catalog& catalog,
-                  std::shared_ptr<ingest_queue> queue, ingest_limits limits);
+                  std::shared_ptr<ingest_queue> queue, ingest_limits limits,
+                  bool trust_forwarded_for = false);
 
   /// Handles one request for `project_id`; `envelope` selects the format.
   void handle(http_request&& req, uint64_t project_id, bool envelope,
@@ -73,7 +76,8 @@ private:
   /// Builds the job's items from an envelope; answers 4xx and returns
   /// false when the envelope is bad.
   bool envelope_items(std::string_view body, uint64_t project_id,
-                      const key_entry*& key, bool have_key, ingest_job& job,
+                      std::string_view client_ip, const key_entry*& key,
+                      bool have_key, ingest_job& job,
                       const http_responder& respond);
 
   void submit(ingest_job&& job, http_responder respond);
@@ -90,6 +94,7 @@ private:
     keys_;
   std::shared_ptr<ingest_queue> queue_;
   ingest_limits limits_;
+  bool trust_forwarded_for_ = false;
   std::atomic<uint64_t> requests_{0};
   /// The pipeline's answers, counted by the jobs' reply callbacks: shared
   /// with them, as a job can be answered after this endpoint is gone.

@@ -155,7 +155,8 @@ public:
       = static_cast<size_t>(cfg.get_int("web.max-event-size"));
     limits.max_envelope_bytes
       = static_cast<size_t>(cfg.get_int("web.max-envelope-size"));
-    ingest_ = std::make_unique<ingest_endpoint>(catalog_, queue, limits);
+    ingest_ = std::make_unique<ingest_endpoint>(
+      catalog_, queue, limits, cfg.get_bool("web.trust-forwarded-for"));
     for (auto& p : catalog_.projects)
       origins_.emplace(p.id, p.allowed_origins);
     queue_ = queue;

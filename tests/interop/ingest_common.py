@@ -17,6 +17,9 @@ TOKEN = "test-api-token-0123456789"
 KEY_A = "a" * 32
 KEY_D = "d" * 32
 KEY_L = "1" * 32
+# project 3 (org acme, slug sdk): key C limited like L, for the category
+# checks (they must not disturb project 2's counts).
+KEY_C = "c" * 32
 LIMIT = 5
 
 
@@ -48,6 +51,13 @@ projects:
     keys:
       - id: 3
         public: "{KEY_L}"
+        rate-limit: {{count: {LIMIT}, window: 3600}}
+  - id: 3
+    organization: 1
+    slug: sdk
+    keys:
+      - id: 4
+        public: "{KEY_C}"
         rate-limit: {{count: {LIMIT}, window: 3600}}
 {extra}
 """
@@ -109,6 +119,21 @@ class Node:
         status, body = self.api(f"projects/{org}/{project}/issues/")
         assert status == 200, f"issues: {status} {body}"
         return body
+
+    def envelope(self, body, key=KEY_A, project=1, headers=None):
+        """POSTs a raw envelope (bytes or str)."""
+        if isinstance(body, str):
+            body = body.encode()
+        h = {"Content-Type": "application/x-sentry-envelope",
+             "X-Sentry-Auth": f"Sentry sentry_version=7, sentry_key={key}, "
+                              "sentry_client=vigil-test/1.0"}
+        h.update(headers or {})
+        return self.request("POST", f"/api/{project}/envelope/", body, h)
+
+    def health(self):
+        status, _, data = self.request("GET", "/_health/")
+        assert status == 200, f"/_health/: {status} {data[:300]}"
+        return json.loads(data)
 
     def store(self, event, key=KEY_A, project=1, gzip_body=False,
               headers=None):

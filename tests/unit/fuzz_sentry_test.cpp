@@ -171,6 +171,36 @@ TEST_CASE("fuzz: events", "[fuzz][sentry]") {
   }
 }
 
+TEST_CASE("fuzz: escaped keys and {{auto}} addresses", "[fuzz][sentry]") {
+  // What the key unescaping and the IP rewrite see: escapes (some broken
+  // by the mutations), user and request objects, legacy names.
+  std::vector<std::string> seeds = {
+    R"({"proj\u0065ct":999,"\ud83d\ude00":1,"r\u0065ceived":"x",)"
+    R"("user":{"ip_address":"{{auto}}","id":"\u0041"}})",
+    R"({"platform":"javascript","request":{"env":{"REMOTE_ADDR":"{{auto}}",)"
+    R"("X":[1,{"y":null}]}},"user":null,"lev\u0065l":null})",
+    R"({"sentry.interfaces.User":{"ip_address":"{{auto}}"},"type":"error",)"
+    R"("request":{"env":{"REMOTE_ADDR":"10.0.0.1"}}})",
+  };
+  std::mt19937 rng{1313};
+  int accepted = 0;
+  for (int i = 0; i < 20000; ++i) {
+    auto text = mutate(seeds[static_cast<size_t>(i) % seeds.size()], rng);
+    normalize_options opts;
+    opts.client_ip = i % 3 == 0 ? "" : (i % 3 == 1 ? "127.0.0.1" : "::1");
+    opts.transaction = i % 5 == 0;
+    auto ev = normalize_event(text, 9, 1700000000.0, opts);
+    if (!ev)
+      continue;
+    ++accepted;
+    INFO(text);
+    REQUIRE(nlohmann::json::accept(ev->json));
+    auto doc = nlohmann::json::parse(ev->json);
+    REQUIRE(doc["project"] == 9);
+  }
+  CHECK(accepted > 1000);
+}
+
 TEST_CASE("fuzz: auth headers, query strings, DSNs", "[fuzz][sentry]") {
   std::vector<std::string> auth_seeds = {
     "Sentry sentry_key=0123456789abcdef0123456789abcdef, sentry_version=7, "

@@ -2,12 +2,26 @@
 // pipeline answer becomes an HTTP response, the post_process task, and the
 // bind address parser.
 
+#include <filesystem>
+#include <future>
 #include <limits>
+#include <map>
+
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 
+#include <caf/all.hpp>
+#include <nlohmann/json.hpp>
+
+#include "actors/backends/broker.hpp"
+#include "actors/backends/event_store.hpp"
+#include "actors/backends/quota.hpp"
 #include "actors/ingest.hpp"
+#include "messages/errors.hpp"
+#include "messages/sentry_envelope.hpp"
 #include "messages/task_body.hpp"
+#include "runtime/actor_system.hpp"
 #include "runtime/adapters/http.hpp"
 #include "runtime/ingest_endpoint.hpp"
 
@@ -195,4 +209,260 @@ TEST_CASE("web.bind is host:port", "[ingest]") {
   CHECK_FALSE(parse_bind_address("localhost"));
   CHECK_FALSE(parse_bind_address("h:99999"));
   CHECK_FALSE(parse_bind_address("h:x"));
+}
+
+// -- the endpoint and the pipeline together ------------------------------------
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+const std::string key_open(32, 'a');    // project 1: no key limit
+const std::string key_limited(32, '1'); // project 2: 5 errors per hour
+
+/// An ingest endpoint and a real ingest actor on SQLite, the in-process
+/// quota store and the memory broker: what `vigil run node` wires, minus
+/// HTTP. Answers are awaited, never slept for.
+struct pipeline {
+  actor_system_config_ext cfg;
+  caf::actor_system sys{cfg};
+  fs::path dir;
+  std::string db_url;
+  std::shared_ptr<ingest_queue> queue = std::make_shared<ingest_queue>(100);
+  quota_catalog catalog;
+  std::unique_ptr<ingest_endpoint> open_ep;
+  std::unique_ptr<ingest_endpoint> forwarded_ep;
+  ingest_actor actor;
+
+  explicit pipeline(const std::string& name) {
+    dir = fs::temp_directory_path()
+          / ("vigil-unit-" + name + "-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    db_url = "sqlite://" + (dir / "vigil.db").string();
+    catalog.organizations.push_back({1, "acme", 0, 100});
+    project_config p1;
+    p1.id = 1;
+    p1.organization = 1;
+    p1.keys.push_back({1, key_open, true, 0, 0});
+    project_config p2;
+    p2.id = 2;
+    p2.organization = 1;
+    p2.keys.push_back({3, key_limited, true, 5, 3600});
+    catalog.projects = {p1, p2};
+    // Project 1's attachments: 2 KiB per hour.
+    quota_config att;
+    att.id = "pa";
+    att.scope = quota_scope::project;
+    att.scope_id = "1";
+    att.categories = {"attachment"};
+    att.limit = 2048;
+    att.window = 3600;
+    att.reason_code = "attachment_quota";
+    catalog.extra.push_back(att);
+    open_ep = std::make_unique<ingest_endpoint>(catalog, queue,
+                                                ingest_limits{});
+    forwarded_ep = std::make_unique<ingest_endpoint>(catalog, queue,
+                                                     ingest_limits{}, true);
+    ingest_options opts;
+    opts.queue = queue;
+    opts.open_local_quotas = [name] {
+      quota_backend_options o;
+      o.url = "memory://unit-pipeline-" + name;
+      return make_memory_quota_backend(o);
+    };
+    opts.open_store = [url = db_url] { return event_store::open(url); };
+    opts.open_broker = [name] {
+      return connect_broker("memory://unit-pipeline-" + name, 1s);
+    };
+    actor = sys.spawn<caf::detached>(ingest_service, opts);
+  }
+
+  ~pipeline() {
+    caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+    sys.await_all_actors_done();
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+
+  http_response post(std::string body, const std::string& key,
+                     uint64_t project, bool envelope = true,
+                     std::string remote = "127.0.0.1",
+                     std::string forwarded = "", bool trust = false) {
+    http_request req;
+    req.message.method(boost::beast::http::verb::post);
+    req.message.target("/api/" + std::to_string(project)
+                       + (envelope ? "/envelope/" : "/store/"));
+    req.message.set("X-Sentry-Auth",
+                    "Sentry sentry_version=7, sentry_key=" + key);
+    if (!forwarded.empty())
+      req.message.set("X-Forwarded-For", forwarded);
+    req.message.body() = std::move(body);
+    req.remote_ip = std::move(remote);
+    auto answer = std::make_shared<std::promise<http_response>>();
+    auto got = answer->get_future();
+    (trust ? *forwarded_ep : *open_ep)
+      .handle(std::move(req), project, envelope,
+              [answer](http_response r) { answer->set_value(std::move(r)); });
+    REQUIRE(got.wait_for(20s) == std::future_status::ready);
+    return got.get();
+  }
+
+  std::map<std::string, std::string> status() {
+    caf::scoped_actor self{sys};
+    std::map<std::string, std::string> out;
+    self->request(actor, 10s, status_atom_v)
+      .receive([&](actor_status& st) { out = st.extra; },
+               [&](caf::error& err) { FAIL("no status: " << error_text(err)); });
+    return out;
+  }
+
+  /// The stored event, parsed; null when unknown.
+  nlohmann::json stored(uint64_t project, const std::string& id) {
+    auto store = event_store::open(db_url);
+    REQUIRE(store);
+    auto text = (*store)->get_event(project, id);
+    REQUIRE(text);
+    if (!*text)
+      return nullptr;
+    return nlohmann::json::parse(**text);
+  }
+};
+
+std::string item(const std::string& header, const std::string& payload) {
+  return header + "\n" + payload + "\n";
+}
+
+std::string id_of(const http_response& r) {
+  return nlohmann::json::parse(r.body).value("id", "");
+}
+
+} // namespace
+
+TEST_CASE("sessions, spans, transactions and attachments never take a key's "
+          "event limit", "[ingest]") {
+  pipeline p{"categories"};
+  std::string attachment(1024, 'x');
+  std::vector<std::string> transactions;
+  for (int i = 0; i < 6; ++i) {
+    auto txn = "0000000000000000000000000000000" + std::to_string(i);
+    transactions.push_back(txn);
+    auto body
+      = std::string{"{}\n"}
+        + item(R"({"type":"session"})",
+               R"({"sid":"s","init":true,"status":"exited"})")
+        + item(R"({"type":"sessions"})", R"({"aggregates":[]})")
+        + item(R"({"type":"attachment","length":1024})", attachment)
+        + item(R"({"type":"transaction"})",
+               R"({"event_id":")" + txn
+                 + R"(","transaction":"/checkout","spans":[]})")
+        + item(R"({"type":"span","item_count":3,"content_type":")"
+                 + std::string{span_v2_content_type} + "\"}",
+               R"({"items":[{"span_id":"1"},{"span_id":"2"},{"span_id":"3"}]})")
+        + item(R"({"type":"client_report"})",
+               R"({"discarded_events":[{"reason":"sample_rate",)"
+               R"("category":"transaction","quantity":1}]})");
+    auto r = p.post(body, key_limited, 2);
+    INFO("envelope " << i << ": " << r.body);
+    CHECK(r.status == 200);
+    CHECK(id_of(r) == txn);
+  }
+  // The key's 5 errors are still all there.
+  for (int i = 0; i < 5; ++i)
+    CHECK(p.post(R"({"message":"error )" + std::to_string(i) + "\"}",
+                 key_limited, 2, false)
+            .status
+          == 200);
+  auto sixth = p.post(R"({"message":"one too many"})", key_limited, 2, false);
+  CHECK(sixth.status == 429);
+  CHECK(header_of(sixth, "X-Sentry-Rate-Limits").find(":error:key:key_quota")
+        != std::string::npos);
+  // Counted per category, in each category's unit.
+  auto st = p.status();
+  CHECK(st["accepted.session"] == "12");
+  CHECK(st["accepted.attachment"] == std::to_string(6 * 1024));
+  CHECK(st["accepted.transaction"] == "6");
+  CHECK(st["accepted.span"] == "18");
+  CHECK(st["accepted.client_report"] == "6");
+  CHECK(st["accepted.error"] == "5");
+  CHECK(st["rejected.error"] == "1");
+  CHECK(st["rejected.session"] == "0");
+  // Transactions are stored with their type and readable by id; sessions
+  // and spans are not events.
+  auto txn = p.stored(2, transactions[3]);
+  REQUIRE(txn.is_object());
+  CHECK(txn["type"] == "transaction");
+  CHECK(txn["transaction"] == "/checkout");
+  CHECK(st["events_stored"] == "11");
+}
+
+TEST_CASE("attachments are limited by bytes in their own category",
+          "[ingest]") {
+  pipeline p{"attachments"};
+  auto envelope = [](size_t bytes) {
+    return std::string{"{}\n"}
+           + item(R"({"type":"attachment","length":)" + std::to_string(bytes)
+                    + "}",
+                  std::string(bytes, 'y'));
+  };
+  CHECK(p.post(envelope(1024), key_open, 1).status == 200);
+  CHECK(p.post(envelope(1024), key_open, 1).status == 200);
+  auto third = p.post(envelope(1024), key_open, 1);
+  CHECK(third.status == 429);
+  CHECK(header_of(third, "X-Sentry-Rate-Limits")
+          .find(":attachment:project:attachment_quota")
+        != std::string::npos);
+  // Errors of the same project are not touched by the attachment quota.
+  CHECK(p.post(R"({"message":"fine"})", key_open, 1, false).status == 200);
+  auto st = p.status();
+  CHECK(st["accepted.attachment"] == "2048");
+  CHECK(st["rejected.attachment"] == "1024");
+}
+
+TEST_CASE("the envelope answer's id is the one the read API knows",
+          "[ingest]") {
+  pipeline p{"ids"};
+  SECTION("a dashed upper-case header id comes back as 32 hex") {
+    auto r = p.post(std::string{R"({"event_id":"8E0E3D6A-1F2B-4C3D-9E8F-0A1B2C3D4E5F"})"}
+                      + "\n" + item(R"({"type":"event"})", R"({"message":"m"})"),
+                    key_open, 1);
+    REQUIRE(r.status == 200);
+    CHECK(r.body == R"({"id":"8e0e3d6a1f2b4c3d9e8f0a1b2c3d4e5f"})");
+    CHECK(p.stored(1, "8e0e3d6a1f2b4c3d9e8f0a1b2c3d4e5f").is_object());
+  }
+  SECTION("an envelope of sessions only answers the header's id") {
+    auto r = p.post(std::string{R"({"event_id":"ABCDEF0123456789ABCDEF0123456789"})"}
+                      + "\n" + item(R"({"type":"session"})", R"({"sid":"s"})"),
+                    key_open, 1);
+    REQUIRE(r.status == 200);
+    CHECK(id_of(r) == "abcdef0123456789abcdef0123456789");
+  }
+  SECTION("the event's own id wins over the header's") {
+    auto r = p.post(std::string{R"({"event_id":"ffffffffffffffffffffffffffffffff"})"}
+                      + "\n"
+                      + item(R"({"type":"event"})",
+                             R"({"event_id":"0123456789abcdef0123456789abcdef"})"),
+                    key_open, 1);
+    REQUIRE(r.status == 200);
+    CHECK(id_of(r) == "0123456789abcdef0123456789abcdef");
+  }
+}
+
+TEST_CASE("{{auto}} takes the socket's address unless X-Forwarded-For is "
+          "trusted", "[ingest]") {
+  pipeline p{"auto-ip"};
+  auto send = [&](std::string id, std::string forwarded, bool trust) {
+    auto body = R"({"event_id":")" + id
+                + R"(","user":{"ip_address":"{{auto}}"}})";
+    auto r = p.post(body, key_open, 1, false, "10.9.8.7", forwarded, trust);
+    REQUIRE(r.status == 200);
+    return p.stored(1, id)["user"]["ip_address"];
+  };
+  CHECK(send(std::string(32, '1'), "", false) == "10.9.8.7");
+  CHECK(send(std::string(32, '2'), "203.0.113.5, 10.0.0.1", false)
+        == "10.9.8.7");
+  CHECK(send(std::string(32, '3'), " 203.0.113.5 , 10.0.0.1", true)
+        == "203.0.113.5");
+  CHECK(send(std::string(32, '4'), "garbage", true) == "10.9.8.7");
 }

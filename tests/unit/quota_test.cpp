@@ -9,6 +9,7 @@
 #include "actors/quota.hpp"
 #include "actors/rate_limiter.hpp"
 #include "config/config.hpp"
+#include "config/organizations.hpp"
 #include "runtime/actor_system.hpp"
 
 using namespace vigil;
@@ -254,4 +255,71 @@ TEST_CASE("the quota actor answers single and vector checks from one batch",
              [&](caf::error&) { FAIL("no status"); });
   CHECK(!batches.empty());
   caf::anon_send_exit(q, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("organization, project and key quotas count error events only",
+          "[quota]") {
+  // Sentry's get_quotas: o, p and k carry DataCategory.error_categories().
+  quota_catalog cat;
+  cat.organizations.push_back({1, "acme", 100, 50});
+  project_config p;
+  p.id = 2;
+  p.organization = 1;
+  p.keys.push_back({3, std::string(32, '1'), true, 5, 3600});
+  cat.projects.push_back(p);
+  quota_config extra;
+  extra.id = "pa";
+  extra.scope = quota_scope::project;
+  extra.categories = {"attachment"};
+  extra.limit = 2048;
+  extra.window = 3600;
+  extra.reason_code = "attachment_quota";
+  cat.extra.push_back(extra);
+  auto quotas = cat.quotas_for(2, 3);
+  REQUIRE(quotas.size() == 4);
+  std::vector<std::string> ids;
+  for (auto& q : quotas) {
+    ids.push_back(q.id);
+    if (q.id != "pa")
+      CHECK(q.categories == error_categories());
+  }
+  CHECK(ids == std::vector<std::string>{"p", "o", "k", "pa"});
+  quota_backend_options opts;
+  opts.url = "memory://unit-error-categories";
+  int64_t now = 1700000000;
+  opts.clock = [&now] { return now; };
+  auto store = make_memory_quota_backend(opts);
+  auto check = [&](std::string category, int64_t quantity) {
+    quota_check c{scoping(1, 2, 3, std::move(category)), quotas, quantity,
+                  false};
+    auto d = store->check_batch({c});
+    REQUIRE(d);
+    REQUIRE(d->size() == 1);
+    return (*d)[0];
+  };
+  // Sessions, spans, transactions and attachments leave the key's 5 alone.
+  for (int i = 0; i < 20; ++i) {
+    CHECK(check("session", 1).accepted);
+    CHECK(check("span", 3).accepted);
+    CHECK(check("transaction", 1).accepted);
+  }
+  CHECK(check("attachment", 1024).accepted);
+  CHECK(check("attachment", 1024).accepted);
+  auto over = check("attachment", 1);
+  CHECK_FALSE(over.accepted);
+  CHECK(over.reason_code == "attachment_quota");
+  for (int i = 0; i < 5; ++i)
+    CHECK(check(i % 2 ? "default" : "error", 1).accepted);
+  auto sixth = check("error", 1);
+  CHECK_FALSE(sixth.accepted);
+  CHECK(sixth.reason_code == "key_quota");
+  CHECK(check("session", 1).accepted);
+  // A disabled key rejects everything, whatever the category.
+  cat.projects[0].keys[0].enabled = false;
+  auto off = cat.quotas_for(2, 3);
+  quota_check c{scoping(1, 2, 3, "session"), off, 1, false};
+  auto d = store->check_batch({c});
+  REQUIRE(d);
+  CHECK_FALSE((*d)[0].accepted);
+  CHECK((*d)[0].reason_code == "disabled");
 }

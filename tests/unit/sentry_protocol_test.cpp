@@ -623,3 +623,190 @@ TEST_CASE("X-Sentry-Rate-Limits", "[sentry]") {
   CHECK(format_rate_limits({{1, {"", "session"}, "", ""}})
         == "1:session:");
 }
+
+// -- keys as readers see them, client addresses, item quantities -------------
+
+namespace {
+
+/// How often the top level of `text` has the (unescaped) key `key`.
+size_t top_level_count(std::string_view text, const std::string& key) {
+  struct counter : nlohmann::json_sax<json> {
+    const std::string& wanted;
+    size_t depth = 0;
+    size_t hits = 0;
+    explicit counter(const std::string& k) : wanted(k) {}
+    bool null() override { return true; }
+    bool boolean(bool) override { return true; }
+    bool number_integer(number_integer_t) override { return true; }
+    bool number_unsigned(number_unsigned_t) override { return true; }
+    bool number_float(number_float_t, const string_t&) override { return true; }
+    bool string(string_t&) override { return true; }
+    bool binary(binary_t&) override { return true; }
+    bool start_object(std::size_t) override { ++depth; return true; }
+    bool key(string_t& k) override {
+      if (depth == 1 && k == wanted)
+        ++hits;
+      return true;
+    }
+    bool end_object() override { --depth; return true; }
+    bool start_array(std::size_t) override { ++depth; return true; }
+    bool end_array() override { --depth; return true; }
+    bool parse_error(std::size_t, const std::string&,
+                     const nlohmann::detail::exception&) override {
+      return false;
+    }
+  } c{key};
+  json::sax_parse(text.begin(), text.end(), &c);
+  return c.hits;
+}
+
+normalized_event normalize_from(std::string_view text,
+                                std::string_view client_ip,
+                                bool transaction = false) {
+  normalize_options opts;
+  opts.client_ip = client_ip;
+  opts.transaction = transaction;
+  auto ev = normalize_event(text, 7, received, opts);
+  if (!ev)
+    FAIL("normalize_event failed: " << error_text(ev.error()));
+  return std::move(*ev);
+}
+
+} // namespace
+
+TEST_CASE("normalization compares keys unescaped", "[sentry]") {
+  SECTION("an escaped project is overwritten, not doubled") {
+    auto ev = normalize_ok(R"({"proj\u0065ct": 999, "message": "x"})", 5);
+    CHECK(top_level_count(ev.json, "project") == 1);
+    CHECK(stored(ev)["project"] == 5);
+  }
+  SECTION("escaped received, event_id and level are overwritten in place") {
+    auto ev = normalize_ok(
+      R"({"r\u0065ceived": 1, "event\u005fid": "nope", "lev\u0065l": null})");
+    CHECK(top_level_count(ev.json, "received") == 1);
+    CHECK(top_level_count(ev.json, "event_id") == 1);
+    CHECK(top_level_count(ev.json, "level") == 1);
+    auto doc = stored(ev);
+    CHECK(doc["received"] == received);
+    CHECK(doc["event_id"] == ev.event_id);
+    CHECK(doc["level"] == "error");
+  }
+  SECTION("every spelling of a duplicated key is replaced") {
+    auto ev = normalize_ok(
+      R"({"project": 1, "\u0070roject": 2, "proj\u0065ct": 3})", 9);
+    CHECK(top_level_count(ev.json, "project") == 3);
+    // Each value replaced in place (the originals had a space after ':').
+    CHECK(ev.json.find(": 1") == std::string::npos);
+    CHECK(ev.json.find(": 2") == std::string::npos);
+    CHECK(ev.json.find(": 3") == std::string::npos);
+    CHECK(ev.json.find(": 9") != std::string::npos);
+  }
+  SECTION("surrogate pairs and other escapes in keys") {
+    auto ev = normalize_ok(R"({"\ud83d\ude00\n": 1, "proj\u0065ct": 4})", 2);
+    auto doc = stored(ev);
+    CHECK(doc["\xF0\x9F\x98\x80\n"] == 1);
+    CHECK(doc["project"] == 2);
+  }
+}
+
+TEST_CASE("user.ip_address {{auto}} becomes the client's address",
+          "[sentry]") {
+  SECTION("user.ip_address") {
+    auto ev = normalize_from(
+      R"({"user": {"id": "u1", "ip_address": "{{auto}}"}, "message": "m"})",
+      "127.0.0.1");
+    auto doc = stored(ev);
+    CHECK(doc["user"]["ip_address"] == "127.0.0.1");
+    CHECK(doc["user"]["id"] == "u1");
+    CHECK(top_level_count(ev.json, "user") == 1);
+  }
+  SECTION("the legacy interface name") {
+    auto doc = stored(normalize_from(
+      R"({"sentry.interfaces.User": {"ip_address": "{{auto}}"}})", "::1"));
+    CHECK(doc["sentry.interfaces.User"]["ip_address"] == "::1");
+    CHECK_FALSE(doc.contains("user"));
+  }
+  SECTION("request.env.REMOTE_ADDR, which then backs the user") {
+    auto doc = stored(normalize_from(
+      R"({"request": {"url": "http://x/", "env": {"REMOTE_ADDR": "{{auto}}",
+          "SERVER_NAME": "s"}}, "user": {"id": 3}})",
+      "10.1.2.3"));
+    CHECK(doc["request"]["env"]["REMOTE_ADDR"] == "10.1.2.3");
+    CHECK(doc["request"]["env"]["SERVER_NAME"] == "s");
+    CHECK(doc["request"]["url"] == "http://x/");
+    CHECK(doc["user"]["ip_address"] == "10.1.2.3");
+    CHECK(doc["user"]["id"] == 3);
+  }
+  SECTION("a valid REMOTE_ADDR fills a missing user address") {
+    auto doc = stored(normalize_from(
+      R"({"request": {"env": {"REMOTE_ADDR": "192.0.2.9"}}})", "10.0.0.1"));
+    CHECK(doc["user"]["ip_address"] == "192.0.2.9");
+  }
+  SECTION("no user: only javascript, cocoa and objc get one") {
+    for (auto platform : {"javascript", "cocoa", "objc"}) {
+      auto doc = stored(normalize_from(
+        std::string{R"({"platform": ")"} + platform + "\"}", "10.0.0.2"));
+      CHECK(doc["user"]["ip_address"] == "10.0.0.2");
+    }
+    auto doc = stored(normalize_from(R"({"platform": "python"})", "10.0.0.2"));
+    CHECK_FALSE(doc.contains("user"));
+    auto null_user = stored(normalize_from(
+      R"({"platform": "javascript", "user": null})", "10.0.0.3"));
+    CHECK(null_user["user"]["ip_address"] == "10.0.0.3");
+  }
+  SECTION("a real address is kept; no client address keeps {{auto}}") {
+    auto doc = stored(normalize_from(
+      R"({"platform": "javascript", "user": {"ip_address": "1.2.3.4"}})",
+      "10.0.0.2"));
+    CHECK(doc["user"]["ip_address"] == "1.2.3.4");
+    auto kept = stored(normalize_from(
+      R"({"user": {"ip_address": "{{auto}}"}})", ""));
+    CHECK(kept["user"]["ip_address"] == "{{auto}}");
+    auto odd = stored(normalize_from(R"({"user": "jane"})", "10.0.0.2"));
+    CHECK(odd["user"] == "jane");
+  }
+  CHECK(is_ip_address("127.0.0.1"));
+  CHECK(is_ip_address("2001:db8::1"));
+  CHECK_FALSE(is_ip_address("{{auto}}"));
+  CHECK_FALSE(is_ip_address("1.2.3.4:80"));
+  CHECK_FALSE(is_ip_address(""));
+}
+
+TEST_CASE("a transaction item is a transaction whatever its type says",
+          "[sentry]") {
+  auto ev = normalize_from(R"({"transaction": "/checkout", "spans": []})", "",
+                           true);
+  CHECK(ev.transaction);
+  CHECK(ev.level == "info");
+  auto doc = stored(ev);
+  CHECK(doc["type"] == "transaction");
+  CHECK(top_level_count(ev.json, "type") == 1);
+  auto wrong = normalize_from(R"({"type": "error"})", "", true);
+  CHECK(stored(wrong)["type"] == "transaction");
+  CHECK(top_level_count(wrong.json, "type") == 1);
+}
+
+TEST_CASE("item quantities as Relay counts them", "[sentry]") {
+  auto env = parse_envelope(
+    "{}\n"
+    "{\"type\":\"span\",\"item_count\":3,\"content_type\":"
+    "\"application/vnd.sentry.items.span.v2+json\"}\n"
+    "{\"items\":[{\"span_id\":\"a\"},{\"span_id\":\"b\"},{\"span_id\":\"c\"}]}\n"
+    "{\"type\":\"attachment\",\"length\":5}\nhello\n"
+    "{\"type\":\"attachment\",\"length\":0}\n\n"
+    "{\"type\":\"session\"}\n{\"sid\":\"s\"}\n"
+    "{\"type\":\"client_report\"}\n{\"discarded_events\":[]}\n");
+  REQUIRE(env);
+  REQUIRE(env->items.size() == 5);
+  CHECK(env->items[0].content_type == span_v2_content_type);
+  CHECK(env->items[0].item_count == 3u);
+  CHECK(item_category(env->items[0].type) == "span");
+  CHECK(item_quantity(env->items[0]) == 3);
+  CHECK(item_quantity(env->items[1]) == 5);
+  CHECK(item_quantity(env->items[2]) == 1); // an empty attachment counts 1
+  CHECK(item_quantity(env->items[3]) == 1);
+  CHECK(item_category("client_report").empty());
+  auto bad = parse_envelope("{}\n{\"type\":\"span\",\"item_count\":-1}\n{}\n");
+  REQUIRE_FALSE(bad);
+  CHECK(code_of(bad.error()) == errc::malformed);
+}
