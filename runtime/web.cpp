@@ -17,6 +17,7 @@
 #include "config/organizations.hpp"
 #include "config/text.hpp"
 #include "messages/errors.hpp"
+#include "messages/text_excerpt.hpp"
 #include "runtime/adapters/http.hpp"
 #include "runtime/ingest_endpoint.hpp"
 #include "runtime/read_api.hpp"
@@ -190,6 +191,12 @@ public:
       static_cast<int64_t>(cfg.get_double("web.read-timeout") * 1000)};
     hopts.idle_timeout = std::chrono::milliseconds{
       static_cast<int64_t>(cfg.get_double("web.idle-timeout") * 1000)};
+    hopts.max_connections
+      = static_cast<size_t>(cfg.get_int("web.max-connections"));
+    hopts.max_buffered_bytes
+      = static_cast<size_t>(cfg.get_int("web.max-buffered-bytes"));
+    hopts.handler_timeout = std::chrono::milliseconds{
+      static_cast<int64_t>(cfg.get_double("web.handler-timeout") * 1000)};
     auto server = http_server::start(
       hopts, [this](http_request&& req, http_responder respond) {
         route(std::move(req), std::move(respond));
@@ -227,7 +234,7 @@ private:
       return;
     }
     respond(json_error(404, "no route for " + std::string{req.method()} + " "
-                              + std::string{path}));
+                              + excerpt(path)));
   }
 
   /// Answers /_health/: 200 once the ingest pipeline answered a status
@@ -259,7 +266,8 @@ private:
             for (auto& [key, val] : st.extra)
               p[key] = val;
             http_response resp;
-            resp.body = body.dump();
+            resp.body = body.dump(-1, ' ', false,
+                                  nlohmann::json::error_handler_t::replace);
             respond(std::move(resp));
           },
           [=](caf::error& err) mutable {
@@ -269,7 +277,8 @@ private:
                              + " ms: " + error_text(err);
             http_response resp;
             resp.status = 503;
-            resp.body = body.dump();
+            resp.body = body.dump(-1, ' ', false,
+                                  nlohmann::json::error_handler_t::replace);
             resp.headers.emplace_back("Retry-After", "5");
             respond(std::move(resp));
           });
