@@ -254,8 +254,11 @@ private:
         {"auth_failures", f.rejected_auth},
         {"queue_full", f.queue_full},
         {"unknown_items_dropped", f.unknown_items_dropped}}}};
-    sys_.spawn([body = std::move(body), respond = std::move(respond),
-                pipeline = pipeline_](caf::event_based_actor* self) mutable {
+    // The pipeline goes in as a spawn argument, not a capture: CAF 0.17
+    // binds a reference to a null argument tuple when a function actor is
+    // spawned with none (UBSan reports it).
+    sys_.spawn([body = std::move(body), respond = std::move(respond)](
+                 caf::event_based_actor* self, ingest_actor pipeline) mutable {
       self->request(pipeline, health_timeout, status_atom_v)
         .then(
           [=](const actor_status& st) mutable {
@@ -282,7 +285,7 @@ private:
             resp.headers.emplace_back("Retry-After", "5");
             respond(std::move(resp));
           });
-    });
+    }, pipeline_);
   }
 
   /// How long /_health/ waits for the ingest pipeline's status.

@@ -317,7 +317,7 @@ def main():
         suites.append(("script", (rel + " [asan+ubsan]", {
             "VIGIL_BIN": asan_bin, "VIGIL_FUZZ_SANITIZED": "1",
             "VIGIL_FUZZ_REQUESTS": os.environ.get("VIGIL_FUZZ_ASAN_REQUESTS",
-                                                  "1500"),
+                                                  "3000"),
             "ASAN_OPTIONS": "detect_leaks=1:halt_on_error=1:"
                             "detect_stack_use_after_return=0",
             "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}),
