@@ -210,6 +210,21 @@ std::vector<key_spec> make_schema() {
     {.key = "web.idle-timeout", .type = key_type::number,
      .default_yaml = "75",
      .help = "Seconds a keep-alive connection may stay idle", .min = 0.1},
+    {.key = "web.max-connections", .type = key_type::integer,
+     .default_yaml = "4096",
+     .help = "Open HTTP connections at most (0 = no bound); at the bound "
+             "the server stops accepting until a connection closes (new "
+             "clients wait in the listen backlog)", .min = 0},
+    {.key = "web.max-buffered-bytes", .type = key_type::integer,
+     .default_yaml = "268435456",
+     .help = "Request bodies being read or held by the handler, summed over "
+             "all connections (bytes, 0 = no bound); a body that does not "
+             "fit gets 503 with Retry-After", .min = 0},
+    {.key = "web.handler-timeout", .type = key_type::number,
+     .default_yaml = "30",
+     .help = "Seconds a request handed to the pipeline may wait for its "
+             "answer (0 = no limit); then the server answers 503 with "
+             "Retry-After and closes the connection", .min = 0},
     {.key = "ingest.queue-size", .type = key_type::integer,
      .default_yaml = "20000",
      .help = "Requests waiting for the ingest pipeline; when full, new "

@@ -59,7 +59,8 @@ http_response to_http_response(const ingest_result& res) {
           }))
         out.body = "{\"id\":\"" + res.event_id + "\"}";
       else
-        out.body = nlohmann::json{{"id", res.event_id}}.dump();
+        out.body = nlohmann::json{{"id", res.event_id}}.dump(
+          -1, ' ', false, nlohmann::json::error_handler_t::replace);
       break;
     case ingest_result::outcome::rate_limited: {
       out = json_error(429, "rate limited: "

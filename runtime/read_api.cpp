@@ -10,6 +10,7 @@
 #include "messages/errors.hpp"
 #include "messages/secret_compare.hpp"
 #include "messages/sentry_event.hpp"
+#include "messages/text_excerpt.hpp"
 
 namespace vigil {
 
@@ -83,8 +84,25 @@ void read_api::run() {
     auto job = std::move(jobs_.front());
     jobs_.pop_front();
     guard.unlock();
-    serve(job.first, job.second);
+    serve_safely(job.first, job.second);
     guard.lock();
+  }
+}
+
+void read_api::serve_safely(const http_request& req,
+                            const http_responder& respond) {
+  // This thread serves every read request: an exception must cost one
+  // answer, not the thread (and with it the process).
+  try {
+    serve(req, respond);
+  } catch (const std::exception& e) {
+    spdlog::error("read api: {} {} threw: {}", req.method(),
+                  printable_excerpt(req.path()), printable_excerpt(e.what()));
+    respond(json_error(500, "internal error while reading"));
+  } catch (...) {
+    spdlog::error("read api: {} {} threw", req.method(),
+                  printable_excerpt(req.path()));
+    respond(json_error(500, "internal error while reading"));
   }
 }
 
@@ -155,7 +173,7 @@ void read_api::serve(const http_request& req, const http_responder& respond) {
   bool events = seg.size() == 7 && seg[5] == "events";
   bool issues = seg.size() == 6 && seg[5] == "issues";
   if (seg.size() < 6 || seg[2] != "projects" || !(events || issues)) {
-    respond(json_error(404, "no such API endpoint: " + std::string{req.path()}));
+    respond(json_error(404, "no such API endpoint: " + excerpt(req.path())));
     return;
   }
   if (req.method() != "GET") {
@@ -164,8 +182,8 @@ void read_api::serve(const http_request& req, const http_responder& respond) {
   }
   auto project_id = find_project(seg[3], seg[4]);
   if (project_id == 0) {
-    respond(json_error(404, "no project '" + std::string{seg[4]}
-                              + "' in organization '" + std::string{seg[3]}
+    respond(json_error(404, "no project '" + excerpt(seg[4], 100)
+                              + "' in organization '" + excerpt(seg[3], 100)
                               + "'"));
     return;
   }
@@ -183,7 +201,7 @@ void read_api::serve(const http_request& req, const http_responder& respond) {
   if (events) {
     auto id = normalize_event_id(seg[6]);
     if (!id) {
-      respond(json_error(400, "not an event id: " + std::string{seg[6]}));
+      respond(json_error(400, "not an event id: " + excerpt(seg[6], 100)));
       return;
     }
     auto doc = store_->get_event(project_id, *id);
@@ -219,7 +237,8 @@ void read_api::serve(const http_request& req, const http_responder& respond) {
                    {"times_seen", g.times_seen},
                    {"status", g.status}});
   http_response resp;
-  resp.body = out.dump();
+  // Titles come from events: invalid UTF-8 is replaced, never thrown on.
+  resp.body = out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   respond(std::move(resp));
 }
 

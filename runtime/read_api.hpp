@@ -63,6 +63,8 @@ private:
 
   /// Answers one request (on the read API's thread).
   void serve(const http_request& req, const http_responder& respond);
+  /// `serve`, with an exception answered 500 and logged.
+  void serve_safely(const http_request& req, const http_responder& respond);
 
   /// Answers 401/429 and returns false unless the request may proceed.
   bool admit(const http_request& req, const http_responder& respond);

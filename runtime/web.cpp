@@ -21,6 +21,7 @@
 #include "config/text.hpp"
 #include "messages/cors.hpp"
 #include "messages/errors.hpp"
+#include "messages/text_excerpt.hpp"
 #include "runtime/adapters/http.hpp"
 #include "runtime/ingest_endpoint.hpp"
 #include "runtime/read_api.hpp"
@@ -197,6 +198,12 @@ public:
       static_cast<int64_t>(cfg.get_double("web.read-timeout") * 1000)};
     hopts.idle_timeout = std::chrono::milliseconds{
       static_cast<int64_t>(cfg.get_double("web.idle-timeout") * 1000)};
+    hopts.max_connections
+      = static_cast<size_t>(cfg.get_int("web.max-connections"));
+    hopts.max_buffered_bytes
+      = static_cast<size_t>(cfg.get_int("web.max-buffered-bytes"));
+    hopts.handler_timeout = std::chrono::milliseconds{
+      static_cast<int64_t>(cfg.get_double("web.handler-timeout") * 1000)};
     auto server = http_server::start(
       hopts, [this](http_request&& req, http_responder respond) {
         route(std::move(req), std::move(respond));
@@ -245,7 +252,7 @@ private:
       return;
     }
     respond(json_error(404, "no route for " + std::string{req.method()} + " "
-                              + std::string{path}));
+                              + excerpt(path)));
   }
 
   /// Adds the Access-Control-* headers to whatever `respond` is given.
@@ -301,8 +308,11 @@ private:
         {"queue_full", f.queue_full},
         {"unknown_items_dropped", f.unknown_items_dropped},
         {"origin_rejected", origin_rejected_.load()}}}};
-    sys_.spawn([body = std::move(body), respond = std::move(respond),
-                pipeline = pipeline_](caf::event_based_actor* self) mutable {
+    // The pipeline goes in as a spawn argument, not a capture: CAF 0.17
+    // binds a reference to a null argument tuple when a function actor is
+    // spawned with none (UBSan reports it).
+    sys_.spawn([body = std::move(body), respond = std::move(respond)](
+                 caf::event_based_actor* self, ingest_actor pipeline) mutable {
       self->request(pipeline, health_timeout, status_atom_v)
         .then(
           [=](const actor_status& st) mutable {
@@ -313,7 +323,8 @@ private:
             for (auto& [key, val] : st.extra)
               p[key] = val;
             http_response resp;
-            resp.body = body.dump();
+            resp.body = body.dump(-1, ' ', false,
+                                  nlohmann::json::error_handler_t::replace);
             respond(std::move(resp));
           },
           [=](caf::error& err) mutable {
@@ -323,11 +334,12 @@ private:
                              + " ms: " + error_text(err);
             http_response resp;
             resp.status = 503;
-            resp.body = body.dump();
+            resp.body = body.dump(-1, ' ', false,
+                                  nlohmann::json::error_handler_t::replace);
             resp.headers.emplace_back("Retry-After", "5");
             respond(std::move(resp));
           });
-    });
+    }, pipeline_);
   }
 
   /// How long /_health/ waits for the ingest pipeline's status.

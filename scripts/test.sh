@@ -8,4 +8,19 @@ bash "$root/scripts/setup.sh"
 bash "$root/scripts/js-deps.sh"
 export BUILD_DIR=${BUILD_DIR:-$root/build-test}
 FRESH=${FRESH:-1} bash "$root/scripts/build.sh"
+# vigil once more with AddressSanitizer and UBSan (no jemalloc), for the HTTP
+# fuzz test: only the vigil target, at -O1 (VIGIL_SKIP_ASAN=1 skips it).
+if [ "${VIGIL_SKIP_ASAN:-0}" != 1 ]; then
+  asan=${ASAN_BUILD_DIR:-$BUILD_DIR-asan}
+  if [ "${FRESH:-1}" = 1 ]; then
+    rm -rf "$asan"
+  fi
+  if [ ! -f "$asan/build.ninja" ]; then
+    meson setup "$asan" "$root" --buildtype=plain -Db_sanitize=address,undefined \
+      -Db_lundef=false \
+      "-Dcpp_args=-O1 -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+  fi
+  ninja -C "$asan" vigil
+  export VIGIL_ASAN_BIN="$asan/vigil"
+fi
 exec /usr/bin/python3 "$root/tests/run_all.py" --build "$BUILD_DIR"

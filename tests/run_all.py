@@ -233,6 +233,11 @@ def run_catch2(name, exe, env, timeout):
 
 
 def run_script(name, path, env, timeout):
+    """Runs one Python test script; `name` may carry the environment it
+    runs under, as ("name", {"VAR": "value"})."""
+    if isinstance(name, tuple):
+        name, extra = name
+        env = dict(env, **extra)
     started = time.time()
     try:
         proc = subprocess.run(["/usr/bin/python3", path], env=env,
@@ -304,8 +309,27 @@ def main():
                        + glob.glob(os.path.join(ROOT, "tests", "faults", "test_*.py"))):
         rel = os.path.relpath(path, ROOT)
         suites.append(("script", rel, path, 300))
+    # The HTTP fuzz test once more against the sanitizer build of vigil
+    # (scripts/test.sh builds it and exports its path).
+    asan_bin = os.environ.get("VIGIL_ASAN_BIN")
+    if asan_bin and os.path.exists(asan_bin):
+        rel = os.path.join("tests", "interop", "test_http_fuzz.py")
+        suites.append(("script", (rel + " [asan+ubsan]", {
+            "VIGIL_BIN": asan_bin, "VIGIL_FUZZ_SANITIZED": "1",
+            "VIGIL_FUZZ_REQUESTS": os.environ.get("VIGIL_FUZZ_ASAN_REQUESTS",
+                                                  "3000"),
+            "ASAN_OPTIONS": "detect_leaks=1:halt_on_error=1:"
+                            "detect_stack_use_after_return=0",
+            "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}),
+            os.path.join(ROOT, rel), 600))
+    elif asan_bin:
+        print("VIGIL_ASAN_BIN=%s does not exist: the sanitizer run of the "
+              "HTTP fuzz test is skipped" % asan_bin)
+
+    def suite_name(s):
+        return s[1][0] if isinstance(s[1], tuple) else s[1]
     if args.only:
-        suites = [s for s in suites if args.only in s[1]]
+        suites = [s for s in suites if args.only in suite_name(s)]
     passed, failed = [], []
     if pg is not None and not pg.ready:
         with open(pg.log.name, errors="replace") as f:
@@ -316,7 +340,8 @@ def main():
     try:
         for kind, name, path, timeout in suites:
             # Only the suites that talk to RabbitMQ wait for it to start.
-            if rabbit is not None and name not in ("unit_tests", "fuzz_asan") \
+            if rabbit is not None and suite_name((kind, name)) not in (
+                    "unit_tests", "fuzz_asan") \
                     and rabbit.ready is None and not rabbit.wait():
                 with open(rabbit.log.name, errors="replace") as f:
                     tail = f.read()[-1500:]
@@ -328,9 +353,9 @@ def main():
             passed += p
             failed += f
             if f:
-                print("---- output of %s ----" % name)
+                print("---- output of %s ----" % suite_name((kind, name)))
                 print(output[-6000:])
-                print("---- end of %s ----" % name)
+                print("---- end of %s ----" % suite_name((kind, name)))
     finally:
         if rabbit is not None:
             rabbit.stop()

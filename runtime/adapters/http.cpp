@@ -1,5 +1,6 @@
 #include "runtime/adapters/http.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <charconv>
@@ -13,6 +14,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
@@ -23,11 +25,12 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/write.hpp>
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "config/text.hpp"
 #include "messages/errors.hpp"
+#include "messages/json_codec.hpp"
+#include "messages/text_excerpt.hpp"
 
 namespace vigil {
 
@@ -63,9 +66,16 @@ std::string_view http_request::header(std::string_view name) const {
 }
 
 http_response json_error(unsigned status, std::string_view detail) {
+  // A detail may quote the request (a path, a header): bounded, and
+  // written by the encoder that replaces invalid UTF-8 instead of throwing.
+  static constexpr size_t max_detail = 4096;
   http_response r;
   r.status = status;
-  r.body = nlohmann::json{{"detail", detail}}.dump();
+  auto text = utf8_prefix(detail, max_detail);
+  r.body.reserve(text.size() + 16);
+  r.body.append("{\"detail\":");
+  append_json_text(r.body, text);
+  r.body += '}';
   return r;
 }
 
@@ -92,11 +102,70 @@ namespace {
 
 class session;
 
+using steady = std::chrono::steady_clock;
+
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           steady::now().time_since_epoch())
+    .count();
+}
+
+/// True at most once per minute per `last` (a steady_ms() stamp): for
+/// warnings a client can cause at will, which must not flood the log.
+bool once_a_minute(std::atomic<int64_t>& last) {
+  auto now = steady_ms();
+  auto prev = last.load(std::memory_order_relaxed);
+  return (prev == 0 || now - prev >= 60000)
+         && last.compare_exchange_strong(prev, now);
+}
+
 struct server_shared {
   http_server_options opts;
   http_handler handler;
   std::atomic<uint64_t> connections{0};
   std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> handler_errors{0};
+  std::atomic<uint64_t> handler_timeouts{0};
+  std::atomic<uint64_t> buffer_refusals{0};
+  std::atomic<int64_t> last_handler_error_log{0};
+  std::atomic<int64_t> last_accept_error_log{0};
+  /// Connections open now (web.max-connections).
+  std::atomic<size_t> open{0};
+  /// Body bytes reserved by connections now (web.max-buffered-bytes).
+  std::atomic<size_t> buffered{0};
+  /// Set while the acceptor waits for a connection to close; `resume`
+  /// (cleared when the server stops) restarts it.
+  std::mutex accept_mtx;
+  bool accept_paused = false;
+  std::function<void()> resume;
+
+  /// Reserves `n` body bytes within web.max-buffered-bytes.
+  bool reserve(size_t n) {
+    auto cap = opts.max_buffered_bytes;
+    auto cur = buffered.load(std::memory_order_relaxed);
+    do {
+      if (cap > 0 && (n > cap || cur > cap - n))
+        return false;
+    } while (!buffered.compare_exchange_weak(cur, cur + n));
+    return true;
+  }
+
+  void release(size_t n) {
+    buffered.fetch_sub(n);
+  }
+
+  /// A connection closed: under web.max-connections again, a paused
+  /// acceptor resumes.
+  void connection_closed() {
+    auto left = open.fetch_sub(1) - 1;
+    if (opts.max_connections == 0 || left >= opts.max_connections)
+      return;
+    std::lock_guard<std::mutex> guard{accept_mtx};
+    if (accept_paused && resume) {
+      accept_paused = false;
+      resume();
+    }
+  }
 };
 
 /// One server thread and what only it touches: its io_context runs every
@@ -113,9 +182,12 @@ struct server_lane {
   std::vector<std::pair<std::shared_ptr<session>, http_response>> outbox;
   /// Set once the server stopped: later answers are dropped.
   bool closed = false;
-  /// The lane's open sessions, for closing them when the server stops.
+  /// The lane's open sessions, for closing them when the server stops and
+  /// for the handler-timeout sweep.
   std::mutex sessions_mtx;
   std::set<session*> sessions;
+  /// Ticks while web.handler-timeout is set: answers what is overdue.
+  std::optional<net::steady_timer> sweep_timer;
 };
 
 /// The session whose handler call is running on this thread, if any: an
@@ -134,13 +206,22 @@ public:
     auto ep = stream_.socket().remote_endpoint(ec);
     if (!ec)
       remote_ip_ = ep.address().to_string();
+    chunk_header_ = [this](std::uint64_t size, beast::string_view,
+                           beast::error_code& ec) {
+      if (!admit_chunk(static_cast<size_t>(size)))
+        ec = net::error::no_buffer_space;
+    };
     std::lock_guard<std::mutex> guard{lane_->sessions_mtx};
     lane_->sessions.insert(this);
   }
 
   ~session() {
-    std::lock_guard<std::mutex> guard{lane_->sessions_mtx};
-    lane_->sessions.erase(this);
+    {
+      std::lock_guard<std::mutex> guard{lane_->sessions_mtx};
+      lane_->sessions.erase(this);
+    }
+    release_body();
+    shared_->connection_closed();
   }
 
   /// Closes the socket (also from a stopped server, whose threads are
@@ -154,6 +235,30 @@ public:
   void start() {
     net::dispatch(stream_.get_executor(),
                   [self = shared_from_this()] { self->wait_for_request(); });
+  }
+
+  /// Answers 503 when the request with the handler is overdue (on the
+  /// lane's thread, from the sweep).
+  void expire(steady::time_point now) {
+    auto seq = pending_.load();
+    if (seq == 0 || now < deadline_)
+      return;
+    if (!pending_.compare_exchange_strong(seq, 0))
+      return; // answered meanwhile
+    ++shared_->handler_timeouts;
+    spdlog::debug("http: {} not answered within web.handler-timeout",
+                  printable_excerpt(route_));
+    auto resp = json_error(
+      503, "the request was not answered within web.handler-timeout ("
+             + std::to_string(shared_->opts.handler_timeout.count())
+             + " ms); retry later");
+    resp.headers.emplace_back("Retry-After", "5");
+    resp.close = true;
+    write(std::move(resp));
+  }
+
+  bool has_pending() const {
+    return pending_.load(std::memory_order_relaxed) != 0;
   }
 
 private:
@@ -184,6 +289,8 @@ private:
       static_cast<std::uint32_t>(shared_->opts.max_header_bytes));
     parser_->body_limit(shared_->opts.max_body_bytes);
     parser_->eager(true);
+    parser_->on_chunk_header(chunk_header_);
+    over_budget_ = false;
     stream_.expires_after(shared_->opts.read_timeout);
     // The read that woke us usually brought the whole request: parse it
     // here. A composed read that needs no I/O still hands its completion
@@ -223,6 +330,13 @@ private:
       on_read({});
       return;
     }
+    // A declared length is reserved before any of the body is read (and
+    // before the go-ahead); chunks are reserved as their headers arrive.
+    if (auto len = parser_->content_length();
+        len && !admit_body(static_cast<size_t>(*len))) {
+      refuse_body();
+      return;
+    }
     auto expect = parser_->get()[bhttp::field::expect];
     if (!continue_sent_ && beast::iequals(expect, "100-continue")) {
       continue_sent_ = true;
@@ -246,7 +360,46 @@ private:
                       });
   }
 
+  /// Reserves what the current request's body needs beyond what it holds
+  /// already; false when web.max-buffered-bytes has no room for it.
+  bool admit_body(size_t total) {
+    if (total <= reserved_)
+      return true;
+    if (!shared_->reserve(total - reserved_)) {
+      over_budget_ = true;
+      return false;
+    }
+    reserved_ = total;
+    return true;
+  }
+
+  /// Chunks add up: each chunk header asks for its size on top.
+  bool admit_chunk(size_t size) {
+    return admit_body(reserved_ + size);
+  }
+
+  void release_body() {
+    if (reserved_ > 0)
+      shared_->release(reserved_);
+    reserved_ = 0;
+  }
+
+  void refuse_body() {
+    ++shared_->buffer_refusals;
+    auto resp = json_error(
+      503, "the server holds too many request bodies (web.max-buffered-bytes "
+             + std::to_string(shared_->opts.max_buffered_bytes)
+             + " bytes); retry later");
+    resp.headers.emplace_back("Retry-After", "1");
+    keep_alive_ = false;
+    write(std::move(resp));
+  }
+
   void on_read(beast::error_code ec) {
+    if (over_budget_) {
+      refuse_body();
+      return;
+    }
     if (ec == bhttp::error::body_limit) {
       reject(413, "request body exceeds web.max-body-size ("
                     + std::to_string(shared_->opts.max_body_bytes)
@@ -266,27 +419,75 @@ private:
       return;
     }
     if (ec) {
+      // A framing error (a bad chunk, a bad Content-Length, a bad start
+      // line): what follows on this connection cannot be told apart from
+      // this request's rest, so the answer closes it.
       reject(400, "malformed HTTP request: " + ec.message());
       return;
     }
     stream_.expires_never();
     ++shared_->requests;
+    // The body the whole-buffer parse read without a declared length.
+    if (!admit_body(parser_->get().body().size())) {
+      refuse_body();
+      return;
+    }
+    auto& head = parser_->get();
+    auto method = head.method_string();
+    auto target = head.target();
+    std::string_view path{target.data(), target.size()};
+    path = path.substr(0, std::min(path.find('?'), max_route_bytes));
+    route_.assign(method.data(), method.size());
+    route_ += ' ';
+    route_.append(path);
     http_request req{parser_->release(), remote_ip_};
     keep_alive_ = req.message.keep_alive();
+    auto seq = ++seq_;
+    deadline_ = steady::now() + shared_->opts.handler_timeout;
+    pending_.store(seq);
     auto self = shared_from_this();
-    http_responder respond = [self](http_response resp) {
-      if (handling_session == self.get()) {
-        net::post(self->stream_.get_executor(),
-                  [self, resp = std::move(resp)]() mutable {
-                    self->write(std::move(resp));
-                  });
-        return;
-      }
-      deliver(self, std::move(resp));
+    http_responder respond = [self, seq](http_response resp) {
+      self->answer(seq, std::move(resp));
     };
     handling_session = this;
-    shared_->handler(std::move(req), std::move(respond));
+    try {
+      shared_->handler(std::move(req), std::move(respond));
+    } catch (const std::exception& e) {
+      handler_failed(seq, e.what());
+    } catch (...) {
+      handler_failed(seq, "an exception of unknown type");
+    }
     handling_session = nullptr;
+  }
+
+  /// The handler's answer to request `seq`, from any thread: the first
+  /// answer to the request still open wins, any other is dropped.
+  void answer(uint64_t seq, http_response resp) {
+    auto expected = seq;
+    if (!pending_.compare_exchange_strong(expected, 0))
+      return;
+    auto self = shared_from_this();
+    if (handling_session == this) {
+      net::post(stream_.get_executor(),
+                [self, resp = std::move(resp)]() mutable {
+                  self->write(std::move(resp));
+                });
+      return;
+    }
+    deliver(self, std::move(resp));
+  }
+
+  /// An exception escaped the handler: the request gets 500 (unless it
+  /// was answered before the throw), the count goes up, and the log says
+  /// which route, once a minute at most (a client may repeat it at will).
+  void handler_failed(uint64_t seq, const char* what) {
+    auto n = ++shared_->handler_errors;
+    if (once_a_minute(shared_->last_handler_error_log))
+      spdlog::error("http: the handler threw on {} from {}: {} ({} handler "
+                    "errors since the start)",
+                    printable_excerpt(route_), remote_ip_,
+                    printable_excerpt(what, 300), n);
+    answer(seq, json_error(500, "internal error while handling the request"));
   }
 
   /// Queues an answer given from outside the server's threads; the first
@@ -320,12 +521,15 @@ private:
   }
 
   void reject(unsigned status, std::string detail) {
-    spdlog::debug("http: {} from {}: {}", status, remote_ip_, detail);
+    spdlog::debug("http: {} from {}: {}", status, remote_ip_,
+                  printable_excerpt(detail, 300));
     keep_alive_ = false;
     write(json_error(status, detail));
   }
 
   void write(http_response resp) {
+    // The request is over: its body no longer counts.
+    release_body();
     keep_alive_ = keep_alive_ && !resp.close;
     if (!serialize(resp)) {
       write_with_beast(std::move(resp));
@@ -458,28 +662,55 @@ private:
       });
   }
 
+  /// How much of the path a log line about the request quotes.
+  static constexpr size_t max_route_bytes = 200;
+
   /// Declared first so that it goes last: the socket needs the lane's
   /// io_context until it is closed and destroyed.
   std::shared_ptr<server_lane> lane_;
   beast::tcp_stream stream_;
   std::shared_ptr<server_shared> shared_;
   beast::flat_buffer buffer_;
+  /// Held here because the parser keeps only a reference to it.
+  std::function<void(std::uint64_t, beast::string_view, beast::error_code&)>
+    chunk_header_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bhttp::response<bhttp::string_body> res_;
   /// The answer being written: head and body.
   std::string head_;
   std::string body_;
   std::string remote_ip_;
+  /// Method and path of the latest request, for log lines.
+  std::string route_;
+  /// Body bytes of the current request counted in web.max-buffered-bytes.
+  size_t reserved_ = 0;
+  /// The current request's body did not fit in web.max-buffered-bytes.
+  bool over_budget_ = false;
+  /// Number of the request with the handler, 0 when none is: the first
+  /// of the handler's answer and the timeout sweep to swap it to 0 answers.
+  std::atomic<uint64_t> pending_{0};
+  uint64_t seq_ = 0;
+  /// When the request with the handler is overdue.
+  steady::time_point deadline_;
   bool keep_alive_ = true;
   /// The 100 Continue of the current request went out.
   bool continue_sent_ = false;
 };
 
+/// Resource errors of accept(2) that clear up only when descriptors or
+/// memory are freed: retrying at once would spin.
+bool resource_exhausted(const beast::error_code& ec) {
+  namespace errc = boost::system::errc;
+  return ec == errc::too_many_files_open
+         || ec == errc::too_many_files_open_in_system
+         || ec == errc::no_buffer_space || ec == errc::not_enough_memory;
+}
+
 class beast_server final : public http_server {
 public:
   beast_server(std::shared_ptr<server_shared> shared)
     : shared_(std::move(shared)), lanes_(make_lanes(shared_->opts.threads)),
-      acceptor_(lanes_.front()->ioc) {
+      acceptor_(lanes_.front()->ioc), backoff_timer_(lanes_.front()->ioc) {
     // nop
   }
 
@@ -488,11 +719,14 @@ public:
     // The threads are gone: close the acceptor from here.
     boost::system::error_code ec;
     acceptor_.close(ec);
+    backoff_timer_.cancel();
     // Every connection is closed, and the handlers left in the lanes run
     // once (they see their operation aborted and let go of their
     // sessions). A session still held by an answer that never came lives
     // on with its closed socket until that answer is dropped.
     for (auto& lane : lanes_) {
+      if (lane->sweep_timer)
+        lane->sweep_timer->cancel();
       std::vector<std::shared_ptr<session>> open;
       {
         std::lock_guard<std::mutex> guard{lane->sessions_mtx};
@@ -529,13 +763,41 @@ public:
                                + std::to_string(shared_->opts.port) + ": "
                                + ec.message());
     port_ = acceptor_.local_endpoint(ec).port();
+    {
+      std::lock_guard<std::mutex> guard{shared_->accept_mtx};
+      shared_->resume = [this] {
+        net::post(acceptor_.get_executor(), [this] { next_accept(); });
+      };
+    }
     accept();
-    for (auto& lane : lanes_)
-      threads_.emplace_back([ln = lane] {
+    for (auto& lane : lanes_) {
+      if (shared_->opts.handler_timeout.count() > 0) {
+        lane->sweep_timer.emplace(lane->ioc);
+        sweep(lane);
+      }
+      threads_.emplace_back([ln = lane, sh = shared_] {
         // A lane waits for connections with no I/O of its own pending.
         auto busy = net::make_work_guard(ln->ioc);
-        ln->ioc.run();
+        // The last line of defence: whatever a completion handler throws
+        // costs that one operation, never the server thread.
+        for (;;) {
+          try {
+            ln->ioc.run();
+            return;
+          } catch (const std::exception& e) {
+            ++sh->handler_errors;
+            if (once_a_minute(sh->last_handler_error_log))
+              spdlog::error("http: a server thread caught '{}'; it goes on",
+                            printable_excerpt(e.what(), 300));
+          } catch (...) {
+            ++sh->handler_errors;
+            if (once_a_minute(sh->last_handler_error_log))
+              spdlog::error("http: a server thread caught an exception of "
+                            "unknown type; it goes on");
+          }
+        }
       });
+    }
     return {};
   }
 
@@ -546,6 +808,10 @@ public:
   void stop() override {
     if (stopped_.exchange(true))
       return;
+    {
+      std::lock_guard<std::mutex> guard{shared_->accept_mtx};
+      shared_->resume = nullptr;
+    }
     net::post(acceptor_.get_executor(), [this] {
       boost::system::error_code ec;
       acceptor_.close(ec);
@@ -571,6 +837,18 @@ public:
     return shared_->requests.load();
   }
 
+  uint64_t handler_errors() const override {
+    return shared_->handler_errors.load();
+  }
+
+  uint64_t handler_timeouts() const override {
+    return shared_->handler_timeouts.load();
+  }
+
+  uint64_t buffer_refusals() const override {
+    return shared_->buffer_refusals.load();
+  }
+
 private:
   static std::vector<std::shared_ptr<server_lane>> make_lanes(size_t n) {
     std::vector<std::shared_ptr<server_lane>> out;
@@ -579,29 +857,96 @@ private:
     return out;
   }
 
+  /// Answers each of the lane's overdue requests, on the lane's thread,
+  /// and comes back a tenth of web.handler-timeout later (10 ms .. 1 s).
+  void sweep(const std::shared_ptr<server_lane>& lane) {
+    auto tick = std::clamp(shared_->opts.handler_timeout / 10,
+                           std::chrono::milliseconds{10},
+                           std::chrono::milliseconds{1000});
+    lane->sweep_timer->expires_after(tick);
+    lane->sweep_timer->async_wait([this, lane](beast::error_code ec) {
+      if (ec || stopped_)
+        return;
+      std::vector<std::shared_ptr<session>> due;
+      {
+        std::lock_guard<std::mutex> guard{lane->sessions_mtx};
+        for (auto* s : lane->sessions)
+          if (s->has_pending())
+            if (auto sp = s->weak_from_this().lock())
+              due.push_back(std::move(sp));
+      }
+      auto now = steady::now();
+      for (auto& s : due)
+        s->expire(now);
+      sweep(lane);
+    });
+  }
+
   // Connections are dealt out to the lanes in turn: each lives on one
   // thread from accept to close.
   void accept() {
     auto lane = lanes_[next_lane_++ % lanes_.size()];
     acceptor_.async_accept(
       lane->ioc, [this, lane](beast::error_code ec, tcp::socket socket) {
+        if (ec == net::error::operation_aborted || !acceptor_.is_open())
+          return;
+        if (ec && resource_exhausted(ec)) {
+          back_off(ec);
+          return;
+        }
         if (ec) {
-          if (ec != net::error::operation_aborted)
+          if (once_a_minute(shared_->last_accept_error_log))
             spdlog::warn("http: accept failed: {}", ec.message());
         } else {
+          backoff_ = std::chrono::milliseconds{0};
           ++shared_->connections;
+          ++shared_->open;
           std::make_shared<session>(std::move(socket), shared_, lane)
             ->start();
         }
-        if (acceptor_.is_open())
-          accept();
+        next_accept();
       });
+  }
+
+  /// Accepts the next connection, unless web.max-connections are open:
+  /// then the acceptor waits for a session to close (which resumes it).
+  void next_accept() {
+    if (!acceptor_.is_open())
+      return;
+    auto cap = shared_->opts.max_connections;
+    if (cap > 0 && shared_->open.load() >= cap) {
+      std::lock_guard<std::mutex> guard{shared_->accept_mtx};
+      shared_->accept_paused = true;
+      // A session closing before the flag was set did not see it.
+      if (shared_->open.load() >= cap)
+        return;
+      shared_->accept_paused = false;
+    }
+    accept();
+  }
+
+  /// Out of descriptors or memory: wait 50 ms, doubling to 1 s while it
+  /// lasts, before the next accept.
+  void back_off(const beast::error_code& ec) {
+    backoff_ = std::clamp(backoff_ * 2, std::chrono::milliseconds{50},
+                          std::chrono::milliseconds{1000});
+    if (once_a_minute(shared_->last_accept_error_log))
+      spdlog::warn("http: accept failed: {} ({} connections open); backing "
+                   "off up to 1 s",
+                   ec.message(), shared_->open.load());
+    backoff_timer_.expires_after(backoff_);
+    backoff_timer_.async_wait([this](beast::error_code wait_ec) {
+      if (!wait_ec)
+        next_accept();
+    });
   }
 
   std::shared_ptr<server_shared> shared_;
   std::vector<std::shared_ptr<server_lane>> lanes_;
   /// On the first lane's io_context: its thread accepts.
   tcp::acceptor acceptor_;
+  net::steady_timer backoff_timer_;
+  std::chrono::milliseconds backoff_{0};
   size_t next_lane_ = 0;
   std::vector<std::thread> threads_;
   uint16_t port_ = 0;

@@ -37,6 +37,18 @@ struct http_server_options {
   std::chrono::milliseconds read_timeout{30000};
   /// Time a keep-alive connection may sit idle between requests.
   std::chrono::milliseconds idle_timeout{75000};
+  /// Open connections at most (0 = no bound). At the bound the server stops
+  /// accepting (new clients wait in the kernel's listen backlog) until a
+  /// connection closes.
+  size_t max_connections = 4096;
+  /// Request bodies being read or held by the handler, summed over all
+  /// connections (0 = no bound). A request whose body does not fit gets 503
+  /// with Retry-After and the connection closed.
+  size_t max_buffered_bytes = 256 * 1024 * 1024;
+  /// Time the handler has to answer a request (0 = no limit); after it the
+  /// server answers 503 with Retry-After itself, closes the connection and
+  /// drops the handler's late answer.
+  std::chrono::milliseconds handler_timeout{30000};
 };
 
 /// One request as the handler sees it.
@@ -66,14 +78,20 @@ struct http_response {
   bool close = false;
 };
 
-/// Sends the answer to one request. Call it exactly once, from any thread.
+/// Sends the answer to one request, from any thread. Only the first call
+/// (of any copy) counts; later ones, and calls after the server answered
+/// the request itself (web.handler-timeout) or stopped, are dropped.
 using http_responder = std::function<void(http_response)>;
 
 /// Handles one request; runs on a server thread and must not block for
 /// long: slow work goes elsewhere and answers through the responder later.
+/// An exception escaping it is caught, logged (at most once a minute, with
+/// the method and path) and answered 500.
 using http_handler = std::function<void(http_request&&, http_responder)>;
 
-/// Returns `{"detail": text}` as a response with `status`.
+/// Returns `{"detail": text}` as a response with `status`. Never throws on
+/// what `detail` holds: invalid UTF-8 becomes U+FFFD, and a detail over
+/// 4 KiB is cut on a character boundary.
 http_response json_error(unsigned status, std::string_view detail);
 
 /// A running HTTP server; stops when destroyed.
@@ -95,6 +113,19 @@ public:
   /// Connections accepted and requests read since the start.
   virtual uint64_t connections() const = 0;
   virtual uint64_t requests() const = 0;
+
+  /// Exceptions caught at the server's edges: those that escaped the
+  /// handler (each answered 500) and those that escaped a server thread's
+  /// event loop (which then went on).
+  virtual uint64_t handler_errors() const = 0;
+
+  /// Requests the server answered 503 itself: the handler did not answer
+  /// within `handler_timeout`.
+  virtual uint64_t handler_timeouts() const = 0;
+
+  /// Requests refused with 503 because their body did not fit in
+  /// `max_buffered_bytes`.
+  virtual uint64_t buffer_refusals() const = 0;
 };
 
 /// Splits "host:port"; an empty host means 127.0.0.1.

@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include "messages/errors.hpp"
+#include "messages/text_excerpt.hpp"
 
 namespace vigil {
 
@@ -228,7 +229,7 @@ parse_content_encoding(std::string_view header) {
     return content_encoding::gzip;
   if (iequals(header, "deflate"))
     return content_encoding::deflate;
-  std::string name{header.substr(0, 64)};
+  auto name = excerpt(header, 64);
   for (auto& c : name)
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F)
       c = '?';

@@ -9,6 +9,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <map>
+#include <memory>
+#include <stdexcept>
 #include <mutex>
 #include <set>
 #include <string>
@@ -237,4 +239,171 @@ TEST_CASE("an answer given after the server is gone is dropped", "[http]") {
   resp.body = "too late";
   pending.front()(std::move(resp)); // must neither crash nor write
   pending.clear();
+}
+
+namespace {
+
+/// Sends raw bytes on a new connection and returns all the server sent
+/// until it closed (or 5 s passed).
+std::string raw_exchange(uint16_t port, const std::string& data) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string in;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    char buf[4096];
+    for (;;) {
+      auto n = ::recv(fd, buf, sizeof(buf), 0);
+      if (n <= 0)
+        break;
+      in.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ::close(fd);
+  return in;
+}
+
+} // namespace
+
+TEST_CASE("an exception escaping the handler is answered 500 and counted",
+          "[http]") {
+  auto server = http_server::start(
+    test_options(1), [](http_request&& req, http_responder respond) {
+      if (req.path() == "/throw")
+        throw std::runtime_error("boom");
+      if (req.path() == "/answer-then-throw") {
+        http_response resp;
+        resp.body = "first";
+        respond(std::move(resp));
+        throw std::logic_error("after the answer");
+      }
+      http_response resp;
+      resp.body = "ok";
+      respond(std::move(resp));
+    });
+  REQUIRE(server);
+  client c{(*server)->port()};
+  REQUIRE(c.connected());
+  CHECK(c.get("/throw").find("internal error") != std::string::npos);
+  // The first answer counts; the 500 after it is dropped.
+  CHECK(c.get("/answer-then-throw") == "first");
+  CHECK(c.get("/fine") == "ok");
+  CHECK((*server)->handler_errors() == 2);
+}
+
+TEST_CASE("json_error never throws on invalid UTF-8", "[http]") {
+  auto r = json_error(404, "no route for GET /\xff\xfe\xc3");
+  CHECK(r.status == 404);
+  CHECK(r.body == "{\"detail\":\"no route for GET /\xef\xbf\xbd\xef\xbf\xbd"
+                  "\xef\xbf\xbd\"}");
+  auto long_detail = json_error(400, std::string(10000, 'x'));
+  CHECK(long_detail.body.size() < 4200);
+}
+
+TEST_CASE("a request the handler does not answer in time gets 503",
+          "[http]") {
+  std::mutex mtx;
+  std::vector<http_responder> pending;
+  auto opts = test_options(1);
+  opts.handler_timeout = std::chrono::milliseconds{100};
+  auto server = http_server::start(opts, keep_responders(mtx, pending));
+  REQUIRE(server);
+  auto answer = raw_exchange((*server)->port(),
+                             "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(answer.rfind("HTTP/1.1 503", 0) == 0);
+  CHECK(answer.find("Retry-After: 5") != std::string::npos);
+  CHECK(answer.find("Connection: close") != std::string::npos);
+  CHECK((*server)->handler_timeouts() == 1);
+  // The late answer (twice) is dropped, and the server goes on.
+  std::lock_guard<std::mutex> guard{mtx};
+  REQUIRE(pending.size() == 1);
+  http_response late;
+  late.body = "late";
+  pending.front()(late);
+  pending.front()(late);
+}
+
+TEST_CASE("framing errors are answered 400 and the connection closed",
+          "[http]") {
+  auto server = http_server::start(
+    test_options(1), [](http_request&&, http_responder respond) {
+      respond(http_response{});
+    });
+  REQUIRE(server);
+  for (std::string bad :
+       {"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "zz\r\n{}\r\n0\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n{}",
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+        "Content-Length: 3\r\n\r\n{}x"}) {
+    // raw_exchange returns once the server closed the connection.
+    auto answer = raw_exchange((*server)->port(), bad);
+    CHECK(answer.rfind("HTTP/1.1 400", 0) == 0);
+    CHECK(answer.find("Connection: close") != std::string::npos);
+  }
+}
+
+TEST_CASE("bodies beyond max_buffered_bytes get 503", "[http]") {
+  auto opts = test_options(1);
+  opts.max_buffered_bytes = 1000;
+  auto server = http_server::start(
+    opts, [](http_request&&, http_responder respond) {
+      respond(http_response{});
+    });
+  REQUIRE(server);
+  auto port = (*server)->port();
+  auto big = raw_exchange(port, "POST / HTTP/1.1\r\nHost: x\r\n"
+                                "Content-Length: 2000\r\n\r\n");
+  CHECK(big.rfind("HTTP/1.1 503", 0) == 0);
+  CHECK(big.find("Retry-After") != std::string::npos);
+  std::string chunked = "POST / HTTP/1.1\r\nHost: x\r\n"
+                        "Transfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 30; ++i)
+    chunked += "40\r\n" + std::string(64, 'x') + "\r\n";
+  chunked += "0\r\n\r\n";
+  CHECK(raw_exchange(port, chunked).rfind("HTTP/1.1 503", 0) == 0);
+  CHECK((*server)->buffer_refusals() == 2);
+  // Released after each answer: a body that fits is served.
+  auto small = raw_exchange(port, "POST / HTTP/1.1\r\nHost: x\r\n"
+                                  "Connection: close\r\n"
+                                  "Content-Length: 900\r\n\r\n"
+                                  + std::string(900, 'y'));
+  CHECK(small.rfind("HTTP/1.1 200", 0) == 0);
+  auto again = raw_exchange(port, "POST / HTTP/1.1\r\nHost: x\r\n"
+                                  "Connection: close\r\n"
+                                  "Content-Length: 900\r\n\r\n"
+                                  + std::string(900, 'y'));
+  CHECK(again.rfind("HTTP/1.1 200", 0) == 0);
+}
+
+TEST_CASE("beyond max_connections a client is served once one closes",
+          "[http]") {
+  auto opts = test_options(1);
+  opts.max_connections = 2;
+  auto server = http_server::start(
+    opts, [](http_request&&, http_responder respond) {
+      http_response resp;
+      resp.body = "hi";
+      respond(std::move(resp));
+    });
+  REQUIRE(server);
+  auto port = (*server)->port();
+  auto first = std::make_unique<client>(port);
+  client second{port};
+  REQUIRE(first->get("/") == "hi");
+  REQUIRE(second.get("/") == "hi");
+  std::string third_answer;
+  std::thread third{[&] {
+    client c{port};
+    third_answer = c.get("/");
+  }};
+  first.reset(); // closes: the acceptor resumes
+  third.join();
+  CHECK(third_answer == "hi");
+  CHECK(second.get("/") == "hi");
 }
