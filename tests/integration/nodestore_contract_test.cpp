@@ -460,6 +460,10 @@ TEST_CASE("a second connection reads while the writer writes",
       auto out = (*writer)->store_batch(batch);
       REQUIRE(out);
     }
+    // On a loaded machine the reader may not have run yet: let it read at
+    // least once before stopping it, rather than depend on scheduling.
+    while (reads == 0)
+      std::this_thread::yield();
     done = true;
     t.join();
     CHECK(read_errors == 0);
