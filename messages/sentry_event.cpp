@@ -14,6 +14,7 @@
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
 #include "messages/json_parser.hpp"
+#include "messages/json_string.hpp"
 #include "messages/json_writer.hpp"
 #include "messages/sentry_event_fields.hpp"
 #include "messages/sentry_grouping.hpp"
@@ -94,48 +95,6 @@ size_t skip_value(std::string_view s, size_t i) {
   return i;
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-/// Reads the 4 hex digits at `s[i]`; -1 if they are not.
-long read_hex4(std::string_view s, size_t i) {
-  if (i + 4 > s.size())
-    return -1;
-  long x = 0;
-  for (size_t k = 0; k < 4; ++k) {
-    auto h = hex_value(s[i + k]);
-    if (h < 0)
-      return -1;
-    x = x * 16 + h;
-  }
-  return x;
-}
-
-void append_utf8(std::string& out, unsigned long cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
 /// The text of a JSON string's contents (between the quotes) with its
 /// escapes decoded, so that keys compare as readers see them. The text was
 /// validated by simdjson; a lone surrogate becomes U+FFFD.
@@ -144,44 +103,7 @@ std::string unescape_json(std::string_view raw) {
     return std::string{raw};
   std::string out;
   out.reserve(raw.size());
-  for (size_t i = 0; i < raw.size(); ++i) {
-    char c = raw[i];
-    if (c != '\\' || i + 1 >= raw.size()) {
-      out += c;
-      continue;
-    }
-    char e = raw[++i];
-    switch (e) {
-      case 'b': out += '\b'; break;
-      case 'f': out += '\f'; break;
-      case 'n': out += '\n'; break;
-      case 'r': out += '\r'; break;
-      case 't': out += '\t'; break;
-      case 'u': {
-        auto cp = read_hex4(raw, i + 1);
-        if (cp < 0) {
-          out += e;
-          break;
-        }
-        i += 4;
-        if (cp >= 0xD800 && cp <= 0xDBFF && i + 2 < raw.size()
-            && raw[i + 1] == '\\' && raw[i + 2] == 'u') {
-          auto lo = read_hex4(raw, i + 3);
-          if (lo >= 0xDC00 && lo <= 0xDFFF) {
-            i += 6;
-            append_utf8(out, 0x10000 + ((static_cast<unsigned long>(cp) - 0xD800) << 10)
-                               + (static_cast<unsigned long>(lo) - 0xDC00));
-            break;
-          }
-        }
-        if (cp >= 0xD800 && cp <= 0xDFFF)
-          cp = 0xFFFD;
-        append_utf8(out, static_cast<unsigned long>(cp));
-        break;
-      }
-      default: out += e; break; // '"', '\\', '/'
-    }
-  }
+  append_unescaped_json(out, raw);
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include "messages/errors.hpp"
 #include "messages/base64.hpp"
 #include "messages/json_codec.hpp"
+#include "messages/json_string.hpp"
 #include "messages/json_writer.hpp"
 #include "messages/md5.hpp"
 #include "messages/kombu_envelope.hpp"
@@ -74,85 +75,15 @@ bool read_lenient_record(std::string_view text,
                || text[i] == '\t'))
       ++i;
   };
-  auto hex4 = [&](size_t at, uint32_t& cp) {
-    if (at + 4 > text.size())
-      return false;
-    cp = 0;
-    for (size_t k = at; k < at + 4; ++k) {
-      auto c = text[k];
-      cp <<= 4;
-      if (c >= '0' && c <= '9')
-        cp |= static_cast<uint32_t>(c - '0');
-      else if (c >= 'a' && c <= 'f')
-        cp |= static_cast<uint32_t>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F')
-        cp |= static_cast<uint32_t>(c - 'A' + 10);
-      else
-        return false;
-    }
-    return true;
-  };
-  auto put_utf8 = [](std::string& dst, uint32_t cp) {
-    if (cp < 0x80) {
-      dst += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      dst += static_cast<char>(0xC0 | (cp >> 6));
-      dst += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      dst += static_cast<char>(0xE0 | (cp >> 12));
-      dst += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      dst += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      dst += static_cast<char>(0xF0 | (cp >> 18));
-      dst += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      dst += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      dst += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-  };
   auto string = [&](std::string& dst) {
     if (i >= text.size() || text[i] != '"')
       return false;
-    ++i;
-    while (i < text.size()) {
-      auto c = text[i++];
-      if (c == '"')
-        return true;
-      if (c != '\\') {
-        dst += c;
-        continue;
-      }
-      if (i >= text.size())
-        return false;
-      auto e = text[i++];
-      switch (e) {
-        case '"': dst += '"'; break;
-        case '\\': dst += '\\'; break;
-        case '/': dst += '/'; break;
-        case 'b': dst += '\b'; break;
-        case 'f': dst += '\f'; break;
-        case 'n': dst += '\n'; break;
-        case 'r': dst += '\r'; break;
-        case 't': dst += '\t'; break;
-        case 'u': {
-          uint32_t cp = 0;
-          if (!hex4(i, cp))
-            return false;
-          i += 4;
-          uint32_t low = 0;
-          if (cp >= 0xD800 && cp < 0xDC00 && i + 6 <= text.size()
-              && text[i] == '\\' && text[i + 1] == 'u' && hex4(i + 2, low)
-              && low >= 0xDC00 && low < 0xE000) {
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-            i += 6;
-          }
-          put_utf8(dst, cp);
-          break;
-        }
-        default:
-          return false;
-      }
-    }
-    return false;
+    auto close = json_string_close(text, i + 1);
+    if (close == std::string_view::npos
+        || !append_unescaped_json(dst, text.substr(i + 1, close - i - 1)))
+      return false;
+    i = close + 1;
+    return true;
   };
   ws();
   if (i >= text.size() || text[i++] != '{')

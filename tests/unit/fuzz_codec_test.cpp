@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "messages/json_string.hpp"
 #include "messages/base64.hpp"
 #include "messages/errors.hpp"
 #include "messages/json_codec.hpp"
@@ -119,21 +120,7 @@ void append_code_point(rng_t& rng, std::string& out) {
     case 4: cp = static_cast<uint32_t>(0x10000 + below(rng, 0x100000)); break;
     default: cp = static_cast<uint32_t>(0x20 + below(rng, 0x5F)); break;
   }
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
+  append_utf8(out, cp);
 }
 
 std::string random_text(rng_t& rng) {
