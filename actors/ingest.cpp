@@ -163,12 +163,13 @@ bool plain_repr_text(std::string_view s) {
 outgoing_task make_post_process_task(const std::string& queue,
                                      const std::string& event_id,
                                      uint64_t project_id, int64_t group_id,
-                                     bool is_new) {
+                                     bool is_new,
+                                     const std::string& task_id) {
   outgoing_task out;
   out.queue = queue;
   auto& msg = out.msg;
   msg.task = "vigil.events.post_process";
-  msg.id = new_uuid4();
+  msg.id = task_id.empty() ? new_uuid4() : task_id;
   msg.root_id = msg.id;
   msg.correlation_id = msg.id;
   msg.origin = "vigil@ingest";
@@ -283,6 +284,12 @@ bool ensure_broker(self_ptr self) {
     return false;
   }
   st.conn = std::move(*conn);
+  st.broker_durable = st.conn->durable();
+  // memory://: the outbox keeps each task until a worker acknowledged it.
+  // No wake-up per acknowledgement: a poll per settlement would cut the
+  // batches short (a commit, and under db.sqlite-synchronous full an
+  // fsync, each); the upkeep's timer drains them once a second when idle.
+  st.outbox->watch(*st.conn, nullptr);
   return true;
 }
 
@@ -352,18 +359,31 @@ void finish_batch(self_ptr self, std::vector<ingest_job>& jobs,
       se.timestamp = ev.timestamp;
       se.json = std::move(ev.json);
       se.encoded = std::move(item.encoded);
+      se.transaction = ev.transaction;
       events.push_back(std::move(se));
       has_events[j] = true;
     }
     if (!job.items.empty() && rejected == job.items.size())
       res.status = ingest_result::outcome::rate_limited;
   }
-  // One transaction for the batch's events and groups, then one publish.
+  // One transaction for the batch's events, groups and outbox record,
+  // then one publish.
   std::string failure;
   if (!events.empty()) {
+    st.outbox->drain();
+    auto w = st.outbox->prepare(events);
     if (!ensure_store(self)) {
+      st.outbox->rolled_back(w);
       failure = "event store unavailable, retry later";
-    } else if (auto groups = st.store->store_batch(events); !groups) {
+    } else if (auto err = st.outbox->bound_recovery(*st.store)) {
+      // What a previous run left must be told apart from this batch's row.
+      st.outbox->rolled_back(w);
+      log_failure(self, "reading the task outbox failed: " + error_text(err));
+      st.counters.fail("outbox: " + error_text(err));
+      st.store.reset();
+      failure = "event store unavailable, retry later";
+    } else if (auto groups = st.store->store_batch(events, &w); !groups) {
+      st.outbox->rolled_back(w);
       auto text = error_text(groups.error());
       log_failure(self, "storing " + std::to_string(events.size())
                           + " events failed: " + text);
@@ -371,15 +391,16 @@ void finish_batch(self_ptr self, std::vector<ingest_job>& jobs,
       st.store.reset();
       failure = "event store unavailable, retry later";
     } else {
-      std::vector<outgoing_task> tasks;
-      tasks.reserve(events.size());
-      for (size_t i = 0; i < events.size(); ++i)
-        tasks.push_back(make_post_process_task(
-          st.opts.task_queue, events[i].event_id, events[i].project_id,
-          (*groups)[i].group_id, (*groups)[i].is_new));
-      if (auto err = publish_tasks(self, tasks)) {
-        st.counters.fail("publish: " + error_text(err));
-        failure = err == errc::too_large
+      auto tasks = st.outbox->committed(w);
+      caf::error published;
+      if (!tasks.empty())
+        published = publish_tasks(self, tasks);
+      // Failed: the tasks wait in the outbox, republished by the upkeep.
+      st.outbox->published(w.written, std::move(tasks), published,
+                           st.broker_durable);
+      if (published) {
+        st.counters.fail("publish: " + error_text(published));
+        failure = published == errc::too_large
                     ? "the task queue is full (no worker keeps up), retry "
                       "later"
                     : "task broker unavailable, retry later";
@@ -422,11 +443,59 @@ std::vector<quota_decision> quota_failure(self_ptr self,
   return std::vector<quota_decision>(n, dec);
 }
 
+/// Outbox upkeep, at most once a second (and at start): republishes what
+/// failed to publish or a previous run left, and, when `idle`, deletes the
+/// settled rows in a transaction of their own (under load the next batch's
+/// transaction deletes them).
+void outbox_upkeep(self_ptr self, bool idle) {
+  auto& st = self->state;
+  st.outbox->drain();
+  if (!st.outbox->has_work())
+    return;
+  using clock = std::chrono::steady_clock;
+  auto now = clock::now();
+  bool scheduled = st.upkeep_at != clock::time_point{};
+  bool due = (scheduled && now >= st.upkeep_at) || !st.outbox->recovered();
+  if (!due) {
+    if (!scheduled) {
+      st.upkeep_at = now + std::chrono::seconds{1};
+      self->delayed_send(self, std::chrono::seconds{1}, poll_atom_v);
+    }
+    return;
+  }
+  st.upkeep_at = {};
+  if (ensure_store(self) && ensure_broker(self)) {
+    auto err = st.outbox->catch_up(
+      *st.store,
+      [self](const std::vector<outgoing_task>& tasks) {
+        return publish_tasks(self, tasks);
+      },
+      st.broker_durable);
+    if (err) {
+      log_failure(self, "republishing the task outbox failed: "
+                          + error_text(err));
+      st.counters.fail("outbox: " + error_text(err));
+    }
+    if (idle && st.store) {
+      if (auto err = st.outbox->flush(*st.store)) {
+        log_failure(self, "deleting settled outbox rows failed: "
+                            + error_text(err));
+        st.store.reset();
+      }
+    }
+  }
+  if (st.outbox->has_work()) {
+    st.upkeep_at = now + std::chrono::seconds{1};
+    self->delayed_send(self, std::chrono::seconds{1}, poll_atom_v);
+  }
+}
+
 void next_batch(self_ptr self) {
   auto& st = self->state;
   if (st.busy)
     return;
   auto jobs = st.opts.queue->take(st.opts.batch_size);
+  outbox_upkeep(self, jobs.empty());
   if (jobs.empty())
     return;
   std::vector<quota_check> checks;
@@ -491,6 +560,8 @@ void next_batch(self_ptr self) {
 ingest_actor::behavior_type ingest_service(self_ptr self,
                                            ingest_options opts) {
   self->state.opts = std::move(opts);
+  self->state.outbox
+    = std::make_unique<task_outbox>(self->state.opts.task_queue);
   if (self->state.opts.open_local_quotas)
     self->state.local_quotas = self->state.opts.open_local_quotas();
   self->state.opts.queue->attach(self->address());
@@ -510,6 +581,12 @@ ingest_actor::behavior_type ingest_service(self_ptr self,
       out.extra["events_stored"] = std::to_string(st.events_stored);
       out.extra["items_rejected"] = std::to_string(st.items_rejected);
       out.extra["unavailable"] = std::to_string(st.unavailable);
+      out.extra["outbox_unpublished"]
+        = std::to_string(st.outbox->unpublished());
+      out.extra["outbox_tracked"] = std::to_string(st.outbox->tracked_rows());
+      out.extra["outbox_recovered_tasks"]
+        = std::to_string(st.outbox->recovered_tasks());
+      out.extra["outbox_deleted"] = std::to_string(st.outbox->deleted_rows());
       for (auto& [category, counts] : st.by_category) {
         out.extra["accepted." + category] = std::to_string(counts.first);
         out.extra["rejected." + category] = std::to_string(counts.second);

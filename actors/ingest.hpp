@@ -5,9 +5,10 @@
 // `ingest_queue` as an `ingest_job` with a completion callback. The ingest
 // actor takes the queue in batches: one quota decision for the batch (on its
 // own thread for the in-process store, else one request to the quota
-// actor), one database transaction for its events and their groups, one
-// broker publish for their post_process tasks, then the answers. A request
-// is answered 200 only after its events are durable and their tasks queued.
+// actor), one database transaction for its events, their groups and the
+// outbox record of their post_process tasks, one broker publish for those
+// tasks, then the answers. A request is answered 200 only after its events
+// and their tasks are durable (in the outbox) and the tasks queued.
 
 #include <chrono>
 #include <cstdint>
@@ -25,6 +26,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "actors/ingest_outbox.hpp"
 #include "actors/quota.hpp"
 #include "actors/status.hpp"
 #include "messages/quota_messages.hpp"
@@ -214,6 +216,13 @@ struct ingest_state {
   ingest_options opts;
   std::unique_ptr<event_store> store;
   std::unique_ptr<broker> conn;
+  /// The post_process tasks between the store and the broker.
+  std::unique_ptr<task_outbox> outbox;
+  /// Whether `conn`'s broker keeps what it was given past this process.
+  bool broker_durable = true;
+  /// When the outbox upkeep (republish, idle deletions) is next due; a
+  /// poll is scheduled for it. Zero: none scheduled.
+  std::chrono::steady_clock::time_point upkeep_at;
   /// See ingest_options::open_local_quotas.
   std::unique_ptr<quota_backend> local_quotas;
   /// A quota request is out (its batch lives in the request's handlers;
@@ -238,10 +247,12 @@ ingest_service(ingest_actor::stateful_pointer<ingest_state> self,
                ingest_options opts);
 
 /// The task `vigil.events.post_process(event_id, project_id, group_id,
-/// is_new)` for a stored event, as the pipeline publishes it.
+/// is_new)` for a stored event, as the pipeline publishes it; `task_id`
+/// empty: a new one.
 outgoing_task make_post_process_task(const std::string& queue,
                                      const std::string& event_id,
                                      uint64_t project_id, int64_t group_id,
-                                     bool is_new);
+                                     bool is_new,
+                                     const std::string& task_id = {});
 
 } // namespace vigil

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -112,6 +113,28 @@ public:
 
   /// Deliveries taken but not yet acknowledged.
   virtual caf::expected<size_t> unacked_count() = 0;
+
+  /// True when what the broker holds outlives this process (Redis,
+  /// RabbitMQ): a publish that returned is kept. False for memory://,
+  /// whose queues die with the process: a producer that must not lose a
+  /// task keeps its own copy until the task settled (see watch_settled).
+  virtual bool durable() const {
+    return true;
+  }
+
+  /// Called with the task ids (`task_message::id`) of messages that left
+  /// the broker for good: acknowledged or dead-lettered, and no other
+  /// message with that id (a retry) still held.
+  using settled_listener = std::function<void(std::vector<std::string>)>;
+
+  /// A broker that is not durable calls `fn` (from the thread that
+  /// settled the messages) for messages published while it is registered,
+  /// until the last reference to it is dropped; returns false when the
+  /// broker does not report settlements (durable ones need not).
+  virtual bool watch_settled(std::shared_ptr<settled_listener> fn) {
+    (void) fn;
+    return false;
+  }
 };
 
 /// Connects to the broker at `url` (memory://, redis://...). Every call on

@@ -33,6 +33,14 @@ struct memory_store {
   std::deque<dead_letter> dead; // newest first
   /// Most messages waiting in `lists` that a publish may leave.
   size_t max_waiting = memory_broker_default_max;
+  /// Who hears of settled messages (broker::watch_settled); expired ones
+  /// are dropped as they are found.
+  std::vector<std::weak_ptr<broker::settled_listener>> listeners;
+  /// While someone listens: the task id of each message published, by
+  /// delivery tag, and how many messages of each task id are held (a
+  /// retry is published before its predecessor is acknowledged).
+  std::unordered_map<std::string, std::string> watched;
+  std::unordered_map<std::string, size_t> held;
 
   size_t waiting() const {
     size_t n = 0;
@@ -69,11 +77,15 @@ public:
 
   caf::error publish(const std::vector<outgoing_task>& batch) override {
     std::vector<std::pair<std::string, std::string>> encoded;
+    std::vector<std::string> tags;
     encoded.reserve(batch.size());
-    for (auto& out : batch)
+    tags.reserve(batch.size());
+    for (auto& out : batch) {
+      tags.push_back(new_uuid4());
       encoded.emplace_back(kombu_queue_key(out.queue, out.msg.priority),
                            encode_kombu_envelope(out.msg, out.queue,
-                                                 new_uuid4()));
+                                                 tags.back()));
+    }
     std::lock_guard guard{store_->mtx};
     if (encoded.size() > store_->max_waiting)
       return caf::make_error(errc::too_large,
@@ -90,6 +102,11 @@ public:
                                  "this batch was queued");
     for (auto& [key, env] : encoded)
       store_->lists[key].push_back(std::move(env));
+    if (!store_->listeners.empty())
+      for (size_t i = 0; i < batch.size(); ++i) {
+        ++store_->held[batch[i].msg.id];
+        store_->watched.emplace(std::move(tags[i]), batch[i].msg.id);
+      }
     return {};
   }
 
@@ -132,10 +149,26 @@ public:
   }
 
   caf::error ack(const std::vector<std::string>& tags) override {
-    std::lock_guard guard{store_->mtx};
-    for (auto& tag : tags)
-      store_->unacked.erase(tag);
+    std::vector<std::string> settled;
+    std::vector<std::shared_ptr<settled_listener>> fns;
+    {
+      std::lock_guard guard{store_->mtx};
+      for (auto& tag : tags)
+        store_->unacked.erase(tag);
+      settle_locked(tags, settled, fns);
+    }
+    notify(std::move(settled), fns);
     return {};
+  }
+
+  bool durable() const override {
+    return false;
+  }
+
+  bool watch_settled(std::shared_ptr<settled_listener> fn) override {
+    std::lock_guard guard{store_->mtx};
+    store_->listeners.push_back(fn);
+    return true;
   }
 
   caf::error requeue(const std::vector<std::string>& tags) override {
@@ -161,11 +194,17 @@ public:
 
   caf::error dead_letter_batch(const std::vector<dead_letter>& letters,
                                const std::vector<std::string>& tags) override {
-    std::lock_guard guard{store_->mtx};
-    for (auto& x : letters)
-      store_->dead.push_front(x);
-    for (auto& tag : tags)
-      store_->unacked.erase(tag);
+    std::vector<std::string> settled;
+    std::vector<std::shared_ptr<settled_listener>> fns;
+    {
+      std::lock_guard guard{store_->mtx};
+      for (auto& x : letters)
+        store_->dead.push_front(x);
+      for (auto& tag : tags)
+        store_->unacked.erase(tag);
+      settle_locked(tags, settled, fns);
+    }
+    notify(std::move(settled), fns);
     return {};
   }
 
@@ -206,6 +245,44 @@ public:
   }
 
 private:
+  // The task ids that `tags` settle, and the listeners to tell.
+  void settle_locked(const std::vector<std::string>& tags,
+                     std::vector<std::string>& settled,
+                     std::vector<std::shared_ptr<settled_listener>>& fns) {
+    if (store_->listeners.empty())
+      return;
+    for (auto& tag : tags) {
+      auto i = store_->watched.find(tag);
+      if (i == store_->watched.end())
+        continue;
+      auto h = store_->held.find(i->second);
+      if (h != store_->held.end() && --h->second == 0) {
+        store_->held.erase(h);
+        settled.push_back(std::move(i->second));
+      }
+      store_->watched.erase(i);
+    }
+    if (settled.empty())
+      return;
+    auto& ls = store_->listeners;
+    for (auto i = ls.begin(); i != ls.end();) {
+      if (auto fn = i->lock()) {
+        fns.push_back(std::move(fn));
+        ++i;
+      } else {
+        i = ls.erase(i);
+      }
+    }
+  }
+
+  static void notify(std::vector<std::string> settled,
+                     const std::vector<std::shared_ptr<settled_listener>>& fns) {
+    if (settled.empty())
+      return;
+    for (size_t i = 0; i < fns.size(); ++i)
+      (*fns[i])(i + 1 == fns.size() ? std::move(settled) : settled);
+  }
+
   // Puts a delivery back at the head of its queue, marked as redelivered.
   void restore_locked(const std::string& tag) {
     auto i = store_->unacked.find(tag);

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,13 +33,38 @@ struct stored_event {
   /// the writer's thread (compression is most of a write's CPU time). Empty:
   /// store_batch encodes `json` itself.
   std::string encoded;
+  /// A transaction (`"type": "transaction"`): stored in the nodestore, but
+  /// not an error: it joins no group and counts in no times_seen.
+  bool transaction = false;
 };
 
 /// What storing an event did to its group.
 struct group_outcome {
   int64_t group_id = 0;
-  /// True when this event created the group.
+  /// True when this event created the group; a retry of that event
+  /// (already stored) says so again (groups.first_event_id).
   bool is_new = false;
+};
+
+/// What `store_batch` writes into the task outbox (`vigil_outbox`) in the
+/// batch's own transaction: the record of the tasks the batch queues, and
+/// the deletion of rows whose tasks the broker has settled.
+struct outbox_write {
+  /// Builds the batch's record from its outcomes (called inside the
+  /// transaction); an empty record writes no row.
+  std::function<std::string(const std::vector<group_outcome>&)> record;
+  /// Rows to delete in the same transaction.
+  std::vector<int64_t> settled;
+  /// Set by store_batch: the id of the row written, 0 when none.
+  int64_t written = 0;
+};
+
+/// One row of the task outbox.
+struct outbox_row {
+  int64_t id = 0;
+  /// When it was written, Unix seconds.
+  double created_at = 0;
+  std::string record;
 };
 
 /// One row of the `groups` table (an issue).
@@ -56,7 +82,7 @@ struct group_row {
 };
 
 /// The highest schema version this build creates (see docs/STORAGE.md).
-constexpr int64_t event_store_schema_version = 1;
+constexpr int64_t event_store_schema_version = 2;
 
 /// Event storage for the ingest pipeline: the nodestore plus the `groups`
 /// table, on one SQL connection. Not thread-safe: the ingest actor owns one
@@ -77,10 +103,24 @@ public:
   /// in order; within a batch the first event of a new hash creates its
   /// group (is_new) and the others count in it. An event
   /// whose node already exists (a retry) changes neither its node nor its
-  /// group: its outcome names the group, with is_new false. On error
-  /// nothing of the batch is stored.
+  /// group: its outcome names the group, with the is_new it had when first
+  /// stored. A transaction's outcome is group 0, not new. With `outbox`,
+  /// the batch's outbox row is written and the settled rows are deleted in
+  /// the same transaction. On error nothing of the batch is stored.
   caf::expected<std::vector<group_outcome>>
-  store_batch(const std::vector<stored_event>& events);
+  store_batch(const std::vector<stored_event>& events,
+              outbox_write* outbox = nullptr);
+
+  /// Outbox rows with an id in (`after_id`, `until_id`], oldest first, at
+  /// most `limit`: the tasks a node republishes at start.
+  caf::expected<std::vector<outbox_row>>
+  outbox_rows(int64_t after_id, int64_t until_id, size_t limit);
+
+  /// The highest outbox row id (0 when the outbox is empty). Ids only grow.
+  caf::expected<int64_t> outbox_max_id();
+
+  /// Deletes outbox rows (their tasks settled) in one transaction.
+  caf::error delete_outbox(const std::vector<int64_t>& ids);
 
   /// The stored JSON of an event, or nullopt when unknown.
   caf::expected<std::optional<std::string>>

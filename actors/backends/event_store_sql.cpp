@@ -48,23 +48,45 @@ constexpr std::string_view version_table_sql =
   " version integer NOT NULL PRIMARY KEY,"
   " applied_at double precision NOT NULL)";
 
+// Migration 2: the task outbox (the post_process tasks of each batch, kept
+// until the broker has settled them) and the first event of each group,
+// which tells a retried event whether it created its group.
+std::string schema_v2(sql_dialect d) {
+  std::string sql = "CREATE TABLE IF NOT EXISTS vigil_outbox (";
+  // AUTOINCREMENT: ids only grow, so that rows written after a node
+  // started are never taken for rows it must republish.
+  sql += d == sql_dialect::sqlite
+           ? " id integer PRIMARY KEY AUTOINCREMENT, created_at double precision NOT NULL,"
+             " record blob NOT NULL);"
+           : " id bigserial PRIMARY KEY, created_at double precision NOT NULL,"
+             " record bytea NOT NULL);";
+  sql += "ALTER TABLE groups ADD COLUMN first_event_id text;";
+  return sql;
+}
+
 std::string upsert_group_sql(sql_dialect d) {
   auto max = d == sql_dialect::sqlite ? "max" : "greatest";
   auto min = d == sql_dialect::sqlite ? "min" : "least";
   return std::string{
            "INSERT INTO groups (project_id, hash, title, culprit, first_seen,"
-           " last_seen, times_seen, status)"
-           " VALUES (?, ?, ?, ?, ?, ?, ?, 'unresolved')"
+           " last_seen, times_seen, status, first_event_id)"
+           " VALUES (?, ?, ?, ?, ?, ?, ?, 'unresolved', ?)"
            " ON CONFLICT (project_id, hash) DO UPDATE SET"
            " last_seen = "}
          + max + "(groups.last_seen, excluded.last_seen), first_seen = " + min
          + "(groups.first_seen, excluded.first_seen),"
            " times_seen = groups.times_seen + excluded.times_seen"
-           " RETURNING id, times_seen";
+           " RETURNING id, first_event_id";
 }
 
 constexpr std::string_view find_group_sql =
-  "SELECT id FROM groups WHERE project_id = ? AND hash = ?";
+  "SELECT id, first_event_id FROM groups WHERE project_id = ? AND hash = ?";
+
+constexpr std::string_view insert_outbox_sql =
+  "INSERT INTO vigil_outbox (created_at, record) VALUES (?, ?) RETURNING id";
+
+constexpr std::string_view delete_outbox_sql =
+  "DELETE FROM vigil_outbox WHERE id = ?";
 
 constexpr std::string_view group_columns =
   "SELECT id, project_id, hash, title, culprit, first_seen, last_seen,"
@@ -167,19 +189,30 @@ caf::error event_store::migrate(sql_connection& db) {
     if (!n)
       return std::move(n.error());
   }
+  if (current < 2) {
+    if (auto err = db.exec_script(schema_v2(db.dialect())))
+      return err;
+    auto n = db.exec("INSERT INTO vigil_schema_version (version, applied_at)"
+                     " VALUES (?, ?)",
+                     {int64_t{2}, system_now()});
+    if (!n)
+      return std::move(n.error());
+  }
   return tx.commit();
 }
 
 caf::expected<std::vector<group_outcome>>
-event_store::store_batch(const std::vector<stored_event>& events) {
+event_store::store_batch(const std::vector<stored_event>& events,
+                         outbox_write* outbox) {
   std::vector<group_outcome> out(events.size());
-  if (events.empty())
+  if (outbox != nullptr)
+    outbox->written = 0;
+  if (events.empty() && (outbox == nullptr || outbox->settled.empty()))
     return out;
   // One upsert per group, not per event: bursts of one issue are the
   // common case, and each upsert rewrites the group's row.
   struct group_work {
     const stored_event* first = nullptr; // first event counted, or nullptr
-    size_t first_index = 0;
     int64_t count = 0;
     double first_seen = 0;
     double last_seen = 0;
@@ -197,6 +230,9 @@ event_store::store_batch(const std::vector<stored_event>& events) {
                       : nodes_.insert_encoded_if_absent(id, ev.encoded);
     if (!inserted)
       return std::move(inserted.error());
+    // Transactions are stored, and that is all: no issue, no count.
+    if (ev.transaction)
+      continue;
     auto& g = groups[{ev.project_id, ev.grouping_hash}];
     g.members.push_back(i);
     // A retry of a stored event (its node exists) counts nothing.
@@ -204,7 +240,6 @@ event_store::store_batch(const std::vector<stored_event>& events) {
       continue;
     if (g.first == nullptr) {
       g.first = &ev;
-      g.first_index = i;
       g.first_seen = ev.timestamp;
       g.last_seen = ev.timestamp;
     }
@@ -217,48 +252,102 @@ event_store::store_batch(const std::vector<stored_event>& events) {
     auto project = static_cast<int64_t>(key.first);
     std::string hash{key.second};
     int64_t group_id = 0;
+    // The event that created the group (NULL for groups created before
+    // schema version 2: then no retry is new).
+    std::string first_event;
+    caf::expected<sql_rows> rows{sql_rows{}};
     if (g.count > 0) {
-      auto rows = db_->query(upsert, {project, hash, g.first->title,
-                                      g.first->culprit, g.first_seen,
-                                      g.last_seen, g.count});
-      if (!rows)
-        return std::move(rows.error());
-      if (rows->empty())
-        return caf::make_error(errc::command_failed,
-                               "group upsert returned no row");
-      group_id = rows->get_int64(0, 0);
-      // times_seen equal to this batch's count: the batch created it.
-      if (rows->get_int64(0, 1) == g.count)
-        out[g.first_index].is_new = true;
+      rows = db_->query(upsert, {project, hash, g.first->title,
+                                 g.first->culprit, g.first_seen, g.last_seen,
+                                 g.count, g.first->event_id});
     } else {
-      auto rows = db_->query(find_group_sql, {project, hash});
-      if (!rows)
-        return std::move(rows.error());
-      if (rows->empty()) {
+      rows = db_->query(find_group_sql, {project, hash});
+      if (rows && rows->empty()) {
         // Only retries, and their nodes exist without a group (written by
         // other means): create the group from the first of them.
         const auto& ev = events[g.members.front()];
-        auto made = db_->query(upsert, {project, hash, ev.title, ev.culprit,
-                                        ev.timestamp, ev.timestamp,
-                                        int64_t{1}});
-        if (!made)
-          return std::move(made.error());
-        if (made->empty())
-          return caf::make_error(errc::command_failed,
-                                 "group upsert returned no row");
-        group_id = made->get_int64(0, 0);
-        if (made->get_int64(0, 1) == 1)
-          out[g.members.front()].is_new = true;
-      } else {
-        group_id = rows->get_int64(0, 0);
+        rows = db_->query(upsert, {project, hash, ev.title, ev.culprit,
+                                   ev.timestamp, ev.timestamp, int64_t{1},
+                                   ev.event_id});
       }
     }
-    for (auto i : g.members)
+    if (!rows)
+      return std::move(rows.error());
+    if (rows->empty())
+      return caf::make_error(errc::command_failed,
+                             "group upsert returned no row");
+    group_id = rows->get_int64(0, 0);
+    if (!rows->is_null(0, 1))
+      first_event = rows->take_text(0, 1);
+    bool flagged = false;
+    for (auto i : g.members) {
       out[i].group_id = group_id;
+      // One event per batch is new: a duplicate in the batch is a retry.
+      if (!flagged && !first_event.empty()
+          && events[i].event_id == first_event) {
+        out[i].is_new = true;
+        flagged = true;
+      }
+    }
   }
-  if (auto err = tx.commit())
+  if (outbox != nullptr) {
+    for (auto id : outbox->settled)
+      if (auto n = db_->exec(delete_outbox_sql, {id}); !n)
+        return std::move(n.error());
+    if (outbox->record) {
+      auto record = outbox->record(out);
+      if (!record.empty()) {
+        auto rows = db_->query(insert_outbox_sql,
+                               {system_now(), sql_blob{std::move(record)}});
+        if (!rows)
+          return std::move(rows.error());
+        if (rows->empty())
+          return caf::make_error(errc::command_failed,
+                                 "outbox insert returned no row");
+        outbox->written = rows->get_int64(0, 0);
+      }
+    }
+  }
+  if (auto err = tx.commit()) {
+    if (outbox != nullptr)
+      outbox->written = 0;
     return err;
+  }
   return out;
+}
+
+caf::expected<std::vector<outbox_row>>
+event_store::outbox_rows(int64_t after_id, int64_t until_id, size_t limit) {
+  auto rows = db_->query("SELECT id, created_at, record FROM vigil_outbox"
+                         " WHERE id > ? AND id <= ? ORDER BY id LIMIT ?",
+                         {after_id, until_id, static_cast<int64_t>(limit)});
+  if (!rows)
+    return std::move(rows.error());
+  std::vector<outbox_row> out;
+  out.reserve(rows->size());
+  for (size_t r = 0; r < rows->size(); ++r)
+    out.push_back(outbox_row{rows->get_int64(r, 0), rows->get_double(r, 1),
+                             rows->take_text(r, 2)});
+  return out;
+}
+
+caf::expected<int64_t> event_store::outbox_max_id() {
+  auto rows = db_->query("SELECT coalesce(max(id), 0) FROM vigil_outbox");
+  if (!rows)
+    return std::move(rows.error());
+  return rows->empty() ? int64_t{0} : rows->get_int64(0, 0);
+}
+
+caf::error event_store::delete_outbox(const std::vector<int64_t>& ids) {
+  if (ids.empty())
+    return {};
+  sql_transaction tx{*db_};
+  if (auto err = tx.start())
+    return err;
+  for (auto id : ids)
+    if (auto n = db_->exec(delete_outbox_sql, {id}); !n)
+      return std::move(n.error());
+  return tx.commit();
 }
 
 caf::expected<std::optional<std::string>>

@@ -84,10 +84,11 @@ private:
 
 /// How a connection is opened (beyond what the URL says).
 struct sql_options {
-  /// SQLite: synchronous=FULL instead of NORMAL. In WAL mode NORMAL loses
-  /// nothing when the process crashes (even kill -9), but a power loss or
-  /// OS crash can lose the last commits; FULL syncs the WAL on every commit.
-  bool sqlite_synchronous_full = false;
+  /// SQLite: synchronous=FULL (the default, as db.sqlite-synchronous's)
+  /// or NORMAL. In WAL mode NORMAL loses nothing when the process crashes
+  /// (even kill -9), but a power loss or OS crash can lose the last
+  /// commits; FULL syncs the WAL on every commit.
+  bool sqlite_synchronous_full = true;
   /// SQLite: how long a writer waits for another connection's lock.
   std::chrono::milliseconds busy_timeout{5000};
   /// SQLite: WAL pages (~4 KiB each) after which a checkpoint copies them

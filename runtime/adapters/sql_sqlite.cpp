@@ -259,12 +259,25 @@ struct coalescing_file {
   // frames to readers) flush the WAL first, whatever frame layout a
   // future SQLite writes.
   coalescing_file* peer;
+  // An error that surfaced where none can be returned (the shm barrier):
+  // returned by the next call on this file that can return one.
+  int deferred_rc;
+  int pad_;
 };
 
 sqlite3_vfs* base_vfs = nullptr;
 
 sqlite3_file* real_of(sqlite3_file* f) {
   return reinterpret_cast<coalescing_file*>(f)->real;
+}
+
+// A failed write is reported as SQLite's own I/O errors are: an
+// SQLITE_IOERR_* code (SQLITE_FULL for a full disk, which SQLite handles as
+// such), never as success or as a code SQLite would not expect from a file.
+int as_io_error(int rc) {
+  if ((rc & 0xFF) == SQLITE_IOERR || rc == SQLITE_FULL)
+    return rc;
+  return SQLITE_IOERR_WRITE;
 }
 
 int flush_wal(sqlite3_file* f) {
@@ -275,20 +288,41 @@ int flush_wal(sqlite3_file* f) {
   // The unix VFS writes at most 128 KiB - 1 per call (a larger request
   // comes back short, as SQLITE_FULL): hand it pieces below that.
   int rc = SQLITE_OK;
-  for (size_t done = 0; done < w->bytes.size() && rc == SQLITE_OK;) {
+  size_t done = 0;
+  while (done < w->bytes.size()) {
     auto n = std::min(w->bytes.size() - done, wal_write_chunk);
     rc = cf->real->pMethods->xWrite(
       cf->real, w->bytes.data() + done, static_cast<int>(n),
       w->offset + static_cast<sqlite3_int64>(done));
+    if (rc != SQLITE_OK)
+      break;
     done += n;
+  }
+  if (rc != SQLITE_OK) {
+    // Keep what did not go out, at its offset: SQLite sees the error (the
+    // commit fails and is rolled back, or the next call on the file tries
+    // again); the bytes are never dropped as if written.
+    w->bytes.erase(0, done);
+    w->offset += static_cast<sqlite3_int64>(done);
+    return as_io_error(rc);
   }
   w->bytes.clear();
   w->commit_pending = false;
+  return SQLITE_OK;
+}
+
+// Takes the error a barrier could not return, if any.
+int take_deferred(sqlite3_file* f) {
+  auto* cf = reinterpret_cast<coalescing_file*>(f);
+  auto rc = cf->deferred_rc;
+  cf->deferred_rc = SQLITE_OK;
   return rc;
 }
 
 // Flushes the WAL linked to a database file, if any.
 int flush_peer(sqlite3_file* f) {
+  if (auto rc = take_deferred(f); rc != SQLITE_OK)
+    return rc;
   auto* peer = reinterpret_cast<coalescing_file*>(f)->peer;
   return peer != nullptr && peer->wal != nullptr
            ? flush_wal(reinterpret_cast<sqlite3_file*>(peer))
@@ -297,7 +331,11 @@ int flush_peer(sqlite3_file* f) {
 
 int cf_close(sqlite3_file* f) {
   auto* cf = reinterpret_cast<coalescing_file*>(f);
-  auto rc = flush_wal(f);
+  // Buffered bytes at close belong to no commit (a commit flushes before
+  // it returns): a failure here is still reported.
+  auto rc = take_deferred(f);
+  if (auto frc = flush_wal(f); rc == SQLITE_OK)
+    rc = frc;
   if (cf->peer != nullptr) {
     cf->peer->peer = nullptr;
     cf->peer = nullptr;
@@ -338,8 +376,10 @@ int cf_write(sqlite3_file* f, const void* buf, int n, sqlite3_int64 off) {
     return cf->real->pMethods->xWrite(cf->real, buf, n, off);
   }
   w->bytes.append(static_cast<const char*>(buf), size);
-  if (completes_commit)
+  if (completes_commit) {
+    w->commit_pending = false;
     return flush_wal(f);
+  }
   if (size == wal_frame_header_size) {
     auto* p = static_cast<const unsigned char*>(buf);
     w->commit_pending = (p[4] | p[5] | p[6] | p[7]) != 0;
@@ -355,6 +395,8 @@ int cf_truncate(sqlite3_file* f, sqlite3_int64 size) {
 }
 
 int cf_sync(sqlite3_file* f, int flags) {
+  if (auto rc = take_deferred(f); rc != SQLITE_OK)
+    return rc;
   if (auto rc = flush_wal(f); rc != SQLITE_OK)
     return rc;
   auto* r = real_of(f);
@@ -369,6 +411,8 @@ int cf_file_size(sqlite3_file* f, sqlite3_int64* size) {
 }
 
 int cf_lock(sqlite3_file* f, int level) {
+  if (auto rc = take_deferred(f); rc != SQLITE_OK)
+    return rc;
   if (auto rc = flush_wal(f); rc != SQLITE_OK)
     return rc;
   auto* r = real_of(f);
@@ -376,6 +420,8 @@ int cf_lock(sqlite3_file* f, int level) {
 }
 
 int cf_unlock(sqlite3_file* f, int level) {
+  if (auto rc = take_deferred(f); rc != SQLITE_OK)
+    return rc;
   if (auto rc = flush_wal(f); rc != SQLITE_OK)
     return rc;
   auto* r = real_of(f);
@@ -418,9 +464,14 @@ int cf_shm_lock(sqlite3_file* f, int offset, int n, int flags) {
 }
 
 void cf_shm_barrier(sqlite3_file* f) {
-  // No way to report an error here: a failed write shows again at the
-  // commit frame's flush or the next read of the WAL.
-  flush_peer(f);
+  // xShmBarrier returns nothing: a failed flush is kept for the next call
+  // on this file that can report it (the unlock or shm lock that follows
+  // a barrier), and the bytes stay buffered for a retry.
+  if (auto rc = flush_peer(f); rc != SQLITE_OK) {
+    auto* cf = reinterpret_cast<coalescing_file*>(f);
+    if (cf->deferred_rc == SQLITE_OK)
+      cf->deferred_rc = rc;
+  }
   auto* r = real_of(f);
   r->pMethods->xShmBarrier(r);
 }
@@ -471,6 +522,8 @@ int cf_open(sqlite3_vfs*, const char* name, sqlite3_file* f, int flags,
   cf->real = reinterpret_cast<sqlite3_file*>(cf + 1);
   cf->wal = nullptr;
   cf->peer = nullptr;
+  cf->deferred_rc = SQLITE_OK;
+  cf->pad_ = 0;
   auto rc = base_vfs->xOpen(base_vfs, name, cf->real, flags, out_flags);
   if (cf->real->pMethods == nullptr)
     return rc;

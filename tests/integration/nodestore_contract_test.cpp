@@ -19,6 +19,7 @@
 #include "config/config.hpp"
 #include "messages/base64.hpp"
 #include "messages/errors.hpp"
+#include "messages/post_process_record.hpp"
 #include "runtime/adapters/sql.hpp"
 #include "runtime/adapters/zlib.hpp"
 
@@ -50,6 +51,7 @@ std::vector<std::string> db_urls() {
     REQUIRE(db);
     REQUIRE(!(*db)->exec_script("DROP TABLE IF EXISTS nodestore_node;"
                                 "DROP TABLE IF EXISTS groups;"
+                                "DROP TABLE IF EXISTS vigil_outbox;"
                                 "DROP TABLE IF EXISTS vigil_schema_version;"));
     out.push_back(pg);
   }
@@ -361,12 +363,15 @@ TEST_CASE("event_store groups a batch in one transaction", "[event_store]") {
     CHECK(**ev == batch[1].json);
     CHECK(!s.get_event(2, "e2").value());
     // A retried batch (at-least-once) counts nothing twice; a new event in
-    // it still counts, an existing group is never "new" again.
+    // it still counts, an existing group is never "new" again, but the
+    // retry of the event that created it says so again (its post_process
+    // task must see what the first attempt's saw).
     auto retry = s.store_batch({make_event("e1", 1, "h1", 100),
                                 make_event("e6", 1, "h1", 400),
                                 make_event("e6", 1, "h1", 400)});
     REQUIRE(retry);
-    CHECK(!(*retry)[0].is_new);
+    CHECK((*retry)[0].is_new);
+    CHECK(!(*retry)[2].is_new);
     CHECK((*retry)[0].group_id == (*out)[0].group_id);
     CHECK(!(*retry)[1].is_new);
     CHECK((*retry)[2].group_id == (*out)[0].group_id);
@@ -544,5 +549,144 @@ TEST_CASE("db.url: default under node.data-dir, validated, masked",
   CHECK(!config::from_yaml("db.sqlite-synchronous: off\n", {}));
   auto defaults = config::defaults();
   CHECK(!defaults.is_set("db.url"));
-  CHECK(defaults.get_string("db.sqlite-synchronous") == "normal");
+  CHECK(defaults.get_string("db.sqlite-synchronous") == "full");
+  CHECK(sql_options{}.sqlite_synchronous_full);
+}
+
+TEST_CASE("a retried event keeps its is_new, alone or with others",
+          "[event_store]") {
+  for (const auto& url : db_urls()) {
+    INFO(kind(url));
+    auto store = event_store::open(url);
+    REQUIRE(store);
+    auto& s = **store;
+    auto first = s.store_batch({make_event("n1", 1, "hn", 10)});
+    REQUIRE(first);
+    CHECK((*first)[0].is_new);
+    // The same event again, alone (its batch's answer was lost).
+    auto again = s.store_batch({make_event("n1", 1, "hn", 10)});
+    REQUIRE(again);
+    CHECK((*again)[0].is_new);
+    CHECK((*again)[0].group_id == (*first)[0].group_id);
+    auto later = s.store_batch({make_event("n2", 1, "hn", 20)});
+    REQUIRE(later);
+    CHECK(!(*later)[0].is_new);
+    auto g = s.get_group((*first)[0].group_id);
+    REQUIRE(g);
+    CHECK((*g)->times_seen == 2);
+  }
+}
+
+TEST_CASE("transactions are stored but make no issue", "[event_store]") {
+  for (const auto& url : db_urls()) {
+    INFO(kind(url));
+    auto store = event_store::open(url);
+    REQUIRE(store);
+    auto& s = **store;
+    auto tx = make_event("t1", 1, "GET /checkout", 5);
+    tx.transaction = true;
+    auto err = make_event("x1", 1, "hx", 6);
+    auto out = s.store_batch({tx, err, tx});
+    REQUIRE(out);
+    CHECK((*out)[0].group_id == 0);
+    CHECK(!(*out)[0].is_new);
+    CHECK((*out)[2].group_id == 0);
+    CHECK((*out)[1].is_new);
+    CHECK(s.get_event(1, "t1").value());
+    auto groups = s.list_groups(1);
+    REQUIRE(groups);
+    REQUIRE(groups->size() == 1);
+    CHECK((*groups)[0].hash == "hx");
+    CHECK((*groups)[0].times_seen == 1);
+  }
+}
+
+TEST_CASE("the outbox row is written and deleted with the batch",
+          "[event_store][outbox]") {
+  for (const auto& url : db_urls()) {
+    INFO(kind(url));
+    auto store = event_store::open(url);
+    REQUIRE(store);
+    auto& s = **store;
+    REQUIRE(s.outbox_max_id().value() == 0);
+    std::vector<stored_event> batch{make_event("o1", 1, "ho", 1),
+                                    make_event("o2", 1, "ho", 2)};
+    outbox_write w;
+    w.record = [&](const std::vector<group_outcome>& outcomes) {
+      post_process_batch b;
+      b.queue = "celery";
+      for (size_t i = 0; i < outcomes.size(); ++i)
+        b.tasks.push_back({"task-" + batch[i].event_id, batch[i].event_id,
+                           batch[i].project_id, outcomes[i].group_id,
+                           outcomes[i].is_new});
+      return encode_post_process_batch(b);
+    };
+    auto out = s.store_batch(batch, &w);
+    REQUIRE(out);
+    REQUIRE(w.written > 0);
+    auto rows = s.outbox_rows(0, s.outbox_max_id().value(), 10);
+    REQUIRE(rows);
+    REQUIRE(rows->size() == 1);
+    auto decoded = decode_post_process_batch((*rows)[0].record);
+    REQUIRE(decoded);
+    CHECK(decoded->queue == "celery");
+    REQUIRE(decoded->tasks.size() == 2);
+    CHECK(decoded->tasks[0].task_id == "task-o1");
+    CHECK(decoded->tasks[0].is_new);
+    CHECK(decoded->tasks[1].group_id == (*out)[1].group_id);
+    CHECK(!decoded->tasks[1].is_new);
+    // A failing batch writes no row and deletes none.
+    auto first_row = w.written;
+    outbox_write w2;
+    w2.settled = {first_row};
+    w2.record = [](const std::vector<group_outcome>&) {
+      return std::string{"x"};
+    };
+    REQUIRE(!s.db().exec_script("ALTER TABLE groups RENAME TO groups_x"));
+    {
+      auto other = event_store::open(url);
+      REQUIRE(other);
+      CHECK(!(*other)->store_batch({make_event("o3", 1, "ho", 3)}, &w2));
+      CHECK(w2.written == 0);
+    }
+    REQUIRE(!s.db().exec_script("ALTER TABLE groups_x RENAME TO groups"));
+    CHECK(s.outbox_rows(0, 1 << 30, 10).value().size() == 1);
+    // The next batch deletes the settled row and writes its own.
+    auto out3 = s.store_batch({make_event("o4", 1, "ho", 4)}, &w2);
+    REQUIRE(out3);
+    auto left = s.outbox_rows(0, 1 << 30, 10);
+    REQUIRE(left);
+    REQUIRE(left->size() == 1);
+    CHECK((*left)[0].id == w2.written);
+    CHECK((*left)[0].id > first_row);
+    CHECK(!s.delete_outbox({w2.written}));
+    CHECK(s.outbox_rows(0, 1 << 30, 10).value().empty());
+    // Ids only grow, even after the outbox emptied.
+    outbox_write w3;
+    w3.record = [](const std::vector<group_outcome>&) {
+      return std::string{"y"};
+    };
+    REQUIRE(s.store_batch({make_event("o5", 1, "ho", 5)}, &w3));
+    CHECK(w3.written > w2.written);
+  }
+}
+
+TEST_CASE("outbox records round-trip and reject garbage", "[outbox]") {
+  post_process_batch b;
+  b.queue = "events";
+  b.tasks.push_back({"6f1c", "abc", 7, 300, true});
+  b.tasks.push_back({"", std::string(300, 'e'), 1ull << 40, 0, false});
+  auto bytes = encode_post_process_batch(b);
+  auto back = decode_post_process_batch(bytes);
+  REQUIRE(back);
+  CHECK(back->queue == "events");
+  REQUIRE(back->tasks.size() == 2);
+  CHECK(back->tasks[0].group_id == 300);
+  CHECK(back->tasks[0].is_new);
+  CHECK(back->tasks[1].event_id.size() == 300);
+  CHECK(back->tasks[1].project_id == 1ull << 40);
+  for (size_t cut = 0; cut < bytes.size(); ++cut)
+    CHECK(!decode_post_process_batch(bytes.substr(0, cut)));
+  CHECK(!decode_post_process_batch(bytes + "x"));
+  CHECK(!decode_post_process_batch("\x02"));
 }

@@ -17,11 +17,16 @@
 // - synchronous=normal: the database passes integrity_check and holds a
 //   prefix of the acknowledged commits (the last ones may be lost).
 //
+// - a WAL write that fails reaches SQLite as an I/O error (the commit is
+//   not acknowledged), the coalescing VFS keeps what it could not write,
+//   and once writes work again every acknowledged commit survives a cut.
+//
 // Its own executable: the fault VFS must be SQLite's default before vigil's
 // VFS wraps the default (on the first open in the process).
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -33,6 +38,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include "messages/errors.hpp"
 #include "runtime/adapters/sql.hpp"
 
 using namespace vigil;
@@ -52,6 +58,17 @@ struct file_history {
 };
 
 std::mutex history_mtx;
+
+// Write faults: WAL writes let through before failing, and how many fail
+// after that (each then returns SQLITE_IOERR_WRITE without writing).
+std::atomic<int> wal_writes_to_pass{0};
+std::atomic<int> wal_writes_to_fail{0};
+std::atomic<int> wal_writes_failed{0};
+
+bool is_wal(const std::string* path) {
+  return path != nullptr && path->size() > 4
+         && path->compare(path->size() - 4, 4, "-wal") == 0;
+}
 std::map<std::string, file_history> histories;
 sqlite3_vfs* unix_vfs = nullptr;
 
@@ -97,6 +114,15 @@ int rec_read(sqlite3_file* f, void* buf, int n, sqlite3_int64 off) {
 int rec_write(sqlite3_file* f, const void* buf, int n, sqlite3_int64 off) {
   auto* rf = reinterpret_cast<recording_file*>(f);
   std::lock_guard<std::mutex> guard{history_mtx};
+  if (is_wal(rf->path) && wal_writes_to_fail.load() > 0) {
+    if (wal_writes_to_pass.load() > 0) {
+      --wal_writes_to_pass;
+    } else {
+      --wal_writes_to_fail;
+      ++wal_writes_failed;
+      return SQLITE_IOERR_WRITE;
+    }
+  }
   if (rf->path != nullptr)
     histories[*rf->path].unsynced.push_back(
       {off, read_range(rf->real, off, n)});
@@ -397,5 +423,91 @@ TEST_CASE("synchronous=normal: a power cut leaves a consistent prefix",
   // The cuts did drop unsynced commits (WAL syncs come only with
   // checkpoints here): the simulation is not vacuous.
   CHECK(lost_some > 0);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a failed WAL write reaches SQLite and loses nothing acknowledged",
+          "[sqlite][powercut]") {
+  install_recording_vfs();
+  // A new path per section run: the recorded histories are by path.
+  static int run = 0;
+  auto dir = work_dir("ioerr" + std::to_string(run++));
+  auto db = dir / "live.db";
+  sql_options opts;
+  opts.sqlite_synchronous_full = true;
+  auto conn = sql_connection::open("sqlite://" + db.string(), opts);
+  REQUIRE(conn);
+  auto& c = **conn;
+  REQUIRE_FALSE(c.exec_script("CREATE TABLE t (k INTEGER PRIMARY KEY,"
+                              " n INTEGER NOT NULL, body TEXT NOT NULL)"));
+  int64_t acknowledged = 0;
+  int64_t next = 0;
+  // A transaction of `rows` rows of ~3 KiB: more than one 124 KiB write
+  // when rows > 40. Returns whether its commit was acknowledged.
+  auto write_tx = [&](int rows) {
+    if (auto err = c.begin())
+      return false;
+    for (int i = 0; i < rows; ++i, ++next) {
+      std::string body(3000, static_cast<char>('a' + next % 26));
+      if (!c.exec("INSERT INTO t (k, n, body) VALUES (?, ?, ?)",
+                  {next, next, body})) {
+        c.rollback();
+        return false;
+      }
+    }
+    if (auto err = c.commit()) {
+      // What SQLite said: its I/O error, not success or a foreign code.
+      CHECK(error_text(err).find("disk I/O error") != std::string::npos);
+      c.rollback();
+      return false;
+    }
+    return true;
+  };
+  REQUIRE(write_tx(10));
+  acknowledged = next;
+  SECTION("every WAL write fails") {
+    wal_writes_to_pass = 0;
+    wal_writes_to_fail = 1 << 20;
+  }
+  SECTION("the second piece of a coalesced commit fails") {
+    wal_writes_to_pass = 1;
+    wal_writes_to_fail = 1;
+  }
+  SECTION("the first piece fails once") {
+    wal_writes_to_pass = 0;
+    wal_writes_to_fail = 1;
+  }
+  wal_writes_failed = 0;
+  CHECK_FALSE(write_tx(100));
+  CHECK(wal_writes_failed.load() > 0);
+  wal_writes_to_fail = 0;
+  wal_writes_to_pass = 0;
+  // Writes work again: the connection goes on, and a new commit lands.
+  int64_t failed_from = acknowledged;
+  int64_t failed_to = next;
+  bool landed = false;
+  for (int attempt = 0; attempt < 3 && !landed; ++attempt)
+    landed = write_tx(60);
+  REQUIRE(landed);
+  acknowledged += 60;
+  // A power cut now (every unsynced write undone) keeps every
+  // acknowledged row and none of the failed transaction's.
+  auto cut_dir = dir / "cut";
+  power_cut_copy(db, cut_dir, 0);
+  auto copy = sql_connection::open("sqlite://" + (cut_dir / "live.db").string());
+  REQUIRE(copy);
+  auto ic = (*copy)->query("PRAGMA integrity_check");
+  REQUIRE(ic);
+  CHECK(ic->get_text(0, 0) == "ok");
+  auto n = (*copy)->query(
+    "SELECT count(*), coalesce(sum(n >= ? AND n < ?), 0),"
+    " coalesce(sum(substr(body, 1, 1) = char(97 + n % 26)), 0) FROM t",
+    {failed_from, failed_to});
+  REQUIRE(n);
+  CHECK(n->get_int64(0, 0) == acknowledged);
+  CHECK(n->get_int64(0, 1) == 0);
+  CHECK(n->get_int64(0, 2) == acknowledged);
+  conn->reset();
+  copy->reset();
   std::filesystem::remove_all(dir);
 }
