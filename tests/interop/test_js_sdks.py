@@ -24,8 +24,7 @@ Node SDK (tests/js/node_sdk.mjs) and sentry-cli: the checks of
 test_sentry_sdk.py (message, exception, fingerprint groups, rate-limited
 key), plus a transaction (stored, readable, no issue), SDK 11's streamed
 span items, a session and an attachment (answered, counted per category,
-not against the key's limit). The checks that need issue 13's category
-semantics are marked as known bugs (XFAIL until those land, then XPASS).
+not against the key's limit).
 
 Needs node (and chromium for the browser checks): prints a SKIP line for
 what it cannot run when they are absent. Prints PASS/FAIL lines.
@@ -92,12 +91,6 @@ EXTRA = f"""  - id: 13
     keys:
       - {{id: 19, public: "{KEY_CA}", rate-limit: {{count: 1, window: 3600}}}}
 """
-
-# Checks that need the category semantics of issue 13 part 2 (sessions and
-# attachments not counted against a key's event limit, transactions creating
-# no issue, per-category counts in /_health/).
-CATEGORIES = ("issue 13: Sentry's categories (sessions, attachments and "
-              "transactions are not error events)")
 
 NODE = None
 BROWSER = {}
@@ -683,7 +676,7 @@ def main():
         ("node_message", check_node_message),
         ("node_exception", check_node_exception),
         ("node_fingerprint", check_node_fingerprint),
-        ("node_transaction", check_node_transaction, CATEGORIES),
+        ("node_transaction", check_node_transaction),
         ("node_spans", check_node_spans),
         ("node_session", check_node_session),
         ("node_attachment", check_node_attachment),
