@@ -13,10 +13,10 @@
 
 #include "actors/backends/broker.hpp"
 #include "actors/status.hpp"
+#include "adapters/redis.hpp"
+#include "adapters/redis_lock.hpp"
+#include "config/cron_schedule.hpp"
 #include "messages/type_ids.hpp"
-#include "runtime/adapters/redis.hpp"
-#include "runtime/adapters/redis_lock.hpp"
-#include "runtime/cron_schedule.hpp"
 
 namespace vigil {
 

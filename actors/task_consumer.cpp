@@ -8,7 +8,7 @@
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
 #include "messages/kombu_envelope.hpp"
-#include "runtime/task_runner.hpp"
+#include "tasks/task_runner.hpp"
 
 namespace vigil {
 

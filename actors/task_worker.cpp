@@ -3,7 +3,7 @@
 #include <caf/all.hpp>
 
 #include "actors/status.hpp"
-#include "runtime/task_runner.hpp"
+#include "tasks/task_runner.hpp"
 
 namespace vigil {
 

@@ -7,7 +7,7 @@
 #include <caf/replies_to.hpp>
 
 #include "messages/type_ids.hpp"
-#include "runtime/task_registry.hpp"
+#include "tasks/task_registry.hpp"
 
 namespace vigil {
 

@@ -11,11 +11,11 @@
 
 #include <spdlog/spdlog.h>
 
-#include "messages/amqp_message.hpp"
+#include "adapters/amqp.hpp"
+#include "adapters/amqp_message.hpp"
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
 #include "messages/task_body.hpp"
-#include "runtime/adapters/amqp.hpp"
 
 namespace vigil {
 

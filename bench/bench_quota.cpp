@@ -14,7 +14,7 @@
 #include "actors/quota.hpp"
 #include "config/organizations.hpp"
 #include "messages/errors.hpp"
-#include "runtime/actor_system.hpp"
+#include "node/actor_system.hpp"
 
 namespace vigil {
 

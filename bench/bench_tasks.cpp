@@ -9,12 +9,12 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/backends/broker.hpp"
+#include "actors/task_supervisor.hpp"
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
 #include "messages/task_body.hpp"
-#include "runtime/actor_system.hpp"
-#include "runtime/node.hpp"
-#include "runtime/task_supervisor.hpp"
+#include "node/actor_system.hpp"
+#include "node/node.hpp"
 
 namespace vigil {
 

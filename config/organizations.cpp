@@ -4,9 +4,9 @@
 #include <exception>
 #include <limits>
 
-#include "actors/backends/quota.hpp"
 #include "config/config.hpp"
 #include "messages/errors.hpp"
+#include "messages/quota_rules.hpp"
 
 namespace vigil {
 

@@ -8,9 +8,9 @@
 #include <exception>
 
 #include "config/config.hpp"
-#include "messages/errors.hpp"
-#include "runtime/cron_schedule.hpp"
+#include "config/cron_schedule.hpp"
 #include "config/organizations.hpp"
+#include "messages/errors.hpp"
 
 namespace vigil {
 

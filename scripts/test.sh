@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Installs what vigil needs, builds it in a fresh directory, starts the
 # servers the tests meet (on free loopback ports), runs every test suite,
-# stops the servers, and ends with "N passed, N failed".
+# stops the servers, and ends with "N passed, N failed". The layer check
+# (scripts/check-layers.sh) runs first.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+# The layers first: a wrong include fails the run before anything is built.
+bash "$root/scripts/check-layers.sh"
 bash "$root/scripts/setup.sh"
 bash "$root/scripts/js-deps.sh"
 export BUILD_DIR=${BUILD_DIR:-$root/build-test}

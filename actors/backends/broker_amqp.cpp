@@ -27,11 +27,11 @@
 #include <unordered_set>
 
 #include "actors/backends/broker.hpp"
+#include "adapters/amqp.hpp"
+#include "adapters/amqp_message.hpp"
 #include "config/config.hpp"
-#include "messages/amqp_message.hpp"
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
-#include "runtime/adapters/amqp.hpp"
 
 namespace vigil {
 

@@ -14,12 +14,12 @@
 #include <simdjson.h>
 
 #include "actors/backends/broker.hpp"
+#include "adapters/redis.hpp"
 #include "config/config.hpp"
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
 #include "messages/json_writer.hpp"
 #include "messages/kombu_envelope.hpp"
-#include "runtime/adapters/redis.hpp"
 
 namespace vigil {
 

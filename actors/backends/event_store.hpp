@@ -12,7 +12,7 @@
 #include <caf/expected.hpp>
 
 #include "actors/backends/nodestore.hpp"
-#include "runtime/adapters/sql.hpp"
+#include "adapters/sql.hpp"
 
 namespace vigil {
 

@@ -14,7 +14,7 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
-#include "runtime/adapters/sql.hpp"
+#include "adapters/sql.hpp"
 
 namespace vigil {
 

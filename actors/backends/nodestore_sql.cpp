@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include "adapters/zlib.hpp"
 #include "messages/base64.hpp"
 #include "messages/errors.hpp"
-#include "runtime/adapters/zlib.hpp"
 
 namespace vigil {
 

@@ -20,8 +20,8 @@
 
 #include "actors/backends/quota.hpp"
 #include "actors/backends/quota_redis_scripts.hpp"
+#include "adapters/redis.hpp"
 #include "messages/errors.hpp"
-#include "runtime/adapters/redis.hpp"
 
 namespace vigil {
 

@@ -8,8 +8,8 @@
 
 #include "actors/backends/quota.hpp"
 #include "actors/backends/rate_limiter.hpp"
+#include "adapters/redis.hpp"
 #include "messages/errors.hpp"
-#include "runtime/adapters/redis.hpp"
 
 namespace vigil {
 

@@ -1,9 +1,9 @@
 #include <hiredis/hiredis.h>
 
 #include "actors/backends/result_backend.hpp"
+#include "adapters/redis.hpp"
 #include "config/config.hpp"
 #include "messages/errors.hpp"
-#include "runtime/adapters/redis.hpp"
 
 namespace vigil {
 

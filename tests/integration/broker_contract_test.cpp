@@ -17,16 +17,16 @@
 #include <unistd.h>
 
 #include "actors/backends/broker.hpp"
+#include "adapters/redis.hpp"
 #include "messages/base64.hpp"
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
 #include "messages/json_codec.hpp"
 #include "messages/kombu_envelope.hpp"
 #include "messages/task_body.hpp"
-#include "runtime/adapters/redis.hpp"
 
 #include <hiredis/hiredis.h>
-#include "runtime/adapters/amqp.hpp"
+#include "adapters/amqp.hpp"
 
 using namespace vigil;
 

@@ -1,4 +1,4 @@
-// The HTTP server (runtime/adapters/http): each connection lives on one
+// The HTTP server (adapters/http): each connection lives on one
 // server thread, answers may come from any thread, a blocked thread holds up
 // only its own connections, and answers given after the server stopped are
 // dropped safely.
@@ -23,7 +23,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "runtime/adapters/http.hpp"
+#include "adapters/http.hpp"
 
 using namespace vigil;
 

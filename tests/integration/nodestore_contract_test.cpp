@@ -16,12 +16,12 @@
 
 #include "actors/backends/event_store.hpp"
 #include "actors/backends/nodestore.hpp"
+#include "adapters/sql.hpp"
+#include "adapters/zlib.hpp"
 #include "config/config.hpp"
 #include "messages/base64.hpp"
 #include "messages/errors.hpp"
 #include "messages/post_process_record.hpp"
-#include "runtime/adapters/sql.hpp"
-#include "runtime/adapters/zlib.hpp"
 
 using namespace vigil;
 

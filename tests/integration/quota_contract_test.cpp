@@ -14,7 +14,7 @@
 #include <hiredis/hiredis.h>
 
 #include "actors/backends/quota.hpp"
-#include "runtime/adapters/redis.hpp"
+#include "adapters/redis.hpp"
 
 using namespace vigil;
 

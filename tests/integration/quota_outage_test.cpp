@@ -25,9 +25,9 @@
 
 #include "actors/quota.hpp"
 #include "actors/rate_limiter.hpp"
+#include "adapters/redis.hpp"
 #include "config/config.hpp"
-#include "runtime/actor_system.hpp"
-#include "runtime/adapters/redis.hpp"
+#include "node/actor_system.hpp"
 
 extern char** environ;
 

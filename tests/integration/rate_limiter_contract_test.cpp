@@ -10,7 +10,7 @@
 #include <hiredis/hiredis.h>
 
 #include "actors/backends/rate_limiter.hpp"
-#include "runtime/adapters/redis.hpp"
+#include "adapters/redis.hpp"
 
 using namespace vigil;
 

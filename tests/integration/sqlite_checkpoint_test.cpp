@@ -1,4 +1,4 @@
-// SQLite checkpoints on their own thread (runtime/adapters/
+// SQLite checkpoints on their own thread (adapters/
 // sqlite_checkpointer): the WAL stays bounded under a steady writer, the
 // pages reach the database file, and nothing committed is lost.
 
@@ -9,7 +9,7 @@
 
 #include <unistd.h>
 
-#include "runtime/adapters/sql.hpp"
+#include "adapters/sql.hpp"
 
 using namespace vigil;
 

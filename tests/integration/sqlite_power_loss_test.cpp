@@ -1,6 +1,6 @@
 // Power loss under vigil's SQLite stack: the WAL-coalescing VFS
-// (runtime/adapters/sql_sqlite.cpp) and the background checkpointer
-// (runtime/adapters/sqlite_checkpointer.cpp) on top of SQLite's unix VFS.
+// (adapters/sql_sqlite.cpp) and the background checkpointer
+// (adapters/sqlite_checkpointer.cpp) on top of SQLite's unix VFS.
 //
 // kill -9 tests only show that writes reach the kernel; a power cut also
 // drops what the kernel had not synced. Here a VFS below vigil's records,
@@ -38,8 +38,8 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include "adapters/sql.hpp"
 #include "messages/errors.hpp"
-#include "runtime/adapters/sql.hpp"
 
 using namespace vigil;
 

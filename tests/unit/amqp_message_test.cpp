@@ -8,13 +8,13 @@
 
 #include <limits>
 
-#include "messages/amqp_message.hpp"
+#include "adapters/amqp.hpp"
+#include "adapters/amqp_message.hpp"
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
 #include "messages/json_codec.hpp"
 #include "messages/kombu_envelope.hpp"
 #include "messages/task_body.hpp"
-#include "runtime/adapters/amqp.hpp"
 
 using namespace vigil;
 

@@ -10,12 +10,12 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "config/cron_schedule.hpp"
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
 #include "messages/json_codec.hpp"
 #include "messages/task_body.hpp"
-#include "runtime/cron_schedule.hpp"
-#include "runtime/node.hpp"
+#include "node/node.hpp"
 
 using namespace vigil;
 using Catch::Matchers::Contains;

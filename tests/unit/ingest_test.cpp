@@ -18,12 +18,12 @@
 #include "actors/backends/event_store.hpp"
 #include "actors/backends/quota.hpp"
 #include "actors/ingest.hpp"
+#include "adapters/http.hpp"
 #include "messages/errors.hpp"
 #include "messages/sentry_envelope.hpp"
 #include "messages/task_body.hpp"
-#include "runtime/actor_system.hpp"
-#include "runtime/adapters/http.hpp"
-#include "runtime/ingest_endpoint.hpp"
+#include "node/actor_system.hpp"
+#include "web/ingest_endpoint.hpp"
 
 using namespace vigil;
 

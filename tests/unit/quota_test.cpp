@@ -10,7 +10,7 @@
 #include "actors/rate_limiter.hpp"
 #include "config/config.hpp"
 #include "config/organizations.hpp"
-#include "runtime/actor_system.hpp"
+#include "node/actor_system.hpp"
 
 using namespace vigil;
 

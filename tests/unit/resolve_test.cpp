@@ -1,4 +1,4 @@
-// Host lookups with a timeout (runtime/adapters/resolve): what the Redis and
+// Host lookups with a timeout (adapters/resolve): what the Redis and
 // AMQP adapters connect to, without a blocking getaddrinfo of unbounded
 // length.
 
@@ -8,8 +8,8 @@
 #include <chrono>
 #include <thread>
 
+#include "adapters/resolve.hpp"
 #include "messages/errors.hpp"
-#include "runtime/adapters/resolve.hpp"
 
 using namespace vigil;
 using namespace std::chrono_literals;

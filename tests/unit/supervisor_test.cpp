@@ -8,7 +8,7 @@
 #include "actors/supervisor.hpp"
 #include "messages/actor_status.hpp"
 #include "messages/type_ids.hpp"
-#include "runtime/actor_system.hpp"
+#include "node/actor_system.hpp"
 
 using namespace vigil;
 

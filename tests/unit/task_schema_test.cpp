@@ -7,8 +7,8 @@
 #include "messages/msgpack_codec.hpp"
 #include "messages/task_body.hpp"
 #include "messages/task_schema.hpp"
-#include "runtime/task_registry.hpp"
-#include "runtime/task_runner.hpp"
+#include "tasks/task_registry.hpp"
+#include "tasks/task_runner.hpp"
 
 using namespace vigil;
 

@@ -9,7 +9,7 @@
 #include "actors/task_worker.hpp"
 #include "messages/msgpack_codec.hpp"
 #include "messages/task_body.hpp"
-#include "runtime/actor_system.hpp"
+#include "node/actor_system.hpp"
 
 using namespace vigil;
 

@@ -5,8 +5,8 @@
 
 #include <zlib.h>
 
+#include "adapters/zlib.hpp"
 #include "messages/errors.hpp"
-#include "runtime/adapters/zlib.hpp"
 
 using namespace vigil;
 

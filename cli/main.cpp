@@ -1,0 +1,317 @@
+// The `vigil` command: parses the command line and the configuration, then
+// hands over to the command's implementation (cli/commands.cpp, node/ or
+// bench/).
+
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "bench/bench_amqp_ceiling.hpp"
+#include "bench/bench_ingest.hpp"
+#include "bench/bench_quota.hpp"
+#include "bench/bench_tasks.hpp"
+#include "cli/commands.hpp"
+#include "config/config.hpp"
+#include "messages/errors.hpp"
+#include "node/logging.hpp"
+#include "node/node.hpp"
+
+namespace {
+
+std::vector<std::string> split_csv(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    auto end = text.find(',', start);
+    if (end == std::string::npos)
+      end = text.size();
+    if (end > start)
+      out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+constexpr const char* config_help
+  = "configuration file (default: ./config.yml if present, else built-in "
+    "defaults; VIGIL_<KEY> variables override keys)";
+
+/// Adds `--config` to every subcommand below `app`, bound to the same
+/// variable, so that `vigil run node --config x.yml` works as well as
+/// `vigil --config x.yml run node` (and each --help shows it).
+void add_config_option_everywhere(CLI::App& app, std::string& path) {
+  for (auto* sub : app.get_subcommands({})) {
+    sub->add_option("--config", path, config_help);
+    add_config_option_everywhere(*sub, path);
+  }
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  using namespace vigil;
+  CLI::App app{"vigil: an actor-model event processing engine for an "
+               "error-tracking platform (Sentry's backend services, with "
+               "Celery-compatible task workers)."};
+  app.require_subcommand(1);
+  // --help shows each option's default ("[64]"); subcommands inherit this.
+  app.option_defaults()->always_capture_default();
+  std::string config_path;
+  app.add_option("--config", config_path, config_help);
+
+  // run ----------------------------------------------------------------------
+  auto* run = app.add_subcommand("run", "run a vigil process until SIGINT/SIGTERM");
+  run->require_subcommand(1);
+  node_options node_opts;
+  std::string queues_csv;
+  auto* run_node_cmd = run->add_subcommand(
+    "node", "run every service in one process (the main job; embedded "
+            "defaults need no Redis, RabbitMQ or PostgreSQL)");
+  auto* run_worker_cmd = run->add_subcommand(
+    "worker", "run task workers only, consuming the given queues");
+  auto* run_web_cmd = run->add_subcommand(
+    "web", "run the HTTP interface only (web.bind): Sentry ingestion "
+           "endpoints, the read API and /_health/");
+  bool cron_dry_run = false;
+  size_t cron_count = 5;
+  auto* run_cron_cmd = run->add_subcommand(
+    "cron", "run the cron scheduler: send cron.schedule's tasks when due "
+            "(one scheduler acts across the cluster, by a Redis lock)");
+  run_cron_cmd->add_flag("--dry-run", cron_dry_run,
+                         "print each entry's schedule and next fire times "
+                         "(UTC), then exit; needs no server");
+  run_cron_cmd->add_option("-n,--count", cron_count,
+                           "fire times to print per entry with --dry-run "
+                           "(default 5)")
+    ->check(CLI::Range(1, 1000));
+  for (auto* cmd : {run_node_cmd, run_worker_cmd}) {
+    cmd->add_option("-Q,--queues", queues_csv,
+                    "comma-separated queues to consume (default: tasks.queues, "
+                    "else tasks.default-queue)");
+    cmd->add_option("-c,--concurrency", node_opts.concurrency,
+                    "worker threads (default: worker.concurrency, else the "
+                    "number of cores)")
+      ->default_str("");
+  }
+
+  // send-task ----------------------------------------------------------------
+  send_task_options send_opts;
+  auto* send = app.add_subcommand(
+    "send-task", "publish one task (Celery protocol v2) and print its id");
+  send->add_option("name", send_opts.name, "task name, e.g. vigil.echo")
+    ->required();
+  send->add_option("--args", send_opts.args_json,
+                   "positional arguments as a JSON array");
+  send->add_option("--kwargs", send_opts.kwargs_json,
+                   "keyword arguments as a JSON object");
+  send->add_option("--queue", send_opts.queue,
+                   "queue (default: tasks.default-queue)");
+  send->add_option("--countdown", send_opts.countdown,
+                   "seconds to wait before the task may run")
+    ->check(CLI::NonNegativeNumber);
+  send->add_option("--expires", send_opts.expires,
+                   "seconds after which the task is dropped unrun "
+                   "(default: never)")
+    ->default_str("")
+    ->check(CLI::NonNegativeNumber);
+  send->add_option("--priority", send_opts.priority, "priority 0..9")
+    ->check(CLI::Range(0, 9));
+  send->add_option("--serializer", send_opts.serializer,
+                   "body serializer: msgpack (default) or json")
+    ->check(CLI::IsMember({"msgpack", "json"}));
+
+  // dead-letters -------------------------------------------------------------
+  auto* dead = app.add_subcommand(
+    "dead-letters", "inspect and replay messages that could not be run");
+  dead->require_subcommand(1);
+  std::string dead_queue;
+  bool dead_json = false;
+  auto* dead_list = dead->add_subcommand("list", "list dead letters, newest first");
+  dead_list->add_option("--queue", dead_queue, "only this queue");
+  dead_list->add_flag("--json", dead_json, "print one JSON array");
+  std::string replay_id;
+  bool replay_all = false;
+  auto* dead_replay = dead->add_subcommand(
+    "replay", "requeue a dead letter by id, or all of them");
+  dead_replay->add_option("id", replay_id, "dead letter id (see list)");
+  dead_replay->add_flag("--all", replay_all, "requeue every dead letter");
+
+  // config -------------------------------------------------------------------
+  auto* cfg_cmd = app.add_subcommand("config", "show or check the configuration");
+  cfg_cmd->require_subcommand(1);
+  std::string get_key;
+  auto* cfg_get = cfg_cmd->add_subcommand(
+    "get", "print a key's effective value (secrets masked)");
+  cfg_get->add_option("key", get_key, "dotted key, e.g. broker.url")->required();
+  auto* cfg_keys = cfg_cmd->add_subcommand(
+    "keys", "print every known key, its type, default and meaning (Markdown)");
+  auto* cfg_validate = cfg_cmd->add_subcommand(
+    "validate", "check the file and VIGIL_* overrides; list every problem");
+
+  // bench --------------------------------------------------------------------
+  auto* bench = app.add_subcommand("bench", "measure throughput and latency");
+  bench->require_subcommand(1);
+  bench_tasks_options bench_opts;
+  auto* bench_tasks = bench->add_subcommand(
+    "tasks", "produce and consume no-op tasks end to end, with acks");
+  bench_tasks->add_option("--broker", bench_opts.broker_url,
+                          "broker URL (default: broker.url)");
+  bench_tasks->add_option("--count", bench_opts.count, "tasks to run")
+    ->check(CLI::PositiveNumber);
+  bench_tasks->add_option("-c,--concurrency", bench_opts.concurrency,
+                          "worker threads")
+    ->check(CLI::PositiveNumber);
+  bench_tasks->add_option("--consumers", bench_opts.consumers,
+                          "broker connections consuming in parallel")
+    ->check(CLI::PositiveNumber);
+  bench_tasks->add_option("--prefetch", bench_opts.prefetch,
+                          "deliveries held unacknowledged at once")
+    ->check(CLI::PositiveNumber);
+  bench_tasks->add_option("--publish-batch", bench_opts.publish_batch,
+                          "messages per publish round trip")
+    ->check(CLI::PositiveNumber);
+  bench_tasks->add_flag("--json", bench_opts.json, "print one JSON object");
+  bench_amqp_ceiling_options ceiling_opts;
+  auto* bench_ceiling = bench->add_subcommand(
+    "amqp-ceiling", "RabbitMQ's own ceiling: publish with confirms and "
+                    "consume with acks, no task work");
+  bench_ceiling->add_option("--broker", ceiling_opts.broker_url,
+                            "amqp:// URL (default: broker.url)");
+  bench_ceiling->add_option("--messages", ceiling_opts.messages,
+                            "messages to send")
+    ->check(CLI::PositiveNumber);
+  bench_ceiling->add_option("--size", ceiling_opts.size,
+                            "bytes per message, properties included "
+                            "(default: one bench tasks message)")
+    ->default_str("");
+  bench_ceiling->add_option("--confirm-batch", ceiling_opts.confirm_batch,
+                            "messages published between confirm waits")
+    ->check(CLI::PositiveNumber);
+  bench_ceiling->add_option("--confirm-window", ceiling_opts.confirm_window,
+                            "confirms a wait may leave outstanding");
+  bench_ceiling->add_option("--prefetch", ceiling_opts.prefetch,
+                            "consumer basic.qos prefetch")
+    ->check(CLI::Range(1, 65535));
+  bench_ceiling->add_option("--ack-batch", ceiling_opts.ack_batch,
+                            "deliveries per multiple ack at most")
+    ->check(CLI::PositiveNumber);
+  bench_ceiling->add_flag("--task-headers", ceiling_opts.task_headers,
+                          "send vigil's task properties and headers");
+  bench_ceiling->add_flag("!--no-cork", ceiling_opts.cork,
+                          "publish without TCP_CORK (one segment per "
+                          "message)");
+  bench_ceiling->add_flag("--json", ceiling_opts.json, "print one JSON object");
+  bench_quota_options bench_quota_opts;
+  auto* bench_quota = bench->add_subcommand(
+    "quota", "decide quota checks through the batching quota actor, beside "
+             "a one-EVALSHA-per-check baseline");
+  bench_quota->add_option("--backend", bench_quota_opts.backend,
+                          "memory or redis (default: quotas.backend)")
+    ->check(CLI::IsMember({"memory", "redis"}));
+  bench_quota->add_option("--url", bench_quota_opts.url,
+                          "Redis URL (default: quotas.options.cluster)");
+  bench_quota->add_option("--count", bench_quota_opts.count, "checks to decide")
+    ->check(CLI::PositiveNumber);
+  bench_quota->add_option("--clients", bench_quota_opts.clients,
+                          "client threads")
+    ->check(CLI::PositiveNumber);
+  bench_quota->add_option("--in-flight", bench_quota_opts.in_flight,
+                          "checks each client keeps in flight")
+    ->check(CLI::PositiveNumber);
+  bench_quota->add_option("--limit", bench_quota_opts.limit,
+                          "exactness mode: one key quota with this limit; "
+                          "prints the accepted count (default: off)")
+    ->default_str("")
+    ->check(CLI::NonNegativeNumber);
+  bench_quota->add_option("--window", bench_quota_opts.window,
+                          "quota window in seconds")
+    ->check(CLI::PositiveNumber);
+  bench_quota->add_option("--baseline-count", bench_quota_opts.baseline_count,
+                          "checks for the one-EVALSHA-per-check baseline "
+                          "(0 = skip)");
+  bench_quota->add_option("--client-batch", bench_quota_opts.client_batch,
+                          "checks per client message (1 = one check per "
+                          "message)")
+    ->check(CLI::PositiveNumber);
+  bench_quota->add_option("--exhausted-share", bench_quota_opts.exhausted_share,
+                          "percent of checks sent to small, soon exhausted "
+                          "quotas (rejected from the local cache)")
+    ->check(CLI::Range(0, 100));
+  bench_quota->add_flag("--json", bench_quota_opts.json,
+                        "print one JSON object");
+  bench_ingest_options bench_ingest_opts;
+  auto* bench_ingest = bench->add_subcommand(
+    "ingest", "post a ~2 KiB Sentry event to a node's store endpoint with "
+              "wrk (bench/ingest_post.lua), beside nginx answering a static "
+              "200");
+  bench_ingest->add_option("--duration", bench_ingest_opts.duration,
+                           "seconds of each measured run")
+    ->check(CLI::PositiveNumber);
+  bench_ingest->add_option("--connections", bench_ingest_opts.connections,
+                           "keep-alive connections")
+    ->check(CLI::PositiveNumber);
+  bench_ingest->add_option("--rounds", bench_ingest_opts.rounds,
+                           "measured rounds (nginx, then the node)")
+    ->check(CLI::PositiveNumber);
+  bench_ingest->add_option("--event", bench_ingest_opts.event_path,
+                           "event JSON to post (default: a built-in Python "
+                           "SDK exception)");
+  bench_ingest->add_option("--script", bench_ingest_opts.script,
+                           "the wrk script (default: bench/ingest_post.lua)");
+  bench_ingest->add_option("--threads", bench_ingest_opts.threads,
+                           "node web.threads and nginx worker processes")
+    ->check(CLI::PositiveNumber);
+  bench_ingest->add_flag("--keep", bench_ingest_opts.keep,
+                         "keep the temporary directory");
+  bench_ingest->add_flag("--json", bench_ingest_opts.json,
+                         "print one JSON object");
+
+  // --config is accepted before or after the subcommand, on every level.
+  add_config_option_everywhere(app, config_path);
+  CLI11_PARSE(app, argc, argv);
+
+  if (cfg_keys->parsed())
+    return config_keys_command();
+  // config validate reads the file itself, so it can list every problem.
+  if (cfg_validate->parsed())
+    return config_validate_command(config_path);
+  auto cfg = config::load(config_path, vigil_environment());
+  if (!cfg) {
+    std::cerr << "vigil: invalid configuration:\n"
+              << error_text(cfg.error()) << "\n";
+    return 2;
+  }
+  if (auto err = setup_logging(cfg->get_string("log.level"),
+                               cfg->get_string("log.format"))) {
+    std::cerr << "vigil: " << error_text(err) << "\n";
+    return 2;
+  }
+  if (run_node_cmd->parsed() || run_worker_cmd->parsed()
+      || run_web_cmd->parsed()) {
+    node_opts.mode = run_node_cmd->parsed()  ? "node"
+                     : run_web_cmd->parsed() ? "web"
+                                             : "worker";
+    node_opts.queues = split_csv(queues_csv);
+    return run_node(*cfg, node_opts);
+  }
+  if (run_cron_cmd->parsed())
+    return run_cron(*cfg, cron_dry_run, cron_count);
+  if (send->parsed())
+    return send_task_command(*cfg, send_opts);
+  if (dead_list->parsed())
+    return dead_letters_list_command(*cfg, dead_queue, dead_json);
+  if (dead_replay->parsed())
+    return dead_letters_replay_command(*cfg, replay_id, replay_all);
+  if (cfg_get->parsed())
+    return config_get_command(*cfg, get_key);
+  if (bench_tasks->parsed())
+    return bench_tasks_command(*cfg, bench_opts);
+  if (bench_quota->parsed())
+    return bench_quota_command(*cfg, bench_quota_opts);
+  if (bench_ingest->parsed())
+    return bench_ingest_command(*cfg, bench_ingest_opts);
+  if (bench_ceiling->parsed())
+    return bench_amqp_ceiling_command(*cfg, ceiling_opts);
+  std::cerr << app.help();
+  return 2;
+}

@@ -1,0 +1,261 @@
+#include "node/node.hpp"
+
+#include <csignal>
+#include <iostream>
+#include <optional>
+#include <thread>
+
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/task_supervisor.hpp"
+#include "messages/clock.hpp"
+#include "messages/crontab.hpp"
+#include "messages/errors.hpp"
+#include "node/actor_system.hpp"
+#include "web/web.hpp"
+
+namespace vigil {
+
+consumer_options make_consumer_options(const config& cfg,
+                                       const std::vector<std::string>& queues) {
+  consumer_options o;
+  o.broker_url = cfg.get_string("broker.url");
+  o.queues = queues;
+  if (o.queues.empty())
+    o.queues = cfg.get_string_list("tasks.queues");
+  if (o.queues.empty())
+    o.queues.push_back(cfg.get_string("tasks.default-queue"));
+  o.prefetch = static_cast<size_t>(std::max<int64_t>(1, cfg.get_int("broker.prefetch")));
+  o.fetch_batch = std::min<size_t>(o.prefetch, 500);
+  // RabbitMQ enforces the prefetch itself (basic.qos): hand broker.prefetch
+  // to the connection unless the URL sets its own ?prefetch=.
+  if (o.broker_url.starts_with("amqp://")
+      && o.broker_url.find("prefetch=") == std::string::npos)
+    o.broker_url += (o.broker_url.find('?') == std::string::npos ? "?" : "&")
+                    + std::string{"prefetch="}
+                    + std::to_string(std::min<size_t>(o.prefetch, 65535));
+  o.visibility_timeout = cfg.get_double("broker.visibility-timeout");
+  o.restore_interval = cfg.get_double("broker.restore-interval");
+  o.poll_interval = cfg.get_double("broker.poll-interval");
+  o.result_backend_url = cfg.get_string("tasks.result-backend");
+  o.result_expires = cfg.get_int("tasks.result-expires");
+  o.result_serializer = cfg.get_string("tasks.result-serializer");
+  o.shutdown_timeout = cfg.get_double("worker.shutdown-timeout");
+  return o;
+}
+
+size_t resolve_concurrency(const config& cfg, size_t requested) {
+  if (requested > 0)
+    return requested;
+  auto configured = cfg.get_int("worker.concurrency");
+  if (configured > 0)
+    return static_cast<size_t>(configured);
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+caf::expected<cron_scheduler_options> make_cron_options(const config& cfg) {
+  auto entries = cron_schedule_from_config(cfg);
+  if (!entries)
+    return caf::make_error(errc::bad_config,
+                           "cron.schedule: " + error_text(entries.error()));
+  cron_scheduler_options o;
+  o.entries = std::move(*entries);
+  o.broker_url = cfg.get_string("broker.url");
+  o.default_queue = cfg.get_string("tasks.default-queue");
+  o.lock_url = cfg.get_string("cron.lock-url");
+  if (o.lock_url.empty() && o.broker_url.starts_with("redis://"))
+    o.lock_url = o.broker_url;
+  o.lock_ttl = std::chrono::duration_cast<std::chrono::milliseconds>(
+    std::chrono::duration<double>(cfg.get_double("cron.lock-ttl")));
+  return o;
+}
+
+namespace {
+
+std::string describe_lock(const cron_scheduler_options& o) {
+  if (o.lock_url.empty())
+    return "none (this node is the only scheduler)";
+  return mask_url(o.lock_url) + " key " + o.lock_key + ", ttl "
+         + std::to_string(o.lock_ttl.count()) + " ms";
+}
+
+void log_cron_start(const cron_scheduler_options& o) {
+  spdlog::info("cron scheduler starting: {} entr{}, broker {}, lock {}",
+               o.entries.size(), o.entries.size() == 1 ? "y" : "ies",
+               mask_url(o.broker_url), describe_lock(o));
+  if (o.lock_url.empty() && !o.broker_url.starts_with("memory://"))
+    spdlog::warn("cron: no lock store (cron.lock-url unset and broker.url is "
+                 "not redis://): every process running the scheduler sends "
+                 "every task; set cron.lock-url to run more than one");
+}
+
+int print_cron_schedule(const cron_scheduler_options& o, size_t count) {
+  if (o.entries.empty()) {
+    std::cout << "cron.schedule has no entries: nothing would be sent\n";
+    return 0;
+  }
+  std::cout << o.entries.size() << " cron entr"
+            << (o.entries.size() == 1 ? "y" : "ies") << ", times in UTC; lock "
+            << describe_lock(o) << "\n";
+  auto now = now_unix_us() / 1000;
+  for (auto& e : o.entries) {
+    std::cout << e.name << ": " << e.task << " " << e.timing.describe()
+              << ", queue " << (e.queue.empty() ? o.default_queue : e.queue);
+    if (e.expires > 0)
+      std::cout << ", expires " << e.expires << " s";
+    if (!e.kwargs.empty())
+      std::cout << ", kwargs " << to_repr(value{e.kwargs});
+    if (!e.args.empty())
+      std::cout << ", args " << to_repr(value{e.args});
+    std::cout << "\n";
+    auto t = e.timing.tick_after(now);
+    for (size_t i = 0; i < count && t; ++i) {
+      std::cout << "  " << format_utc_ms(*t) << "\n";
+      t = e.timing.tick_after(*t);
+    }
+  }
+  return 0;
+}
+
+// Stops the scheduler after releasing its lock, bounded.
+void stop_cron(caf::actor_system& sys, const cron_scheduler_actor& cron) {
+  caf::scoped_actor self{sys};
+  self->request(cron, std::chrono::seconds{10}, drain_atom_v)
+    .receive([](bool) {},
+             [](caf::error& err) {
+               spdlog::warn("cron scheduler did not stop cleanly: {}",
+                            caf::to_string(err));
+             });
+  self->send_exit(cron, caf::exit_reason::user_shutdown);
+}
+
+} // namespace
+
+int run_cron(const config& cfg, bool dry_run, size_t count) {
+  auto opts = make_cron_options(cfg);
+  if (!opts) {
+    std::cerr << "vigil run cron: " << error_text(opts.error()) << "\n";
+    return 2;
+  }
+  if (dry_run)
+    return print_cron_schedule(*opts, count);
+  if (opts->entries.empty()) {
+    std::cerr << "vigil run cron: cron.schedule has no entries\n";
+    return 2;
+  }
+  if (opts->broker_url.starts_with("memory://")) {
+    std::cerr << "vigil run cron: broker.url is memory://, which lives inside "
+                 "one process: tasks sent there reach no worker; point "
+                 "broker.url at redis:// or amqp://, or run the scheduler "
+                 "inside `vigil run node`\n";
+    return 2;
+  }
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  actor_system_config_ext sys_cfg;
+  caf::actor_system sys{sys_cfg};
+  log_cron_start(*opts);
+  auto cron = sys.spawn<caf::detached>(cron_scheduler, std::move(*opts));
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("received {}: stopping the cron scheduler",
+               sig == SIGINT ? "SIGINT" : "SIGTERM");
+  stop_cron(sys, cron);
+  spdlog::info("vigil cron stopped");
+  spdlog::default_logger()->flush();
+  return 0;
+}
+
+int run_node(const config& cfg, const node_options& opts) {
+  // Signals are taken by sigwait below, never by an arbitrary thread.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto copts = make_consumer_options(cfg, opts.queues);
+  auto concurrency = resolve_concurrency(cfg, opts.concurrency);
+  actor_system_config_ext sys_cfg;
+  caf::actor_system sys{sys_cfg};
+  auto registry = default_task_registry();
+  std::string queues;
+  for (auto& q : copts.queues)
+    queues += (queues.empty() ? "" : ",") + q;
+  spdlog::info("vigil {} starting: broker {}, queues [{}], concurrency {}, "
+               "prefetch {}, results {}",
+               opts.mode, mask_url(copts.broker_url), queues, concurrency,
+               copts.prefetch,
+               copts.result_backend_url.empty()
+                 ? std::string{"off"}
+                 : mask_url(copts.result_backend_url));
+  std::unique_ptr<web_service> web;
+  if (opts.mode == "node" || opts.mode == "web") {
+    auto started = start_web_service(sys, cfg);
+    if (!started) {
+      spdlog::error("web: not started: {}", error_text(started.error()));
+      spdlog::default_logger()->flush();
+      std::_Exit(2);
+    }
+    web = std::move(*started);
+    if (opts.mode == "web" && copts.broker_url.starts_with("memory://"))
+      spdlog::warn("web: broker.url is memory:// and `run web` runs no "
+                   "workers: post_process tasks stay in this process until "
+                   "max-messages (default 100000) are waiting, then events "
+                   "get 503; use `run node`, or a redis:// or amqp:// "
+                   "broker");
+  }
+  std::optional<task_supervisor_actor> sup;
+  if (opts.mode != "web")
+    sup = sys.spawn(task_supervisor, copts,
+                    static_cast<size_t>(cfg.get_int("worker.consumers")),
+                    concurrency, registry);
+  std::optional<cron_scheduler_actor> cron;
+  if (opts.mode == "node") {
+    if (auto cron_opts = make_cron_options(cfg); !cron_opts) {
+      spdlog::error("cron scheduler not started: {}",
+                    error_text(cron_opts.error()));
+    } else if (!cron_opts->entries.empty()) {
+      log_cron_start(*cron_opts);
+      cron = sys.spawn<caf::detached>(cron_scheduler, std::move(*cron_opts));
+    }
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  if (cron)
+    stop_cron(sys, *cron);
+  spdlog::info("received {}: draining (at most {} s)",
+               sig == SIGINT ? "SIGINT" : "SIGTERM", copts.shutdown_timeout);
+  int code = 0;
+  // Stop taking events first: everything answered 200 is stored already.
+  if (web)
+    web->stop();
+  if (sup) {
+    caf::scoped_actor self{sys};
+    auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::duration<double>(copts.shutdown_timeout))
+                   + std::chrono::seconds{10};
+    self->request(*sup, timeout, drain_atom_v)
+      .receive([&](bool complete) {
+                 if (!complete)
+                   spdlog::warn("drain incomplete: running tasks were given "
+                                "back to the broker");
+               },
+               [&](caf::error& err) {
+                 spdlog::error("drain failed: {}", caf::to_string(err));
+               });
+    self->send_exit(*sup, caf::exit_reason::user_shutdown);
+  }
+  spdlog::info("vigil {} stopped", opts.mode);
+  spdlog::default_logger()->flush();
+  // A task stuck in a blocking call would keep its thread (and the actor
+  // system's shutdown) waiting forever; its message was given back already.
+  std::_Exit(code);
+}
+
+} // namespace vigil
