@@ -4,6 +4,8 @@
 # PostgreSQL). Extra arguments go to `vigil run node`.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-bash "$root/scripts/setup.sh"
-bash "$root/scripts/build.sh"
+bash "$root/scripts/setup.sh" node
+# Only the binary: the test executables and the sanitizer build are
+# scripts/test.sh's.
+bash "$root/scripts/build.sh" vigil
 exec "${BUILD_DIR:-$root/build}/vigil" run node "$@"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages vigil needs to build, run and test. Idempotent:
 # when every package is already installed it changes nothing.
+# `setup.sh node` installs only what building and running a node needs (the
+# quick start); without an argument, the test servers and clients as well.
 set -euo pipefail
 
 packages=(
@@ -10,15 +12,18 @@ packages=(
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libsimdjson-dev catch2
   libjemalloc-dev libssl-dev
   librabbitmq-dev
+  # HTTP ingestion (Boost.Beast), the nodestore (SQLite, PostgreSQL), zlib
+  libboost-dev libsqlite3-dev libpq-dev zlib1g-dev
+  # fast whole-buffer zlib-format compression of nodestore values (ISA-L)
+  libisal-dev
+)
+if [ "${1:-}" != node ]; then
+packages+=(
   # servers and peers the tests and benchmarks meet
   redis-server redis-tools
   python3-celery python3-kombu python3-msgpack python3-redis
   # the amqp:// broker (tests start a private rabbitmq-server on a free port)
   rabbitmq-server python3-amqp
-  # HTTP ingestion (Boost.Beast), the nodestore (SQLite, PostgreSQL), zlib
-  libboost-dev libsqlite3-dev libpq-dev zlib1g-dev
-  # fast whole-buffer zlib-format compression of nodestore values (ISA-L)
-  libisal-dev
   # servers and peers of the ingestion tests and benchmark
   postgresql python3-sentry-sdk nginx-light wrk
   # the JavaScript clients (tests/js, installed by scripts/js-deps.sh) run
@@ -28,6 +33,7 @@ packages=(
 # Debian's npm, unless a node build that brings its own npm (NodeSource's
 # nodejs provides and conflicts with the npm package) is already there.
 command -v npm >/dev/null || packages+=(npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
