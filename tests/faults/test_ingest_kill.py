@@ -59,26 +59,33 @@ def poster(port, answered, stop, errors):
             errors.append((resp.status, data[:200]))
 
 
-def check_kill_after_burst():
-    first = Node("kill-node-1").start()
+def burst_then_kill(node, want):
+    """Posts from 8 threads until `want` events were answered, kills the
+    node with SIGKILL mid-burst, and returns the ids answered 200."""
     answered, errors = [], []
     stop = threading.Event()
     threads = [threading.Thread(target=poster,
-                                args=(first.port, answered, stop, errors))
+                                args=(node.port, answered, stop, errors))
                for _ in range(8)]
     for t in threads:
         t.start()
     try:
-        wait_until(lambda: len(answered) >= 200, 60, "200 answered events")
-        os.kill(first.proc.pid, signal.SIGKILL)
-        first.proc.expected_exit = True
+        wait_until(lambda: len(answered) >= want, 60,
+                   f"{want} answered events")
+        os.kill(node.proc.pid, signal.SIGKILL)
+        node.proc.expected_exit = True
     finally:
         stop.set()
         for t in threads:
             t.join(15)
-    first.proc.wait(10)
+    node.proc.wait(10)
     assert not errors, f"non-200 answers before the kill: {errors[:5]}"
-    ids = list(answered)
+    return list(answered)
+
+
+def check_kill_after_burst():
+    first = Node("kill-node-1").start()
+    ids = burst_then_kill(first, 200)
     second = Node("kill-node-2", data_dir=first.data_dir).start()
     try:
         missing = [i for i in ids if second.event(i)[0] != 200]
@@ -117,24 +124,7 @@ def debug_node(name, extra, data_dir=None):
 
 def kill_and_check_tasks(name, extra, first_extra=""):
     first = debug_node(f"{name}-1", extra + first_extra)
-    answered, errors = [], []
-    stop = threading.Event()
-    threads = [threading.Thread(target=poster,
-                                args=(first.port, answered, stop, errors))
-               for _ in range(8)]
-    for t in threads:
-        t.start()
-    try:
-        wait_until(lambda: len(answered) >= 300, 60, "300 answered events")
-        os.kill(first.proc.pid, signal.SIGKILL)
-        first.proc.expected_exit = True
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(15)
-    first.proc.wait(10)
-    assert not errors, f"non-200 answers before the kill: {errors[:5]}"
-    ids = set(answered)
+    ids = set(burst_then_kill(first, 300))
     ran_before = tasks_ran(first) & ids
     second = debug_node(f"{name}-2", extra, data_dir=first.data_dir)
     try:

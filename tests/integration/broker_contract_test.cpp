@@ -95,6 +95,16 @@ std::vector<std::string> broker_urls() {
   return urls;
 }
 
+// A connection to the Redis database at `url`, emptied.
+caf::expected<redis_connection> flushed_redis(const std::string& url) {
+  auto ep = parse_redis_url(url);
+  REQUIRE(ep);
+  auto conn = redis_connection::connect(*ep, std::chrono::seconds{2});
+  REQUIRE(conn);
+  REQUIRE(conn->command({"FLUSHDB"}));
+  return conn;
+}
+
 std::unique_ptr<broker> open(const std::string& url) {
   auto b = connect_broker(url, std::chrono::seconds{2});
   REQUIRE(b);
@@ -362,10 +372,7 @@ TEST_CASE("redis broker shows dead-letter records it cannot parse",
     WARN("VIGIL_TEST_REDIS_URL is not set: skipped");
     return;
   }
-  auto ep = parse_redis_url(url);
-  auto conn = redis_connection::connect(*ep, std::chrono::seconds{2});
-  REQUIRE(conn);
-  REQUIRE(conn->command({"FLUSHDB"}));
+  auto conn = flushed_redis(url);
   // A record of an older version: raw invalid UTF-8 inside the JSON text.
   std::string old_record = "{\"id\":\"old-1\",\"task\":\"vigil.echo\","
                            "\"task_id\":\"t\",\"queue\":\"q\","
@@ -693,10 +700,7 @@ TEST_CASE("redis broker restores the in-flight list of a dead consumer",
     WARN("VIGIL_TEST_REDIS_URL is not set: skipped");
     return;
   }
-  auto ep = parse_redis_url(url);
-  auto conn = redis_connection::connect(*ep, std::chrono::seconds{2});
-  REQUIRE(conn);
-  REQUIRE(conn->command({"FLUSHDB"}));
+  auto conn = flushed_redis(url);
   task_message msg;
   msg.task = "vigil.echo";
   msg.id = new_uuid4();
