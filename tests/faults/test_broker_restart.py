@@ -254,7 +254,11 @@ def check_redis_restart_appendonly():
         srv.stop()
         print(f"  stopped redis after {time.monotonic() - t0:.2f} s with "
               f"~{stop_at} results", flush=True)
-        time.sleep(2)
+        # Past the point where the outage could kill it: it failed to
+        # reconnect and said so.
+        wait_until(lambda: "broker unavailable" in worker.log_text(), 30,
+                   "the worker to report the broker unavailable",
+                   procs=[worker])
         assert worker.alive(), \
             f"the vigil worker exited (status {worker.returncode}) while " \
             f"redis was down:\n{worker.log_tail()}"
@@ -350,7 +354,8 @@ def check_rabbitmq_restart():
 
     thread = threading.Thread(target=publisher, daemon=True)
     try:
-        time.sleep(1)           # let both workers declare and consume
+        wait_until(lambda: rabbit.server.consumer_count(QUEUE) >= 2, 30,
+                   "both workers to consume", procs=workers)
         t0 = time.monotonic()
         thread.start()
         wait_until(lambda: len(confirmed) >= N_TASKS // 3
@@ -367,7 +372,10 @@ def check_rabbitmq_restart():
         rabbit.stop()
         print(f"  rabbitmq stopped in {time.monotonic() - t_stop:.2f} s",
               flush=True)
-        time.sleep(1)
+        for w in workers:
+            wait_until(lambda w=w: "broker unavailable" in w.log_text(), 30,
+                       f"{w.name} to report the broker unavailable",
+                       procs=workers)
         for w in workers:
             assert w.alive(), \
                 f"{w.name} exited (status {w.returncode}) while rabbitmq " \

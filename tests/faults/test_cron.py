@@ -5,18 +5,24 @@ One scenario in phases, on redis db 13 (the broker, the lock and the fired
 ticks), with a 1 s interval entry sending vigil.ping to a queue nobody
 consumes, and a lock TTL of 1 s:
 
-one_sender_of_two: two schedulers run for 20 s; the queue gets 20 +- 1
-  messages (not 40), every tick (header vigil_cron_tick) exactly once.
+one_sender_of_two: two schedulers run until the queue holds 10 messages:
+  every tick (header vigil_cron_tick) exactly once, one second apart.
 takeover_after_kill: the lock holder (its pid is in the lock's token) is
-  kill -9'd; the other takes the lock within the TTL (plus one lock step),
-  messages keep coming, at most one tick is missed and none is doubled.
+  kill -9'd; the other takes the lock (the lock's TTL runs out), messages
+  keep coming one second apart, and no tick is doubled.
 release_on_sigterm: the new holder exits 0 on SIGTERM and deletes the lock
   at once (compare-and-delete), leaving the last fired tick recorded.
 no_burst_after_downtime: after 3.5 s with no scheduler, a new one sends
   only the latest missed tick (and says how many it skipped), then one per
   tick again.
 dry_run: `vigil run cron --dry-run` prints every entry's next fire times
-  and exits 0 with the broker pointing at a closed port.
+  and exits 0 without connecting to the broker (a listener of the test's
+  own sees no connection).
+
+The phases assert what the messages and the lock say (tick values, pids),
+never how long something took: they wait for an event (a message, the lock
+changing hands), bounded generously only so that a broken scheduler cannot
+hang the run.
 config_validate: `vigil config validate` rejects bad entries, naming the
   key, the entry and what is wrong.
 
@@ -33,6 +39,7 @@ import json
 import math
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -49,7 +56,7 @@ QUEUE = "cron.nobody"      # no worker consumes it
 LOCK_KEY = "vigil.cron.lock"
 LAST_KEY = "vigil.cron.last"
 LOCK_TTL = 1.0
-RUN_SECONDS = 20
+RUN_MESSAGES = 10
 
 SCHEDULE = f"""\
 cron.schedule:
@@ -146,21 +153,15 @@ def check_one_sender_of_two():
                    "one scheduler to take the lock", procs=[a, b])
         wait_until(lambda: s.env.broker.llen(QUEUE) >= 1, 5,
                    "the first message", procs=[a, b])
-        n0 = s.env.broker.llen(QUEUE)
-        t0 = time.monotonic()
-        wait_until(lambda: time.monotonic() - t0 >= RUN_SECONDS,
-                   RUN_SECONDS + 5, f"{RUN_SECONDS} s to pass",
+        # Two senders would double ticks: the tick values show it.
+        wait_until(lambda: s.env.broker.llen(QUEUE) >= RUN_MESSAGES,
+                   RUN_MESSAGES * 3 + 10, f"{RUN_MESSAGES} messages",
                    interval=0.25, procs=[a, b])
-        n1 = s.env.broker.llen(QUEUE)
-        sent = n1 - n0
         ticks = s.ticks()
         takes = sum(p.log_text().count("took the scheduler lock")
                     for p in (a, b))
-        print(f"  {sent} messages in {RUN_SECONDS} s from two schedulers; "
+        print(f"  {len(ticks)} messages from two schedulers; "
               f"lock taken {takes} time(s)", flush=True)
-        assert RUN_SECONDS - 1 <= sent <= RUN_SECONDS + 1, \
-            f"{sent} messages in {RUN_SECONDS} s, expected " \
-            f"{RUN_SECONDS} +- 1 (both schedulers sending?)"
         check_doubles(ticks)
         assert all(g == 1.0 for g in gaps(ticks)), \
             f"ticks not one second apart: gaps {gaps(ticks)}"
@@ -186,30 +187,20 @@ def check_takeover_after_kill():
     other = next(p for p in procs if p is not holder)
     before = s.ticks()
     holder.kill()                            # SIGKILL: no release
-    t_kill = time.monotonic()
-    wait_until(lambda: s.holder_pid() == other.pid, LOCK_TTL + 3,
+    wait_until(lambda: s.holder_pid() == other.pid, LOCK_TTL * 10 + 10,
                "the standby to take the lock", interval=0.02, procs=[other])
-    took = time.monotonic() - t_kill
-    print(f"  standby took the lock {took:.2f} s after the kill "
-          f"(TTL {LOCK_TTL} s)", flush=True)
-    # The lease runs out at most TTL after the holder's last renewal; the
-    # standby tries every TTL/5.
-    assert took <= LOCK_TTL + LOCK_TTL / 5 + 0.5, \
-        f"takeover took {took:.2f} s, lock TTL {LOCK_TTL} s"
-    t_took = time.monotonic()
-    wait_until(lambda: time.monotonic() - t_took >= 5, 10, "5 s to pass",
-               interval=0.25, procs=[other])
+    wait_until(lambda: len([t for t in s.ticks() if t > before[-1]]) >= 4,
+               30, "4 messages from the new holder", interval=0.1,
+               procs=[other])
     ticks = s.ticks()
     after = [t for t in ticks if t > before[-1]]
     check_doubles(ticks)
-    assert len(after) >= 4, \
-        f"only {len(after)} message(s) in the 5 s after the takeover"
-    g = gaps(ticks)
-    big = [x for x in g if x != 1.0]
+    missed = [x for x in gaps(ticks) if x != 1.0]
     print(f"  {len(after)} messages since the kill; tick gaps other than "
-          f"1 s: {big}", flush=True)
-    assert all(x in (1.0, 2.0) for x in g) and len(big) <= 1, \
-        f"more than one tick missed around the takeover: gaps {big}"
+          f"1 s: {missed}", flush=True)
+    # The new holder sends the latest tick it missed, then one per second.
+    assert all(x == 1.0 for x in gaps(after)), \
+        f"after the takeover ticks are not 1 s apart: {gaps(after)}"
 
 
 def check_release_on_sigterm():
@@ -234,10 +225,8 @@ def check_no_burst_after_downtime():
     time.sleep(max(0.0, last / 1000 + 3.5 - time.time()))
     t_start = time.time()
     c = s.start()
-    wait_until(lambda: s.ticks()[-1] > last, 10, "a message from the new "
-               "scheduler", interval=0.02, procs=[c])
-    wait_until(lambda: time.time() - t_start >= 3, 5, "3 s to pass",
-               interval=0.25, procs=[c])
+    wait_until(lambda: len([t for t in s.ticks() if t > last]) >= 4, 30,
+               "4 messages from the new scheduler", interval=0.02, procs=[c])
     ticks = s.ticks()
     new = [t for t in ticks if t > last]
     check_doubles(ticks)
@@ -262,22 +251,31 @@ def check_no_burst_after_downtime():
 
 def check_dry_run():
     cfg = harness.tmp_root() / "dry.yml"
-    cfg.write_text("""\
-broker.url: redis://127.0.0.1:1/0
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    cfg.write_text(f"""\
+broker.url: redis://127.0.0.1:{port}/0
 cron.schedule:
   - name: flush-buffers
     task: vigil.buffer.process_pending
     every: 10
-    options: {queue: celery, expires: 10}
-    kwargs: {}
+    options: {{queue: celery, expires: 10}}
+    kwargs: {{}}
   - name: nightly
     task: sentry.tasks.cleanup
     crontab: "30 4 * * mon-fri"
 """)
-    t0 = time.monotonic()
     cp = run_vigil("--config", str(cfg), "run", "cron", "--dry-run")
-    assert time.monotonic() - t0 < 5, "the dry run took long: a connection?"
     assert cp.returncode == 0, f"exit {cp.returncode}: {cp.stderr}"
+    # The dry run has exited: a connection it made would be queued now.
+    listener.setblocking(False)
+    try:
+        listener.accept()
+        raise AssertionError("the dry run connected to the broker")
+    except BlockingIOError:
+        pass
+    finally:
+        listener.close()
     out = cp.stdout
     times = re.findall(r"^  (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)$", out, re.M)
     assert len(times) == 10, f"expected 5 fire times per entry:\n{out}"

@@ -81,8 +81,15 @@ class PublishCounter:
     """Counts result PUBLISHes per task id (celery-task-meta-<id> channels):
     each one is a result store, so a task stored twice was run twice."""
 
+    # Published by report() once the workers are done: Redis delivers a
+    # connection's pub/sub messages in order, so when this one arrives every
+    # earlier result PUBLISH has.
+    END_MARKER = "celery-task-meta-end-of-results"
+
     def __init__(self, server, ids):
         self.ids = set(ids)
+        self._server = server
+        self._end = threading.Event()
         self.counts = Counter()
         self.statuses = {}
         self.error = None
@@ -106,6 +113,9 @@ class PublishCounter:
             while not self._stop.is_set():
                 m = self._pubsub.get_message(timeout=0.2)
                 if not m or m["type"] != "pmessage":
+                    continue
+                if m["channel"].decode() == self.END_MARKER:
+                    self._end.set()
                     continue
                 tid = m["channel"].decode()[len("celery-task-meta-"):]
                 if tid not in self.ids:
@@ -131,8 +141,12 @@ class PublishCounter:
 
     def report(self, expected_twice):
         """Prints the run-twice count; fails on a SUCCESS overwritten."""
-        time.sleep(0.3)                 # let the last messages arrive
+        self._server.client(0).publish(self.END_MARKER, b"")
+        arrived = self._end.wait(30)
         self.stop()
+        if not arrived and not self.error:
+            raise AssertionError("the result subscriber did not see the end "
+                                 "marker: results may be missing")
         if self.error:
             print(f"  (publish counter failed: {self.error!r})")
             return
@@ -358,7 +372,10 @@ def check_duplicate_delivery_keeps_success():
         wait_until(lambda: env.broker.llen(QUEUE) == 0
                    and env.broker.hlen("unacked") == 0, 10,
                    "the duplicate to be consumed", procs=[worker])
-        time.sleep(0.5)         # results are written in batches
+        # Results are written in batches: once the worker has exited (it
+        # flushes on SIGTERM), nothing more can be stored.
+        rc = worker.stop(timeout=30)
+        assert rc == 0, f"worker exit status {rc}:\n{worker.log_tail()}"
         doc = harness.result_doc(env.results, task_id)
         assert doc["status"] == "SUCCESS" and doc["result"] == "first", \
             f"the duplicate overwrote the SUCCESS result: {doc}"

@@ -99,7 +99,7 @@ def check_validate():
 def main():
     failed = check_validate()
     if not BASE:
-        print("PASS skipped (no VIGIL_TEST_REDIS_URL)")
+        print("SKIP redis_quotas: VIGIL_TEST_REDIS_URL is not set")
         return 1 if failed else 0
     url = BASE.rsplit("/", 1)[0] + "/%d" % DB
     r = redis.Redis.from_url(url)

@@ -27,16 +27,16 @@
 
 #include <hiredis/hiredis.h>
 #include "adapters/amqp.hpp"
+#include "tests/support/test_servers.hpp"
 
 using namespace vigil;
 
 namespace {
 
 std::string redis_url(int db) {
-  const char* base = std::getenv("VIGIL_TEST_REDIS_URL");
-  if (base == nullptr)
+  std::string url = vigil::testing::test_server_url("VIGIL_TEST_REDIS_URL");
+  if (url.empty())
     return {};
-  std::string url = base;
   url = url.substr(0, url.rfind('/')) + "/" + std::to_string(db);
   return url;
 }
@@ -51,11 +51,9 @@ const std::vector<std::string> amqp_case_queues{
 
 // The RabbitMQ URL, with the queues the cases use deleted; "" if unset.
 std::string fresh_amqp_url() {
-  const char* url = std::getenv("VIGIL_TEST_AMQP_URL");
-  if (url == nullptr) {
-    WARN("VIGIL_TEST_AMQP_URL is not set: the amqp backend is not tested");
+  auto url = vigil::testing::test_server_url("VIGIL_TEST_AMQP_URL");
+  if (url.empty())
     return {};
-  }
   auto ep = parse_amqp_url(url);
   REQUIRE(ep);
   auto conn = amqp_connection::connect(*ep, std::chrono::seconds{5});
@@ -460,12 +458,11 @@ TEST_CASE("redis broker reports an unreachable server as an error",
 
 TEST_CASE("redis broker authenticates with a password in the URL",
           "[broker][redis]") {
-  if (std::getenv("VIGIL_TEST_REDIS_URL") == nullptr) {
-    WARN("VIGIL_TEST_REDIS_URL is not set: skipped");
+  auto shared = vigil::testing::test_server_url("VIGIL_TEST_REDIS_URL");
+  if (shared.empty())
     return;
-  }
   // A private server with a password, on a port next to the shared one.
-  auto ep = parse_redis_url(std::getenv("VIGIL_TEST_REDIS_URL"));
+  auto ep = parse_redis_url(shared);
   REQUIRE(ep);
   auto port = std::to_string(ep->port + 1000 + (getpid() % 1000));
   auto dir = std::string{"/tmp/vigil-auth-"} + port;
@@ -504,11 +501,9 @@ TEST_CASE("amqp broker reports unreachable servers and failed logins "
   REQUIRE_FALSE(b);
   CHECK(error_text(b.error()).find("127.0.0.1:1") != std::string::npos);
   CHECK(error_text(b.error()).find("hunter2") == std::string::npos);
-  const char* url = std::getenv("VIGIL_TEST_AMQP_URL");
-  if (url == nullptr) {
-    WARN("VIGIL_TEST_AMQP_URL is not set: skipped the login checks");
+  auto url = vigil::testing::test_server_url("VIGIL_TEST_AMQP_URL");
+  if (url.empty())
     return;
-  }
   auto ep = parse_amqp_url(url);
   REQUIRE(ep);
   auto base = ep->host + ":" + std::to_string(ep->port);
@@ -748,7 +743,8 @@ TEST_CASE("redis and amqp connect by host name; a bad name fails clearly",
     auto pong = conn->command({"PING"});
     REQUIRE(pong);
   }
-  if (const char* amqp = std::getenv("VIGIL_TEST_AMQP_URL")) {
+  if (auto amqp = vigil::testing::test_server_url("VIGIL_TEST_AMQP_URL");
+      !amqp.empty()) {
     auto ep = parse_amqp_url(by_name(amqp));
     REQUIRE(ep);
     CHECK(amqp_connection::connect(*ep, std::chrono::seconds{5}));

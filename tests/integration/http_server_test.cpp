@@ -182,10 +182,13 @@ TEST_CASE("a blocked server thread holds up only its own connections",
   std::mutex mtx;
   std::condition_variable cv;
   bool release = false;
+  bool blocking = false;
   auto server = http_server::start(
     test_options(2), [&](http_request&& req, http_responder respond) {
       if (req.query() == "block") {
         std::unique_lock<std::mutex> guard{mtx};
+        blocking = true;
+        cv.notify_all();
         cv.wait_for(guard, std::chrono::seconds{10}, [&] { return release; });
       }
       http_response resp;
@@ -201,7 +204,13 @@ TEST_CASE("a blocked server thread holds up only its own connections",
   REQUIRE(second.get("/?warm") == "warm");
   std::string blocked_answer;
   std::thread blocked{[&] { blocked_answer = first.get("/?block"); }};
-  std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  {
+    // The first thread is inside the blocking handler before the second
+    // connection asks.
+    std::unique_lock<std::mutex> guard{mtx};
+    cv.wait_for(guard, std::chrono::seconds{10}, [&] { return blocking; });
+    CHECK(blocking);
+  }
   CHECK(second.get("/?free") == "free");
   {
     std::lock_guard<std::mutex> guard{mtx};

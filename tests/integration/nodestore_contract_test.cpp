@@ -22,6 +22,7 @@
 #include "messages/base64.hpp"
 #include "messages/errors.hpp"
 #include "messages/post_process_record.hpp"
+#include "tests/support/test_servers.hpp"
 
 using namespace vigil;
 
@@ -45,8 +46,8 @@ std::vector<std::string> db_urls() {
   std::vector<std::string> out;
   out.push_back("sqlite://" + temp_dir() + "/t"
                 + std::to_string(++counter) + ".db");
-  if (const char* pg = std::getenv("VIGIL_TEST_PG_URL"); pg != nullptr
-                                                          && *pg != '\0') {
+  if (auto pg = vigil::testing::test_server_url("VIGIL_TEST_PG_URL");
+      !pg.empty()) {
     auto db = sql_connection::open(pg);
     REQUIRE(db);
     REQUIRE(!(*db)->exec_script("DROP TABLE IF EXISTS nodestore_node;"
@@ -165,8 +166,8 @@ TEST_CASE("postgresql by host name: resolved within the connect timeout",
   REQUIRE(!bad);
   CHECK_THAT(error_text(bad.error()), Catch::Contains("no-such-host.invalid"));
   CHECK_THAT(error_text(bad.error()), !Catch::Contains("hunter2"));
-  const char* pg = std::getenv("VIGIL_TEST_PG_URL");
-  if (pg == nullptr || *pg == '\0')
+  auto pg = vigil::testing::test_server_url("VIGIL_TEST_PG_URL");
+  if (pg.empty())
     return;
   // The harness's server listens on 127.0.0.1 only; "localhost" may also
   // resolve to ::1 first, and each address is tried in turn.

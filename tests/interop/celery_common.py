@@ -1,10 +1,11 @@
 """Shared pieces of the Celery interop checks (Redis and AMQP): the tasks
 the real Celery worker runs, values that must survive the round trip, and
 result / record / dead-letter look-ups with bounded waits."""
+import datetime
 import json
 import time
 
-from harness import wait_until
+from harness import same, wait_until
 
 RESULT_TIMEOUT = 20
 
@@ -105,3 +106,52 @@ def find_dead_letter(env, task_id, timeout=RESULT_TIMEOUT, procs=()):
         return None
     return wait_until(look, timeout, f"a dead letter for {task_id}",
                       interval=0.2, procs=procs)
+
+
+def unix_time(stamp):
+    """An ISO 8601 text or datetime as Unix seconds; a naive one is UTC (as
+    Celery writes date_done and eta)."""
+    if isinstance(stamp, str):
+        stamp = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=datetime.timezone.utc)
+    return stamp.timestamp()
+
+
+# Clock readings of one machine compared: the result's date_done has
+# microseconds, Celery's eta milliseconds.
+CLOCK_SLACK = 0.01
+
+
+def check_countdown_both_ways(env):
+    """countdown: Celery -> vigil and vigil send-task -> Celery. Asserted by
+    the order of events, never by how long the run took: vigil's result is
+    dated after the ETA the client asked for, and the ETA vigil's send-task
+    wrote is COUNTDOWN after its call and the Celery worker ran it after
+    that ETA."""
+    COUNTDOWN = 1.5
+    celery_worker = env.start_celery_worker(PY_TASKS, "pyq")
+    env.start_vigil_worker("celery", 2)
+    app = env.celery_app()
+    t0 = time.time()
+    r = app.send_task("vigil.echo", args=["later"], countdown=COUNTDOWN)
+    t_sent = time.time()
+    py_id = env.vigil("send-task", "proj.record", "--args", "[1]", "--queue",
+                      "pyq", "--countdown", str(COUNTDOWN)).stdout.strip()
+    t_py = time.time()
+    res, value = get_result(app, r.id, env)
+    assert same(value, "later"), repr(value)
+    done = unix_time(res.date_done)
+    assert done + CLOCK_SLACK >= t0 + COUNTDOWN, \
+        f"vigil ran a countdown={COUNTDOWN} task {done - t0:.2f} s after " \
+        "it was sent"
+    rec = read_record(env, py_id, procs=[celery_worker])
+    assert rec["eta"], f"Celery saw no eta: {rec!r}"
+    eta = unix_time(rec["eta"])
+    assert t_sent + COUNTDOWN - CLOCK_SLACK <= eta \
+        <= t_py + COUNTDOWN + CLOCK_SLACK, \
+        f"send-task --countdown {COUNTDOWN} wrote eta {rec['eta']}, " \
+        f"{eta - t_sent:.2f} s after it was called"
+    assert rec["time"] + CLOCK_SLACK >= eta, \
+        f"Celery ran vigil's countdown task {eta - rec['time']:.2f} s " \
+        f"before its eta {rec['eta']}"

@@ -398,15 +398,24 @@ class RabbitServer:
 
     def message_count(self, queue):
         """Ready messages in `queue` (0 if it does not exist)."""
+        return self.queue_counts(queue)[0]
+
+    def consumer_count(self, queue):
+        """Consumers subscribed to `queue` (0 if it does not exist)."""
+        return self.queue_counts(queue)[1]
+
+    def queue_counts(self, queue):
+        """(ready messages, consumers) of `queue`; (0, 0) if it does not
+        exist."""
         import amqp
         conn = self.connect()
         try:
             try:
-                _, count, _ = conn.channel().queue_declare(queue,
-                                                           passive=True)
-                return count
+                _, count, consumers = conn.channel().queue_declare(
+                    queue, passive=True)
+                return count, consumers
             except amqp.exceptions.NotFound:
-                return 0
+                return 0, 0
         finally:
             try:
                 conn.close()
@@ -828,14 +837,25 @@ class CheckEnv:
 # --------------------------------------------------------------------------
 # plain-script runner
 
+class Skipped(Exception):
+    """Raised by a check that needs something the run does not have."""
+
+
+def skip(reason):
+    """Ends the running check as skipped (a SKIP line, which
+    tests/run_all.py counts, and fails in CI): for a check that needs a
+    server the run did not start."""
+    raise Skipped(reason)
+
+
 def run_checks(checks):
     """checks: list of (name, fn) or (name, fn, known_bug). Prints one line
-    per check: PASS, FAIL, or for a check marked with a known vigil bug
+    per check: PASS, FAIL, SKIP (the check called skip()), or for a check marked with a known vigil bug
     XFAIL (fails as expected; not counted unless VIGIL_TEST_STRICT=1) or
     XPASS (passes: the bug looks fixed, remove the marker). Returns the
     exit status: 1 if any check failed."""
     strict = bool(os.environ.get("VIGIL_TEST_STRICT"))
-    failed = xfailed = 0
+    failed = xfailed = skipped = 0
     t_all = time.monotonic()
     for check in checks:
         name, fn = check[0], check[1]
@@ -845,6 +865,10 @@ def run_checks(checks):
             fn()
         except KeyboardInterrupt:
             raise
+        except Skipped as e:
+            skipped += 1
+            print(f"SKIP {name}: {e}", flush=True)
+            continue
         except BaseException as e:          # noqa: BLE001 - report anything
             if isinstance(e, SystemExit) and e.code not in (None, 0):
                 print(f"FAIL {name}: interrupted", flush=True)
@@ -871,7 +895,8 @@ def run_checks(checks):
             print(f"PASS {name} {took}", flush=True)
     total = len(checks)
     extra = f", {xfailed} known bug(s)" if xfailed else ""
-    print(f"{total - failed - xfailed}/{total} checks passed{extra}, "
+    extra += f", {skipped} skipped" if skipped else ""
+    print(f"{total - failed - xfailed - skipped}/{total} checks passed{extra}, "
           f"{failed} failed, in {time.monotonic() - t_all:.1f} s", flush=True)
     return 1 if failed else 0
 

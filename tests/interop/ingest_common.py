@@ -167,9 +167,12 @@ def wait_for_event(node, event_id, timeout=10, **kw):
     return found["body"]
 
 
-def raw_exchange(port, data, read_timeout=10):
+def raw_exchange(port, data, read_timeout=10, report_close=False):
     """Sends raw bytes, returns what the server answered before closing
-    (or before read_timeout)."""
+    (or before read_timeout); with report_close, (answer, closed): closed
+    is True when the server closed the connection (or reset it) rather
+    than read_timeout ending the wait."""
+    closed = False
     with socket.create_connection(("127.0.0.1", port), timeout=read_timeout) as s:
         s.sendall(data)
         out = b""
@@ -179,10 +182,14 @@ def raw_exchange(port, data, read_timeout=10):
                 chunk = s.recv(65536)
             except socket.timeout:
                 break
+            except ConnectionResetError:
+                closed = True
+                break
             if not chunk:
+                closed = True
                 break
             out += chunk
-        return out
+    return (out, closed) if report_close else out
 
 
 def status_of(raw):

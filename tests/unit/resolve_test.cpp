@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <thread>
 
 #include "adapters/resolve.hpp"
@@ -41,20 +42,36 @@ TEST_CASE("a name is looked up and its addresses come back in order",
   CHECK(*out == std::vector<std::string>{"10.0.0.2", "10.0.0.3"});
 }
 
-TEST_CASE("a lookup slower than the timeout fails with timeout, promptly",
+/// A lookup that does not finish until the test opens its gate: whatever a
+/// caller gets before that, it got without the lookup's answer. The wait is
+/// bounded only so that a broken resolve_host cannot hang the run.
+struct gated_lookup {
+  std::promise<void> gate;
+  std::shared_future<void> opened = gate.get_future().share();
+  std::atomic<int> calls{0};
+  std::atomic<int> finished{0};
+
+  host_lookup fn(std::string address) {
+    return [this, address](const std::string&) {
+      ++calls;
+      opened.wait_for(60s);
+      ++finished;
+      return caf::expected<std::vector<std::string>>{
+        std::vector<std::string>{address}};
+    };
+  }
+};
+
+TEST_CASE("a lookup slower than the timeout fails with timeout",
           "[resolve]") {
-  host_lookup slow = [](const std::string&) {
-    std::this_thread::sleep_for(2s);
-    return caf::expected<std::vector<std::string>>{
-      std::vector<std::string>{"10.0.0.4"}};
-  };
-  auto start = std::chrono::steady_clock::now();
-  auto out = resolve_host("slow.example", 100ms, slow);
-  auto took = std::chrono::steady_clock::now() - start;
+  gated_lookup slow;
+  auto out = resolve_host("slow.example", 100ms, slow.fn("10.0.0.4"));
+  // The lookup is still held at its gate, so this answer is the timeout's.
+  CHECK(slow.finished == 0);
   REQUIRE_FALSE(out);
   CHECK(out.error() == errc::timeout);
   CHECK(error_text(out.error()).find("slow.example") != std::string::npos);
-  CHECK(took < 1s);
+  slow.gate.set_value();
 }
 
 TEST_CASE("a failed lookup says which host", "[resolve]") {
@@ -84,26 +101,25 @@ TEST_CASE("the system resolver finds localhost", "[resolve]") {
 
 TEST_CASE("callers of one host share the lookup that is running",
           "[resolve]") {
-  std::atomic<int> calls{0};
-  host_lookup slow = [&](const std::string&) {
-    ++calls;
-    std::this_thread::sleep_for(300ms);
-    return caf::expected<std::vector<std::string>>{
-      std::vector<std::string>{"10.0.0.5"}};
-  };
-  std::vector<std::thread> callers;
-  std::atomic<int> answered{0};
-  for (int i = 0; i < 3; ++i)
-    callers.emplace_back([&] {
-      auto out = resolve_host("shared.example", 5s, slow);
-      if (out && *out == std::vector<std::string>{"10.0.0.5"})
-        ++answered;
-    });
-  for (auto& t : callers)
-    t.join();
-  CHECK(answered == 3);
-  CHECK(calls == 1);
-  // Once it is done, the next caller looks the host up again.
-  CHECK(resolve_host("shared.example", 5s, slow));
-  CHECK(calls == 2);
+  gated_lookup slow;
+  auto lookup = slow.fn("10.0.0.5");
+  // Both callers give up while the one lookup is held at its gate: the
+  // second waited on the first's lookup instead of starting its own.
+  CHECK_FALSE(resolve_host("shared.example", 50ms, lookup));
+  CHECK_FALSE(resolve_host("shared.example", 50ms, lookup));
+  CHECK(slow.calls == 1);
+  // Once the gate opens, a caller that waits gets the answer.
+  std::thread opener{[&] { slow.gate.set_value(); }};
+  auto out = resolve_host("shared.example", 60s, lookup);
+  opener.join();
+  REQUIRE(out);
+  CHECK(*out == std::vector<std::string>{"10.0.0.5"});
+  // Once that lookup is done and forgotten, the next caller looks the host
+  // up again (the lookup's thread forgets it just after answering).
+  for (int i = 0; i < 6000 && slow.calls < 2; ++i) {
+    CHECK(resolve_host("shared.example", 60s, lookup));
+    if (slow.calls < 2)
+      std::this_thread::sleep_for(10ms);
+  }
+  CHECK(slow.calls == 2);
 }
