@@ -5,6 +5,7 @@ import datetime
 import json
 import time
 
+import harness
 from harness import same, wait_until
 
 RESULT_TIMEOUT = 20
@@ -155,3 +156,16 @@ def check_countdown_both_ways(env):
     assert rec["time"] + CLOCK_SLACK >= eta, \
         f"Celery ran vigil's countdown task {eta - rec['time']:.2f} s " \
         f"before its eta {rec['eta']}"
+
+
+def check_flaky_retries(env, drained):
+    """vigil.flaky(2) retries twice through the broker and returns 3; the
+    retries leave nothing behind (`drained(env)` waits for that)."""
+    env.start_vigil_worker("celery", 2)
+    app = env.celery_app()
+    r = app.send_task("vigil.flaky", args=[2])
+    _, value = get_result(app, r.id, env)
+    assert same(value, 3), f"vigil.flaky(2) returned {value!r}"
+    doc = harness.result_doc(env.results, r.id)
+    assert doc["status"] == "SUCCESS" and doc["task_id"] == r.id, repr(doc)
+    drained(env)

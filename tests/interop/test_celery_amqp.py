@@ -27,7 +27,8 @@ import harness  # noqa: E402
 from harness import CheckEnv, fmt, same, wait_until  # noqa: E402
 from celery_common import (  # noqa: E402
     RESULT_TIMEOUT, RICH_ARGS, RICH_KWARGS, PY_TASKS, PY_SHADOW_TASKS,
-    get_result, read_record, find_dead_letter, check_countdown_both_ways)
+    get_result, read_record, find_dead_letter, check_countdown_both_ways,
+    check_flaky_retries)
 
 # Results go to this db of the test redis server; the Redis interop script
 # uses 0 and 16-55, the fault tests 14-15.
@@ -172,14 +173,7 @@ def check_c_wrong_type_dead_letter_worker_survives(env):
 @Checks.add
 def check_d_flaky_retries_through_broker(env):
     """vigil.flaky(2) retries twice via RabbitMQ and returns 3."""
-    env.start_vigil_worker("celery", 2)
-    app = env.celery_app()
-    r = app.send_task("vigil.flaky", args=[2])
-    _, value = get_result(app, r.id, env)
-    assert same(value, 3), f"vigil.flaky(2) returned {value!r}"
-    doc = harness.result_doc(env.results, r.id)
-    assert doc["status"] == "SUCCESS" and doc["task_id"] == r.id, fmt(doc)
-    wait_drained(env)
+    check_flaky_retries(env, wait_drained)
 
 
 @Checks.add

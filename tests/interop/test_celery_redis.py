@@ -29,7 +29,7 @@ from harness import CheckEnv, fmt, same, wait_until  # noqa: E402
 from celery_common import (  # noqa: E402
     RESULT_TIMEOUT, RICH_ARGS, RICH_KWARGS, PY_TASKS,
     PY_SHADOW_TASKS, get_result, read_record, find_dead_letter,
-    check_countdown_both_ways)
+    check_countdown_both_ways, check_flaky_retries)
 
 # db numbers on the test redis server: results in RESULT_DB, check i's
 # broker in BROKER_DB_BASE + i (redis runs with 64 databases). tests/faults uses dbs 14 and 15.
@@ -133,15 +133,7 @@ def check_b_vigil_send_task_to_celery_worker(env):
 @Checks.add
 def check_c_flaky_retries_through_broker(env):
     """vigil.flaky(2) retries twice via the broker and returns 3."""
-    env.start_vigil_worker("celery", 2)
-    app = env.celery_app()
-    r = app.send_task("vigil.flaky", args=[2])
-    _, value = get_result(app, r.id, env)
-    assert same(value, 3), f"vigil.flaky(2) returned {value!r}"
-    doc = harness.result_doc(env.results, r.id)
-    assert doc["status"] == "SUCCESS" and doc["task_id"] == r.id, fmt(doc)
-    # Retries went through the broker: nothing may be left behind.
-    wait_drained(env)
+    check_flaky_retries(env, wait_drained)
 
 
 @Checks.add
