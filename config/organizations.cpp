@@ -85,6 +85,33 @@ caf::error expect_list(const YAML::Node& node, const std::string& what) {
   return {};
 }
 
+// Parses a list of maps: `parse_entry(item, label, out)` fills one T per
+// entry, `label` naming it for messages as `prefix` + "entry 2 (id 7)"
+// (`word` instead of "entry" for nested lists). `what` describes the list
+// for the message when `node` is not one.
+template <class T, class ParseEntry>
+caf::expected<std::vector<T>>
+parse_map_list(const YAML::Node& node, const std::string& what,
+               const std::string& prefix, const char* word,
+               ParseEntry parse_entry) {
+  std::vector<T> out;
+  if (!node.IsSequence())
+    return bad(prefix + (prefix.empty() ? "" : ": ") + "expected a list of "
+               + what);
+  for (size_t i = 0; i < node.size(); ++i) {
+    auto item = node[i];
+    auto label = prefix + (prefix.empty() ? "" : ", ")
+                 + entry_label(word, i, item);
+    if (!item.IsMap())
+      return bad(label + ": expected a map");
+    T entry;
+    if (auto err = parse_entry(item, label, entry))
+      return err;
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
 // Reads `allowed-domains`: a list of origin rules (messages/cors.hpp);
 // absent keeps the default "*".
 caf::error read_allowed_domains(const YAML::Node& map, const std::string& path,
@@ -118,105 +145,104 @@ caf::error under(const char* key, const caf::error& err) {
 
 caf::expected<std::vector<organization_config>>
 parse_organizations(const YAML::Node& node) try {
-  std::vector<organization_config> out;
-  if (auto err = expect_list(node, "organizations (id, slug, "
-                                   "account-rate-limit, project-rate-limit)"))
-    return err;
-  for (size_t i = 0; i < node.size(); ++i) {
-    auto item = node[i];
-    auto path = entry_label("entry", i, item);
-    if (!item.IsMap())
-      return bad(path + ": expected a map");
-    organization_config org;
-    if (auto err = read_id(item, "id", path, org.id))
-      return err;
-    if (auto err = read_string(item, "slug", path, org.slug))
-      return err;
-    if (auto err = read_int(item, "account-rate-limit", path, 0,
-                            org.account_rate_limit))
-      return err;
-    if (auto err = read_int(item, "project-rate-limit", path, 0,
-                            org.project_rate_limit))
-      return err;
-    if (org.project_rate_limit > 100)
-      return bad(path + ": project-rate-limit: expected a percentage <= 100, "
-                        "got "
-                 + std::to_string(org.project_rate_limit));
-    for (auto& other : out)
-      if (other.id == org.id)
-        return bad(path + ": id: organization " + std::to_string(org.id)
-                   + " is given twice");
-    out.push_back(std::move(org));
-  }
+  auto out = parse_map_list<organization_config>(
+    node, "organizations (id, slug, account-rate-limit, project-rate-limit)",
+    "", "entry",
+    [](const YAML::Node& item, const std::string& path,
+       organization_config& org) -> caf::error {
+      if (auto err = read_id(item, "id", path, org.id))
+        return err;
+      if (auto err = read_string(item, "slug", path, org.slug))
+        return err;
+      if (auto err = read_int(item, "account-rate-limit", path, 0,
+                              org.account_rate_limit))
+        return err;
+      if (auto err = read_int(item, "project-rate-limit", path, 0,
+                              org.project_rate_limit))
+        return err;
+      if (org.project_rate_limit > 100)
+        return bad(path + ": project-rate-limit: expected a percentage <= "
+                          "100, got "
+                   + std::to_string(org.project_rate_limit));
+      return {};
+    });
+  if (!out)
+    return out;
+  for (size_t i = 0; i < out->size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if ((*out)[j].id == (*out)[i].id)
+        return bad(entry_label("entry", i, node[i]) + ": id: organization "
+                   + std::to_string((*out)[i].id) + " is given twice");
   return out;
 } catch (const std::exception& e) {
   return bad(e.what());
 }
 
+namespace {
+
+// One DSN key of a project (`path` names it).
+caf::error parse_dsn_key(const YAML::Node& kn, const std::string& kpath,
+                         dsn_key& k) {
+  if (auto err = read_id(kn, "id", kpath, k.id))
+    return err;
+  if (auto err = read_string(kn, "public", kpath, k.public_key))
+    return err;
+  auto enabled = kn["enabled"];
+  if (enabled.IsDefined() && !enabled.IsNull()) {
+    auto t = enabled.IsScalar() ? enabled.Scalar() : "";
+    if (t != "true" && t != "false")
+      return bad(kpath + ": enabled: expected true or false");
+    k.enabled = t == "true";
+  }
+  auto rl = kn["rate-limit"];
+  if (rl.IsDefined() && !rl.IsNull()) {
+    if (!rl.IsMap())
+      return bad(kpath + ": rate-limit: expected a map with count and "
+                         "window");
+    if (auto err = read_int(rl, "count", kpath, 0, k.rate_limit_count, false,
+                            " (0 = none)", "rate-limit.count"))
+      return err;
+    if (auto err = read_int(rl, "window", kpath, 0, k.rate_limit_window,
+                            false, "", "rate-limit.window"))
+      return err;
+    if (k.rate_limit_count > 0 && k.rate_limit_window <= 0)
+      return bad(kpath + ": rate-limit.window: expected an integer >= 1 "
+                         "(seconds) with a count, got "
+                 + std::to_string(k.rate_limit_window));
+  }
+  return {};
+}
+
+} // namespace
+
 caf::expected<std::vector<project_config>>
 parse_projects(const YAML::Node& node) try {
-  std::vector<project_config> out;
-  if (auto err = expect_list(node, "projects (id, organization, slug, "
-                                   "keys, allowed-domains)"))
-    return err;
-  for (size_t i = 0; i < node.size(); ++i) {
-    auto item = node[i];
-    auto path = entry_label("entry", i, item);
-    if (!item.IsMap())
-      return bad(path + ": expected a map");
-    project_config p;
-    if (auto err = read_id(item, "id", path, p.id))
-      return err;
-    if (auto err = read_id(item, "organization", path, p.organization))
-      return err;
-    if (auto err = read_string(item, "slug", path, p.slug))
-      return err;
-    if (auto err = read_allowed_domains(item, path, p.allowed_origins))
-      return err;
-    auto keys = item["keys"];
-    if (keys.IsDefined() && !keys.IsNull()) {
+  return parse_map_list<project_config>(
+    node, "projects (id, organization, slug, keys, allowed-domains)", "",
+    "entry",
+    [](const YAML::Node& item, const std::string& path,
+       project_config& p) -> caf::error {
+      if (auto err = read_id(item, "id", path, p.id))
+        return err;
+      if (auto err = read_id(item, "organization", path, p.organization))
+        return err;
+      if (auto err = read_string(item, "slug", path, p.slug))
+        return err;
+      if (auto err = read_allowed_domains(item, path, p.allowed_origins))
+        return err;
+      auto keys = item["keys"];
+      if (!keys.IsDefined() || keys.IsNull())
+        return {};
       if (!keys.IsSequence())
         return bad(path + ": keys: expected a list of keys (id, public, "
                           "enabled, rate-limit)");
-      for (size_t j = 0; j < keys.size(); ++j) {
-        auto kn = keys[j];
-        auto kpath = path + ", " + entry_label("key", j, kn);
-        if (!kn.IsMap())
-          return bad(kpath + ": expected a map");
-        dsn_key k;
-        if (auto err = read_id(kn, "id", kpath, k.id))
-          return err;
-        if (auto err = read_string(kn, "public", kpath, k.public_key))
-          return err;
-        auto enabled = kn["enabled"];
-        if (enabled.IsDefined() && !enabled.IsNull()) {
-          auto t = enabled.IsScalar() ? enabled.Scalar() : "";
-          if (t != "true" && t != "false")
-            return bad(kpath + ": enabled: expected true or false");
-          k.enabled = t == "true";
-        }
-        auto rl = kn["rate-limit"];
-        if (rl.IsDefined() && !rl.IsNull()) {
-          if (!rl.IsMap())
-            return bad(kpath + ": rate-limit: expected a map with count and "
-                               "window");
-          if (auto err = read_int(rl, "count", kpath, 0, k.rate_limit_count,
-                                  false, " (0 = none)", "rate-limit.count"))
-            return err;
-          if (auto err = read_int(rl, "window", kpath, 0, k.rate_limit_window,
-                                  false, "", "rate-limit.window"))
-            return err;
-          if (k.rate_limit_count > 0 && k.rate_limit_window <= 0)
-            return bad(kpath + ": rate-limit.window: expected an integer >= 1 "
-                               "(seconds) with a count, got "
-                       + std::to_string(k.rate_limit_window));
-        }
-        p.keys.push_back(std::move(k));
-      }
-    }
-    out.push_back(std::move(p));
-  }
-  return out;
+      auto parsed = parse_map_list<dsn_key>(keys, "keys", path, "key",
+                                            parse_dsn_key);
+      if (!parsed)
+        return parsed.error();
+      p.keys = std::move(*parsed);
+      return {};
+    });
 } catch (const std::exception& e) {
   return bad(e.what());
 }
