@@ -361,6 +361,13 @@ def run_vigil(vigil, port, count, workers, consumers, workdir, redis_pid,
                                stderr_path=workdir / f"vigil-{tag}.log")
     run = {"workers": workers, "consumers": consumers,
            "argv": " ".join(argv[1:]), "exit": rc, "machine": cpu.stop()}
+    return finish_run(run, rc, out, err, count,
+                      {"vigil": "children_cpu_s",
+                       "redis_server": "redis_server_cpu_s"})
+
+
+def parse_json_line(out):
+    """The last JSON object line of a `--json` run's output, or None."""
     doc = None
     for line in out.splitlines():
         line = line.strip()
@@ -369,6 +376,14 @@ def run_vigil(vigil, port, count, workers, consumers, workdir, redis_pid,
                 doc = json.loads(line)
             except ValueError:
                 pass
+    return doc
+
+
+def finish_run(run, rc, out, err, count, cpu_names):
+    """Completes the record of one `vigil bench tasks --json` run: ok when
+    it exited 0 and completed `count` tasks, with the CPU per task of each
+    process group (cpu_names: report name -> run["machine"] field)."""
+    doc = parse_json_line(out)
     if doc is None or rc != 0 or doc.get("completed") != count:
         run["ok"] = False
         run["error"] = (f"exit {rc}; stdout {out.strip()[-300:]!r}; "
@@ -377,8 +392,8 @@ def run_vigil(vigil, port, count, workers, consumers, workdir, redis_pid,
         run["ok"] = True
         m = run["machine"]
         run["cpu_us_per_task"] = {
-            "vigil": round(1e6 * m["children_cpu_s"] / count, 2),
-            "redis_server": round(1e6 * m["redis_server_cpu_s"] / count, 2)}
+            name: round(1e6 * m[field] / count, 2)
+            for name, field in cpu_names.items()}
     run["result"] = doc
     return run
 

@@ -152,18 +152,6 @@ class Probe:
 # runs
 
 
-def parse_json_line(out):
-    doc = None
-    for line in out.splitlines():
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                doc = json.loads(line)
-            except ValueError:
-                pass
-    return doc
-
-
 def run_vigil_cmd(ct, argv, count, workdir, rabbit_pid, tag, timeout):
     cpu = make_cpu_window(ct, rabbit_pid).start()
     rc, out, err = ct.run_capture(argv, timeout,
@@ -171,19 +159,9 @@ def run_vigil_cmd(ct, argv, count, workdir, rabbit_pid, tag, timeout):
     # The private server's guest password stays out of the report.
     run = {"argv": " ".join(argv[1:]).replace(":guest@", ":****@"),
            "exit": rc, "machine": cpu.stop()}
-    doc = parse_json_line(out)
-    if doc is None or rc != 0 or doc.get("completed") != count:
-        run["ok"] = False
-        run["error"] = (f"exit {rc}; stdout {out.strip()[-300:]!r}; "
-                        f"stderr tail {err.strip()[-600:]!r}")
-    else:
-        run["ok"] = True
-        m = run["machine"]
-        run["cpu_us_per_task"] = {
-            "client": round(1e6 * m["children_cpu_s"] / count, 2),
-            "rabbitmq": round(1e6 * m["rabbitmq_cpu_s"] / count, 2)}
-    run["result"] = doc
-    return run
+    return ct.finish_run(run, rc, out, err, count,
+                         {"client": "children_cpu_s",
+                          "rabbitmq": "rabbitmq_cpu_s"})
 
 
 def run_vigil(ct, vigil, url, count, workers, consumers, workdir, rabbit_pid,
@@ -225,7 +203,7 @@ def run_celery(ct, port, url, count, workdir, rabbit_pid, tag,
         rc, out, err = ct.run_capture(
             [ct.PYTHON, str(workdir / "benchtasks_amqp.py"), str(count)],
             60 + count / 500, env=env, cwd=str(workdir))
-        pub = parse_json_line(out)
+        pub = ct.parse_json_line(out)
         if rc != 0 or pub is None:
             run["error"] = f"pre-load failed: exit {rc}; {err.strip()[-600:]}"
             return run
