@@ -77,23 +77,73 @@ uint64_t murmur_hash64a(std::string_view data, uint64_t seed) {
   return h;
 }
 
+hyperloglog::hyperloglog(const hyperloglog& other)
+  : sparse_(other.sparse_),
+    dense_(other.dense_ ? std::make_unique<dense_registers>(*other.dense_)
+                        : nullptr) {
+}
+
+hyperloglog& hyperloglog::operator=(const hyperloglog& other) {
+  if (this != &other) {
+    sparse_ = other.sparse_;
+    dense_ = other.dense_ ? std::make_unique<dense_registers>(*other.dense_)
+                          : nullptr;
+  }
+  return *this;
+}
+
 bool hyperloglog::add(std::string_view element) {
   uint64_t hash = murmur_hash64a(element, redis_hll_seed);
-  auto index = static_cast<size_t>(hash & (registers - 1));
+  auto index = static_cast<uint16_t>(hash & (registers - 1));
   // The run length of zeros after the index bits, plus one; the guard bit
   // bounds it at run_bits + 1 as in Redis.
   uint64_t rest = (hash >> precision) | (uint64_t{1} << run_bits);
   auto run = static_cast<uint8_t>(std::countr_zero(rest) + 1);
-  if (run <= registers_[index])
-    return false;
-  registers_[index] = run;
+  return raise(index, run);
+}
+
+bool hyperloglog::raise(uint16_t index, uint8_t run) {
+  if (dense_) {
+    auto& r = (*dense_)[index];
+    if (run <= r)
+      return false;
+    r = run;
+    return true;
+  }
+  auto it = std::lower_bound(
+    sparse_.begin(), sparse_.end(), index,
+    [](const auto& entry, uint16_t i) { return entry.first < i; });
+  if (it != sparse_.end() && it->first == index) {
+    if (run <= it->second)
+      return false;
+    it->second = run;
+    return true;
+  }
+  sparse_.insert(it, {index, run});
+  if (sparse_.size() > max_sparse)
+    make_dense();
   return true;
+}
+
+void hyperloglog::make_dense() {
+  dense_ = std::make_unique<dense_registers>();
+  dense_->fill(0);
+  for (auto [index, run] : sparse_)
+    (*dense_)[index] = run;
+  sparse_.clear();
+  sparse_.shrink_to_fit();
 }
 
 uint64_t hyperloglog::count() const {
   int histogram[64] = {0};
-  for (auto r : registers_)
-    ++histogram[r];
+  if (dense_) {
+    for (auto r : *dense_)
+      ++histogram[r];
+  } else {
+    histogram[0] = registers - static_cast<int>(sparse_.size());
+    for (auto [_, run] : sparse_)
+      ++histogram[run];
+  }
   double m = registers;
   double z = m * tau((m - histogram[run_bits + 1]) / m);
   for (int j = run_bits; j >= 1; --j) {
@@ -105,13 +155,27 @@ uint64_t hyperloglog::count() const {
 }
 
 void hyperloglog::merge(const hyperloglog& other) {
-  for (size_t i = 0; i < registers_.size(); ++i)
-    registers_[i] = std::max(registers_[i], other.registers_[i]);
+  if (other.dense_) {
+    if (!dense_)
+      make_dense();
+    for (size_t i = 0; i < registers; ++i)
+      (*dense_)[i] = std::max((*dense_)[i], (*other.dense_)[i]);
+    return;
+  }
+  for (auto [index, run] : other.sparse_)
+    raise(index, run);
 }
 
 bool hyperloglog::empty() const {
-  return std::all_of(registers_.begin(), registers_.end(),
+  if (!dense_)
+    return sparse_.empty();
+  return std::all_of(dense_->begin(), dense_->end(),
                      [](uint8_t r) { return r == 0; });
+}
+
+size_t hyperloglog::memory_bytes() const {
+  return dense_ ? sizeof(dense_registers)
+                : sparse_.capacity() * sizeof(sparse_[0]);
 }
 
 } // namespace vigil

@@ -9,12 +9,17 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace vigil {
 
-/// One HyperLogLog of Redis's precision. 16 KiB of registers, one byte
-/// each (Redis packs them in six bits; the values are the same).
+/// One HyperLogLog of Redis's precision. Like Redis, it starts sparse (the
+/// registers that are set, in index order) and turns dense (16 KiB, one
+/// byte per register) once that list would be larger than a few KiB: a
+/// TSDB keeps one per group and bucket, and most count a handful of users.
 class hyperloglog {
 public:
   /// Number of registers (Redis's HLL_REGISTERS, precision 14).
@@ -35,8 +40,28 @@ public:
   /// True if nothing was added.
   bool empty() const;
 
+  /// Bytes held for the registers (for the memory backend's figures).
+  size_t memory_bytes() const;
+
+  hyperloglog() = default;
+  hyperloglog(const hyperloglog& other);
+  hyperloglog& operator=(const hyperloglog& other);
+  hyperloglog(hyperloglog&&) noexcept = default;
+  hyperloglog& operator=(hyperloglog&&) noexcept = default;
+
 private:
-  std::array<uint8_t, registers> registers_{};
+  /// Sparse entries beyond which the registers turn dense (about 2 KiB).
+  static constexpr size_t max_sparse = 1024;
+
+  using dense_registers = std::array<uint8_t, registers>;
+
+  /// Register `index` -> at least `run`; true if it grew.
+  bool raise(uint16_t index, uint8_t run);
+  void make_dense();
+
+  /// Set registers, ascending by index, while dense_ is null.
+  std::vector<std::pair<uint16_t, uint8_t>> sparse_;
+  std::unique_ptr<dense_registers> dense_;
 };
 
 /// Redis's MurmurHash64A of `data` (the 64-bit variant by Austin Appleby,

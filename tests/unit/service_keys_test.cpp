@@ -147,4 +147,17 @@ TEST_CASE("the hyperloglog counts as Redis's PFCOUNT", "[service-keys][tsdb]") {
   CHECK_FALSE(a.add("user:1")); // already counted
   a.merge(b);
   CHECK(a.count() == 1007); // the union of 0..999, as PFCOUNT a b
+  // Sparse into dense and dense into sparse give the same union.
+  hyperloglog big, small;
+  for (int i = 0; i < 100000; ++i)
+    big.add("user:" + std::to_string(i));
+  for (int i = 0; i < 10; ++i)
+    small.add("user:" + std::to_string(i));
+  CHECK(small.memory_bytes() < 1024);
+  CHECK(big.memory_bytes() == hyperloglog::registers);
+  auto both = small;
+  both.merge(big);
+  big.merge(small);
+  CHECK(both.count() == 99471);
+  CHECK(big.count() == 99471);
 }
