@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 
+#include "actors/backends/named_store.hpp"
 #include "actors/backends/buffer.hpp"
 #include "messages/clock.hpp"
 
@@ -32,24 +33,12 @@ struct buffer_store {
   buffer_backend_stats stats;
 };
 
-std::shared_ptr<buffer_store> store_for(const std::string& name) {
-  static std::mutex mtx;
-  static std::map<std::string, std::weak_ptr<buffer_store>> stores;
-  std::lock_guard<std::mutex> guard{mtx};
-  auto ptr = stores[name].lock();
-  if (!ptr) {
-    ptr = std::make_shared<buffer_store>();
-    stores[name] = ptr;
-  }
-  return ptr;
-}
-
 class memory_buffer final : public buffer_backend {
 public:
   explicit memory_buffer(const buffer_backend_options& opts)
     : url_(opts.url),
       partitions_(opts.partitions < 1 ? 1 : opts.partitions),
-      store_(store_for(opts.url)) {
+      store_(named_store<buffer_store>(opts.url)) {
   }
 
   std::string describe() const override {

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "actors/backends/named_store.hpp"
 #include "actors/backends/hyperloglog.hpp"
 #include "actors/backends/tsdb.hpp"
 #include "messages/clock.hpp"
@@ -33,18 +34,6 @@ struct tsdb_store {
   uint64_t writes = 0;
 };
 
-std::shared_ptr<tsdb_store> store_for(const std::string& name) {
-  static std::mutex mtx;
-  static std::map<std::string, std::weak_ptr<tsdb_store>> stores;
-  std::lock_guard<std::mutex> guard{mtx};
-  auto ptr = stores[name].lock();
-  if (!ptr) {
-    ptr = std::make_shared<tsdb_store>();
-    stores[name] = ptr;
-  }
-  return ptr;
-}
-
 // Sweeps expired buckets every this many writes, so that memory follows
 // the rollups' spans without a timer.
 constexpr uint64_t sweep_every = 4096;
@@ -59,7 +48,7 @@ class memory_tsdb final : public tsdb_backend {
 public:
   explicit memory_tsdb(const tsdb_backend_options& o)
     : url_(o.url), rollups_(o.rollups), clock_(o.clock),
-      store_(store_for(o.url)) {
+      store_(named_store<tsdb_store>(o.url)) {
   }
 
   std::string describe() const override {
@@ -85,26 +74,16 @@ public:
   caf::expected<std::vector<std::vector<tsdb_point>>>
   get_range(tsdb_model model, const std::vector<tsdb_key>& keys,
             const tsdb_range& range) override {
-    if (auto err = check_rollup(range.rollup))
-      return err;
-    auto t = now();
-    std::vector<std::vector<tsdb_point>> out;
-    std::lock_guard<std::mutex> guard{store_->mtx};
-    for (const auto& key : keys) {
-      auto& series = out.emplace_back();
-      for (auto ts : tsdb_series(range.start, range.end, range.rollup)) {
-        auto k = make_tsdb_counter_key(model, range.rollup, ts, key,
-                                       range.environment_id);
-        int64_t n = 0;
-        if (auto h = store_->counters.find(k.hash);
-            h != store_->counters.end() && h->second.expires_at > t)
-          if (auto f = h->second.fields.find(k.field);
-              f != h->second.fields.end())
-            n = f->second;
-        series.emplace_back(ts, n);
-      }
-    }
-    return out;
+    return each_bucket(keys, range, [&](const tsdb_key& key, int64_t ts,
+                                        int64_t t) -> int64_t {
+      auto k = make_tsdb_counter_key(model, range.rollup, ts, key,
+                                     range.environment_id);
+      auto h = store_->counters.find(k.hash);
+      if (h == store_->counters.end() || h->second.expires_at <= t)
+        return 0;
+      auto f = h->second.fields.find(k.field);
+      return f == h->second.fields.end() ? 0 : f->second;
+    });
   }
 
   caf::error record_multi(const std::vector<tsdb_record>& items) override {
@@ -128,19 +107,11 @@ public:
   get_distinct_counts_series(tsdb_model model,
                              const std::vector<tsdb_key>& keys,
                              const tsdb_range& range) override {
-    if (auto err = check_rollup(range.rollup))
-      return err;
-    auto t = now();
-    std::vector<std::vector<tsdb_point>> out;
-    std::lock_guard<std::mutex> guard{store_->mtx};
-    for (const auto& key : keys) {
-      auto& series = out.emplace_back();
-      for (auto ts : tsdb_series(range.start, range.end, range.rollup)) {
-        const auto* d = find_distinct(model, range, ts, key, t);
-        series.emplace_back(ts, d ? static_cast<int64_t>(d->hll.count()) : 0);
-      }
-    }
-    return out;
+    return each_bucket(keys, range, [&](const tsdb_key& key, int64_t ts,
+                                        int64_t t) -> int64_t {
+      const auto* d = find_distinct(model, range, ts, key, t);
+      return d ? static_cast<int64_t>(d->hll.count()) : 0;
+    });
   }
 
   caf::expected<std::vector<int64_t>>
@@ -163,6 +134,26 @@ public:
   }
 
 private:
+  /// One series per key: `figure(key, bucket start, now)` per bucket of
+  /// the range, under the store's lock.
+  template <class Figure>
+  caf::expected<std::vector<std::vector<tsdb_point>>>
+  each_bucket(const std::vector<tsdb_key>& keys, const tsdb_range& range,
+              Figure figure) {
+    if (auto err = check_rollup(range.rollup))
+      return err;
+    auto t = now();
+    auto buckets = tsdb_series(range.start, range.end, range.rollup);
+    std::vector<std::vector<tsdb_point>> out;
+    std::lock_guard<std::mutex> guard{store_->mtx};
+    for (const auto& key : keys) {
+      auto& series = out.emplace_back();
+      for (auto ts : buckets)
+        series.emplace_back(ts, figure(key, ts, t));
+    }
+    return out;
+  }
+
   int64_t now() const {
     return clock_ ? clock_() : now_unix_us() / 1000000;
   }
