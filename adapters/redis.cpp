@@ -39,7 +39,7 @@ redis_kind redis_value::kind() const {
       return redis_kind::error;
     case REDIS_REPLY_ARRAY:
       return redis_kind::array;
-    default:
+    default: // RESP3 kinds: vigil never asks for them (no HELLO 3)
       return redis_kind::nil;
   }
 }

@@ -45,6 +45,7 @@ public:
   /// A nil reply.
   redis_value() = default;
 
+  /// Which of the six kinds this reply is.
   redis_kind kind() const;
 
   bool is_nil() const { return kind() == redis_kind::nil; }
