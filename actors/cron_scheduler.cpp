@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include <caf/all.hpp>
-#include <hiredis/hiredis.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -123,12 +122,9 @@ void refresh_last_fired(self_ptr self) {
     on_redis_error(self, r.error());
     return;
   }
-  auto* reply = r->get();
-  if (reply->type != REDIS_REPLY_ARRAY)
-    return;
-  for (size_t i = 0; i + 1 < reply->elements; i += 2) {
-    auto name = reply_text(reply->element[i]);
-    auto tick_text = reply_text(reply->element[i + 1]);
+  for (size_t i = 0; i + 1 < r->size(); i += 2) {
+    auto name = (*r)[i].as_string();
+    auto tick_text = (*r)[i + 1].as_string();
     int64_t tick = 0;
     try {
       tick = std::stoll(std::string{tick_text});
@@ -186,10 +182,10 @@ caf::expected<int64_t> claim(self_ptr self, const std::string& name,
                           {st.lock->token(), name, tick_text});
   if (!r)
     return r.error();
-  if ((*r)->type != REDIS_REPLY_INTEGER)
+  if (!r->is_integer())
     return caf::make_error(errc::command_failed,
                            "unexpected reply to the cron claim script");
-  return static_cast<int64_t>((*r)->integer);
+  return r->as_int();
 }
 
 void fire_due(self_ptr self) {

@@ -1,7 +1,7 @@
 #include "adapters/redis.hpp"
 
+#include <cerrno>
 #include <charconv>
-#include <cstring>
 
 #include <hiredis/hiredis.h>
 
@@ -25,9 +25,93 @@ caf::error bad_url(std::string what) {
 
 } // namespace
 
-void redis_reply_deleter::operator()(redisReply* r) const {
-  if (r != nullptr)
-    freeReplyObject(r);
+redis_kind redis_value::kind() const {
+  if (r_ == nullptr)
+    return redis_kind::nil;
+  switch (r_->type) {
+    case REDIS_REPLY_INTEGER:
+      return redis_kind::integer;
+    case REDIS_REPLY_STRING:
+      return redis_kind::string;
+    case REDIS_REPLY_STATUS:
+      return redis_kind::status;
+    case REDIS_REPLY_ERROR:
+      return redis_kind::error;
+    case REDIS_REPLY_ARRAY:
+      return redis_kind::array;
+    default:
+      return redis_kind::nil;
+  }
+}
+
+int64_t redis_value::as_int(int64_t otherwise) const {
+  if (r_ == nullptr || r_->type != REDIS_REPLY_INTEGER)
+    return otherwise;
+  return static_cast<int64_t>(r_->integer);
+}
+
+std::string_view redis_value::as_string() const {
+  if (r_ == nullptr
+      || (r_->type != REDIS_REPLY_STRING && r_->type != REDIS_REPLY_STATUS
+          && r_->type != REDIS_REPLY_ERROR))
+    return {};
+  return {r_->str, r_->len};
+}
+
+std::string redis_value::error_text() const {
+  if (r_ == nullptr || r_->type != REDIS_REPLY_ERROR)
+    return {};
+  return std::string{r_->str, r_->len};
+}
+
+size_t redis_value::size() const {
+  if (r_ == nullptr || r_->type != REDIS_REPLY_ARRAY)
+    return 0;
+  return r_->elements;
+}
+
+redis_value redis_value::operator[](size_t i) const {
+  if (i >= size())
+    return {};
+  return redis_value{r_->element[i]};
+}
+
+redis_elements redis_value::elements() const {
+  return redis_elements{*this};
+}
+
+redis_reply::redis_reply(redis_reply&& other) noexcept
+  : redis_value(other.r_) {
+  other.r_ = nullptr;
+}
+
+redis_reply& redis_reply::operator=(redis_reply&& other) noexcept {
+  if (this != &other) {
+    reset(const_cast<redisReply*>(other.r_));
+    other.r_ = nullptr;
+  }
+  return *this;
+}
+
+redis_reply::~redis_reply() {
+  reset(nullptr);
+}
+
+// The reply is only read through the view, but hiredis allocated it for
+// this owner, which frees it.
+void redis_reply::reset(redisReply* r) {
+  if (r_ != nullptr)
+    freeReplyObject(const_cast<redisReply*>(r_));
+  r_ = r;
+}
+
+caf::error check_replies(const std::vector<redis_reply>& replies,
+                         std::string_view what) {
+  for (auto& r : replies)
+    if (r.is_error())
+      return caf::make_error(errc::command_failed,
+                             std::string{what} + ": " + r.error_text());
+  return {};
 }
 
 caf::expected<redis_endpoint> parse_redis_url(std::string_view url) {
@@ -76,20 +160,6 @@ caf::expected<redis_endpoint> parse_redis_url(std::string_view url) {
 std::string to_string(const redis_endpoint& ep) {
   return "redis://" + ep.host + ":" + std::to_string(ep.port) + "/"
          + std::to_string(ep.db);
-}
-
-std::string reply_error(const redisReply* r) {
-  if (r == nullptr || r->type != REDIS_REPLY_ERROR)
-    return {};
-  return std::string{r->str, r->len};
-}
-
-std::string_view reply_text(const redisReply* r) {
-  if (r == nullptr
-      || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS
-          && r->type != REDIS_REPLY_ERROR))
-    return {};
-  return {r->str, r->len};
 }
 
 redis_connection::redis_connection(redis_connection&& other) noexcept
@@ -215,8 +285,8 @@ redis_connection::command(const std::vector<std::string_view>& argv) {
   if (!replies)
     return replies.error();
   auto& r = replies->front();
-  if (r->type == REDIS_REPLY_ERROR)
-    return caf::make_error(errc::command_failed, reply_error(r.get()));
+  if (r.is_error())
+    return caf::make_error(errc::command_failed, r.error_text());
   return std::move(r);
 }
 
@@ -236,10 +306,10 @@ caf::expected<std::string> redis_connection::load_script(redis_script& script) {
   if (redisGetReply(ctx_, reinterpret_cast<void**>(&raw)) != REDIS_OK)
     return io_error("SCRIPT LOAD");
   redis_reply r{raw};
-  if (r->type != REDIS_REPLY_STRING)
+  if (!r.is_string())
     return caf::make_error(errc::command_failed,
-                           "SCRIPT LOAD failed: " + reply_error(r.get()));
-  shas_.emplace_back(&script, std::string{r->str, r->len});
+                           "SCRIPT LOAD failed: " + r.error_text());
+  shas_.emplace_back(&script, std::string{r.as_string()});
   return shas_.back().second;
 }
 
@@ -315,13 +385,13 @@ caf::expected<std::vector<redis_reply>> redis_connection::flush() {
     redisReply* raw = nullptr;
     if (redisGetReply(ctx_, reinterpret_cast<void**>(&raw)) != REDIS_OK)
       return io_error("read reply");
-    replies.emplace_back(raw);
+    replies.push_back(redis_reply{raw});
   }
   // After a server restart the script cache is empty: load and run again.
   for (size_t i = 0; i < cmds.size(); ++i) {
     auto& r = replies[i];
-    if (cmds[i].script == nullptr || r->type != REDIS_REPLY_ERROR
-        || std::strncmp(r->str, "NOSCRIPT", 8) != 0)
+    if (cmds[i].script == nullptr || !r.is_error()
+        || !r.as_string().starts_with("NOSCRIPT"))
       continue;
     auto* script = cmds[i].script;
     std::erase_if(shas_, [&](auto& x) { return x.first == script; });
@@ -357,8 +427,8 @@ redis_connection::eval(redis_script& script,
   if (replies->empty())
     return caf::make_error(errc::command_failed, "EVALSHA was not sent");
   auto& r = replies->front();
-  if (r->type == REDIS_REPLY_ERROR)
-    return caf::make_error(errc::command_failed, reply_error(r.get()));
+  if (r.is_error())
+    return caf::make_error(errc::command_failed, r.error_text());
   return std::move(r);
 }
 

@@ -1,8 +1,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,13 +29,117 @@ caf::expected<redis_endpoint> parse_redis_url(std::string_view url);
 /// Renders an endpoint for logs: "redis://127.0.0.1:6379/0" (no password).
 std::string to_string(const redis_endpoint& ep);
 
-/// Frees a hiredis reply.
-struct redis_reply_deleter {
-  void operator()(redisReply* r) const;
+/// What a Redis reply is. vigil speaks RESP2 (it never sends HELLO 3), so
+/// these six kinds are all there are.
+enum class redis_kind : uint8_t { nil, integer, string, status, error, array };
+
+class redis_elements;
+
+/// One Redis reply, or one element of an array reply: a read-only view into
+/// a reply that a `redis_reply` owns, valid while that owner lives. Asking
+/// a reply for what it is not gives an empty answer (0, "", no elements)
+/// rather than failing, so a surprising reply cannot crash a caller; check
+/// `kind()` where the difference matters.
+class redis_value {
+public:
+  /// A nil reply.
+  redis_value() = default;
+
+  redis_kind kind() const;
+
+  bool is_nil() const { return kind() == redis_kind::nil; }
+  bool is_integer() const { return kind() == redis_kind::integer; }
+  bool is_string() const { return kind() == redis_kind::string; }
+  bool is_status() const { return kind() == redis_kind::status; }
+  bool is_error() const { return kind() == redis_kind::error; }
+  bool is_array() const { return kind() == redis_kind::array; }
+
+  /// The number of an integer reply; `otherwise` for any other kind.
+  int64_t as_int(int64_t otherwise = 0) const;
+
+  /// The bytes of a string, status or error reply; "" for any other kind.
+  std::string_view as_string() const;
+
+  /// The text of an error reply; "" for any other kind.
+  std::string error_text() const;
+
+  /// How many elements an array reply has; 0 for any other kind.
+  size_t size() const;
+
+  /// Element `i` of an array reply; nil if there is no such element.
+  redis_value operator[](size_t i) const;
+
+  /// The elements of an array reply (none for any other kind), for range-for.
+  redis_elements elements() const;
+
+protected:
+  explicit redis_value(const redisReply* r) : r_(r) {}
+
+  const redisReply* r_ = nullptr;
 };
 
-/// An owned hiredis reply.
-using redis_reply = std::unique_ptr<redisReply, redis_reply_deleter>;
+/// The elements of an array reply, as `redis_value`s.
+class redis_elements {
+public:
+  class iterator {
+  public:
+    using value_type = redis_value;
+    using difference_type = std::ptrdiff_t;
+
+    iterator() = default;
+    iterator(redis_value array, size_t i) : array_(array), i_(i) {}
+    redis_value operator*() const { return array_[i_]; }
+    iterator& operator++() {
+      ++i_;
+      return *this;
+    }
+    iterator operator++(int) {
+      auto old = *this;
+      ++i_;
+      return old;
+    }
+    bool operator==(const iterator& other) const { return i_ == other.i_; }
+
+  private:
+    redis_value array_;
+    size_t i_ = 0;
+  };
+
+  explicit redis_elements(redis_value array)
+    : array_(array), size_(array.size()) {}
+
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  redis_value operator[](size_t i) const { return array_[i]; }
+  iterator begin() const { return {array_, 0}; }
+  iterator end() const { return {array_, size_}; }
+
+private:
+  redis_value array_;
+  size_t size_;
+};
+
+/// A reply as read from the connection, owning what hiredis allocated for
+/// it (freed when the reply goes). Move-only; a moved-from reply is nil.
+class redis_reply : public redis_value {
+public:
+  redis_reply() = default;
+  redis_reply(redis_reply&& other) noexcept;
+  redis_reply& operator=(redis_reply&& other) noexcept;
+  redis_reply(const redis_reply&) = delete;
+  redis_reply& operator=(const redis_reply&) = delete;
+  ~redis_reply();
+
+private:
+  friend class redis_connection;
+  explicit redis_reply(redisReply* r) : redis_value(r) {}
+  void reset(redisReply* r);
+};
+
+/// The first error reply among `replies` as errc::command_failed,
+/// "<what>: <error text>"; no error if none is one.
+caf::error check_replies(const std::vector<redis_reply>& replies,
+                         std::string_view what);
 
 /// A Lua script run by EVALSHA; loaded on first use and again after NOSCRIPT.
 struct redis_script {
@@ -73,8 +177,7 @@ public:
                    const std::vector<std::string_view>& args);
 
   /// Sends every queued command and reads all replies, in order. Error
-  /// replies stay in the vector (type REDIS_REPLY_ERROR) for the caller to
-  /// judge; only connection errors fail the whole call. A NOSCRIPT reply to
+  /// replies stay in the vector (`is_error()`) for the caller to judge; only connection errors fail the whole call. A NOSCRIPT reply to
   /// an EVALSHA loads the script and runs that command again.
   caf::expected<std::vector<redis_reply>> flush();
 
@@ -110,11 +213,5 @@ private:
   std::vector<pending_command> pending_;
   std::vector<std::pair<const redis_script*, std::string>> shas_;
 };
-
-/// Returns the error text of an error reply, or "" if `r` is not one.
-std::string reply_error(const redisReply* r);
-
-/// Returns a bulk or status reply as text ("" for nil).
-std::string_view reply_text(const redisReply* r);
 
 } // namespace vigil

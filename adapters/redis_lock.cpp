@@ -1,6 +1,5 @@
 #include "adapters/redis_lock.hpp"
 
-#include <hiredis/hiredis.h>
 #include <unistd.h>
 
 #include "messages/clock.hpp"
@@ -39,11 +38,11 @@ caf::expected<bool> integer_reply(caf::expected<redis_reply> r,
                                   const char* what) {
   if (!r)
     return r.error();
-  if ((*r)->type != REDIS_REPLY_INTEGER)
+  if (!r->is_integer())
     return caf::make_error(errc::command_failed,
                            std::string{"unexpected reply to the lock's "} + what
                              + " script");
-  return (*r)->integer == 1;
+  return r->as_int() == 1;
 }
 
 } // namespace
@@ -61,7 +60,7 @@ caf::expected<bool> redis_lock::acquire(redis_connection& conn) {
   auto r = conn.command({"SET", key_, token_, "NX", "PX", px});
   if (!r)
     return r.error();
-  if ((*r)->type == REDIS_REPLY_STATUS)
+  if (r->is_status())
     return true;
   // NIL: somebody holds it; maybe us.
   return renew(conn);

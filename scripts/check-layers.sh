@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The layer check: every folder of vigil's sources includes only the folders
 # below it, and only adapters/ includes the C client libraries' headers (and
-# Boost.Beast/Asio). docs/ARCHITECTURE.md explains the layers. Prints each
-# violation as "file:line: #include ...: rule" and exits 1 if there is any.
-# tests/ is not checked: tests may reach any layer.
+# Boost.Beast/Asio) or names their types; adapters' own headers keep some of
+# those headers to themselves. docs/ARCHITECTURE.md explains the layers.
+# Prints each violation as "file:line: ...: rule" and exits 1 if there is
+# any. tests/ is not checked: tests may reach any layer.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -14,17 +15,14 @@ layers=(messages config tasks adapters actors web node bench cli)
 # C client headers (and Beast/Asio): adapters/ only.
 client_headers='hiredis/|amqp\.h|amqp_[a-z_]*\.h|rabbitmq-c/|libpq-fe\.h|sqlite3\.h|zlib\.h|isa-l/|isa-l\.h|boost/beast|boost/asio'
 
-# Known client-header includes outside adapters/, as "file <header>". Each
-# parses hiredis replies (redisReply, REDIS_REPLY_*) itself; issue 14 part 2
-# gives adapters/redis a reply type of its own and removes these. Do not add
-# to this list: move the code into adapters/ instead.
-known_exceptions=(
-  "actors/cron_scheduler.cpp <hiredis/hiredis.h>"
-  "actors/backends/broker_redis.cpp <hiredis/hiredis.h>"
-  "actors/backends/quota_redis.cpp <hiredis/hiredis.h>"
-  "actors/backends/rate_limiter_redis.cpp <hiredis/hiredis.h>"
-  "actors/backends/result_backend_redis.cpp <hiredis/hiredis.h>"
-)
+# C client identifiers: adapters/ only. Code above adapters/ reads the
+# adapters' own types (redis_reply, ...), never the C library's.
+client_identifiers='redisReply|redisContext|REDIS_REPLY_'
+
+# Client headers that adapters' public headers (*.hpp) may not include
+# either, so that no includer sees them: the adapter forward-declares the
+# C types it keeps as members.
+private_headers='hiredis/|libpq-fe\.h|sqlite3\.h'
 
 rank_of() {
   local i
@@ -46,8 +44,6 @@ allowed_for() {
 }
 
 failures=0
-known=0
-seen_exceptions=()
 
 for layer in "${layers[@]}"; do
   [ -d "$layer" ] || continue
@@ -79,51 +75,41 @@ for layer in "${layers[@]}"; do
         continue
       fi
       # A system header: client libraries belong to adapters/.
-      [ "$layer" = adapters ] && continue
-      if [[ $path =~ ^($client_headers) ]]; then
-        entry="$file <$path>"
-        is_known=0
-        for e in "${known_exceptions[@]}"; do
-          if [ "$e" = "$entry" ]; then
-            is_known=1
-            break
-          fi
-        done
-        if [ "$is_known" = 1 ]; then
-          echo "$file:$lineno: #include <$path>: known exception (issue 14" \
-               "part 2: the Redis reply type moves into adapters/)"
-          known=$((known + 1))
-          seen_exceptions+=("$entry")
-        else
-          echo "$file:$lineno: #include <$path>: C client headers belong" \
-               "in adapters/ only; folder $layer/ may not include them"
+      if [ "$layer" = adapters ]; then
+        if [[ $file == *.hpp && $path =~ ^($private_headers) ]]; then
+          echo "$file:$lineno: #include <$path>: an adapter's header may not" \
+               "pass this C header on to its includers; forward-declare" \
+               "the types it needs"
           failures=$((failures + 1))
         fi
+        continue
+      fi
+      if [[ $path =~ ^($client_headers) ]]; then
+        echo "$file:$lineno: #include <$path>: C client headers belong" \
+             "in adapters/ only; folder $layer/ may not include them"
+        failures=$((failures + 1))
       fi
     done < "$file"
   done < <(find "$layer" -type f \( -name '*.cpp' -o -name '*.hpp' -o -name '*.h' \
                                      -o -name '*.ipp' \) | sort)
 done
 
-# An exception that no longer occurs is removed from the list, so that the
-# include cannot come back unnoticed.
-for e in "${known_exceptions[@]}"; do
-  found=0
-  for s in "${seen_exceptions[@]+"${seen_exceptions[@]}"}"; do
-    if [ "$s" = "$e" ]; then
-      found=1
-      break
-    fi
-  done
-  if [ "$found" = 0 ]; then
-    echo "scripts/check-layers.sh: the known exception '$e' no longer" \
-         "occurs: remove it from known_exceptions"
+# C client identifiers outside adapters/ (comments included: a comment that
+# names them describes code that belongs in adapters/).
+for layer in "${layers[@]}"; do
+  [ "$layer" = adapters ] && continue
+  [ -d "$layer" ] || continue
+  while IFS=: read -r file lineno ident; do
+    echo "$file:$lineno: $ident: C client types belong in adapters/ only;" \
+         "use the adapter's own types"
     failures=$((failures + 1))
-  fi
+  done < <(grep -rnowE --include='*.cpp' --include='*.hpp' --include='*.h' \
+             --include='*.ipp' "($client_identifiers)[A-Za-z0-9_]*" "$layer" \
+             | sort || true)
 done
 
 if [ "$failures" -gt 0 ]; then
-  echo "check-layers: $failures violation(s), $known known exception(s)"
+  echo "check-layers: $failures violation(s)"
   exit 1
 fi
-echo "check-layers: ok ($known known exception(s), issue 14 part 2)"
+echo "check-layers: ok"

@@ -10,7 +10,6 @@
 
 #include <charconv>
 
-#include <hiredis/hiredis.h>
 #include <simdjson.h>
 
 #include "actors/backends/broker.hpp"
@@ -67,18 +66,9 @@ return 0
 
 std::string check_replies_text(const std::vector<redis_reply>& replies) {
   for (auto& r : replies)
-    if (r->type == REDIS_REPLY_ERROR)
-      return reply_error(r.get());
+    if (r.is_error())
+      return r.error_text();
   return "unexpected reply";
-}
-
-caf::error check_replies(const std::vector<redis_reply>& replies,
-                         const char* what) {
-  for (auto& r : replies)
-    if (r->type == REDIS_REPLY_ERROR)
-      return caf::make_error(errc::command_failed,
-                             std::string{what} + ": " + reply_error(r.get()));
-  return {};
 }
 
 class redis_broker : public broker {
@@ -184,15 +174,17 @@ public:
     size_t wanted = 0;
     for (size_t i = 0; i < list_keys.size() && wanted < max; ++i) {
       auto& r = (*replies)[prefix + i]; // after the keep-alive replies
-      auto len = r->type == REDIS_REPLY_INTEGER ? static_cast<size_t>(r->integer)
-                                                : size_t{0};
+      auto len = static_cast<size_t>(r.as_int());
       if (len == 0)
         continue;
       auto n = std::min(len, max - wanted);
       wanted += n;
+      // The negative offsets as negative numbers: GCC 12 misreports
+      // "-" + std::to_string(n) here (-Wrestrict, GCC bug 105329).
+      auto back = -static_cast<int64_t>(n);
       takes.push_back(take{i, n, inflight_key_ + ":" + std::to_string(i),
-                           std::to_string(n), "-" + std::to_string(n),
-                           "-" + std::to_string(n + 1)});
+                           std::to_string(n), std::to_string(back),
+                           std::to_string(back - 1)});
     }
     if (takes.empty())
       return {};
@@ -208,8 +200,8 @@ public:
     auto taken = conn_.flush();
     if (!taken)
       return taken.error();
-    auto* exec = taken->back().get();
-    if (exec->type != REDIS_REPLY_ARRAY || exec->elements != takes.size() * 3)
+    auto& exec = taken->back();
+    if (!exec.is_array() || exec.size() != takes.size() * 3)
       return caf::make_error(errc::command_failed,
                              "taking messages failed: "
                                + check_replies_text(*taken));
@@ -217,9 +209,9 @@ public:
     std::vector<std::pair<std::string_view, const std::string*>> taken_msgs;
     taken_msgs.reserve(wanted);
     for (size_t t = 0; t < takes.size(); ++t) {
-      auto* range = exec->element[t * 3 + 1];
-      for (size_t j = range->elements; j-- > 0;)
-        taken_msgs.emplace_back(reply_text(range->element[j]),
+      auto range = exec[t * 3 + 1];
+      for (size_t j = range.size(); j-- > 0;)
+        taken_msgs.emplace_back(range[j].as_string(),
                                 list_queue[takes[t].list]);
     }
     // Record what was taken exactly as kombu does, in one transaction that
@@ -310,7 +302,7 @@ public:
                                  "300000", "NX"});
     if (!locked)
       return locked.error();
-    if ((*locked)->type == REDIS_REPLY_NIL)
+    if (locked->is_nil())
       return size_t{0}; // another worker (vigil or Celery) is sweeping
     auto cutoff = std::to_string(static_cast<double>(now_unix_us()) / 1e6
                                  - visibility_timeout.count());
@@ -328,8 +320,8 @@ public:
         break;
       }
       std::vector<std::string> tags;
-      for (size_t i = 0; i < (*r)->elements; ++i)
-        tags.emplace_back(reply_text((*r)->element[i]));
+      for (auto tag : r->elements())
+        tags.emplace_back(tag.as_string());
       if (tags.empty())
         break;
       auto n = restore_tags(tags);
@@ -369,8 +361,8 @@ public:
     if (!r)
       return r.error();
     std::vector<dead_letter> out;
-    for (size_t i = 0; i < (*r)->elements; ++i) {
-      out.push_back(read_dead_letter_record(reply_text((*r)->element[i])));
+    for (auto record : r->elements()) {
+      out.push_back(read_dead_letter_record(record.as_string()));
     }
     return out;
   }
@@ -380,8 +372,8 @@ public:
     if (!r)
       return r.error();
     size_t n = 0;
-    for (size_t i = 0; i < (*r)->elements; ++i) {
-      std::string record{reply_text((*r)->element[i])};
+    for (auto element : r->elements()) {
+      std::string record{element.as_string()};
       // An unreadable record has no message to requeue: it stays listed.
       auto x = dead_letter_from_json(record);
       if (!x || !x->unreadable.empty() || (!id.empty() && x->id != id))
@@ -391,7 +383,7 @@ public:
                               {record, x->envelope});
       if (!moved)
         return moved.error();
-      if ((*moved)->type == REDIS_REPLY_INTEGER && (*moved)->integer == 1)
+      if (moved->as_int() == 1)
         ++n;
     }
     return n;
@@ -408,8 +400,7 @@ public:
       return replies.error();
     size_t n = 0;
     for (auto& r : *replies)
-      if (r->type == REDIS_REPLY_INTEGER)
-        n += static_cast<size_t>(r->integer);
+      n += static_cast<size_t>(r.as_int());
     return n;
   }
 
@@ -417,7 +408,7 @@ public:
     auto r = conn_.command({"HLEN", unacked_key});
     if (!r)
       return r.error();
-    return static_cast<size_t>((*r)->integer);
+    return static_cast<size_t>(r->as_int());
   }
 
 private:
@@ -442,14 +433,14 @@ private:
     size_t total = 0;
     auto now_ms = now_unix_us() / 1000;
     auto limit_ms = static_cast<int64_t>(visibility_timeout.count() * 1000);
-    for (size_t i = 0; i < (*members)->elements; ++i) {
-      std::string list{reply_text((*members)->element[i])};
+    for (auto member : members->elements()) {
+      std::string list{member.as_string()};
       if (list == inflight_key_)
         continue;
       auto alive = conn_.command({"GET", list + ".alive"});
       if (!alive)
         return alive.error();
-      auto last = reply_text(alive->get());
+      auto last = alive->as_string();
       int64_t last_ms = 0;
       std::from_chars(last.data(), last.data() + last.size(), last_ms);
       if (!last.empty() && now_ms - last_ms <= limit_ms)
@@ -462,10 +453,9 @@ private:
                                    "COUNT", "1000"});
         if (!page)
           return page.error();
-        cursor = std::string{reply_text((*page)->element[0])};
-        auto* keys = (*page)->element[1];
-        for (size_t k = 0; k < keys->elements; ++k)
-          backups.emplace_back(reply_text(keys->element[k]));
+        cursor = std::string{(*page)[0].as_string()};
+        for (auto key : (*page)[1].elements())
+          backups.emplace_back(key.as_string());
       } while (cursor != "0");
       for (auto& backup : backups) {
         auto items = conn_.command({"LRANGE", backup, "0", "-1"});
@@ -474,8 +464,8 @@ private:
         conn_.append({"MULTI"});
         // The backup holds the oldest first: push it back last, to the
         // consuming end, so it is served first again.
-        for (size_t j = (*items)->elements; j-- > 0;) {
-          auto env = reply_text((*items)->element[j]);
+        for (size_t j = items->size(); j-- > 0;) {
+          auto env = (*items)[j].as_string();
           auto d = decode_kombu_envelope(env);
           auto queue = d && !d->queue.empty() ? d->queue
                                                : std::string{"celery"};
@@ -488,7 +478,7 @@ private:
           return r.error();
         if (auto err = check_replies(*r, "recovering in-flight messages"))
           return err;
-        total += (*items)->elements;
+        total += items->size();
       }
       conn_.append({"SREM", inflight_set_key, list});
       conn_.append({"DEL", list + ".alive"});
@@ -524,8 +514,8 @@ private:
     simdjson::dom::parser parser;
     std::vector<std::pair<std::string, std::string>> moves; // list key, env
     std::vector<size_t> index;
-    for (size_t i = 0; i < (*r)->elements && i < tags.size(); ++i) {
-      auto payload = reply_text((*r)->element[i]);
+    for (size_t i = 0; i < r->size() && i < tags.size(); ++i) {
+      auto payload = (*r)[i].as_string();
       simdjson::dom::array parts;
       std::string_view rk;
       if (payload.empty()
@@ -549,7 +539,7 @@ private:
       return replies.error();
     size_t n = 0;
     for (auto& rep : *replies)
-      if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 1)
+      if (rep.as_int() == 1)
         ++n;
     return n;
   }

@@ -15,7 +15,6 @@
 #include <optional>
 #include <unordered_map>
 
-#include <hiredis/hiredis.h>
 #include <spdlog/spdlog.h>
 
 #include "actors/backends/quota.hpp"
@@ -229,7 +228,7 @@ public:
     size_t chunk = 0;
     for (size_t b = 0; b < order_.size(); b += max_runs_per_script, ++chunk) {
       auto e = std::min(order_.size(), b + max_runs_per_script);
-      if (auto err = read_reply((*replies)[chunk].get(), b, e, now))
+      if (auto err = read_reply((*replies)[chunk], b, e, now))
         return err;
     }
     for (size_t i = 0; i < checks.size(); ++i) {
@@ -276,11 +275,7 @@ public:
     auto replies = conn_->flush();
     if (!replies)
       return fail(replies.error());
-    for (auto& r : *replies)
-      if (r->type == REDIS_REPLY_ERROR)
-        return caf::make_error(errc::command_failed,
-                               "refund: " + reply_error(r.get()));
-    return {};
+    return check_replies(*replies, "refund");
   }
 
   caf::expected<int64_t> get_usage(const quota_scoping& scoping,
@@ -297,13 +292,13 @@ public:
     auto replies = conn_->flush();
     if (!replies)
       return fail(replies.error());
-    auto* main = (*replies)[0].get();
-    auto* ref = (*replies)[1].get();
-    if (main->type == REDIS_REPLY_ERROR || ref->type == REDIS_REPLY_ERROR)
+    auto& main = (*replies)[0];
+    auto& ref = (*replies)[1];
+    if (main.is_error() || ref.is_error())
       return caf::make_error(errc::command_failed, "usage: GET failed");
-    if (main->type == REDIS_REPLY_NIL)
+    if (main.is_nil())
       return int64_t{-1};
-    return to_int(reply_text(main)) - to_int(reply_text(ref));
+    return to_int(main.as_string()) - to_int(ref.as_string());
   }
 
 private:
@@ -532,14 +527,15 @@ private:
     conn_->append_eval(batch_script_, key_views_, arg_views_);
   }
 
-  caf::error read_reply(const redisReply* reply, size_t b, size_t e,
+  caf::error read_reply(const redis_value& reply, size_t b, size_t e,
                         int64_t now) {
-    if (reply->type != REDIS_REPLY_STRING)
+    if (!reply.is_string())
       return caf::make_error(errc::command_failed,
-                             "quota script: " + reply_error(reply));
+                             "quota script: " + reply.error_text());
     flags_.resize(run_quotas_.size());
-    const char* pos = reply->str;
-    const char* end = reply->str + reply->len;
+    auto text = reply.as_string();
+    const char* pos = text.data();
+    const char* end = text.data() + text.size();
     auto next = [&](int64_t& x) {
       while (pos < end && *pos == ' ')
         ++pos;
@@ -627,11 +623,10 @@ private:
                             std::to_string(want)});
       if (!r)
         return fail(r.error());
-      auto* reply = r->get();
-      if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
+      if (!r->is_array() || r->size() != 2)
         return caf::make_error(errc::command_failed, "global quota script");
-      g.budget += reply->element[0]->integer;
-      if (reply->element[1]->integer >= quota.limit)
+      g.budget += (*r)[0].as_int();
+      if ((*r)[1].as_int() >= quota.limit)
         g.exhausted = g.budget < std::max<int64_t>(need, 1);
     }
     bool rejected = need == 0 || c.over_accept_once

@@ -4,8 +4,6 @@
 #include <chrono>
 #include <optional>
 
-#include <hiredis/hiredis.h>
-
 #include "actors/backends/quota.hpp"
 #include "actors/backends/rate_limiter.hpp"
 #include "adapters/redis.hpp"
@@ -62,12 +60,12 @@ public:
       return replies.error();
     }
     for (size_t i = 0; i < checks.size(); ++i) {
-      auto* r = (*replies)[2 * i].get();
-      if (r->type != REDIS_REPLY_INTEGER)
+      auto& r = (*replies)[2 * i];
+      if (!r.is_integer())
         return caf::make_error(errc::command_failed,
-                               "INCR failed: " + reply_error(r));
-      out[i].count = r->integer;
-      out[i].limited = r->integer > checks[i].limit;
+                               "INCR failed: " + r.error_text());
+      out[i].count = r.as_int();
+      out[i].limited = out[i].count > checks[i].limit;
     }
     return out;
   }

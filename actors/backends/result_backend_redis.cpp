@@ -1,5 +1,3 @@
-#include <hiredis/hiredis.h>
-
 #include "actors/backends/result_backend.hpp"
 #include "adapters/redis.hpp"
 #include "config/config.hpp"
@@ -53,11 +51,7 @@ public:
     auto replies = conn_.flush();
     if (!replies)
       return replies.error();
-    for (auto& r : *replies)
-      if (r->type == REDIS_REPLY_ERROR)
-        return caf::make_error(errc::command_failed,
-                               "storing results: " + reply_error(r.get()));
-    return {};
+    return check_replies(*replies, "storing results");
   }
 
   caf::expected<std::string> fetch(std::string_view task_id) override {
@@ -65,7 +59,7 @@ public:
     auto r = conn_.command({"GET", key});
     if (!r)
       return r.error();
-    return std::string{reply_text(r->get())};
+    return std::string{r->as_string()};
   }
 
 private:

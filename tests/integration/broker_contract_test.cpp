@@ -25,7 +25,6 @@
 #include "messages/kombu_envelope.hpp"
 #include "messages/task_body.hpp"
 
-#include <hiredis/hiredis.h>
 #include "adapters/amqp.hpp"
 #include "tests/support/test_servers.hpp"
 
@@ -714,10 +713,10 @@ TEST_CASE("redis broker restores the in-flight list of a dead consumer",
   REQUIRE(got.size() == 1);
   CHECK(arg_of(got[0]) == 9);
   auto left = conn->command({"EXISTS", "vigil.inflight.dead:0"});
-  CHECK((*left)->integer == 0);
+  CHECK(left->as_int(-1) == 0);
   auto member = conn->command({"SISMEMBER", "vigil.inflight",
                                "vigil.inflight.dead"});
-  CHECK((*member)->integer == 0);
+  CHECK(member->as_int(-1) == 0);
   // A live consumer's list is left alone.
   REQUIRE(conn->command({"SADD", "vigil.inflight", "vigil.inflight.live"}));
   REQUIRE(conn->command({"RPUSH", "vigil.inflight.live:0", env}));

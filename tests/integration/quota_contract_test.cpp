@@ -11,8 +11,6 @@
 #include <optional>
 #include <thread>
 
-#include <hiredis/hiredis.h>
-
 #include "actors/backends/quota.hpp"
 #include "adapters/redis.hpp"
 #include "tests/support/test_servers.hpp"
@@ -288,17 +286,17 @@ TEST_CASE("redis holds Relay's keys and counters", "[quota][redis]") {
   auto key = "quota:k{42}44:" + std::to_string(w.slot);
   auto v = conn->command({"GET", key});
   REQUIRE(v);
-  CHECK(reply_text(v->get()) == "3");
+  CHECK(v->as_string() == "3");
   auto okey = "quota:o{42}:" + std::to_string(w.slot);
-  CHECK(reply_text(conn->command({"GET", okey})->get()) == "3");
-  CHECK(reply_text(conn->command({"GET", "r:" + key})->get()) == "1");
+  CHECK(conn->command({"GET", okey})->as_string() == "3");
+  CHECK(conn->command({"GET", "r:" + key})->as_string() == "1");
   auto ttl = conn->command({"EXPIRETIME", key});
-  if (ttl && (*ttl)->type == REDIS_REPLY_INTEGER)
-    CHECK((*ttl)->integer == w.expiry + 60);
+  if (ttl && ttl->is_integer())
+    CHECK(ttl->as_int() == w.expiry + 60);
   auto pttl = conn->command({"TTL", key});
   REQUIRE(pttl);
-  CHECK((*pttl)->integer > 60);
-  CHECK((*pttl)->integer <= 120);
+  CHECK(pttl->as_int() > 60);
+  CHECK(pttl->as_int() <= 120);
 }
 
 TEST_CASE("random batches answer as if each check were sent alone",
@@ -430,13 +428,11 @@ TEST_CASE("a real 2 s window rolls over, shifted per organization",
     // Relay's keys: org quota, no subscope, slot (now - shift) / window.
     auto slot10 = make_quota_window(q, 10, int64_t(t0)).slot;
     auto slot11 = make_quota_window(q, 11, int64_t(t0)).slot;
-    CHECK(reply_text(conn->command({"GET", "quota:o{10}:"
-                                             + std::to_string(slot10)})
-                       ->get())
+    CHECK(conn->command({"GET", "quota:o{10}:" + std::to_string(slot10)})
+            ->as_string()
           == "3");
-    CHECK(reply_text(conn->command({"GET", "quota:o{11}:"
-                                             + std::to_string(slot11)})
-                       ->get())
+    CHECK(conn->command({"GET", "quota:o{11}:" + std::to_string(slot11)})
+            ->as_string()
           == "3");
   }
   // t0 + 1: org 11's window ended, org 10's has a second to go.

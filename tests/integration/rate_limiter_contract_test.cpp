@@ -7,8 +7,6 @@
 #include <atomic>
 #include <cstdlib>
 
-#include <hiredis/hiredis.h>
-
 #include "actors/backends/rate_limiter.hpp"
 #include "adapters/redis.hpp"
 #include "tests/support/test_servers.hpp"
@@ -116,8 +114,8 @@ TEST_CASE("the redis rate limiter uses Sentry's key layout",
   REQUIRE(conn);
   auto value = conn->command({"GET", key});
   REQUIRE(value);
-  CHECK(reply_text(value->get()) == "2");
+  CHECK(value->as_string() == "2");
   auto ttl = conn->command({"TTL", key});
   REQUIRE(ttl);
-  CHECK((*ttl)->integer > 0);
+  CHECK(ttl->as_int() > 0);
 }
