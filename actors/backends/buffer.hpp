@@ -131,6 +131,10 @@ struct buffer_backend_options {
 std::unique_ptr<buffer_backend>
 make_memory_buffer_backend(const buffer_backend_options& opts);
 
+/// Sentry's RedisBuffer on the server `opts.url`.
+caf::expected<std::unique_ptr<buffer_backend>>
+make_redis_buffer_backend(const buffer_backend_options& opts);
+
 /// Creates the backend `opts.backend` names.
 caf::expected<std::unique_ptr<buffer_backend>>
 make_buffer_backend(const buffer_backend_options& opts);

@@ -140,7 +140,10 @@ public:
     auto now = std::chrono::steady_clock::now();
     std::lock_guard<std::mutex> guard{store_->mtx};
     auto it = store_->locks.find(name);
-    if (it != store_->locks.end() && it->second.until > now)
+    // Held by another token and not expired: busy. The holder itself
+    // renews, as the Redis lock does.
+    if (it != store_->locks.end() && it->second.until > now
+        && it->second.token != token)
       return false;
     store_->locks[name] = {token, now + ttl};
     return true;

@@ -18,6 +18,23 @@ std::vector<int64_t> tsdb_sums(const std::vector<std::vector<tsdb_point>>& s) {
   return out;
 }
 
+std::vector<std::optional<int64_t>>
+tsdb_environments(std::optional<int64_t> environment_id) {
+  if (environment_id)
+    return {std::nullopt, environment_id};
+  return {std::nullopt};
+}
+
+caf::error check_tsdb_rollup(const std::vector<tsdb_rollup>& rollups,
+                             int64_t rollup) {
+  for (const auto& r : rollups)
+    if (r.seconds == rollup)
+      return {};
+  return caf::make_error(errc::malformed,
+                         "tsdb: no rollup of " + std::to_string(rollup)
+                           + " s (tsdb.rollups)");
+}
+
 namespace {
 
 std::vector<std::vector<tsdb_point>>
@@ -71,6 +88,8 @@ make_tsdb_backend(const tsdb_backend_options& o) {
     return make_dummy_tsdb(o);
   if (o.backend == "memory")
     return make_memory_tsdb(o);
+  if (o.backend == "redis")
+    return make_redis_tsdb(o);
   return caf::make_error(errc::bad_config,
                          "tsdb.backend: unknown backend '" + o.backend
                            + "' (expected dummy, memory or redis)");

@@ -4,6 +4,7 @@
 // bucket of each rollup (Sentry's sentry.tsdb). Backends: dummy (keeps
 // nothing), memory (one process), redis (RedisTSDB's layout).
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -88,6 +89,16 @@ public:
                              const tsdb_range& range) = 0;
 };
 
+/// The environments a write counts for: all of them (nullopt) and, when
+/// given, its own (Sentry writes both fields).
+std::vector<std::optional<int64_t>>
+tsdb_environments(std::optional<int64_t> environment_id);
+
+/// Fails unless `rollup` is one of `rollups` (errc::malformed, naming
+/// tsdb.rollups).
+caf::error check_tsdb_rollup(const std::vector<tsdb_rollup>& rollups,
+                             int64_t rollup);
+
 /// The sum of each series (Sentry's get_sums over get_range).
 std::vector<int64_t> tsdb_sums(const std::vector<std::vector<tsdb_point>>& s);
 
@@ -101,6 +112,8 @@ struct tsdb_backend_options {
   std::vector<tsdb_rollup> rollups = default_tsdb_rollups();
   /// Unix seconds now; the system clock when empty (expiry).
   std::function<int64_t()> clock;
+  /// redis: bound on every blocking call.
+  std::chrono::milliseconds timeout{2000};
 };
 
 /// A TSDB that keeps nothing and answers zeros (Sentry's DummyTSDB).
@@ -108,6 +121,10 @@ std::unique_ptr<tsdb_backend> make_dummy_tsdb(const tsdb_backend_options& o);
 
 /// The in-process TSDB; backends with the same `url` share series.
 std::unique_ptr<tsdb_backend> make_memory_tsdb(const tsdb_backend_options& o);
+
+/// Sentry's RedisTSDB on the server `o.url`.
+caf::expected<std::unique_ptr<tsdb_backend>>
+make_redis_tsdb(const tsdb_backend_options& o);
 
 /// Creates the backend `o.backend` names.
 caf::expected<std::unique_ptr<tsdb_backend>>

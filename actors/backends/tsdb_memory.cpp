@@ -60,7 +60,7 @@ public:
     std::lock_guard<std::mutex> guard{store_->mtx};
     for (const auto& item : items)
       for (const auto& r : rollups_)
-        for (auto env : environments(item.environment_id)) {
+        for (auto env : tsdb_environments(item.environment_id)) {
           auto k = make_tsdb_counter_key(item.model, r.seconds,
                                          item.timestamp, item.key, env);
           auto& h = store_->counters[k.hash];
@@ -91,7 +91,7 @@ public:
     std::lock_guard<std::mutex> guard{store_->mtx};
     for (const auto& item : items)
       for (const auto& r : rollups_)
-        for (auto env : environments(item.environment_id)) {
+        for (auto env : tsdb_environments(item.environment_id)) {
           auto key = make_tsdb_distinct_key(item.model, r.seconds,
                                             item.timestamp, item.key, env);
           auto& d = store_->distinct[key];
@@ -118,7 +118,7 @@ public:
   get_distinct_counts_totals(tsdb_model model,
                              const std::vector<tsdb_key>& keys,
                              const tsdb_range& range) override {
-    if (auto err = check_rollup(range.rollup))
+    if (auto err = check_tsdb_rollup(rollups_, range.rollup))
       return err;
     auto t = now();
     std::vector<int64_t> out;
@@ -140,7 +140,7 @@ private:
   caf::expected<std::vector<std::vector<tsdb_point>>>
   each_bucket(const std::vector<tsdb_key>& keys, const tsdb_range& range,
               Figure figure) {
-    if (auto err = check_rollup(range.rollup))
+    if (auto err = check_tsdb_rollup(rollups_, range.rollup))
       return err;
     auto t = now();
     auto buckets = tsdb_series(range.start, range.end, range.rollup);
@@ -156,23 +156,6 @@ private:
 
   int64_t now() const {
     return clock_ ? clock_() : now_unix_us() / 1000000;
-  }
-
-  static std::vector<std::optional<int64_t>>
-  environments(std::optional<int64_t> env) {
-    // Every write counts for all environments and for its own.
-    if (env)
-      return {std::nullopt, env};
-    return {std::nullopt};
-  }
-
-  caf::error check_rollup(int64_t rollup) const {
-    for (const auto& r : rollups_)
-      if (r.seconds == rollup)
-        return {};
-    return caf::make_error(errc::malformed,
-                           "tsdb: no rollup of " + std::to_string(rollup)
-                             + " s (tsdb.rollups)");
   }
 
   const distinct_set* find_distinct(tsdb_model model, const tsdb_range& range,

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <map>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -15,6 +16,7 @@
 #include "actors/backends/buffer.hpp"
 #include "actors/backends/buffer_sql.hpp"
 #include "actors/backends/event_store.hpp"
+#include "adapters/redis.hpp"
 #include "adapters/sql.hpp"
 #include "tests/support/test_servers.hpp"
 
@@ -28,7 +30,21 @@ std::vector<buffer_backend_options> backends(int partitions = 1) {
   mem.backend = "memory";
   mem.url = "memory://buffer-contract-" + std::to_string(++counter);
   mem.partitions = partitions;
-  return {mem};
+  std::vector<buffer_backend_options> out{mem};
+  if (auto url = vigil::testing::test_server_url("VIGIL_TEST_REDIS_URL");
+      !url.empty()) {
+    url = url.substr(0, url.rfind('/')) + "/44";
+    auto ep = parse_redis_url(url);
+    REQUIRE(ep);
+    auto conn = redis_connection::connect(*ep, std::chrono::seconds{2});
+    REQUIRE(conn);
+    REQUIRE(conn->command({"FLUSHDB"}));
+    buffer_backend_options red = mem;
+    red.backend = "redis";
+    red.url = url;
+    out.push_back(red);
+  }
+  return out;
 }
 
 std::unique_ptr<buffer_backend> open(const buffer_backend_options& o) {
@@ -151,6 +167,46 @@ TEST_CASE("buffer locks have one holder until released or expired",
     REQUIRE_FALSE(b->unlock(lock, "a"));
     CHECK(*b->try_lock(lock, "b", std::chrono::seconds{60}));
   }
+}
+
+TEST_CASE("redis buffer rows are Sentry's RedisBuffer hashes",
+          "[buffer][redis]") {
+  auto url = vigil::testing::test_server_url("VIGIL_TEST_REDIS_URL");
+  if (url.empty())
+    return;
+  url = url.substr(0, url.rfind('/')) + "/45";
+  auto ep = parse_redis_url(url);
+  auto conn = redis_connection::connect(*ep, std::chrono::seconds{2});
+  REQUIRE(conn);
+  REQUIRE(conn->command({"FLUSHDB"}));
+  buffer_backend_options o;
+  o.backend = "redis";
+  o.url = url;
+  auto b = open(o);
+  REQUIRE_FALSE(b->incr({seen(5, 2, 1796249105123456)}, 1796249105));
+  auto key = buffer_row_key("sentry.group", {{"id", buffer_value::of(5)}});
+  auto h = conn->command({"HGETALL", key});
+  REQUIRE(h);
+  std::map<std::string, std::string> fields;
+  for (size_t i = 0; i + 1 < h->size(); i += 2)
+    fields[std::string{(*h)[i].as_string()}] = (*h)[i + 1].as_string();
+  CHECK(fields == std::map<std::string, std::string>{
+                    {"m", "sentry.models.group.Group"},
+                    {"f", R"({"id": ["i", "5"]})"},
+                    {"i+times_seen", "2"},
+                    {"e+last_seen", R"(["dt", "1796249105.123456"])"}});
+  auto ttl = conn->command({"TTL", key});
+  CHECK(ttl->as_int() > 3500);
+  auto score = conn->command({"ZSCORE", "b:p", key});
+  CHECK(score->as_string() == "1796249105");
+  // A take keeps the sums until it is finished.
+  auto t = b->take(key, 1796249106);
+  REQUIRE((t && *t));
+  CHECK(conn->command({"EXISTS", key})->as_int() == 0);
+  CHECK(conn->command({"EXISTS", "b:t:" + (*t)->take_id})->as_int() == 1);
+  REQUIRE_FALSE(b->finish((*t)->take_id));
+  CHECK(conn->command({"EXISTS", "b:t:" + (*t)->take_id})->as_int() == 0);
+  CHECK(conn->command({"ZCARD", "b:t"})->as_int() == 0);
 }
 
 namespace {

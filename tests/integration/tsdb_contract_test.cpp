@@ -9,16 +9,29 @@
 #include <string>
 
 #include "actors/backends/tsdb.hpp"
+#include "adapters/redis.hpp"
+#include "messages/clock.hpp"
 #include "messages/errors.hpp"
+#include "tests/support/test_servers.hpp"
 
 using namespace vigil;
 
 namespace {
 
+// Now, 5 s into a 10 s bucket. Redis expires keys by its own clock, so
+// the cases count at the real time (a bucket written in the past would be
+// gone at once).
+int64_t base_time() {
+  auto now = now_unix_us() / 1000000;
+  return tsdb_bucket_start(now, 10) + 5;
+}
+
 struct fixture {
   std::shared_ptr<std::atomic<int64_t>> now =
-    std::make_shared<std::atomic<int64_t>>(1733177105);
+    std::make_shared<std::atomic<int64_t>>(base_time());
   std::unique_ptr<tsdb_backend> tsdb;
+  /// The redis backend's server (the expiry case reads EXPIRETIME).
+  std::optional<redis_connection> redis;
 };
 
 std::vector<fixture> backends() {
@@ -33,6 +46,24 @@ std::vector<fixture> backends() {
   REQUIRE(b);
   mem.tsdb = std::move(*b);
   out.push_back(std::move(mem));
+  if (auto url = vigil::testing::test_server_url("VIGIL_TEST_REDIS_URL");
+      !url.empty()) {
+    url = url.substr(0, url.rfind('/')) + "/43";
+    auto ep = parse_redis_url(url);
+    REQUIRE(ep);
+    auto conn = redis_connection::connect(*ep, std::chrono::seconds{2});
+    REQUIRE(conn);
+    REQUIRE(conn->command({"FLUSHDB"}));
+    fixture red;
+    red.redis = std::move(*conn);
+    tsdb_backend_options ro;
+    ro.backend = "redis";
+    ro.url = url;
+    auto rb = make_tsdb_backend(ro);
+    REQUIRE(rb);
+    red.tsdb = std::move(*rb);
+    out.push_back(std::move(red));
+  }
   return out;
 }
 
@@ -43,7 +74,8 @@ TEST_CASE("tsdb counts per bucket of every rollup, per environment",
   for (auto& f : backends()) {
     INFO(f.tsdb->describe());
     auto& t = *f.tsdb;
-    int64_t ts = *f.now; // 1733177105: bucket 1733177100 of the 10 s rollup
+    int64_t ts = *f.now; // 5 s into the 10 s bucket b
+    int64_t b = ts - 5;
     REQUIRE_FALSE(t.incr_multi({
       {tsdb_model::group, tsdb_key::of(4), ts - 20, 1, std::nullopt},
       {tsdb_model::group, tsdb_key::of(4), ts, 2, 7},
@@ -54,16 +86,15 @@ TEST_CASE("tsdb counts per bucket of every rollup, per environment",
                          {ts - 30, ts, 10, std::nullopt});
     REQUIRE(r);
     REQUIRE(r->size() == 2);
-    CHECK((*r)[0] == std::vector<tsdb_point>{{1733177070, 0},
-                                             {1733177080, 1},
-                                             {1733177090, 0},
-                                             {1733177100, 3}});
+    CHECK((*r)[0] == std::vector<tsdb_point>{{b - 30, 0},
+                                             {b - 20, 1},
+                                             {b - 10, 0},
+                                             {b, 3}});
     // Sentry walks back from the end in rollup steps: a start late in its
-    // bucket (1733177089) leaves that bucket out.
+    // bucket (b - 21, in bucket b - 30) leaves that bucket out.
     auto late = t.get_range(tsdb_model::group, {tsdb_key::of(4)},
                             {ts - 16, ts, 10, std::nullopt});
-    CHECK((*late)[0] == std::vector<tsdb_point>{{1733177090, 0},
-                                                {1733177100, 3}});
+    CHECK((*late)[0] == std::vector<tsdb_point>{{b - 10, 0}, {b, 3}});
     CHECK(tsdb_sums(*r) == std::vector<int64_t>{4, 9});
     // The environment's own series holds only what was counted for it.
     auto env = t.get_range(tsdb_model::group, {tsdb_key::of(4)},
@@ -74,7 +105,7 @@ TEST_CASE("tsdb counts per bucket of every rollup, per environment",
                              {ts - 3600, ts, 3600, std::nullopt});
     CHECK(tsdb_sums(*hours) == std::vector<int64_t>{4});
     auto days = t.get_range(tsdb_model::group, {tsdb_key::of(4)},
-                            {ts, ts, 86400, std::nullopt});
+                            {ts - 20, ts, 86400, std::nullopt});
     CHECK(tsdb_sums(*days) == std::vector<int64_t>{4});
     // A rollup that is not configured is refused.
     CHECK_FALSE(t.get_range(tsdb_model::group, {tsdb_key::of(4)},
@@ -105,7 +136,22 @@ TEST_CASE("tsdb buckets expire after their rollup's span", "[tsdb]") {
     CHECK(tsdb_sums(*t.get_range(tsdb_model::project, {tsdb_key::of(1)},
                                  range))[0]
           == 1);
-    // The 10 s bucket lives 3600 s from its start; the hourly one longer.
+    // The 10 s bucket lives 3600 s from its start, the hourly one longer:
+    // Redis holds EXPIREAT so; the memory backend is moved past it.
+    if (f.redis) {
+      auto k = make_tsdb_counter_key(tsdb_model::project, 10, ts,
+                                     tsdb_key::of(1), std::nullopt);
+      auto at = f.redis->command({"EXPIRETIME", k.hash});
+      REQUIRE(at);
+      CHECK(at->as_int() == tsdb_expiry({10, 360}, ts));
+      auto d = f.redis->command(
+        {"EXPIRETIME", make_tsdb_distinct_key(tsdb_model::users_affected_by_project,
+                                              86400, ts, tsdb_key::of(1),
+                                              std::nullopt)});
+      REQUIRE(d);
+      CHECK(d->as_int() == tsdb_expiry({86400, 90}, ts));
+      continue;
+    }
     *f.now = tsdb_expiry({10, 360}, ts);
     CHECK(tsdb_sums(*t.get_range(tsdb_model::project, {tsdb_key::of(1)},
                                  range))[0]
@@ -170,4 +216,32 @@ TEST_CASE("the dummy tsdb keeps nothing and answers zeros", "[tsdb]") {
   auto bad = make_tsdb_backend(o);
   REQUIRE_FALSE(bad);
   CHECK_THAT(error_text(bad.error()), Catch::Contains("tsdb.backend"));
+}
+
+TEST_CASE("memory and redis distinct counts agree exactly", "[tsdb][redis]") {
+  auto all = backends();
+  if (all.size() < 2)
+    return; // reported skipped by backends()
+  int64_t ts = *all[0].now;
+  for (auto& f : all) {
+    for (int n : {1, 37, 700, 5000, 40000}) {
+      std::vector<std::string> users;
+      for (int i = 0; i < n; ++i)
+        users.push_back("u" + std::to_string(n) + ":" + std::to_string(i));
+      REQUIRE_FALSE(f.tsdb->record_multi(
+        {{tsdb_model::users_affected_by_group, tsdb_key::of(n), users, ts,
+          std::nullopt}}));
+    }
+  }
+  std::vector<tsdb_key> keys;
+  for (int n : {1, 37, 700, 5000, 40000})
+    keys.push_back(tsdb_key::of(n));
+  auto range = tsdb_range{ts, ts, 3600, std::nullopt};
+  auto mem = all[0].tsdb->get_distinct_counts_totals(
+    tsdb_model::users_affected_by_group, keys, range);
+  auto red = all[1].tsdb->get_distinct_counts_totals(
+    tsdb_model::users_affected_by_group, keys, range);
+  REQUIRE(mem);
+  REQUIRE(red);
+  CHECK(*mem == *red);
 }
