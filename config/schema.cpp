@@ -10,6 +10,7 @@
 #include "config/config.hpp"
 #include "config/cron_schedule.hpp"
 #include "config/organizations.hpp"
+#include "config/service_options.hpp"
 #include "messages/errors.hpp"
 
 namespace vigil {
@@ -93,6 +94,28 @@ std::vector<key_spec> make_schema() {
      .help = "Seconds the cron scheduler lock lasts unless renewed (renewed "
              "every fifth of it): a standby takes over within this time",
      .min = 0.2, .max = 3600},
+    // The write buffer and the time-series store; see docs/BUFFER.md.
+    {.key = "buffer.backend", .type = key_type::choice,
+     .default_yaml = "memory",
+     .help = "Where counter increments wait before they are applied to the "
+             "database: memory (this process; flushed on shutdown) or redis "
+             "(Sentry's RedisBuffer layout, shared by nodes)",
+     .choices = {"memory", "redis"}},
+    {.key = "buffer.options", .type = key_type::map,
+     .default_yaml = "{cluster: default, pending-partitions: 1, "
+                     "incr-batch-size: 2, local-flush-ms: 100}",
+     .help = "Write buffer options: cluster (a name in redis.clusters), "
+             "pending-partitions (pending sets, 1-1024), incr-batch-size "
+             "(rows per process_incr task), local-flush-ms (how long this "
+             "node sums increments before it writes them, 1-60000)"},
+    {.key = "tsdb.backend", .type = key_type::choice,
+     .default_yaml = "memory",
+     .help = "Where time-series counts live: dummy (none), memory (this "
+             "process) or redis (Sentry's RedisTSDB layout)",
+     .choices = {"dummy", "memory", "redis"}},
+    {.key = "tsdb.options", .type = key_type::map,
+     .default_yaml = "{cluster: default}",
+     .help = "Time-series store options: cluster (a name in redis.clusters)"},
     // Event storage (nodestore and groups); see docs/STORAGE.md.
     {.key = "db.url", .type = key_type::url, .default_yaml = "",
      .help = "Database URL: sqlite:///abs/path, sqlite://relative/path or "
@@ -351,6 +374,17 @@ caf::error check_projects(const YAML::Node& node) {
   return xs ? caf::error{} : xs.error();
 }
 
+caf::error check_buffer_options(const YAML::Node& node) {
+  auto xs = parse_service_options(node, "buffer.options",
+                                  buffer_option_fields());
+  return xs ? caf::error{} : xs.error();
+}
+
+caf::error check_tsdb_options(const YAML::Node& node) {
+  auto xs = parse_service_options(node, "tsdb.options", tsdb_option_fields());
+  return xs ? caf::error{} : xs.error();
+}
+
 caf::error check_extra_quotas(const YAML::Node& node) {
   auto xs = parse_extra_quotas(node);
   return xs ? caf::error{} : xs.error();
@@ -365,6 +399,10 @@ value_check find_value_check(std::string_view key) {
     return check_projects;
   if (key == "quotas.extra")
     return check_extra_quotas;
+  if (key == "buffer.options")
+    return check_buffer_options;
+  if (key == "tsdb.options")
+    return check_tsdb_options;
   return nullptr;
 }
 

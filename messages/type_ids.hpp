@@ -9,6 +9,7 @@
 #include <caf/type_id.hpp>
 
 #include "messages/actor_status.hpp"
+#include "messages/buffer_messages.hpp"
 #include "messages/quota_messages.hpp"
 #include "messages/task_message.hpp"
 #include "messages/task_outcome.hpp"
@@ -36,6 +37,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(vigil, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(vigil, (std::vector<vigil::rate_limit_check>))
   CAF_ADD_TYPE_ID(vigil, (vigil::rate_limit_result))
   CAF_ADD_TYPE_ID(vigil, (std::vector<vigil::rate_limit_result>))
+  CAF_ADD_TYPE_ID(vigil, (vigil::buffer_incr))
+  CAF_ADD_TYPE_ID(vigil, (std::vector<vigil::buffer_incr>))
 
   /// Asks an actor for its `actor_status`.
   CAF_ADD_ATOM(vigil, vigil, status_atom, "status")
@@ -62,5 +65,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(vigil, caf::first_custom_type_id)
   CAF_ADD_ATOM(vigil, vigil, usage_atom, "usage")
   /// Self-sent by batching actors: decide everything queued so far.
   CAF_ADD_ATOM(vigil, vigil, batch_atom, "batch")
+  /// Adds counter increments (write buffer).
+  CAF_ADD_ATOM(vigil, vigil, incr_atom, "incr")
+  /// Writes what an actor holds to its store now (write buffer).
+  CAF_ADD_ATOM(vigil, vigil, flush_atom, "flush")
 
 CAF_END_TYPE_ID_BLOCK(vigil)

@@ -17,27 +17,9 @@
 #include <caf/expected.hpp>
 
 #include "messages/buffer_keys.hpp"
+#include "messages/buffer_messages.hpp"
 
 namespace vigil {
-
-/// One increment of a row: Sentry's `Buffer.incr(model, columns, filters,
-/// extra, signal_only)`. `model` is Django's `_meta` name ("sentry.group").
-struct buffer_incr {
-  std::string model;
-  /// Counter column -> amount added.
-  std::map<std::string, int64_t> columns;
-  /// Which row: column -> value (the row key hashes these).
-  buffer_fields filters;
-  /// Columns set to a value rather than incremented (the last one wins).
-  buffer_fields extra;
-  /// Sentry's signal_only: the flush only signals, it writes nothing.
-  bool signal_only = false;
-
-  /// Adds `later` (an increment of the same row) into this one: counters
-  /// summed, extra values replaced, signal_only kept once set (as the
-  /// row's hash keeps its "s" field).
-  void merge(const buffer_incr& later);
-};
 
 /// A row taken out of the buffer to be applied to SQL. Its sums stay in the
 /// store under `take_id` until `finish`: a flush that dies after the take

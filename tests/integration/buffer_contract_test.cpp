@@ -18,57 +18,18 @@
 #include "actors/backends/event_store.hpp"
 #include "adapters/redis.hpp"
 #include "adapters/sql.hpp"
+#include "tests/integration/buffer_test_support.hpp"
 #include "tests/support/test_servers.hpp"
 
 using namespace vigil;
+using namespace vigil::testing;
 
-namespace {
-
-std::vector<buffer_backend_options> backends(int partitions = 1) {
-  static std::atomic<int> counter{0};
-  buffer_backend_options mem;
-  mem.backend = "memory";
-  mem.url = "memory://buffer-contract-" + std::to_string(++counter);
-  mem.partitions = partitions;
-  std::vector<buffer_backend_options> out{mem};
-  if (auto url = vigil::testing::test_server_url("VIGIL_TEST_REDIS_URL");
-      !url.empty()) {
-    url = url.substr(0, url.rfind('/')) + "/44";
-    auto ep = parse_redis_url(url);
-    REQUIRE(ep);
-    auto conn = redis_connection::connect(*ep, std::chrono::seconds{2});
-    REQUIRE(conn);
-    REQUIRE(conn->command({"FLUSHDB"}));
-    buffer_backend_options red = mem;
-    red.backend = "redis";
-    red.url = url;
-    out.push_back(red);
-  }
-  return out;
-}
-
-std::unique_ptr<buffer_backend> open(const buffer_backend_options& o) {
-  auto b = make_buffer_backend(o);
-  REQUIRE(b);
-  return std::move(*b);
-}
-
-buffer_incr seen(int64_t group_id, int64_t n, int64_t last_seen_us) {
-  buffer_incr inc;
-  inc.model = "sentry.group";
-  inc.columns = {{"times_seen", n}};
-  inc.filters = {{"id", buffer_value::of(group_id)}};
-  inc.extra = {{"last_seen", buffer_value::of_datetime(last_seen_us)}};
-  return inc;
-}
-
-} // namespace
 
 TEST_CASE("buffer increments of one row coalesce until it is taken",
           "[buffer]") {
   for (const auto& o : backends()) {
     INFO(o.backend);
-    auto b = open(o);
+    auto b = open_buffer(o);
     REQUIRE_FALSE(b->incr({seen(5, 1, 1000000), seen(5, 2, 3000000),
                            seen(6, 1, 2000000)},
                           100));
@@ -109,7 +70,7 @@ TEST_CASE("buffer increments of one row coalesce until it is taken",
 TEST_CASE("buffer takes stay until finished", "[buffer]") {
   for (const auto& o : backends()) {
     INFO(o.backend);
-    auto b = open(o);
+    auto b = open_buffer(o);
     REQUIRE_FALSE(b->incr({seen(1, 3, 0), seen(2, 4, 0)}, 100));
     auto t1 = b->take(buffer_row_key("sentry.group",
                                      {{"id", buffer_value::of(1)}}),
@@ -135,7 +96,7 @@ TEST_CASE("buffer rows spread over pending partitions by crc32 of the key",
           "[buffer]") {
   for (const auto& o : backends(4)) {
     INFO(o.backend);
-    auto b = open(o);
+    auto b = open_buffer(o);
     std::vector<buffer_incr> batch;
     for (int64_t id = 1; id <= 40; ++id)
       batch.push_back(seen(id, 1, 0));
@@ -158,7 +119,7 @@ TEST_CASE("buffer locks have one holder until released or expired",
           "[buffer]") {
   for (const auto& o : backends()) {
     INFO(o.backend);
-    auto b = open(o);
+    auto b = open_buffer(o);
     auto lock = buffer_lock_key("b:p");
     CHECK(*b->try_lock(lock, "a", std::chrono::seconds{60}));
     CHECK_FALSE(*b->try_lock(lock, "b", std::chrono::seconds{60}));
@@ -182,7 +143,7 @@ TEST_CASE("redis buffer rows are Sentry's RedisBuffer hashes",
   buffer_backend_options o;
   o.backend = "redis";
   o.url = url;
-  auto b = open(o);
+  auto b = open_buffer(o);
   REQUIRE_FALSE(b->incr({seen(5, 2, 1796249105123456)}, 1796249105));
   auto key = buffer_row_key("sentry.group", {{"id", buffer_value::of(5)}});
   auto h = conn->command({"HGETALL", key});
@@ -209,54 +170,6 @@ TEST_CASE("redis buffer rows are Sentry's RedisBuffer hashes",
   CHECK(conn->command({"ZCARD", "b:t"})->as_int() == 0);
 }
 
-namespace {
-
-std::string buffer_temp_dir() {
-  const char* base = std::getenv("VIGIL_TEST_WORKDIR");
-  auto dir = std::filesystem::path{base != nullptr ? base : "/tmp"}
-             / ("vigil-buffer-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  return dir.string();
-}
-
-// Fresh databases with vigil's schema: a new SQLite file; PostgreSQL with
-// the tables dropped first.
-std::vector<std::string> buffer_db_urls() {
-  static std::atomic<int> counter{0};
-  std::vector<std::string> out{"sqlite://" + buffer_temp_dir() + "/b"
-                               + std::to_string(++counter) + ".db"};
-  if (auto pg = vigil::testing::test_server_url("VIGIL_TEST_PG_URL");
-      !pg.empty()) {
-    auto db = sql_connection::open(pg);
-    REQUIRE(db);
-    REQUIRE_FALSE((*db)->exec_script(
-      "DROP TABLE IF EXISTS nodestore_node; DROP TABLE IF EXISTS groups;"
-      "DROP TABLE IF EXISTS vigil_outbox;"
-      "DROP TABLE IF EXISTS vigil_schema_version;"
-      "DROP TABLE IF EXISTS vigil_buffer_applied;"));
-    out.push_back(pg);
-  }
-  return out;
-}
-
-int64_t add_group(sql_connection& db, const std::string& hash) {
-  auto r = db.query("INSERT INTO groups (project_id, hash, title, culprit,"
-                    " first_seen, last_seen, times_seen) VALUES"
-                    " (1, ?, 't', 'c', 10.0, 10.0, 1) RETURNING id",
-                    {hash});
-  REQUIRE(r);
-  return r->get_int64(0, 0);
-}
-
-std::pair<int64_t, double> counts_of(sql_connection& db, int64_t id) {
-  auto r = db.query("SELECT times_seen, last_seen FROM groups WHERE id = ?",
-                    {id});
-  REQUIRE(r);
-  REQUIRE(r->size() == 1);
-  return {r->get_int64(0, 0), r->get_double(0, 1)};
-}
-
-} // namespace
 
 TEST_CASE("buffer takes apply to SQL once, in one transaction", "[buffer][sql]") {
   for (const auto& url : buffer_db_urls()) {

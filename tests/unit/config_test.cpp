@@ -584,3 +584,16 @@ TEST_CASE("load", "[config]") {
     CHECK(cfg->get_int("broker.prefetch") == 5);
   }
 }
+
+TEST_CASE("service options maps name the option that is wrong", "[config]") {
+  CHECK(problems_text("buffer:\n  options: {local-flush-ms: 50, cluster: b}\n")
+        == "");
+  CHECK(one_problem("buffer:\n  options: {local-flush-ms: soon}\n")
+        == "buffer.options: local-flush-ms: expected an integer in [1, "
+           "60000], got 'soon'");
+  CHECK(one_problem("buffer:\n  options: {pending-partition: 2}\n")
+        == "buffer.options: pending-partition: unknown option (expected one "
+           "of cluster, pending-partitions, incr-batch-size, local-flush-ms)");
+  CHECK(one_problem("tsdb:\n  options: {cluster: [a]}\n")
+        == "tsdb.options: cluster: expected a string");
+}

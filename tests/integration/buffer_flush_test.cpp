@@ -1,0 +1,223 @@
+// The write buffer end to end below the node: the buffer actor sums
+// increments and acknowledges once its store holds them; the flush hands
+// pending rows out in batches (process_pending) and applies each row once
+// (process_incr), also when the database fails in between.
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <caf/all.hpp>
+
+#include "actors/buffer.hpp"
+#include "actors/buffer_flush.hpp"
+#include "node/actor_system.hpp"
+#include "tests/integration/buffer_test_support.hpp"
+
+using namespace vigil;
+using namespace vigil::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+// The bound only keeps a broken actor from hanging the run.
+bool ask_incr(caf::scoped_actor& self, const buffer_actor& b,
+              std::vector<buffer_incr> xs) {
+  bool out = false;
+  self->request(b, 10s, incr_atom_v, std::move(xs))
+    .receive([&](bool ok) { out = ok; },
+             [&](caf::error& err) { FAIL(caf::to_string(err)); });
+  return out;
+}
+
+bool ask_flush(caf::scoped_actor& self, const buffer_actor& b) {
+  bool out = false;
+  self->request(b, 10s, flush_atom_v)
+    .receive([&](bool ok) { out = ok; },
+             [&](caf::error& err) { FAIL(caf::to_string(err)); });
+  return out;
+}
+
+std::string figure(caf::scoped_actor& self, const buffer_actor& b,
+                   const std::string& name) {
+  std::string out;
+  self->request(b, 10s, status_atom_v)
+    .receive([&](const actor_status& st) { out = st.extra.at(name); },
+             [&](caf::error& err) { FAIL(caf::to_string(err)); });
+  return out;
+}
+
+int64_t buffered_times_seen(buffer_backend& store, int64_t group) {
+  auto got = store.get("sentry.group", {"times_seen"},
+                       {{"id", buffer_value::of(group)}});
+  REQUIRE(got);
+  return (*got)["times_seen"];
+}
+
+buffer_flush_options flush_options(const buffer_backend_options& store,
+                                   const std::string& db_url) {
+  buffer_flush_options o;
+  o.store = store;
+  o.db_url = db_url;
+  o.broker_url = "memory://buffer-flush-test";
+  o.incr_batch_size = 2;
+  return o;
+}
+
+} // namespace
+
+TEST_CASE("the buffer actor sums a row's increments and answers once stored",
+          "[buffer][actor]") {
+  actor_system_config_ext cfg;
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  for (const auto& o : backends()) {
+    INFO(o.backend);
+    buffer_service_options opts;
+    opts.store = o;
+    opts.local_flush = 50ms;
+    auto b = sys.spawn<caf::detached>(buffer_service, opts);
+    auto store = open_buffer(o);
+    // Three increments of one row and one of another, in one request.
+    CHECK(ask_incr(self, b, {seen(1, 1, 1000000), seen(1, 2, 3000000),
+                             seen(2, 5, 2000000), seen(1, 4, 2000000)}));
+    // Answered: the store holds them, summed.
+    CHECK(buffered_times_seen(*store, 1) == 7);
+    CHECK(buffered_times_seen(*store, 2) == 5);
+    CHECK(figure(self, b, "rows_written") == "2");
+    // Told one by one: held and summed, written by the window or a flush.
+    for (int i = 0; i < 1000; ++i)
+      self->send(b, incr_atom_v, seen(3, 1, 1000000));
+    CHECK(ask_flush(self, b));
+    CHECK(buffered_times_seen(*store, 3) == 1000);
+    CHECK(figure(self, b, "held_rows") == "0");
+    self->send_exit(b, caf::exit_reason::user_shutdown);
+  }
+}
+
+TEST_CASE("the buffer actor holds what its store refuses and writes it later",
+          "[buffer][actor]") {
+  actor_system_config_ext cfg;
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  buffer_service_options opts;
+  // Nothing listens on port 1: every write fails at once.
+  opts.store.backend = "redis";
+  opts.store.url = "redis://127.0.0.1:1/0";
+  opts.store.timeout = 200ms;
+  opts.local_flush = 10ms;
+  opts.max_held_rows = 2;
+  auto b = sys.spawn<caf::detached>(buffer_service, opts);
+  CHECK_FALSE(ask_incr(self, b, {seen(1, 1, 0), seen(1, 1, 0)}));
+  CHECK(figure(self, b, "held_rows") == "1");
+  // The bound on rows held: a third row is refused, a known one is summed.
+  CHECK_FALSE(ask_incr(self, b, {seen(2, 1, 0)}));
+  CHECK_FALSE(ask_incr(self, b, {seen(3, 1, 0)}));
+  CHECK(figure(self, b, "refused") == "1");
+  CHECK_FALSE(ask_incr(self, b, {seen(1, 1, 0)}));
+  CHECK(figure(self, b, "held_rows") == "2");
+  CHECK_FALSE(ask_flush(self, b));
+  self->send_exit(b, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("the flush hands pending rows out in batches and applies each once",
+          "[buffer][flush]") {
+  for (const auto& url : buffer_db_urls()) {
+    for (const auto& o : backends()) {
+      INFO(url.substr(0, url.find(':')) << " / " << o.backend);
+      auto f = buffer_flusher::open(flush_options(o, url));
+      REQUIRE(f);
+      auto& flusher = **f;
+      std::vector<int64_t> groups;
+      for (int i = 0; i < 5; ++i)
+        groups.push_back(add_group(flusher.db(), o.backend + std::to_string(i)));
+      std::vector<buffer_incr> batch;
+      for (size_t i = 0; i < groups.size(); ++i)
+        batch.push_back(seen(groups[i], static_cast<int64_t>(i + 1),
+                             20000000));
+      REQUIRE_FALSE(flusher.store().incr(batch, 100));
+      // process_pending: five rows in batches of incr-batch-size 2.
+      bool locked_out = true;
+      auto batches = flusher.pending_batches(0, locked_out);
+      REQUIRE(batches);
+      CHECK_FALSE(locked_out);
+      REQUIRE(batches->size() == 3);
+      CHECK((*batches)[0].size() == 2);
+      CHECK((*batches)[2].size() == 1);
+      // process_incr for each batch; the first batch twice (a duplicate
+      // task from the next process_pending): the row is gone, nothing
+      // counts twice.
+      for (const auto& keys : *batches)
+        REQUIRE(flusher.apply_rows(keys));
+      auto again = flusher.apply_rows((*batches)[0]);
+      REQUIRE(again);
+      CHECK(again->rows == 0);
+      for (size_t i = 0; i < groups.size(); ++i)
+        CHECK(counts_of(flusher.db(), groups[i])
+              == std::pair<int64_t, double>{static_cast<int64_t>(i + 2),
+                                            20.0});
+      auto left = flusher.store().pending(0, 100);
+      REQUIRE(left);
+      CHECK(left->empty());
+    }
+  }
+}
+
+TEST_CASE("a flush whose database fails leaves the sums for its retry",
+          "[buffer][flush]") {
+  for (const auto& o : backends()) {
+    INFO(o.backend);
+    auto url = buffer_db_urls().front(); // SQLite
+    auto f = buffer_flusher::open(flush_options(o, url));
+    REQUIRE(f);
+    auto& flusher = **f;
+    auto g = add_group(flusher.db(), o.backend);
+    REQUIRE_FALSE(flusher.store().incr({seen(g, 10, 0)}, 100));
+    auto key = seen(g, 1, 0).row_key();
+    // The database refuses writes: the apply fails after the take.
+    REQUIRE_FALSE(flusher.db().exec_script("PRAGMA query_only = ON"));
+    CHECK_FALSE(flusher.apply_rows({key}));
+    // More increments arrive meanwhile.
+    REQUIRE_FALSE(flusher.store().incr({seen(g, 5, 0)}, 101));
+    REQUIRE_FALSE(flusher.db().exec_script("PRAGMA query_only = OFF"));
+    // The retry applies the failed take and the new increments, once.
+    auto r = flusher.apply_rows({key});
+    REQUIRE(r);
+    CHECK(r->rows == 2);
+    CHECK(counts_of(flusher.db(), g).first == 16);
+    CHECK(flusher.apply_rows({key})->rows == 0);
+    auto all = flusher.flush_all();
+    REQUIRE(all);
+    CHECK(all->rows == 0);
+    CHECK(counts_of(flusher.db(), g).first == 16);
+  }
+}
+
+TEST_CASE("flush_all applies everything pending and every unfinished take",
+          "[buffer][flush]") {
+  for (const auto& o : backends(3)) {
+    INFO(o.backend);
+    auto url = buffer_db_urls().front();
+    auto f = buffer_flusher::open(flush_options(o, url));
+    REQUIRE(f);
+    auto& flusher = **f;
+    std::vector<int64_t> groups;
+    std::vector<buffer_incr> batch;
+    for (int i = 0; i < 20; ++i) {
+      groups.push_back(add_group(flusher.db(), o.backend + std::to_string(i)));
+      batch.push_back(seen(groups.back(), 3, 0));
+    }
+    REQUIRE_FALSE(flusher.store().incr(batch, 100));
+    // A take whose flush died before applying it.
+    auto dead = flusher.store().take(seen(groups[0], 1, 0).row_key(), 100);
+    REQUIRE(dead);
+    REQUIRE(*dead);
+    auto all = flusher.flush_all();
+    REQUIRE(all);
+    CHECK(all->rows == 20);
+    for (auto g : groups)
+      CHECK(counts_of(flusher.db(), g).first == 4);
+  }
+}
