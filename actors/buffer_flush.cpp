@@ -222,6 +222,20 @@ caf::expected<buffer_flush_result> buffer_flusher::flush_all() {
   return out;
 }
 
+std::vector<std::string> buffer_task_queues() {
+  return {"buffers.process_pending", "counters-0"};
+}
+
+cron_entry flush_buffers_entry(double every) {
+  cron_entry e;
+  e.name = "flush-buffers";
+  e.task = std::string{process_pending_task};
+  e.timing.every_ms = static_cast<int64_t>(every * 1000);
+  e.queue = "buffers.process_pending";
+  e.expires = every;
+  return e;
+}
+
 caf::expected<buffer_flush_options> make_buffer_flush_options(const config& cfg) {
   buffer_flush_options out;
   out.store.backend = cfg.get_string("buffer.backend");

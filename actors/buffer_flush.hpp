@@ -17,6 +17,7 @@
 #include "actors/backends/buffer.hpp"
 #include "actors/backends/buffer_sql.hpp"
 #include "adapters/sql.hpp"
+#include "config/cron_schedule.hpp"
 #include "tasks/task_registry.hpp"
 
 namespace vigil {
@@ -102,6 +103,14 @@ private:
   std::unique_ptr<sql_connection> db_;
   std::string token_;
 };
+
+/// The queues of the buffer's tasks: process_pending's
+/// ("buffers.process_pending") and process_incr's ("counters-0").
+std::vector<std::string> buffer_task_queues();
+
+/// Sentry's beat entry `flush-buffers`: process_pending every `every`
+/// seconds, expiring after as long, on queue buffers.process_pending.
+cron_entry flush_buffers_entry(double every);
 
 /// Options from config: buffer.backend, buffer.options, db.url, broker.url.
 caf::expected<buffer_flush_options> make_buffer_flush_options(const config& cfg);

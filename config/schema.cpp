@@ -108,6 +108,12 @@ std::vector<key_spec> make_schema() {
              "pending-partitions (pending sets, 1-1024), incr-batch-size "
              "(rows per process_incr task), local-flush-ms (how long this "
              "node sums increments before it writes them, 1-60000)"},
+    {.key = "buffer.flush-interval", .type = key_type::number,
+     .default_yaml = "10",
+     .help = "Seconds between the cron entry flush-buffers' runs of "
+             "process_pending, which hands the buffered rows to process_incr "
+             "tasks (0 = no such entry: flush from your own schedule)",
+     .min = 0, .max = 3600},
     {.key = "tsdb.backend", .type = key_type::choice,
      .default_yaml = "memory",
      .help = "Where time-series counts live: dummy (none), memory (this "

@@ -9,6 +9,8 @@
 #include <caf/io/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/buffer.hpp"
+#include "actors/buffer_flush.hpp"
 #include "actors/task_supervisor.hpp"
 #include "messages/clock.hpp"
 #include "messages/crontab.hpp"
@@ -25,8 +27,14 @@ consumer_options make_consumer_options(const config& cfg,
   o.queues = queues;
   if (o.queues.empty())
     o.queues = cfg.get_string_list("tasks.queues");
-  if (o.queues.empty())
+  if (o.queues.empty()) {
     o.queues.push_back(cfg.get_string("tasks.default-queue"));
+    // The write buffer's tasks go to Sentry's queues: a node that was not
+    // told which queues to consume takes them too.
+    for (const auto& q : buffer_task_queues())
+      if (std::find(o.queues.begin(), o.queues.end(), q) == o.queues.end())
+        o.queues.push_back(q);
+  }
   o.prefetch = static_cast<size_t>(std::max<int64_t>(1, cfg.get_int("broker.prefetch")));
   o.fetch_batch = std::min<size_t>(o.prefetch, 500);
   // RabbitMQ enforces the prefetch itself (basic.qos): hand broker.prefetch
@@ -62,6 +70,11 @@ caf::expected<cron_scheduler_options> make_cron_options(const config& cfg) {
                            "cron.schedule: " + error_text(entries.error()));
   cron_scheduler_options o;
   o.entries = std::move(*entries);
+  if (auto every = cfg.get_double("buffer.flush-interval");
+      every > 0
+      && std::none_of(o.entries.begin(), o.entries.end(),
+                      [](const cron_entry& e) { return e.name == "flush-buffers"; }))
+    o.entries.push_back(flush_buffers_entry(every));
   o.broker_url = cfg.get_string("broker.url");
   o.default_queue = cfg.get_string("tasks.default-queue");
   o.lock_url = cfg.get_string("cron.lock-url");
@@ -70,6 +83,17 @@ caf::expected<cron_scheduler_options> make_cron_options(const config& cfg) {
   o.lock_ttl = std::chrono::duration_cast<std::chrono::milliseconds>(
     std::chrono::duration<double>(cfg.get_double("cron.lock-ttl")));
   return o;
+}
+
+std::shared_ptr<const task_registry> node_task_registry(const config& cfg) {
+  auto reg = std::make_shared<task_registry>();
+  register_builtin_tasks(*reg);
+  register_event_tasks(*reg);
+  if (auto opts = make_buffer_flush_options(cfg); !opts)
+    spdlog::error("buffer tasks not registered: {}", error_text(opts.error()));
+  else
+    register_buffer_tasks(*reg, std::move(*opts));
+  return reg;
 }
 
 namespace {
@@ -183,7 +207,31 @@ int run_node(const config& cfg, const node_options& opts) {
   auto concurrency = resolve_concurrency(cfg, opts.concurrency);
   actor_system_config_ext sys_cfg;
   caf::actor_system sys{sys_cfg};
-  auto registry = default_task_registry();
+  auto registry = node_task_registry(cfg);
+  // The memory buffer lives in this process: the node applies what it
+  // holds before it exits (see docs/BUFFER.md). Opened now so that the
+  // store outlives the actors that fill it.
+  std::unique_ptr<buffer_flusher> final_flush;
+  if (opts.mode != "worker" && cfg.get_string("buffer.backend") == "memory") {
+    auto fopts = make_buffer_flush_options(cfg);
+    auto f = fopts ? buffer_flusher::open(*fopts)
+                   : caf::expected<std::unique_ptr<buffer_flusher>>{fopts.error()};
+    if (f)
+      final_flush = std::move(*f);
+    else
+      spdlog::error("buffer: cannot open the final flush: {}",
+                    error_text(f.error()));
+  }
+  std::optional<buffer_actor> buffer;
+  if (opts.mode != "worker") {
+    auto bopts = make_buffer_service_options(cfg);
+    if (!bopts) {
+      spdlog::error("buffer: not started: {}", error_text(bopts.error()));
+      spdlog::default_logger()->flush();
+      std::_Exit(2);
+    }
+    buffer = sys.spawn<caf::detached>(buffer_service, std::move(*bopts));
+  }
   std::string queues;
   for (auto& q : copts.queues)
     queues += (queues.empty() ? "" : ",") + q;
@@ -196,7 +244,7 @@ int run_node(const config& cfg, const node_options& opts) {
                  : mask_url(copts.result_backend_url));
   std::unique_ptr<web_service> web;
   if (opts.mode == "node" || opts.mode == "web") {
-    auto started = start_web_service(sys, cfg);
+    auto started = start_web_service(sys, cfg, buffer);
     if (!started) {
       spdlog::error("web: not started: {}", error_text(started.error()));
       spdlog::default_logger()->flush();
@@ -235,6 +283,20 @@ int run_node(const config& cfg, const node_options& opts) {
   // Stop taking events first: everything answered 200 is stored already.
   if (web)
     web->stop();
+  if (buffer) {
+    // What ingestion added is written to the store before the node goes.
+    caf::scoped_actor self{sys};
+    self->request(*buffer, std::chrono::seconds{30}, flush_atom_v)
+      .receive(
+        [&](bool ok) {
+          if (!ok)
+            spdlog::error("buffer: its store refused the last increments");
+        },
+        [&](caf::error& err) {
+          spdlog::error("buffer: final write failed: {}", caf::to_string(err));
+        });
+    self->send_exit(*buffer, caf::exit_reason::user_shutdown);
+  }
   if (sup) {
     caf::scoped_actor self{sys};
     auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -250,6 +312,14 @@ int run_node(const config& cfg, const node_options& opts) {
                  spdlog::error("drain failed: {}", caf::to_string(err));
                });
     self->send_exit(*sup, caf::exit_reason::user_shutdown);
+  }
+  if (final_flush) {
+    auto r = final_flush->flush_all();
+    if (!r)
+      spdlog::error("buffer: final flush failed, buffered counts are lost: {}",
+                    error_text(r.error()));
+    else if (r->rows > 0)
+      spdlog::info("buffer: applied {} buffered row(s) before exiting", r->rows);
   }
   spdlog::info("vigil {} stopped", opts.mode);
   spdlog::default_logger()->flush();

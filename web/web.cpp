@@ -372,7 +372,9 @@ private:
 } // namespace
 
 caf::expected<std::unique_ptr<web_service>>
-start_web_service(caf::actor_system& sys, const config& cfg) {
+start_web_service(caf::actor_system& sys, const config& cfg,
+                  std::optional<buffer_actor> buffer) {
+  (void) buffer; // ingestion moves its counters here next
   auto web = std::make_unique<running_web>(sys);
   if (auto err = web->start(cfg))
     return err;

@@ -5,10 +5,12 @@
 // behind them (quotas, rate limiter, ingest pipeline).
 
 #include <memory>
+#include <optional>
 
 #include <caf/actor_system.hpp>
 #include <caf/expected.hpp>
 
+#include "actors/buffer.hpp"
 #include "config/config.hpp"
 
 namespace vigil {
@@ -28,8 +30,10 @@ public:
 /// Starts the web interface and its actors from the configuration: bind
 /// address, limits, organizations/projects/keys, quotas, db.url,
 /// broker.url for the post_process tasks, api.token. Fails with the key
-/// that is wrong, or the address that cannot be bound.
+/// that is wrong, or the address that cannot be bound. Ingestion sends its
+/// counters to `buffer` when there is one.
 caf::expected<std::unique_ptr<web_service>>
-start_web_service(caf::actor_system& sys, const config& cfg);
+start_web_service(caf::actor_system& sys, const config& cfg,
+                  std::optional<buffer_actor> buffer = std::nullopt);
 
 } // namespace vigil

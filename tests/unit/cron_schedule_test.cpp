@@ -232,7 +232,14 @@ TEST_CASE("cron keys: lock url, ttl and where the lock lives", "[cron]") {
   // memory:// and no lock url: alone, no lock.
   auto alone = options("cron.schedule: [{name: a, task: t, every: 1}]\n");
   CHECK(alone.lock_url.empty());
-  CHECK(alone.entries.size() == 1);
+  // The entry, and the write buffer's flush-buffers (buffer.flush-interval).
+  REQUIRE(alone.entries.size() == 2);
+  CHECK(alone.entries[1].name == "flush-buffers");
+  CHECK(alone.entries[1].timing.every_ms == 10000);
+  CHECK(alone.entries[1].queue == "buffers.process_pending");
+  CHECK(options("buffer.flush-interval: 0\n").entries.empty());
+  CHECK(options("cron.schedule: [{name: flush-buffers, task: t, every: 60}]\n")
+          .entries.size() == 1);
   CHECK(alone.default_queue == "celery");
   CHECK(alone.lock_ttl == std::chrono::milliseconds{5000});
   // A Redis broker holds the lock by default.

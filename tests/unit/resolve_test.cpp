@@ -107,6 +107,10 @@ TEST_CASE("callers of one host share the lookup that is running",
   // second waited on the first's lookup instead of starting its own.
   CHECK_FALSE(resolve_host("shared.example", 50ms, lookup));
   CHECK_FALSE(resolve_host("shared.example", 50ms, lookup));
+  // The lookup's thread may not have started yet on a busy machine: wait
+  // until it has, then count.
+  for (int i = 0; i < 6000 && slow.calls < 1; ++i)
+    std::this_thread::sleep_for(10ms);
   CHECK(slow.calls == 1);
   // Once the gate opens, a caller that waits gets the answer.
   std::thread opener{[&] { slow.gate.set_value(); }};
