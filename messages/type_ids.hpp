@@ -13,6 +13,7 @@
 #include "messages/quota_messages.hpp"
 #include "messages/task_message.hpp"
 #include "messages/task_outcome.hpp"
+#include "messages/tsdb_messages.hpp"
 
 CAF_BEGIN_TYPE_ID_BLOCK(vigil, caf::first_custom_type_id)
 
@@ -39,6 +40,12 @@ CAF_BEGIN_TYPE_ID_BLOCK(vigil, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(vigil, (std::vector<vigil::rate_limit_result>))
   CAF_ADD_TYPE_ID(vigil, (vigil::buffer_incr))
   CAF_ADD_TYPE_ID(vigil, (std::vector<vigil::buffer_incr>))
+  CAF_ADD_TYPE_ID(vigil, (vigil::tsdb_incr))
+  CAF_ADD_TYPE_ID(vigil, (std::vector<vigil::tsdb_incr>))
+  CAF_ADD_TYPE_ID(vigil, (vigil::tsdb_record))
+  CAF_ADD_TYPE_ID(vigil, (std::vector<vigil::tsdb_record>))
+  CAF_ADD_TYPE_ID(vigil, (vigil::tsdb_query))
+  CAF_ADD_TYPE_ID(vigil, (vigil::tsdb_answer))
 
   /// Asks an actor for its `actor_status`.
   CAF_ADD_ATOM(vigil, vigil, status_atom, "status")
@@ -69,5 +76,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(vigil, caf::first_custom_type_id)
   CAF_ADD_ATOM(vigil, vigil, incr_atom, "incr")
   /// Writes what an actor holds to its store now (write buffer).
   CAF_ADD_ATOM(vigil, vigil, flush_atom, "flush")
+  /// Records counts and distinct values (TSDB).
+  CAF_ADD_ATOM(vigil, vigil, record_atom, "record")
 
 CAF_END_TYPE_ID_BLOCK(vigil)

@@ -18,39 +18,9 @@
 #include <caf/expected.hpp>
 
 #include "messages/tsdb_keys.hpp"
+#include "messages/tsdb_messages.hpp"
 
 namespace vigil {
-
-/// `count` more of `key` in `model` at `timestamp` (Unix seconds), counted
-/// for all environments and, when given, for `environment_id` too.
-struct tsdb_incr {
-  tsdb_model model = tsdb_model::project;
-  tsdb_key key;
-  int64_t timestamp = 0;
-  int64_t count = 1;
-  std::optional<int64_t> environment_id;
-};
-
-/// Distinct `values` (e.g. user identities) seen for `key` at `timestamp`.
-struct tsdb_record {
-  tsdb_model model = tsdb_model::users_affected_by_group;
-  tsdb_key key;
-  std::vector<std::string> values;
-  int64_t timestamp = 0;
-  std::optional<int64_t> environment_id;
-};
-
-/// One bucket of a series: its start (Unix seconds) and its figure.
-using tsdb_point = std::pair<int64_t, int64_t>;
-
-/// A range query: the buckets of `rollup` from `start` to `end` (see
-/// tsdb_series), for all environments or one.
-struct tsdb_range {
-  int64_t start = 0;
-  int64_t end = 0;
-  int64_t rollup = 10;
-  std::optional<int64_t> environment_id;
-};
 
 /// A TSDB. Calls block for at most the backend's timeout, so a backend
 /// lives in a detached actor, one per thread.
