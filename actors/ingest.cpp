@@ -218,22 +218,13 @@ void finish_batch(self_ptr self, std::vector<ingest_job>& jobs,
   self->send(self, poll_atom_v);
 }
 
-/// The decisions for `n` checks whose quota check failed: quotas.fail-open
-/// accepts them, else each is rejected for a minute.
+/// The decisions for `n` checks whose quota check failed: the quota
+/// actor's own rule (quotas.fail-open), log line and figures.
 std::vector<quota_decision> quota_failure(self_ptr self,
                                           const std::string& why, size_t n) {
   auto& st = self->state;
-  spdlog::warn("ingest: quota check failed: {}; {}", why,
-               st.opts.fail_open ? "accepting (quotas.fail-open)"
-                                 : "rejecting");
-  st.counters.fail("quota check: " + why);
-  quota_decision dec;
-  if (!st.opts.fail_open) {
-    dec.accepted = false;
-    dec.retry_after = 60;
-    dec.reason_code = quota_unavailable_reason;
-  }
-  return std::vector<quota_decision>(n, dec);
+  return quota_unavailable_decisions(st.opts.fail_open, n, why, st.outage,
+                                     st.counters, self->clock().now());
 }
 
 /// Outbox upkeep, at most once a second (and at start): republishes what
@@ -312,8 +303,11 @@ void next_batch(self_ptr self) {
     else
       finish_batch(self, jobs,
                    quota_failure(self,
-                                 decisions ? "one decision per check expected"
-                                           : error_text(decisions.error()),
+                                 decisions
+                                   ? "quota store: one decision per check "
+                                     "expected"
+                                   : "quota store: "
+                                       + error_text(decisions.error()),
                                  n));
     return;
   }
@@ -341,7 +335,8 @@ void next_batch(self_ptr self) {
       [=](caf::error& err) {
         // The quota actor applies quotas.fail-open to store errors itself;
         // this is for the actor being gone or too slow.
-        auto decisions = quota_failure(self, error_text(err), n);
+        auto decisions
+          = quota_failure(self, "quota actor: " + error_text(err), n);
         self->state.busy = false;
         next_batch(self);
         finish_batch(self, *batch, decisions);
@@ -374,6 +369,7 @@ ingest_actor::behavior_type ingest_service(self_ptr self,
       out.extra["events_stored"] = std::to_string(st.events_stored);
       out.extra["items_rejected"] = std::to_string(st.items_rejected);
       out.extra["unavailable"] = std::to_string(st.unavailable);
+      out.extra["failed_open"] = std::to_string(st.outage.failed_open);
       out.extra["outbox_unpublished"]
         = std::to_string(st.outbox->unpublished());
       out.extra["outbox_tracked"] = std::to_string(st.outbox->tracked_rows());

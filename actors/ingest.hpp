@@ -88,6 +88,9 @@ struct ingest_state {
   uint64_t events_stored = 0;
   uint64_t items_rejected = 0;
   uint64_t unavailable = 0;
+  /// Quota checks this actor answered itself because they failed (its
+  /// in-process store failed, or the quota actor did not answer).
+  quota_outage outage;
   /// When a failing store or broker was last logged: a dead one fails
   /// every batch, and is logged once a minute.
   std::chrono::steady_clock::time_point last_failure_log;
