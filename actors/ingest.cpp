@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include <caf/actor_clock.hpp>
 #include <spdlog/spdlog.h>
 
 #include "actors/backends/broker.hpp"
@@ -41,8 +42,9 @@ rate_limit_entry rejection_entry(const ingest_job& job,
 /// one fails every batch.
 void log_failure(self_ptr self, const std::string& text) {
   auto& st = self->state;
-  auto now = std::chrono::steady_clock::now();
-  if (now - st.last_failure_log < std::chrono::minutes{1})
+  auto now = self->clock().now();
+  if (st.last_failure_log != caf::actor_clock::time_point{}
+      && now - st.last_failure_log < std::chrono::minutes{1})
     return;
   st.last_failure_log = now;
   spdlog::error("ingest: {} (further failures are logged once a minute; "
@@ -236,9 +238,10 @@ void outbox_upkeep(self_ptr self, bool idle) {
   st.outbox->drain();
   if (!st.outbox->has_work())
     return;
-  using clock = std::chrono::steady_clock;
-  auto now = clock::now();
-  bool scheduled = st.upkeep_at != clock::time_point{};
+  // The actor's clock (steady_clock; the test coordinator's in tests), on
+  // which the delayed poll below fires too.
+  auto now = self->clock().now();
+  bool scheduled = st.upkeep_at != caf::actor_clock::time_point{};
   bool due = (scheduled && now >= st.upkeep_at) || !st.outbox->recovered();
   if (!due) {
     if (!scheduled) {

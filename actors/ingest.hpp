@@ -76,7 +76,9 @@ struct ingest_state {
   /// Whether `conn`'s broker keeps what it was given past this process.
   bool broker_durable = true;
   /// When the outbox upkeep (republish, idle deletions) is next due; a
-  /// poll is scheduled for it. Zero: none scheduled.
+  /// poll is scheduled for it. Zero: none scheduled. Times here are the
+  /// actor's clock (`self->clock()`: steady_clock, or the deterministic
+  /// scheduler's in tests).
   std::chrono::steady_clock::time_point upkeep_at;
   /// See ingest_options::open_local_quotas.
   std::unique_ptr<quota_backend> local_quotas;
