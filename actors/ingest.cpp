@@ -2,221 +2,15 @@
 
 #include <algorithm>
 
-#include <caf/actor_cast.hpp>
-#include <caf/send.hpp>
+#include <caf/actor_clock.hpp>
 #include <spdlog/spdlog.h>
 
 #include "actors/backends/broker.hpp"
 #include "actors/backends/event_store.hpp"
 #include "actors/backends/quota.hpp"
-#include "messages/clock.hpp"
 #include "messages/errors.hpp"
-#include "messages/task_body.hpp"
 
 namespace vigil {
-
-// -- ingest_reply -------------------------------------------------------------
-
-ingest_reply& ingest_reply::operator=(ingest_reply&& other) noexcept {
-  if (this != &other) {
-    if (fn_) {
-      ingest_result res;
-      res.status = ingest_result::outcome::unavailable;
-      res.detail = "the ingest pipeline dropped the request; retry later";
-      fn_(std::move(res));
-    }
-    fn_ = std::move(other.fn_);
-    other.fn_ = nullptr;
-  }
-  return *this;
-}
-
-ingest_reply::~ingest_reply() {
-  if (!fn_)
-    return;
-  ingest_result res;
-  res.status = ingest_result::outcome::unavailable;
-  res.detail = "the ingest pipeline restarted before answering; retry later";
-  fn_(std::move(res));
-}
-
-void ingest_reply::operator()(ingest_result res) {
-  if (!fn_)
-    return;
-  auto fn = std::move(fn_);
-  fn_ = nullptr;
-  fn(std::move(res));
-}
-
-// -- ingest_queue -------------------------------------------------------------
-
-size_t job_bytes(const ingest_job& job) {
-  size_t n = sizeof(ingest_job) + job.event_id.size()
-             + job.quotas.size() * sizeof(quota_config);
-  for (auto& item : job.items) {
-    n += sizeof(ingest_item) + item.category.size() + item.encoded.size();
-    if (item.event)
-      n += item.event->json.size() + item.event->title.size()
-           + item.event->culprit.size() + item.event->grouping_hash.size()
-           + item.event->event_id.size();
-  }
-  return n;
-}
-
-void ingest_queue::attach(caf::actor_addr actor) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  actor_ = std::move(actor);
-}
-
-bool ingest_queue::push(ingest_job&& job) {
-  auto n = job_bytes(job);
-  caf::actor_addr wake;
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    if (jobs_.size() >= capacity_
-        || (!jobs_.empty() && bytes_ + n > byte_capacity_))
-      return false;
-    jobs_.emplace_back(std::move(job), n);
-    bytes_ += n;
-    if (!signaled_) {
-      signaled_ = true;
-      wake = actor_;
-    }
-  }
-  if (auto hdl = caf::actor_cast<caf::actor>(wake))
-    caf::anon_send(hdl, poll_atom_v);
-  return true;
-}
-
-std::vector<ingest_job> ingest_queue::take(size_t max) {
-  std::vector<ingest_job> out;
-  std::lock_guard<std::mutex> guard{mtx_};
-  auto n = std::min(max, jobs_.size());
-  out.reserve(n);
-  for (size_t i = 0; i < n; ++i) {
-    out.push_back(std::move(jobs_.front().first));
-    bytes_ -= jobs_.front().second;
-    jobs_.pop_front();
-  }
-  // The actor asks again after each batch; only an empty queue needs the
-  // next push to wake it.
-  if (jobs_.empty())
-    signaled_ = false;
-  return out;
-}
-
-size_t ingest_queue::size() const {
-  std::lock_guard<std::mutex> guard{mtx_};
-  return jobs_.size();
-}
-
-size_t ingest_queue::bytes() const {
-  std::lock_guard<std::mutex> guard{mtx_};
-  return bytes_;
-}
-
-// -- post_process task ---------------------------------------------------------
-
-namespace {
-
-// The msgpack primitives of the post_process body, as encode_msgpack writes
-// them (smallest form of each integer; fixstr/str8 headers).
-void put_msgpack_uint(std::string& out, uint64_t x) {
-  auto put_be = [&out](unsigned char tag, uint64_t v, int n) {
-    out += static_cast<char>(tag);
-    for (int i = n - 1; i >= 0; --i)
-      out += static_cast<char>((v >> (8 * i)) & 0xFF);
-  };
-  if (x <= 0x7F)
-    out += static_cast<char>(x);
-  else if (x <= 0xFF)
-    put_be(0xCC, x, 1);
-  else if (x <= 0xFFFF)
-    put_be(0xCD, x, 2);
-  else if (x <= 0xFFFFFFFF)
-    put_be(0xCE, x, 4);
-  else
-    put_be(0xCF, x, 8);
-}
-
-void put_msgpack_text(std::string& out, std::string_view s) {
-  if (s.size() <= 31) {
-    out += static_cast<char>(0xA0 | s.size());
-  } else {
-    out += static_cast<char>(0xD9);
-    out += static_cast<char>(s.size());
-  }
-  out += s;
-}
-
-// An id Python's repr prints as it is between single quotes.
-bool plain_repr_text(std::string_view s) {
-  for (char c : s)
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z')
-          || (c >= 'A' && c <= 'Z') || c == '-'))
-      return false;
-  return true;
-}
-
-} // namespace
-
-outgoing_task make_post_process_task(const std::string& queue,
-                                     const std::string& event_id,
-                                     uint64_t project_id, int64_t group_id,
-                                     bool is_new,
-                                     const std::string& task_id) {
-  outgoing_task out;
-  out.queue = queue;
-  auto& msg = out.msg;
-  msg.task = "vigil.events.post_process";
-  msg.id = task_id.empty() ? new_uuid4() : task_id;
-  msg.root_id = msg.id;
-  msg.correlation_id = msg.id;
-  msg.origin = "vigil@ingest";
-  msg.ignore_result = true;
-  msg.argsrepr = "()";
-  // Built directly rather than through a value tree, to_repr and
-  // encode_task_body (the writer's thread builds one per stored event):
-  // the same bytes as encode_task_body({}, kwargs, msgpack) and
-  // to_repr(kwargs) for these four kwargs. Anything unusual (an event id
-  // repr would escape, a negative group id) takes the general path.
-  if (group_id >= 0 && event_id.size() <= 255
-      && plain_repr_text(event_id)) {
-    auto gid = std::to_string(group_id);
-    auto pid = std::to_string(project_id);
-    auto& repr = msg.kwargsrepr;
-    repr.reserve(80 + event_id.size());
-    repr += "{'event_id': '";
-    repr += event_id;
-    repr += "', 'project_id': ";
-    repr += pid;
-    repr += ", 'group_id': ";
-    repr += gid;
-    repr += is_new ? ", 'is_new': True}" : ", 'is_new': False}";
-    auto& body = msg.body;
-    body.reserve(96 + event_id.size());
-    // [[], {kwargs}, {callbacks, errbacks, chain, chord: nil}]
-    body += "\x93\x90\x84";
-    put_msgpack_text(body, "event_id");
-    put_msgpack_text(body, event_id);
-    put_msgpack_text(body, "project_id");
-    put_msgpack_uint(body, project_id);
-    put_msgpack_text(body, "group_id");
-    put_msgpack_uint(body, static_cast<uint64_t>(group_id));
-    put_msgpack_text(body, "is_new");
-    body += is_new ? '\xC3' : '\xC2';
-    body += "\x84" "\xA9" "callbacks" "\xC0" "\xA8" "errbacks" "\xC0"
-            "\xA5" "chain" "\xC0" "\xA5" "chord" "\xC0";
-    return out;
-  }
-  value_map kwargs{{"event_id", value{event_id}},
-                   {"project_id", value{project_id}},
-                   {"group_id", value{group_id}},
-                   {"is_new", value{is_new}}};
-  msg.kwargsrepr = to_repr(value{kwargs});
-  msg.body = encode_task_body({}, kwargs, content_type_msgpack);
-  return out;
-}
 
 // -- the actor -----------------------------------------------------------------
 
@@ -248,8 +42,9 @@ rate_limit_entry rejection_entry(const ingest_job& job,
 /// one fails every batch.
 void log_failure(self_ptr self, const std::string& text) {
   auto& st = self->state;
-  auto now = std::chrono::steady_clock::now();
-  if (now - st.last_failure_log < std::chrono::minutes{1})
+  auto now = self->clock().now();
+  if (st.last_failure_log != caf::actor_clock::time_point{}
+      && now - st.last_failure_log < std::chrono::minutes{1})
     return;
   st.last_failure_log = now;
   spdlog::error("ingest: {} (further failures are logged once a minute; "
@@ -425,22 +220,13 @@ void finish_batch(self_ptr self, std::vector<ingest_job>& jobs,
   self->send(self, poll_atom_v);
 }
 
-/// The decisions for `n` checks whose quota check failed: quotas.fail-open
-/// accepts them, else each is rejected for a minute.
+/// The decisions for `n` checks whose quota check failed: the quota
+/// actor's own rule (quotas.fail-open), log line and figures.
 std::vector<quota_decision> quota_failure(self_ptr self,
                                           const std::string& why, size_t n) {
   auto& st = self->state;
-  spdlog::warn("ingest: quota check failed: {}; {}", why,
-               st.opts.fail_open ? "accepting (quotas.fail-open)"
-                                 : "rejecting");
-  st.counters.fail("quota check: " + why);
-  quota_decision dec;
-  if (!st.opts.fail_open) {
-    dec.accepted = false;
-    dec.retry_after = 60;
-    dec.reason_code = quota_unavailable_reason;
-  }
-  return std::vector<quota_decision>(n, dec);
+  return quota_unavailable_decisions(st.opts.fail_open, n, why, st.outage,
+                                     st.counters, self->clock().now());
 }
 
 /// Outbox upkeep, at most once a second (and at start): republishes what
@@ -452,9 +238,10 @@ void outbox_upkeep(self_ptr self, bool idle) {
   st.outbox->drain();
   if (!st.outbox->has_work())
     return;
-  using clock = std::chrono::steady_clock;
-  auto now = clock::now();
-  bool scheduled = st.upkeep_at != clock::time_point{};
+  // The actor's clock (steady_clock; the test coordinator's in tests), on
+  // which the delayed poll below fires too.
+  auto now = self->clock().now();
+  bool scheduled = st.upkeep_at != caf::actor_clock::time_point{};
   bool due = (scheduled && now >= st.upkeep_at) || !st.outbox->recovered();
   if (!due) {
     if (!scheduled) {
@@ -519,8 +306,11 @@ void next_batch(self_ptr self) {
     else
       finish_batch(self, jobs,
                    quota_failure(self,
-                                 decisions ? "one decision per check expected"
-                                           : error_text(decisions.error()),
+                                 decisions
+                                   ? "quota store: one decision per check "
+                                     "expected"
+                                   : "quota store: "
+                                       + error_text(decisions.error()),
                                  n));
     return;
   }
@@ -548,7 +338,8 @@ void next_batch(self_ptr self) {
       [=](caf::error& err) {
         // The quota actor applies quotas.fail-open to store errors itself;
         // this is for the actor being gone or too slow.
-        auto decisions = quota_failure(self, error_text(err), n);
+        auto decisions
+          = quota_failure(self, "quota actor: " + error_text(err), n);
         self->state.busy = false;
         next_batch(self);
         finish_batch(self, *batch, decisions);
@@ -581,6 +372,7 @@ ingest_actor::behavior_type ingest_service(self_ptr self,
       out.extra["events_stored"] = std::to_string(st.events_stored);
       out.extra["items_rejected"] = std::to_string(st.items_rejected);
       out.extra["unavailable"] = std::to_string(st.unavailable);
+      out.extra["failed_open"] = std::to_string(st.outage.failed_open);
       out.extra["outbox_unpublished"]
         = std::to_string(st.outbox->unpublished());
       out.extra["outbox_tracked"] = std::to_string(st.outbox->tracked_rows());

@@ -4,9 +4,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "actors/ingest.hpp"
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
+#include "messages/post_process_task.hpp"
 
 namespace vigil {
 

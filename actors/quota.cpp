@@ -9,20 +9,39 @@
 
 namespace vigil {
 
-namespace {
-
-using self_ptr = quota_actor::stateful_pointer<quota_state>;
-
-// What a check gets when the store is unreachable.
-quota_decision unavailable(const quota_actor_options& opts) {
+std::vector<quota_decision>
+quota_unavailable_decisions(bool fail_open, size_t n, const std::string& reason,
+                            quota_outage& outage, status_counters& counters,
+                            std::chrono::steady_clock::time_point now) {
+  // Logged once a minute: a dead store fails every batch.
+  if (outage.last_warning == std::chrono::steady_clock::time_point{}
+      || now - outage.last_warning >= std::chrono::minutes{1}) {
+    outage.last_warning = now;
+    if (fail_open)
+      spdlog::warn("quotas: failing open for {} checks (quotas.fail-open): "
+                   "{}; logged at most once a minute, failed_open counts "
+                   "them",
+                   n, reason);
+    else
+      spdlog::warn("quotas: failing closed for {} checks (rejected for {} s, "
+                   "{}): {}; logged at most once a minute, failed_open "
+                   "counts them",
+                   n, reject_all_secs, quota_unavailable_reason, reason);
+  }
+  counters.fail("quota check failed: " + reason);
+  outage.failed_open += n;
   quota_decision d;
-  if (!opts.fail_open) {
+  if (!fail_open) {
     d.accepted = false;
     d.retry_after = reject_all_secs;
     d.reason_code = quota_unavailable_reason;
   }
-  return d;
+  return std::vector<quota_decision>(n, d);
 }
+
+namespace {
+
+using self_ptr = quota_actor::stateful_pointer<quota_state>;
 
 bool ensure_backend(self_ptr self) {
   auto& st = self->state;
@@ -52,19 +71,11 @@ std::vector<quota_decision> decide(self_ptr self,
     decisions = caf::make_error(errc::connection_failed, "no quota store");
   ++st.batches;
   st.counters.processed += checks.size();
-  if (!decisions) {
-    auto text = error_text(decisions.error());
-    auto now = std::chrono::steady_clock::now();
-    // Logged once a minute: a dead store fails every batch.
-    if (now - st.last_warning >= std::chrono::minutes{1}) {
-      st.last_warning = now;
-      spdlog::warn("quotas: store failed, failing {}: {}",
-                   st.opts.fail_open ? "open" : "closed", text);
-    }
-    st.counters.fail(std::move(text));
-    st.failed_open += checks.size();
-    return std::vector<quota_decision>(checks.size(), unavailable(st.opts));
-  }
+  if (!decisions)
+    return quota_unavailable_decisions(
+      st.opts.fail_open, checks.size(),
+      "quota store: " + error_text(decisions.error()), st.outage, st.counters,
+      std::chrono::steady_clock::now());
   for (auto& d : *decisions)
     st.rejected += d.accepted ? 0 : 1;
   return std::move(*decisions);
@@ -135,7 +146,7 @@ quota_actor::behavior_type quota_service(self_ptr self,
       out.extra["backend"] = st.backend ? st.backend->describe() : "none";
       out.extra["batches"] = std::to_string(st.batches);
       out.extra["rejected"] = std::to_string(st.rejected);
-      out.extra["failed_open"] = std::to_string(st.failed_open);
+      out.extra["failed_open"] = std::to_string(st.outage.failed_open);
       out.extra["fail_open"] = st.opts.fail_open ? "true" : "false";
       if (st.backend) {
         auto s = st.backend->stats();

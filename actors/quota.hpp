@@ -24,6 +24,31 @@ class config;
 /// Reason code of checks rejected because the store failed (fail-open off).
 inline constexpr const char* quota_unavailable_reason = "quota_unavailable";
 
+/// What a decider of quotas keeps about failed checks: the quota actor, and
+/// the ingest actor when it decides with an in-process store or gets no
+/// answer from the quota actor. Both go through
+/// `quota_unavailable_decisions`, so a failed check means the same, logs
+/// the same line and counts the same figures wherever it failed.
+struct quota_outage {
+  /// When a failure was last logged: a dead store fails every batch, and
+  /// is logged at most once a minute.
+  std::chrono::steady_clock::time_point last_warning{};
+  /// Checks answered without a decision from the store, accepted
+  /// (fail-open) or rejected (the status figure `failed_open`).
+  uint64_t failed_open = 0;
+};
+
+/// The decisions for `n` checks that could not be decided (`reason`, no
+/// secrets): with `fail_open` (quotas.fail-open) each is accepted, else
+/// each is rejected for `reject_all_secs` with reason code
+/// `quota_unavailable_reason`. Counts the checks in `outage.failed_open`
+/// and the failure in `counters`, and logs a warning unless one was logged
+/// in the minute before `now`.
+std::vector<quota_decision>
+quota_unavailable_decisions(bool fail_open, size_t n, const std::string& reason,
+                            quota_outage& outage, status_counters& counters,
+                            std::chrono::steady_clock::time_point now);
+
 /// How a quota actor reaches its store and what it does when it cannot.
 struct quota_actor_options {
   quota_backend_options backend;
@@ -64,9 +89,8 @@ struct quota_state {
   status_counters counters;
   uint64_t batches = 0;
   /// Checks answered by `fail_open` because the store failed.
-  uint64_t failed_open = 0;
+  quota_outage outage;
   uint64_t rejected = 0;
-  std::chrono::steady_clock::time_point last_warning{};
   std::chrono::steady_clock::time_point last_attempt{};
 };
 

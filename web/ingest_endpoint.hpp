@@ -14,7 +14,7 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "actors/ingest.hpp"
+#include "actors/ingest_queue.hpp"
 #include "adapters/http.hpp"
 #include "config/organizations.hpp"
 

@@ -1,6 +1,8 @@
 // The ingest pipeline's pure parts: the bounded hand-over queue, how a
 // pipeline answer becomes an HTTP response, the post_process task, and the
-// bind address parser.
+// bind address parser; then the endpoint and the actor together on real
+// threads (tests/unit/ingest_actor_test.cpp drives the actor alone on the
+// deterministic scheduler).
 
 #include <filesystem>
 #include <future>
@@ -18,6 +20,7 @@
 #include "actors/backends/event_store.hpp"
 #include "actors/backends/quota.hpp"
 #include "actors/ingest.hpp"
+#include "messages/post_process_task.hpp"
 #include "adapters/http.hpp"
 #include "messages/errors.hpp"
 #include "messages/sentry_envelope.hpp"
@@ -173,9 +176,9 @@ TEST_CASE("post_process tasks carry the event's ids as kwargs", "[ingest]") {
 
 TEST_CASE("the post_process fast path writes what the generic encoders "
           "write", "[ingest]") {
-  // make_post_process_task builds its msgpack body and kwargsrepr by hand
-  // (it runs once per event on the writer thread): it must stay
-  // byte-identical to encode_task_body and to_repr.
+  // make_post_process_task packs its msgpack body itself and writes the
+  // usual kwargsrepr by hand (it runs once per event on the writer
+  // thread): both must stay byte-identical to encode_task_body and to_repr.
   for (int64_t group : {int64_t{0}, int64_t{1}, int64_t{127}, int64_t{128},
                         int64_t{65535}, int64_t{65536}, int64_t{1} << 40,
                         int64_t{-5}})

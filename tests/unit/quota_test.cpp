@@ -323,3 +323,42 @@ TEST_CASE("organization, project and key quotas count error events only",
   CHECK_FALSE((*d)[0].accepted);
   CHECK((*d)[0].reason_code == "disabled");
 }
+
+TEST_CASE("a failed quota check means what quotas.fail-open says, wherever "
+          "it failed", "[quota]") {
+  using namespace std::chrono_literals;
+  quota_outage outage;
+  status_counters counters;
+  auto t0 = std::chrono::steady_clock::time_point{} + 1h;
+  SECTION("fail-open: every check accepted") {
+    auto ds = quota_unavailable_decisions(true, 3, "quota store: down", outage,
+                                          counters, t0);
+    REQUIRE(ds.size() == 3);
+    for (auto& d : ds) {
+      CHECK(d.accepted);
+      CHECK(d.retry_after == 0);
+      CHECK(d.reason_code.empty());
+    }
+  }
+  SECTION("fail-closed: every check rejected for a minute") {
+    auto ds = quota_unavailable_decisions(false, 2, "quota store: down",
+                                          outage, counters, t0);
+    REQUIRE(ds.size() == 2);
+    for (auto& d : ds) {
+      CHECK_FALSE(d.accepted);
+      CHECK(d.retry_after == reject_all_secs);
+      CHECK(d.reason_code == quota_unavailable_reason);
+    }
+  }
+  // Counted alike in both cases: the checks, and the failure with its reason.
+  CHECK(outage.failed_open >= 2);
+  CHECK(counters.errors == 1);
+  CHECK(counters.last_error == "quota check failed: quota store: down");
+  // The warning is due again only a minute later.
+  CHECK(outage.last_warning == t0);
+  quota_unavailable_decisions(true, 1, "again", outage, counters, t0 + 30s);
+  CHECK(outage.last_warning == t0);
+  quota_unavailable_decisions(true, 1, "again", outage, counters, t0 + 61s);
+  CHECK(outage.last_warning == t0 + 61s);
+  CHECK(counters.errors == 3);
+}
