@@ -68,7 +68,7 @@ std::vector<key_spec> make_schema() {
      .help = "Deliveries of a message whose worker died each time after "
              "which it is dead-lettered instead of run again (0 = "
              "unlimited; counted on memory:// and redis://)",
-     .min = 0, .max = 1000000},
+     .min = 0, .max = 10000},
     {.key = "tasks.unknown-task", .type = key_type::choice,
      .default_yaml = "dead-letter",
      .help = "What a worker does with a message naming an unregistered task",
