@@ -108,7 +108,8 @@ void store_results(self_ptr self) {
 bool flush_pending(self_ptr self) {
   auto& st = self->state;
   if (st.to_publish.empty() && st.to_bury.empty() && st.bury_tags.empty()
-      && st.to_ack.empty() && st.to_requeue.empty() && st.to_store.empty())
+      && st.to_ack.empty() && st.to_requeue.empty() && st.to_store.empty()
+      && st.to_restore.empty())
     return true;
   if (!ensure_connected(self))
     return false;
@@ -125,6 +126,7 @@ bool flush_pending(self_ptr self) {
       on_broker_error(self, err);
       return false;
     }
+    st.ledger->remove(st.bury_tags);
     st.to_bury.clear();
     st.bury_tags.clear();
   }
@@ -133,6 +135,7 @@ bool flush_pending(self_ptr self) {
       on_broker_error(self, err);
       return false;
     }
+    st.ledger->remove(st.to_ack);
     st.to_ack.clear();
   }
   if (!st.to_requeue.empty()) {
@@ -140,7 +143,18 @@ bool flush_pending(self_ptr self) {
       on_broker_error(self, err);
       return false;
     }
+    st.ledger->remove(st.to_requeue);
     st.to_requeue.clear();
+  }
+  if (!st.to_restore.empty()) {
+    auto n = st.conn->restore_unacked(st.to_restore);
+    if (!n) {
+      on_broker_error(self, n.error());
+      return false;
+    }
+    st.given_back += *n;
+    st.ledger->remove(st.to_restore);
+    st.to_restore.clear();
   }
   return true;
 }
@@ -171,27 +185,80 @@ size_t load_of(const std::deque<std::vector<std::string>>& batches) {
 
 size_t running_count(const task_consumer_state& st) {
   size_t n = 0;
-  for (auto& w : st.worker_batches)
-    n += load_of(w);
+  for (auto& w : st.workers)
+    n += load_of(w.batches);
   return n;
 }
 
-// Splits ready deliveries over the workers, least loaded first.
-void dispatch(self_ptr self, std::vector<delivery>& ready) {
+size_t live_workers(const task_consumer_state& st) {
+  size_t n = 0;
+  for (auto& w : st.workers)
+    if (w.handle)
+      ++n;
+  return n;
+}
+
+// Hands suspects to idle workers, one each, counting each as a failed
+// delivery first: should it take the whole process down, nothing would be
+// left to count it. Stops at the first broker error (retried on the next
+// poll).
+void dispatch_suspects(self_ptr self) {
   auto& st = self->state;
-  if (ready.empty())
+  while (!st.suspects.empty()) {
+    auto idle = std::find_if(st.workers.begin(), st.workers.end(),
+                             [](auto& w) {
+                               return w.handle && w.batches.empty();
+                             });
+    if (idle == st.workers.end() || !ensure_connected(self))
+      return;
+    auto& d = st.suspects.front();
+    auto count = st.conn->count_delivery(d.tag);
+    if (!count) {
+      on_broker_error(self, count.error());
+      schedule_poll(self, milliseconds{100});
+      return;
+    }
+    spdlog::info("running task {} [{}] alone (earlier deliveries whose "
+                 "worker died: {})", d.msg.task, d.msg.id, *count - 1);
+    ++st.suspects_run;
+    idle->suspect = true;
+    idle->batches.push_back({d.tag});
+    std::vector<delivery> batch;
+    batch.push_back(std::move(d));
+    st.suspects.pop_front();
+    self->send(idle->handle, run_atom_v, std::move(batch));
+  }
+}
+
+// Runs suspects alone, then splits the ready deliveries over the live
+// workers, least loaded first. While suspects wait, the least loaded
+// worker gets no new batch, so that it comes free for the next one.
+void dispatch(self_ptr self) {
+  auto& st = self->state;
+  dispatch_suspects(self);
+  if (st.ready.empty())
     return;
-  auto n = st.workers.size();
-  auto chunk = std::max<size_t>(1, (ready.size() + n - 1) / n);
+  std::vector<size_t> targets;
+  for (size_t i = 0; i < st.workers.size(); ++i)
+    if (st.workers[i].handle && !st.workers[i].suspect)
+      targets.push_back(i);
+  auto load = [&](size_t i) { return load_of(st.workers[i].batches); };
+  if (!st.suspects.empty() && !targets.empty())
+    targets.erase(std::min_element(targets.begin(), targets.end(),
+                                   [&](size_t a, size_t b) {
+                                     return load(a) < load(b);
+                                   }));
+  if (targets.empty())
+    return; // a worker coming free (or a new one) dispatches them
+  auto& ready = st.ready;
+  auto chunk = std::max<size_t>(1, (ready.size() + targets.size() - 1)
+                                     / targets.size());
   size_t pos = 0;
   while (pos < ready.size()) {
-    size_t w = 0;
-    size_t best = SIZE_MAX;
-    for (size_t i = 0; i < n; ++i)
-      if (auto load = load_of(st.worker_batches[i]); load < best) {
-        best = load;
-        w = i;
-      }
+    auto w = *std::min_element(targets.begin(), targets.end(),
+                               [&](size_t a, size_t b) {
+                                 return load(a) < load(b);
+                               });
     auto end = std::min(ready.size(), pos + chunk);
     std::vector<delivery> batch;
     std::vector<std::string> tags;
@@ -201,10 +268,18 @@ void dispatch(self_ptr self, std::vector<delivery>& ready) {
       tags.push_back(ready[pos].tag);
       batch.push_back(std::move(ready[pos]));
     }
-    st.worker_batches[w].push_back(std::move(tags));
-    self->send(st.workers[w], run_atom_v, std::move(batch));
+    st.workers[w].batches.push_back(std::move(tags));
+    self->send(st.workers[w].handle, run_atom_v, std::move(batch));
   }
   ready.clear();
+}
+
+// A due delivery goes to the suspects or the ready ones.
+void make_due(task_consumer_state& st, delivery d, bool suspect) {
+  if (suspect)
+    st.suspects.push_back(std::move(d));
+  else
+    st.ready.push_back(std::move(d));
 }
 
 void schedule_eta(self_ptr self) {
@@ -232,6 +307,31 @@ void bury_undecodable(self_ptr self, raw_delivery& raw, std::string reason) {
   --st.held;
 }
 
+// A message whose worker died at each of its last max_deliveries
+// deliveries: run again, it would most likely kill the next one too.
+void bury_poisoned(self_ptr self, raw_delivery& raw) {
+  auto& st = self->state;
+  auto reason = "delivered " + std::to_string(raw.failed_deliveries)
+                + " times, its worker died each time";
+  std::string task;
+  std::string id;
+  if (auto d = st.conn->decode(raw)) {
+    task = d->msg.task;
+    id = d->msg.id;
+  }
+  spdlog::error("dead-lettering task {} [{}] from queue '{}': {} "
+                "(tasks.max-deliveries {})", task, id, raw.queue, reason,
+                st.opts.max_deliveries);
+  ++st.dead_lettered;
+  ++st.poisoned;
+  st.to_bury.push_back(dead_letter{new_uuid4(), std::move(task),
+                                   std::move(id), raw.queue,
+                                   std::move(reason), now_unix_us(),
+                                   std::move(raw.envelope), {}});
+  st.bury_tags.push_back(std::move(raw.tag));
+  --st.held;
+}
+
 void poll(self_ptr self) {
   auto& st = self->state;
   st.poll_scheduled = false;
@@ -241,8 +341,11 @@ void poll(self_ptr self) {
     schedule_poll(self, milliseconds{100});
     return;
   }
+  dispatch(self); // suspects left waiting by a broker error
   if (st.held >= st.opts.prefetch)
     return; // outcomes free room and poll again
+  if (live_workers(st) == 0)
+    return; // a new worker polls again; meanwhile others may take the work
   std::vector<raw_delivery> raws;
   auto room = std::min(st.opts.prefetch - st.held, st.opts.fetch_batch);
   if (auto err = st.conn->fetch(st.opts.queues, room, raws)) {
@@ -260,22 +363,36 @@ void poll(self_ptr self) {
   st.idle_backoff = milliseconds{0};
   st.held += raws.size();
   st.fetched += raws.size();
+  {
+    std::vector<std::string> tags;
+    tags.reserve(raws.size());
+    for (auto& raw : raws)
+      tags.push_back(raw.tag);
+    st.ledger->add(tags);
+  }
   auto now = now_unix_us();
-  std::vector<delivery> ready;
-  ready.reserve(raws.size());
   for (auto& raw : raws) {
+    if (st.opts.max_deliveries > 0
+        && raw.failed_deliveries >= st.opts.max_deliveries) {
+      bury_poisoned(self, raw);
+      continue;
+    }
     auto d = st.conn->decode(raw);
     if (!d) {
       bury_undecodable(self, raw, error_text(d.error()));
       continue;
     }
     d->received_us = now;
-    if (d->msg.eta_us > now)
+    bool suspect = raw.failed_deliveries > 0;
+    if (d->msg.eta_us > now) {
+      if (suspect)
+        st.eta_suspects.insert(d->tag);
       st.eta_held.emplace(d->msg.eta_us, std::move(*d));
-    else
-      ready.push_back(std::move(*d));
+    } else {
+      make_due(st, std::move(*d), suspect);
+    }
   }
-  dispatch(self, ready);
+  dispatch(self);
   schedule_eta(self);
   if (!flush_pending(self)) {
     schedule_poll(self, milliseconds{100});
@@ -288,10 +405,11 @@ void poll(self_ptr self) {
 void on_outcomes(self_ptr self, std::vector<task_outcome>& outcomes) {
   auto& st = self->state;
   auto sender = self->current_sender();
-  for (size_t i = 0; i < st.workers.size(); ++i)
-    if (st.workers[i].address() == sender) {
-      if (!st.worker_batches[i].empty())
-        st.worker_batches[i].pop_front();
+  for (auto& w : st.workers)
+    if (w.handle && w.handle.address() == sender) {
+      if (!w.batches.empty())
+        w.batches.pop_front();
+      w.suspect = false; // a suspect runs alone: this was its batch
       break;
     }
   auto now = now_unix_us();
@@ -332,6 +450,8 @@ void on_outcomes(self_ptr self, std::vector<task_outcome>& outcomes) {
   if (!flush_pending(self))
     schedule_poll(self, milliseconds{100});
   finish_drain_if_done(self);
+  if (!st.draining)
+    dispatch(self);
   if (!st.draining && st.held < st.opts.prefetch)
     schedule_poll(self, milliseconds{0});
 }
@@ -340,13 +460,15 @@ void on_eta(self_ptr self) {
   auto& st = self->state;
   st.eta_timer_at = 0;
   auto now = now_unix_us();
-  std::vector<delivery> ready;
+  if (st.draining)
+    return; // the drain gave the ETA-held deliveries back
   while (!st.eta_held.empty() && st.eta_held.begin()->first <= now) {
-    ready.push_back(std::move(st.eta_held.begin()->second));
+    auto& d = st.eta_held.begin()->second;
+    auto suspect = st.eta_suspects.erase(d.tag) > 0;
+    make_due(st, std::move(d), suspect);
     st.eta_held.erase(st.eta_held.begin());
   }
-  if (!st.draining)
-    dispatch(self, ready);
+  dispatch(self);
   schedule_eta(self);
 }
 
@@ -357,17 +479,67 @@ void give_back(self_ptr self, std::vector<std::string> tags) {
     st.to_requeue.push_back(std::move(tag));
 }
 
+// Worker slot `i` lost its worker: what it held goes back to the broker at
+// once, counted as a failed delivery unless the worker was shut down.
+void lose_worker(self_ptr self, size_t i, const caf::error& reason) {
+  auto& st = self->state;
+  auto& slot = st.workers[i];
+  std::vector<std::string> tags;
+  for (auto& batch : slot.batches)
+    for (auto& tag : batch)
+      tags.push_back(std::move(tag));
+  slot.batches.clear();
+  slot.suspect = false;
+  slot.handle = task_worker_actor{};
+  bool crashed = reason && reason != caf::exit_reason::user_shutdown;
+  if (crashed)
+    ++st.worker_deaths;
+  if (tags.empty())
+    return;
+  if (crashed) {
+    spdlog::warn("a worker died ({}) running {} task(s): giving them back",
+                 caf::to_string(reason), tags.size());
+    st.held -= std::min(st.held, tags.size());
+    st.to_restore.insert(st.to_restore.end(), tags.begin(), tags.end());
+  } else {
+    give_back(self, std::move(tags));
+  }
+  if (!flush_pending(self))
+    schedule_poll(self, milliseconds{100});
+  finish_drain_if_done(self);
+}
+
 } // namespace
 
 task_consumer_actor::behavior_type
 task_consumer(task_consumer_actor::stateful_pointer<task_consumer_state> self,
-              consumer_options opts, std::vector<task_worker_actor> workers) {
+              consumer_options opts, std::vector<task_worker_actor> workers,
+              std::shared_ptr<held_deliveries> held) {
   auto& st = self->state;
   st.opts = std::move(opts);
-  st.workers = std::move(workers);
-  st.worker_batches.resize(st.workers.size());
+  for (auto& w : workers) {
+    if (w)
+      self->monitor(w);
+    st.workers.push_back({std::move(w), {}, false});
+  }
+  st.ledger = held ? std::move(held) : std::make_shared<held_deliveries>();
+  // Whatever the ledger holds now, a predecessor held when it died: give
+  // it back before taking anything (the first poll flushes it).
+  st.to_restore = st.ledger->snapshot();
+  if (!st.to_restore.empty())
+    spdlog::warn("giving back {} message(s) held by a task consumer that "
+                 "died", st.to_restore.size());
   if (st.opts.queues.empty())
     st.opts.queues.emplace_back("celery");
+  self->set_down_handler([=](caf::down_msg& dm) {
+    auto& st = self->state;
+    for (size_t i = 0; i < st.workers.size(); ++i)
+      if (st.workers[i].handle && st.workers[i].handle.address() == dm.source) {
+        lose_worker(self, i, dm.reason);
+        dispatch(self);
+        return;
+      }
+  });
   schedule_poll(self, milliseconds{0});
   auto sweep_every = std::chrono::duration_cast<milliseconds>(
     std::chrono::duration<double>(st.opts.restore_interval));
@@ -406,7 +578,14 @@ task_consumer(task_consumer_actor::stateful_pointer<task_consumer_state> self,
         std::vector<std::string> tags;
         for (auto& [eta, d] : st.eta_held)
           tags.push_back(d.tag);
+        for (auto& d : st.ready)
+          tags.push_back(d.tag);
+        for (auto& d : st.suspects)
+          tags.push_back(d.tag);
         st.eta_held.clear();
+        st.eta_suspects.clear();
+        st.ready.clear();
+        st.suspects.clear();
         give_back(self, std::move(tags));
         auto grace = std::chrono::duration_cast<milliseconds>(
           std::chrono::duration<double>(st.opts.shutdown_timeout));
@@ -422,11 +601,11 @@ task_consumer(task_consumer_actor::stateful_pointer<task_consumer_state> self,
       spdlog::warn("shutdown timeout: giving back {} running task(s)",
                    running_count(st));
       std::vector<std::string> tags;
-      for (auto& batches : st.worker_batches) {
-        for (auto& batch : batches)
+      for (auto& w : st.workers) {
+        for (auto& batch : w.batches)
           for (auto& tag : batch)
             tags.push_back(std::move(tag));
-        batches.clear();
+        w.batches.clear();
       }
       give_back(self, std::move(tags));
       st.held = 0;
@@ -449,7 +628,27 @@ task_consumer(task_consumer_actor::stateful_pointer<task_consumer_state> self,
       x["expired"] = std::to_string(st.expired);
       x["restored"] = std::to_string(st.restored);
       x["reconnects"] = std::to_string(st.reconnects);
+      x["workers"] = std::to_string(live_workers(st));
+      x["worker_deaths"] = std::to_string(st.worker_deaths);
+      x["given_back"] = std::to_string(st.given_back);
+      x["suspects"] = std::to_string(st.suspects.size());
+      x["suspects_run"] = std::to_string(st.suspects_run);
+      x["poisoned"] = std::to_string(st.poisoned);
       return status;
+    },
+    [=](caf::put_atom, uint64_t index, task_worker_actor& w) {
+      auto& st = self->state;
+      if (index >= st.workers.size() || !w)
+        return;
+      // Its predecessor's down message may still be on its way.
+      if (st.workers[index].handle)
+        lose_worker(self, index, caf::sec::runtime_error);
+      self->monitor(w);
+      st.workers[index].handle = std::move(w);
+      if (st.draining)
+        return;
+      dispatch(self);
+      schedule_poll(self, milliseconds{0});
     },
   };
 }

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <deque>
+#include <unordered_set>
 #include <vector>
 
 #include <caf/replies_to.hpp>
@@ -13,6 +14,7 @@
 
 #include "actors/backends/broker.hpp"
 #include "actors/backends/result_backend.hpp"
+#include "actors/held_deliveries.hpp"
 #include "actors/status.hpp"
 #include "actors/task_worker.hpp"
 #include "messages/type_ids.hpp"
@@ -44,12 +46,29 @@ struct consumer_options {
   std::chrono::milliseconds io_timeout{5000};
   /// How long a drain waits for running tasks before giving them back.
   double shutdown_timeout = 30;
+  /// Deliveries of a message whose worker died each time after which it
+  /// is dead-lettered instead of run again (tasks.max-deliveries; 0 =
+  /// unlimited). Counted by the broker (memory and Redis; not yet AMQP).
+  uint32_t max_deliveries = 5;
+  /// Whether the task supervisor runs consumers and workers on threads of
+  /// their own (detached); false only in tests on CAF's deterministic
+  /// scheduler.
+  bool spawn_detached = true;
 };
 
 /// Takes task messages off a broker, hands them to workers in batches, and
 /// acknowledges each only after its worker reported the outcome (retries
 /// republished and dead letters stored first). Owns one broker connection
 /// and runs detached, so its blocking calls never stall the scheduler.
+///
+/// It monitors its workers: when one dies, what it held goes back to the
+/// broker at once (broker::restore_unacked, which counts a failed delivery
+/// for each) and the slot stays empty until the supervisor puts a new
+/// worker in it. A message that comes back with failed deliveries counted
+/// is a suspect: it runs alone, on an idle worker, after one more failed
+/// delivery was counted for it (so a message that kills the whole process
+/// is counted too), and once `max_deliveries` are counted it is
+/// dead-lettered instead of run.
 using task_consumer_actor = caf::typed_actor<
   /// Self-sent: fetch more work if there is room.
   caf::reacts_to<poll_atom>,
@@ -64,6 +83,9 @@ using task_consumer_actor = caf::typed_actor<
   caf::replies_to<drain_atom>::with<bool>,
   /// Self-sent: the drain's grace period is over.
   caf::reacts_to<deadline_atom>,
+  /// From the supervisor: the worker for slot `index`, replacing one that
+  /// died.
+  caf::reacts_to<caf::put_atom, uint64_t, task_worker_actor>,
   /// Answers the consumer's status and figures.
   caf::replies_to<status_atom>::with<actor_status>>;
 
@@ -71,17 +93,35 @@ using task_consumer_actor = caf::typed_actor<
 struct task_consumer_state {
   static inline const char* name = "tasks.consumer";
 
+  /// One worker as its consumer sees it.
+  struct worker_slot {
+    /// Invalid while the supervisor spawns a replacement for a dead one.
+    task_worker_actor handle;
+    /// The tags of the batches it was given, oldest first: a worker
+    /// answers its batches in order.
+    std::deque<std::vector<std::string>> batches;
+    /// Running a suspect (alone).
+    bool suspect = false;
+  };
+
   consumer_options opts;
   std::unique_ptr<broker> conn;
   std::unique_ptr<result_backend> results;
-  std::vector<task_worker_actor> workers;
-  /// Per worker, the tags of the batches it was given, oldest first: a
-  /// worker answers its batches in order.
-  std::vector<std::deque<std::vector<std::string>>> worker_batches;
+  std::vector<worker_slot> workers;
+  /// What this consumer holds, shared with the supervisor for a successor.
+  std::shared_ptr<held_deliveries> ledger;
 
-  /// Deliveries fetched and not yet acknowledged (running or ETA-held).
+  /// Deliveries fetched and not yet acknowledged (running, waiting for a
+  /// worker or ETA-held).
   size_t held = 0;
+  /// Due deliveries no worker has been given yet (no worker free to take
+  /// them).
+  std::vector<delivery> ready;
+  /// Due suspects, waiting for an idle worker.
+  std::deque<delivery> suspects;
   std::multimap<int64_t, delivery> eta_held;
+  /// Tags of the ETA-held deliveries that are suspects.
+  std::unordered_set<std::string> eta_suspects;
   int64_t eta_timer_at = 0;
   bool poll_scheduled = false;
   std::chrono::milliseconds idle_backoff{0};
@@ -95,6 +135,8 @@ struct task_consumer_state {
   std::vector<std::string> bury_tags;
   std::vector<std::string> to_ack;
   std::vector<std::string> to_requeue;
+  /// Held by a worker or a consumer that died: given back and counted.
+  std::vector<std::string> to_restore;
 
   bool draining = false;
   std::vector<caf::typed_response_promise<bool>> drained;
@@ -107,11 +149,24 @@ struct task_consumer_state {
   uint64_t expired = 0;
   uint64_t restored = 0;
   uint64_t reconnects = 0;
+  /// Deliveries given back at once after their worker (or the consumer
+  /// before this one) died.
+  uint64_t given_back = 0;
+  uint64_t worker_deaths = 0;
+  /// Suspects run alone.
+  uint64_t suspects_run = 0;
+  /// Dead-lettered after max_deliveries failed deliveries.
+  uint64_t poisoned = 0;
 };
 
-/// Spawn with `spawn<caf::detached>(task_consumer, options, workers)`.
+/// Spawn with `spawn<caf::detached>(task_consumer, options, workers,
+/// held)`. `workers` may hold invalid handles (slots a replacement will
+/// fill); `held` (may be null) is the ledger of this slot's consumers: what
+/// it holds when the consumer starts belonged to a predecessor that died,
+/// and is given back first.
 task_consumer_actor::behavior_type
 task_consumer(task_consumer_actor::stateful_pointer<task_consumer_state> self,
-              consumer_options opts, std::vector<task_worker_actor> workers);
+              consumer_options opts, std::vector<task_worker_actor> workers,
+              std::shared_ptr<held_deliveries> held);
 
 } // namespace vigil

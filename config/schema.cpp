@@ -64,6 +64,12 @@ std::vector<key_spec> make_schema() {
      .help = "Queue that tasks are sent to when no queue is given"},
     {.key = "tasks.queues", .type = key_type::list, .default_yaml = "[]",
      .help = "Queues a worker consumes from ([] = [tasks.default-queue])"},
+    {.key = "tasks.max-deliveries", .type = key_type::integer,
+     .default_yaml = "5",
+     .help = "Deliveries of a message whose worker died each time after "
+             "which it is dead-lettered instead of run again (0 = "
+             "unlimited; counted on memory:// and redis://)",
+     .min = 0, .max = 10000},
     {.key = "tasks.unknown-task", .type = key_type::choice,
      .default_yaml = "dead-letter",
      .help = "What a worker does with a message naming an unregistered task",

@@ -2,7 +2,11 @@
 // test) check a deployment end to end without any application code.
 
 #include <chrono>
+#include <cstdlib>
+#include <string_view>
 #include <thread>
+
+#include <sys/resource.h>
 
 #include "tasks/task_registry.hpp"
 
@@ -67,6 +71,20 @@ void register_builtin_tasks(task_registry& reg) {
                                            + std::to_string(failures + 1));
     return task_result::success(int64_t{ctx.msg.retries} + 1);
   });
+
+  // Test-only, and registered only when VIGIL_TEST_CRASH_TASK=1, so that
+  // no producer can take a production worker down: aborts the whole
+  // process, as a task that segfaults would (tests/faults/).
+  if (const char* on = std::getenv("VIGIL_TEST_CRASH_TASK");
+      on != nullptr && std::string_view{on} == "1") {
+    task_schema crash;
+    crash.name = "vigil.test.crash";
+    reg.add(crash, [](const task_context&) -> task_result {
+      rlimit no_core{0, 0}; // a crash on purpose leaves no core file
+      setrlimit(RLIMIT_CORE, &no_core);
+      std::abort();
+    });
+  }
 }
 
 } // namespace vigil

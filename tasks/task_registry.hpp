@@ -69,7 +69,9 @@ private:
 
 /// Registers vigil's built-in diagnostic tasks: vigil.ping(),
 /// vigil.echo(value, **kwargs), vigil.repeat(value, times=2),
-/// vigil.sleep(seconds), vigil.flaky(failures).
+/// vigil.sleep(seconds), vigil.flaky(failures); with the environment
+/// variable VIGIL_TEST_CRASH_TASK=1 also vigil.test.crash(), which aborts
+/// the process (for fault tests only).
 void register_builtin_tasks(task_registry& reg);
 
 /// Registers the event pipeline's tasks (vigil.events.post_process).

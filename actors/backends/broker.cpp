@@ -20,6 +20,17 @@ broker::~broker() {
   // nop
 }
 
+caf::expected<size_t>
+broker::restore_unacked(const std::vector<std::string>& tags) {
+  if (auto err = requeue(tags))
+    return err;
+  return tags.size();
+}
+
+caf::expected<uint32_t> broker::count_delivery(const std::string&) {
+  return uint32_t{0};
+}
+
 caf::expected<delivery> broker::decode(const raw_delivery& raw) {
   auto d = decode_kombu_envelope(raw.envelope);
   if (!d)

@@ -23,6 +23,10 @@ struct raw_delivery {
   std::string tag;
   /// The envelope as the broker holds it (kombu JSON on Redis and memory).
   std::string envelope;
+  /// Earlier deliveries of this message that ended with its holder dead
+  /// (see `restore_unacked` and `count_delivery`); always 0 on a broker
+  /// that does not count them.
+  uint32_t failed_deliveries = 0;
 };
 
 /// A message the workers gave up on, kept with the reason.
@@ -85,16 +89,37 @@ public:
   /// hold it.
   virtual caf::expected<delivery> decode(const raw_delivery& raw);
 
-  /// Acknowledges deliveries: they are done and leave the broker.
+  /// Acknowledges deliveries: they are done and leave the broker (with
+  /// their failed-delivery counts).
   virtual caf::error ack(const std::vector<std::string>& tags) = 0;
 
   /// Gives unacknowledged deliveries back to the head of their queues.
   virtual caf::error requeue(const std::vector<std::string>& tags) = 0;
 
   /// Gives back every delivery unacknowledged for longer than
-  /// `visibility_timeout` (its consumer is presumed dead); returns how many.
+  /// `visibility_timeout` (its consumer is presumed dead, so each counts as
+  /// `restore_unacked` counts it); returns how many.
   virtual caf::expected<size_t>
   restore_expired(std::chrono::duration<double> visibility_timeout) = 0;
+
+  /// Gives back at once, like `requeue`, deliveries whose holder died (a
+  /// worker that crashed while it held them, or a consumer that died
+  /// holding them), and records the crash: which of the messages a holder
+  /// held killed it is not known, so each one that has no failed delivery
+  /// recorded gets one; one counted by `count_delivery` for this delivery
+  /// keeps that count. Tags no longer unacknowledged are skipped; returns
+  /// how many were given back. The default requeues and counts nothing
+  /// (AMQP: a nack with requeue gives the message back at once).
+  virtual caf::expected<size_t>
+  restore_unacked(const std::vector<std::string>& tags);
+
+  /// Counts the delivery `tag` as failed before it runs (a redelivered
+  /// message about to run alone): until it is acknowledged it counts as
+  /// one whose worker died, so that a message that takes the whole process
+  /// down is counted although nothing survives to restore it. Returns the
+  /// count of failed deliveries now recorded; the default counts nothing
+  /// and answers 0.
+  virtual caf::expected<uint32_t> count_delivery(const std::string& tag);
 
   /// Stores dead letters and acknowledges `tags` (their deliveries).
   virtual caf::error dead_letter_batch(const std::vector<dead_letter>& letters,

@@ -30,6 +30,9 @@ struct memory_store {
   /// Keyed by kombu list key (queue plus priority suffix); front = next out.
   std::unordered_map<std::string, std::deque<std::string>> lists;
   std::unordered_map<std::string, unacked_entry> unacked;
+  /// Failed deliveries per delivery tag (broker::restore_unacked), kept
+  /// until the message is acknowledged or dead-lettered.
+  std::unordered_map<std::string, uint32_t> failed;
   std::deque<dead_letter> dead; // newest first
   /// Most messages waiting in `lists` that a publish may leave.
   size_t max_waiting = memory_broker_default_max;
@@ -141,7 +144,11 @@ public:
             continue;
           }
           store_->unacked[tag] = unacked_entry{q, env, now};
-          out.push_back(raw_delivery{q, std::move(tag), std::move(env)});
+          uint32_t failed = 0;
+          if (auto f = store_->failed.find(tag); f != store_->failed.end())
+            failed = f->second;
+          out.push_back(raw_delivery{q, std::move(tag), std::move(env),
+                                     failed});
         }
       }
     }
@@ -153,8 +160,7 @@ public:
     std::vector<std::shared_ptr<settled_listener>> fns;
     {
       std::lock_guard guard{store_->mtx};
-      for (auto& tag : tags)
-        store_->unacked.erase(tag);
+      forget_locked(tags);
       settle_locked(tags, settled, fns);
     }
     notify(std::move(settled), fns);
@@ -188,8 +194,23 @@ public:
       if (entry.received_us <= cutoff)
         expired.push_back(tag);
     for (auto& tag : expired)
-      restore_locked(tag);
+      restore_locked(tag, true);
     return expired.size();
+  }
+
+  caf::expected<size_t>
+  restore_unacked(const std::vector<std::string>& tags) override {
+    std::lock_guard guard{store_->mtx};
+    size_t n = 0;
+    for (auto& tag : tags)
+      if (restore_locked(tag, true))
+        ++n;
+    return n;
+  }
+
+  caf::expected<uint32_t> count_delivery(const std::string& tag) override {
+    std::lock_guard guard{store_->mtx};
+    return ++store_->failed[tag];
   }
 
   caf::error dead_letter_batch(const std::vector<dead_letter>& letters,
@@ -200,8 +221,7 @@ public:
       std::lock_guard guard{store_->mtx};
       for (auto& x : letters)
         store_->dead.push_front(x);
-      for (auto& tag : tags)
-        store_->unacked.erase(tag);
+      forget_locked(tags);
       settle_locked(tags, settled, fns);
     }
     notify(std::move(settled), fns);
@@ -283,15 +303,27 @@ private:
       (*fns[i])(i + 1 == fns.size() ? std::move(settled) : settled);
   }
 
-  // Puts a delivery back at the head of its queue, marked as redelivered.
-  void restore_locked(const std::string& tag) {
+  // Puts a delivery back at the head of its queue, marked as redelivered;
+  // after a crash (`crashed`), a delivery with no failure counted gets one.
+  bool restore_locked(const std::string& tag, bool crashed = false) {
     auto i = store_->unacked.find(tag);
     if (i == store_->unacked.end())
-      return;
+      return false;
     auto env = mark_redelivered(i->second.envelope);
     store_->lists[i->second.queue].push_front(
       env ? std::move(*env) : std::move(i->second.envelope));
     store_->unacked.erase(i);
+    if (crashed)
+      store_->failed.emplace(tag, 1);
+    return true;
+  }
+
+  // Deliveries that left for good, with their failure counts.
+  void forget_locked(const std::vector<std::string>& tags) {
+    for (auto& tag : tags) {
+      store_->unacked.erase(tag);
+      store_->failed.erase(tag);
+    }
   }
 
   std::string url_;

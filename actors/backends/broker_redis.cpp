@@ -7,8 +7,14 @@
 // in between leaves its in-flight list behind, and the next sweep by any
 // consumer puts those messages back on their queues. Message bodies never
 // pass through Lua, which costs Redis several times more CPU per message.
+// Beside `unacked`, the hash `unacked_deliveries` counts per delivery tag
+// the deliveries that ended with the holder dead (kombu ignores it): set
+// when a crashed holder's message is restored, raised before a redelivered
+// message runs again, read at fetch, dropped on ack.
 
+#include <algorithm>
 #include <charconv>
+#include <cstdint>
 
 #include <simdjson.h>
 
@@ -27,14 +33,18 @@ namespace {
 constexpr std::string_view unacked_key = "unacked";
 constexpr std::string_view unacked_index_key = "unacked_index";
 constexpr std::string_view unacked_mutex_key = "unacked_mutex";
+constexpr std::string_view unacked_deliveries_key = "unacked_deliveries";
 constexpr std::string_view dead_letters_key = "vigil.dead_letters";
 
 constexpr std::string_view inflight_set_key = "vigil.inflight";
 constexpr size_t max_fetch = 1000;
 
 // Moves one unacked message back to the consuming end of its queue, only if
-// it is still unacked (a late ack may have won the race).
-// KEYS: unacked, unacked_index, queue list. ARGV: tag, envelope.
+// it is still unacked (a late ack may have won the race). When its holder
+// crashed (ARGV[3] == '1'), a delivery with no failure counted gets one; a
+// count raised before it ran (count_delivery) already holds this one.
+// KEYS: unacked, unacked_index, queue list, unacked_deliveries.
+// ARGV: tag, envelope, crashed.
 redis_script restore_script{R"lua(
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then
   redis.call('ZREM', KEYS[2], ARGV[1])
@@ -43,6 +53,9 @@ end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('RPUSH', KEYS[3], ARGV[2])
+if ARGV[3] == '1' then
+  redis.call('HSETNX', KEYS[4], ARGV[1], 1)
+end
 return 1
 )lua"};
 
@@ -63,6 +76,13 @@ if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then
 end
 return 0
 )lua"};
+
+// A count as Redis keeps it (decimal text); 0 for nil or anything else.
+int64_t parse_count(std::string_view text) {
+  int64_t n = 0;
+  std::from_chars(text.data(), text.data() + text.size(), n);
+  return n;
+}
 
 std::string check_replies_text(const std::vector<redis_reply>& replies) {
   for (auto& r : replies)
@@ -248,8 +268,12 @@ public:
       zadd.emplace_back(score);
       zadd.emplace_back(out[i].tag);
     }
+    std::vector<std::string_view> hmget{"HMGET", unacked_deliveries_key};
+    for (size_t i = first; i < out.size(); ++i)
+      hmget.emplace_back(out[i].tag);
     conn_.append({"MULTI"});
     if (hset.size() > 2) {
+      conn_.append(hmget); // first: its reply is the EXEC array's first
       conn_.append(hset);
       conn_.append(zadd);
     }
@@ -270,6 +294,13 @@ public:
       out.resize(first);
       return err;
     }
+    if (hset.size() > 2) {
+      auto counts = recorded->back()[0];
+      for (size_t i = first, j = 0; i < out.size(); ++i, ++j)
+        out[i].failed_deliveries = static_cast<uint32_t>(
+          std::clamp<int64_t>(parse_count(counts[j].as_string()), 0,
+                              UINT32_MAX));
+    }
     return {};
   }
 
@@ -278,11 +309,14 @@ public:
       return {};
     std::vector<std::string_view> zrem{"ZREM", unacked_index_key};
     std::vector<std::string_view> hdel{"HDEL", unacked_key};
+    std::vector<std::string_view> hdel_counts{"HDEL", unacked_deliveries_key};
     zrem.insert(zrem.end(), tags.begin(), tags.end());
     hdel.insert(hdel.end(), tags.begin(), tags.end());
+    hdel_counts.insert(hdel_counts.end(), tags.begin(), tags.end());
     conn_.append({"MULTI"});
     conn_.append(zrem);
     conn_.append(hdel);
+    conn_.append(hdel_counts);
     conn_.append({"EXEC"});
     auto replies = conn_.flush();
     if (!replies)
@@ -291,8 +325,21 @@ public:
   }
 
   caf::error requeue(const std::vector<std::string>& tags) override {
-    auto n = restore_tags(tags);
+    auto n = restore_tags(tags, false);
     return n ? caf::error{} : n.error();
+  }
+
+  caf::expected<size_t>
+  restore_unacked(const std::vector<std::string>& tags) override {
+    return restore_tags(tags, true);
+  }
+
+  caf::expected<uint32_t> count_delivery(const std::string& tag) override {
+    auto r = conn_.command({"HINCRBY", unacked_deliveries_key, tag, "1"});
+    if (!r)
+      return r.error();
+    return static_cast<uint32_t>(std::clamp<int64_t>(r->as_int(), 0,
+                                                     UINT32_MAX));
   }
 
   caf::expected<size_t>
@@ -324,7 +371,7 @@ public:
         tags.emplace_back(tag.as_string());
       if (tags.empty())
         break;
-      auto n = restore_tags(tags);
+      auto n = restore_tags(tags, true);
       if (!n) {
         failure = n.error();
         break;
@@ -502,8 +549,10 @@ private:
   }
 
   // Restores `tags` from the unacked hash to their queues, marked as
-  // redelivered; returns how many were still unacked.
-  caf::expected<size_t> restore_tags(const std::vector<std::string>& tags) {
+  // redelivered, counting a failed delivery if their holder `crashed`;
+  // returns how many were still unacked.
+  caf::expected<size_t> restore_tags(const std::vector<std::string>& tags,
+                                     bool crashed) {
     if (tags.empty())
       return size_t{0};
     std::vector<std::string_view> hmget{"HMGET", unacked_key};
@@ -530,10 +579,12 @@ private:
       moves.emplace_back(std::string{rk}, marked ? *marked : env);
       index.push_back(i);
     }
+    std::string_view crashed_arg = crashed ? "1" : "0";
     for (size_t j = 0; j < moves.size(); ++j)
       conn_.append_eval(restore_script,
-                        {unacked_key, unacked_index_key, moves[j].first},
-                        {tags[index[j]], moves[j].second});
+                        {unacked_key, unacked_index_key, moves[j].first,
+                         unacked_deliveries_key},
+                        {tags[index[j]], moves[j].second, crashed_arg});
     auto replies = conn_.flush();
     if (!replies)
       return replies.error();

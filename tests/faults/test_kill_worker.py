@@ -13,6 +13,12 @@ sigterm_worker_mid_batch: 1000 tasks; worker A gets SIGTERM mid-batch and
 duplicate_delivery_keeps_success: a duplicate delivery of a task that
   already succeeded must not overwrite its SUCCESS result (Celery's backend
   ignores states stored after SUCCESS).
+poison_message_dead_lettered: a task that aborts its worker process
+  (vigil.test.crash, registered with VIGIL_TEST_CRASH_TASK=1) is published
+  ahead of 20 others on a one-thread worker; the test restarts the worker
+  each time it dies. The message must take exactly tasks.max-deliveries (5)
+  workers down, then sit in the dead letters with the reason, while every
+  other task succeeds.
 
 Run: /usr/bin/python3 tests/faults/test_kill_worker.py [check ...]
 (VIGIL_BIN: the vigil binary, default <repo>/build/vigil;
@@ -381,11 +387,85 @@ def check_duplicate_delivery_keeps_success():
             f"the duplicate overwrote the SUCCESS result: {doc}"
 
 
+def check_poison_message_dead_lettered():
+    max_deliveries, n_innocent = 5, 20
+    with CheckEnv("poison_message", BROKER_DB, RESULT_DB) as env:
+        poison_id, poison = harness.celery_envelope("vigil.test.crash",
+                                                    queue=QUEUE)
+        tasks, expected = [], {}
+        for i in range(n_innocent):
+            task_id, envelope = harness.celery_envelope(
+                "vigil.echo", [f"v{i}"], queue=QUEUE)
+            tasks.append((task_id, envelope))
+            expected[task_id] = f"v{i}"
+        ids = [t[0] for t in tasks]
+        # Published first, so served first: it takes the others' first
+        # delivery down with it.
+        publish(env.broker, [(poison_id, poison)] + tasks)
+
+        def finished():
+            done, _ = success_ids(env.results, ids)
+            return (len(done) == n_innocent
+                    and env.broker.llen("vigil.dead_letters") == 1
+                    and env.broker.llen(QUEUE) == 0
+                    and env.broker.hlen("unacked") == 0)
+
+        deaths = 0
+        worker = None
+        while True:
+            # One task thread, so that nothing runs beside the suspect that
+            # runs alone; a short visibility timeout brings back what the
+            # dead worker held.
+            worker = env.start_vigil_worker(
+                QUEUE, 1, VIGIL_TEST_CRASH_TASK=1,
+                VIGIL_BROKER_VISIBILITY_TIMEOUT=1,
+                VIGIL_BROKER_RESTORE_INTERVAL=0.2)
+            wait_until(lambda: not worker.alive() or finished(), 60,
+                       "the worker to die or every task to settle",
+                       interval=0.05)
+            if worker.alive():
+                break
+            worker.expected_exit = True
+            rc = worker.returncode
+            assert rc == -signal.SIGABRT, \
+                f"the worker exited with {rc}, not SIGABRT:\n" \
+                f"{worker.log_tail()}"
+            deaths += 1
+            assert deaths <= max_deliveries, \
+                f"the poison message took {deaths} workers down " \
+                f"(tasks.max-deliveries {max_deliveries})"
+            # Killed in the middle of a restore sweep, a worker would leave
+            # kombu's unacked_mutex for its 300 s expiry, as a Celery
+            # worker does; its holder is dead, so clear it.
+            env.broker.delete("unacked_mutex")
+        print(f"  the poison message took {deaths} worker(s) down",
+              flush=True)
+        assert deaths == max_deliveries, \
+            f"dead-lettered after {deaths} deaths, expected " \
+            f"{max_deliveries}"
+        letters = env.dead_letters()
+        assert len(letters) == 1, f"dead letters: {letters}"
+        letter = letters[0]
+        assert letter["task_id"] == poison_id, letter
+        assert letter["task"] == "vigil.test.crash", letter
+        assert letter["reason"] == (f"delivered {max_deliveries} times, its "
+                                    f"worker died each time"), letter
+        done, docs = success_ids(env.results, ids)
+        wrong = [i for i in ids if docs[i].get("result") != expected[i]]
+        assert not wrong, f"wrong results: {wrong[:3]}"
+        assert env.broker.hlen("unacked_deliveries") == 0, \
+            "failed-delivery counts left behind: " \
+            f"{env.broker.hgetall('unacked_deliveries')}"
+        rc = worker.stop(timeout=30)
+        assert rc == 0, f"worker exit status {rc}:\n{worker.log_tail()}"
+
+
 CHECKS = [
     ("kill_worker_mid_batch", check_kill_worker_mid_batch),
     ("sigterm_worker_mid_batch", check_sigterm_worker_mid_batch),
     ("duplicate_delivery_keeps_success",
      check_duplicate_delivery_keeps_success),
+    ("poison_message_dead_lettered", check_poison_message_dead_lettered),
 ]
 
 

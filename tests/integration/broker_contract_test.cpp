@@ -10,6 +10,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <thread>
@@ -257,6 +258,148 @@ TEST_CASE("brokers give back requeued deliveries at the head",
     CHECK(arg_of(again[0]) == 1);
     CHECK(arg_of(again[2]) == 3);
   }
+}
+
+TEST_CASE("brokers give back at once what a dead holder held",
+          "[broker][contract]") {
+  for (auto& url : broker_urls()) {
+    INFO("broker " << url);
+    auto b = open(url);
+    REQUIRE_FALSE(b->publish({make_task("q", 1), make_task("q", 2),
+                              make_task("q", 3)}));
+    std::vector<raw_delivery> got;
+    fetch_until(*b, {"q"}, 3, got);
+    REQUIRE(got.size() == 3);
+    for (auto& raw : got)
+      CHECK(raw.failed_deliveries == 0);
+    // The holder of the first two died: they come back now, not after the
+    // visibility timeout (AMQP: a nack with requeue, the default).
+    CHECK(*b->restore_unacked({got[0].tag, got[1].tag}) == 2);
+    CHECK(*b->unacked_count() == 1);
+    std::vector<raw_delivery> again;
+    fetch_until(*b, {"q"}, 2, again);
+    REQUIRE(again.size() == 2);
+    std::vector<int64_t> args{arg_of(again[0]), arg_of(again[1])};
+    std::sort(args.begin(), args.end());
+    CHECK(args == std::vector<int64_t>{1, 2});
+    for (auto& raw : again) {
+      auto d = b->decode(raw);
+      REQUIRE(d);
+      CHECK(d->redelivered);
+      CHECK(d->queue == "q");
+      // AMQP counts nothing yet (the lead wires x-delivery-count).
+      CHECK(raw.failed_deliveries == (is_amqp(url) ? 0u : 1u));
+    }
+    if (!is_amqp(url)) {
+      // Tags that are no longer unacknowledged are skipped.
+      REQUIRE_FALSE(b->ack({got[2].tag}));
+      CHECK(*b->restore_unacked({got[2].tag, "no-such-tag"}) == 0);
+      CHECK(*b->queue_length("q") == 0);
+    } else {
+      REQUIRE_FALSE(b->ack({got[2].tag}));
+    }
+    REQUIRE_FALSE(b->ack({again[0].tag, again[1].tag}));
+    CHECK(*b->unacked_count() == 0);
+  }
+}
+
+TEST_CASE("brokers count failed deliveries per message until it leaves",
+          "[broker][contract]") {
+  for (auto& url : broker_urls()) {
+    INFO("broker " << url);
+    if (is_amqp(url))
+      continue; // AMQP counts nothing yet: see the case above
+    auto b = open(url);
+    REQUIRE_FALSE(b->publish({make_task("q", 5)}));
+    auto take = [&] {
+      std::vector<raw_delivery> got;
+      REQUIRE_FALSE(b->fetch({"q"}, 10, got));
+      REQUIRE(got.size() == 1);
+      CHECK(arg_of(got[0]) == 5);
+      return got[0];
+    };
+    auto first = take();
+    CHECK(first.failed_deliveries == 0);
+    // Its holder died: one failed delivery.
+    REQUIRE(*b->restore_unacked({first.tag}) == 1);
+    auto second = take();
+    CHECK(second.tag == first.tag);
+    CHECK(second.failed_deliveries == 1);
+    // Counted before it runs alone...
+    CHECK(*b->count_delivery(second.tag) == 2);
+    // ... so a death during that run adds nothing more.
+    REQUIRE(*b->restore_unacked({second.tag}) == 1);
+    auto third = take();
+    CHECK(third.failed_deliveries == 2);
+    // A clean give-back (a drain) keeps the count.
+    REQUIRE_FALSE(b->requeue({third.tag}));
+    auto fourth = take();
+    CHECK(fourth.failed_deliveries == 2);
+    // Past the visibility timeout its holder is presumed dead: a delivery
+    // not counted yet gets one, a counted one keeps its count.
+    CHECK(*b->restore_expired(std::chrono::seconds{0}) == 1);
+    auto fifth = take();
+    CHECK(fifth.failed_deliveries == 2);
+    CHECK(*b->count_delivery(fifth.tag) == 3);
+    CHECK(*b->restore_expired(std::chrono::seconds{0}) == 1);
+    auto sixth = take();
+    CHECK(sixth.failed_deliveries == 3);
+    // Dead-lettered (acknowledged), the count goes with it: replayed, the
+    // message starts afresh.
+    dead_letter x{new_uuid4(), "vigil.echo", "tid", "q", "poisoned",
+                  now_unix_us(), sixth.envelope, {}};
+    REQUIRE_FALSE(b->dead_letter_batch({x}, {sixth.tag}));
+    REQUIRE(*b->replay_dead_letters(x.id) == 1);
+    auto seventh = take();
+    CHECK(seventh.tag == first.tag);
+    CHECK(seventh.failed_deliveries == 0);
+    // A message whose holder expired before any count was kept gets one.
+    CHECK(*b->restore_expired(std::chrono::seconds{0}) == 1);
+    auto eighth = take();
+    CHECK(eighth.failed_deliveries == 1);
+    REQUIRE_FALSE(b->ack({eighth.tag}));
+    REQUIRE_FALSE(b->publish({make_task("q", 5)}));
+    CHECK(take().failed_deliveries == 0);
+  }
+}
+
+TEST_CASE("redis broker keeps failed-delivery counts beside kombu's unacked "
+          "hash",
+          "[broker][redis]") {
+  auto url = redis_url(46);
+  if (url.empty()) {
+    WARN("VIGIL_TEST_REDIS_URL is not set: skipped");
+    return;
+  }
+  auto conn = flushed_redis(url);
+  auto b = open(url);
+  REQUIRE_FALSE(b->publish({make_task("q", 1), make_task("q", 2)}));
+  std::vector<raw_delivery> got;
+  REQUIRE_FALSE(b->fetch({"q"}, 10, got));
+  REQUIRE(got.size() == 2);
+  REQUIRE(*b->restore_unacked({got[0].tag}) == 1);
+  // The count is in its own hash, keyed by delivery tag; kombu's keys hold
+  // what kombu expects (the message is back in its list, out of unacked).
+  auto count = conn->command({"HGET", "unacked_deliveries", got[0].tag});
+  REQUIRE(count);
+  CHECK(count->as_string() == "1");
+  CHECK(conn->command({"HEXISTS", "unacked", got[0].tag})->as_int(-1) == 0);
+  CHECK(conn->command({"ZSCORE", "unacked_index", got[0].tag})->is_nil());
+  CHECK(conn->command({"HLEN", "unacked_deliveries"})->as_int(-1) == 1);
+  auto listed = conn->command({"LRANGE", "q", "0", "-1"});
+  REQUIRE(listed->size() == 1);
+  auto d = decode_kombu_envelope((*listed)[0].as_string());
+  REQUIRE(d);
+  CHECK(d->redelivered);
+  CHECK(d->tag == got[0].tag);
+  // A clean requeue of the other one counts nothing.
+  REQUIRE_FALSE(b->requeue({got[1].tag}));
+  CHECK(conn->command({"HLEN", "unacked_deliveries"})->as_int(-1) == 1);
+  std::vector<raw_delivery> again;
+  REQUIRE_FALSE(b->fetch({"q"}, 10, again));
+  REQUIRE(again.size() == 2);
+  REQUIRE_FALSE(b->ack({again[0].tag, again[1].tag}));
+  CHECK(conn->command({"EXISTS", "unacked_deliveries"})->as_int(-1) == 0);
 }
 
 TEST_CASE("brokers keep dead letters and replay them", "[broker][contract]") {

@@ -115,6 +115,7 @@ TEST_CASE("defaults", "[config]") {
   CHECK(cfg.get_string_list("tasks.queues").empty());
   CHECK(cfg.is_set("tasks.queues"));
   CHECK(cfg.get_string("tasks.unknown-task") == "dead-letter");
+  CHECK(cfg.get_int("tasks.max-deliveries") == 5);
   CHECK(cfg.get_int("worker.concurrency") == 0);
   CHECK(cfg.get_double("worker.shutdown-timeout") == 30.0);
   CHECK(cfg.get_string("log.level") == "info");
@@ -319,6 +320,9 @@ TEST_CASE("wrong types", "[config]") {
              "'99999999999999999999999'");
     CHECK(one_problem("worker.concurrency: -1")
           == "worker.concurrency: expected an integer >= 0, got '-1'");
+    CHECK(one_problem("tasks.max-deliveries: -1")
+          == "tasks.max-deliveries: expected an integer between 0 and 10000, "
+             "got '-1'");
   }
   SECTION("number") {
     CHECK(one_problem("broker.restore-interval: 0.01")
