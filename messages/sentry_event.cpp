@@ -347,9 +347,8 @@ caf::expected<std::string> splice(std::string_view text,
       continue;
     if (has_members || !tail.empty())
       tail += ',';
-    tail += '"';
-    tail += e.key;
-    tail += "\":";
+    append_json_string(tail, e.key);
+    tail += ':';
     tail += e.value;
   }
   std::sort(reps.begin(), reps.end(),
@@ -365,16 +364,6 @@ caf::expected<std::string> splice(std::string_view text,
   out.append(text.substr(pos, close - pos));
   out += tail;
   out.append(text.substr(close));
-  return out;
-}
-
-std::string json_quoted(std::string_view s) {
-  // Only used for values vigil generates (hex ids, known level names).
-  std::string out;
-  out.reserve(s.size() + 2);
-  out += '"';
-  out += s;
-  out += '"';
   return out;
 }
 
@@ -569,13 +558,13 @@ normalize_event(std::string_view json, uint64_t project_id, double received,
   if (auto id = normalize_event_id(own_id)) {
     out.event_id = std::move(*id);
     if (out.event_id != own_id)
-      edits.push_back({"event_id", json_quoted(out.event_id)});
+      edits.push_back({"event_id", quoted_text(out.event_id)});
   } else {
     std::optional<std::string> hinted;
     if (event_id_hint)
       hinted = normalize_event_id(*event_id_hint);
     out.event_id = hinted ? std::move(*hinted) : new_event_id();
-    edits.push_back({"event_id", json_quoted(out.event_id)});
+    edits.push_back({"event_id", quoted_text(out.event_id)});
   }
 
   edits.push_back({"project", std::to_string(project_id)});
@@ -595,18 +584,18 @@ normalize_event(std::string_view json, uint64_t project_id, double received,
   out.transaction = top.string("type") == "transaction";
   if (opts.transaction && !out.transaction) {
     out.transaction = true;
-    edits.push_back({"type", json_quoted("transaction")});
+    edits.push_back({"type", quoted_text("transaction")});
   }
   out.level = top.string("level");
   if (out.level.empty()) {
     // Relay's default: "info" for transactions, "error" for the rest.
     out.level = out.transaction ? "info" : "error";
-    edits.push_back({"level", json_quoted(out.level)});
+    edits.push_back({"level", quoted_text(out.level)});
   }
   out.platform = top.string("platform");
   if (out.platform.empty()) {
     out.platform = "other";
-    edits.push_back({"platform", json_quoted(out.platform)});
+    edits.push_back({"platform", quoted_text(out.platform)});
   }
 
   resolve_ip_addresses(top, top.string("platform"), opts.client_ip, edits);
