@@ -1,11 +1,14 @@
 #include "messages/json_writer.hpp"
 
+#include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 
 #include <nlohmann/json.hpp>
+#include <simdjson.h>
 
 #include "messages/text_excerpt.hpp"
 #include "messages/utf8.hpp"
@@ -17,23 +20,71 @@ namespace {
 constexpr uint64_t ones = 0x0101010101010101ULL;
 constexpr uint64_t highs = 0x8080808080808080ULL;
 
-/// Whether some byte of `w` is below `n` (n <= 0x80).
-constexpr bool has_less(uint64_t w, uint64_t n) {
-  return ((w - n * ones) & ~w & highs) != 0;
+// Byte tests on eight bytes at once. Each mask has a byte's top bit set
+// where the test may hold; the lowest such byte is always right and no
+// byte that fails the test is flagged unless one below it passes, so "mask
+// is zero" is exact.
+
+/// Bytes below 0x20.
+constexpr uint64_t below_space(uint64_t w) {
+  return (w - 0x20 * ones) & ~w & highs;
 }
 
-constexpr bool has_byte(uint64_t w, unsigned char c) {
+/// Bytes equal to `c`.
+constexpr uint64_t equal_to(uint64_t w, unsigned char c) {
   auto x = w ^ (c * ones);
-  return ((x - ones) & ~x & highs) != 0;
+  return (x - ones) & ~x & highs;
+}
+
+/// Whether no byte of `w` needs an escape (non-ASCII bytes do not).
+constexpr bool escape_free_word(uint64_t w) {
+  return (below_space(w) | equal_to(w, '"') | equal_to(w, '\\')) == 0;
 }
 
 /// Whether all eight bytes of `w` are printable ASCII other than `"` and
 /// `\`, i.e. go out as they are. Most strings vigil writes (ids, names,
 /// reprs of ASCII values) are all such bytes: they are copied in one run.
 constexpr bool plain_word(uint64_t w) {
-  return (w & highs) == 0 && !has_less(w, 0x20) && !has_byte(w, '"')
-         && !has_byte(w, '\\');
+  return ((w & highs) | below_space(w) | equal_to(w, '"')
+          | equal_to(w, '\\'))
+         == 0;
 }
+
+/// The index of the first word from `i` on that `Test` rejects, or `n`
+/// when the rest passes. The last few bytes are tested as the last full
+/// word of `p` (overlapping bytes already passed), not one by one.
+template <bool (*Test)(uint64_t)>
+size_t skip_words(const unsigned char* p, size_t i, size_t n) {
+  uint64_t w;
+  for (; i + 8 <= n; i += 8) {
+    std::memcpy(&w, p + i, 8);
+    if (!Test(w))
+      return i;
+  }
+  if (i < n && n >= 8) {
+    std::memcpy(&w, p + n - 8, 8);
+    if (Test(w))
+      return n;
+  }
+  return i;
+}
+
+enum byte_kind : unsigned char { plain_byte, escaped_byte, non_ascii_byte };
+
+/// What each byte value needs: nothing, an escape, or a UTF-8 check.
+constexpr auto byte_class = [] {
+  std::array<byte_kind, 256> xs{};
+  for (size_t c = 0; c < 256; ++c)
+    xs[c] = c >= 0x80                           ? non_ascii_byte
+            : c < 0x20 || c == '"' || c == '\\' ? escaped_byte
+                                                : plain_byte;
+  return xs;
+}();
+
+/// From this many bytes on, text with non-ASCII characters is validated in
+/// one SIMD pass rather than character by character (below it, the call
+/// costs more than it saves).
+constexpr size_t min_validated = 32;
 
 void append_escape(std::string& out, unsigned char c) {
   static constexpr char hex[] = "0123456789abcdef";
@@ -64,37 +115,54 @@ void append_integer(std::string& out, T x) {
 void append_json_string(std::string& out, std::string_view s) {
   auto p = reinterpret_cast<const unsigned char*>(s.data());
   auto n = s.size();
-  out.reserve(out.size() + n + 2);
+  if (out.capacity() - out.size() < n + 2)
+    out.reserve(out.size() + n + 2);
   out.push_back('"');
   size_t run = 0; // start of the pending run of bytes that go out as they are
   size_t i = 0;
+  // Set once the rest of `s` is known to be valid UTF-8: then only the
+  // escapes remain to find, eight bytes at a time, non-ASCII text included.
+  bool valid_rest = false;
+  bool validated = false;
   while (i < n) {
-    for (uint64_t w; i + 8 <= n; i += 8) {
-      std::memcpy(&w, p + i, 8);
-      if (!plain_word(w))
-        break;
-    }
-    if (i >= n)
-      break;
-    auto c = p[i];
-    if (c < 0x80) {
-      if (c >= 0x20 && c != '"' && c != '\\') {
+    i = valid_rest ? skip_words<escape_free_word>(p, i, n)
+                   : skip_words<plain_word>(p, i, n);
+    // Byte by byte through the word that stopped the scan (through all of
+    // a text shorter than a word).
+    for (auto stop = std::min(n, i + 8); i < stop;) {
+      auto c = p[i];
+      switch (byte_class[c]) {
+        case plain_byte: ++i; continue;
+        case escaped_byte:
+          out.append(s.data() + run, i - run);
+          append_escape(out, c);
+          run = ++i;
+          continue;
+        default: break;
+      }
+      if (valid_rest) {
         ++i;
         continue;
       }
+      // The first non-ASCII byte of a longer text: one SIMD pass over the
+      // rest (i is where a character starts) usually settles it for good.
+      if (!validated && n - i >= min_validated) {
+        validated = true;
+        if (simdjson::validate_utf8(s.data() + i, n - i)) {
+          valid_rest = true;
+          ++i;
+          continue;
+        }
+      }
+      if (auto len = utf8_sequence_length(p + i, n - i); len > 0) {
+        i += len;
+        continue;
+      }
       out.append(s.data() + run, i - run);
-      append_escape(out, c);
-      run = ++i;
-      continue;
+      out += "\xEF\xBF\xBD"; // U+FFFD REPLACEMENT CHARACTER
+      i += utf8_invalid_length(p + i, n - i);
+      run = i;
     }
-    if (auto len = utf8_sequence_length(p + i, n - i); len > 0) {
-      i += len;
-      continue;
-    }
-    out.append(s.data() + run, i - run);
-    out += "\xEF\xBF\xBD"; // U+FFFD REPLACEMENT CHARACTER
-    i += utf8_invalid_length(p + i, n - i);
-    run = i;
   }
   out.append(s.data() + run, n - run);
   out.push_back('"');
