@@ -5,13 +5,13 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/backends/nodestore.hpp"
-#include "adapters/zlib.hpp"
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
 #include "messages/json_writer.hpp"
 #include "messages/sentry_auth.hpp"
 #include "messages/sentry_envelope.hpp"
 #include "messages/sentry_event.hpp"
+#include "web/content_encoding.hpp"
 
 namespace vigil {
 
