@@ -29,7 +29,7 @@
 
 #include "config/text.hpp"
 #include "messages/errors.hpp"
-#include "messages/json_codec.hpp"
+#include "messages/json_writer.hpp"
 #include "messages/text_excerpt.hpp"
 
 namespace vigil {
@@ -71,10 +71,9 @@ http_response json_error(unsigned status, std::string_view detail) {
   static constexpr size_t max_detail = 4096;
   http_response r;
   r.status = status;
-  auto text = utf8_prefix(detail, max_detail);
-  r.body.reserve(text.size() + 16);
+  r.body.reserve(std::min(detail.size(), max_detail) + 16);
   r.body.append("{\"detail\":");
-  append_json_text(r.body, text);
+  append_json_string(r.body, detail, max_detail);
   r.body += '}';
   return r;
 }

@@ -1,17 +1,14 @@
 #include "adapters/zlib.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <climits>
 #include <new>
-
 #include <vector>
 
 #include <isa-l/igzip_lib.h>
 #include <zlib.h>
 
 #include "messages/errors.hpp"
-#include "messages/text_excerpt.hpp"
 
 namespace vigil {
 
@@ -120,22 +117,6 @@ caf::expected<std::string> inflate_bounded(std::string_view data,
   }
 }
 
-bool iequals(std::string_view x, std::string_view y) {
-  if (x.size() != y.size())
-    return false;
-  for (size_t i = 0; i < x.size(); ++i) {
-    auto a = static_cast<unsigned char>(x[i]);
-    auto b = static_cast<unsigned char>(y[i]);
-    if (std::tolower(a) != std::tolower(b))
-      return false;
-  }
-  return true;
-}
-
-} // namespace
-
-namespace {
-
 // ISA-L's igzip compresses a whole buffer at once into the same zlib format
 // (RFC 1950) that zlib writes and Python's `zlib.decompress` reads. Its
 // level 0 is its fastest: on a 2.5 KiB normalized event it takes about a
@@ -207,61 +188,23 @@ caf::expected<std::string> zlib_decompress(std::string_view data,
   return inflate_bounded(data, zlib_window, max_out, "zlib data");
 }
 
-const char* to_string(content_encoding x) {
-  switch (x) {
-    case content_encoding::identity: return "identity";
-    case content_encoding::gzip: return "gzip";
-    case content_encoding::deflate: return "deflate";
-  }
-  return "identity";
+caf::expected<std::string> gzip_decompress(std::string_view data,
+                                           size_t max_out, const char* what) {
+  return inflate_bounded(data, gzip_window, max_out, what, true);
 }
 
-caf::expected<content_encoding>
-parse_content_encoding(std::string_view header) {
-  auto blank = [](char c) { return c == ' ' || c == '\t'; };
-  while (!header.empty() && blank(header.front()))
-    header.remove_prefix(1);
-  while (!header.empty() && blank(header.back()))
-    header.remove_suffix(1);
-  if (header.empty() || iequals(header, "identity"))
-    return content_encoding::identity;
-  if (iequals(header, "gzip") || iequals(header, "x-gzip"))
-    return content_encoding::gzip;
-  if (iequals(header, "deflate"))
-    return content_encoding::deflate;
-  auto name = excerpt(header, 64);
-  for (auto& c : name)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F)
-      c = '?';
-  return caf::make_error(errc::unsupported,
-                         "unsupported Content-Encoding '" + name
-                           + "' (expected gzip, deflate or identity)");
-}
-
-caf::expected<std::string> decode_body(std::string_view body,
-                                       content_encoding enc, size_t max_out) {
-  switch (enc) {
-    case content_encoding::identity:
-      if (body.size() > max_out)
-        return caf::make_error(errc::too_large,
-                               "body exceeds " + std::to_string(max_out)
-                                 + " bytes");
-      return std::string{body};
-    case content_encoding::gzip:
-      return inflate_bounded(body, gzip_window, max_out, "gzip body", true);
-    case content_encoding::deflate:
-      if (looks_like_zlib(body)) {
-        auto out = inflate_bounded(body, zlib_window, max_out,
-                                   "deflate body");
-        if (out || out.error() != errc::malformed)
-          return out;
-        // A raw stream whose first bytes happen to look like a zlib header.
-        auto raw = inflate_bounded(body, raw_window, max_out, "deflate body");
-        return raw ? raw : out;
-      }
-      return inflate_bounded(body, raw_window, max_out, "deflate body");
+caf::expected<std::string> deflate_decompress(std::string_view data,
+                                              size_t max_out,
+                                              const char* what) {
+  if (looks_like_zlib(data)) {
+    auto out = inflate_bounded(data, zlib_window, max_out, what);
+    if (out || out.error() != errc::malformed)
+      return out;
+    // A raw stream whose first bytes happen to look like a zlib header.
+    auto raw = inflate_bounded(data, raw_window, max_out, what);
+    return raw ? raw : out;
   }
-  return caf::make_error(errc::unsupported, "unknown content encoding");
+  return inflate_bounded(data, raw_window, max_out, what);
 }
 
 } // namespace vigil

@@ -129,7 +129,7 @@ int dead_letters_list_command(const config& cfg, const std::string& queue,
     if (!x->unreadable.empty()) {
       // Shown, not skipped: an operator must see that the list holds it.
       std::string raw;
-      append_json_text(raw, x->envelope.substr(0, 200));
+      append_json_string(raw, x->envelope, 200);
       std::cout << x->id << "  (unreadable record: " << x->unreadable
                 << ")\n    " << raw << "\n";
       continue;

@@ -9,6 +9,7 @@
 #include "messages/base64.hpp"
 #include "messages/errors.hpp"
 #include "messages/json_parser.hpp"
+#include "messages/json_writer.hpp"
 
 namespace vigil {
 
@@ -189,74 +190,6 @@ caf::expected<value> decode_json(std::string_view text,
 
 namespace {
 
-/// Length of the valid UTF-8 sequence at `p` (n > 0 bytes available), or 0.
-size_t utf8_sequence_length(const unsigned char* p, size_t n) {
-  auto cont = [&](size_t i) { return i < n && (p[i] & 0xC0) == 0x80; };
-  auto b0 = p[0];
-  if (b0 >= 0xC2 && b0 <= 0xDF)
-    return cont(1) ? 2 : 0;
-  if (b0 >= 0xE0 && b0 <= 0xEF) {
-    if (!cont(1) || !cont(2))
-      return 0;
-    // Reject overlong forms (E0 80..9F) and surrogates (ED A0..BF).
-    if ((b0 == 0xE0 && p[1] < 0xA0) || (b0 == 0xED && p[1] >= 0xA0))
-      return 0;
-    return 3;
-  }
-  if (b0 >= 0xF0 && b0 <= 0xF4) {
-    if (!cont(1) || !cont(2) || !cont(3))
-      return 0;
-    // Reject overlong forms (F0 80..8F) and code points above U+10FFFF.
-    if ((b0 == 0xF0 && p[1] < 0x90) || (b0 == 0xF4 && p[1] >= 0x90))
-      return 0;
-    return 4;
-  }
-  return 0;
-}
-
-void put_string(std::string& out, std::string_view s) {
-  constexpr char hex[] = "0123456789abcdef";
-  auto p = reinterpret_cast<const unsigned char*>(s.data());
-  auto n = s.size();
-  out += '"';
-  size_t run = 0; // start of the pending run of bytes copied verbatim
-  size_t i = 0;
-  while (i < n) {
-    auto c = p[i];
-    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-      ++i;
-      continue;
-    }
-    if (c >= 0x80) {
-      if (auto len = utf8_sequence_length(p + i, n - i); len > 0) {
-        i += len;
-        continue;
-      }
-      out.append(s.data() + run, i - run);
-      out += "\xEF\xBF\xBD"; // U+FFFD REPLACEMENT CHARACTER
-      run = ++i;
-      continue;
-    }
-    out.append(s.data() + run, i - run);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        out += "\\u00";
-        out += hex[c >> 4];
-        out += hex[c & 0xF];
-    }
-    run = ++i;
-  }
-  out.append(s.data() + run, n - run);
-  out += '"';
-}
-
 template <class T>
 void put_integer(std::string& out, T x) {
   char buf[24];
@@ -282,7 +215,7 @@ void put_value(std::string& out, const value& x) {
         append_python_float(out, f);
       return;
     }
-    case value_kind::text: put_string(out, x.as_text()); return;
+    case value_kind::text: append_json_string(out, x.as_text()); return;
     case value_kind::bytes:
       out += '"';
       out += base64_encode(x.as_bytes().bytes);
@@ -307,7 +240,7 @@ void put_value(std::string& out, const value& x) {
         if (!first)
           out += ',';
         first = false;
-        put_string(out, k);
+        append_json_string(out, k);
         out += ':';
         put_value(out, v);
       }
@@ -328,10 +261,6 @@ std::string encode_json(const value& x) {
   out.reserve(64);
   put_value(out, x);
   return out;
-}
-
-void append_json_text(std::string& out, std::string_view s) {
-  put_string(out, s);
 }
 
 } // namespace vigil

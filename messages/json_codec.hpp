@@ -5,6 +5,7 @@
 
 #include <caf/expected.hpp>
 
+#include "messages/json_writer.hpp"
 #include "messages/msgpack_codec.hpp"
 #include "messages/value.hpp"
 
@@ -21,19 +22,23 @@ caf::expected<value> decode_json(std::string_view text,
                                  const decode_limits& limits = {});
 
 /// Appends the compact JSON encoding of `x` to `out` (`[1,2]`, `{"a":1}`).
-/// UTF-8 is kept raw; `"`, `\` and control characters are escaped, invalid
-/// UTF-8 in text becomes U+FFFD. Floats use Python's repr (`1.0`, `1e+20`);
-/// non-finite floats are written as `NaN`, `Infinity` and `-Infinity`, as
-/// Python's json.dumps does (strict parsers, this decoder included, reject
-/// them). Binary has no JSON form and is written as a base64 string, so it
+/// Text and keys are written by append_json_string (escapes, UTF-8 kept,
+/// invalid UTF-8 replaced by U+FFFD). Floats use Python's repr (`1.0`,
+/// `1e+20`); non-finite floats are written as `NaN`, `Infinity` and
+/// `-Infinity`, as Python's json.dumps does (strict parsers, this decoder
+/// included, reject them). Binary has no JSON form and is written as a base64 string, so it
 /// decodes back as text.
 void encode_json(const value& x, std::string& out);
 
 /// Returns the compact JSON encoding of `x` (see the overload above).
 std::string encode_json(const value& x);
 
-/// Appends `s` as a JSON string literal, quotes included, as `encode_json`
-/// writes text: always valid JSON, invalid UTF-8 replaced by U+FFFD.
-void append_json_text(std::string& out, std::string_view s);
+/// Deprecated: append_json_string (messages/json_writer.hpp) is the one
+/// JSON string writer. Kept only for adapters/amqp_message.cpp, which is
+/// being rewritten elsewhere; remove it once that call is gone.
+[[deprecated("use append_json_string from messages/json_writer.hpp")]]
+inline void append_json_text(std::string& out, std::string_view s) {
+  append_json_string(out, s);
+}
 
 } // namespace vigil

@@ -1,7 +1,6 @@
 #include "messages/kombu_envelope.hpp"
 
 #include <cstdint>
-#include <cstring>
 
 #include <simdjson.h>
 
@@ -119,47 +118,11 @@ header::index header_of(std::string_view key) {
   return header::count;
 }
 
-// True when some byte of `s` needs escaping in a JSON string (a control
-// character, '"' or '\\'): eight bytes at a time, since the envelope's
-// strings (ids, reprs, names) almost never do.
-bool needs_json_escape(std::string_view s) {
-  constexpr uint64_t ones = 0x0101010101010101ULL;
-  constexpr uint64_t highs = 0x8080808080808080ULL;
-  auto has_zero = [](uint64_t v) { return ((v - ones) & ~v & highs) != 0; };
-  size_t i = 0;
-  for (; i + 8 <= s.size(); i += 8) {
-    uint64_t w;
-    std::memcpy(&w, s.data() + i, 8);
-    // A byte below 0x20: its top three bits are zero.
-    uint64_t low = w & (0xE0 * ones);
-    if (has_zero(low) || has_zero(w ^ ('"' * ones))
-        || has_zero(w ^ ('\\' * ones)))
-      return true;
-  }
-  for (; i < s.size(); ++i) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == '"' || c == '\\')
-      return true;
-  }
-  return false;
-}
-
-// append_json_string, with the common no-escape case as one copy.
-void put_json_text(std::string& out, std::string_view s) {
-  if (needs_json_escape(s)) {
-    append_json_string(out, s);
-    return;
-  }
-  out += '"';
-  out += s;
-  out += '"';
-}
-
 void put_string_or_null(std::string& out, std::string_view s) {
   if (s.empty())
     out += "null";
   else
-    put_json_text(out, s);
+    append_json_string(out, s);
 }
 
 void put_time_or_null(std::string& out, int64_t us) {
@@ -167,9 +130,7 @@ void put_time_or_null(std::string& out, int64_t us) {
     out += "null";
     return;
   }
-  out += '"';
-  out += format_iso8601(us);
-  out += '"';
+  append_json_string(out, format_iso8601(us));
 }
 
 void put_limit(std::string& out, double x) {
@@ -203,13 +164,13 @@ std::string encode_kombu_envelope(const task_message& msg,
   out += "{\"body\": \""sv;
   out += base64_encode(msg.body);
   out += "\", \"content-encoding\": "sv;
-  put_json_text(out, msg.content_encoding);
+  append_json_string(out, msg.content_encoding);
   out += ", \"content-type\": "sv;
-  put_json_text(out, msg.content_type);
+  append_json_string(out, msg.content_type);
   out += ", \"headers\": {\"lang\": \"cpp\", \"task\": "sv;
-  put_json_text(out, msg.task);
+  append_json_string(out, msg.task);
   out += ", \"id\": "sv;
-  put_json_text(out, msg.id);
+  append_json_string(out, msg.id);
   out += ", \"shadow\": "sv;
   put_string_or_null(out, msg.shadow);
   out += ", \"eta\": "sv;
@@ -225,15 +186,15 @@ std::string encode_kombu_envelope(const task_message& msg,
   out += ", "sv;
   put_limit(out, msg.soft_time_limit);
   out += "], \"root_id\": "sv;
-  put_json_text(out, msg.root_id.empty() ? msg.id : msg.root_id);
+  append_json_string(out, msg.root_id.empty() ? msg.id : msg.root_id);
   out += ", \"parent_id\": "sv;
   put_string_or_null(out, msg.parent_id);
   out += ", \"argsrepr\": "sv;
-  put_json_text(out, msg.argsrepr);
+  append_json_string(out, msg.argsrepr);
   out += ", \"kwargsrepr\": "sv;
-  put_json_text(out, msg.kwargsrepr);
+  append_json_string(out, msg.kwargsrepr);
   out += ", \"origin\": "sv;
-  put_json_text(out, msg.origin);
+  append_json_string(out, msg.origin);
   out += msg.ignore_result ? ", \"ignore_result\": true"sv
                            : ", \"ignore_result\": false"sv;
   if (msg.schema_version > 0) {
@@ -246,19 +207,19 @@ std::string encode_kombu_envelope(const task_message& msg,
     out.append(msg.extra_headers, 1, msg.extra_headers.size() - 2);
   }
   out += "}, \"properties\": {\"correlation_id\": "sv;
-  put_json_text(out, msg.correlation_id.empty() ? msg.id
+  append_json_string(out, msg.correlation_id.empty() ? msg.id
                                                 : msg.correlation_id);
   if (!msg.reply_to.empty()) {
     out += ", \"reply_to\": "sv;
-    put_json_text(out, msg.reply_to);
+    append_json_string(out, msg.reply_to);
   }
   out += ", \"delivery_mode\": 2, \"delivery_info\": {\"exchange\": \"\", "
          "\"routing_key\": "sv;
-  put_json_text(out, queue);
+  append_json_string(out, queue);
   out += "}, \"priority\": "sv;
   out += std::to_string(msg.priority);
   out += ", \"body_encoding\": \"base64\", \"delivery_tag\": "sv;
-  put_json_text(out, delivery_tag);
+  append_json_string(out, delivery_tag);
   out += "}}"sv;
   return out;
 }

@@ -1,7 +1,6 @@
 #include "messages/sentry_event.hpp"
 
 #include <algorithm>
-#include <array>
 #include <charconv>
 #include <cmath>
 #include <vector>
@@ -14,7 +13,7 @@
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
 #include "messages/json_parser.hpp"
-#include "messages/json_string.hpp"
+#include "messages/json_splice.hpp"
 #include "messages/json_writer.hpp"
 #include "messages/sentry_event_fields.hpp"
 #include "messages/sentry_grouping.hpp"
@@ -32,116 +31,6 @@ bool is_hex(char c) {
 
 char to_lower_ascii(char c) {
   return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-// -- raw text scanning --------------------------------------------------------
-
-// simdjson's DOM keeps no source offsets, so the splice points are found by
-// walking the top level of the (already validated) text: it only has to
-// skip strings and balanced containers.
-
-/// Span of one top-level member's value in the original text.
-struct member_span {
-  /// Unescaped, as every JSON reader sees it: `"proj\u0065ct"` is
-  /// `project`.
-  std::string key;
-  size_t value_begin = 0;
-  size_t value_end = 0;
-};
-
-size_t skip_ws(std::string_view s, size_t i) {
-  while (i < s.size()
-         && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
-    ++i;
-  return i;
-}
-
-/// `i` is at the opening quote; returns the index past the closing quote.
-size_t skip_string(std::string_view s, size_t i) {
-  for (++i; i < s.size(); ++i) {
-    if (s[i] == '\\')
-      ++i;
-    else if (s[i] == '"')
-      return i + 1;
-  }
-  return s.size();
-}
-
-/// Returns the index past the value starting at `i`.
-size_t skip_value(std::string_view s, size_t i) {
-  if (i >= s.size())
-    return i;
-  if (s[i] == '"')
-    return skip_string(s, i);
-  if (s[i] == '{' || s[i] == '[') {
-    size_t depth = 0;
-    while (i < s.size()) {
-      char c = s[i];
-      if (c == '"') {
-        i = skip_string(s, i);
-        continue;
-      }
-      if (c == '{' || c == '[')
-        ++depth;
-      else if ((c == '}' || c == ']') && --depth == 0)
-        return i + 1;
-      ++i;
-    }
-    return i;
-  }
-  while (i < s.size() && s[i] != ',' && s[i] != '}' && s[i] != ']'
-         && s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
-    ++i;
-  return i;
-}
-
-/// The text of a JSON string's contents (between the quotes) with its
-/// escapes decoded, so that keys compare as readers see them. The text was
-/// validated by simdjson; a lone surrogate becomes U+FFFD.
-std::string unescape_json(std::string_view raw) {
-  if (raw.find('\\') == std::string_view::npos)
-    return std::string{raw};
-  std::string out;
-  out.reserve(raw.size());
-  append_unescaped_json(out, raw);
-  return out;
-}
-
-/// Members of the top-level object and the index of its closing brace.
-struct top_level {
-  std::vector<member_span> members;
-  size_t close = 0;
-};
-
-/// Requires `s` to be a valid JSON object (checked by simdjson before).
-bool scan_top_level(std::string_view s, top_level& out) {
-  size_t i = skip_ws(s, 0);
-  if (i >= s.size() || s[i] != '{')
-    return false;
-  i = skip_ws(s, i + 1);
-  while (i < s.size() && s[i] != '}') {
-    if (s[i] != '"')
-      return false;
-    auto key_end = skip_string(s, i);
-    if (key_end > s.size() || key_end < i + 2)
-      return false;
-    member_span m;
-    m.key = unescape_json(s.substr(i + 1, key_end - i - 2));
-    i = skip_ws(s, key_end);
-    if (i >= s.size() || s[i] != ':')
-      return false;
-    i = skip_ws(s, i + 1);
-    m.value_begin = i;
-    m.value_end = skip_value(s, i);
-    i = skip_ws(s, m.value_end);
-    out.members.push_back(m);
-    if (i < s.size() && s[i] == ',')
-      i = skip_ws(s, i + 1);
-  }
-  if (i >= s.size())
-    return false;
-  out.close = i;
-  return true;
 }
 
 // -- timestamps ---------------------------------------------------------------
@@ -180,81 +69,6 @@ void append_number(std::string& out, double x) {
     return;
   }
   out.append(buf, end);
-}
-
-// -- numbers out of range ----------------------------------------------------
-
-/// Length of the JSON number token at `s[i]`, 0 if it is not one.
-size_t number_token(std::string_view s, size_t i) {
-  size_t j = i;
-  auto digits = [&] {
-    size_t k = j;
-    while (j < s.size() && s[j] >= '0' && s[j] <= '9')
-      ++j;
-    return j - k;
-  };
-  if (j < s.size() && s[j] == '-')
-    ++j;
-  if (j < s.size() && s[j] == '0')
-    ++j;
-  else if (digits() == 0)
-    return 0;
-  if (j < s.size() && s[j] == '.') {
-    ++j;
-    if (digits() == 0)
-      return 0;
-  }
-  if (j < s.size() && (s[j] == 'e' || s[j] == 'E')) {
-    ++j;
-    if (j < s.size() && (s[j] == '+' || s[j] == '-'))
-      ++j;
-    if (digits() == 0)
-      return 0;
-  }
-  return j - i;
-}
-
-/// Returns `text` with every well-formed integer token beyond 64 bits
-/// overwritten by "0" and spaces (same length).
-std::string tame_numbers(std::string_view text) {
-  std::string out{text};
-  size_t i = 0;
-  while (i < out.size()) {
-    char c = out[i];
-    if (c == '"') {
-      i = skip_string(out, i);
-      continue;
-    }
-    if (c != '-' && (c < '0' || c > '9')) {
-      ++i;
-      continue;
-    }
-    auto n = number_token(out, i);
-    if (n == 0) {
-      ++i;
-      continue;
-    }
-    auto tok = std::string_view{out}.substr(i, n);
-    // Only integers beyond 64 bits that still fit a double are tamed: a
-    // number beyond a double is refused by the JSON readers downstream
-    // (nlohmann: "number overflow"), so the event stays malformed.
-    bool integral = tok.find_first_of(".eE") == std::string_view::npos;
-    int64_t x = 0;
-    uint64_t y = 0;
-    double d = 0;
-    bool big_integer
-      = integral
-        && std::from_chars(tok.data(), tok.data() + n, x).ec != std::errc{}
-        && std::from_chars(tok.data(), tok.data() + n, y).ec != std::errc{}
-        && std::from_chars(tok.data(), tok.data() + n, d).ec == std::errc{};
-    if (big_integer) {
-      out[i] = '0';
-      std::fill(out.begin() + static_cast<ptrdiff_t>(i) + 1,
-                out.begin() + static_cast<ptrdiff_t>(i + n), ' ');
-    }
-    i += n;
-  }
-  return out;
 }
 
 // -- error positions ----------------------------------------------------------
@@ -301,83 +115,6 @@ caf::error json_error(std::string_view text, simdjson::error_code ec) {
                                             + simdjson::error_message(ec));
 }
 
-// -- the splice ---------------------------------------------------------------
-
-/// One field to set in the stored document.
-struct field_edit {
-  std::string_view key;
-  std::string value; // JSON text
-};
-
-/// Returns `text` with each edit's key set: existing members (every
-/// occurrence) get their value replaced in place, missing ones are added
-/// before the closing brace. Only when a member must be replaced is the
-/// text scanned; the common case appends and copies.
-caf::expected<std::string> splice(std::string_view text,
-                                  const top_members& event,
-                                  const std::vector<field_edit>& edits) {
-  auto close = text.find_last_not_of(" \t\n\r");
-  if (close == std::string_view::npos || text[close] != '}')
-    return caf::make_error(errc::malformed, "event is not a JSON object");
-  bool replace_any = false;
-  for (auto& e : edits) {
-    dom::element ignored;
-    if (event.get(e.key, ignored))
-      replace_any = true;
-  }
-  top_level top;
-  if (replace_any && !scan_top_level(text, top))
-    return caf::make_error(errc::malformed, "event is not a JSON object");
-  struct replacement {
-    size_t begin, end;
-    const std::string* value;
-  };
-  std::vector<replacement> reps;
-  std::string tail;
-  bool has_members = event.size() > 0;
-  for (auto& e : edits) {
-    bool found = false;
-    for (auto& m : top.members) {
-      if (m.key == e.key) {
-        found = true;
-        reps.push_back({m.value_begin, m.value_end, &e.value});
-      }
-    }
-    if (found)
-      continue;
-    if (has_members || !tail.empty())
-      tail += ',';
-    tail += '"';
-    tail += e.key;
-    tail += "\":";
-    tail += e.value;
-  }
-  std::sort(reps.begin(), reps.end(),
-            [](auto& a, auto& b) { return a.begin < b.begin; });
-  std::string out;
-  out.reserve(text.size() + tail.size() + 64);
-  size_t pos = 0;
-  for (auto& r : reps) {
-    out.append(text.substr(pos, r.begin - pos));
-    out += *r.value;
-    pos = r.end;
-  }
-  out.append(text.substr(pos, close - pos));
-  out += tail;
-  out.append(text.substr(close));
-  return out;
-}
-
-std::string json_quoted(std::string_view s) {
-  // Only used for values vigil generates (hex ids, known level names).
-  std::string out;
-  out.reserve(s.size() + 2);
-  out += '"';
-  out += s;
-  out += '"';
-  return out;
-}
-
 std::string new_event_id() {
   auto id = new_uuid4();
   id.erase(std::remove(id.begin(), id.end(), '-'), id.end());
@@ -387,36 +124,6 @@ std::string new_event_id() {
 // -- IP addresses --------------------------------------------------------------
 
 constexpr std::string_view auto_ip = "{{auto}}";
-
-/// `obj` as JSON text with member `key` set to `value` (JSON text): every
-/// occurrence replaced, appended when absent. The other members keep their
-/// order; their values are written back as simdjson read them.
-std::string object_with(dom::object obj, std::string_view key,
-                        std::string_view value) {
-  std::string out = "{";
-  bool found = false;
-  for (auto field : obj) {
-    if (out.size() > 1)
-      out += ',';
-    append_json_string(out, field.key);
-    out += ':';
-    if (field.key == key) {
-      found = true;
-      out += value;
-    } else {
-      out += simdjson::minify(field.value);
-    }
-  }
-  if (!found) {
-    if (out.size() > 1)
-      out += ',';
-    append_json_string(out, key);
-    out += ':';
-    out += value;
-  }
-  out += '}';
-  return out;
-}
 
 std::string quoted_text(std::string_view s) {
   std::string out;
@@ -428,7 +135,7 @@ std::string quoted_text(std::string_view s) {
 /// as edits of those members.
 void resolve_ip_addresses(const top_members& top, std::string_view platform,
                           std::string_view client_ip,
-                          std::vector<field_edit>& edits) {
+                          std::vector<json_member_edit>& edits) {
   // request.env.REMOTE_ADDR: "{{auto}}" resolved; a valid one backs the
   // user's address.
   std::string http_ip;
@@ -439,8 +146,8 @@ void resolve_ip_addresses(const top_members& top, std::string_view platform,
     if (remote == auto_ip && !client_ip.empty()) {
       http_ip = std::string{client_ip};
       edits.push_back(
-        {"request", object_with(request, "env",
-                                object_with(env, "REMOTE_ADDR",
+        {"request", with_member(request, "env",
+                                with_member(env, "REMOTE_ADDR",
                                             quoted_text(client_ip)))});
     } else if (is_ip_address(remote)) {
       http_ip = std::string{remote};
@@ -479,7 +186,7 @@ void resolve_ip_addresses(const top_members& top, std::string_view platform,
   }
   auto value = quoted_text(ip);
   if (has_user)
-    edits.push_back({user_key, object_with(user, "ip_address", value)});
+    edits.push_back({user_key, with_member(user, "ip_address", value)});
   else
     edits.push_back({user_key, "{\"ip_address\":" + value + "}"});
 }
@@ -543,7 +250,7 @@ normalize_event(std::string_view json, uint64_t project_id, double received,
     // Valid JSON may hold numbers simdjson cannot represent (Python sends
     // big integers as digits). Fields are read from a copy where such
     // numbers read as 0; the stored document keeps the original text.
-    if (auto tamed = tame_numbers(json); tamed.size() == json.size()) {
+    if (auto tamed = tame_big_integers(json); tamed.size() == json.size()) {
       padded.assign(tamed);
       ec = parser.parse(padded.data(), tamed.size(), false).get(root);
     }
@@ -561,7 +268,7 @@ normalize_event(std::string_view json, uint64_t project_id, double received,
   if (root.get_object().get(event) != simdjson::SUCCESS)
     return caf::make_error(errc::malformed, "event is not a JSON object");
   normalized_event out;
-  std::vector<field_edit> edits;
+  std::vector<json_member_edit> edits;
 
   // event_id: own, hint, or new; rewritten when absent or not canonical.
   top_members top{event};
@@ -569,13 +276,13 @@ normalize_event(std::string_view json, uint64_t project_id, double received,
   if (auto id = normalize_event_id(own_id)) {
     out.event_id = std::move(*id);
     if (out.event_id != own_id)
-      edits.push_back({"event_id", json_quoted(out.event_id)});
+      edits.push_back({"event_id", quoted_text(out.event_id)});
   } else {
     std::optional<std::string> hinted;
     if (event_id_hint)
       hinted = normalize_event_id(*event_id_hint);
     out.event_id = hinted ? std::move(*hinted) : new_event_id();
-    edits.push_back({"event_id", json_quoted(out.event_id)});
+    edits.push_back({"event_id", quoted_text(out.event_id)});
   }
 
   edits.push_back({"project", std::to_string(project_id)});
@@ -595,18 +302,18 @@ normalize_event(std::string_view json, uint64_t project_id, double received,
   out.transaction = top.string("type") == "transaction";
   if (opts.transaction && !out.transaction) {
     out.transaction = true;
-    edits.push_back({"type", json_quoted("transaction")});
+    edits.push_back({"type", quoted_text("transaction")});
   }
   out.level = top.string("level");
   if (out.level.empty()) {
     // Relay's default: "info" for transactions, "error" for the rest.
     out.level = out.transaction ? "info" : "error";
-    edits.push_back({"level", json_quoted(out.level)});
+    edits.push_back({"level", quoted_text(out.level)});
   }
   out.platform = top.string("platform");
   if (out.platform.empty()) {
     out.platform = "other";
-    edits.push_back({"platform", json_quoted(out.platform)});
+    edits.push_back({"platform", quoted_text(out.platform)});
   }
 
   resolve_ip_addresses(top, top.string("platform"), opts.client_ip, edits);
@@ -615,9 +322,13 @@ normalize_event(std::string_view json, uint64_t project_id, double received,
   out.grouping_hash = grouping_hash(top, excs);
   out.title = make_title(top, excs);
   out.culprit = make_culprit(top, excs);
-  auto doc = splice(json, top, edits);
+  for (auto& e : edits) {
+    dom::element ignored;
+    e.present = top.get(e.key, ignored);
+  }
+  auto doc = splice_members(json, edits);
   if (!doc)
-    return std::move(doc.error());
+    return caf::make_error(errc::malformed, "event is not a JSON object");
   out.json = std::move(*doc);
   return out;
 }

@@ -1,5 +1,7 @@
 #include "messages/text_excerpt.hpp"
 
+#include "messages/utf8.hpp"
+
 namespace vigil {
 
 namespace {
@@ -13,13 +15,22 @@ bool continuation(char c) {
 std::string_view utf8_prefix(std::string_view s, size_t max_bytes) {
   if (s.size() <= max_bytes)
     return s;
-  // A character is at most 4 bytes: step back over at most 3 continuation
-  // bytes to the start of the one that does not fit. Longer runs are not
-  // UTF-8 anyway, and cutting inside them splits no character.
-  size_t n = max_bytes;
-  for (size_t back = 0; back < 3 && n > 0 && continuation(s[n]); ++back)
-    --n;
-  return s.substr(0, continuation(s[n]) ? max_bytes : n);
+  // A cut before a byte that is no continuation byte splits no character.
+  // Before one, look back (a character is at most 4 bytes) for the byte
+  // that started its sequence: the cut moves there only when that sequence
+  // is well-formed and does not fit. Anything else is not UTF-8 anyway, and
+  // cutting inside it splits no character.
+  auto p = reinterpret_cast<const unsigned char*>(s.data());
+  for (size_t back = 1; back <= 3 && back <= max_bytes; ++back) {
+    if (!continuation(s[max_bytes - back + 1]))
+      break;
+    auto start = max_bytes - back;
+    if (!continuation(s[start])) {
+      auto len = utf8_sequence_length(p + start, s.size() - start);
+      return s.substr(0, len > back ? start : max_bytes);
+    }
+  }
+  return s.substr(0, max_bytes);
 }
 
 std::string excerpt(std::string_view s, size_t max_bytes) {

@@ -8,6 +8,8 @@
 #include <limits>
 #include <system_error>
 
+#include "messages/utf8.hpp"
+
 namespace vigil {
 
 const char* to_string(value_kind k) {
@@ -163,41 +165,6 @@ void append_hex(std::string& out, uint32_t x, int digits) {
     out += hex_digits[(x >> shift) & 0xF];
 }
 
-/// Decodes one UTF-8 sequence at `p` (n > 0 bytes available); returns its
-/// length and stores the code point, or returns 0 for an invalid sequence.
-size_t decode_utf8(const unsigned char* p, size_t n, uint32_t& cp) {
-  auto b0 = p[0];
-  auto cont = [&](size_t i) { return i < n && (p[i] & 0xC0) == 0x80; };
-  if (b0 < 0x80) {
-    cp = b0;
-    return 1;
-  }
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    if (!cont(1))
-      return 0;
-    cp = ((b0 & 0x1Fu) << 6) | (p[1] & 0x3Fu);
-    return 2;
-  }
-  if (b0 >= 0xE0 && b0 <= 0xEF) {
-    if (!cont(1) || !cont(2))
-      return 0;
-    cp = ((b0 & 0x0Fu) << 12) | ((p[1] & 0x3Fu) << 6) | (p[2] & 0x3Fu);
-    if (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))
-      return 0;
-    return 3;
-  }
-  if (b0 >= 0xF0 && b0 <= 0xF4) {
-    if (!cont(1) || !cont(2) || !cont(3))
-      return 0;
-    cp = ((b0 & 0x07u) << 18) | ((p[1] & 0x3Fu) << 12) | ((p[2] & 0x3Fu) << 6)
-         | (p[3] & 0x3Fu);
-    if (cp < 0x10000 || cp > 0x10FFFF)
-      return 0;
-    return 4;
-  }
-  return 0;
-}
-
 /// Non-ASCII code points Python's str.isprintable() rejects, as inclusive
 /// ranges: the assigned ones of categories Cc, Cf, Co, Zs, Zl and Zp in
 /// Python 3.11 (Unicode 14). Unassigned code points (Cn) count as printable
@@ -266,8 +233,8 @@ void repr_text(std::string& out, std::string_view s, size_t limit) {
       ++i;
       continue;
     }
-    uint32_t cp = 0;
-    auto len = decode_utf8(p + i, n - i, cp);
+    auto len = utf8_sequence_length(p + i, n - i);
+    auto cp = len > 0 ? utf8_code_point(p + i, len) : 0;
     if (len == 0) {
       // Not UTF-8 (only possible for hand-built values): show the raw byte.
       out += "\\x";

@@ -2,16 +2,16 @@
 
 #include <algorithm>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "actors/backends/nodestore.hpp"
-#include "adapters/zlib.hpp"
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
+#include "messages/json_writer.hpp"
 #include "messages/sentry_auth.hpp"
 #include "messages/sentry_envelope.hpp"
 #include "messages/sentry_event.hpp"
+#include "web/content_encoding.hpp"
 
 namespace vigil {
 
@@ -50,17 +50,11 @@ http_response to_http_response(const ingest_result& res) {
   http_response out;
   switch (res.status) {
     case ingest_result::outcome::accepted:
-      // Runs on the single ingest thread for every event: ids are hex
-      // digits (normalized) and need no escaping, so skip building a JSON
-      // document for them.
-      if (std::all_of(res.event_id.begin(), res.event_id.end(), [](char c) {
-            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z')
-                   || (c >= 'A' && c <= 'Z') || c == '-';
-          }))
-        out.body = "{\"id\":\"" + res.event_id + "\"}";
-      else
-        out.body = nlohmann::json{{"id", res.event_id}}.dump(
-          -1, ' ', false, nlohmann::json::error_handler_t::replace);
+      // Runs on the single ingest thread for every event: one append,
+      // no JSON document built.
+      out.body = "{\"id\":";
+      append_json_string(out.body, res.event_id);
+      out.body += '}';
       break;
     case ingest_result::outcome::rate_limited: {
       out = json_error(429, "rate limited: "

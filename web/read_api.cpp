@@ -8,6 +8,7 @@
 
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
+#include "messages/json_writer.hpp"
 #include "messages/secret_compare.hpp"
 #include "messages/sentry_event.hpp"
 #include "messages/text_excerpt.hpp"
@@ -238,7 +239,7 @@ void read_api::serve(const http_request& req, const http_responder& respond) {
                    {"status", g.status}});
   http_response resp;
   // Titles come from events: invalid UTF-8 is replaced, never thrown on.
-  resp.body = out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  resp.body = dump_json(out);
   respond(std::move(resp));
 }
 

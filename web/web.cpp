@@ -22,6 +22,7 @@
 #include "config/text.hpp"
 #include "messages/cors.hpp"
 #include "messages/errors.hpp"
+#include "messages/json_writer.hpp"
 #include "messages/text_excerpt.hpp"
 #include "web/ingest_endpoint.hpp"
 #include "web/read_api.hpp"
@@ -323,8 +324,7 @@ private:
             for (auto& [key, val] : st.extra)
               p[key] = val;
             http_response resp;
-            resp.body = body.dump(-1, ' ', false,
-                                  nlohmann::json::error_handler_t::replace);
+            resp.body = dump_json(body);
             respond(std::move(resp));
           },
           [=](caf::error& err) mutable {
@@ -334,8 +334,7 @@ private:
                              + " ms: " + error_text(err);
             http_response resp;
             resp.status = 503;
-            resp.body = body.dump(-1, ' ', false,
-                                  nlohmann::json::error_handler_t::replace);
+            resp.body = dump_json(body);
             resp.headers.emplace_back("Retry-After", "5");
             respond(std::move(resp));
           });

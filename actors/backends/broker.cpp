@@ -8,7 +8,6 @@
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
 #include "messages/base64.hpp"
-#include "messages/json_codec.hpp"
 #include "messages/json_string.hpp"
 #include "messages/json_writer.hpp"
 #include "messages/md5.hpp"
@@ -42,17 +41,17 @@ caf::expected<delivery> broker::decode(const raw_delivery& raw) {
 
 std::string to_json(const dead_letter& x) {
   std::string out = "{\"id\": ";
-  append_json_text(out, x.id);
+  append_json_string(out, x.id);
   out += ", \"task\": ";
-  append_json_text(out, x.task);
+  append_json_string(out, x.task);
   out += ", \"task_id\": ";
-  append_json_text(out, x.task_id);
+  append_json_string(out, x.task_id);
   out += ", \"queue\": ";
-  append_json_text(out, x.queue);
+  append_json_string(out, x.queue);
   out += ", \"reason\": ";
-  append_json_text(out, x.reason);
+  append_json_string(out, x.reason);
   out += ", \"time\": ";
-  append_json_text(out, format_iso8601(x.time_us));
+  append_json_string(out, format_iso8601(x.time_us));
   // The message must come back byte for byte on replay, and JSON text
   // cannot carry invalid UTF-8: such an envelope is kept in base64.
   if (simdjson::validate_utf8(x.envelope.data(), x.envelope.size())) {
@@ -64,7 +63,7 @@ std::string to_json(const dead_letter& x) {
   }
   if (!x.unreadable.empty()) {
     out += ", \"unreadable\": ";
-    append_json_text(out, x.unreadable);
+    append_json_string(out, x.unreadable);
   }
   out += '}';
   return out;

@@ -1,5 +1,5 @@
 // Power loss under vigil's SQLite stack: the WAL-coalescing VFS
-// (adapters/sql_sqlite.cpp) and the background checkpointer
+// (adapters/sqlite_wal_vfs.cpp) and the background checkpointer
 // (adapters/sqlite_checkpointer.cpp) on top of SQLite's unix VFS.
 //
 // kill -9 tests only show that writes reach the kernel; a power cut also
