@@ -13,6 +13,8 @@
 
 #include "actors/buffer.hpp"
 #include "actors/buffer_flush.hpp"
+#include "actors/tsdb.hpp"
+#include "messages/clock.hpp"
 #include "node/actor_system.hpp"
 #include "tests/integration/buffer_test_support.hpp"
 
@@ -220,4 +222,40 @@ TEST_CASE("flush_all applies everything pending and every unfinished take",
     for (auto g : groups)
       CHECK(counts_of(flusher.db(), g).first == 4);
   }
+}
+
+TEST_CASE("the tsdb actor writes counts in batches and answers queries",
+          "[tsdb][actor]") {
+  actor_system_config_ext cfg;
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  tsdb_backend_options o;
+  o.backend = "memory";
+  o.url = "memory://tsdb-actor-test";
+  auto t = sys.spawn<caf::detached>(tsdb_service, o);
+  auto now = now_unix_us() / 1000000;
+  std::vector<tsdb_incr> incrs;
+  for (int i = 0; i < 10; ++i)
+    incrs.push_back({tsdb_model::group, tsdb_key::of(int64_t{7}), now, 1, {}});
+  std::vector<tsdb_record> users{{tsdb_model::users_affected_by_group,
+                                  tsdb_key::of(int64_t{7}),
+                                  {"alice", "bob", "alice"}, now, {}}};
+  self->send(t, record_atom_v, incrs, users);
+  // A query sees every count sent before it.
+  tsdb_query q;
+  q.model = tsdb_model::group;
+  q.keys = {tsdb_key::of(int64_t{7})};
+  q.range = {now - 60, now, 10, std::nullopt};
+  self->request(t, 10s, q).receive(
+    [&](const tsdb_answer& a) {
+      REQUIRE(a.series.size() == 1);
+      CHECK(tsdb_sums(a.series).front() == 10);
+    },
+    [&](caf::error& err) { FAIL(caf::to_string(err)); });
+  q.kind = tsdb_query_kind::distinct_totals;
+  q.model = tsdb_model::users_affected_by_group;
+  self->request(t, 10s, q).receive(
+    [&](const tsdb_answer& a) { CHECK(a.totals == std::vector<int64_t>{2}); },
+    [&](caf::error& err) { FAIL(caf::to_string(err)); });
+  self->send_exit(t, caf::exit_reason::user_shutdown);
 }
