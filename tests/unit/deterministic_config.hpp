@@ -5,16 +5,22 @@
 // passes (`sched.clock().advance_time(...)`, which fires delayed messages
 // and request timeouts). Actors under test are spawned without
 // caf::detached, so that the test coordinator runs them.
-//
-// tests/unit/task_worker_test.cpp still has its own copy of this fixture
-// (left alone while another change touches that file); it can include this
-// header instead.
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include <caf/actor_system.hpp>
+#include <caf/exit_reason.hpp>
 #include <caf/atom.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include "actors/backends/broker.hpp"
 #include "node/actor_system.hpp"
 
 namespace vigil::testing {
@@ -40,6 +46,34 @@ struct deterministic_fixture {
       self(sys, true),
       sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())) {
     // nop
+  }
+};
+
+/// The fixture with a memory:// broker of its own (`url`), a connection to
+/// it the test inspects the queues with (`probe`), and the actors the test
+/// spawned, stopped with `stop_reason` when the test ends: actors a failed
+/// REQUIRE left running would keep the actor system (and the run) waiting
+/// in its destructor.
+struct broker_fixture : deterministic_fixture {
+  std::string url;
+  std::unique_ptr<broker> probe;
+  std::vector<caf::actor> spawned;
+  caf::exit_reason stop_reason;
+
+  explicit broker_fixture(const std::string& name,
+                          caf::exit_reason reason = caf::exit_reason::kill)
+    : stop_reason(reason) {
+    static std::atomic<int> n{0};
+    url = "memory://" + name + "-" + std::to_string(++n);
+    auto b = connect_broker(url, std::chrono::seconds{1});
+    REQUIRE(b);
+    probe = std::move(*b);
+  }
+
+  ~broker_fixture() {
+    for (auto& x : spawned)
+      self->send_exit(x, stop_reason);
+    sched.run();
   }
 };
 

@@ -16,6 +16,7 @@
 #include "messages/kombu_envelope.hpp"
 #include "messages/task_body.hpp"
 #include "node/actor_system.hpp"
+#include "tests/unit/deterministic_config.hpp"
 
 using namespace vigil;
 
@@ -53,41 +54,9 @@ stand_in_worker(task_worker_actor::pointer self,
   };
 }
 
-struct consumer_fixture {
-  actor_system_config_ext cfg;
-  caf::actor_system sys;
-  caf::scoped_actor self;
-  caf::scheduler::test_coordinator& sched;
-  std::string url;
-  std::unique_ptr<broker> probe;
-
-  static caf::actor_system_config& init(caf::actor_system_config& c) {
-    c.set("scheduler.policy", caf::atom("testing"));
-    c.set("logger.file-verbosity", caf::atom("quiet"));
-    c.set("middleman.network-backend", caf::atom("testing"));
-    c.set("middleman.manual-multiplexing", true);
-    return c;
-  }
-
-  consumer_fixture()
-    : sys(init(cfg)),
-      self(sys, true),
-      sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())) {
-    static std::atomic<int> n{0};
-    url = "memory://consumer-test-" + std::to_string(++n);
-    auto b = connect_broker(url, std::chrono::seconds{1});
-    REQUIRE(b);
-    probe = std::move(*b);
-  }
-
-  // Actors a failed REQUIRE left running would keep the actor system (and
-  // the test run) waiting in its destructor.
-  std::vector<caf::actor> spawned;
-
-  ~consumer_fixture() {
-    for (auto& x : spawned)
-      self->send_exit(x, caf::exit_reason::kill);
-    sched.run();
+struct consumer_fixture : vigil::testing::broker_fixture {
+  consumer_fixture() : broker_fixture("consumer-test", caf::exit_reason::kill) {
+    // nop
   }
 
   template <class... Ts>

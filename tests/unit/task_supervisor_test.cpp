@@ -15,47 +15,16 @@
 #include "messages/clock.hpp"
 #include "messages/task_body.hpp"
 #include "node/actor_system.hpp"
+#include "tests/unit/deterministic_config.hpp"
 
 using namespace vigil;
 using std::chrono::milliseconds;
 
 namespace {
 
-struct supervisor_fixture {
-  actor_system_config_ext cfg;
-  caf::actor_system sys;
-  caf::scoped_actor self;
-  caf::scheduler::test_coordinator& sched;
-  std::string url;
-  std::unique_ptr<broker> probe;
-
-  static caf::actor_system_config& init(caf::actor_system_config& c) {
-    c.set("scheduler.policy", caf::atom("testing"));
-    c.set("logger.file-verbosity", caf::atom("quiet"));
-    c.set("middleman.network-backend", caf::atom("testing"));
-    c.set("middleman.manual-multiplexing", true);
-    return c;
-  }
-
-  supervisor_fixture()
-    : sys(init(cfg)),
-      self(sys, true),
-      sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())) {
-    static std::atomic<int> n{0};
-    url = "memory://supervisor-test-" + std::to_string(++n);
-    auto b = connect_broker(url, std::chrono::seconds{1});
-    REQUIRE(b);
-    probe = std::move(*b);
-  }
-
-  std::vector<caf::actor> spawned;
-
-  // Actors a failed REQUIRE left running would keep the actor system (and
-  // the test run) waiting in its destructor.
-  ~supervisor_fixture() {
-    for (auto& x : spawned)
-      self->send_exit(x, caf::exit_reason::user_shutdown);
-    sched.run();
+struct supervisor_fixture : vigil::testing::broker_fixture {
+  supervisor_fixture() : broker_fixture("supervisor-test", caf::exit_reason::user_shutdown) {
+    // nop
   }
 
   consumer_options options() const {

@@ -10,32 +10,13 @@
 #include "messages/msgpack_codec.hpp"
 #include "messages/task_body.hpp"
 #include "node/actor_system.hpp"
+#include "tests/unit/deterministic_config.hpp"
 
 using namespace vigil;
 
 namespace {
 
-struct deterministic_fixture {
-  actor_system_config_ext cfg;
-  caf::actor_system sys;
-  caf::scoped_actor self;
-  caf::scheduler::test_coordinator& sched;
-
-  static caf::actor_system_config& init(caf::actor_system_config& c) {
-    c.set("scheduler.policy", caf::atom("testing"));
-    c.set("logger.file-verbosity", caf::atom("quiet"));
-    c.set("middleman.network-backend", caf::atom("testing"));
-    c.set("middleman.manual-multiplexing", true);
-    return c;
-  }
-
-  deterministic_fixture()
-    : sys(init(cfg)),
-      self(sys, true),
-      sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())) {
-    // nop
-  }
-};
+using vigil::testing::deterministic_fixture;
 
 delivery make(std::string task, value_array args, int32_t retries = 0) {
   delivery d;
