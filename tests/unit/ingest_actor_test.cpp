@@ -29,6 +29,7 @@
 #include "messages/errors.hpp"
 #include "messages/task_body.hpp"
 #include "tests/unit/deterministic_config.hpp"
+#include "tests/unit/ingest_test_support.hpp"
 #include "web/ingest_endpoint.hpp"
 
 using namespace vigil;
@@ -38,8 +39,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::string key_open(32, 'a');    // project 1: no key limit
-const std::string key_limited(32, '1'); // project 2: 2 errors per hour
+using vigil::testing::key_limited;
+using vigil::testing::key_open;
 
 // -- stubs --------------------------------------------------------------------
 
@@ -234,20 +235,10 @@ struct ingest_fixture : vigil::testing::deterministic_fixture {
 
   ingest_fixture() {
     name = std::to_string(::getpid()) + "-" + std::to_string(++fixture_count);
-    dir = fs::temp_directory_path() / ("vigil-ingest-actor-" + name);
-    fs::remove_all(dir);
-    fs::create_directories(dir);
+    dir = vigil::testing::fresh_test_dir("vigil-ingest-actor-" + name);
     db_url = "sqlite://" + (dir / "vigil.db").string();
-    catalog.organizations.push_back({1, "acme", 0, 100});
-    project_config p1;
-    p1.id = 1;
-    p1.organization = 1;
-    p1.keys.push_back({1, key_open, true, 0, 0});
-    project_config p2;
-    p2.id = 2;
-    p2.organization = 1;
-    p2.keys.push_back({3, key_limited, true, 2, 3600});
-    catalog.projects = {p1, p2};
+    // Project 2: 2 errors per hour.
+    catalog = vigil::testing::two_project_catalog(2);
   }
 
   ~ingest_fixture() {

@@ -26,6 +26,7 @@
 #include "messages/sentry_envelope.hpp"
 #include "messages/task_body.hpp"
 #include "node/actor_system.hpp"
+#include "tests/unit/ingest_test_support.hpp"
 #include "web/ingest_endpoint.hpp"
 
 using namespace vigil;
@@ -221,8 +222,8 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-const std::string key_open(32, 'a');    // project 1: no key limit
-const std::string key_limited(32, '1'); // project 2: 5 errors per hour
+using vigil::testing::key_limited;
+using vigil::testing::key_open;
 
 /// An ingest endpoint and a real ingest actor on SQLite, the in-process
 /// quota store and the memory broker: what `vigil run node` wires, minus
@@ -239,21 +240,10 @@ struct pipeline {
   ingest_actor actor;
 
   explicit pipeline(const std::string& name) {
-    dir = fs::temp_directory_path()
-          / ("vigil-unit-" + name + "-" + std::to_string(::getpid()));
-    fs::remove_all(dir);
-    fs::create_directories(dir);
+    dir = vigil::testing::fresh_test_dir("vigil-unit-" + name);
     db_url = "sqlite://" + (dir / "vigil.db").string();
-    catalog.organizations.push_back({1, "acme", 0, 100});
-    project_config p1;
-    p1.id = 1;
-    p1.organization = 1;
-    p1.keys.push_back({1, key_open, true, 0, 0});
-    project_config p2;
-    p2.id = 2;
-    p2.organization = 1;
-    p2.keys.push_back({3, key_limited, true, 5, 3600});
-    catalog.projects = {p1, p2};
+    // Project 2: 5 errors per hour.
+    catalog = vigil::testing::two_project_catalog(5);
     // Project 1's attachments: 2 KiB per hour.
     quota_config att;
     att.id = "pa";
