@@ -42,11 +42,24 @@ using steady = std::chrono::steady_clock;
 constexpr std::string_view dead_letters_queue = "vigil.dead_letters";
 constexpr std::chrono::milliseconds first_wait_after_consume{20};
 constexpr std::chrono::milliseconds first_wait{1};
-/// Frames handled per non-blocking service call (bounds its time).
+/// Events handled per non-blocking service call (bounds its time).
 constexpr size_t max_service_frames = 4096;
 
-amqp_bytes_t bytes_of(std::string_view s) {
-  return amqp_bytes_t{s.size(), const_cast<char*>(s.data())};
+// Declares `queue` exactly as Celery 5.2 does: a durable direct exchange
+// named `queue`, a durable, non-exclusive, non-auto-delete queue without
+// arguments, and a binding with routing key `queue`. A queue (or exchange)
+// that exists with other arguments (406) is used as it is, as Celery's
+// producers do.
+caf::error declare_celery_queue(amqp_connection& conn, std::string_view queue) {
+  uint16_t code = 0;
+  if (auto err = conn.declare_exchange(queue, "direct", {}, &code);
+      err && (code != 406 || !conn.ok()))
+    return err;
+  code = 0;
+  if (auto n = conn.declare_queue(queue, {}, &code);
+      !n && (code != 406 || !conn.ok()))
+    return n.error();
+  return conn.bind_queue(queue, queue, queue);
 }
 
 /// A delivery received and not yet handed out by fetch.
@@ -56,9 +69,9 @@ struct pending_delivery {
   std::string envelope;
 };
 
-class amqp_broker : public broker {
+class rabbitmq_broker : public broker {
 public:
-  amqp_broker(std::string url, amqp_connection conn)
+  rabbitmq_broker(std::string url, amqp_connection conn)
     : url_(std::move(url)),
       conn_(std::move(conn)),
       id_(new_uuid4().substr(0, 8)) {
@@ -81,9 +94,7 @@ public:
     conn_.cork(true);
     for (size_t i = 0; i < batch.size(); ++i) {
       auto& out = batch[i];
-      arena_.clear();
-      amqp_basic_properties_t props;
-      make_amqp_properties(out.msg, arena_, props);
+      auto props = make_amqp_properties(out.msg);
       drop_null_headers(props);
       if (auto err = send(out.queue, props, out.msg.body)) {
         conn_.cork(false);
@@ -108,10 +119,9 @@ public:
     std::string q{queue};
     if (auto err = declare(q))
       return err;
-    arena_.clear();
-    amqp_basic_properties_t props;
+    amqp_properties props;
     std::string body;
-    kombu_envelope_to_amqp(envelope, arena_, props, body);
+    kombu_envelope_to_amqp(envelope, props, body);
     if (auto err = send(q, props, body))
       return err;
     return wait_confirms();
@@ -169,17 +179,13 @@ public:
     for (auto i = outstanding_.begin();
          k < nums.size() && i != outstanding_.end() && *i == nums[k]; ++i)
       ++k;
-    auto* st = conn_.native();
     if (k > 0)
-      if (auto rc = amqp_basic_ack(st, amqp_connection::work_channel,
-                                   nums[k - 1], k > 1 ? 1 : 0);
-          rc != AMQP_STATUS_OK)
-        return conn_.fail(rc, "basic.ack");
+      if (auto err = conn_.ack(amqp_connection::work_channel, nums[k - 1],
+                               k > 1))
+        return err;
     for (size_t i = k; i < nums.size(); ++i)
-      if (auto rc = amqp_basic_ack(st, amqp_connection::work_channel, nums[i],
-                                   0);
-          rc != AMQP_STATUS_OK)
-        return conn_.fail(rc, "basic.ack");
+      if (auto err = conn_.ack(amqp_connection::work_channel, nums[i]))
+        return err;
     for (auto n : nums) {
       held_.erase(n);
       outstanding_.erase(n);
@@ -208,10 +214,7 @@ public:
         ++i;
         continue;
       }
-      amqp_basic_cancel(conn_.native(), amqp_connection::work_channel,
-                        bytes_of(i->first));
-      if (auto err = conn_.check_rpc(amqp_connection::work_channel,
-                                     "basic.cancel"))
+      if (auto err = conn_.cancel(i->first))
         return err;
       consuming_.erase(i->second);
       i = consumers_.erase(i);
@@ -257,7 +260,6 @@ public:
       if (auto err = declare_dead_letters())
         return err;
       for (auto& x : letters) {
-        arena_.clear();
         auto props = record_properties();
         if (auto err = send(dead_letters_queue, props, to_json(x)))
           return err;
@@ -305,10 +307,9 @@ public:
       std::string queue = x->queue.empty() ? "celery" : x->queue;
       if (auto err = declare(queue))
         return give_back(err);
-      arena_.clear();
-      amqp_basic_properties_t props;
+      amqp_properties props;
       std::string body;
-      kombu_envelope_to_amqp(x->envelope, arena_, props, body);
+      kombu_envelope_to_amqp(x->envelope, props, body);
       if (auto err = send(queue, props, body))
         return give_back(err);
       replayed.push_back(tag);
@@ -318,10 +319,8 @@ public:
         return give_back(err);
       // Requeued and confirmed: now drop the records.
       for (auto tag : replayed)
-        if (auto rc = amqp_basic_ack(conn_.native(),
-                                     amqp_connection::get_channel, tag, 0);
-            rc != AMQP_STATUS_OK)
-          return conn_.fail(rc, "basic.ack");
+        if (auto err = conn_.ack(amqp_connection::get_channel, tag))
+          return err;
     }
     if (auto err = return_gotten(records.size() - replayed.size()))
       return err;
@@ -385,7 +384,7 @@ private:
   caf::error declare(const std::string& queue) {
     if (declared_.count(queue) != 0)
       return {};
-    if (auto err = conn_.declare_celery_queue(queue))
+    if (auto err = declare_celery_queue(conn_, queue))
       return err;
     declared_.insert(queue);
     return {};
@@ -394,8 +393,11 @@ private:
   caf::error declare_dead_letters() {
     if (dead_letters_declared_)
       return {};
-    if (auto err = conn_.declare_plain_queue(dead_letters_queue))
-      return err;
+    uint16_t code = 0;
+    // 406: it exists with other arguments; use it as it is.
+    if (auto n = conn_.declare_queue(dead_letters_queue, {}, &code);
+        !n && (code != 406 || !conn_.ok()))
+      return n.error();
     dead_letters_declared_ = true;
     return {};
   }
@@ -418,27 +420,20 @@ private:
   caf::error consume(const std::string& queue) {
     if (auto err = declare(queue))
       return err;
-    auto* r = amqp_basic_consume(conn_.native(), amqp_connection::work_channel,
-                                 bytes_of(queue), amqp_empty_bytes, 0, 0, 0,
-                                 amqp_empty_table);
-    if (auto err = conn_.check_rpc(amqp_connection::work_channel,
-                                   "basic.consume"))
-      return err;
-    consumers_[std::string{to_string_view(r->consumer_tag)}] = queue;
+    auto tag = conn_.consume(queue);
+    if (!tag)
+      return tag.error();
+    consumers_[std::move(*tag)] = queue;
     consuming_.insert(queue);
-    amqp_maybe_release_buffers(conn_.native());
     return {};
   }
 
   // -- publishing -------------------------------------------------------------
 
-  static amqp_basic_properties_t record_properties() {
-    amqp_basic_properties_t props{};
-    props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG
-                   | AMQP_BASIC_CONTENT_ENCODING_FLAG
-                   | AMQP_BASIC_DELIVERY_MODE_FLAG;
-    props.content_type = amqp_cstring_bytes("application/json");
-    props.content_encoding = amqp_cstring_bytes("utf-8");
+  static amqp_properties record_properties() {
+    amqp_properties props;
+    props.content_type = "application/json";
+    props.content_encoding = "utf-8";
     props.delivery_mode = 2;
     return props;
   }
@@ -448,15 +443,12 @@ private:
   // queue once per connection), RabbitMQ returns the message instead of
   // dropping it, and the publish fails. A server that stops reading fails
   // it after the timeout.
-  caf::error send(std::string_view queue, const amqp_basic_properties_t& props,
+  caf::error send(std::string_view queue, const amqp_properties& props,
                   std::string_view body) {
     if (auto err = conn_.wait_writable(steady::now() + conn_.timeout()))
       return err;
-    auto rc = amqp_basic_publish(conn_.native(), amqp_connection::work_channel,
-                                 amqp_empty_bytes, bytes_of(queue), 1, 0,
-                                 &props, bytes_of(body));
-    if (rc != AMQP_STATUS_OK)
-      return conn_.fail(rc, "basic.publish");
+    if (auto err = conn_.publish("", queue, props, body, true))
+      return err;
     unconfirmed_.insert(next_seq_++);
     return {};
   }
@@ -475,9 +467,8 @@ private:
       if (!*got) {
         auto n = unconfirmed_.size();
         unconfirmed_.clear();
-        return conn_.fail(AMQP_STATUS_TIMEOUT,
-                          "waiting for publisher confirms of "
-                            + std::to_string(n) + " message(s)");
+        return conn_.fail_timeout("waiting for publisher confirms of "
+                                  + std::to_string(n) + " message(s)");
       }
     }
     if (nacked_ > 0) {
@@ -512,17 +503,14 @@ private:
 
   // -- receiving --------------------------------------------------------------
 
-  // Handles one frame if one arrives before `deadline`; false on timeout.
+  // Handles one event if one arrives before `deadline`; false on timeout.
   caf::expected<bool> pump(steady::time_point deadline) {
-    amqp_frame_t frame;
-    auto got = conn_.next_frame(frame, deadline);
-    if (!got)
-      return got.error();
-    if (!*got)
+    auto ev = conn_.next_event(deadline);
+    if (!ev)
+      return ev.error();
+    if (!*ev)
       return false;
-    auto err = on_frame(frame);
-    amqp_maybe_release_buffers(conn_.native());
-    if (err)
+    if (auto err = std::visit([this](auto& x) { return on_event(x); }, **ev))
       return err;
     return true;
   }
@@ -539,76 +527,46 @@ private:
     return {};
   }
 
-  caf::error on_frame(const amqp_frame_t& frame) {
-    if (frame.frame_type != AMQP_FRAME_METHOD)
-      return {};
-    auto* decoded = frame.payload.method.decoded;
-    switch (frame.payload.method.id) {
-      case AMQP_BASIC_DELIVER_METHOD:
-        return on_deliver(frame.channel,
-                          *static_cast<amqp_basic_deliver_t*>(decoded));
-      case AMQP_BASIC_ACK_METHOD: {
-        auto* m = static_cast<amqp_basic_ack_t*>(decoded);
-        on_confirm(m->delivery_tag, m->multiple != 0, false);
-        return {};
-      }
-      case AMQP_BASIC_NACK_METHOD: {
-        auto* m = static_cast<amqp_basic_nack_t*>(decoded);
-        on_confirm(m->delivery_tag, m->multiple != 0, true);
-        return {};
-      }
-      case AMQP_BASIC_RETURN_METHOD: {
-        // Unroutable (mandatory): its content follows; the confirm comes
-        // after it. Declare every queue again before the next publish.
-        amqp_message_t msg;
-        if (auto err = conn_.read_content(frame.channel, msg))
-          return err;
-        amqp_destroy_message(&msg);
-        ++returned_;
-        declared_.clear();
-        return {};
-      }
-      case AMQP_BASIC_CANCEL_METHOD: {
-        // The queue was deleted: consume (and declare) it again next time.
-        auto* m = static_cast<amqp_basic_cancel_t*>(decoded);
-        auto i = consumers_.find(std::string{to_string_view(m->consumer_tag)});
-        if (i != consumers_.end()) {
-          consuming_.erase(i->second);
-          declared_.erase(i->second);
-          consumers_.erase(i);
-        }
-        return {};
-      }
-      case AMQP_CHANNEL_CLOSE_METHOD:
-      case AMQP_CONNECTION_CLOSE_METHOD: {
-        auto err = conn_.on_close_method(frame);
-        return conn_.ok() ? caf::error{} : err;
-      }
-      default:
-        return {};
-    }
-  }
-
-  caf::error on_deliver(amqp_channel_t channel, const amqp_basic_deliver_t& d) {
+  caf::error on_event(amqp_delivery& d) {
     auto tag = d.delivery_tag;
-    auto redelivered = d.redelivered != 0;
-    std::string exchange{to_string_view(d.exchange)};
-    std::string routing_key{to_string_view(d.routing_key)};
-    std::string queue = routing_key;
-    if (auto i = consumers_.find(std::string{to_string_view(d.consumer_tag)});
-        i != consumers_.end())
+    std::string queue = d.routing_key;
+    if (auto i = consumers_.find(d.consumer_tag); i != consumers_.end())
       queue = i->second;
-    amqp_message_t msg;
-    if (auto err = conn_.read_content(channel, msg))
-      return err;
-    auto envelope = amqp_to_kombu_envelope(msg.properties,
-                                           to_string_view(msg.body), exchange,
-                                           routing_key, tag_text(tag),
-                                           redelivered);
-    amqp_destroy_message(&msg);
+    auto envelope = kombu_envelope_from_amqp(d.properties, d.body, d.exchange,
+                                             d.routing_key, tag_text(tag),
+                                             d.redelivered);
     outstanding_.insert(tag);
     pending_.push_back(pending_delivery{std::move(queue), tag,
                                         std::move(envelope)});
+    return {};
+  }
+
+  caf::error on_event(const amqp_confirm& c) {
+    on_confirm(c.delivery_tag, c.multiple, c.nack);
+    return {};
+  }
+
+  caf::error on_event(const amqp_returned&) {
+    // Unroutable (mandatory); the confirm comes after it. Declare every
+    // queue again before the next publish.
+    ++returned_;
+    declared_.clear();
+    return {};
+  }
+
+  caf::error on_event(const amqp_cancelled& c) {
+    // The queue was deleted: consume (and declare) it again next time.
+    auto i = consumers_.find(c.consumer_tag);
+    if (i != consumers_.end()) {
+      consuming_.erase(i->second);
+      declared_.erase(i->second);
+      consumers_.erase(i);
+    }
+    return {};
+  }
+
+  caf::error on_event(const amqp_closed&) {
+    // The admin channel, reopened: the connection carries on.
     return {};
   }
 
@@ -630,10 +588,8 @@ private:
   }
 
   caf::error reject(uint64_t tag) {
-    if (auto rc = amqp_basic_reject(conn_.native(),
-                                    amqp_connection::work_channel, tag, 1);
-        rc != AMQP_STATUS_OK)
-      return conn_.fail(rc, "basic.reject");
+    if (auto err = conn_.reject(amqp_connection::work_channel, tag, true))
+      return err;
     outstanding_.erase(tag);
     return {};
   }
@@ -676,25 +632,14 @@ private:
       return err;
     if (auto err = declare_dead_letters())
       return err;
-    auto* st = conn_.native();
     for (;;) {
-      auto r = amqp_basic_get(st, amqp_connection::get_channel,
-                              bytes_of(dead_letters_queue), 0);
-      if (auto err = conn_.check_rpc(amqp_connection::get_channel,
-                                     "basic.get"))
-        return err;
-      if (r.reply.id != AMQP_BASIC_GET_OK_METHOD)
+      auto d = conn_.get(dead_letters_queue);
+      if (!d)
+        return d.error();
+      if (!*d)
         break; // get-empty
-      auto tag = static_cast<amqp_basic_get_ok_t*>(r.reply.decoded)
-                   ->delivery_tag;
-      amqp_message_t msg;
-      if (auto err = conn_.read_content(amqp_connection::get_channel, msg))
-        return err;
-      out.emplace_back(tag, std::string{to_string_view(msg.body)});
-      amqp_destroy_message(&msg);
-      amqp_maybe_release_buffers(st);
+      out.emplace_back((*d)->delivery_tag, std::move((*d)->body));
     }
-    amqp_maybe_release_buffers(st);
     return {};
   }
 
@@ -702,18 +647,13 @@ private:
   caf::error return_gotten(size_t count) {
     if (count == 0)
       return {};
-    if (auto rc = amqp_basic_nack(conn_.native(),
-                                  amqp_connection::get_channel, 0, 1, 1);
-        rc != AMQP_STATUS_OK)
-      return conn_.fail(rc, "basic.nack");
-    return {};
+    return conn_.nack(amqp_connection::get_channel, 0, true, true);
   }
 
   std::string url_;
   amqp_connection conn_;
   /// Distinguishes this connection's delivery tags from earlier ones.
   std::string id_;
-  amqp_arena arena_;
   std::unordered_set<std::string> declared_;
   bool dead_letters_declared_ = false;
   /// Consumer tag -> queue, and the queues consumed.
@@ -748,7 +688,7 @@ make_amqp_broker(std::string_view url, std::chrono::milliseconds timeout) {
   if (!conn)
     return conn.error();
   return std::unique_ptr<broker>{
-    std::make_unique<amqp_broker>(std::string{url}, std::move(*conn))};
+    std::make_unique<rabbitmq_broker>(std::string{url}, std::move(*conn))};
 }
 
 } // namespace vigil
