@@ -160,6 +160,8 @@ public:
   caf::expected<std::optional<amqp_event>>
   next_event(std::chrono::steady_clock::time_point deadline);
 
+  // -- the socket (amqp.cpp) -------------------------------------------------
+
   /// Holds back partial TCP segments (TCP_CORK) while `on`, so that a
   /// batch of small publishes leaves in full segments: RabbitMQ then reads
   /// a batch in a few large chunks instead of one per message, which costs

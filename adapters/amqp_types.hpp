@@ -1,10 +1,11 @@
 #pragma once
 
 // The typed values the AMQP adapter hands out and takes: message
-// properties, and what the server sends on its own (deliveries, publisher
-// confirms, returns, cancels, closes). Nothing here is rabbitmq-c's: the
-// adapter maps these to and from its structures (amqp_properties.cpp), so
-// that code above adapters/ never sees <amqp.h>.
+// properties, declaration options, and what the server sends on its own
+// (deliveries, publisher confirms, returns, cancels, closed channels).
+// Nothing here is rabbitmq-c's: the adapter maps these to and from its
+// structures (amqp_properties.cpp), so that code above adapters/ never sees
+// <amqp.h>.
 
 #include <cstdint>
 #include <optional>
@@ -77,11 +78,11 @@ struct amqp_cancelled {
   std::string consumer_tag;
 };
 
-/// channel.close or connection.close from the server, already answered.
-/// After a close of the admin channel the adapter has opened it again and
-/// the connection is still usable; any other close broke the connection.
+/// channel.close from the server on the admin channel, answered; the
+/// adapter has opened the channel again and the connection carries on.
+/// (Every other close, connection.close included, breaks the connection
+/// and comes back as the reader's error instead.)
 struct amqp_closed {
-  /// The channel closed; 0 for the whole connection.
   uint16_t channel = 0;
   uint16_t reply_code = 0;
   std::string reply_text;
