@@ -4,6 +4,9 @@
 
 #include "adapters/amqp.hpp"
 
+#include <utility>
+#include <variant>
+
 #include <amqp.h>
 #include <amqp_framing.h>
 
@@ -167,7 +170,9 @@ amqp_connection::next_event(std::chrono::steady_clock::time_point deadline) {
     switch (frame.payload.method.id) {
       case AMQP_BASIC_DELIVER_METHOD: {
         auto* m = static_cast<amqp_basic_deliver_t*>(decoded);
-        amqp_delivery d;
+        // Built in place: a delivery is moved once, into the result.
+        auto& d = std::get<amqp_delivery>(
+          ev.emplace(std::in_place_type<amqp_delivery>));
         d.channel = frame.channel;
         d.consumer_tag = std::string{to_view(m->consumer_tag)};
         d.delivery_tag = m->delivery_tag;
@@ -176,7 +181,6 @@ amqp_connection::next_event(std::chrono::steady_clock::time_point deadline) {
         d.routing_key = std::string{to_view(m->routing_key)};
         if (auto err = read_content(frame.channel, d))
           return err;
-        ev = std::move(d);
         break;
       }
       case AMQP_BASIC_ACK_METHOD: {

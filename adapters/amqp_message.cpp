@@ -1,6 +1,8 @@
 #include "adapters/amqp_message.hpp"
 
 #include <algorithm>
+#include <tuple>
+#include <utility>
 
 #include "messages/base64.hpp"
 #include "messages/clock.hpp"
@@ -11,33 +13,45 @@ namespace vigil {
 
 namespace {
 
-// Builds one header table in wire order.
+bool is_null_header(const value& v);
+
+// Builds one header table in wire order; with `keep_nulls` false, null
+// headers (see drop_null_headers) are never added.
 class table_builder {
 public:
-  explicit table_builder(size_t capacity) {
+  table_builder(size_t capacity, bool keep_nulls) : keep_nulls_(keep_nulls) {
     map_.reserve(capacity);
   }
 
   void text(std::string_view key, std::string_view s) {
-    map_.emplace_back(std::string{key}, value{s});
+    map_.emplace_back(std::piecewise_construct, std::forward_as_tuple(key),
+                      std::forward_as_tuple(s));
   }
 
   void text_or_null(std::string_view key, std::string_view s) {
-    if (s.empty())
-      map_.emplace_back(std::string{key}, value{});
-    else
+    if (!s.empty())
       text(key, s);
+    else
+      null(key);
   }
 
   void time_or_null(std::string_view key, int64_t us) {
-    if (us == 0)
-      map_.emplace_back(std::string{key}, value{});
-    else
+    if (us != 0)
       text(key, format_iso8601(us));
+    else
+      null(key);
+  }
+
+  void null(std::string_view key) {
+    if (keep_nulls_)
+      map_.emplace_back(std::piecewise_construct, std::forward_as_tuple(key),
+                        std::forward_as_tuple());
   }
 
   void add(std::string_view key, value x) {
-    map_.emplace_back(std::string{key}, std::move(x));
+    if (keep_nulls_ || !is_null_header(x))
+      map_.emplace_back(std::piecewise_construct, std::forward_as_tuple(key),
+                        std::forward_as_tuple(std::move(x)));
   }
 
   value_map take() {
@@ -45,6 +59,7 @@ public:
   }
 
 private:
+  bool keep_nulls_;
   value_map map_;
 };
 
@@ -142,7 +157,8 @@ void set_text(std::optional<std::string>& field, const std::string* s) {
 
 // -- task_message -> properties ------------------------------------------------
 
-amqp_properties make_amqp_properties(const task_message& msg) {
+amqp_properties make_amqp_properties(const task_message& msg,
+                                     null_headers nulls) {
   amqp_properties out;
   out.content_type = msg.content_type;
   out.content_encoding = msg.content_encoding;
@@ -159,7 +175,7 @@ amqp_properties make_amqp_properties(const task_message& msg) {
       extra = std::move(*parsed);
   }
   auto n_extra = extra.is_map() ? extra.as_map().size() : 0;
-  table_builder t{17 + n_extra};
+  table_builder t{17 + n_extra, nulls == null_headers::keep};
   t.text("lang", "cpp");
   t.text("task", msg.task);
   t.text("id", msg.id);
@@ -167,7 +183,7 @@ amqp_properties make_amqp_properties(const task_message& msg) {
   t.time_or_null("eta", msg.eta_us);
   t.time_or_null("expires", msg.expires_us);
   t.text_or_null("group", msg.group);
-  t.add("group_index", value{});
+  t.null("group_index");
   t.add("retries", value{msg.retries});
   t.add("timelimit", value{value_array{limit_value(msg.time_limit),
                                        limit_value(msg.soft_time_limit)}});

@@ -8,6 +8,11 @@
 
 namespace vigil {
 
+/// Whether make_amqp_properties writes Celery's unset optional headers as
+/// nulls, as Celery does, or leaves them out, as vigil publishes them (see
+/// drop_null_headers).
+enum class null_headers { keep, drop };
+
 /// The basic properties a Celery 5.2 producer sets for `msg` (§3.2 of the
 /// protocol notes): content_type, content_encoding, delivery_mode 2,
 /// priority, correlation_id (the task id unless set), reply_to (if set) and
@@ -17,8 +22,10 @@ namespace vigil {
 /// argsrepr, kwargsrepr, origin, ignore_result, vigil_schema (when > 0),
 /// then the extra headers. Unset optional headers are nulls, as Celery
 /// writes them; times are ISO-8601 text, `timelimit` a pair of doubles or
-/// nulls.
-amqp_properties make_amqp_properties(const task_message& msg);
+/// nulls. With null_headers::drop the result is that of drop_null_headers,
+/// built without the nulls in the first place.
+amqp_properties make_amqp_properties(const task_message& msg,
+                                     null_headers nulls = null_headers::keep);
 
 /// Removes the null entries (and arrays of nulls only, such as an unset
 /// `timelimit`) from `props.headers`, in place. Celery 5 workers read every

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <tuple>
+#include <utility>
 
 #include <amqp.h>
 #include <amqp_framing.h>
@@ -130,7 +132,7 @@ value from_field(const amqp_field_value_t& x) {
       return value{static_cast<double>(x.value.decimal.value)
                    / std::pow(10.0, x.value.decimal.decimals)};
     case AMQP_FIELD_KIND_UTF8:
-      return value{std::string{view_of(x.value.bytes)}};
+      return value{view_of(x.value.bytes)};
     case AMQP_FIELD_KIND_BYTES:
       return value{binary{std::string{view_of(x.value.bytes)}}};
     case AMQP_FIELD_KIND_TIMESTAMP:
@@ -175,8 +177,9 @@ value_map from_native_table(const amqp_table_t_& t) {
   value_map out;
   out.reserve(static_cast<size_t>(std::max(0, t.num_entries)));
   for (int i = 0; i < t.num_entries; ++i)
-    out.emplace_back(std::string{view_of(t.entries[i].key)},
-                     from_field(t.entries[i].value));
+    out.emplace_back(std::piecewise_construct,
+                     std::forward_as_tuple(view_of(t.entries[i].key)),
+                     std::forward_as_tuple(from_field(t.entries[i].value)));
   return out;
 }
 

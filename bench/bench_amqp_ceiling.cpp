@@ -211,8 +211,8 @@ int bench_amqp_ceiling_command(const config& cfg,
   // The message: vigil's task message size, either with vigil's own
   // properties or with a bare delivery mode and a padded body.
   auto sample = sample_task_message();
-  auto task_props = make_amqp_properties(sample);
-  drop_null_headers(task_props); // as vigil's publish sends them
+  // As vigil's publish sends them.
+  auto task_props = make_amqp_properties(sample, null_headers::drop);
   auto task_size = encoded_properties_size(task_props) + sample.body.size();
   auto size = opts.size > 0 ? opts.size : task_size;
   amqp_properties props;

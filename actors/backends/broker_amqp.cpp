@@ -46,8 +46,7 @@ caf::error rabbitmq_broker::publish(const std::vector<outgoing_task>& batch) {
   conn_.cork(true);
   for (size_t i = 0; i < batch.size(); ++i) {
     auto& out = batch[i];
-    auto props = make_amqp_properties(out.msg);
-    drop_null_headers(props);
+    auto props = make_amqp_properties(out.msg, null_headers::drop);
     if (auto err = send(out.queue, props, out.msg.body)) {
       conn_.cork(false);
       return err;

@@ -264,6 +264,16 @@ TEST_CASE("null headers are left out of what vigil publishes",
   });
   REQUIRE(limit != h.end());
   CHECK(limit->second == value{value_array{value{}, value{5.0}}});
+  // Built without the nulls, the same properties (extra headers too).
+  auto with_null_extras = rich_task();
+  with_null_extras.extra_headers = R"({"a": null, "b": [null, null], )"
+                                   R"("c": [null, 1], "d": []})";
+  for (auto& msg : {fixture_task(), task, rich_task(), with_null_extras}) {
+    auto dropped = make_amqp_properties(msg);
+    drop_null_headers(dropped);
+    CHECK(encode_amqp_properties(make_amqp_properties(msg, null_headers::drop))
+          == encode_amqp_properties(dropped));
+  }
 }
 
 TEST_CASE("header fields use only types py-amqp reads back unchanged",
