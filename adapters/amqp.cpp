@@ -5,12 +5,15 @@
 #include <cerrno>
 #include <charconv>
 
+#include <amqp.h>
+#include <amqp_framing.h>
 #include <amqp_tcp_socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 
+#include "adapters/amqp_properties.hpp"
 #include "adapters/resolve.hpp"
 #include "messages/errors.hpp"
 #include "messages/percent_encoding.hpp"
@@ -43,9 +46,17 @@ bool parse_u16(std::string_view text, uint16_t& out) {
   return true;
 }
 
-std::string server_text(uint16_t code, amqp_bytes_t text) {
-  return std::to_string(code) + " "
-         + std::string{static_cast<const char*>(text.bytes), text.len};
+std::string_view to_view(amqp_bytes_t b) {
+  return b.len == 0 ? std::string_view{}
+                    : std::string_view{static_cast<const char*>(b.bytes), b.len};
+}
+
+amqp_bytes_t bytes_of(std::string_view s) {
+  return amqp_bytes_t{s.size(), const_cast<char*>(s.data())};
+}
+
+std::string server_text(uint16_t code, std::string_view text) {
+  return std::to_string(code) + " " + std::string{text};
 }
 
 amqp_table_entry_t bool_entry(const char* key, bool x) {
@@ -159,48 +170,28 @@ std::string to_string(const amqp_endpoint& ep) {
   return out;
 }
 
-// -- headers -----------------------------------------------------------------
-
-void drop_null_headers(amqp_basic_properties_t& props) {
-  if ((props._flags & AMQP_BASIC_HEADERS_FLAG) == 0)
-    return;
-  auto is_null = [](const amqp_field_value_t& v) {
-    if (v.kind == AMQP_FIELD_KIND_VOID)
-      return true;
-    if (v.kind != AMQP_FIELD_KIND_ARRAY || v.value.array.num_entries == 0)
-      return false;
-    auto* first = v.value.array.entries;
-    return std::all_of(first, first + v.value.array.num_entries,
-                       [](const amqp_field_value_t& x) {
-                         return x.kind == AMQP_FIELD_KIND_VOID;
-                       });
-  };
-  auto& t = props.headers;
-  int kept = 0;
-  for (int i = 0; i < t.num_entries; ++i)
-    if (!is_null(t.entries[i].value))
-      t.entries[kept++] = t.entries[i];
-  t.num_entries = kept;
-}
-
 // -- amqp_connection --------------------------------------------------------------
 
 amqp_connection::amqp_connection(amqp_connection&& other) noexcept
   : state_(other.state_),
+    pool_(other.pool_),
     ep_(std::move(other.ep_)),
     timeout_(other.timeout_),
     broken_(std::move(other.broken_)) {
   other.state_ = nullptr;
+  other.pool_ = nullptr;
 }
 
 amqp_connection& amqp_connection::operator=(amqp_connection&& other) noexcept {
   if (this != &other) {
     close();
     state_ = other.state_;
+    pool_ = other.pool_;
     ep_ = std::move(other.ep_);
     timeout_ = other.timeout_;
     broken_ = std::move(other.broken_);
     other.state_ = nullptr;
+    other.pool_ = nullptr;
   }
   return *this;
 }
@@ -210,6 +201,11 @@ amqp_connection::~amqp_connection() {
 }
 
 void amqp_connection::close() {
+  if (pool_ != nullptr) {
+    empty_amqp_pool(pool_);
+    delete pool_;
+    pool_ = nullptr;
+  }
   if (state_ == nullptr)
     return;
   if (ok()) {
@@ -279,7 +275,7 @@ amqp_connection::connect(const amqp_endpoint& ep,
     if (login.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION
         && login.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
       auto* m = static_cast<amqp_connection_close_t*>(login.reply.decoded);
-      why = server_text(m->reply_code, m->reply_text);
+      why = server_text(m->reply_code, to_view(m->reply_text));
       amqp_connection_close_ok_t close_ok{};
       amqp_send_method(conn.state_, 0, AMQP_CONNECTION_CLOSE_OK_METHOD,
                        &close_ok);
@@ -338,15 +334,18 @@ caf::error amqp_connection::fail(int status, std::string_view what) {
   return broken_error();
 }
 
+caf::error amqp_connection::fail_timeout(std::string_view what) {
+  return fail(AMQP_STATUS_TIMEOUT, what);
+}
+
 caf::error amqp_connection::fail(std::string_view reason) {
   if (broken_.empty())
     broken_ = std::string{reason};
   return broken_error();
 }
 
-caf::error amqp_connection::check_rpc(amqp_channel_t channel,
-                                      std::string_view what,
-                                      int* server_code) {
+caf::error amqp_connection::check_rpc(uint16_t channel, std::string_view what,
+                                      uint16_t* server_code) {
   if (!ok())
     return broken_error();
   auto r = amqp_get_rpc_reply(state_);
@@ -360,48 +359,51 @@ caf::error amqp_connection::check_rpc(amqp_channel_t channel,
     case AMQP_RESPONSE_SERVER_EXCEPTION:
       break;
   }
-  amqp_frame_t frame;
-  frame.frame_type = AMQP_FRAME_METHOD;
-  frame.channel = r.reply.id == AMQP_CONNECTION_CLOSE_METHOD ? 0 : channel;
-  frame.payload.method = r.reply;
-  if (server_code != nullptr && r.reply.id == AMQP_CHANNEL_CLOSE_METHOD)
-    *server_code = static_cast<amqp_channel_close_t*>(r.reply.decoded)
-                     ->reply_code;
-  auto err = on_close_method(frame);
+  caf::error err;
+  if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+    auto* m = static_cast<amqp_connection_close_t*>(r.reply.decoded);
+    err = on_close(0, m->reply_code, to_view(m->reply_text));
+  } else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+    auto* m = static_cast<amqp_channel_close_t*>(r.reply.decoded);
+    if (server_code != nullptr)
+      *server_code = m->reply_code;
+    err = on_close(channel, m->reply_code, to_view(m->reply_text));
+  }
   if (!err)
     return fail(std::string{what} + ": unexpected server reply");
   return caf::make_error(static_cast<errc>(err.code()),
                          std::string{what} + ": " + error_text(err));
 }
 
-caf::error amqp_connection::on_close_method(const amqp_frame_t& frame) {
-  if (frame.frame_type != AMQP_FRAME_METHOD)
-    return {};
-  auto id = frame.payload.method.id;
-  if (id == AMQP_CONNECTION_CLOSE_METHOD) {
-    auto* m = static_cast<amqp_connection_close_t*>(
-      frame.payload.method.decoded);
-    auto text = "the server closed the connection: "
-                + server_text(m->reply_code, m->reply_text);
+caf::error amqp_connection::on_close(uint16_t channel, uint16_t reply_code,
+                                     std::string_view reply_text) {
+  auto text = server_text(reply_code, reply_text);
+  if (channel == 0) {
     amqp_connection_close_ok_t close_ok{};
     amqp_send_method(state_, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &close_ok);
-    return fail(text);
+    return fail("the server closed the connection: " + text);
   }
-  if (id != AMQP_CHANNEL_CLOSE_METHOD)
-    return {};
-  auto* m = static_cast<amqp_channel_close_t*>(frame.payload.method.decoded);
-  auto text = server_text(m->reply_code, m->reply_text);
   amqp_channel_close_ok_t close_ok{};
-  if (auto rc = amqp_send_method(state_, frame.channel,
+  if (auto rc = amqp_send_method(state_, channel,
                                  AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok);
       rc != AMQP_STATUS_OK)
     return fail(rc, "answering channel.close");
-  if (frame.channel != admin_channel)
-    return fail("the server closed channel " + std::to_string(frame.channel)
-                + ": " + text);
+  if (channel != admin_channel)
+    return fail("the server closed channel " + std::to_string(channel) + ": "
+                + text);
   if (auto err = open_admin_channel())
     return err;
   return caf::make_error(errc::command_failed, text);
+}
+
+amqp_pool_t_& amqp_connection::scratch() {
+  if (pool_ == nullptr) {
+    pool_ = new amqp_pool_t;
+    init_amqp_pool(pool_, 4096);
+  } else {
+    recycle_amqp_pool(pool_);
+  }
+  return *pool_;
 }
 
 caf::error amqp_connection::set_prefetch(bool global) {
@@ -411,41 +413,60 @@ caf::error amqp_connection::set_prefetch(bool global) {
   return check_rpc(work_channel, "basic.qos");
 }
 
-caf::error amqp_connection::declare_celery_queue(std::string_view queue) {
+caf::error amqp_connection::declare_exchange(std::string_view name,
+                                             std::string_view type,
+                                             const amqp_exchange_options& opts,
+                                             uint16_t* refused) {
   if (!ok())
     return broken_error();
-  amqp_bytes_t name{queue.size(), const_cast<char*>(queue.data())};
-  int code = 0;
-  amqp_exchange_declare(state_, admin_channel, name,
-                        amqp_cstring_bytes("direct"), 0, 1, 0, 0,
-                        amqp_empty_table);
-  // 406: it exists with other flags or type; Celery's producers use it as
-  // it is, and so do we.
-  if (auto err = check_rpc(admin_channel, "exchange.declare", &code);
-      err && (code != 406 || !ok()))
-    return err;
-  code = 0;
-  amqp_queue_declare(state_, admin_channel, name, 0, 1, 0, 0,
-                     amqp_empty_table);
-  if (auto err = check_rpc(admin_channel, "queue.declare", &code);
-      err && (code != 406 || !ok()))
-    return err;
-  amqp_queue_bind(state_, admin_channel, name, name, name, amqp_empty_table);
-  if (auto err = check_rpc(admin_channel, "queue.bind"))
+  auto args = amqp_empty_table;
+  if (!opts.arguments.empty())
+    to_native_table(opts.arguments, scratch(), args);
+  amqp_exchange_declare(state_, admin_channel, bytes_of(name), bytes_of(type),
+                        opts.passive ? 1 : 0, opts.durable ? 1 : 0,
+                        opts.auto_delete ? 1 : 0, opts.internal ? 1 : 0, args);
+  if (auto err = check_rpc(admin_channel, "exchange.declare", refused))
     return err;
   amqp_maybe_release_buffers(state_);
   return {};
 }
 
-caf::error amqp_connection::declare_plain_queue(std::string_view queue) {
+caf::expected<uint32_t>
+amqp_connection::declare_queue(std::string_view name,
+                               const amqp_queue_options& opts,
+                               uint16_t* refused) {
   if (!ok())
     return broken_error();
-  amqp_bytes_t name{queue.size(), const_cast<char*>(queue.data())};
-  int code = 0;
-  amqp_queue_declare(state_, admin_channel, name, 0, 1, 0, 0,
-                     amqp_empty_table);
-  if (auto err = check_rpc(admin_channel, "queue.declare", &code);
-      err && (code != 406 || !ok()))
+  auto args = amqp_empty_table;
+  if (!opts.arguments.empty())
+    to_native_table(opts.arguments, scratch(), args);
+  auto* r = amqp_queue_declare(state_, admin_channel, bytes_of(name),
+                               opts.passive ? 1 : 0, opts.durable ? 1 : 0,
+                               opts.exclusive ? 1 : 0,
+                               opts.auto_delete ? 1 : 0, args);
+  if (auto err = check_rpc(admin_channel,
+                           opts.passive ? "queue.declare (passive)"
+                                        : "queue.declare",
+                           refused))
+    return err;
+  auto n = r != nullptr ? r->message_count : 0;
+  amqp_maybe_release_buffers(state_);
+  return n;
+}
+
+caf::error amqp_connection::bind_queue(std::string_view queue,
+                                       std::string_view exchange,
+                                       std::string_view routing_key,
+                                       const value_map& arguments,
+                                       uint16_t* refused) {
+  if (!ok())
+    return broken_error();
+  auto args = amqp_empty_table;
+  if (!arguments.empty())
+    to_native_table(arguments, scratch(), args);
+  amqp_queue_bind(state_, admin_channel, bytes_of(queue), bytes_of(exchange),
+                  bytes_of(routing_key), args);
+  if (auto err = check_rpc(admin_channel, "queue.bind", refused))
     return err;
   amqp_maybe_release_buffers(state_);
   return {};
@@ -453,61 +474,29 @@ caf::error amqp_connection::declare_plain_queue(std::string_view queue) {
 
 caf::expected<std::optional<uint32_t>>
 amqp_connection::message_count(std::string_view queue) {
-  if (!ok())
-    return broken_error();
-  amqp_bytes_t name{queue.size(), const_cast<char*>(queue.data())};
-  auto* r = amqp_queue_declare(state_, admin_channel, name, 1, 0, 0, 0,
-                               amqp_empty_table);
-  int code = 0;
-  if (auto err = check_rpc(admin_channel, "queue.declare (passive)", &code)) {
+  amqp_queue_options passive;
+  passive.passive = true;
+  passive.durable = false;
+  uint16_t code = 0;
+  auto n = declare_queue(queue, passive, &code);
+  if (!n) {
     if (code == 404 && ok())
       return std::optional<uint32_t>{};
-    return err;
+    return n.error();
   }
-  auto n = r != nullptr ? r->message_count : 0;
-  amqp_maybe_release_buffers(state_);
-  return std::optional<uint32_t>{n};
+  return std::optional<uint32_t>{*n};
 }
 
 caf::error amqp_connection::delete_queue(std::string_view queue) {
   if (!ok())
     return broken_error();
-  amqp_bytes_t name{queue.size(), const_cast<char*>(queue.data())};
-  amqp_queue_delete(state_, admin_channel, name, 0, 0);
-  int code = 0;
+  amqp_queue_delete(state_, admin_channel, bytes_of(queue), 0, 0);
+  uint16_t code = 0;
   if (auto err = check_rpc(admin_channel, "queue.delete", &code);
       err && (code != 404 || !ok()))
     return err;
   amqp_maybe_release_buffers(state_);
   return {};
-}
-
-caf::expected<bool>
-amqp_connection::next_frame(amqp_frame_t& frame,
-                            std::chrono::steady_clock::time_point deadline) {
-  if (!ok())
-    return broken_error();
-  auto left = std::chrono::duration_cast<std::chrono::microseconds>(
-    deadline - std::chrono::steady_clock::now());
-  auto tv = to_timeval(left);
-  auto rc = amqp_simple_wait_frame_noblock(state_, &frame, &tv);
-  if (rc == AMQP_STATUS_OK)
-    return true;
-  if (rc == AMQP_STATUS_TIMEOUT)
-    return false;
-  return fail(rc, "reading from the server");
-}
-
-caf::error amqp_connection::read_content(amqp_channel_t channel,
-                                         amqp_message_t& msg) {
-  if (!ok())
-    return broken_error();
-  auto r = amqp_read_message(state_, channel, &msg, 0);
-  if (r.reply_type == AMQP_RESPONSE_NORMAL)
-    return {};
-  if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION)
-    return fail(r.library_error, "reading a message");
-  return fail("unexpected frame while reading a message");
 }
 
 void amqp_connection::cork(bool on) {

@@ -6,11 +6,15 @@
 #include <string>
 #include <string_view>
 
-#include <amqp.h>
-#include <amqp_framing.h>
-
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
+
+#include "adapters/amqp_types.hpp"
+
+// rabbitmq-c's connection state and memory pool, kept by pointer: includers
+// never see <amqp.h>.
+struct amqp_connection_state_t_;
+struct amqp_pool_t_;
 
 namespace vigil {
 
@@ -36,28 +40,21 @@ caf::expected<amqp_endpoint> parse_amqp_url(std::string_view url);
 /// password).
 std::string to_string(const amqp_endpoint& ep);
 
-/// Removes the null entries (and arrays of nulls only, such as an unset
-/// `timelimit`) from `props.headers`, in place. Celery 5 workers read every
-/// optional header with a default (`shadow` only if present), so a missing
-/// null means the same as a present one; RabbitMQ decodes and copies every
-/// header of every message between its processes, and six to seven nulls
-/// of Celery's seventeen headers cost it about a sixth of its CPU per task.
-void drop_null_headers(amqp_basic_properties_t& props);
-
 /// One rabbitmq-c connection with bounded timeouts, and its three channels:
 /// `work_channel` (publisher confirms, prefetch, consumers, acks),
 /// `admin_channel` (declarations) and `get_channel` (basic.get), so that a
 /// channel error a declaration provokes (404 on a passive declare, 406 on a
 /// queue declared with other arguments) never costs the other channels
-/// their unacknowledged deliveries. Not
-/// thread-safe: each thread owns its own. After a connection-level error or
-/// a timeout the connection is broken (`ok()` is false) and must be
-/// replaced; every call then fails with errc::connection_failed.
+/// their unacknowledged deliveries. Everything goes in and out as vigil's
+/// own values (amqp_types.hpp). Not thread-safe: each thread owns its own.
+/// After a connection-level error or a timeout the connection is broken
+/// (`ok()` is false) and must be replaced; every call then fails with
+/// errc::connection_failed.
 class amqp_connection {
 public:
-  static constexpr amqp_channel_t work_channel = 1;
-  static constexpr amqp_channel_t admin_channel = 2;
-  static constexpr amqp_channel_t get_channel = 3;
+  static constexpr uint16_t work_channel = 1;
+  static constexpr uint16_t admin_channel = 2;
+  static constexpr uint16_t get_channel = 3;
 
   amqp_connection(amqp_connection&&) noexcept;
   amqp_connection& operator=(amqp_connection&&) noexcept;
@@ -72,32 +69,25 @@ public:
   /// True while the connection is usable.
   bool ok() const { return state_ != nullptr && broken_.empty(); }
 
-  /// The rabbitmq-c handle, for the calls this class does not wrap.
-  amqp_connection_state_t native() const { return state_; }
-
   const amqp_endpoint& endpoint() const { return ep_; }
   std::chrono::milliseconds timeout() const { return timeout_; }
 
   /// The error for a broken connection (connection_failed, with the reason).
   caf::error broken_error() const;
 
-  /// Marks the connection broken because of `status` (a rabbitmq-c status
-  /// code) during `what`, and returns the error.
-  caf::error fail(int status, std::string_view what);
-
   /// Marks the connection broken with `reason` and returns the error.
   caf::error fail(std::string_view reason);
 
-  /// Checks the reply of the last RPC on `channel`. A channel exception on
-  /// the admin channel is answered and the channel reopened; its reply code
-  /// goes to `*server_code` if given. Anything else breaks the connection.
-  caf::error check_rpc(amqp_channel_t channel, std::string_view what,
-                       int* server_code = nullptr);
+  /// Marks the connection broken because `what` took longer than the
+  /// caller waits, and returns errc::timeout.
+  caf::error fail_timeout(std::string_view what);
 
-  /// Answers a channel.close or connection.close the server sent outside
-  /// an RPC, and returns the error it means; on the admin channel the
-  /// channel is reopened and the connection stays usable.
-  caf::error on_close_method(const amqp_frame_t& frame);
+  // -- declarations, on the admin channel (amqp.cpp) -------------------------
+  //
+  // A declaration the server refuses (channel.close: 404, 406, ...) fails
+  // with errc::command_failed and, when `refused` is given, its reply code
+  // there; the admin channel is opened again and the connection stays
+  // usable. Anything else breaks the connection.
 
   /// Sets the work channel's prefetch (basic.qos, the endpoint's count).
   /// `global` makes it one limit for every consumer on the channel, as
@@ -105,14 +95,21 @@ public:
   /// costs RabbitMQ much less.
   caf::error set_prefetch(bool global);
 
-  /// Declares `queue` exactly as Celery 5.2 does: a durable direct
-  /// exchange named `queue`, a durable, non-exclusive, non-auto-delete
-  /// queue without arguments, and a binding with routing key `queue`. A
-  /// queue (or exchange) that exists with other arguments is used as it is.
-  caf::error declare_celery_queue(std::string_view queue);
+  /// exchange.declare of `name` with `type` ("direct", "topic", ...).
+  caf::error declare_exchange(std::string_view name, std::string_view type,
+                              const amqp_exchange_options& opts = {},
+                              uint16_t* refused = nullptr);
 
-  /// Declares a durable queue without an exchange of its own.
-  caf::error declare_plain_queue(std::string_view queue);
+  /// queue.declare; returns the ready messages the server counts in it.
+  caf::expected<uint32_t> declare_queue(std::string_view name,
+                                        const amqp_queue_options& opts = {},
+                                        uint16_t* refused = nullptr);
+
+  /// queue.bind of `queue` to `exchange` with `routing_key`.
+  caf::error bind_queue(std::string_view queue, std::string_view exchange,
+                        std::string_view routing_key,
+                        const value_map& arguments = {},
+                        uint16_t* refused = nullptr);
 
   /// Ready messages in `queue` (passive declare); nullopt if there is no
   /// such queue.
@@ -121,15 +118,49 @@ public:
   /// Deletes `queue` (tests). Deleting a queue that does not exist is fine.
   caf::error delete_queue(std::string_view queue);
 
-  /// Reads the next frame, waiting until `deadline` at most (a past
-  /// deadline polls); false on timeout. Heartbeats are sent and checked
-  /// here.
-  caf::expected<bool> next_frame(amqp_frame_t& frame,
-                                 std::chrono::steady_clock::time_point deadline);
+  // -- the basic class (amqp_basic.cpp) --------------------------------------
 
-  /// Reads the content (properties and body) that follows a basic.deliver
-  /// or basic.get-ok on `channel`.
-  caf::error read_content(amqp_channel_t channel, amqp_message_t& msg);
+  /// basic.publish on the work channel (so confirmed: the n-th publish of
+  /// the connection is confirm tag n). `mandatory` makes the server return
+  /// an unroutable message (amqp_returned) instead of dropping it.
+  caf::error publish(std::string_view exchange, std::string_view routing_key,
+                     const amqp_properties& props, std::string_view body,
+                     bool mandatory);
+
+  /// basic.consume of `queue` on the work channel, with manual acks;
+  /// returns the consumer tag the server chose.
+  caf::expected<std::string> consume(std::string_view queue);
+
+  /// basic.cancel of a consumer on the work channel (waits for cancel-ok;
+  /// deliveries pushed before it may still be read).
+  caf::error cancel(std::string_view consumer_tag);
+
+  /// basic.ack of `delivery_tag` (and every earlier one if `multiple`).
+  caf::error ack(uint16_t channel, uint64_t delivery_tag,
+                 bool multiple = false);
+
+  /// basic.reject of one delivery, back to its queue if `requeue`.
+  caf::error reject(uint16_t channel, uint64_t delivery_tag, bool requeue);
+
+  /// basic.nack; `delivery_tag` 0 with `multiple` covers every delivery
+  /// the channel holds.
+  caf::error nack(uint16_t channel, uint64_t delivery_tag, bool multiple,
+                  bool requeue);
+
+  /// basic.get of one message from `queue` on the get channel, with manual
+  /// ack; nullopt when the queue is empty.
+  caf::expected<std::optional<amqp_delivery>> get(std::string_view queue);
+
+  /// The next thing the server sent, waiting until `deadline` at most (a
+  /// past deadline polls); nullopt on timeout. Deliveries come with their
+  /// content. Heartbeats are sent and checked here. A close that breaks
+  /// the connection (connection.close, or a close of the work or get
+  /// channel) is answered and comes back as the error; a closed admin
+  /// channel is reopened and comes back as amqp_closed.
+  caf::expected<std::optional<amqp_event>>
+  next_event(std::chrono::steady_clock::time_point deadline);
+
+  // -- the socket (amqp.cpp) -------------------------------------------------
 
   /// Holds back partial TCP segments (TCP_CORK) while `on`, so that a
   /// batch of small publishes leaves in full segments: RabbitMQ then reads
@@ -147,7 +178,32 @@ private:
   caf::error open_admin_channel();
   void close();
 
-  amqp_connection_state_t state_ = nullptr;
+  /// Marks the connection broken because of `status` (a rabbitmq-c status
+  /// code) during `what`, and returns the error.
+  caf::error fail(int status, std::string_view what);
+
+  /// Checks the reply of the last RPC on `channel`. A channel exception on
+  /// the admin channel is answered and the channel reopened; its reply code
+  /// goes to `*server_code` if given. Anything else breaks the connection.
+  caf::error check_rpc(uint16_t channel, std::string_view what,
+                       uint16_t* server_code = nullptr);
+
+  /// Answers a channel.close (`channel` > 0) or connection.close the
+  /// server sent, and returns the error it means; on the admin channel the
+  /// channel is reopened and the connection stays usable.
+  caf::error on_close(uint16_t channel, uint16_t reply_code,
+                      std::string_view reply_text);
+
+  /// Reads the content that follows a basic.deliver, basic.get-ok or
+  /// basic.return on `channel` into `out` (properties and body).
+  caf::error read_content(uint16_t channel, amqp_delivery& out);
+
+  /// Memory for the rabbitmq-c structures of one call (a publish's
+  /// header table), emptied at the start of the next.
+  amqp_pool_t_& scratch();
+
+  amqp_connection_state_t_* state_ = nullptr;
+  amqp_pool_t_* pool_ = nullptr;
   amqp_endpoint ep_;
   std::chrono::milliseconds timeout_{5000};
   std::string broken_;

@@ -1,11 +1,8 @@
 #include "adapters/amqp_message.hpp"
 
 #include <algorithm>
-#include <cmath>
-#include <cstring>
-#include <limits>
-
-#include <simdjson.h>
+#include <tuple>
+#include <utility>
 
 #include "messages/base64.hpp"
 #include "messages/clock.hpp"
@@ -16,151 +13,121 @@ namespace vigil {
 
 namespace {
 
-constexpr int32_t int32_min = std::numeric_limits<int32_t>::min();
-constexpr int32_t int32_max = std::numeric_limits<int32_t>::max();
+bool is_null_header(const value& v);
 
-// Builds one header table in wire order.
+// Builds one header table in wire order; with `keep_nulls` false, null
+// headers (see drop_null_headers) are never added.
 class table_builder {
 public:
-  table_builder(amqp_arena& arena, size_t capacity)
-    : arena_(arena), entries_(arena.entries(capacity)), capacity_(capacity) {
-    // nop
-  }
-
-  amqp_field_value_t& add(std::string_view key) {
-    auto& e = entries_[size_++];
-    e.key = arena_.bytes(key);
-    return e.value;
+  table_builder(size_t capacity, bool keep_nulls) : keep_nulls_(keep_nulls) {
+    map_.reserve(capacity);
   }
 
   void text(std::string_view key, std::string_view s) {
-    auto& v = add(key);
-    v.kind = AMQP_FIELD_KIND_UTF8;
-    v.value.bytes = arena_.bytes(s);
+    map_.emplace_back(std::piecewise_construct, std::forward_as_tuple(key),
+                      std::forward_as_tuple(s));
   }
 
-  void text_or_void(std::string_view key, std::string_view s) {
-    if (s.empty())
-      add(key).kind = AMQP_FIELD_KIND_VOID;
-    else
+  void text_or_null(std::string_view key, std::string_view s) {
+    if (!s.empty())
       text(key, s);
-  }
-
-  void time_or_void(std::string_view key, int64_t us) {
-    if (us == 0)
-      add(key).kind = AMQP_FIELD_KIND_VOID;
     else
+      null(key);
+  }
+
+  void time_or_null(std::string_view key, int64_t us) {
+    if (us != 0)
       text(key, format_iso8601(us));
+    else
+      null(key);
   }
 
-  void int32(std::string_view key, int32_t x) {
-    auto& v = add(key);
-    v.kind = AMQP_FIELD_KIND_I32;
-    v.value.i32 = x;
+  void null(std::string_view key) {
+    if (keep_nulls_)
+      map_.emplace_back(std::piecewise_construct, std::forward_as_tuple(key),
+                        std::forward_as_tuple());
   }
 
-  void boolean(std::string_view key, bool x) {
-    auto& v = add(key);
-    v.kind = AMQP_FIELD_KIND_BOOLEAN;
-    v.value.boolean = x ? 1 : 0;
+  void add(std::string_view key, value x) {
+    if (keep_nulls_ || !is_null_header(x))
+      map_.emplace_back(std::piecewise_construct, std::forward_as_tuple(key),
+                        std::forward_as_tuple(std::move(x)));
   }
 
-  size_t size() const { return size_; }
-  size_t capacity() const { return capacity_; }
-
-  amqp_table_t table() const {
-    return amqp_table_t{static_cast<int>(size_), entries_};
+  value_map take() {
+    return std::move(map_);
   }
 
 private:
-  amqp_arena& arena_;
-  amqp_table_entry_t* entries_;
-  size_t capacity_;
-  size_t size_ = 0;
+  bool keep_nulls_;
+  value_map map_;
 };
 
-void limit_field(double x, amqp_field_value_t& out) {
-  if (x <= 0) {
-    out.kind = AMQP_FIELD_KIND_VOID;
-  } else {
-    out.kind = AMQP_FIELD_KIND_F64;
-    out.value.f64 = x;
-  }
+// A time limit of 0 (none) travels as null.
+value limit_value(double x) {
+  return x <= 0 ? value{} : value{x};
 }
 
-// Strings in JSON must be valid UTF-8: invalid bytes become U+FFFD.
-void append_safe_string(std::string& out, std::string_view s) {
-  append_json_text(out, s);
+bool is_null_header(const value& v) {
+  if (v.is_nil())
+    return true;
+  if (!v.is_array() || v.as_array().empty())
+    return false;
+  auto& xs = v.as_array();
+  return std::all_of(xs.begin(), xs.end(),
+                     [](const value& x) { return x.is_nil(); });
 }
 
-void append_field_json(std::string& out, const amqp_field_value_t& x);
 
-void append_table_json(std::string& out, const amqp_table_t& t) {
+void append_value_json(std::string& out, const value& x);
+
+void append_table_json(std::string& out, const value_map& t) {
   out += '{';
-  for (int i = 0; i < t.num_entries; ++i) {
+  for (size_t i = 0; i < t.size(); ++i) {
     if (i > 0)
       out += ", ";
-    append_safe_string(out, to_string_view(t.entries[i].key));
+    append_json_string(out, t[i].first);
     out += ": ";
-    append_field_json(out, t.entries[i].value);
+    append_value_json(out, t[i].second);
   }
   out += '}';
 }
 
-void append_int(std::string& out, int64_t x) {
-  out += std::to_string(x);
-}
-
-void append_field_json(std::string& out, const amqp_field_value_t& x) {
-  switch (x.kind) {
-    case AMQP_FIELD_KIND_BOOLEAN:
-      out += x.value.boolean ? "true" : "false";
+// Header values as the adapter reads them off the wire (integers of every
+// width as int, float32 and decimals as double, timestamps as ISO-8601
+// text, byte arrays as bytes).
+void append_value_json(std::string& out, const value& x) {
+  switch (x.kind()) {
+    case value_kind::boolean:
+      out += x.as_bool() ? "true" : "false";
       return;
-    case AMQP_FIELD_KIND_I8:
-      return append_int(out, x.value.i8);
-    case AMQP_FIELD_KIND_U8:
-      return append_int(out, x.value.u8);
-    case AMQP_FIELD_KIND_I16:
-      return append_int(out, x.value.i16);
-    case AMQP_FIELD_KIND_U16:
-      return append_int(out, x.value.u16);
-    case AMQP_FIELD_KIND_I32:
-      return append_int(out, x.value.i32);
-    case AMQP_FIELD_KIND_U32:
-      return append_int(out, x.value.u32);
-    case AMQP_FIELD_KIND_I64:
-      return append_int(out, x.value.i64);
-    case AMQP_FIELD_KIND_U64:
-      // py-amqp writes 'L' for signed 64-bit ints.
-      return append_int(out, static_cast<int64_t>(x.value.u64));
-    case AMQP_FIELD_KIND_F32:
-      return append_json_number(out, static_cast<double>(x.value.f32));
-    case AMQP_FIELD_KIND_F64:
-      return append_json_number(out, x.value.f64);
-    case AMQP_FIELD_KIND_DECIMAL:
-      return append_json_number(out, from_amqp_field(x).as_double());
-    case AMQP_FIELD_KIND_UTF8:
-    case AMQP_FIELD_KIND_BYTES:
-      return append_safe_string(out, to_string_view(x.value.bytes));
-    case AMQP_FIELD_KIND_TIMESTAMP:
-      out += '"';
-      out += format_iso8601(static_cast<int64_t>(x.value.u64) * 1000000);
-      out += '"';
+    case value_kind::integer:
+      out += std::to_string(x.as_int());
       return;
-    case AMQP_FIELD_KIND_TABLE:
-      return append_table_json(out, x.value.table);
-    case AMQP_FIELD_KIND_ARRAY:
+    case value_kind::uinteger:
+    case value_kind::real:
+      return append_json_number(out, x.as_double());
+    case value_kind::text:
+      return append_json_string(out, x.as_text());
+    case value_kind::bytes:
+      return append_json_string(out, x.as_bytes().bytes);
+    case value_kind::map:
+      return append_table_json(out, x.as_map());
+    case value_kind::array: {
+      auto& xs = x.as_array();
       out += '[';
-      for (int i = 0; i < x.value.array.num_entries; ++i) {
+      for (size_t i = 0; i < xs.size(); ++i) {
         if (i > 0)
           out += ", ";
-        append_field_json(out, x.value.array.entries[i]);
+        append_value_json(out, xs[i]);
       }
       out += ']';
       return;
-    default: // void and anything unknown
-      out += "null";
+    }
+    case value_kind::nil:
+      break;
   }
+  out += "null";
 }
 
 const std::string* text_of(const value_map& m, std::string_view key) {
@@ -177,80 +144,26 @@ const value* find_in(const value_map& m, std::string_view key) {
   return nullptr;
 }
 
-void set_bytes(amqp_arena& arena, amqp_basic_properties_t& props,
-               amqp_flags_t flag, amqp_bytes_t& field, const std::string* s) {
-  if (s == nullptr)
-    return;
-  props._flags |= flag;
-  field = arena.bytes(*s);
-}
-
-amqp_table_t to_amqp_table(const value_map& m, amqp_arena& arena) {
-  auto* entries = arena.entries(m.size());
-  for (size_t i = 0; i < m.size(); ++i) {
-    entries[i].key = arena.bytes(m[i].first);
-    to_amqp_field(m[i].second, arena, entries[i].value);
-  }
-  return amqp_table_t{static_cast<int>(m.size()), entries};
+void set_text(std::optional<std::string>& field, const std::string* s) {
+  if (s != nullptr)
+    field = *s;
 }
 
 } // namespace
 
-// -- amqp_arena ---------------------------------------------------------------
-
-amqp_arena::amqp_arena() {
-  init_amqp_pool(&pool_, 4096);
-}
-
-amqp_arena::~amqp_arena() {
-  empty_amqp_pool(&pool_);
-}
-
-amqp_bytes_t amqp_arena::bytes(std::string_view s) {
-  amqp_bytes_t out{0, nullptr};
-  if (s.empty())
-    return out;
-  amqp_pool_alloc_bytes(&pool_, s.size(), &out);
-  if (out.bytes != nullptr)
-    std::memcpy(out.bytes, s.data(), s.size());
-  else
-    out.len = 0;
-  return out;
-}
-
-amqp_table_entry_t* amqp_arena::entries(size_t n) {
-  return static_cast<amqp_table_entry_t*>(
-    amqp_pool_alloc(&pool_, std::max<size_t>(1, n) * sizeof(amqp_table_entry_t)));
-}
-
-amqp_field_value_t* amqp_arena::fields(size_t n) {
-  return static_cast<amqp_field_value_t*>(
-    amqp_pool_alloc(&pool_, std::max<size_t>(1, n) * sizeof(amqp_field_value_t)));
-}
-
-void amqp_arena::clear() {
-  recycle_amqp_pool(&pool_);
-}
-
 // -- task_message -> properties ------------------------------------------------
 
-void make_amqp_properties(const task_message& msg, amqp_arena& arena,
-                          amqp_basic_properties_t& out) {
-  out = amqp_basic_properties_t{};
-  out._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_CONTENT_ENCODING_FLAG
-               | AMQP_BASIC_HEADERS_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG
-               | AMQP_BASIC_PRIORITY_FLAG | AMQP_BASIC_CORRELATION_ID_FLAG;
-  out.content_type = arena.bytes(msg.content_type);
-  out.content_encoding = arena.bytes(msg.content_encoding);
+amqp_properties make_amqp_properties(const task_message& msg,
+                                     null_headers nulls) {
+  amqp_properties out;
+  out.content_type = msg.content_type;
+  out.content_encoding = msg.content_encoding;
   out.delivery_mode = 2;
   out.priority = static_cast<uint8_t>(std::clamp(msg.priority, 0, 255));
-  out.correlation_id = arena.bytes(msg.correlation_id.empty()
-                                     ? msg.id
-                                     : msg.correlation_id);
-  if (!msg.reply_to.empty()) {
-    out._flags |= AMQP_BASIC_REPLY_TO_FLAG;
-    out.reply_to = arena.bytes(msg.reply_to);
-  }
+  out.correlation_id = msg.correlation_id.empty() ? msg.id
+                                                  : msg.correlation_id;
+  if (!msg.reply_to.empty())
+    out.reply_to = msg.reply_to;
   value extra;
   if (msg.extra_headers.size() > 2) {
     auto parsed = decode_json(msg.extra_headers);
@@ -258,219 +171,106 @@ void make_amqp_properties(const task_message& msg, amqp_arena& arena,
       extra = std::move(*parsed);
   }
   auto n_extra = extra.is_map() ? extra.as_map().size() : 0;
-  table_builder t{arena, 17 + n_extra};
+  table_builder t{17 + n_extra, nulls == null_headers::keep};
   t.text("lang", "cpp");
   t.text("task", msg.task);
   t.text("id", msg.id);
-  t.text_or_void("shadow", msg.shadow);
-  t.time_or_void("eta", msg.eta_us);
-  t.time_or_void("expires", msg.expires_us);
-  t.text_or_void("group", msg.group);
-  t.add("group_index").kind = AMQP_FIELD_KIND_VOID;
-  t.int32("retries", msg.retries);
-  {
-    auto& limits = t.add("timelimit");
-    auto* items = arena.fields(2);
-    limit_field(msg.time_limit, items[0]);
-    limit_field(msg.soft_time_limit, items[1]);
-    limits.kind = AMQP_FIELD_KIND_ARRAY;
-    limits.value.array = amqp_array_t{2, items};
-  }
+  t.text_or_null("shadow", msg.shadow);
+  t.time_or_null("eta", msg.eta_us);
+  t.time_or_null("expires", msg.expires_us);
+  t.text_or_null("group", msg.group);
+  t.null("group_index");
+  t.add("retries", value{msg.retries});
+  t.add("timelimit", value{value_array{limit_value(msg.time_limit),
+                                       limit_value(msg.soft_time_limit)}});
   t.text("root_id", msg.root_id.empty() ? msg.id : msg.root_id);
-  t.text_or_void("parent_id", msg.parent_id);
+  t.text_or_null("parent_id", msg.parent_id);
   t.text("argsrepr", msg.argsrepr);
   t.text("kwargsrepr", msg.kwargsrepr);
   t.text("origin", msg.origin);
-  t.boolean("ignore_result", msg.ignore_result);
+  t.add("ignore_result", value{msg.ignore_result});
   if (msg.schema_version > 0)
-    t.int32("vigil_schema", msg.schema_version);
+    t.add("vigil_schema", value{msg.schema_version});
   if (n_extra > 0)
     for (auto& [key, val] : extra.as_map())
-      to_amqp_field(val, arena, t.add(key));
-  out.headers = t.table();
-}
-
-// -- values <-> fields ----------------------------------------------------------
-
-void to_amqp_field(const value& x, amqp_arena& arena, amqp_field_value_t& out) {
-  switch (x.kind()) {
-    case value_kind::nil:
-      out.kind = AMQP_FIELD_KIND_VOID;
-      return;
-    case value_kind::boolean:
-      out.kind = AMQP_FIELD_KIND_BOOLEAN;
-      out.value.boolean = x.as_bool() ? 1 : 0;
-      return;
-    case value_kind::integer: {
-      auto i = x.as_int();
-      if (i >= int32_min && i <= int32_max) {
-        out.kind = AMQP_FIELD_KIND_I32;
-        out.value.i32 = static_cast<int32_t>(i);
-      } else {
-        // 'L': py-amqp reads it as signed 64 (rabbitmq-c calls it U64).
-        out.kind = AMQP_FIELD_KIND_U64;
-        out.value.u64 = static_cast<uint64_t>(i);
-      }
-      return;
-    }
-    case value_kind::uinteger:
-      // No type code means unsigned 64 to both py-amqp and rabbitmq-c.
-      out.kind = AMQP_FIELD_KIND_F64;
-      out.value.f64 = x.as_double();
-      return;
-    case value_kind::real:
-      out.kind = AMQP_FIELD_KIND_F64;
-      out.value.f64 = x.as_double();
-      return;
-    case value_kind::text:
-      out.kind = AMQP_FIELD_KIND_UTF8;
-      out.value.bytes = arena.bytes(x.as_text());
-      return;
-    case value_kind::bytes:
-      out.kind = AMQP_FIELD_KIND_UTF8;
-      out.value.bytes = arena.bytes(x.as_bytes().bytes);
-      return;
-    case value_kind::array: {
-      auto& xs = x.as_array();
-      auto* items = arena.fields(xs.size());
-      for (size_t i = 0; i < xs.size(); ++i)
-        to_amqp_field(xs[i], arena, items[i]);
-      out.kind = AMQP_FIELD_KIND_ARRAY;
-      out.value.array = amqp_array_t{static_cast<int>(xs.size()), items};
-      return;
-    }
-    case value_kind::map:
-      out.kind = AMQP_FIELD_KIND_TABLE;
-      out.value.table = to_amqp_table(x.as_map(), arena);
-      return;
-  }
-  out.kind = AMQP_FIELD_KIND_VOID;
-}
-
-value from_amqp_field(const amqp_field_value_t& x) {
-  switch (x.kind) {
-    case AMQP_FIELD_KIND_BOOLEAN:
-      return value{x.value.boolean != 0};
-    case AMQP_FIELD_KIND_I8:
-      return value{int64_t{x.value.i8}};
-    case AMQP_FIELD_KIND_U8:
-      return value{int64_t{x.value.u8}};
-    case AMQP_FIELD_KIND_I16:
-      return value{int64_t{x.value.i16}};
-    case AMQP_FIELD_KIND_U16:
-      return value{int64_t{x.value.u16}};
-    case AMQP_FIELD_KIND_I32:
-      return value{int64_t{x.value.i32}};
-    case AMQP_FIELD_KIND_U32:
-      return value{int64_t{x.value.u32}};
-    case AMQP_FIELD_KIND_I64:
-      return value{x.value.i64};
-    case AMQP_FIELD_KIND_U64:
-      return value{static_cast<int64_t>(x.value.u64)};
-    case AMQP_FIELD_KIND_F32:
-      return value{static_cast<double>(x.value.f32)};
-    case AMQP_FIELD_KIND_F64:
-      return value{x.value.f64};
-    case AMQP_FIELD_KIND_DECIMAL:
-      return value{static_cast<double>(x.value.decimal.value)
-                   / std::pow(10.0, x.value.decimal.decimals)};
-    case AMQP_FIELD_KIND_UTF8:
-      return value{std::string{to_string_view(x.value.bytes)}};
-    case AMQP_FIELD_KIND_BYTES:
-      return value{binary{std::string{to_string_view(x.value.bytes)}}};
-    case AMQP_FIELD_KIND_TIMESTAMP:
-      return value{
-        format_iso8601(static_cast<int64_t>(x.value.u64) * 1000000)};
-    case AMQP_FIELD_KIND_TABLE:
-      return value{from_amqp_table(x.value.table)};
-    case AMQP_FIELD_KIND_ARRAY: {
-      value_array xs;
-      xs.reserve(static_cast<size_t>(std::max(0, x.value.array.num_entries)));
-      for (int i = 0; i < x.value.array.num_entries; ++i)
-        xs.push_back(from_amqp_field(x.value.array.entries[i]));
-      return value{std::move(xs)};
-    }
-    default:
-      return value{};
-  }
-}
-
-value_map from_amqp_table(const amqp_table_t& t) {
-  value_map out;
-  out.reserve(static_cast<size_t>(std::max(0, t.num_entries)));
-  for (int i = 0; i < t.num_entries; ++i)
-    out.emplace_back(std::string{to_string_view(t.entries[i].key)},
-                     from_amqp_field(t.entries[i].value));
+      t.add(key, std::move(val));
+  out.headers = t.take();
   return out;
+}
+
+void drop_null_headers(amqp_properties& props) {
+  if (!props.headers)
+    return;
+  auto& h = *props.headers;
+  h.erase(std::remove_if(h.begin(), h.end(),
+                         [](const auto& kv) {
+                           return is_null_header(kv.second);
+                         }),
+          h.end());
 }
 
 // -- AMQP message <-> kombu envelope --------------------------------------------
 
-std::string amqp_to_kombu_envelope(const amqp_basic_properties_t& props,
-                                   std::string_view body,
-                                   std::string_view exchange,
-                                   std::string_view routing_key,
-                                   std::string_view delivery_tag,
-                                   bool redelivered) {
-  auto has = [&](amqp_flags_t flag) { return (props._flags & flag) != 0; };
+std::string kombu_envelope_from_amqp(const amqp_properties& props,
+                                     std::string_view body,
+                                     std::string_view exchange,
+                                     std::string_view routing_key,
+                                     std::string_view delivery_tag,
+                                     bool redelivered) {
   std::string out;
   out.reserve(body.size() * 4 / 3 + 1024);
   out += "{\"body\": \"";
   out += base64_encode(body);
   out += "\", \"content-encoding\": ";
-  if (has(AMQP_BASIC_CONTENT_ENCODING_FLAG))
-    append_safe_string(out, to_string_view(props.content_encoding));
+  if (props.content_encoding)
+    append_json_string(out, *props.content_encoding);
   else
     out += "null";
   out += ", \"content-type\": ";
-  if (has(AMQP_BASIC_CONTENT_TYPE_FLAG))
-    append_safe_string(out, to_string_view(props.content_type));
+  if (props.content_type)
+    append_json_string(out, *props.content_type);
   else
     out += "null";
   out += ", \"headers\": ";
-  if (has(AMQP_BASIC_HEADERS_FLAG))
-    append_table_json(out, props.headers);
+  if (props.headers)
+    append_table_json(out, *props.headers);
   else
     out += "{}";
   out += ", \"properties\": {";
-  if (has(AMQP_BASIC_CORRELATION_ID_FLAG)) {
+  if (props.correlation_id) {
     out += "\"correlation_id\": ";
-    append_safe_string(out, to_string_view(props.correlation_id));
+    append_json_string(out, *props.correlation_id);
     out += ", ";
   }
-  if (has(AMQP_BASIC_REPLY_TO_FLAG)) {
+  if (props.reply_to) {
     out += "\"reply_to\": ";
-    append_safe_string(out, to_string_view(props.reply_to));
+    append_json_string(out, *props.reply_to);
     out += ", ";
   }
-  if (has(AMQP_BASIC_EXPIRATION_FLAG)) {
+  if (props.expiration) {
     out += "\"expiration\": ";
-    append_safe_string(out, to_string_view(props.expiration));
+    append_json_string(out, *props.expiration);
     out += ", ";
   }
   out += "\"delivery_mode\": ";
-  out += std::to_string(has(AMQP_BASIC_DELIVERY_MODE_FLAG)
-                          ? int{props.delivery_mode}
-                          : 2);
+  out += std::to_string(int{props.delivery_mode.value_or(2)});
   out += ", \"delivery_info\": {\"exchange\": ";
-  append_safe_string(out, exchange);
+  append_json_string(out, exchange);
   out += ", \"routing_key\": ";
-  append_safe_string(out, routing_key);
+  append_json_string(out, routing_key);
   out += ", \"redelivered\": ";
   out += redelivered ? "true" : "false";
   out += "}, \"priority\": ";
-  out += std::to_string(has(AMQP_BASIC_PRIORITY_FLAG) ? int{props.priority}
-                                                       : 0);
+  out += std::to_string(int{props.priority.value_or(0)});
   out += ", \"body_encoding\": \"base64\", \"delivery_tag\": ";
-  append_safe_string(out, delivery_tag);
+  append_json_string(out, delivery_tag);
   out += "}}";
   return out;
 }
 
-void kombu_envelope_to_amqp(std::string_view envelope, amqp_arena& arena,
-                            amqp_basic_properties_t& props, std::string& body) {
-  props = amqp_basic_properties_t{};
-  props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
+void kombu_envelope_to_amqp(std::string_view envelope, amqp_properties& props,
+                            std::string& body) {
+  props = amqp_properties{};
   props.delivery_mode = 2;
   auto parsed = decode_json(envelope);
   if (!parsed || !parsed->is_map()) {
@@ -491,30 +291,23 @@ void kombu_envelope_to_amqp(std::string_view envelope, amqp_arena& arena,
                                              : caf::expected<std::string>{*text};
     body = decoded ? std::move(*decoded) : *text;
   }
-  set_bytes(arena, props, AMQP_BASIC_CONTENT_TYPE_FLAG, props.content_type,
-            text_of(env, "content-type"));
-  set_bytes(arena, props, AMQP_BASIC_CONTENT_ENCODING_FLAG,
-            props.content_encoding, text_of(env, "content-encoding"));
+  set_text(props.content_type, text_of(env, "content-type"));
+  set_text(props.content_encoding, text_of(env, "content-encoding"));
   if (auto* h = find_in(env, "headers"); h != nullptr && h->is_map()) {
     // kombu's restore marks; AMQP carries redelivery in the delivery itself.
     value_map headers;
     for (auto& [k, v] : h->as_map())
       if (k != "redelivered")
         headers.emplace_back(k, v);
-    props._flags |= AMQP_BASIC_HEADERS_FLAG;
-    props.headers = to_amqp_table(headers, arena);
+    props.headers = std::move(headers);
   }
   if (properties == nullptr)
     return;
-  set_bytes(arena, props, AMQP_BASIC_CORRELATION_ID_FLAG, props.correlation_id,
-            text_of(*properties, "correlation_id"));
-  set_bytes(arena, props, AMQP_BASIC_REPLY_TO_FLAG, props.reply_to,
-            text_of(*properties, "reply_to"));
-  if (auto* p = find_in(*properties, "priority"); p != nullptr && p->is_int()) {
-    props._flags |= AMQP_BASIC_PRIORITY_FLAG;
+  set_text(props.correlation_id, text_of(*properties, "correlation_id"));
+  set_text(props.reply_to, text_of(*properties, "reply_to"));
+  if (auto* p = find_in(*properties, "priority"); p != nullptr && p->is_int())
     props.priority = static_cast<uint8_t>(std::clamp<int64_t>(p->as_int(), 0,
                                                              255));
-  }
 }
 
 } // namespace vigil

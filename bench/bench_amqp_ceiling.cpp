@@ -5,6 +5,7 @@
 #include <cstring>
 #include <iostream>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include <sys/resource.h>
@@ -13,6 +14,7 @@
 
 #include "adapters/amqp.hpp"
 #include "adapters/amqp_message.hpp"
+#include "adapters/amqp_properties.hpp"
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
 #include "messages/task_body.hpp"
@@ -24,10 +26,6 @@ namespace {
 using steady = std::chrono::steady_clock;
 
 constexpr auto io_timeout = std::chrono::seconds{10};
-
-amqp_bytes_t bytes_of(std::string_view s) {
-  return amqp_bytes_t{s.size(), const_cast<char*>(s.data())};
-}
 
 /// The message `vigil bench tasks` publishes (same task, id and body shape).
 task_message sample_task_message() {
@@ -41,32 +39,9 @@ task_message sample_task_message() {
 }
 
 /// Bytes the basic properties take on the wire (AMQP 0-9-1 content header,
-/// after the class id, weight and body size), for the flags vigil sets.
-size_t encoded_properties_size(const amqp_basic_properties_t& p) {
-  auto has = [&](amqp_flags_t f) { return (p._flags & f) != 0; };
-  size_t n = 2; // property flags
-  if (has(AMQP_BASIC_CONTENT_TYPE_FLAG))
-    n += 1 + p.content_type.len;
-  if (has(AMQP_BASIC_CONTENT_ENCODING_FLAG))
-    n += 1 + p.content_encoding.len;
-  if (has(AMQP_BASIC_HEADERS_FLAG)) {
-    std::vector<char> buf(65536);
-    size_t offset = 0;
-    auto table = p.headers;
-    if (amqp_encode_table(amqp_bytes_t{buf.size(), buf.data()}, &table,
-                          &offset)
-        == AMQP_STATUS_OK)
-      n += offset;
-  }
-  if (has(AMQP_BASIC_DELIVERY_MODE_FLAG))
-    n += 1;
-  if (has(AMQP_BASIC_PRIORITY_FLAG))
-    n += 1;
-  if (has(AMQP_BASIC_CORRELATION_ID_FLAG))
-    n += 1 + p.correlation_id.len;
-  if (has(AMQP_BASIC_REPLY_TO_FLAG))
-    n += 1 + p.reply_to.len;
-  return n;
+/// after the class id, weight and body size).
+size_t encoded_properties_size(const amqp_properties& p) {
+  return encode_amqp_properties(p).size();
 }
 
 struct latency_log {
@@ -102,10 +77,9 @@ public:
     // nop
   }
 
-  caf::error run(const amqp_basic_properties_t& props, std::string body,
+  caf::error run(const amqp_properties& props, std::string body,
                  size_t count) {
     size_t sent = 0;
-    auto* st = conn_.native();
     while (sent < count) {
       auto n = std::min(opts_.confirm_batch, count - sent);
       auto now = now_unix_us();
@@ -113,11 +87,8 @@ public:
       // Full TCP segments while publishing, as vigil's publish sends them.
       conn_.cork(opts_.cork);
       for (size_t i = 0; i < n; ++i) {
-        if (auto rc = amqp_basic_publish(st, amqp_connection::work_channel,
-                                         amqp_empty_bytes, bytes_of(queue_),
-                                         0, 0, &props, bytes_of(body));
-            rc != AMQP_STATUS_OK)
-          return conn_.fail(rc, "basic.publish");
+        if (auto err = conn_.publish("", queue_, props, body, false))
+          return err;
         ++published_;
         // Take the confirms that arrived: a server whose writes to us back
         // up stops reading our publishes.
@@ -139,14 +110,13 @@ public:
   }
 
 private:
-  // Reads frames until at most `left` confirms are outstanding (SIZE_MAX:
+  // Reads events until at most `left` confirms are outstanding (SIZE_MAX:
   // only what already arrived) or `deadline` passes.
   caf::error read_confirms(steady::time_point deadline, size_t left) {
     for (;;) {
       if (left != SIZE_MAX && published_ - confirmed_ <= left)
         return {};
-      amqp_frame_t frame;
-      auto got = conn_.next_frame(frame, deadline);
+      auto got = conn_.next_event(deadline);
       if (!got)
         return got.error();
       if (!*got) {
@@ -154,29 +124,12 @@ private:
           return {};
         return caf::make_error(errc::timeout, "no publisher confirm in time");
       }
-      if (frame.frame_type != AMQP_FRAME_METHOD)
-        continue;
-      auto id = frame.payload.method.id;
-      if (id == AMQP_BASIC_ACK_METHOD || id == AMQP_BASIC_NACK_METHOD) {
-        uint64_t tag = 0;
-        bool multiple = false;
-        if (id == AMQP_BASIC_ACK_METHOD) {
-          auto* m = static_cast<amqp_basic_ack_t*>(
-            frame.payload.method.decoded);
-          tag = m->delivery_tag;
-          multiple = m->multiple != 0;
-        } else {
-          auto* m = static_cast<amqp_basic_nack_t*>(
-            frame.payload.method.decoded);
-          tag = m->delivery_tag;
-          multiple = m->multiple != 0;
+      if (auto* c = std::get_if<amqp_confirm>(&**got)) {
+        if (c->nack)
           ++nacked_;
-        }
-        confirmed_ = multiple ? std::max(confirmed_, tag) : confirmed_ + 1;
-      } else if (auto err = conn_.on_close_method(frame)) {
-        return err;
+        confirmed_ = c->multiple ? std::max(confirmed_, c->delivery_tag)
+                                 : confirmed_ + 1;
       }
-      amqp_maybe_release_buffers(conn_.native());
     }
   }
 
@@ -192,53 +145,39 @@ private:
 caf::error consume(amqp_connection& conn,
                    const bench_amqp_ceiling_options& opts, size_t count,
                    latency_log& log, std::atomic<bool>& stop) {
-  auto* st = conn.native();
   size_t received = 0;
   size_t unacked = 0;
   uint64_t last_tag = 0;
   auto flush_acks = [&]() -> caf::error {
     if (unacked == 0)
       return {};
-    if (auto rc = amqp_basic_ack(st, amqp_connection::work_channel, last_tag,
-                                 1);
-        rc != AMQP_STATUS_OK)
-      return conn.fail(rc, "basic.ack");
+    if (auto err = conn.ack(amqp_connection::work_channel, last_tag, true))
+      return err;
     unacked = 0;
     return {};
   };
   while (received < count && !stop.load(std::memory_order_relaxed)) {
-    amqp_frame_t frame;
     // Take what already arrived; when nothing did, acknowledge what we
     // have before blocking for more.
-    auto got = conn.next_frame(frame, steady::now());
+    auto got = conn.next_event(steady::now());
     if (got && !*got) {
       if (auto err = flush_acks())
         return err;
-      got = conn.next_frame(frame, steady::now() + io_timeout);
+      got = conn.next_event(steady::now() + io_timeout);
       if (got && !*got)
         return caf::make_error(errc::timeout, "no delivery for 10 s");
     }
     if (!got)
       return got.error();
-    if (frame.frame_type != AMQP_FRAME_METHOD)
+    auto* d = std::get_if<amqp_delivery>(&**got);
+    if (d == nullptr)
       continue;
-    if (frame.payload.method.id != AMQP_BASIC_DELIVER_METHOD) {
-      if (auto err = conn.on_close_method(frame))
-        return err;
-      continue;
-    }
-    last_tag = static_cast<amqp_basic_deliver_t*>(frame.payload.method.decoded)
-                 ->delivery_tag;
-    amqp_message_t msg;
-    if (auto err = conn.read_content(amqp_connection::work_channel, msg))
-      return err;
-    if (msg.body.len >= sizeof(int64_t) && log.next < log.samples.size()) {
+    last_tag = d->delivery_tag;
+    if (d->body.size() >= sizeof(int64_t) && log.next < log.samples.size()) {
       int64_t sent = 0;
-      std::memcpy(&sent, msg.body.bytes, sizeof(sent));
+      std::memcpy(&sent, d->body.data(), sizeof(sent));
       log.samples[log.next++] = now_unix_us() - sent;
     }
-    amqp_destroy_message(&msg);
-    amqp_maybe_release_buffers(st);
     ++received;
     if (++unacked >= opts.ack_batch)
       if (auto err = flush_acks())
@@ -272,19 +211,15 @@ int bench_amqp_ceiling_command(const config& cfg,
   // The message: vigil's task message size, either with vigil's own
   // properties or with a bare delivery mode and a padded body.
   auto sample = sample_task_message();
-  amqp_arena arena;
-  amqp_basic_properties_t task_props;
-  make_amqp_properties(sample, arena, task_props);
-  drop_null_headers(task_props); // as vigil's publish sends them
+  // As vigil's publish sends them.
+  auto task_props = make_amqp_properties(sample, null_headers::drop);
   auto task_size = encoded_properties_size(task_props) + sample.body.size();
   auto size = opts.size > 0 ? opts.size : task_size;
-  amqp_basic_properties_t props{};
-  if (opts.task_headers) {
+  amqp_properties props;
+  if (opts.task_headers)
     props = task_props;
-  } else {
-    props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
+  else
     props.delivery_mode = 2;
-  }
   auto props_size = encoded_properties_size(props);
   std::string body(std::max(sizeof(int64_t),
                             size > props_size ? size - props_size : 0),
@@ -292,16 +227,12 @@ int bench_amqp_ceiling_command(const config& cfg,
 
   // A fresh durable queue per run; deleted at the end.
   auto queue = "vigil.ceiling." + new_uuid4().substr(0, 8);
-  if (auto err = sub_conn->declare_plain_queue(queue))
-    return fail(error_text(err));
+  if (auto n = sub_conn->declare_queue(queue); !n)
+    return fail(error_text(n.error()));
   if (auto err = sub_conn->set_prefetch(false))
     return fail(error_text(err));
-  amqp_basic_consume(sub_conn->native(), amqp_connection::work_channel,
-                     bytes_of(queue), amqp_empty_bytes, 0, 0, 0,
-                     amqp_empty_table);
-  if (auto err = sub_conn->check_rpc(amqp_connection::work_channel,
-                                     "basic.consume"))
-    return fail(error_text(err));
+  if (auto tag = sub_conn->consume(queue); !tag)
+    return fail(error_text(tag.error()));
 
   latency_log log;
   log.samples.assign(opts.messages, 0);

@@ -33,12 +33,4 @@ void encode_json(const value& x, std::string& out);
 /// Returns the compact JSON encoding of `x` (see the overload above).
 std::string encode_json(const value& x);
 
-/// Deprecated: append_json_string (messages/json_writer.hpp) is the one
-/// JSON string writer. Kept only for adapters/amqp_message.cpp, which is
-/// being rewritten elsewhere; remove it once that call is gone.
-[[deprecated("use append_json_string from messages/json_writer.hpp")]]
-inline void append_json_text(std::string& out, std::string_view s) {
-  append_json_string(out, s);
-}
-
 } // namespace vigil

@@ -16,13 +16,24 @@ layers=(messages config tasks adapters actors web node bench cli)
 client_headers='hiredis/|amqp\.h|amqp_[a-z_]*\.h|rabbitmq-c/|libpq-fe\.h|sqlite3\.h|zlib\.h|isa-l/|isa-l\.h|boost/beast|boost/asio'
 
 # C client identifiers: adapters/ only. Code above adapters/ reads the
-# adapters' own types (redis_reply, ...), never the C library's.
-client_identifiers='redisReply|redisContext|REDIS_REPLY_'
+# adapters' own types (redis_reply, amqp_properties, amqp_event, ...), never
+# the C library's. Each alternative carries its own word boundaries.
+# hiredis: its reply and context types and the REDIS_REPLY_* kinds.
+client_identifiers='\b(redisReply|redisContext|REDIS_REPLY_)[A-Za-z0-9_]*'
+# rabbitmq-c: its types (amqp_*_t), its constants (AMQP_*), its functions
+# (amqp_*( called), its empty-value constants and its pool functions.
+# vigil's own AMQP names start with amqp_ too (amqp_connection,
+# amqp_properties, amqp_delivery, ...): none ends in _t, and above adapters/
+# none is written directly before a parenthesis (construct them with
+# braces), so the rule tells them apart.
+client_identifiers+='|\bamqp_[a-z0-9_]+_t\b|\bAMQP_[A-Z0-9_]+'
+client_identifiers+='|\bamqp_[a-z0-9_]+\(|\bamqp_empty_(bytes|table|array)\b'
+client_identifiers+='|\b(init|empty|recycle)_amqp_pool\b'
 
 # Client headers that adapters' public headers (*.hpp) may not include
 # either, so that no includer sees them: the adapter forward-declares the
 # C types it keeps as members.
-private_headers='hiredis/|libpq-fe\.h|sqlite3\.h'
+private_headers='hiredis/|amqp\.h|amqp_[a-z_]*\.h|rabbitmq-c/|libpq-fe\.h|sqlite3\.h'
 
 rank_of() {
   local i
@@ -100,11 +111,11 @@ for layer in "${layers[@]}"; do
   [ "$layer" = adapters ] && continue
   [ -d "$layer" ] || continue
   while IFS=: read -r file lineno ident; do
-    echo "$file:$lineno: $ident: C client types belong in adapters/ only;" \
+    echo "$file:$lineno: ${ident%(}: C client types belong in adapters/ only;" \
          "use the adapter's own types"
     failures=$((failures + 1))
-  done < <(grep -rnowE --include='*.cpp' --include='*.hpp' --include='*.h' \
-             --include='*.ipp' "($client_identifiers)[A-Za-z0-9_]*" "$layer" \
+  done < <(grep -rnoE --include='*.cpp' --include='*.hpp' --include='*.h' \
+             --include='*.ipp' "$client_identifiers" "$layer" \
              | sort || true)
 done
 

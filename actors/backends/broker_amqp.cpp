@@ -1,33 +1,12 @@
-// The RabbitMQ (AMQP 0-9-1) broker, sharing queues with Python Celery 5.2
-// clients and workers (kombu's pyamqp transport): the same topology (a
-// durable direct exchange, queue and binding per queue), publishes to the
-// default exchange with Celery's properties and header table, manual acks
-// and a global prefetch.
-//
-// One connection per broker object, on three channels (see
-// amqp_connection): the work channel publishes with confirms, consumes and
-// acks; declarations and the dead-letter reads have channels of their own.
-// Deliveries arrive as RabbitMQ pushes them (up to the prefetch) and wait
-// in `pending_` until a fetch asks for their queue; each is handed out as
-// kombu's JSON envelope, so that the consumer, dead letters and replays see
-// the same format on every backend. A delivery tag is only valid on the channel
-// that received it: tags carry this connection's id, and tags of an
-// earlier connection (the consumer reconnected; RabbitMQ has already
-// requeued those messages) are ignored instead of acking someone else's
-// message. RabbitMQ itself gives back what a dead connection held, so
-// restore_expired has nothing to sweep; it keeps the connection serviced
-// (heartbeats) while the consumer is too busy to fetch.
+// The RabbitMQ broker: the connection, publishing, consuming and acks (see
+// broker_amqp.hpp for the whole design; the topology and the dead letters
+// have files of their own).
+
+#include "actors/backends/broker_amqp.hpp"
 
 #include <algorithm>
 #include <charconv>
-#include <deque>
-#include <map>
-#include <set>
-#include <unordered_map>
-#include <unordered_set>
 
-#include "actors/backends/broker.hpp"
-#include "adapters/amqp.hpp"
 #include "adapters/amqp_message.hpp"
 #include "config/config.hpp"
 #include "messages/clock.hpp"
@@ -37,707 +16,427 @@ namespace vigil {
 
 namespace {
 
-using steady = std::chrono::steady_clock;
-
-constexpr std::string_view dead_letters_queue = "vigil.dead_letters";
 constexpr std::chrono::milliseconds first_wait_after_consume{20};
 constexpr std::chrono::milliseconds first_wait{1};
-/// Frames handled per non-blocking service call (bounds its time).
-constexpr size_t max_service_frames = 4096;
+/// Events handled per non-blocking service call (bounds its time).
+constexpr size_t max_service_events = 4096;
 
-amqp_bytes_t bytes_of(std::string_view s) {
-  return amqp_bytes_t{s.size(), const_cast<char*>(s.data())};
+} // namespace
+
+rabbitmq_broker::rabbitmq_broker(std::string url, amqp_connection conn)
+  : url_(std::move(url)),
+    conn_(std::move(conn)),
+    id_(new_uuid4().substr(0, 8)) {
+  // nop
 }
 
-/// A delivery received and not yet handed out by fetch.
-struct pending_delivery {
-  std::string queue;
-  uint64_t tag = 0;
-  std::string envelope;
-};
+std::string rabbitmq_broker::describe() const {
+  return mask_url(url_);
+}
 
-class amqp_broker : public broker {
-public:
-  amqp_broker(std::string url, amqp_connection conn)
-    : url_(std::move(url)),
-      conn_(std::move(conn)),
-      id_(new_uuid4().substr(0, 8)) {
-    // nop
-  }
-
-  std::string describe() const override {
-    return mask_url(url_);
-  }
-
-  caf::error publish(const std::vector<outgoing_task>& batch) override {
-    if (batch.empty())
-      return {};
-    if (auto err = revive())
+caf::error rabbitmq_broker::publish(const std::vector<outgoing_task>& batch) {
+  if (batch.empty())
+    return {};
+  if (auto err = revive())
+    return err;
+  for (auto& out : batch)
+    if (auto err = declare(out.queue))
       return err;
-    for (auto& out : batch)
-      if (auto err = declare(out.queue))
-        return err;
-    // The batch leaves in full TCP segments; uncorked before any wait.
-    conn_.cork(true);
-    for (size_t i = 0; i < batch.size(); ++i) {
-      auto& out = batch[i];
-      arena_.clear();
-      amqp_basic_properties_t props;
-      make_amqp_properties(out.msg, arena_, props);
-      drop_null_headers(props);
-      if (auto err = send(out.queue, props, out.msg.body)) {
+  // The batch leaves in full TCP segments; uncorked before any wait.
+  conn_.cork(true);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    auto& out = batch[i];
+    auto props = make_amqp_properties(out.msg, null_headers::drop);
+    if (auto err = send(out.queue, props, out.msg.body)) {
+      conn_.cork(false);
+      return err;
+    }
+    // Read confirms and deliveries as we go: a server whose writes to us
+    // back up stops reading our publishes.
+    if (i % 64 == 63)
+      if (auto err = service()) {
         conn_.cork(false);
         return err;
       }
-      // Read confirms and deliveries as we go: a server whose writes to us
-      // back up stops reading our publishes.
-      if (i % 64 == 63)
-        if (auto err = service()) {
-          conn_.cork(false);
-          return err;
-        }
-    }
-    conn_.cork(false);
-    return wait_confirms();
   }
+  conn_.cork(false);
+  return wait_confirms();
+}
 
-  caf::error push_raw(std::string_view queue,
-                      std::string_view envelope) override {
-    if (auto err = revive())
-      return err;
-    std::string q{queue};
-    if (auto err = declare(q))
-      return err;
-    arena_.clear();
-    amqp_basic_properties_t props;
-    std::string body;
-    kombu_envelope_to_amqp(envelope, arena_, props, body);
-    if (auto err = send(q, props, body))
-      return err;
-    return wait_confirms();
-  }
+caf::error rabbitmq_broker::push_raw(std::string_view queue,
+                                     std::string_view envelope) {
+  if (auto err = revive())
+    return err;
+  std::string q{queue};
+  if (auto err = declare(q))
+    return err;
+  amqp_properties props;
+  std::string body;
+  kombu_envelope_to_amqp(envelope, props, body);
+  if (auto err = send(q, props, body))
+    return err;
+  return wait_confirms();
+}
 
-  caf::error fetch(const std::vector<std::string>& queues, size_t max,
-                   std::vector<raw_delivery>& out) override {
-    if (!conn_.ok())
-      return conn_.broken_error();
-    if (max == 0 || queues.empty())
-      return {};
-    bool started = false;
-    for (auto& q : queues) {
-      if (consuming_.count(q) != 0)
-        continue;
-      if (auto err = limit_prefetch(consuming_.size() + 1))
-        return err;
-      if (auto err = consume(q))
-        return err;
-      started = true;
-    }
-    auto taken = take_pending(queues, max, out);
-    // Wait briefly for the first delivery (longer right after basic.consume,
-    // while RabbitMQ starts pushing), then take only what already arrived.
-    auto deadline = steady::now();
-    if (taken == 0)
-      deadline += started ? first_wait_after_consume : first_wait;
-    while (taken < max) {
-      auto got = pump(deadline);
-      if (!got)
-        return got.error();
-      if (!*got)
-        break;
-      auto n = take_pending(queues, max - taken, out);
-      if (n > 0 && taken == 0)
-        deadline = steady::now();
-      taken += n;
-    }
+caf::error rabbitmq_broker::fetch(const std::vector<std::string>& queues,
+                                  size_t max, std::vector<raw_delivery>& out) {
+  if (!conn_.ok())
+    return conn_.broken_error();
+  if (max == 0 || queues.empty())
     return {};
-  }
-
-  caf::error ack(const std::vector<std::string>& tags) override {
-    if (tags.empty())
-      return {};
-    if (!conn_.ok())
-      return conn_.broken_error();
-    auto nums = held_tags(tags);
-    if (nums.empty())
-      return {};
-    if (auto err = conn_.wait_writable(steady::now() + conn_.timeout()))
+  bool started = false;
+  for (auto& q : queues) {
+    if (consuming_.count(q) != 0)
+      continue;
+    if (auto err = limit_prefetch(consuming_.size() + 1))
       return err;
-    // One multiple-ack covers the longest run of the oldest outstanding
-    // deliveries; it must not reach a delivery we still hold.
-    size_t k = 0;
-    for (auto i = outstanding_.begin();
-         k < nums.size() && i != outstanding_.end() && *i == nums[k]; ++i)
-      ++k;
-    auto* st = conn_.native();
-    if (k > 0)
-      if (auto rc = amqp_basic_ack(st, amqp_connection::work_channel,
-                                   nums[k - 1], k > 1 ? 1 : 0);
-          rc != AMQP_STATUS_OK)
-        return conn_.fail(rc, "basic.ack");
-    for (size_t i = k; i < nums.size(); ++i)
-      if (auto rc = amqp_basic_ack(st, amqp_connection::work_channel, nums[i],
-                                   0);
-          rc != AMQP_STATUS_OK)
-        return conn_.fail(rc, "basic.ack");
-    for (auto n : nums) {
-      held_.erase(n);
-      outstanding_.erase(n);
-    }
-    return {};
-  }
-
-  caf::error requeue(const std::vector<std::string>& tags) override {
-    if (tags.empty())
-      return {};
-    if (!conn_.ok())
-      return conn_.broken_error();
-    auto nums = held_tags(tags);
-    if (nums.empty())
-      return {};
-    std::unordered_set<std::string> queues;
-    for (auto n : nums)
-      queues.insert(held_[n]);
-    // Stop consuming these queues (a fetch starts again), so that nothing
-    // pushed to us is still on its way: everything received but not handed
-    // out goes back too, and RabbitMQ requeues each message at its original
-    // position, so the queue's order survives (the requeued ones come first
-    // again, as on the other backends).
-    for (auto i = consumers_.begin(); i != consumers_.end();) {
-      if (queues.count(i->second) == 0) {
-        ++i;
-        continue;
-      }
-      amqp_basic_cancel(conn_.native(), amqp_connection::work_channel,
-                        bytes_of(i->first));
-      if (auto err = conn_.check_rpc(amqp_connection::work_channel,
-                                     "basic.cancel"))
-        return err;
-      consuming_.erase(i->second);
-      i = consumers_.erase(i);
-    }
-    if (auto err = service())
+    if (auto err = consume(q))
       return err;
-    if (auto err = conn_.wait_writable(steady::now() + conn_.timeout()))
-      return err;
-    for (auto n : nums) {
-      if (auto err = reject(n))
-        return err;
-      held_.erase(n);
-    }
-    for (auto i = pending_.begin(); i != pending_.end();) {
-      if (queues.count(i->queue) == 0) {
-        ++i;
-        continue;
-      }
-      if (auto err = reject(i->tag))
-        return err;
-      i = pending_.erase(i);
-    }
-    return {};
+    started = true;
   }
-
-  caf::expected<size_t>
-  restore_expired(std::chrono::duration<double>) override {
-    // RabbitMQ redelivers what a closed connection held; nothing to sweep.
-    // The consumer calls this periodically: read what arrived and send a
-    // heartbeat if one is due, even while it is too busy to fetch.
-    if (!conn_.ok())
-      return conn_.broken_error();
-    if (auto err = service())
-      return err;
-    return size_t{0};
-  }
-
-  caf::error dead_letter_batch(const std::vector<dead_letter>& letters,
-                               const std::vector<std::string>& tags) override {
-    if (!conn_.ok())
-      return conn_.broken_error();
-    if (!letters.empty()) {
-      if (auto err = declare_dead_letters())
-        return err;
-      for (auto& x : letters) {
-        arena_.clear();
-        auto props = record_properties();
-        if (auto err = send(dead_letters_queue, props, to_json(x)))
-          return err;
-      }
-      // The records are durable before the deliveries are acknowledged.
-      if (auto err = wait_confirms())
-        return err;
-    }
-    return ack(tags);
-  }
-
-  caf::expected<std::vector<dead_letter>> list_dead_letters() override {
-    std::vector<std::pair<uint64_t, std::string>> records;
-    if (auto err = get_dead_letters(records))
-      return err;
-    // Everything goes back, in its original place.
-    if (auto err = return_gotten(records.size()))
-      return err;
-    std::vector<dead_letter> out;
-    out.reserve(records.size());
-    for (auto i = records.rbegin(); i != records.rend(); ++i)
-      out.push_back(read_dead_letter_record(i->second));
-    std::stable_sort(out.begin(), out.end(),
-                     [](const dead_letter& x, const dead_letter& y) {
-                       return x.time_us > y.time_us;
-                     });
-    return out;
-  }
-
-  caf::expected<size_t> replay_dead_letters(std::string_view id) override {
-    std::vector<std::pair<uint64_t, std::string>> records;
-    if (auto err = get_dead_letters(records))
-      return err;
-    std::vector<uint64_t> replayed;
-    auto give_back = [&](caf::error err) {
-      if (conn_.ok())
-        return_gotten(records.size());
-      return err;
-    };
-    for (auto& [tag, record] : records) {
-      // An unreadable record has no message to requeue: it stays listed.
-      auto x = dead_letter_from_json(record);
-      if (!x || !x->unreadable.empty() || (!id.empty() && x->id != id))
-        continue;
-      std::string queue = x->queue.empty() ? "celery" : x->queue;
-      if (auto err = declare(queue))
-        return give_back(err);
-      arena_.clear();
-      amqp_basic_properties_t props;
-      std::string body;
-      kombu_envelope_to_amqp(x->envelope, arena_, props, body);
-      if (auto err = send(queue, props, body))
-        return give_back(err);
-      replayed.push_back(tag);
-    }
-    if (!replayed.empty()) {
-      if (auto err = wait_confirms())
-        return give_back(err);
-      // Requeued and confirmed: now drop the records.
-      for (auto tag : replayed)
-        if (auto rc = amqp_basic_ack(conn_.native(),
-                                     amqp_connection::get_channel, tag, 0);
-            rc != AMQP_STATUS_OK)
-          return conn_.fail(rc, "basic.ack");
-    }
-    if (auto err = return_gotten(records.size() - replayed.size()))
-      return err;
-    return replayed.size();
-  }
-
-  caf::expected<size_t> queue_length(std::string_view queue) override {
-    if (auto err = revive())
-      return err;
-    auto n = conn_.message_count(queue);
-    if (!n)
-      return n.error();
-    // Deliveries pushed to this connection and not handed out yet are
-    // still waiting, as far as callers are concerned.
-    size_t total = n->value_or(0);
-    for (auto& p : pending_)
-      if (p.queue == queue)
-        ++total;
-    return total;
-  }
-
-  caf::expected<size_t> unacked_count() override {
-    if (!conn_.ok())
-      return conn_.broken_error();
-    return held_.size();
-  }
-
-private:
-  // -- connection -------------------------------------------------------------
-
-  // Reads what arrived (a close the server sent while we were idle, e.g.
-  // for missed heartbeats: rabbitmq-c only services them when called). A
-  // connection that failed while it holds nothing (a publisher, a CLI
-  // command) is replaced transparently; one holding deliveries reports
-  // the error, and its owner reconnects (their tags die with it).
-  caf::error revive() {
-    if (conn_.ok() && !service())
-      return {};
-    if (!held_.empty() || !pending_.empty() || !consumers_.empty())
-      return conn_.broken_error();
-    auto fresh = amqp_connection::connect(conn_.endpoint(), conn_.timeout());
-    if (!fresh)
-      return fresh.error();
-    conn_ = std::move(*fresh);
-    id_ = new_uuid4().substr(0, 8);
-    declared_.clear();
-    dead_letters_declared_ = false;
-    consuming_.clear();
-    prefetch_set_ = false;
-    prefetch_global_ = false;
-    outstanding_.clear();
-    next_seq_ = 1;
-    unconfirmed_.clear();
-    nacked_ = 0;
-    returned_ = 0;
-    return {};
-  }
-
-  // -- topology ---------------------------------------------------------------
-
-  caf::error declare(const std::string& queue) {
-    if (declared_.count(queue) != 0)
-      return {};
-    if (auto err = conn_.declare_celery_queue(queue))
-      return err;
-    declared_.insert(queue);
-    return {};
-  }
-
-  caf::error declare_dead_letters() {
-    if (dead_letters_declared_)
-      return {};
-    if (auto err = conn_.declare_plain_queue(dead_letters_queue))
-      return err;
-    dead_letters_declared_ = true;
-    return {};
-  }
-
-  // kombu's prefetch is one limit for the whole channel (global=True).
-  // With a single consumer a per-consumer limit means the same and costs
-  // RabbitMQ a third less CPU per message; the channel-wide limit is set
-  // before a second queue is consumed.
-  caf::error limit_prefetch(size_t consumers) {
-    bool global = consumers > 1;
-    if (prefetch_set_ && (prefetch_global_ || !global))
-      return {};
-    if (auto err = conn_.set_prefetch(global))
-      return err;
-    prefetch_set_ = true;
-    prefetch_global_ = global;
-    return {};
-  }
-
-  caf::error consume(const std::string& queue) {
-    if (auto err = declare(queue))
-      return err;
-    auto* r = amqp_basic_consume(conn_.native(), amqp_connection::work_channel,
-                                 bytes_of(queue), amqp_empty_bytes, 0, 0, 0,
-                                 amqp_empty_table);
-    if (auto err = conn_.check_rpc(amqp_connection::work_channel,
-                                   "basic.consume"))
-      return err;
-    consumers_[std::string{to_string_view(r->consumer_tag)}] = queue;
-    consuming_.insert(queue);
-    amqp_maybe_release_buffers(conn_.native());
-    return {};
-  }
-
-  // -- publishing -------------------------------------------------------------
-
-  static amqp_basic_properties_t record_properties() {
-    amqp_basic_properties_t props{};
-    props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG
-                   | AMQP_BASIC_CONTENT_ENCODING_FLAG
-                   | AMQP_BASIC_DELIVERY_MODE_FLAG;
-    props.content_type = amqp_cstring_bytes("application/json");
-    props.content_encoding = amqp_cstring_bytes("utf-8");
-    props.delivery_mode = 2;
-    return props;
-  }
-
-  // Publishes one message to the default exchange, routed to `queue`.
-  // Mandatory: if the queue was deleted behind our back (we declare each
-  // queue once per connection), RabbitMQ returns the message instead of
-  // dropping it, and the publish fails. A server that stops reading fails
-  // it after the timeout.
-  caf::error send(std::string_view queue, const amqp_basic_properties_t& props,
-                  std::string_view body) {
-    if (auto err = conn_.wait_writable(steady::now() + conn_.timeout()))
-      return err;
-    auto rc = amqp_basic_publish(conn_.native(), amqp_connection::work_channel,
-                                 amqp_empty_bytes, bytes_of(queue), 1, 0,
-                                 &props, bytes_of(body));
-    if (rc != AMQP_STATUS_OK)
-      return conn_.fail(rc, "basic.publish");
-    unconfirmed_.insert(next_seq_++);
-    return {};
-  }
-
-  // Waits until RabbitMQ confirmed everything published; fails when no
-  // confirm arrived for the timeout (large batches take longer than that).
-  caf::error wait_confirms() {
-    auto deadline = steady::now() + conn_.timeout();
-    while (!unconfirmed_.empty()) {
-      auto before = unconfirmed_.size();
-      auto got = pump(deadline);
-      if (!got)
-        return got.error();
-      if (unconfirmed_.size() < before)
-        deadline = steady::now() + conn_.timeout();
-      if (!*got) {
-        auto n = unconfirmed_.size();
-        unconfirmed_.clear();
-        return conn_.fail(AMQP_STATUS_TIMEOUT,
-                          "waiting for publisher confirms of "
-                            + std::to_string(n) + " message(s)");
-      }
-    }
-    if (nacked_ > 0) {
-      auto n = nacked_;
-      nacked_ = 0;
-      returned_ = 0;
-      return caf::make_error(errc::command_failed,
-                             "RabbitMQ refused (nacked) " + std::to_string(n)
-                               + " published message(s)");
-    }
-    if (returned_ > 0) {
-      auto n = returned_;
-      returned_ = 0;
-      return caf::make_error(errc::command_failed,
-                             "RabbitMQ could not route " + std::to_string(n)
-                               + " published message(s): a queue was "
-                                 "deleted? (it is declared again next time)");
-    }
-    return {};
-  }
-
-  void on_confirm(uint64_t tag, bool multiple, bool nack) {
-    if (multiple) {
-      auto end = unconfirmed_.upper_bound(tag);
-      if (nack)
-        nacked_ += static_cast<size_t>(std::distance(unconfirmed_.begin(), end));
-      unconfirmed_.erase(unconfirmed_.begin(), end);
-    } else if (unconfirmed_.erase(tag) > 0 && nack) {
-      ++nacked_;
-    }
-  }
-
-  // -- receiving --------------------------------------------------------------
-
-  // Handles one frame if one arrives before `deadline`; false on timeout.
-  caf::expected<bool> pump(steady::time_point deadline) {
-    amqp_frame_t frame;
-    auto got = conn_.next_frame(frame, deadline);
+  auto taken = take_pending(queues, max, out);
+  // Wait briefly for the first delivery (longer right after basic.consume,
+  // while RabbitMQ starts pushing), then take only what already arrived.
+  auto deadline = steady::now();
+  if (taken == 0)
+    deadline += started ? first_wait_after_consume : first_wait;
+  while (taken < max) {
+    auto got = pump(deadline);
     if (!got)
       return got.error();
     if (!*got)
-      return false;
-    auto err = on_frame(frame);
-    amqp_maybe_release_buffers(conn_.native());
-    if (err)
+      break;
+    auto n = take_pending(queues, max - taken, out);
+    if (n > 0 && taken == 0)
+      deadline = steady::now();
+    taken += n;
+  }
+  return {};
+}
+
+caf::error rabbitmq_broker::ack(const std::vector<std::string>& tags) {
+  if (tags.empty())
+    return {};
+  if (!conn_.ok())
+    return conn_.broken_error();
+  auto nums = held_tags(tags);
+  if (nums.empty())
+    return {};
+  if (auto err = conn_.wait_writable(steady::now() + conn_.timeout()))
+    return err;
+  // One multiple-ack covers the longest run of the oldest outstanding
+  // deliveries; it must not reach a delivery we still hold.
+  size_t k = 0;
+  for (auto i = outstanding_.begin();
+       k < nums.size() && i != outstanding_.end() && *i == nums[k]; ++i)
+    ++k;
+  if (k > 0)
+    if (auto err = conn_.ack(amqp_connection::work_channel, nums[k - 1],
+                             k > 1))
       return err;
-    return true;
-  }
-
-  // Handles whatever already arrived, without waiting.
-  caf::error service() {
-    for (size_t i = 0; i < max_service_frames; ++i) {
-      auto got = pump(steady::now());
-      if (!got)
-        return got.error();
-      if (!*got)
-        break;
-    }
-    return {};
-  }
-
-  caf::error on_frame(const amqp_frame_t& frame) {
-    if (frame.frame_type != AMQP_FRAME_METHOD)
-      return {};
-    auto* decoded = frame.payload.method.decoded;
-    switch (frame.payload.method.id) {
-      case AMQP_BASIC_DELIVER_METHOD:
-        return on_deliver(frame.channel,
-                          *static_cast<amqp_basic_deliver_t*>(decoded));
-      case AMQP_BASIC_ACK_METHOD: {
-        auto* m = static_cast<amqp_basic_ack_t*>(decoded);
-        on_confirm(m->delivery_tag, m->multiple != 0, false);
-        return {};
-      }
-      case AMQP_BASIC_NACK_METHOD: {
-        auto* m = static_cast<amqp_basic_nack_t*>(decoded);
-        on_confirm(m->delivery_tag, m->multiple != 0, true);
-        return {};
-      }
-      case AMQP_BASIC_RETURN_METHOD: {
-        // Unroutable (mandatory): its content follows; the confirm comes
-        // after it. Declare every queue again before the next publish.
-        amqp_message_t msg;
-        if (auto err = conn_.read_content(frame.channel, msg))
-          return err;
-        amqp_destroy_message(&msg);
-        ++returned_;
-        declared_.clear();
-        return {};
-      }
-      case AMQP_BASIC_CANCEL_METHOD: {
-        // The queue was deleted: consume (and declare) it again next time.
-        auto* m = static_cast<amqp_basic_cancel_t*>(decoded);
-        auto i = consumers_.find(std::string{to_string_view(m->consumer_tag)});
-        if (i != consumers_.end()) {
-          consuming_.erase(i->second);
-          declared_.erase(i->second);
-          consumers_.erase(i);
-        }
-        return {};
-      }
-      case AMQP_CHANNEL_CLOSE_METHOD:
-      case AMQP_CONNECTION_CLOSE_METHOD: {
-        auto err = conn_.on_close_method(frame);
-        return conn_.ok() ? caf::error{} : err;
-      }
-      default:
-        return {};
-    }
-  }
-
-  caf::error on_deliver(amqp_channel_t channel, const amqp_basic_deliver_t& d) {
-    auto tag = d.delivery_tag;
-    auto redelivered = d.redelivered != 0;
-    std::string exchange{to_string_view(d.exchange)};
-    std::string routing_key{to_string_view(d.routing_key)};
-    std::string queue = routing_key;
-    if (auto i = consumers_.find(std::string{to_string_view(d.consumer_tag)});
-        i != consumers_.end())
-      queue = i->second;
-    amqp_message_t msg;
-    if (auto err = conn_.read_content(channel, msg))
+  for (size_t i = k; i < nums.size(); ++i)
+    if (auto err = conn_.ack(amqp_connection::work_channel, nums[i]))
       return err;
-    auto envelope = amqp_to_kombu_envelope(msg.properties,
-                                           to_string_view(msg.body), exchange,
-                                           routing_key, tag_text(tag),
-                                           redelivered);
-    amqp_destroy_message(&msg);
-    outstanding_.insert(tag);
-    pending_.push_back(pending_delivery{std::move(queue), tag,
-                                        std::move(envelope)});
+  for (auto n : nums) {
+    held_.erase(n);
+    outstanding_.erase(n);
+  }
+  return {};
+}
+
+caf::error rabbitmq_broker::requeue(const std::vector<std::string>& tags) {
+  if (tags.empty())
     return {};
-  }
-
-  size_t take_pending(const std::vector<std::string>& queues, size_t max,
-                      std::vector<raw_delivery>& out) {
-    size_t n = 0;
-    for (auto i = pending_.begin(); i != pending_.end() && n < max;) {
-      if (std::find(queues.begin(), queues.end(), i->queue) == queues.end()) {
-        ++i;
-        continue;
-      }
-      held_.emplace(i->tag, i->queue);
-      out.push_back(raw_delivery{i->queue, tag_text(i->tag),
-                                 std::move(i->envelope)});
-      i = pending_.erase(i);
-      ++n;
-    }
-    return n;
-  }
-
-  caf::error reject(uint64_t tag) {
-    if (auto rc = amqp_basic_reject(conn_.native(),
-                                    amqp_connection::work_channel, tag, 1);
-        rc != AMQP_STATUS_OK)
-      return conn_.fail(rc, "basic.reject");
-    outstanding_.erase(tag);
+  if (!conn_.ok())
+    return conn_.broken_error();
+  auto nums = held_tags(tags);
+  if (nums.empty())
     return {};
-  }
-
-  // -- tags -------------------------------------------------------------------
-
-  std::string tag_text(uint64_t tag) const {
-    return std::to_string(tag) + "@" + id_;
-  }
-
-  // The delivery tags of this connection among `tags` that it still holds,
-  // sorted; others (an earlier connection's, already acked) are skipped.
-  std::vector<uint64_t> held_tags(const std::vector<std::string>& tags) const {
-    std::vector<uint64_t> out;
-    out.reserve(tags.size());
-    for (auto& t : tags) {
-      auto at = t.find('@');
-      if (at == std::string::npos
-          || std::string_view{t}.substr(at + 1) != id_)
-        continue;
-      uint64_t n = 0;
-      auto res = std::from_chars(t.data(), t.data() + at, n);
-      if (res.ec != std::errc{} || res.ptr != t.data() + at)
-        continue;
-      if (held_.count(n) != 0)
-        out.push_back(n);
+  std::unordered_set<std::string> queues;
+  for (auto n : nums)
+    queues.insert(held_[n]);
+  // Stop consuming these queues (a fetch starts again), so that nothing
+  // pushed to us is still on its way: everything received but not handed
+  // out goes back too, and RabbitMQ requeues each message at its original
+  // position, so the queue's order survives (the requeued ones come first
+  // again, as on the other backends).
+  for (auto i = consumers_.begin(); i != consumers_.end();) {
+    if (queues.count(i->second) == 0) {
+      ++i;
+      continue;
     }
-    std::sort(out.begin(), out.end());
-    out.erase(std::unique(out.begin(), out.end()), out.end());
-    return out;
-  }
-
-  // -- dead letters -------------------------------------------------------------
-
-  // Takes every record off the dead-letter queue (unacknowledged, on the
-  // get channel): (delivery tag, record), oldest first.
-  caf::error
-  get_dead_letters(std::vector<std::pair<uint64_t, std::string>>& out) {
-    if (auto err = revive())
+    if (auto err = conn_.cancel(i->first))
       return err;
-    if (auto err = declare_dead_letters())
+    consuming_.erase(i->second);
+    i = consumers_.erase(i);
+  }
+  if (auto err = service())
+    return err;
+  if (auto err = conn_.wait_writable(steady::now() + conn_.timeout()))
+    return err;
+  for (auto n : nums) {
+    if (auto err = reject(n))
       return err;
-    auto* st = conn_.native();
-    for (;;) {
-      auto r = amqp_basic_get(st, amqp_connection::get_channel,
-                              bytes_of(dead_letters_queue), 0);
-      if (auto err = conn_.check_rpc(amqp_connection::get_channel,
-                                     "basic.get"))
-        return err;
-      if (r.reply.id != AMQP_BASIC_GET_OK_METHOD)
-        break; // get-empty
-      auto tag = static_cast<amqp_basic_get_ok_t*>(r.reply.decoded)
-                   ->delivery_tag;
-      amqp_message_t msg;
-      if (auto err = conn_.read_content(amqp_connection::get_channel, msg))
-        return err;
-      out.emplace_back(tag, std::string{to_string_view(msg.body)});
-      amqp_destroy_message(&msg);
-      amqp_maybe_release_buffers(st);
+    held_.erase(n);
+  }
+  for (auto i = pending_.begin(); i != pending_.end();) {
+    if (queues.count(i->queue) == 0) {
+      ++i;
+      continue;
     }
-    amqp_maybe_release_buffers(st);
-    return {};
+    if (auto err = reject(i->tag))
+      return err;
+    i = pending_.erase(i);
   }
+  return {};
+}
 
-  // Gives every record still held on the get channel back to its queue.
-  caf::error return_gotten(size_t count) {
-    if (count == 0)
-      return {};
-    if (auto rc = amqp_basic_nack(conn_.native(),
-                                  amqp_connection::get_channel, 0, 1, 1);
-        rc != AMQP_STATUS_OK)
-      return conn_.fail(rc, "basic.nack");
+caf::expected<size_t>
+rabbitmq_broker::restore_expired(std::chrono::duration<double>) {
+  // RabbitMQ redelivers what a closed connection held; nothing to sweep.
+  // The consumer calls this periodically: read what arrived and send a
+  // heartbeat if one is due, even while it is too busy to fetch.
+  if (!conn_.ok())
+    return conn_.broken_error();
+  if (auto err = service())
+    return err;
+  return size_t{0};
+}
+
+caf::expected<size_t> rabbitmq_broker::queue_length(std::string_view queue) {
+  if (auto err = revive())
+    return err;
+  auto n = conn_.message_count(queue);
+  if (!n)
+    return n.error();
+  // Deliveries pushed to this connection and not handed out yet are
+  // still waiting, as far as callers are concerned.
+  size_t total = n->value_or(0);
+  for (auto& p : pending_)
+    if (p.queue == queue)
+      ++total;
+  return total;
+}
+
+caf::expected<size_t> rabbitmq_broker::unacked_count() {
+  if (!conn_.ok())
+    return conn_.broken_error();
+  return held_.size();
+}
+
+// -- connection ---------------------------------------------------------------
+
+caf::error rabbitmq_broker::revive() {
+  if (conn_.ok() && !service())
     return {};
+  if (!held_.empty() || !pending_.empty() || !consumers_.empty())
+    return conn_.broken_error();
+  auto fresh = amqp_connection::connect(conn_.endpoint(), conn_.timeout());
+  if (!fresh)
+    return fresh.error();
+  conn_ = std::move(*fresh);
+  id_ = new_uuid4().substr(0, 8);
+  declared_.clear();
+  dead_letters_declared_ = false;
+  consuming_.clear();
+  prefetch_set_ = false;
+  prefetch_global_ = false;
+  outstanding_.clear();
+  next_seq_ = 1;
+  unconfirmed_.clear();
+  nacked_ = 0;
+  returned_ = 0;
+  return {};
+}
+
+// -- consuming and publishing -------------------------------------------------
+
+caf::error rabbitmq_broker::consume(const std::string& queue) {
+  if (auto err = declare(queue))
+    return err;
+  auto tag = conn_.consume(queue);
+  if (!tag)
+    return tag.error();
+  consumers_[std::move(*tag)] = queue;
+  consuming_.insert(queue);
+  return {};
+}
+
+caf::error rabbitmq_broker::send(std::string_view queue,
+                                 const amqp_properties& props,
+                                 std::string_view body) {
+  if (auto err = conn_.wait_writable(steady::now() + conn_.timeout()))
+    return err;
+  if (auto err = conn_.publish("", queue, props, body, true))
+    return err;
+  unconfirmed_.insert(next_seq_++);
+  return {};
+}
+
+caf::error rabbitmq_broker::wait_confirms() {
+  auto deadline = steady::now() + conn_.timeout();
+  while (!unconfirmed_.empty()) {
+    auto before = unconfirmed_.size();
+    auto got = pump(deadline);
+    if (!got)
+      return got.error();
+    if (unconfirmed_.size() < before)
+      deadline = steady::now() + conn_.timeout();
+    if (!*got) {
+      auto n = unconfirmed_.size();
+      unconfirmed_.clear();
+      return conn_.fail_timeout("waiting for publisher confirms of "
+                                + std::to_string(n) + " message(s)");
+    }
   }
+  if (nacked_ > 0) {
+    auto n = nacked_;
+    nacked_ = 0;
+    returned_ = 0;
+    return caf::make_error(errc::command_failed,
+                           "RabbitMQ refused (nacked) " + std::to_string(n)
+                             + " published message(s)");
+  }
+  if (returned_ > 0) {
+    auto n = returned_;
+    returned_ = 0;
+    return caf::make_error(errc::command_failed,
+                           "RabbitMQ could not route " + std::to_string(n)
+                             + " published message(s): a queue was "
+                               "deleted? (it is declared again next time)");
+  }
+  return {};
+}
 
-  std::string url_;
-  amqp_connection conn_;
-  /// Distinguishes this connection's delivery tags from earlier ones.
-  std::string id_;
-  amqp_arena arena_;
-  std::unordered_set<std::string> declared_;
-  bool dead_letters_declared_ = false;
-  /// Consumer tag -> queue, and the queues consumed.
-  std::unordered_map<std::string, std::string> consumers_;
-  std::unordered_set<std::string> consuming_;
-  /// The basic.qos in force on the work channel.
-  bool prefetch_set_ = false;
-  bool prefetch_global_ = false;
-  /// Received, not handed out yet (in arrival order).
-  std::deque<pending_delivery> pending_;
-  /// Handed out by fetch and not acknowledged: tag -> queue.
-  std::map<uint64_t, std::string> held_;
-  /// Every unacknowledged delivery on the work channel (held or pending).
-  std::set<uint64_t> outstanding_;
-  /// Publisher confirms: the next sequence number, those not confirmed yet,
-  /// and how many the server refused.
-  uint64_t next_seq_ = 1;
-  std::set<uint64_t> unconfirmed_;
-  size_t nacked_ = 0;
-  /// Published messages RabbitMQ returned as unroutable.
-  size_t returned_ = 0;
-};
+void rabbitmq_broker::on_confirm(uint64_t tag, bool multiple, bool nack) {
+  if (multiple) {
+    auto end = unconfirmed_.upper_bound(tag);
+    if (nack)
+      nacked_ += static_cast<size_t>(std::distance(unconfirmed_.begin(), end));
+    unconfirmed_.erase(unconfirmed_.begin(), end);
+  } else if (unconfirmed_.erase(tag) > 0 && nack) {
+    ++nacked_;
+  }
+}
 
-} // namespace
+// -- receiving ----------------------------------------------------------------
+
+caf::expected<bool> rabbitmq_broker::pump(steady::time_point deadline) {
+  auto ev = conn_.next_event(deadline);
+  if (!ev)
+    return ev.error();
+  if (!*ev)
+    return false;
+  if (auto err = std::visit([this](auto& x) { return on_event(x); }, **ev))
+    return err;
+  return true;
+}
+
+caf::error rabbitmq_broker::service() {
+  for (size_t i = 0; i < max_service_events; ++i) {
+    auto got = pump(steady::now());
+    if (!got)
+      return got.error();
+    if (!*got)
+      break;
+  }
+  return {};
+}
+
+caf::error rabbitmq_broker::on_event(amqp_delivery& d) {
+  auto tag = d.delivery_tag;
+  std::string queue = d.routing_key;
+  if (auto i = consumers_.find(d.consumer_tag); i != consumers_.end())
+    queue = i->second;
+  auto envelope = kombu_envelope_from_amqp(d.properties, d.body, d.exchange,
+                                           d.routing_key, tag_text(tag),
+                                           d.redelivered);
+  outstanding_.insert(tag);
+  pending_.push_back(pending_delivery{std::move(queue), tag,
+                                      std::move(envelope)});
+  return {};
+}
+
+caf::error rabbitmq_broker::on_event(const amqp_confirm& c) {
+  on_confirm(c.delivery_tag, c.multiple, c.nack);
+  return {};
+}
+
+caf::error rabbitmq_broker::on_event(const amqp_returned&) {
+  // Unroutable (mandatory); the confirm comes after it. Declare every
+  // queue again before the next publish.
+  ++returned_;
+  declared_.clear();
+  return {};
+}
+
+caf::error rabbitmq_broker::on_event(const amqp_cancelled& c) {
+  // The queue was deleted: consume (and declare) it again next time.
+  auto i = consumers_.find(c.consumer_tag);
+  if (i != consumers_.end()) {
+    consuming_.erase(i->second);
+    declared_.erase(i->second);
+    consumers_.erase(i);
+  }
+  return {};
+}
+
+caf::error rabbitmq_broker::on_event(const amqp_closed&) {
+  // The admin channel, reopened: the connection carries on.
+  return {};
+}
+
+size_t rabbitmq_broker::take_pending(const std::vector<std::string>& queues,
+                                     size_t max,
+                                     std::vector<raw_delivery>& out) {
+  size_t n = 0;
+  for (auto i = pending_.begin(); i != pending_.end() && n < max;) {
+    if (std::find(queues.begin(), queues.end(), i->queue) == queues.end()) {
+      ++i;
+      continue;
+    }
+    held_.emplace(i->tag, i->queue);
+    out.push_back(raw_delivery{i->queue, tag_text(i->tag),
+                               std::move(i->envelope)});
+    i = pending_.erase(i);
+    ++n;
+  }
+  return n;
+}
+
+caf::error rabbitmq_broker::reject(uint64_t tag) {
+  if (auto err = conn_.reject(amqp_connection::work_channel, tag, true))
+    return err;
+  outstanding_.erase(tag);
+  return {};
+}
+
+// -- tags ---------------------------------------------------------------------
+
+std::string rabbitmq_broker::tag_text(uint64_t tag) const {
+  return std::to_string(tag) + "@" + id_;
+}
+
+std::vector<uint64_t>
+rabbitmq_broker::held_tags(const std::vector<std::string>& tags) const {
+  std::vector<uint64_t> out;
+  out.reserve(tags.size());
+  for (auto& t : tags) {
+    auto at = t.find('@');
+    if (at == std::string::npos
+        || std::string_view{t}.substr(at + 1) != id_)
+      continue;
+    uint64_t n = 0;
+    auto res = std::from_chars(t.data(), t.data() + at, n);
+    if (res.ec != std::errc{} || res.ptr != t.data() + at)
+      continue;
+    if (held_.count(n) != 0)
+      out.push_back(n);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
 
 caf::expected<std::unique_ptr<broker>>
 make_amqp_broker(std::string_view url, std::chrono::milliseconds timeout) {
@@ -748,7 +447,7 @@ make_amqp_broker(std::string_view url, std::chrono::milliseconds timeout) {
   if (!conn)
     return conn.error();
   return std::unique_ptr<broker>{
-    std::make_unique<amqp_broker>(std::string{url}, std::move(*conn))};
+    std::make_unique<rabbitmq_broker>(std::string{url}, std::move(*conn))};
 }
 
 } // namespace vigil

@@ -728,15 +728,9 @@ TEST_CASE("amqp broker uses a queue declared with x-max-priority as it is",
     REQUIRE(ep);
     auto conn = amqp_connection::connect(*ep, std::chrono::seconds{5});
     REQUIRE(conn);
-    amqp_table_entry_t arg;
-    arg.key = amqp_cstring_bytes("x-max-priority");
-    arg.value.kind = AMQP_FIELD_KIND_I32;
-    arg.value.value.i32 = 10;
-    amqp_queue_declare(conn->native(), amqp_connection::admin_channel,
-                       amqp_cstring_bytes("q"), 0, 1, 0, 0,
-                       amqp_table_t{1, &arg});
-    REQUIRE_FALSE(conn->check_rpc(amqp_connection::admin_channel,
-                                  "queue.declare"));
+    amqp_queue_options opts;
+    opts.arguments = {{"x-max-priority", value{10}}};
+    REQUIRE(conn->declare_queue("q", opts));
   }
   auto b = open(url);
   REQUIRE_FALSE(b->publish({make_task("q", 1, 1), make_task("q", 2, 9),

@@ -6,10 +6,17 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <limits>
+
+// The tests read the wire bytes with rabbitmq-c itself, to see the field
+// types the adapter wrote.
+#include <amqp.h>
+#include <amqp_framing.h>
 
 #include "adapters/amqp.hpp"
 #include "adapters/amqp_message.hpp"
+#include "adapters/amqp_properties.hpp"
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
 #include "messages/json_codec.hpp"
@@ -70,8 +77,31 @@ std::string replace_once(std::string s, std::string_view from,
   return s;
 }
 
-// Encodes properties the way rabbitmq-c puts them on the wire.
-std::string encode_properties(amqp_basic_properties_t& props) {
+std::string_view to_string_view(amqp_bytes_t b) {
+  return b.len == 0 ? std::string_view{}
+                    : std::string_view{static_cast<const char*>(b.bytes), b.len};
+}
+
+// A rabbitmq-c memory pool for the raw decodes below.
+struct pool {
+  pool() { init_amqp_pool(&p, 4096); }
+  ~pool() { empty_amqp_pool(&p); }
+  pool(const pool&) = delete;
+  pool& operator=(const pool&) = delete;
+  amqp_pool_t p;
+};
+
+// Property bytes as rabbitmq-c reads them (field kinds visible).
+amqp_basic_properties_t raw_decode(std::string& bytes, pool& mem) {
+  void* decoded = nullptr;
+  amqp_bytes_t in{bytes.size(), bytes.data()};
+  REQUIRE(amqp_decode_properties(AMQP_BASIC_CLASS, &mem.p, in, &decoded)
+          == 0);
+  return *static_cast<amqp_basic_properties_t*>(decoded);
+}
+
+// Raw properties encoded by rabbitmq-c itself.
+std::string raw_encode(amqp_basic_properties_t& props) {
   std::string buf(65536, '\0');
   amqp_bytes_t out{buf.size(), buf.data()};
   auto n = amqp_encode_properties(AMQP_BASIC_CLASS, &props, out);
@@ -80,13 +110,10 @@ std::string encode_properties(amqp_basic_properties_t& props) {
   return buf;
 }
 
-amqp_basic_properties_t decode_properties(std::string& bytes,
-                                          amqp_arena& arena) {
-  void* decoded = nullptr;
-  amqp_bytes_t in{bytes.size(), bytes.data()};
-  REQUIRE(amqp_decode_properties(AMQP_BASIC_CLASS, arena.pool(), in, &decoded)
-          == 0);
-  return *static_cast<amqp_basic_properties_t*>(decoded);
+amqp_properties decode(std::string_view bytes) {
+  auto props = decode_amqp_properties(bytes);
+  REQUIRE(props);
+  return std::move(*props);
 }
 
 const amqp_field_value_t* find_field(const amqp_table_t& t,
@@ -152,17 +179,26 @@ TEST_CASE("py-amqp's Celery properties decode to a task message",
           "[amqp][message]") {
   auto bytes = from_hex(py_amqp_properties_hex);
   REQUIRE(bytes.size() == 392);
-  amqp_arena arena;
-  auto props = decode_properties(bytes, arena);
-  CHECK(props._flags == 0xfe00);
-  auto& h = props.headers;
+  pool mem;
+  auto raw = raw_decode(bytes, mem);
+  CHECK(raw._flags == 0xfe00);
+  auto& h = raw.headers;
   CHECK(kind_of(h, "lang") == 'S');
   CHECK(kind_of(h, "shadow") == 'V');
   CHECK(kind_of(h, "retries") == 'I');
   CHECK(kind_of(h, "timelimit") == 'A');
   CHECK(kind_of(h, "ignore_result") == 't');
-  auto env = amqp_to_kombu_envelope(props, "\x93\x90\x80\x80", "", "celery",
-                                    "5@abc", false);
+  auto props = decode(bytes);
+  CHECK(props.content_type == "application/x-msgpack");
+  CHECK(props.delivery_mode == 2);
+  CHECK(props.priority == 0);
+  CHECK_FALSE(props.expiration);
+  REQUIRE(props.headers);
+  CHECK(props.headers->size() == 16);
+  // And back to the same bytes.
+  CHECK(to_hex(encode_amqp_properties(props)) == py_amqp_properties_hex);
+  auto env = kombu_envelope_from_amqp(props, "\x93\x90\x80\x80", "", "celery",
+                                      "5@abc", false);
   auto d = decode_kombu_envelope(env);
   REQUIRE(d);
   CHECK(d->tag == "5@abc");
@@ -201,10 +237,43 @@ TEST_CASE("vigil writes the properties py-amqp writes for Celery",
                                "046c616e675300000003" "637070");
   expected = replace_once(expected, "0662696e61727900000119",
                           "0662696e6172790000011a");
-  amqp_arena arena;
-  amqp_basic_properties_t props;
-  make_amqp_properties(fixture_task(), arena, props);
-  CHECK(to_hex(encode_properties(props)) == expected);
+  CHECK(to_hex(encode_amqp_properties(make_amqp_properties(fixture_task())))
+        == expected);
+}
+
+TEST_CASE("null headers are left out of what vigil publishes",
+          "[amqp][message]") {
+  auto props = make_amqp_properties(fixture_task());
+  drop_null_headers(props);
+  REQUIRE(props.headers);
+  std::vector<std::string> keys;
+  for (auto& [k, v] : *props.headers)
+    keys.push_back(k);
+  // shadow, eta, expires, group, group_index, timelimit [null, null] and
+  // parent_id are gone; a time limit that is set stays.
+  CHECK(keys == std::vector<std::string>{"lang", "task", "id", "retries",
+                                         "root_id", "argsrepr", "kwargsrepr",
+                                         "origin", "ignore_result"});
+  auto task = fixture_task();
+  task.soft_time_limit = 5;
+  props = make_amqp_properties(task);
+  drop_null_headers(props);
+  auto& h = *props.headers;
+  auto limit = std::find_if(h.begin(), h.end(), [](const auto& kv) {
+    return kv.first == "timelimit";
+  });
+  REQUIRE(limit != h.end());
+  CHECK(limit->second == value{value_array{value{}, value{5.0}}});
+  // Built without the nulls, the same properties (extra headers too).
+  auto with_null_extras = rich_task();
+  with_null_extras.extra_headers = R"({"a": null, "b": [null, null], )"
+                                   R"("c": [null, 1], "d": []})";
+  for (auto& msg : {fixture_task(), task, rich_task(), with_null_extras}) {
+    auto dropped = make_amqp_properties(msg);
+    drop_null_headers(dropped);
+    CHECK(encode_amqp_properties(make_amqp_properties(msg, null_headers::drop))
+          == encode_amqp_properties(dropped));
+  }
 }
 
 TEST_CASE("header fields use only types py-amqp reads back unchanged",
@@ -228,11 +297,12 @@ TEST_CASE("header fields use only types py-amqp reads back unchanged",
     {"a", value{value_array{value{1}, value{"x"}, value{}}}},
     {"m", value{value_map{{"k", value{value_array{}}}}}},
   };
-  amqp_arena arena;
-  amqp_field_value_t table_field;
-  to_amqp_field(value{m}, arena, table_field);
-  REQUIRE(table_field.kind == AMQP_FIELD_KIND_TABLE);
-  auto& t = table_field.value.table;
+  amqp_properties props;
+  props.headers = m;
+  auto wire = encode_amqp_properties(props);
+  pool mem;
+  auto raw = raw_decode(wire, mem);
+  auto& t = raw.headers;
   std::string allowed = "SItdVAFL";
   for (int i = 0; i < t.num_entries; ++i) {
     INFO(to_string_view(t.entries[i].key));
@@ -252,22 +322,14 @@ TEST_CASE("header fields use only types py-amqp reads back unchanged",
   CHECK(kind_of(t, "d") == 'd');
   CHECK(kind_of(t, "a") == 'A');
   CHECK(kind_of(t, "m") == 'F');
-  // Through the wire encoding and back.
-  std::string buf(4096, '\0');
-  size_t offset = 0;
-  REQUIRE(amqp_encode_table(amqp_bytes_t{buf.size(), buf.data()}, &t, &offset)
-          == 0);
-  buf.resize(offset);
   // 'L' holds two's complement: -2^63 is 80 00 .. 00, as py-amqp's
   // pack('>q') writes it.
-  CHECK(to_hex(buf).find(to_hex(std::string{"\x06i64minL\x80\0\0\0\0\0\0\0", 16}))
+  CHECK(to_hex(wire).find(to_hex(std::string{"\x06i64minL\x80\0\0\0\0\0\0\0", 16}))
         != std::string::npos);
-  amqp_table_t back;
-  size_t read = 0;
-  REQUIRE(amqp_decode_table(amqp_bytes_t{buf.size(), buf.data()},
-                            arena.pool(), &back, &read)
-          == 0);
-  auto got = from_amqp_table(back);
+  // And back through the adapter.
+  auto back = decode(wire);
+  REQUIRE(back.headers);
+  auto got = *back.headers;
   auto want = m;
   want[1].second = value{std::string{"\x00\x01", 2}}; // bytes travel as S
   want[10].second = value{18446744073709551615.0};
@@ -276,45 +338,58 @@ TEST_CASE("header fields use only types py-amqp reads back unchanged",
 
 TEST_CASE("64-bit header ints decode as signed, 'l' and 'L' alike",
           "[amqp][message]") {
-  amqp_field_value_t f;
-  f.kind = AMQP_FIELD_KIND_U64; // 'L' from py-amqp: signed
-  f.value.u64 = static_cast<uint64_t>(int64_t{-5});
-  CHECK(from_amqp_field(f) == value{int64_t{-5}});
-  f.kind = AMQP_FIELD_KIND_I64; // 'l' from rabbitmq-c producers
-  f.value.i64 = -7;
-  CHECK(from_amqp_field(f) == value{int64_t{-7}});
-  f.kind = AMQP_FIELD_KIND_U32;
-  f.value.u32 = 4000000000u;
-  CHECK(from_amqp_field(f) == value{int64_t{4000000000}});
-  f.kind = AMQP_FIELD_KIND_I8;
-  f.value.i8 = -3;
-  CHECK(from_amqp_field(f) == value{int64_t{-3}});
-  f.kind = AMQP_FIELD_KIND_F32;
-  f.value.f32 = 0.5f;
-  CHECK(from_amqp_field(f) == value{0.5});
-  f.kind = AMQP_FIELD_KIND_DECIMAL;
-  f.value.decimal = amqp_decimal_t{2, 12345};
-  CHECK(from_amqp_field(f) == value{123.45});
+  amqp_table_entry_t entries[7];
+  auto entry = [&](int i, const char* key, amqp_field_value_kind_t kind) {
+    entries[i].key = amqp_cstring_bytes(key);
+    entries[i].value.kind = static_cast<uint8_t>(kind);
+    return &entries[i].value.value;
+  };
+  // 'L' from py-amqp: signed.
+  entry(0, "L", AMQP_FIELD_KIND_U64)->u64 = static_cast<uint64_t>(int64_t{-5});
+  // 'l' from rabbitmq-c producers.
+  entry(1, "l", AMQP_FIELD_KIND_I64)->i64 = -7;
+  entry(2, "i", AMQP_FIELD_KIND_U32)->u32 = 4000000000u;
+  entry(3, "b", AMQP_FIELD_KIND_I8)->i8 = -3;
+  entry(4, "f", AMQP_FIELD_KIND_F32)->f32 = 0.5f;
+  entry(5, "D", AMQP_FIELD_KIND_DECIMAL)->decimal = amqp_decimal_t{2, 12345};
+  entry(6, "T", AMQP_FIELD_KIND_TIMESTAMP)->u64 = 1700000000;
+  amqp_basic_properties_t raw{};
+  raw._flags = AMQP_BASIC_HEADERS_FLAG;
+  raw.headers = amqp_table_t{7, entries};
+  auto props = decode(raw_encode(raw));
+  REQUIRE(props.headers);
+  value_map want{{"L", value{int64_t{-5}}},
+                 {"l", value{int64_t{-7}}},
+                 {"i", value{int64_t{4000000000}}},
+                 {"b", value{int64_t{-3}}},
+                 {"f", value{0.5}},
+                 {"D", value{123.45}},
+                 {"T", value{"2023-11-14T22:13:20.000000+00:00"}}};
+  REQUIRE(props.headers->size() == want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    INFO(want[i].first << ": " << encode_json((*props.headers)[i].second));
+    CHECK((*props.headers)[i] == want[i]);
+  }
 }
 
 TEST_CASE("a task message survives AMQP -> kombu envelope -> AMQP",
           "[amqp][message]") {
   auto msg = rich_task();
-  amqp_arena arena;
-  amqp_basic_properties_t props;
-  make_amqp_properties(msg, arena, props);
-  CHECK(kind_of(props.headers, "retries") == 'I');
-  CHECK(kind_of(props.headers, "timelimit") == 'A');
-  CHECK(kind_of(props.headers, "eta") == 'S');
-  CHECK(kind_of(props.headers, "vigil_schema") == 'I');
-  CHECK(kind_of(props.headers, "big") == 'L');
-  auto wire = encode_properties(props);
+  auto wire = encode_amqp_properties(make_amqp_properties(msg));
+  {
+    pool mem;
+    auto raw = raw_decode(wire, mem);
+    CHECK(kind_of(raw.headers, "retries") == 'I');
+    CHECK(kind_of(raw.headers, "timelimit") == 'A');
+    CHECK(kind_of(raw.headers, "eta") == 'S');
+    CHECK(kind_of(raw.headers, "vigil_schema") == 'I');
+    CHECK(kind_of(raw.headers, "big") == 'L');
+  }
 
   // Received (through the wire bytes), as the broker hands it out.
-  amqp_arena arena2;
-  auto received = decode_properties(wire, arena2);
-  auto env = amqp_to_kombu_envelope(received, msg.body, "", "q", "9@abc",
-                                    true);
+  auto received = decode(wire);
+  auto env = kombu_envelope_from_amqp(received, msg.body, "", "q", "9@abc",
+                                      true);
   auto d = decode_kombu_envelope(env);
   REQUIRE(d);
   CHECK(d->redelivered);
@@ -345,45 +420,42 @@ TEST_CASE("a task message survives AMQP -> kombu envelope -> AMQP",
   // Replaying that envelope publishes the same bytes again, and so does
   // vigil's own kombu envelope of the message (both paths agree).
   for (auto& envelope : {env, encode_kombu_envelope(msg, "q", "tag")}) {
-    amqp_arena arena3;
-    amqp_basic_properties_t again;
+    amqp_properties again;
     std::string body;
-    kombu_envelope_to_amqp(envelope, arena3, again, body);
+    kombu_envelope_to_amqp(envelope, again, body);
     CHECK(body == msg.body);
-    CHECK(to_hex(encode_properties(again)) == to_hex(wire));
+    CHECK(to_hex(encode_amqp_properties(again)) == to_hex(wire));
   }
 }
 
 TEST_CASE("text that is no kombu envelope replays as a headerless body",
           "[amqp][message]") {
-  amqp_arena arena;
-  amqp_basic_properties_t props;
+  amqp_properties props;
   std::string body;
-  kombu_envelope_to_amqp("this is not an envelope", arena, props, body);
+  kombu_envelope_to_amqp("this is not an envelope", props, body);
   CHECK(body == "this is not an envelope");
-  CHECK((props._flags & AMQP_BASIC_HEADERS_FLAG) == 0);
+  CHECK_FALSE(props.headers);
   // Received again, it is an envelope without a task header: decoding names
   // what is missing, and the original bytes are in the body.
-  auto env = amqp_to_kombu_envelope(props, body, "", "q", "1@x", false);
+  auto env = kombu_envelope_from_amqp(props, body, "", "q", "1@x", false);
   auto d = decode_kombu_envelope(env);
   REQUIRE_FALSE(d);
   CHECK(error_text(d.error()).find("'task'") != std::string::npos);
-  amqp_basic_properties_t again;
+  amqp_properties again;
   std::string body2;
-  kombu_envelope_to_amqp(env, arena, again, body2);
+  kombu_envelope_to_amqp(env, again, body2);
   CHECK(body2 == "this is not an envelope");
 }
 
 TEST_CASE("headers with invalid UTF-8 still give a valid envelope",
           "[amqp][message]") {
-  amqp_arena arena;
   task_message msg;
   msg.task = "vigil.echo";
   msg.id = "id-1";
   msg.argsrepr = "\xff\xfe broken";
-  amqp_basic_properties_t props;
-  make_amqp_properties(msg, arena, props);
-  auto env = amqp_to_kombu_envelope(props, "", "", "q", "1@x", false);
+  // Through the wire, as a consumer receives it.
+  auto props = decode(encode_amqp_properties(make_amqp_properties(msg)));
+  auto env = kombu_envelope_from_amqp(props, "", "", "q", "1@x", false);
   auto d = decode_kombu_envelope(env);
   REQUIRE(d);
   CHECK(d->msg.task == "vigil.echo");

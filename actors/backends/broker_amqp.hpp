@@ -1,0 +1,197 @@
+#pragma once
+
+// The RabbitMQ (AMQP 0-9-1) broker behind make_amqp_broker, sharing queues
+// with Python Celery 5.2 clients and workers (kombu's pyamqp transport): the
+// same topology (a durable direct exchange, queue and binding per queue),
+// publishes to the default exchange with Celery's properties and header
+// table, manual acks and a global prefetch.
+//
+// One class in three files: broker_amqp.cpp (the connection, publishing,
+// consuming, acks), broker_amqp_topology.cpp (exchanges, queues, bindings
+// and the prefetch) and broker_amqp_dead_letters.cpp (the dead-letter queue
+// and its records). Only those files include this header; everyone else
+// reaches the broker through broker.hpp.
+//
+// One connection per broker object, on three channels (see
+// amqp_connection): the work channel publishes with confirms, consumes and
+// acks; declarations and the dead-letter reads have channels of their own.
+// Deliveries arrive as RabbitMQ pushes them (up to the prefetch) and wait
+// in `pending_` until a fetch asks for their queue; each is handed out as
+// kombu's JSON envelope, so that the consumer, dead letters and replays see
+// the same format on every backend. A delivery tag is only valid on the
+// channel that received it: tags carry this connection's id, and tags of an
+// earlier connection (the consumer reconnected; RabbitMQ has already
+// requeued those messages) are ignored instead of acking someone else's
+// message. RabbitMQ itself gives back what a dead connection held, so
+// restore_expired has nothing to sweep; it keeps the connection serviced
+// (heartbeats) while the consumer is too busy to fetch.
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "actors/backends/broker.hpp"
+#include "adapters/amqp.hpp"
+
+namespace vigil {
+
+/// Declares `queue` exactly as Celery 5.2 does: a durable direct exchange
+/// named `queue`, a durable, non-exclusive, non-auto-delete queue without
+/// arguments, and a binding with routing key `queue`. A queue (or exchange)
+/// that exists with other arguments or flags (406) is used as it is, as
+/// Celery's producers do.
+caf::error declare_celery_queue(amqp_connection& conn, std::string_view queue);
+
+/// The broker on one RabbitMQ connection (see the top of this file).
+class rabbitmq_broker : public broker {
+public:
+  /// The queue the dead letters' JSON records go to (durable, no exchange
+  /// of its own), the same name as the Redis broker's list.
+  static constexpr std::string_view dead_letters_queue = "vigil.dead_letters";
+
+  rabbitmq_broker(std::string url, amqp_connection conn);
+
+  std::string describe() const override;
+  caf::error publish(const std::vector<outgoing_task>& batch) override;
+  caf::error push_raw(std::string_view queue,
+                      std::string_view envelope) override;
+  caf::error fetch(const std::vector<std::string>& queues, size_t max,
+                   std::vector<raw_delivery>& out) override;
+  caf::error ack(const std::vector<std::string>& tags) override;
+  caf::error requeue(const std::vector<std::string>& tags) override;
+  caf::expected<size_t>
+  restore_expired(std::chrono::duration<double>) override;
+  caf::expected<size_t> queue_length(std::string_view queue) override;
+  caf::expected<size_t> unacked_count() override;
+
+  // broker_amqp_dead_letters.cpp
+  caf::error dead_letter_batch(const std::vector<dead_letter>& letters,
+                               const std::vector<std::string>& tags) override;
+  caf::expected<std::vector<dead_letter>> list_dead_letters() override;
+  caf::expected<size_t> replay_dead_letters(std::string_view id) override;
+
+private:
+  using steady = std::chrono::steady_clock;
+
+  /// A delivery received and not yet handed out by fetch.
+  struct pending_delivery {
+    std::string queue;
+    uint64_t tag = 0;
+    std::string envelope;
+  };
+
+  // -- connection -------------------------------------------------------------
+
+  /// Reads what arrived (a close the server sent while we were idle, e.g.
+  /// for missed heartbeats: the client library only services them when
+  /// called). A connection that failed while it holds nothing (a
+  /// publisher, a CLI command) is replaced transparently; one holding
+  /// deliveries reports the error, and its owner reconnects (their tags die
+  /// with it).
+  caf::error revive();
+
+  // -- topology (broker_amqp_topology.cpp) ------------------------------------
+
+  /// Declares `queue` (Celery's way) once per connection.
+  caf::error declare(const std::string& queue);
+
+  /// kombu's prefetch is one limit for the whole channel (global=True).
+  /// With a single consumer a per-consumer limit means the same and costs
+  /// RabbitMQ a third less CPU per message; the channel-wide limit is set
+  /// before a second queue is consumed.
+  caf::error limit_prefetch(size_t consumers);
+
+  // -- consuming and publishing -----------------------------------------------
+
+  caf::error consume(const std::string& queue);
+
+  /// Publishes one message to the default exchange, routed to `queue`.
+  /// Mandatory: if the queue was deleted behind our back (we declare each
+  /// queue once per connection), RabbitMQ returns the message instead of
+  /// dropping it, and the publish fails. A server that stops reading fails
+  /// it after the timeout.
+  caf::error send(std::string_view queue, const amqp_properties& props,
+                  std::string_view body);
+
+  /// Waits until RabbitMQ confirmed everything published; fails when no
+  /// confirm arrived for the timeout (large batches take longer than that).
+  caf::error wait_confirms();
+
+  void on_confirm(uint64_t tag, bool multiple, bool nack);
+
+  // -- receiving --------------------------------------------------------------
+
+  /// Handles one event if one arrives before `deadline`; false on timeout.
+  caf::expected<bool> pump(steady::time_point deadline);
+
+  /// Handles whatever already arrived, without waiting.
+  caf::error service();
+
+  caf::error on_event(amqp_delivery& d);
+  caf::error on_event(const amqp_confirm& c);
+  caf::error on_event(const amqp_returned& r);
+  caf::error on_event(const amqp_cancelled& c);
+  caf::error on_event(const amqp_closed& c);
+
+  size_t take_pending(const std::vector<std::string>& queues, size_t max,
+                      std::vector<raw_delivery>& out);
+
+  caf::error reject(uint64_t tag);
+
+  // -- tags -------------------------------------------------------------------
+
+  std::string tag_text(uint64_t tag) const;
+
+  /// The delivery tags of this connection among `tags` that it still
+  /// holds, sorted; others (an earlier connection's, already acked) are
+  /// skipped.
+  std::vector<uint64_t> held_tags(const std::vector<std::string>& tags) const;
+
+  // -- dead letters (broker_amqp_dead_letters.cpp) ----------------------------
+
+  caf::error declare_dead_letters();
+
+  /// Takes every record off the dead-letter queue (unacknowledged, on the
+  /// get channel): (delivery tag, record), oldest first.
+  caf::error
+  get_dead_letters(std::vector<std::pair<uint64_t, std::string>>& out);
+
+  /// Gives every record still held on the get channel back to its queue.
+  caf::error return_gotten(size_t count);
+
+  std::string url_;
+  amqp_connection conn_;
+  /// Distinguishes this connection's delivery tags from earlier ones.
+  std::string id_;
+  std::unordered_set<std::string> declared_;
+  bool dead_letters_declared_ = false;
+  /// Consumer tag -> queue, and the queues consumed.
+  std::unordered_map<std::string, std::string> consumers_;
+  std::unordered_set<std::string> consuming_;
+  /// The basic.qos in force on the work channel.
+  bool prefetch_set_ = false;
+  bool prefetch_global_ = false;
+  /// Received, not handed out yet (in arrival order).
+  std::deque<pending_delivery> pending_;
+  /// Handed out by fetch and not acknowledged: tag -> queue.
+  std::map<uint64_t, std::string> held_;
+  /// Every unacknowledged delivery on the work channel (held or pending).
+  std::set<uint64_t> outstanding_;
+  /// Publisher confirms: the next sequence number, those not confirmed yet,
+  /// and how many the server refused.
+  uint64_t next_seq_ = 1;
+  std::set<uint64_t> unconfirmed_;
+  size_t nacked_ = 0;
+  /// Published messages RabbitMQ returned as unroutable.
+  size_t returned_ = 0;
+};
+
+} // namespace vigil
