@@ -1,8 +1,5 @@
 #include "messages/msgpack_codec.hpp"
 
-// msgpack-cxx's headers use size_t unqualified before including <cstddef>.
-#include <stddef.h>
-
 #include <algorithm>
 #include <array>
 #include <cassert>
@@ -11,6 +8,8 @@
 #include <numeric>
 #include <tuple>
 #include <utility>
+
+#include "messages/msgpack_packer.hpp" // first: it includes <stddef.h>
 
 #include <msgpack/unpack.hpp> // the parser's integer loaders
 #include <msgpack/parse.hpp>
@@ -479,107 +478,54 @@ void merge_duplicate_keys(value_map& xs) {
 
 namespace {
 
-void put_be(std::string& out, unsigned char tag, uint64_t x, size_t n) {
-  char buf[9];
-  buf[0] = static_cast<char>(tag);
-  for (size_t i = 0; i < n; ++i)
-    buf[1 + i] = static_cast<char>((x >> (8 * (n - 1 - i))) & 0xFF);
-  out.append(buf, n + 1);
-}
-
-void put_uint(std::string& out, uint64_t x) {
-  if (x <= 0x7F)
-    out += static_cast<char>(x);
-  else if (x <= 0xFF)
-    put_be(out, 0xCC, x, 1);
-  else if (x <= 0xFFFF)
-    put_be(out, 0xCD, x, 2);
-  else if (x <= 0xFFFFFFFF)
-    put_be(out, 0xCE, x, 4);
-  else
-    put_be(out, 0xCF, x, 8);
-}
-
-void put_int(std::string& out, int64_t x) {
-  if (x >= 0) {
-    put_uint(out, static_cast<uint64_t>(x));
-    return;
-  }
-  // Two's complement bits of x; the tag's width selects the low bytes.
-  auto bits = static_cast<uint64_t>(x);
-  if (x >= -32)
-    out += static_cast<char>(bits & 0xFF);
-  else if (x >= -128)
-    put_be(out, 0xD0, bits, 1);
-  else if (x >= -32768)
-    put_be(out, 0xD1, bits, 2);
-  else if (x >= -2147483648LL)
-    put_be(out, 0xD2, bits, 4);
-  else
-    put_be(out, 0xD3, bits, 8);
-}
-
-/// Writes a header from a family with a fix variant (fixstr/fixarray/fixmap)
-/// and 8/16/32-bit variants; a zero tag8 means the family has no 8-bit form.
-void put_header(std::string& out, size_t n, unsigned char fix_tag,
-                size_t fix_max, unsigned char tag8, unsigned char tag16) {
-  assert(n <= 0xFFFFFFFF);
-  if (n <= fix_max)
-    out += static_cast<char>(fix_tag | n);
-  else if (tag8 != 0 && n <= 0xFF)
-    put_be(out, tag8, n, 1);
-  else if (n <= 0xFFFF)
-    put_be(out, tag16, n, 2);
-  else
-    put_be(out, static_cast<unsigned char>(tag16 + 1), n, 4);
-}
-
-void put_text(std::string& out, std::string_view s) {
-  put_header(out, s.size(), 0xA0, 31, 0xD9, 0xDA);
-  out += s;
-}
-
-void put_value(std::string& out, const value& x) {
+void pack_value(msgpack_packer& pk, msgpack_sink& sink, const value& x) {
   const auto& d = x.data();
   switch (x.kind()) {
-    case value_kind::nil: out += '\xC0'; return;
-    case value_kind::boolean: out += x.as_bool() ? '\xC3' : '\xC2'; return;
-    case value_kind::integer: put_int(out, std::get<int64_t>(d)); return;
-    case value_kind::uinteger: put_uint(out, std::get<uint64_t>(d)); return;
+    case value_kind::nil: pk.pack_nil(); return;
+    case value_kind::boolean:
+      x.as_bool() ? pk.pack_true() : pk.pack_false();
+      return;
+    case value_kind::integer: pk.pack_int64(std::get<int64_t>(d)); return;
+    case value_kind::uinteger: pk.pack_uint64(std::get<uint64_t>(d)); return;
     case value_kind::real: {
+      // msgpack-cxx 4.1's pack_double writes a whole number (1.0, -0.0) as
+      // an integer; Python's msgpack, kombu and vigil's own decoder keep it
+      // a float, so the float64 form is written here.
       uint64_t bits;
       auto f = std::get<double>(d);
       std::memcpy(&bits, &f, sizeof(bits));
-      put_be(out, 0xCB, bits, 8);
+      char buf[9];
+      buf[0] = static_cast<char>(0xcb);
+      _msgpack_store64(&buf[1], bits);
+      sink.write(buf, sizeof(buf));
       return;
     }
-    case value_kind::text: put_text(out, x.as_text()); return;
+    case value_kind::text: {
+      pack_text(pk, x.as_text());
+      return;
+    }
     case value_kind::bytes: {
-      const auto& bytes = x.as_bytes().bytes;
-      auto n = bytes.size();
-      assert(n <= 0xFFFFFFFF);
-      if (n <= 0xFF)
-        put_be(out, 0xC4, n, 1);
-      else if (n <= 0xFFFF)
-        put_be(out, 0xC5, n, 2);
-      else
-        put_be(out, 0xC6, n, 4);
-      out += bytes;
+      const auto& s = x.as_bytes().bytes;
+      assert(s.size() <= UINT32_MAX);
+      pk.pack_bin(static_cast<uint32_t>(s.size()));
+      pk.pack_bin_body(s.data(), static_cast<uint32_t>(s.size()));
       return;
     }
     case value_kind::array: {
       const auto& xs = x.as_array();
-      put_header(out, xs.size(), 0x90, 15, 0, 0xDC);
+      assert(xs.size() <= UINT32_MAX);
+      pk.pack_array(static_cast<uint32_t>(xs.size()));
       for (const auto& y : xs)
-        put_value(out, y);
+        pack_value(pk, sink, y);
       return;
     }
     case value_kind::map: {
       const auto& xs = x.as_map();
-      put_header(out, xs.size(), 0x80, 15, 0, 0xDE);
+      assert(xs.size() <= UINT32_MAX);
+      pk.pack_map(static_cast<uint32_t>(xs.size()));
       for (const auto& [k, v] : xs) {
-        put_text(out, k);
-        put_value(out, v);
+        pack_text(pk, k);
+        pack_value(pk, sink, v);
       }
       return;
     }
@@ -589,13 +535,15 @@ void put_value(std::string& out, const value& x) {
 } // namespace
 
 void encode_msgpack(const value& x, std::string& out) {
-  put_value(out, x);
+  msgpack_sink sink{out};
+  msgpack_packer pk{sink};
+  pack_value(pk, sink, x);
 }
 
 std::string encode_msgpack(const value& x) {
   std::string out;
   out.reserve(64);
-  put_value(out, x);
+  encode_msgpack(x, out);
   return out;
 }
 
