@@ -110,12 +110,6 @@ public:
   value result;
   caf::error err;
 
-  /// Offset of the next token (after a successful parse: of the first byte
-  /// after the document).
-  size_t offset() const {
-    return pos_;
-  }
-
   // -- the visitor interface of msgpack::parse ------------------------------
 
   bool visit_nil() {
@@ -288,7 +282,7 @@ public:
 
 private:
   struct frame {
-    value_array* array; // one of the two is set
+    value_array* array; // at most one is set (neither: the top level)
     value_map* map;
   };
 
