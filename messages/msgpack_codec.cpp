@@ -97,6 +97,11 @@ bool is_string(unsigned char tag) {
 /// its declared size (checked against the bytes left) before its elements
 /// arrive, so the pointers on the frame stack stay valid. The first error is
 /// kept in `err` and stops the parser (a callback returning false).
+///
+/// The parser runs flattened (see parse() below), so every callback would
+/// be inlined at each of the parser's call sites: the scalar ones are (they
+/// are small and hot), the ones marked noinline stay out of line to keep
+/// the parser's code small (~50 KB rather than ~500 KB).
 class value_builder {
 public:
   value_builder(std::string_view bytes, const decode_limits& limits)
@@ -140,7 +145,7 @@ public:
     return put(x);
   }
 
-  bool visit_str(const char* p, uint32_t n) {
+  [[gnu::noinline]] bool visit_str(const char* p, uint32_t n) {
     auto payload = pos_ + header_sizes[tag()];
     if (n != 0 && !valid_utf8(p, n))
       return fail(errc::malformed, "invalid UTF-8 in string at offset "
@@ -155,7 +160,7 @@ public:
     return put(text, n);
   }
 
-  bool visit_bin(const char* p, uint32_t n) {
+  [[gnu::noinline]] bool visit_bin(const char* p, uint32_t n) {
     if (in_key_) {
       // A bin key holding UTF-8 reads as text (Python 2 era producers).
       auto payload = pos_ + header_sizes[tag()];
@@ -172,11 +177,11 @@ public:
     return put(std::move(bin), n);
   }
 
-  bool visit_ext(const char*, uint32_t) {
+  [[gnu::cold, gnu::noinline]] bool visit_ext(const char*, uint32_t) {
     return in_key_ ? key_error() : ext_error();
   }
 
-  bool start_array(uint32_t n) {
+  [[gnu::noinline]] bool start_array(uint32_t n) {
     auto at = pos_;
     if (in_key_)
       return key_error();
@@ -202,7 +207,7 @@ public:
     return true;
   }
 
-  bool start_map(uint32_t n) {
+  [[gnu::noinline]] bool start_map(uint32_t n) {
     auto at = pos_;
     if (in_key_)
       return key_error();
@@ -233,14 +238,14 @@ public:
     return true;
   }
 
-  bool end_map() {
+  [[gnu::noinline]] bool end_map() {
     detail::merge_duplicate_keys(*top_.map);
     pop();
     return true;
   }
 
   /// The parser met a byte that starts no msgpack type (only 0xc1).
-  void parse_error(size_t, size_t) {
+  [[gnu::cold, gnu::noinline]] void parse_error(size_t, size_t) {
     if (in_key_) {
       key_error();
       return;
@@ -251,7 +256,7 @@ public:
 
   /// The input ended inside the token at pos_; says what it lacked, as the
   /// type byte tells (the parser reports only that bytes are missing).
-  void insufficient_bytes(size_t, size_t) {
+  [[gnu::cold, gnu::noinline]] void insufficient_bytes(size_t, size_t) {
     if (pos_ >= size_) {
       truncated(1, pos_);
       return;
@@ -371,8 +376,21 @@ private:
     if (in_key_) [[unlikely]]
       return key_error();
     pos_ += header_sizes[tag()] + payload;
-    emplace(std::forward<T>(x));
+    if (top_.array != nullptr) [[likely]]
+      top_.array->emplace_back(std::forward<T>(x));
+    else if (top_.map != nullptr)
+      top_.map->emplace_back(std::piecewise_construct,
+                             std::forward_as_tuple(key_),
+                             std::forward_as_tuple(std::forward<T>(x)));
+    else
+      emplace_root(std::forward<T>(x));
     return true;
+  }
+
+  /// A scalar document, kept out of the flattened parser.
+  template <class T>
+  [[gnu::noinline]] void emplace_root(T&& x) {
+    result = value{std::forward<T>(x)};
   }
 
   const char* data_;
@@ -389,6 +407,16 @@ private:
   frame frames_[depth_ceiling];
 };
 
+/// Runs msgpack-cxx's parser with the scalar callbacks and the parser's
+/// per-token bookkeeping (after_visit_proc, its stack's consume) inlined
+/// into it: GCC keeps those out of line otherwise, which made decoding a
+/// task body a third slower than the hand-written reader it replaced
+/// (callgrind: 3,068 against 2,311 instructions; flattened: 2,736).
+[[gnu::flatten]] bool parse(std::string_view bytes, size_t& off,
+                            value_builder& builder) {
+  return msgpack::parse(bytes.data(), bytes.size(), off, builder);
+}
+
 } // namespace
 
 caf::expected<value> decode_msgpack(std::string_view bytes,
@@ -401,7 +429,7 @@ caf::expected<value> decode_msgpack(std::string_view bytes,
   try {
     value_builder builder{bytes, limits};
     size_t off = 0;
-    if (!msgpack::parse(bytes.data(), bytes.size(), off, builder))
+    if (!parse(bytes, off, builder))
       return std::move(builder.err);
     if (off != bytes.size())
       return caf::make_error(errc::malformed,
