@@ -1,12 +1,18 @@
 #include "messages/msgpack_codec.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <cstring>
 #include <limits>
 #include <numeric>
 #include <tuple>
 #include <utility>
+
+#include "messages/msgpack_packer.hpp" // first: it includes <stddef.h>
+
+#include <msgpack/unpack.hpp> // the parser's integer loaders
+#include <msgpack/parse.hpp>
 
 #include <simdjson.h>
 
@@ -18,8 +24,8 @@ namespace vigil {
 
 namespace {
 
-/// Ceiling on the nesting depth whatever the limits say: the reader recurses
-/// once per level.
+/// Ceiling on the nesting depth whatever the limits say: the value's
+/// destructor recurses once per level.
 constexpr size_t depth_ceiling = 1024;
 
 /// "1 byte", "2 bytes", "3 entries".
@@ -32,9 +38,14 @@ std::string plural(size_t n, std::string_view unit) {
   return out.append(unit).append("s");
 }
 
+std::string hex_byte(unsigned char c) {
+  constexpr char hex[] = "0123456789abcdef";
+  return {hex[c >> 4], hex[c & 0xF]};
+}
+
 /// Short keys and values are mostly ASCII: checking that first skips the
 /// (dispatching) UTF-8 validator.
-bool is_ascii(const unsigned char* p, size_t n) {
+bool is_ascii(const char* p, size_t n) {
   uint64_t acc = 0;
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -43,108 +54,284 @@ bool is_ascii(const unsigned char* p, size_t n) {
     acc |= word;
   }
   for (; i < n; ++i)
-    acc |= p[i];
+    acc |= static_cast<unsigned char>(p[i]);
   return (acc & 0x8080808080808080ULL) == 0;
 }
 
-/// A recursive reader over the input span. Every declared length is checked
-/// against the remaining bytes and the limits before anything is allocated;
-/// the first error is stored in `err` and unwinds the recursion.
-class reader {
+bool valid_utf8(const char* p, size_t n) {
+  return is_ascii(p, n) || simdjson::validate_utf8(p, n);
+}
+
+/// The bytes a msgpack token's header takes, its type byte included (a str
+/// or bin payload not counted). msgpack-cxx's visitor hands over values, not
+/// offsets; the visitor below follows the offset of each token with this
+/// table, for the messages and for checking a container's declared size
+/// against the bytes left.
+constexpr std::array<uint8_t, 256> header_sizes = [] {
+  std::array<uint8_t, 256> t{};
+  for (auto& x : t)
+    x = 1; // fixint, fixmap, fixarray, fixstr, nil, bool, 0xc1
+  for (int tag : {0xc4, 0xc7, 0xcc, 0xd0, 0xd9})
+    t[tag] = 2;
+  for (int tag : {0xc5, 0xc8, 0xcd, 0xd1, 0xda, 0xdc, 0xde})
+    t[tag] = 3;
+  for (int tag : {0xc6, 0xc9, 0xca, 0xce, 0xd2, 0xdb, 0xdd, 0xdf})
+    t[tag] = 5;
+  for (int tag : {0xcb, 0xcf, 0xd3})
+    t[tag] = 9;
+  return t;
+}();
+
+bool is_ext(unsigned char tag) {
+  return (tag >= 0xc7 && tag <= 0xc9) || (tag >= 0xd4 && tag <= 0xd8);
+}
+
+/// str and bin: what a map key may be.
+bool is_string(unsigned char tag) {
+  return (tag >= 0xa0 && tag <= 0xbf) || (tag >= 0xd9 && tag <= 0xdb)
+         || (tag >= 0xc4 && tag <= 0xc6);
+}
+
+/// A msgpack-cxx visitor that builds a `value` in place as the parser
+/// reports tokens, under the decode limits. Every container is reserved to
+/// its declared size (checked against the bytes left) before its elements
+/// arrive, so the pointers on the frame stack stay valid. The first error is
+/// kept in `err` and stops the parser (a callback returning false).
+///
+/// The parser runs flattened (see parse() below), so every callback would
+/// be inlined at each of the parser's call sites: the scalar ones are (they
+/// are small and hot), the ones marked noinline stay out of line to keep
+/// the parser's code small (~50 KB rather than ~500 KB).
+class value_builder {
 public:
-  reader(std::string_view bytes, const decode_limits& limits)
-    : data_(reinterpret_cast<const unsigned char*>(bytes.data())),
+  value_builder(std::string_view bytes, const decode_limits& limits)
+    : data_(bytes.data()),
       size_(bytes.size()),
       limits_(limits),
       max_depth_(std::min(limits.max_depth, depth_ceiling)) {
     // nop
   }
 
-  bool read_document(value& out) {
-    auto put = [&out](auto&& x) { out = value{std::forward<decltype(x)>(x)}; };
-    if (!read_value(put, 0))
+  value result;
+  caf::error err;
+
+  // -- the visitor interface of msgpack::parse ------------------------------
+
+  bool visit_nil() {
+    return put(nullptr);
+  }
+
+  bool visit_boolean(bool x) {
+    return put(x);
+  }
+
+  bool visit_positive_integer(uint64_t x) {
+    // As value(uint64_t) does, inline: up to INT64_MAX is an integer.
+    if (x <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+      [[likely]]
+      return put(static_cast<int64_t>(x));
+    return put(x);
+  }
+
+  bool visit_negative_integer(int64_t x) {
+    return put(x); // also int8..int64 forms holding positive values
+  }
+
+  bool visit_float32(float x) {
+    return put(static_cast<double>(x));
+  }
+
+  bool visit_float64(double x) {
+    return put(x);
+  }
+
+  [[gnu::noinline]] bool visit_str(const char* p, uint32_t n) {
+    auto payload = pos_ + header_sizes[tag()];
+    if (n != 0 && !valid_utf8(p, n))
+      return fail(errc::malformed, "invalid UTF-8 in string at offset "
+                                     + std::to_string(payload));
+    std::string_view text = n != 0 ? std::string_view{p, n}
+                                   : std::string_view{};
+    if (in_key_) {
+      key_ = text;
+      pos_ = payload + n;
+      return true;
+    }
+    return put(text, n);
+  }
+
+  [[gnu::noinline]] bool visit_bin(const char* p, uint32_t n) {
+    if (in_key_) {
+      // A bin key holding UTF-8 reads as text (Python 2 era producers).
+      auto payload = pos_ + header_sizes[tag()];
+      if (n != 0 && !valid_utf8(p, n))
+        return fail(errc::malformed, "invalid UTF-8 in string at offset "
+                                       + std::to_string(payload));
+      key_ = n != 0 ? std::string_view{p, n} : std::string_view{};
+      pos_ = payload + n;
+      return true;
+    }
+    binary bin;
+    if (n != 0)
+      bin.bytes.assign(p, n);
+    return put(std::move(bin), n);
+  }
+
+  [[gnu::cold, gnu::noinline]] bool visit_ext(const char*, uint32_t) {
+    return in_key_ ? key_error() : ext_error();
+  }
+
+  [[gnu::noinline]] bool start_array(uint32_t n) {
+    auto at = pos_;
+    if (in_key_)
+      return key_error();
+    pos_ += header_sizes[tag()];
+    if (!admit(n, 1, at, "array", "element"))
       return false;
-    if (pos_ != size_)
-      return fail(errc::malformed, "trailing bytes after msgpack document: "
-                                     + plural(size_ - pos_, "byte")
-                                     + " at offset " + std::to_string(pos_));
+    auto& xs = emplace(value_array{}).as_array();
+    xs.reserve(n);
+    push(frame{&xs, nullptr});
     return true;
   }
 
-  caf::error err;
+  bool start_array_item() {
+    return true;
+  }
+
+  bool end_array_item() {
+    return true;
+  }
+
+  bool end_array() {
+    pop();
+    return true;
+  }
+
+  [[gnu::noinline]] bool start_map(uint32_t n) {
+    auto at = pos_;
+    if (in_key_)
+      return key_error();
+    pos_ += header_sizes[tag()];
+    if (!admit(n, 2, at, "map", "entry"))
+      return false;
+    auto& xs = emplace(value_map{}).as_map();
+    xs.reserve(n);
+    push(frame{nullptr, &xs});
+    return true;
+  }
+
+  bool start_map_key() {
+    in_key_ = true;
+    return true;
+  }
+
+  bool end_map_key() {
+    in_key_ = false;
+    return true;
+  }
+
+  bool start_map_value() {
+    return true;
+  }
+
+  bool end_map_value() {
+    return true;
+  }
+
+  [[gnu::noinline]] bool end_map() {
+    detail::merge_duplicate_keys(*top_.map);
+    pop();
+    return true;
+  }
+
+  /// The parser met a byte that starts no msgpack type (only 0xc1).
+  [[gnu::cold, gnu::noinline]] void parse_error(size_t, size_t) {
+    if (in_key_) {
+      key_error();
+      return;
+    }
+    fail(errc::malformed, "invalid msgpack type byte 0x" + hex_byte(tag())
+                            + " at offset " + std::to_string(pos_));
+  }
+
+  /// The input ended inside the token at pos_; says what it lacked, as the
+  /// type byte tells (the parser reports only that bytes are missing).
+  [[gnu::cold, gnu::noinline]] void insufficient_bytes(size_t, size_t) {
+    if (pos_ >= size_) {
+      truncated(1, pos_);
+      return;
+    }
+    auto t = tag();
+    if (in_key_ && !is_string(t)) {
+      key_error();
+      return;
+    }
+    if (is_ext(t)) {
+      ext_error();
+      return;
+    }
+    size_t width = header_sizes[t] - 1u;
+    if (size_ - pos_ - 1 < width) {
+      truncated(width, pos_ + 1);
+      return;
+    }
+    // The header is whole: a str or bin payload is cut.
+    size_t len = t & 0x1Fu; // fixstr
+    if (t < 0xa0 || t > 0xbf) {
+      len = 0;
+      for (size_t i = 0; i < width; ++i)
+        len = (len << 8) | static_cast<unsigned char>(data_[pos_ + 1 + i]);
+    }
+    truncated(len, pos_ + 1 + width);
+  }
 
 private:
+  struct frame {
+    value_array* array; // at most one is set (neither: the top level)
+    value_map* map;
+  };
+
+  unsigned char tag() const {
+    return static_cast<unsigned char>(data_[pos_]);
+  }
+
   [[gnu::cold, gnu::noinline]] bool fail(errc code, std::string msg) {
     err = caf::make_error(code, std::move(msg));
     return false;
   }
 
-  bool need(size_t n) {
-    if (size_ - pos_ >= n) [[likely]]
-      return true;
-    return truncated(n);
+  [[gnu::cold, gnu::noinline]] void truncated(size_t n, size_t at) {
+    fail(errc::malformed, "truncated msgpack: need " + plural(n, "byte")
+                            + " at offset " + std::to_string(at));
   }
 
-  // Error paths stay out of line so that need() inlines into the hot loop.
-  [[gnu::cold, gnu::noinline]] bool truncated(size_t n) {
-    return fail(errc::malformed, "truncated msgpack: need "
-                                   + plural(n, "byte") + " at offset "
-                                   + std::to_string(pos_));
+  [[gnu::cold, gnu::noinline]] bool key_error() {
+    return fail(errc::malformed, "map key must be a string (type byte 0x"
+                                   + hex_byte(tag()) + " at offset "
+                                   + std::to_string(pos_) + ")");
   }
 
-  // Big-endian loads; callers checked the bounds with need().
-  uint64_t load_be(size_t n) {
-    uint64_t x = 0;
-    for (size_t i = 0; i < n; ++i)
-      x = (x << 8) | data_[pos_ + i];
-    pos_ += n;
-    return x;
+  [[gnu::cold, gnu::noinline]] bool ext_error() {
+    return fail(errc::malformed, "ext types are not supported (type byte 0x"
+                                   + hex_byte(tag()) + " at offset "
+                                   + std::to_string(pos_) + ")");
   }
 
-  bool read_uint(size_t n, uint64_t& x) {
-    if (!need(n))
-      return false;
-    x = load_be(n);
-    return true;
-  }
-
-  /// Reads `len` bytes as a UTF-8 string at the current position.
-  bool read_text(size_t len, std::string_view& out) {
-    if (!need(len))
-      return false;
-    auto p = reinterpret_cast<const char*>(data_ + pos_);
-    if (!is_ascii(data_ + pos_, len) && !simdjson::validate_utf8(p, len))
-      return fail(errc::malformed, "invalid UTF-8 in string at offset "
-                                     + std::to_string(pos_));
-    out = std::string_view{p, len};
-    pos_ += len;
-    return true;
-  }
-
-  bool read_binary(size_t len, std::string& out) {
-    if (!need(len))
-      return false;
-    out.assign(reinterpret_cast<const char*>(data_ + pos_), len);
-    pos_ += len;
-    return true;
-  }
-
-  /// Checks a container header: depth, remaining bytes (each entry takes at
-  /// least `min_entry_size` bytes) and the document-wide element budget.
-  bool admit(size_t depth, size_t count, size_t min_entry_size,
-             size_t header_pos, const char* what, const char* unit) {
-    if (depth > max_depth_)
+  /// Checks a container header at `header_pos` (pos_ is past it): depth,
+  /// bytes left (each entry takes at least `min_entry_size` bytes) and the
+  /// document-wide element budget.
+  bool admit(size_t count, size_t min_entry_size, size_t header_pos,
+             const char* what, const char* unit) {
+    if (depth_ + 1 > max_depth_)
       return fail(errc::too_large,
                   "msgpack nesting deeper than " + std::to_string(max_depth_)
-                    + " at offset "
-                    + std::to_string(header_pos));
+                    + " at offset " + std::to_string(header_pos));
     if (count > (size_ - pos_) / min_entry_size)
       return fail(errc::malformed,
                   "truncated msgpack: " + std::string{what} + " at offset "
                     + std::to_string(header_pos) + " declares "
-                    + plural(count, unit)
-                    + " but only " + plural(size_ - pos_, "byte")
-                    + " remain");
+                    + plural(count, unit) + " but only "
+                    + plural(size_ - pos_, "byte") + " remain");
     if (count > limits_.max_elements - elements_)
       return fail(errc::too_large,
                   "msgpack document has more than "
@@ -155,230 +342,80 @@ private:
     return true;
   }
 
-  // Sinks construct each decoded value in its final place: no temporaries and
-  // no variant move-assignments on the hot path.
-  struct array_sink {
-    value_array& xs;
-    template <class T>
-    void operator()(T&& x) {
-      xs.emplace_back(std::forward<T>(x));
-    }
-  };
+  /// Constructs `x` in its final place (the root, the innermost array, or
+  /// the innermost map under the last key) and returns it.
+  template <class T>
+  value& emplace(T&& x) {
+    if (top_.array != nullptr) [[likely]]
+      return top_.array->emplace_back(std::forward<T>(x));
+    if (top_.map != nullptr)
+      return top_.map
+        ->emplace_back(std::piecewise_construct,
+                       std::forward_as_tuple(key_),
+                       std::forward_as_tuple(std::forward<T>(x)))
+        .second;
+    result = value{std::forward<T>(x)};
+    return result;
+  }
 
-  struct map_sink {
-    value_map& xs;
-    std::string_view key;
-    template <class T>
-    void operator()(T&& x) {
-      xs.emplace_back(std::piecewise_construct, std::forward_as_tuple(key),
-                      std::forward_as_tuple(std::forward<T>(x)));
-    }
-  };
+  /// Enters a container: `top_` is the innermost one (both pointers null
+  /// at the top level), the frames below it wait in frames_.
+  void push(frame f) {
+    frames_[depth_++] = top_;
+    top_ = f;
+  }
 
-  bool read_array(value_array& xs, size_t count, size_t depth,
-                  size_t header_pos) {
-    if (!admit(depth, count, 1, header_pos, "array", "element"))
-      return false;
-    xs.reserve(count);
-    for (size_t i = 0; i < count; ++i)
-      if (!read_value(array_sink{xs}, depth))
-        return false;
+  void pop() {
+    top_ = frames_[--depth_];
+  }
+
+  /// Places a scalar and steps past its token (`payload` bytes after the
+  /// header for str and bin).
+  template <class T>
+  bool put(T&& x, size_t payload = 0) {
+    if (in_key_) [[unlikely]]
+      return key_error();
+    pos_ += header_sizes[tag()] + payload;
+    if (top_.array != nullptr) [[likely]]
+      top_.array->emplace_back(std::forward<T>(x));
+    else if (top_.map != nullptr)
+      top_.map->emplace_back(std::piecewise_construct,
+                             std::forward_as_tuple(key_),
+                             std::forward_as_tuple(std::forward<T>(x)));
+    else
+      emplace_root(std::forward<T>(x));
     return true;
   }
 
-  bool read_key(std::string_view& key) {
-    if (!need(1))
-      return false;
-    auto at = pos_;
-    auto tag = data_[pos_++];
-    uint64_t len = 0;
-    if (tag >= 0xA0 && tag <= 0xBF)
-      return read_text(tag & 0x1Fu, key);
-    switch (tag) {
-      case 0xD9:
-      case 0xC4:
-        return read_uint(1, len) && read_text(len, key);
-      case 0xDA:
-      case 0xC5:
-        return read_uint(2, len) && read_text(len, key);
-      case 0xDB:
-      case 0xC6:
-        return read_uint(4, len) && read_text(len, key);
-      default:
-        return fail(errc::malformed, "map key must be a string (type byte 0x"
-                                       + hex_byte(tag) + " at offset "
-                                       + std::to_string(at) + ")");
-    }
+  /// A scalar document, kept out of the flattened parser.
+  template <class T>
+  [[gnu::noinline]] void emplace_root(T&& x) {
+    result = value{std::forward<T>(x)};
   }
 
-  bool read_map(value_map& xs, size_t count, size_t depth,
-                size_t header_pos) {
-    if (!admit(depth, count, 2, header_pos, "map", "entry"))
-      return false;
-    xs.reserve(count);
-    for (size_t i = 0; i < count; ++i) {
-      std::string_view key;
-      if (!read_key(key) || !read_value(map_sink{xs, key}, depth))
-        return false;
-    }
-    detail::merge_duplicate_keys(xs);
-    return true;
-  }
-
-  static std::string hex_byte(unsigned char c) {
-    constexpr char hex[] = "0123456789abcdef";
-    return {hex[c >> 4], hex[c & 0xF]};
-  }
-
-  /// Reads one value and hands it to `put`; `depth` is the nesting level of
-  /// the enclosing container.
-  template <class Put>
-  bool read_value(Put&& put, size_t depth) {
-    if (!need(1))
-      return false;
-    auto at = pos_;
-    auto tag = data_[pos_++];
-    if (tag <= 0x7F) {
-      put(int64_t{tag});
-      return true;
-    }
-    if (tag >= 0xE0) {
-      put(int64_t{static_cast<int8_t>(tag)});
-      return true;
-    }
-    if (tag <= 0x8F)
-      return put_map(put, tag & 0x0Fu, depth, at);
-    if (tag <= 0x9F)
-      return put_array(put, tag & 0x0Fu, depth, at);
-    std::string_view str;
-    uint64_t x = 0;
-    if (tag <= 0xBF) {
-      if (!read_text(tag & 0x1Fu, str))
-        return false;
-      put(str);
-      return true;
-    }
-    switch (tag) {
-      case 0xC0: put(nullptr); return true;
-      case 0xC2: put(false); return true;
-      case 0xC3: put(true); return true;
-      case 0xC4:
-      case 0xC5:
-      case 0xC6: {
-        binary bin;
-        size_t width = size_t{1} << (tag - 0xC4);
-        if (!read_uint(width, x) || !read_binary(x, bin.bytes))
-          return false;
-        put(std::move(bin));
-        return true;
-      }
-      case 0xCA: {
-        if (!read_uint(4, x))
-          return false;
-        auto bits = static_cast<uint32_t>(x);
-        float f;
-        std::memcpy(&f, &bits, sizeof(f));
-        put(static_cast<double>(f));
-        return true;
-      }
-      case 0xCB: {
-        if (!read_uint(8, x))
-          return false;
-        double d;
-        std::memcpy(&d, &x, sizeof(d));
-        put(d);
-        return true;
-      }
-      case 0xCC:
-      case 0xCD:
-      case 0xCE:
-      case 0xCF:
-        if (!read_uint(size_t{1} << (tag - 0xCC), x))
-          return false;
-        put(x);
-        return true;
-      case 0xD0:
-        if (!read_uint(1, x))
-          return false;
-        put(int64_t{static_cast<int8_t>(x)});
-        return true;
-      case 0xD1:
-        if (!read_uint(2, x))
-          return false;
-        put(int64_t{static_cast<int16_t>(x)});
-        return true;
-      case 0xD2:
-        if (!read_uint(4, x))
-          return false;
-        put(int64_t{static_cast<int32_t>(x)});
-        return true;
-      case 0xD3:
-        if (!read_uint(8, x))
-          return false;
-        put(static_cast<int64_t>(x));
-        return true;
-      case 0xD9:
-      case 0xDA:
-      case 0xDB: {
-        size_t width = size_t{1} << (tag - 0xD9);
-        if (!read_uint(width, x) || !read_text(x, str))
-          return false;
-        put(str);
-        return true;
-      }
-      case 0xDC:
-      case 0xDD:
-        if (!read_uint(tag == 0xDC ? 2 : 4, x))
-          return false;
-        return put_array(put, x, depth, at);
-      case 0xDE:
-      case 0xDF:
-        if (!read_uint(tag == 0xDE ? 2 : 4, x))
-          return false;
-        return put_map(put, x, depth, at);
-      case 0xC7:
-      case 0xC8:
-      case 0xC9:
-      case 0xD4:
-      case 0xD5:
-      case 0xD6:
-      case 0xD7:
-      case 0xD8:
-        return fail(errc::malformed, "ext types are not supported (type byte 0x"
-                                       + hex_byte(tag) + " at offset "
-                                       + std::to_string(at) + ")");
-      default: // 0xC1
-        return fail(errc::malformed, "invalid msgpack type byte 0x"
-                                       + hex_byte(tag) + " at offset "
-                                       + std::to_string(at));
-    }
-  }
-
-  template <class Put>
-  bool put_array(Put& put, size_t count, size_t depth, size_t header_pos) {
-    value_array xs;
-    if (!read_array(xs, count, depth + 1, header_pos))
-      return false;
-    put(std::move(xs));
-    return true;
-  }
-
-  template <class Put>
-  bool put_map(Put& put, size_t count, size_t depth, size_t header_pos) {
-    value_map xs;
-    if (!read_map(xs, count, depth + 1, header_pos))
-      return false;
-    put(std::move(xs));
-    return true;
-  }
-
-  const unsigned char* data_;
+  const char* data_;
   size_t size_;
   size_t pos_ = 0;
   const decode_limits& limits_;
   size_t max_depth_;
   size_t elements_ = 0;
+  bool in_key_ = false;
+  std::string_view key_;
+  size_t depth_ = 0;
+  frame top_{nullptr, nullptr};
+  // Uninitialized: only frames_[0, depth_) are ever read.
+  frame frames_[depth_ceiling];
 };
+
+/// Runs msgpack-cxx's parser with the scalar callbacks and the parser's
+/// per-token bookkeeping (after_visit_proc, its stack's consume) inlined
+/// into it: GCC keeps those out of line otherwise, which made decoding a
+/// task body a third slower than the hand-written reader it replaced
+/// (callgrind: 3,068 against 2,311 instructions; flattened: 2,736).
+[[gnu::flatten]] bool parse(std::string_view bytes, size_t& off,
+                            value_builder& builder) {
+  return msgpack::parse(bytes.data(), bytes.size(), off, builder);
+}
 
 } // namespace
 
@@ -390,14 +427,20 @@ caf::expected<value> decode_msgpack(std::string_view bytes,
                              + " exceeds the limit of "
                              + std::to_string(limits.max_bytes));
   try {
-    reader rd{bytes, limits};
-    value result;
-    if (!rd.read_document(result))
-      return std::move(rd.err);
-    return result;
+    value_builder builder{bytes, limits};
+    size_t off = 0;
+    if (!parse(bytes, off, builder))
+      return std::move(builder.err);
+    if (off != bytes.size())
+      return caf::make_error(errc::malformed,
+                             "trailing bytes after msgpack document: "
+                               + plural(bytes.size() - off, "byte")
+                               + " at offset " + std::to_string(off));
+    return std::move(builder.result);
   } catch (const std::exception&) {
-    // Limits keep allocations proportional to the input; this is a last
-    // line of defense so that nothing escapes the API.
+    // The parser itself does not throw; allocations might. Limits keep them
+    // proportional to the input: this is a last line of defense so that
+    // nothing escapes the API.
     return caf::make_error(errc::too_large,
                            "out of memory decoding msgpack document");
   }
@@ -457,107 +500,54 @@ void merge_duplicate_keys(value_map& xs) {
 
 namespace {
 
-void put_be(std::string& out, unsigned char tag, uint64_t x, size_t n) {
-  char buf[9];
-  buf[0] = static_cast<char>(tag);
-  for (size_t i = 0; i < n; ++i)
-    buf[1 + i] = static_cast<char>((x >> (8 * (n - 1 - i))) & 0xFF);
-  out.append(buf, n + 1);
-}
-
-void put_uint(std::string& out, uint64_t x) {
-  if (x <= 0x7F)
-    out += static_cast<char>(x);
-  else if (x <= 0xFF)
-    put_be(out, 0xCC, x, 1);
-  else if (x <= 0xFFFF)
-    put_be(out, 0xCD, x, 2);
-  else if (x <= 0xFFFFFFFF)
-    put_be(out, 0xCE, x, 4);
-  else
-    put_be(out, 0xCF, x, 8);
-}
-
-void put_int(std::string& out, int64_t x) {
-  if (x >= 0) {
-    put_uint(out, static_cast<uint64_t>(x));
-    return;
-  }
-  // Two's complement bits of x; the tag's width selects the low bytes.
-  auto bits = static_cast<uint64_t>(x);
-  if (x >= -32)
-    out += static_cast<char>(bits & 0xFF);
-  else if (x >= -128)
-    put_be(out, 0xD0, bits, 1);
-  else if (x >= -32768)
-    put_be(out, 0xD1, bits, 2);
-  else if (x >= -2147483648LL)
-    put_be(out, 0xD2, bits, 4);
-  else
-    put_be(out, 0xD3, bits, 8);
-}
-
-/// Writes a header from a family with a fix variant (fixstr/fixarray/fixmap)
-/// and 8/16/32-bit variants; a zero tag8 means the family has no 8-bit form.
-void put_header(std::string& out, size_t n, unsigned char fix_tag,
-                size_t fix_max, unsigned char tag8, unsigned char tag16) {
-  assert(n <= 0xFFFFFFFF);
-  if (n <= fix_max)
-    out += static_cast<char>(fix_tag | n);
-  else if (tag8 != 0 && n <= 0xFF)
-    put_be(out, tag8, n, 1);
-  else if (n <= 0xFFFF)
-    put_be(out, tag16, n, 2);
-  else
-    put_be(out, static_cast<unsigned char>(tag16 + 1), n, 4);
-}
-
-void put_text(std::string& out, std::string_view s) {
-  put_header(out, s.size(), 0xA0, 31, 0xD9, 0xDA);
-  out += s;
-}
-
-void put_value(std::string& out, const value& x) {
+void pack_value(msgpack_packer& pk, msgpack_sink& sink, const value& x) {
   const auto& d = x.data();
   switch (x.kind()) {
-    case value_kind::nil: out += '\xC0'; return;
-    case value_kind::boolean: out += x.as_bool() ? '\xC3' : '\xC2'; return;
-    case value_kind::integer: put_int(out, std::get<int64_t>(d)); return;
-    case value_kind::uinteger: put_uint(out, std::get<uint64_t>(d)); return;
+    case value_kind::nil: pk.pack_nil(); return;
+    case value_kind::boolean:
+      x.as_bool() ? pk.pack_true() : pk.pack_false();
+      return;
+    case value_kind::integer: pk.pack_int64(std::get<int64_t>(d)); return;
+    case value_kind::uinteger: pk.pack_uint64(std::get<uint64_t>(d)); return;
     case value_kind::real: {
+      // msgpack-cxx 4.1's pack_double writes a whole number (1.0, -0.0) as
+      // an integer; Python's msgpack, kombu and vigil's own decoder keep it
+      // a float, so the float64 form is written here.
       uint64_t bits;
       auto f = std::get<double>(d);
       std::memcpy(&bits, &f, sizeof(bits));
-      put_be(out, 0xCB, bits, 8);
+      char buf[9];
+      buf[0] = static_cast<char>(0xcb);
+      _msgpack_store64(&buf[1], bits);
+      sink.write(buf, sizeof(buf));
       return;
     }
-    case value_kind::text: put_text(out, x.as_text()); return;
+    case value_kind::text: {
+      pack_text(pk, x.as_text());
+      return;
+    }
     case value_kind::bytes: {
-      const auto& bytes = x.as_bytes().bytes;
-      auto n = bytes.size();
-      assert(n <= 0xFFFFFFFF);
-      if (n <= 0xFF)
-        put_be(out, 0xC4, n, 1);
-      else if (n <= 0xFFFF)
-        put_be(out, 0xC5, n, 2);
-      else
-        put_be(out, 0xC6, n, 4);
-      out += bytes;
+      const auto& s = x.as_bytes().bytes;
+      assert(s.size() <= UINT32_MAX);
+      pk.pack_bin(static_cast<uint32_t>(s.size()));
+      pk.pack_bin_body(s.data(), static_cast<uint32_t>(s.size()));
       return;
     }
     case value_kind::array: {
       const auto& xs = x.as_array();
-      put_header(out, xs.size(), 0x90, 15, 0, 0xDC);
+      assert(xs.size() <= UINT32_MAX);
+      pk.pack_array(static_cast<uint32_t>(xs.size()));
       for (const auto& y : xs)
-        put_value(out, y);
+        pack_value(pk, sink, y);
       return;
     }
     case value_kind::map: {
       const auto& xs = x.as_map();
-      put_header(out, xs.size(), 0x80, 15, 0, 0xDE);
+      assert(xs.size() <= UINT32_MAX);
+      pk.pack_map(static_cast<uint32_t>(xs.size()));
       for (const auto& [k, v] : xs) {
-        put_text(out, k);
-        put_value(out, v);
+        pack_text(pk, k);
+        pack_value(pk, sink, v);
       }
       return;
     }
@@ -567,13 +557,15 @@ void put_value(std::string& out, const value& x) {
 } // namespace
 
 void encode_msgpack(const value& x, std::string& out) {
-  put_value(out, x);
+  msgpack_sink sink{out};
+  msgpack_packer pk{sink};
+  pack_value(pk, sink, x);
 }
 
 std::string encode_msgpack(const value& x) {
   std::string out;
   out.reserve(64);
-  put_value(out, x);
+  encode_msgpack(x, out);
   return out;
 }
 

@@ -14,8 +14,8 @@ namespace vigil {
 /// `errc::too_large`. Shared by the msgpack and JSON decoders.
 struct decode_limits {
   /// Deepest container nesting accepted; a top-level array is depth 1.
-  /// Decoding and the value's destructor recurse once per level, so values
-  /// above 1024 act as 1024.
+  /// The value's destructor, its encoder and the JSON decoder recurse once
+  /// per level, so values above 1024 act as 1024.
   size_t max_depth = 64;
   /// Largest input accepted, in bytes.
   size_t max_bytes = 64 << 20;
@@ -24,6 +24,8 @@ struct decode_limits {
 };
 
 /// Decodes exactly one msgpack document; trailing bytes are an error.
+/// msgpack-cxx's visitor parser reads the bytes (it neither throws nor
+/// allocates a zone); the value is built from its callbacks in place.
 /// Accepts what Python's `msgpack.packb(use_bin_type=True)` writes: str must
 /// be valid UTF-8, map keys must be str (or bin holding valid UTF-8), ext
 /// types are rejected. Integers above INT64_MAX become `uinteger`, float32

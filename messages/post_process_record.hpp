@@ -29,12 +29,16 @@ struct post_process_batch {
   std::vector<post_process_record> tasks;
 };
 
-/// Encodes a batch compactly (a version byte, then length-prefixed fields
-/// and varints): ~60 bytes per task, written in the batch's transaction.
+/// Encodes a batch as msgpack (record version 2): the array
+/// `[2, queue, [[task_id, event_id, project_id, group_id, is_new], ...]]`,
+/// ~80 bytes per task, written in the batch's transaction.
 std::string encode_post_process_batch(const post_process_batch& batch);
 
-/// Decodes what encode_post_process_batch wrote; an error for anything
-/// else (a truncated, corrupt or newer record).
+/// Decodes a record of either version, told apart by the first byte: 0x01
+/// is version 1 (the varint format written before issue 14, which rows left
+/// in an upgraded node's outbox still carry), anything else is read as
+/// msgpack and must be version 2. An error for anything else (a truncated,
+/// corrupt or newer record).
 caf::expected<post_process_batch>
 decode_post_process_batch(std::string_view bytes);
 

@@ -691,3 +691,64 @@ TEST_CASE("outbox records round-trip and reject garbage", "[outbox]") {
   CHECK(!decode_post_process_batch(bytes + "x"));
   CHECK(!decode_post_process_batch("\x02"));
 }
+
+TEST_CASE("outbox records: version 2 is msgpack, version 1 still reads",
+          "[outbox]") {
+  post_process_batch b;
+  b.queue = "events";
+  b.tasks.push_back({"6f1c", "abc", 7, 300, true});
+  b.tasks.push_back({"t2", "e2", 1ull << 40, -5, false});
+  // [2, "events", [["6f1c", "abc", 7, 300, true],
+  //                ["t2", "e2", 1 << 40, -5, false]]]
+  const std::string v2{"\x93\x02\xa6\x65\x76\x65\x6e\x74\x73\x92\x95\xa4"
+                       "\x36\x66\x31\x63\xa3\x61\x62\x63\x07\xcd\x01\x2c"
+                       "\xc3\x95\xa2\x74\x32\xa2\x65\x32\xcf\x00\x00\x01"
+                       "\x00\x00\x00\x00\x00\xfb\xc2",
+                       43};
+  CHECK(encode_post_process_batch(b) == v2);
+  // The same batch as the varint format before issue 14 wrote it: rows an
+  // upgraded node finds in its outbox.
+  const std::string v1{"\x01\x06\x65\x76\x65\x6e\x74\x73\x02\x04\x36\x66"
+                       "\x31\x63\x03\x61\x62\x63\x07\xd8\x04\x01\x02\x74"
+                       "\x32\x02\x65\x32\x80\x80\x80\x80\x80\x20\x09\x00",
+                       36};
+  for (const auto& bytes : {v2, v1}) {
+    auto back = decode_post_process_batch(bytes);
+    REQUIRE(back);
+    CHECK(back->queue == "events");
+    REQUIRE(back->tasks.size() == 2);
+    CHECK(back->tasks[0].task_id == "6f1c");
+    CHECK(back->tasks[0].event_id == "abc");
+    CHECK(back->tasks[0].project_id == 7);
+    CHECK(back->tasks[0].group_id == 300);
+    CHECK(back->tasks[0].is_new);
+    CHECK(back->tasks[1].task_id == "t2");
+    CHECK(back->tasks[1].project_id == 1ull << 40);
+    CHECK(back->tasks[1].group_id == -5);
+    CHECK(!back->tasks[1].is_new);
+    for (size_t cut = 0; cut < bytes.size(); ++cut)
+      CHECK(!decode_post_process_batch(bytes.substr(0, cut)));
+  }
+  // Project ids above INT64_MAX survive; a newer version or another shape
+  // is refused with a reason.
+  b.tasks[0].project_id = ~uint64_t{0};
+  auto big = decode_post_process_batch(encode_post_process_batch(b));
+  REQUIRE(big);
+  CHECK(big->tasks[0].project_id == ~uint64_t{0});
+  auto refused = [](std::string_view bytes, std::string_view why) {
+    auto res = decode_post_process_batch(bytes);
+    REQUIRE(!res);
+    INFO(error_text(res.error()));
+    CHECK(error_text(res.error()).find(why) != std::string::npos);
+  };
+  refused("", "outbox record: empty");
+  refused("\x93\x03\xa0\x90", "unknown version 3");
+  refused("\x92\x02\xa0", "version 2 is [2, queue, tasks]");
+  refused("\x93\x02\xa0\x91\x94\xa0\xa0\x01\x01",
+          "a task is not an array of 5 fields");
+  refused("\x93\x02\xa0\x91\x95\xa0\xa0\xff\x01\xc3",
+          "project id must be a non-negative integer");
+  refused("\x93\x02\xa0\x91\x95\xa0\xa0\x01\x01\x01",
+          "is_new must be a boolean");
+  refused("\xc1", "outbox record: invalid msgpack type byte");
+}

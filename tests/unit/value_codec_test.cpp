@@ -437,6 +437,14 @@ TEST_CASE("msgpack map keys", "[codec]") {
   check_msgpack_error("810101", errc::malformed, "map key must be a string");
   check_msgpack_error("81c001", errc::malformed, "map key must be a string");
   check_msgpack_error("819001", errc::malformed, "map key must be a string");
+  // The key's type is judged before its bytes are missing.
+  check_msgpack_error("82a16101cc", errc::malformed,
+                      "map key must be a string (type byte 0xcc at offset 4)");
+  check_msgpack_error("82a16101c1", errc::malformed,
+                      "map key must be a string");
+  check_msgpack_error("81d401", errc::malformed, "map key must be a string");
+  check_msgpack_error("81a3ab", errc::malformed,
+                      "truncated msgpack: need 3 bytes at offset 2");
   // Duplicate keys: first position, last value, like a Python dict.
   auto dup = decode_msgpack(from_hex("83a16101a16202a16103"));
   REQUIRE(dup);
@@ -474,6 +482,20 @@ TEST_CASE("msgpack rejects malformed input", "[codec]") {
   check_msgpack_error("a3eda080", errc::malformed, "invalid UTF-8 in string");
   check_msgpack_error("a4f4908080", errc::malformed, "invalid UTF-8 in string");
   check_msgpack_error("91d90263ff", errc::malformed, "invalid UTF-8 in string");
+  // Offsets name the byte at fault.
+  check_msgpack_error("91d90263ff", errc::malformed,
+                      "invalid UTF-8 in string at offset 3");
+  check_msgpack_error("92c0c1", errc::malformed,
+                      "invalid msgpack type byte 0xc1 at offset 2");
+  check_msgpack_error("c7", errc::malformed,
+                      "ext types are not supported (type byte 0xc7 at offset 0)");
+  check_msgpack_error("92cb00", errc::malformed,
+                      "truncated msgpack: need 8 bytes at offset 2");
+  check_msgpack_error("c40561", errc::malformed,
+                      "truncated msgpack: need 5 bytes at offset 2");
+  check_msgpack_error("92c091", errc::malformed,
+                      "truncated msgpack: array at offset 2 declares 1 element"
+                      " but only 0 bytes remain");
 }
 
 TEST_CASE("msgpack rejects huge declared lengths without allocating",
