@@ -1,29 +1,12 @@
 #include "messages/post_process_task.hpp"
 
-#include <msgpack/pack.hpp>
-
 #include "messages/clock.hpp"
+#include "messages/msgpack_packer.hpp"
 #include "messages/value.hpp"
 
 namespace vigil {
 
 namespace {
-
-/// What msgpack::packer writes to: appends to a string.
-struct string_sink {
-  std::string& out;
-  void write(const char* data, size_t size) {
-    out.append(data, size);
-  }
-};
-
-void pack_text(msgpack::packer<string_sink>& pk, std::string_view s) {
-  // Event ids are short (the endpoints accept 32 hex digits); msgpack's
-  // length fields stop at 2^32 - 1 bytes.
-  auto n = static_cast<uint32_t>(s.size());
-  pk.pack_str(n);
-  pk.pack_str_body(s.data(), n);
-}
 
 // An id Python's repr prints as it is between single quotes.
 bool plain_repr_text(std::string_view s) {
@@ -41,8 +24,8 @@ std::string encode_post_process_body(std::string_view event_id,
                                      bool is_new) {
   std::string out;
   out.reserve(96 + event_id.size());
-  string_sink sink{out};
-  msgpack::packer<string_sink> pk{sink};
+  msgpack_sink sink{out};
+  msgpack_packer pk{sink};
   pk.pack_array(3);
   pk.pack_array(0); // args
   pk.pack_map(4);   // kwargs, in the task's parameter order
