@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "bench/bench_amqp_ceiling.hpp"
+#include "bench/bench_buffer.hpp"
 #include "bench/bench_ingest.hpp"
 #include "bench/bench_quota.hpp"
 #include "bench/bench_tasks.hpp"
@@ -239,6 +240,32 @@ int main(int argc, char** argv) {
     ->check(CLI::Range(0, 100));
   bench_quota->add_flag("--json", bench_quota_opts.json,
                         "print one JSON object");
+  bench_buffer_options bench_buffer_opts;
+  auto* bench_buffer = bench->add_subcommand(
+    "buffer", "send counter increments through the write buffer, flush them "
+              "into SQLite, beside a one-UPDATE-per-event baseline");
+  bench_buffer->add_option("--backend", bench_buffer_opts.backend,
+                           "memory or redis (default: buffer.backend)")
+    ->check(CLI::IsMember({"memory", "redis"}));
+  bench_buffer->add_option("--url", bench_buffer_opts.url,
+                           "Redis URL (default: buffer.options.cluster)");
+  bench_buffer->add_option("--count", bench_buffer_opts.count,
+                           "increments to send")
+    ->check(CLI::PositiveNumber);
+  bench_buffer->add_option("--clients", bench_buffer_opts.clients,
+                           "client threads")
+    ->check(CLI::PositiveNumber);
+  bench_buffer->add_option("--client-batch", bench_buffer_opts.client_batch,
+                           "increments per client request")
+    ->check(CLI::PositiveNumber);
+  bench_buffer->add_option("--rows", bench_buffer_opts.rows,
+                           "distinct rows (groups) counted into")
+    ->check(CLI::PositiveNumber);
+  bench_buffer->add_option("--baseline-count", bench_buffer_opts.baseline_count,
+                           "events for the one-UPDATE-per-event baseline "
+                           "(0 = skip)");
+  bench_buffer->add_flag("--json", bench_buffer_opts.json,
+                         "print one JSON object");
   bench_ingest_options bench_ingest_opts;
   auto* bench_ingest = bench->add_subcommand(
     "ingest", "post a ~2 KiB Sentry event to a node's store endpoint with "
@@ -308,6 +335,8 @@ int main(int argc, char** argv) {
     return bench_tasks_command(*cfg, bench_opts);
   if (bench_quota->parsed())
     return bench_quota_command(*cfg, bench_quota_opts);
+  if (bench_buffer->parsed())
+    return bench_buffer_command(*cfg, bench_buffer_opts);
   if (bench_ingest->parsed())
     return bench_ingest_command(*cfg, bench_ingest_opts);
   if (bench_ceiling->parsed())
