@@ -30,6 +30,22 @@ size_t held_bytes(const std::string& key, const buffer_incr& x) {
 
 constexpr auto max_retry_delay = std::chrono::seconds{5};
 
+// The held map's key of a row: its model and filters as they are. The
+// store's key (an md5 of the filters) is made once per row when it is
+// written, not once per increment.
+std::string held_key(const buffer_incr& x) {
+  std::string key = x.model;
+  for (const auto& [column, v] : x.filters) {
+    key += '\0';
+    key += column;
+    key += '\0';
+    key += v.type;
+    key += '\0';
+    key += v.text;
+  }
+  return key;
+}
+
 void arm_window(self_ptr self, std::chrono::milliseconds delay) {
   auto& st = self->state;
   if (st.window_armed)
@@ -71,7 +87,7 @@ bool write_held(self_ptr self) {
   // Held again (summed with nothing: no message ran meanwhile), retried
   // after a backoff; the bounds do not apply to what was already taken.
   for (auto& x : batch) {
-    auto key = x.row_key();
+    auto key = held_key(x);
     st.held.bytes += held_bytes(key, x);
     st.held.rows.emplace(std::move(key), std::move(x));
   }
@@ -96,7 +112,7 @@ bool write_held(self_ptr self) {
 } // namespace
 
 bool buffer_held::add(buffer_incr x, size_t max_rows, size_t max_bytes) {
-  auto key = x.row_key();
+  auto key = held_key(x);
   auto it = rows.find(key);
   if (it != rows.end()) {
     bytes -= held_bytes(key, it->second);
