@@ -47,13 +47,12 @@ buffer_flusher::open(const buffer_flush_options& opts) {
   auto store = make_buffer_backend(opts.store);
   if (!store)
     return store.error();
-  // The event store brings the schema (groups, projects) up to date.
-  auto events = event_store::open(opts.db_url, opts.db_options);
-  if (!events)
-    return events.error();
   auto db = sql_connection::open(opts.db_url, opts.db_options);
   if (!db)
     return db.error();
+  // The groups the sums go to are the event store's tables.
+  if (auto err = event_store::migrate(**db))
+    return err;
   if (auto err = bootstrap_buffer_tables(**db))
     return err;
   return std::make_unique<buffer_flusher>(opts, std::move(*store),
@@ -132,9 +131,14 @@ buffer_flusher::apply_rows(const std::vector<std::string>& keys) {
 }
 
 caf::expected<buffer_flush_result> buffer_flusher::recover() {
+  return recover_taken_before(now_secs() - opts_.recover_after_secs);
+}
+
+caf::expected<buffer_flush_result>
+buffer_flusher::recover_taken_before(int64_t cutoff) {
   buffer_flush_result out;
   auto now = now_secs();
-  auto left = store_->unfinished(now - opts_.recover_after_secs);
+  auto left = store_->unfinished(cutoff);
   if (!left)
     return left.error();
   if (left->empty())
@@ -196,10 +200,7 @@ caf::expected<buffer_flush_result> buffer_flusher::flush_all() {
   };
   // Every unfinished take, not only old ones: this process is the one
   // flushing now.
-  auto saved = opts_.recover_after_secs;
-  opts_.recover_after_secs = -1;
-  auto recovered = recover();
-  opts_.recover_after_secs = saved;
+  auto recovered = recover_taken_before(now_secs() + 1);
   if (!recovered)
     return recovered.error();
   add(*recovered);

@@ -98,6 +98,10 @@ public:
   }
 
 private:
+  /// Applies again the unfinished takes made before `cutoff` (Unix
+  /// seconds), then finishes them.
+  caf::expected<buffer_flush_result> recover_taken_before(int64_t cutoff);
+
   buffer_flush_options opts_;
   std::unique_ptr<buffer_backend> store_;
   std::unique_ptr<sql_connection> db_;

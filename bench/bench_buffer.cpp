@@ -16,6 +16,7 @@
 #include "adapters/redis.hpp"
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
+#include "messages/json_writer.hpp"
 #include "node/actor_system.hpp"
 
 namespace vigil {
@@ -203,7 +204,7 @@ int bench_buffer_command(const config& cfg, const bench_buffer_options& opts) {
     {"sql_writes_fewer_by", fewer},
   };
   if (opts.json) {
-    std::cout << out.dump() << "\n";
+    std::cout << dump_json(out) << "\n";
   } else {
     std::cout << "buffer (" << fopts->store.backend << "): " << sent
               << " increments of " << opts.rows << " rows accepted at "
