@@ -16,16 +16,19 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "actors/buffer.hpp"
 #include "actors/ingest_outbox.hpp"
 #include "actors/ingest_queue.hpp"
 #include "actors/quota.hpp"
 #include "actors/status.hpp"
+#include "actors/tsdb.hpp"
 #include "messages/type_ids.hpp"
 
 namespace vigil {
@@ -54,6 +57,10 @@ struct ingest_options {
   std::chrono::milliseconds quota_timeout{5000};
   /// What a failed quota request means (quotas.fail-open).
   bool fail_open = true;
+  /// The write buffer, when the node runs one.
+  std::optional<buffer_actor> buffer;
+  /// The time-series store, when the node runs one.
+  std::optional<tsdb_actor> tsdb;
 };
 
 /// Drives the pipeline: takes batches from the queue, decides quotas,

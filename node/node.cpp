@@ -11,6 +11,7 @@
 
 #include "actors/buffer.hpp"
 #include "actors/buffer_flush.hpp"
+#include "actors/tsdb.hpp"
 #include "actors/task_supervisor.hpp"
 #include "messages/clock.hpp"
 #include "messages/crontab.hpp"
@@ -234,6 +235,16 @@ int run_node(const config& cfg, const node_options& opts) {
     }
     buffer = sys.spawn<caf::detached>(buffer_service, std::move(*bopts));
   }
+  std::optional<tsdb_actor> tsdb;
+  if (opts.mode != "worker") {
+    auto topts = make_tsdb_options(cfg);
+    if (!topts) {
+      spdlog::error("tsdb: not started: {}", error_text(topts.error()));
+      spdlog::default_logger()->flush();
+      std::_Exit(2);
+    }
+    tsdb = sys.spawn<caf::detached>(tsdb_service, std::move(*topts));
+  }
   std::string queues;
   for (auto& q : copts.queues)
     queues += (queues.empty() ? "" : ",") + q;
@@ -246,7 +257,7 @@ int run_node(const config& cfg, const node_options& opts) {
                  : mask_url(copts.result_backend_url));
   std::unique_ptr<web_service> web;
   if (opts.mode == "node" || opts.mode == "web") {
-    auto started = start_web_service(sys, cfg, buffer);
+    auto started = start_web_service(sys, cfg, {buffer, tsdb});
     if (!started) {
       spdlog::error("web: not started: {}", error_text(started.error()));
       spdlog::default_logger()->flush();
@@ -299,6 +310,8 @@ int run_node(const config& cfg, const node_options& opts) {
         });
     self->send_exit(*buffer, caf::exit_reason::user_shutdown);
   }
+  if (tsdb)
+    caf::anon_send_exit(*tsdb, caf::exit_reason::user_shutdown);
   if (sup) {
     caf::scoped_actor self{sys};
     auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -18,7 +18,9 @@
 #include <caf/actor_system.hpp>
 
 #include "actors/backends/event_store.hpp"
+#include "actors/buffer.hpp"
 #include "actors/rate_limiter.hpp"
+#include "actors/tsdb.hpp"
 #include "adapters/http.hpp"
 #include "config/organizations.hpp"
 
@@ -35,6 +37,10 @@ struct read_api_options {
   int64_t user_rate_limit = 0;
   /// The rate limiter the two limits count in (needed when either is set).
   std::optional<rate_limiter_actor> limiter;
+  /// The write buffer (counts not yet flushed), when the node runs one.
+  std::optional<buffer_actor> buffer;
+  /// The time-series store (the stats endpoints), when the node runs one.
+  std::optional<tsdb_actor> tsdb;
 };
 
 /// Handles `GET /api/0/projects/{org}/{project}/events/{event_id}/` and

@@ -79,7 +79,8 @@ bool ingest_route(std::string_view path, uint64_t& project_id,
 
 class running_web final : public web_service {
 public:
-  running_web(caf::actor_system& sys) : sys_(sys) {
+  running_web(caf::actor_system& sys, web_services services)
+    : sys_(sys), services_(std::move(services)) {
     // nop
   }
 
@@ -142,6 +143,8 @@ public:
     iopts.task_queue = cfg.get_string("tasks.default-queue");
     iopts.batch_size = static_cast<size_t>(cfg.get_int("ingest.batch-size"));
     iopts.fail_open = qopts->fail_open;
+    iopts.buffer = services_.buffer;
+    iopts.tsdb = services_.tsdb;
     if (qopts->backend.backend == "memory")
       iopts.open_local_quotas = [bopts = qopts->backend] {
         return make_memory_quota_backend(bopts);
@@ -166,6 +169,8 @@ public:
     read_api_options aopts;
     aopts.token = cfg.get_string("api.token");
     aopts.open_store = iopts.open_store;
+    aopts.buffer = services_.buffer;
+    aopts.tsdb = services_.tsdb;
     aopts.ip_rate_limit = cfg.get_int("auth.ip-rate-limit");
     aopts.user_rate_limit = cfg.get_int("auth.user-rate-limit");
     if (aopts.ip_rate_limit > 0 || aopts.user_rate_limit > 0) {
@@ -357,6 +362,7 @@ private:
   caf::actor_system& sys_;
   quota_catalog catalog_;
   quota_actor quotas_;
+  web_services services_;
   rate_limiter_actor limiter_;
   ingest_actor pipeline_;
   std::shared_ptr<ingest_queue> queue_;
@@ -372,9 +378,8 @@ private:
 
 caf::expected<std::unique_ptr<web_service>>
 start_web_service(caf::actor_system& sys, const config& cfg,
-                  std::optional<buffer_actor> buffer) {
-  (void) buffer; // ingestion moves its counters here next
-  auto web = std::make_unique<running_web>(sys);
+                  web_services services) {
+  auto web = std::make_unique<running_web>(sys, std::move(services));
   if (auto err = web->start(cfg))
     return err;
   return std::unique_ptr<web_service>{std::move(web)};

@@ -11,6 +11,7 @@
 #include <caf/expected.hpp>
 
 #include "actors/buffer.hpp"
+#include "actors/tsdb.hpp"
 #include "config/config.hpp"
 
 namespace vigil {
@@ -27,13 +28,22 @@ public:
   virtual void stop() = 0;
 };
 
+/// The node's service actors the web interface hands to ingestion and the
+/// read API (none: the web interface runs without them).
+struct web_services {
+  /// The write buffer: ingestion's group counters, the read API's pending
+  /// counts.
+  std::optional<buffer_actor> buffer;
+  /// The time-series store: ingestion's counts, the stats endpoints.
+  std::optional<tsdb_actor> tsdb;
+};
+
 /// Starts the web interface and its actors from the configuration: bind
 /// address, limits, organizations/projects/keys, quotas, db.url,
 /// broker.url for the post_process tasks, api.token. Fails with the key
-/// that is wrong, or the address that cannot be bound. Ingestion sends its
-/// counters to `buffer` when there is one.
+/// that is wrong, or the address that cannot be bound.
 caf::expected<std::unique_ptr<web_service>>
 start_web_service(caf::actor_system& sys, const config& cfg,
-                  std::optional<buffer_actor> buffer = std::nullopt);
+                  web_services services = {});
 
 } // namespace vigil
