@@ -30,6 +30,12 @@ enum class tsdb_model : int {
   key_total_received = 500,
   key_total_rejected = 501,
   key_total_blacklisted = 502,
+  /// vigil's own (Sentry keeps outcomes in Snuba, not the TSDB): the
+  /// quantity of an organization's items per data category and outcome,
+  /// in the category's unit (attachments in bytes), keyed by the string
+  /// "{organization_id}:{category}:{outcome}" with outcome `accepted`,
+  /// `rate_limited` or `filtered`. Read by the organization stats endpoint.
+  organization_outcomes = 1000,
 };
 
 /// One resolution: buckets of `seconds`, `samples` of them kept.
