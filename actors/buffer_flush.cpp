@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -29,6 +30,15 @@ constexpr int64_t applied_memory_secs = 86400;
 
 // Pending rows read per pass of flush_all and per process_pending.
 constexpr size_t pending_read_limit = 100000;
+
+// The counters' sums in `takes`.
+int64_t counted(const std::vector<buffer_take>& takes) {
+  int64_t n = 0;
+  for (const auto& t : takes)
+    for (const auto& [_, amount] : t.sums.columns)
+      n += amount;
+  return n;
+}
 
 } // namespace
 
@@ -120,6 +130,7 @@ buffer_flusher::apply_rows(const std::vector<std::string>& keys) {
       return applied.error();
     }
     out.applied = *applied;
+    out.increments = counted(takes);
     for (const auto& t : takes)
       if (auto err = store_->finish(t.take_id))
         spdlog::warn("buffer: take {} applied but not forgotten (applied "
@@ -148,6 +159,7 @@ buffer_flusher::recover_taken_before(int64_t cutoff) {
     return applied.error();
   out.rows = left->size();
   out.applied = *applied;
+  out.increments = counted(*left);
   for (const auto& t : *left)
     if (auto err = store_->finish(t.take_id))
       return err;
@@ -188,16 +200,87 @@ buffer_flusher::pending_batches(int partition, bool& locked_out) {
   return out;
 }
 
+namespace {
+
+void add_result(buffer_flush_result& out, const buffer_flush_result& r) {
+  out.rows += r.rows;
+  out.skipped += r.skipped;
+  out.tasks += r.tasks;
+  out.increments += r.increments;
+  out.applied.applied += r.applied.applied;
+  out.applied.already_applied += r.applied.already_applied;
+  out.applied.dropped += r.applied.dropped;
+  out.applied.statements += r.applied.statements;
+}
+
+} // namespace
+
+caf::expected<buffer_flush_result>
+buffer_flusher::flush_pending(size_t batch_size,
+                              std::chrono::milliseconds lock_wait) {
+  buffer_flush_result out;
+  auto recovered = recover();
+  if (!recovered)
+    return recovered.error();
+  add_result(out, *recovered);
+  batch_size = std::max<size_t>(1, batch_size);
+  auto saved = opts_.incr_batch_size;
+  opts_.incr_batch_size = batch_size;
+  auto restore = [&] { opts_.incr_batch_size = saved; };
+  for (int p = 0; p < std::max(1, opts_.store.partitions); ++p) {
+    for (;;) {
+      bool locked_out = false;
+      auto deadline = std::chrono::steady_clock::now() + lock_wait;
+      auto batches = pending_batches(p, locked_out);
+      // process_pending holds the lock only while it reads the set: wait
+      // for it rather than fail.
+      while (batches && locked_out
+             && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds{50});
+        batches = pending_batches(p, locked_out);
+      }
+      if (!batches) {
+        restore();
+        return batches.error();
+      }
+      if (locked_out) {
+        restore();
+        return caf::make_error(
+          errc::unavailable,
+          "another process holds the pending set's lock "
+            + buffer_lock_key(buffer_partition_key(p, opts_.store.partitions))
+            + " (a process_pending stuck? it expires after "
+            + std::to_string(opts_.pending_lock_ttl.count()) + " s)");
+      }
+      if (batches->empty())
+        break;
+      size_t listed = 0;
+      buffer_flush_result pass;
+      for (const auto& keys : *batches) {
+        listed += keys.size();
+        auto r = apply_rows(keys);
+        if (!r) {
+          restore();
+          return r.error();
+        }
+        ++pass.tasks;
+        add_result(pass, *r);
+      }
+      add_result(out, pass);
+      // Rows others hold stay pending: stop rather than spin on them. A
+      // set read whole is done: rows that became pending meanwhile are
+      // the next flush's, so a busy buffer cannot keep this one going.
+      if (pass.skipped == listed || listed < pending_read_limit)
+        break;
+    }
+  }
+  restore();
+  return out;
+}
+
 caf::expected<buffer_flush_result> buffer_flusher::flush_all() {
   buffer_flush_result out;
-  auto add = [&](const buffer_flush_result& r) {
-    out.rows += r.rows;
-    out.skipped += r.skipped;
-    out.applied.applied += r.applied.applied;
-    out.applied.already_applied += r.applied.already_applied;
-    out.applied.dropped += r.applied.dropped;
-    out.applied.statements += r.applied.statements;
-  };
+  auto add = [&](const buffer_flush_result& r) { add_result(out, r); };
   // Every unfinished take, not only old ones: this process is the one
   // flushing now.
   auto recovered = recover_taken_before(now_secs() + 1);

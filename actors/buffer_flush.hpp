@@ -55,8 +55,10 @@ struct buffer_flush_result {
   size_t rows = 0;
   /// Rows another flush held (locked), or found empty.
   size_t skipped = 0;
-  /// process_incr tasks sent.
+  /// process_incr tasks sent (flush_pending: transactions run).
   size_t tasks = 0;
+  /// The counters' sums in the rows applied (every column's amount).
+  int64_t increments = 0;
   buffer_apply_result applied;
 };
 
@@ -85,6 +87,16 @@ public:
   /// the pending set's lock; empty when another process holds the lock.
   caf::expected<std::vector<std::vector<std::string>>>
   pending_batches(int partition, bool& locked_out);
+
+  /// What `vigil buffer flush` does: process_pending and process_incr
+  /// inline, under the same locks. First the takes of flushes that died
+  /// (as process_pending); then, per partition, the pending rows read
+  /// under the pending set's lock (waiting up to `lock_wait` for another
+  /// reader to release it) and applied in transactions of `batch_size`
+  /// rows, each row under its own lock, until the partition is empty or
+  /// only rows another flush holds are left (counted in `skipped`).
+  caf::expected<buffer_flush_result>
+  flush_pending(size_t batch_size, std::chrono::milliseconds lock_wait);
 
   /// Everything pending in every partition applied here and now (a node's
   /// shutdown with the memory store, tests, the bench).

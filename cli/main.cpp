@@ -11,6 +11,7 @@
 #include "bench/bench_ingest.hpp"
 #include "bench/bench_quota.hpp"
 #include "bench/bench_tasks.hpp"
+#include "cli/buffer_commands.hpp"
 #include "cli/commands.hpp"
 #include "config/config.hpp"
 #include "messages/errors.hpp"
@@ -148,6 +149,56 @@ int main(int argc, char** argv) {
     "keys", "print every known key, its type, default and meaning (Markdown)");
   auto* cfg_validate = cfg_cmd->add_subcommand(
     "validate", "check the file and VIGIL_* overrides; list every problem");
+
+  // buffer -------------------------------------------------------------------
+  auto* buf = app.add_subcommand(
+    "buffer", "the write buffer's shared store (buffer.backend: redis): "
+              "apply what is pending to SQL, show it, add increments");
+  buf->require_subcommand(1);
+  buffer_flush_command_options buf_flush_opts;
+  auto* buf_flush = buf->add_subcommand(
+    "flush", "apply every pending row to db.url now, as the cron's "
+             "process_pending + process_incr do, under the same locks; "
+             "prints the rows and increments applied");
+  buf_flush->add_option("--batch-size", buf_flush_opts.batch_size,
+                        "rows per SQL transaction")
+    ->check(CLI::PositiveNumber);
+  buf_flush->add_option("--lock-wait", buf_flush_opts.lock_wait,
+                        "seconds to wait for another process_pending to "
+                        "release the pending set's lock")
+    ->check(CLI::NonNegativeNumber);
+  buf_flush->add_flag("--json", buf_flush_opts.json, "print one JSON object");
+  bool buf_stats_json = false;
+  auto* buf_stats = buf->add_subcommand(
+    "stats", "pending rows per partition and takes in flight");
+  buf_stats->add_flag("--json", buf_stats_json, "print one JSON object");
+  buffer_incr_command_options buf_incr_opts;
+  auto* buf_incr = buf->add_subcommand(
+    "incr", "send one row's increment COUNT times through a buffer actor "
+            "to the store, as ingestion does (e.g. --filter id=42 "
+            "--column times_seen --extra last_seen=now)");
+  buf_incr->add_option("--model", buf_incr_opts.model,
+                       "Django model name of the row");
+  buf_incr->add_option("--filter", buf_incr_opts.filters,
+                       "column=value finding the row (repeatable; an "
+                       "integer value is typed as one)")
+    ->required();
+  buf_incr->add_option("--column", buf_incr_opts.columns,
+                       "counter[=amount] to add (repeatable; default "
+                       "times_seen=1)");
+  buf_incr->add_option("--extra", buf_incr_opts.extra,
+                       "column=value set rather than added (repeatable; "
+                       "'now' = the current time)");
+  buf_incr->add_option("-n,--count", buf_incr_opts.count,
+                       "times the increment is sent")
+    ->check(CLI::PositiveNumber);
+  buf_incr->add_option("--batch", buf_incr_opts.batch,
+                       "increments per request to the buffer actor")
+    ->check(CLI::PositiveNumber);
+  buf_incr->add_option("--clients", buf_incr_opts.clients,
+                       "client threads sending requests")
+    ->check(CLI::PositiveNumber);
+  buf_incr->add_flag("--json", buf_incr_opts.json, "print one JSON object");
 
   // bench --------------------------------------------------------------------
   auto* bench = app.add_subcommand("bench", "measure throughput and latency");
@@ -331,6 +382,12 @@ int main(int argc, char** argv) {
     return dead_letters_replay_command(*cfg, replay_id, replay_all);
   if (cfg_get->parsed())
     return config_get_command(*cfg, get_key);
+  if (buf_flush->parsed())
+    return buffer_flush_command(*cfg, buf_flush_opts);
+  if (buf_stats->parsed())
+    return buffer_stats_command(*cfg, buf_stats_json);
+  if (buf_incr->parsed())
+    return buffer_incr_command(*cfg, buf_incr_opts);
   if (bench_tasks->parsed())
     return bench_tasks_command(*cfg, bench_opts);
   if (bench_quota->parsed())

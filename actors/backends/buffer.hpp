@@ -70,6 +70,9 @@ public:
   virtual caf::expected<std::vector<std::string>> pending(int partition,
                                                           size_t limit) = 0;
 
+  /// How many rows are pending in `partition` (`vigil buffer stats`).
+  virtual caf::expected<size_t> pending_count(int partition) = 0;
+
   /// Takes row `row_key` out of the buffer (atomically: an increment comes
   /// before the take, and is in it, or after, and stays for the next one);
   /// nullopt when the row is empty or another flush holds it.

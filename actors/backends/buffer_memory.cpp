@@ -99,6 +99,16 @@ public:
     return out;
   }
 
+  caf::expected<size_t> pending_count(int partition) override {
+    auto wanted = buffer_partition_key(partition, partitions_);
+    size_t n = 0;
+    std::lock_guard<std::mutex> guard{store_->mtx};
+    for (const auto& [key, row] : store_->rows)
+      if (buffer_pending_key(key, partitions_) == wanted)
+        ++n;
+    return n;
+  }
+
   caf::expected<std::optional<buffer_take>>
   take(const std::string& row_key, int64_t now) override {
     std::lock_guard<std::mutex> guard{store_->mtx};

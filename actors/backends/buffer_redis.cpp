@@ -214,6 +214,21 @@ public:
     return out;
   }
 
+  caf::expected<size_t> pending_count(int partition) override {
+    auto conn = session_.get();
+    if (!conn)
+      return conn.error();
+    (*conn)->append({"ZCARD", buffer_partition_key(partition, partitions_)});
+    auto replies = session_.flush();
+    if (!replies)
+      return replies.error();
+    const auto& r = replies->front();
+    if (r.is_error())
+      return caf::make_error(errc::command_failed,
+                             "buffer pending count: " + r.error_text());
+    return static_cast<size_t>(r.as_int());
+  }
+
   caf::expected<std::optional<buffer_take>>
   take(const std::string& row_key, int64_t now) override {
     auto conn = session_.get();
