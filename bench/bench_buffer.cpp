@@ -5,6 +5,7 @@
 #include <iostream>
 #include <thread>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <caf/all.hpp>
@@ -36,6 +37,38 @@ buffer_incr seen(int64_t group, int64_t now_us) {
   x.filters = {{"id", buffer_value::of(group)}};
   x.extra = {{"last_seen", buffer_value::of_datetime(now_us)}};
   return x;
+}
+
+// CPU seconds this process has used (every thread).
+double process_cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto secs = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return secs(ru.ru_utime) + secs(ru.ru_stime);
+}
+
+// CPU seconds the Redis server has used (INFO cpu), or -1 when unknown.
+double redis_cpu_seconds(const std::string& url) {
+  auto ep = parse_redis_url(url);
+  if (!ep)
+    return -1;
+  auto conn = redis_connection::connect(*ep, std::chrono::seconds{2});
+  if (!conn)
+    return -1;
+  auto info = conn->command({"INFO", "cpu"});
+  if (!info)
+    return -1;
+  std::string_view text = info->as_string();
+  double total = 0;
+  for (std::string_view field : {"used_cpu_sys:", "used_cpu_user:"}) {
+    auto at = text.find(field);
+    if (at == std::string_view::npos)
+      return -1;
+    total += std::atof(std::string{text.substr(at + field.size(), 20)}.c_str());
+  }
+  return total;
 }
 
 // Commands Redis has run so far (the sum of INFO commandstats' calls).
@@ -116,6 +149,8 @@ int bench_buffer_command(const config& cfg, const bench_buffer_options& opts) {
   std::atomic<size_t> refused{0};
   auto per_client = opts.count / std::max<size_t>(1, opts.clients);
   auto now_us = now_unix_us();
+  double redis_cpu_before = redis ? redis_cpu_seconds(fopts->store.url) : -1;
+  auto cpu_before = process_cpu_seconds();
   auto t0 = clock_type::now();
   std::vector<std::thread> clients;
   for (size_t c = 0; c < opts.clients; ++c)
@@ -139,6 +174,10 @@ int bench_buffer_command(const config& cfg, const bench_buffer_options& opts) {
   for (auto& t : clients)
     t.join();
   auto accept_secs = seconds_since(t0);
+  auto accept_cpu = process_cpu_seconds() - cpu_before;
+  double redis_cpu = redis && redis_cpu_before >= 0
+                       ? redis_cpu_seconds(fopts->store.url) - redis_cpu_before
+                       : -1;
   auto sent = per_client * opts.clients;
   {
     caf::scoped_actor self{sys};
@@ -194,6 +233,11 @@ int bench_buffer_command(const config& cfg, const bench_buffer_options& opts) {
     {"exact", counted == static_cast<int64_t>(sent - refused.load())},
     {"increments_per_s", rate},
     {"accept_seconds", accept_secs},
+    // CPU per increment: what a busy machine's wall clock hides (this
+    // process, every thread; and the Redis server's, -1 when unknown).
+    {"cpu_us_per_increment", accept_cpu * 1e6 / static_cast<double>(sent)},
+    {"redis_cpu_us_per_increment",
+     redis_cpu >= 0 ? redis_cpu * 1e6 / static_cast<double>(sent) : -1.0},
     {"redis_commands", commands},
     {"redis_commands_per_increment",
      redis ? static_cast<double>(commands) / static_cast<double>(sent) : 0.0},
@@ -208,7 +252,9 @@ int bench_buffer_command(const config& cfg, const bench_buffer_options& opts) {
   } else {
     std::cout << "buffer (" << fopts->store.backend << "): " << sent
               << " increments of " << opts.rows << " rows accepted at "
-              << static_cast<int64_t>(rate) << "/s";
+              << static_cast<int64_t>(rate) << "/s, "
+              << out["cpu_us_per_increment"].get<double>()
+              << " us CPU per increment";
     if (redis)
       std::cout << ", " << out["redis_commands_per_increment"].get<double>()
                 << " Redis commands per increment";
