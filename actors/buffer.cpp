@@ -32,9 +32,10 @@ constexpr auto max_retry_delay = std::chrono::seconds{5};
 
 // The held map's key of a row: its model and filters as they are. The
 // store's key (an md5 of the filters) is made once per row when it is
-// written, not once per increment.
-std::string held_key(const buffer_incr& x) {
-  std::string key = x.model;
+// written, not once per increment. Built into `key`, whose capacity is
+// reused from one increment to the next.
+void held_key(const buffer_incr& x, std::string& key) {
+  key.assign(x.model);
   for (const auto& [column, v] : x.filters) {
     key += '\0';
     key += column;
@@ -43,7 +44,41 @@ std::string held_key(const buffer_incr& x) {
     key += '\0';
     key += v.text;
   }
+}
+
+std::string held_key(const buffer_incr& x) {
+  std::string key;
+  held_key(x, key);
   return key;
+}
+
+// Sums `later` into `held` as buffer_incr::merge does, and returns what
+// the row's cost grew by: only a column or extra value not held yet, or a
+// longer value, makes it bigger (the usual merge adds nothing).
+size_t merge_counting(buffer_incr& held, const buffer_incr& later) {
+  size_t grew = 0;
+  for (const auto& [column, amount] : later.columns) {
+    auto [it, fresh] = held.columns.try_emplace(column, 0);
+    it->second += amount;
+    if (fresh)
+      grew += column.size() + sizeof(amount) + 32;
+  }
+  for (const auto& [column, v] : later.extra) {
+    auto it = held.extra.find(column);
+    if (it == held.extra.end()) {
+      held.extra.emplace(column, v);
+      grew += column.size() + v.type.size() + v.text.size() + 48;
+      continue;
+    }
+    auto before = it->second.type.size() + it->second.text.size();
+    auto after = v.type.size() + v.text.size();
+    if (after > before)
+      grew += after - before;
+    if (it->second.text != v.text || it->second.type != v.type)
+      it->second = v;
+  }
+  held.signal_only = held.signal_only || later.signal_only;
+  return grew;
 }
 
 void arm_window(self_ptr self, std::chrono::milliseconds delay) {
@@ -65,7 +100,11 @@ bool write_held(self_ptr self) {
   for (auto& [key, x] : st.held.rows)
     batch.push_back(std::move(x));
   auto waiting = std::move(st.held.waiting);
-  st.held = buffer_held{};
+  // Cleared, not replaced: the map's buckets and the key's capacity serve
+  // the next batch.
+  st.held.rows.clear();
+  st.held.bytes = 0;
+  st.held.waiting.clear();
   caf::error err;
   if (!st.backend) {
     auto b = make_buffer_backend(st.opts.store);
@@ -109,22 +148,47 @@ bool write_held(self_ptr self) {
   return false;
 }
 
+// Holds `rows` (summing `increments` increments) for the next write, which
+// answers the request. Rows added before a bound was hit are held and
+// written; the caller learns that not all of them are.
+caf::result<bool> accept(self_ptr self, std::vector<buffer_incr>& rows,
+                         uint64_t increments) {
+  auto& st = self->state;
+  for (size_t i = 0; i < rows.size(); ++i)
+    if (!st.held.add(std::move(rows[i]), st.opts.max_held_rows,
+                     st.opts.max_held_bytes)) {
+      ++st.refused;
+      // One increment per row (a vector of them): those before are held.
+      if (increments == rows.size())
+        st.increments += i;
+      return false;
+    }
+  st.increments += increments;
+  st.held.waiting.push_back(self->make_response_promise<bool>());
+  if (!st.write_scheduled) {
+    // Queued behind what is in the mailbox: those join this write.
+    st.write_scheduled = true;
+    self->send(self, batch_atom_v);
+  }
+  return st.held.waiting.back();
+}
+
 } // namespace
 
 bool buffer_held::add(buffer_incr x, size_t max_rows, size_t max_bytes) {
-  auto key = held_key(x);
-  auto it = rows.find(key);
+  held_key(x, scratch_key);
+  auto it = rows.find(scratch_key);
   if (it != rows.end()) {
-    bytes -= held_bytes(key, it->second);
-    it->second.merge(x);
-    bytes += held_bytes(key, it->second);
+    // Bytes only grow here (a value shrinking is not given back until the
+    // row is written): the bound stays a bound.
+    bytes += merge_counting(it->second, x);
     return true;
   }
-  auto cost = held_bytes(key, x);
+  auto cost = held_bytes(scratch_key, x);
   if (rows.size() >= max_rows || bytes + cost > max_bytes)
     return false;
   bytes += cost;
-  rows.emplace(std::move(key), std::move(x));
+  rows.emplace(scratch_key, std::move(x));
   return true;
 }
 
@@ -138,25 +202,12 @@ buffer_actor::behavior_type buffer_service(self_ptr self,
                self->state.opts.local_flush.count());
   return {
     [=](incr_atom, std::vector<buffer_incr>& xs) -> caf::result<bool> {
-      auto& st = self->state;
-      st.counters.processed += xs.size();
-      for (auto& x : xs) {
-        if (!st.held.add(std::move(x), st.opts.max_held_rows,
-                         st.opts.max_held_bytes)) {
-          // Rows added before the bound was hit are held and written; the
-          // caller learns that not all of them are.
-          ++st.refused;
-          return false;
-        }
-        ++st.increments;
-      }
-      st.held.waiting.push_back(self->make_response_promise<bool>());
-      if (!st.write_scheduled) {
-        // Queued behind what is in the mailbox: those join this write.
-        st.write_scheduled = true;
-        self->send(self, batch_atom_v);
-      }
-      return st.held.waiting.back();
+      self->state.counters.processed += xs.size();
+      return accept(self, xs, xs.size());
+    },
+    [=](incr_atom, buffer_batch& batch) -> caf::result<bool> {
+      self->state.counters.processed += batch.increments;
+      return accept(self, batch.rows, batch.increments);
     },
     [=](incr_atom, buffer_incr& x) {
       auto& st = self->state;

@@ -42,7 +42,8 @@ struct buffer_service_options {
 /// The write buffer. Runs detached (its store calls block for at most the
 /// store's timeout).
 ///
-/// Two ways in: a request with a vector of increments is answered `true`
+/// Two ways in: a request with a vector of increments (or a buffer_batch
+/// of them summed per row) is answered `true`
 /// once the store holds them (everything waiting in the mailbox joins the
 /// same write, so concurrent callers share one round trip); a single
 /// increment told without a reply waits up to `local_flush` to be summed
@@ -53,6 +54,9 @@ struct buffer_service_options {
 using buffer_actor = caf::typed_actor<
   /// Adds increments; answers whether the store holds them.
   caf::replies_to<incr_atom, std::vector<buffer_incr>>::with<bool>,
+  /// The same with increments summed per row by the sender (cheaper: one
+  /// merge per row instead of one per increment).
+  caf::replies_to<incr_atom, buffer_batch>::with<bool>,
   /// Adds one increment; no reply.
   caf::reacts_to<incr_atom, buffer_incr>,
   /// Self-sent: write what is held now.
@@ -71,6 +75,8 @@ struct buffer_held {
   size_t bytes = 0;
   /// Requests whose increments are among `rows`.
   std::vector<caf::typed_response_promise<bool>> waiting;
+  /// Where `add` builds a row's key (its capacity reused).
+  std::string scratch_key;
 
   /// Sums `x` into its row; returns false (and adds nothing) when the
   /// bounds would be passed by a new row.

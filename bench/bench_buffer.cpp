@@ -30,6 +30,9 @@ double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
 
+const std::string times_seen = "times_seen";
+const std::string last_seen = "last_seen";
+
 buffer_incr seen(int64_t group, int64_t now_us) {
   buffer_incr x;
   x.model = "sentry.group";
@@ -160,14 +163,39 @@ int bench_buffer_command(const config& cfg, const bench_buffer_options& opts) {
       size_t row = c;
       while (sent < per_client) {
         auto n = std::min(opts.client_batch, per_client - sent);
-        std::vector<buffer_incr> batch;
-        batch.reserve(n);
-        for (size_t i = 0; i < n; ++i)
-          batch.push_back(seen(groups[row++ % groups.size()], now_us));
-        self->request(buffer, std::chrono::seconds{30}, incr_atom_v,
-                      std::move(batch))
-          .receive([&](bool ok) { refused += ok ? 0 : n; },
-                   [&](caf::error&) { refused += n; });
+        auto answered = [&](bool ok) { refused += ok ? 0 : n; };
+        auto failed = [&](caf::error&) { refused += n; };
+        if (opts.summed) {
+          // As an ingest batch would: each group's row found once per
+          // request, every event counted into it, its latest time
+          // formatted once.
+          buffer_batch batch;
+          std::vector<size_t> index(groups.size(), SIZE_MAX);
+          std::vector<int64_t> latest(groups.size(), 0);
+          for (size_t i = 0; i < n; ++i) {
+            auto g = row++ % groups.size();
+            if (index[g] == SIZE_MAX)
+              index[g] = batch.row(
+                "sentry.group", {{"id", buffer_value::of(groups[g])}});
+            batch.count(index[g], times_seen);
+            latest[g] = std::max(latest[g], now_us);
+          }
+          for (size_t g = 0; g < groups.size(); ++g)
+            if (index[g] != SIZE_MAX)
+              batch.set(index[g], last_seen,
+                        buffer_value::of_datetime(latest[g]));
+          self->request(buffer, std::chrono::seconds{30}, incr_atom_v,
+                        std::move(batch))
+            .receive(answered, failed);
+        } else {
+          std::vector<buffer_incr> batch;
+          batch.reserve(n);
+          for (size_t i = 0; i < n; ++i)
+            batch.push_back(seen(groups[row++ % groups.size()], now_us));
+          self->request(buffer, std::chrono::seconds{30}, incr_atom_v,
+                        std::move(batch))
+            .receive(answered, failed);
+        }
         sent += n;
       }
     });
@@ -228,6 +256,7 @@ int bench_buffer_command(const config& cfg, const bench_buffer_options& opts) {
   auto fewer = statements > 0 ? static_cast<double>(sent) / statements : 0;
   nlohmann::json out{
     {"backend", fopts->store.backend},
+    {"message", opts.summed ? "summed" : "per-increment"},
     {"increments", sent},
     {"refused", refused.load()},
     {"exact", counted == static_cast<int64_t>(sent - refused.load())},

@@ -20,6 +20,9 @@ struct bench_buffer_options {
   size_t client_batch = 1000;
   /// Distinct rows (groups) the increments spread over.
   size_t rows = 100;
+  /// Clients sum their increments per row before sending (one
+  /// buffer_batch per request) instead of one buffer_incr per increment.
+  bool summed = false;
   /// Events the baseline counts with one SQL UPDATE each (0 = none).
   size_t baseline_count = 20000;
   bool json = false;

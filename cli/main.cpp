@@ -312,6 +312,10 @@ int main(int argc, char** argv) {
   bench_buffer->add_option("--rows", bench_buffer_opts.rows,
                            "distinct rows (groups) counted into")
     ->check(CLI::PositiveNumber);
+  bench_buffer->add_flag("--summed", bench_buffer_opts.summed,
+                         "clients sum their increments per row before "
+                         "sending (one buffer_batch per request), as an "
+                         "ingest batch can");
   bench_buffer->add_option("--baseline-count", bench_buffer_opts.baseline_count,
                            "events for the one-UPDATE-per-event baseline "
                            "(0 = skip)");

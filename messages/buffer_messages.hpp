@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <caf/meta/type_name.hpp>
 
@@ -38,6 +40,27 @@ struct buffer_incr {
   }
 };
 
+/// Increments summed per row by their sender (the compact way in: the
+/// buffer merges one row where it would merge one increment per event).
+/// Each row appears once, its `columns` the sums of the increments
+/// counted into it; `increments` is how many increments the rows sum,
+/// for the buffer's figures.
+struct buffer_batch {
+  std::vector<buffer_incr> rows;
+  uint64_t increments = 0;
+
+  /// The index of the row of `model` and `filters`, added with nothing
+  /// counted when new. Linear in the rows: a caller counting many
+  /// increments of one row keeps the index.
+  size_t row(std::string_view model, const buffer_fields& filters);
+  /// One increment: `amount` added to `column` of row `index`.
+  void count(size_t index, const std::string& column, int64_t amount = 1);
+  /// Sets an extra column of row `index` (the last value wins).
+  void set(size_t index, const std::string& column, const buffer_value& v);
+  /// One whole increment, summed into its row.
+  void add(const buffer_incr& x);
+};
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, buffer_value& x) {
   return f(caf::meta::type_name("vigil.buffer_value"), x.type, x.text);
@@ -46,6 +69,11 @@ typename Inspector::result_type inspect(Inspector& f, buffer_value& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, buffer_incr& x) {
   return f(caf::meta::type_name("vigil.buffer_incr"), x.model, x.columns, x.filters, x.extra, x.signal_only);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, buffer_batch& x) {
+  return f(caf::meta::type_name("vigil.buffer_batch"), x.rows, x.increments);
 }
 
 } // namespace vigil
