@@ -99,6 +99,43 @@ TEST_CASE("the buffer actor sums a row's increments and answers once stored",
   }
 }
 
+TEST_CASE("the buffer actor takes increments summed per row by the sender",
+          "[buffer][actor]") {
+  actor_system_config_ext cfg;
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  for (const auto& o : backends()) {
+    INFO(o.backend);
+    buffer_service_options opts;
+    opts.store = o;
+    auto b = sys.spawn<caf::detached>(buffer_service, opts);
+    auto store = open_buffer(o);
+    buffer_batch batch;
+    auto one = batch.row("sentry.group", {{"id", buffer_value::of(11)}});
+    auto two = batch.row("sentry.group", {{"id", buffer_value::of(12)}});
+    CHECK(batch.row("sentry.group", {{"id", buffer_value::of(11)}}) == one);
+    for (int i = 0; i < 500; ++i)
+      batch.count(one, "times_seen");
+    batch.count(two, "times_seen", 7);
+    batch.set(one, "last_seen", buffer_value::of_datetime(2000000));
+    batch.add(seen(12, 3, 1000000));
+    CHECK(batch.rows.size() == 2);
+    CHECK(batch.increments == 502);
+    bool ok = false;
+    self->request(b, 10s, incr_atom_v, std::move(batch))
+      .receive([&](bool x) { ok = x; },
+               [&](caf::error& err) { FAIL(caf::to_string(err)); });
+    CHECK(ok);
+    CHECK(buffered_times_seen(*store, 11) == 500);
+    CHECK(buffered_times_seen(*store, 12) == 10);
+    CHECK(figure(self, b, "increments") == "502");
+    // The per-increment way in still sums into the same rows.
+    CHECK(ask_incr(self, b, {seen(11, 1, 3000000)}));
+    CHECK(buffered_times_seen(*store, 11) == 501);
+    self->send_exit(b, caf::exit_reason::user_shutdown);
+  }
+}
+
 TEST_CASE("the buffer actor holds what its store refuses and writes it later",
           "[buffer][actor]") {
   actor_system_config_ext cfg;
@@ -221,6 +258,46 @@ TEST_CASE("flush_all applies everything pending and every unfinished take",
     CHECK(all->rows == 20);
     for (auto g : groups)
       CHECK(counts_of(flusher.db(), g).first == 4);
+  }
+}
+
+TEST_CASE("flush_pending applies what is pending under the same locks",
+          "[buffer][flush]") {
+  for (const auto& o : backends(2)) {
+    INFO(o.backend);
+    auto url = buffer_db_urls().front();
+    auto f = buffer_flusher::open(flush_options(o, url));
+    REQUIRE(f);
+    auto& flusher = **f;
+    std::vector<int64_t> groups;
+    std::vector<buffer_incr> batch;
+    for (int i = 0; i < 30; ++i) {
+      groups.push_back(add_group(flusher.db(), "fp" + o.backend
+                                                 + std::to_string(i)));
+      batch.push_back(seen(groups.back(), 5, 0));
+    }
+    REQUIRE_FALSE(flusher.store().incr(batch, 100));
+    // Another holder has one row's lock: that row waits for the next flush.
+    auto held = buffer_lock_key(seen(groups[0], 1, 0).row_key());
+    REQUIRE(*flusher.store().try_lock(held, "someone-else", 10s));
+    auto r = flusher.flush_pending(8, 1000ms);
+    REQUIRE(r);
+    CHECK(r->rows == 29);
+    CHECK(r->skipped >= 1);
+    CHECK(r->increments == 29 * 5);
+    // A new group counts its first event: 1.
+    CHECK(counts_of(flusher.db(), groups[0]).first == 1);
+    for (size_t i = 1; i < groups.size(); ++i)
+      CHECK(counts_of(flusher.db(), groups[i]).first == 6);
+    size_t pending = 0;
+    for (int p = 0; p < 2; ++p)
+      pending += *flusher.store().pending_count(p);
+    CHECK(pending == 1);
+    REQUIRE_FALSE(flusher.store().unlock(held, "someone-else"));
+    r = flusher.flush_pending(8, 1000ms);
+    REQUIRE(r);
+    CHECK(r->rows == 1);
+    CHECK(counts_of(flusher.db(), groups[0]).first == 6);
   }
 }
 
