@@ -108,6 +108,10 @@ TEST_CASE("buffer rows spread over pending partitions by crc32 of the key",
       for (const auto& k : *keys)
         CHECK(buffer_pending_key(k, 4) == buffer_partition_key(p, 4));
       total += keys->size();
+      // What `vigil buffer stats` shows: the same count.
+      auto n = b->pending_count(p);
+      REQUIRE(n);
+      CHECK(*n == keys->size());
     }
     CHECK(total == 40);
     auto few = b->pending(0, 2);
