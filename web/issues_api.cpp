@@ -65,14 +65,13 @@ group_series(read_sources& src, const std::vector<group_row>& groups,
   return std::move(a->series);
 }
 
-/// Every group's distinct users since its first_seen (0 when the TSDB
-/// fails): one distinct-totals query from the earliest first_seen, at the
+/// Every group's distinct users since its first_seen (nullopt when the
+/// TSDB fails): one distinct-totals query from the earliest first_seen, at the
 /// rollup that covers it, its start moved back to its bucket's so that the
 /// first event's bucket is in (Sentry's series walk may leave it out).
-std::vector<int64_t> user_counts(read_sources& src,
-                                 const std::vector<group_row>& groups,
-                                 int64_t now) {
-  std::vector<int64_t> zeros(groups.size(), 0);
+std::optional<std::vector<int64_t>>
+user_counts(read_sources& src, const std::vector<group_row>& groups,
+            int64_t now) {
   double first = static_cast<double>(now);
   for (const auto& g : groups)
     first = std::min(first, g.first_seen);
@@ -88,7 +87,7 @@ std::vector<int64_t> user_counts(read_sources& src,
   if (!a || a->totals.size() != groups.size()) {
     src.warn("tsdb", a ? std::string{"an answer of another size"}
                        : error_text(a.error()));
-    return zeros;
+    return std::nullopt;
   }
   return std::move(a->totals);
 }
@@ -116,9 +115,13 @@ serialize_groups(read_sources& src, const quota_catalog& catalog,
     ids.push_back(g.id);
   auto pending = src.pending("sentry.group", "times_seen", ids);
   auto users = user_counts(src, groups, now);
-  std::vector<std::vector<tsdb_point>> series;
-  if (period)
+  // A TSDB that failed the first query is not asked again in this answer:
+  // one that does not answer would cost its timeout twice.
+  std::vector<std::vector<tsdb_point>> series(groups.size());
+  if (period && users)
     series = group_series(src, groups, *period, now);
+  if (!users)
+    users.emplace(groups.size(), 0);
   for (size_t i = 0; i < groups.size(); ++i) {
     const auto& g = groups[i];
     auto times_seen = g.times_seen + pending[i];
@@ -132,7 +135,7 @@ serialize_groups(read_sources& src, const quota_catalog& catalog,
       {"status", g.status},
       // Sentry's group serializer: count is a string, userCount a number.
       {"count", std::to_string(times_seen)},
-      {"userCount", users[i]},
+      {"userCount", (*users)[i]},
       {"firstSeen", sentry_time(unix_us(g.first_seen))},
       {"lastSeen", sentry_time(unix_us(g.last_seen))},
     };
