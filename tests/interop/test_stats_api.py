@@ -72,7 +72,11 @@ def send_events():
     range they were sent in."""
     if SENT:
         return SENT
-    SENT["since"] = int(time.time()) - 1
+    # Since the start of today: a boundary of every rollup. Sentry's series
+    # walk back from `until` in whole buckets while not before `since`, so a
+    # `since` inside a bucket would leave out that bucket when a boundary
+    # falls between it and `until`.
+    SENT["since"] = int(time.time()) // 86400 * 86400
     sdk(KEY_A, 1)
     for i, user in enumerate(USERS):
         with sentry_sdk.push_scope() as scope:
