@@ -6,6 +6,7 @@
 #include "config/config.hpp"
 #include "config/organizations.hpp"
 #include "config/service_options.hpp"
+#include "config/tsdb_rollups.hpp"
 #include "messages/errors.hpp"
 
 namespace vigil {
@@ -150,6 +151,11 @@ caf::expected<tsdb_backend_options> make_tsdb_options(const config& cfg) {
   auto opts = read_service_options(cfg, "tsdb.options", tsdb_option_fields());
   if (!opts)
     return opts.error();
+  auto rollups = parse_tsdb_rollups(cfg.get_node("tsdb.rollups"));
+  if (!rollups)
+    return caf::make_error(errc::bad_config,
+                           "tsdb.rollups: " + error_text(rollups.error()));
+  out.rollups = std::move(*rollups);
   if (out.backend == "redis") {
     auto url = redis_cluster_url(cfg, "tsdb.options");
     if (!url)

@@ -11,6 +11,7 @@
 #include "config/cron_schedule.hpp"
 #include "config/organizations.hpp"
 #include "config/service_options.hpp"
+#include "config/tsdb_rollups.hpp"
 #include "messages/errors.hpp"
 
 namespace vigil {
@@ -128,6 +129,11 @@ std::vector<key_spec> make_schema() {
     {.key = "tsdb.options", .type = key_type::map,
      .default_yaml = "{cluster: default}",
      .help = "Time-series store options: cluster (a name in redis.clusters)"},
+    {.key = "tsdb.rollups", .type = key_type::list,
+     .default_yaml = "[[10, 360], [3600, 168], [86400, 90]]",
+     .help = "Time-series resolutions, finest first: [seconds, samples] "
+             "each (Sentry's SENTRY_TSDB_ROLLUPS); the stats API's "
+             "resolutions and how long counts are kept"},
     // Event storage (nodestore and groups); see docs/STORAGE.md.
     {.key = "db.url", .type = key_type::url, .default_yaml = "",
      .help = "Database URL: sqlite:///abs/path, sqlite://relative/path or "
@@ -397,6 +403,11 @@ caf::error check_tsdb_options(const YAML::Node& node) {
   return xs ? caf::error{} : xs.error();
 }
 
+caf::error check_tsdb_rollups(const YAML::Node& node) {
+  auto xs = parse_tsdb_rollups(node);
+  return xs ? caf::error{} : xs.error();
+}
+
 caf::error check_extra_quotas(const YAML::Node& node) {
   auto xs = parse_extra_quotas(node);
   return xs ? caf::error{} : xs.error();
@@ -415,6 +426,8 @@ value_check find_value_check(std::string_view key) {
     return check_buffer_options;
   if (key == "tsdb.options")
     return check_tsdb_options;
+  if (key == "tsdb.rollups")
+    return check_tsdb_rollups;
   return nullptr;
 }
 

@@ -3,15 +3,14 @@
 #include <chrono>
 
 #include <caf/scoped_actor.hpp>
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "messages/clock.hpp"
 #include "messages/errors.hpp"
-#include "messages/json_writer.hpp"
 #include "messages/secret_compare.hpp"
-#include "messages/sentry_event.hpp"
 #include "messages/text_excerpt.hpp"
+#include "web/events_api.hpp"
+#include "web/issues_api.hpp"
+#include "web/stats_api.hpp"
 
 namespace vigil {
 
@@ -34,15 +33,60 @@ std::vector<std::string_view> segments(std::string_view path) {
   return out;
 }
 
-std::string iso_time(double unix_seconds) {
-  return format_iso8601(static_cast<int64_t>(unix_seconds * 1e6));
+/// The endpoints, by the shape of their path after /api/0/.
+enum class endpoint {
+  none,
+  event,          // projects {org} {project} events {id}
+  issues,         // projects {org} {project} issues
+  project_stats,  // projects {org} {project} stats
+  issue,          // issues {id}
+  org_stats,      // organizations {org} stats
+};
+
+endpoint route(const std::vector<std::string_view>& seg) {
+  if (seg.size() < 3 || seg[0] != "api" || seg[1] != "0")
+    return endpoint::none;
+  if (seg[2] == "projects") {
+    if (seg.size() == 7 && seg[5] == "events")
+      return endpoint::event;
+    if (seg.size() == 6 && seg[5] == "issues")
+      return endpoint::issues;
+    if (seg.size() == 6 && seg[5] == "stats")
+      return endpoint::project_stats;
+  }
+  if (seg[2] == "issues" && seg.size() == 4)
+    return endpoint::issue;
+  if (seg[2] == "organizations" && seg.size() == 5 && seg[4] == "stats")
+    return endpoint::org_stats;
+  return endpoint::none;
+}
+
+const organization_config* find_org(const quota_catalog& catalog,
+                                    std::string_view slug) {
+  for (const auto& o : catalog.organizations)
+    if (o.slug == slug)
+      return &o;
+  return nullptr;
+}
+
+/// The project `project_slug` of organization `org_slug`; 0 if unknown.
+uint64_t find_project(const quota_catalog& catalog, std::string_view org_slug,
+                      std::string_view project_slug) {
+  auto org = find_org(catalog, org_slug);
+  if (!org)
+    return 0;
+  for (const auto& p : catalog.projects)
+    if (p.organization == org->id && p.slug == project_slug)
+      return p.id;
+  return 0;
 }
 
 } // namespace
 
 read_api::read_api(caf::actor_system& sys, const quota_catalog& catalog,
                    read_api_options opts)
-  : sys_(sys), catalog_(catalog), opts_(std::move(opts)) {
+  : sys_(sys), catalog_(catalog), opts_(std::move(opts)),
+    sources_(sys, opts_) {
   worker_ = std::thread{[this] { run(); }};
 }
 
@@ -85,26 +129,24 @@ void read_api::run() {
     auto job = std::move(jobs_.front());
     jobs_.pop_front();
     guard.unlock();
-    serve_safely(job.first, job.second);
+    job.second(serve_safely(job.first));
     guard.lock();
   }
 }
 
-void read_api::serve_safely(const http_request& req,
-                            const http_responder& respond) {
+http_response read_api::serve_safely(const http_request& req) {
   // This thread serves every read request: an exception must cost one
   // answer, not the thread (and with it the process).
   try {
-    serve(req, respond);
+    return serve(req);
   } catch (const std::exception& e) {
     spdlog::error("read api: {} {} threw: {}", req.method(),
                   printable_excerpt(req.path()), printable_excerpt(e.what()));
-    respond(json_error(500, "internal error while reading"));
   } catch (...) {
     spdlog::error("read api: {} {} threw", req.method(),
                   printable_excerpt(req.path()));
-    respond(json_error(500, "internal error while reading"));
   }
+  return json_error(500, "internal error while reading");
 }
 
 bool read_api::limited(const std::optional<rate_limit_check>& check) {
@@ -121,126 +163,69 @@ bool read_api::limited(const std::optional<rate_limit_check>& check) {
   return out;
 }
 
-bool read_api::admit(const http_request& req, const http_responder& respond) {
+std::optional<http_response> read_api::refuse(const http_request& req) {
   if (limited(api_ip_check(opts_.ip_rate_limit, req.remote_ip))) {
     auto resp = json_error(429, "too many requests from this address "
                                 "(auth.ip-rate-limit)");
     resp.headers.emplace_back("Retry-After", "60");
-    respond(std::move(resp));
-    return false;
+    return resp;
   }
-  if (opts_.token.empty()) {
-    respond(json_error(401, "the read API is disabled: set api.token"));
-    return false;
-  }
+  if (opts_.token.empty())
+    return json_error(401, "the read API is disabled: set api.token");
   auto authz = req.header("Authorization");
-  if (authz.substr(0, 7) != "Bearer " && authz.substr(0, 7) != "bearer ") {
-    respond(json_error(401, "missing bearer token: send Authorization: "
-                            "Bearer <api.token>"));
-    return false;
-  }
-  if (!secrets_equal(authz.substr(7), opts_.token)) {
-    respond(json_error(401, "invalid token"));
-    return false;
-  }
+  if (authz.substr(0, 7) != "Bearer " && authz.substr(0, 7) != "bearer ")
+    return json_error(401, "missing bearer token: send Authorization: "
+                           "Bearer <api.token>");
+  if (!secrets_equal(authz.substr(7), opts_.token))
+    return json_error(401, "invalid token");
   // The one configured token is one API user.
   if (limited(api_user_check(opts_.user_rate_limit, "api-token"))) {
     auto resp = json_error(429, "too many requests for this user "
                                 "(auth.user-rate-limit)");
     resp.headers.emplace_back("Retry-After", "60");
-    respond(std::move(resp));
-    return false;
+    return resp;
   }
-  return true;
+  return std::nullopt;
 }
 
-uint64_t read_api::find_project(std::string_view org_slug,
-                                std::string_view project_slug) const {
-  for (auto& o : catalog_.organizations) {
-    if (o.slug != org_slug)
-      continue;
-    for (auto& p : catalog_.projects)
-      if (p.organization == o.id && p.slug == project_slug)
-        return p.id;
-  }
-  return 0;
-}
-
-void read_api::serve(const http_request& req, const http_responder& respond) {
-  if (!admit(req, respond))
-    return;
+http_response read_api::serve(const http_request& req) {
+  if (auto refused = refuse(req))
+    return std::move(*refused);
   auto seg = segments(req.path());
-  // api 0 projects {org} {project} events {id} | issues
-  bool events = seg.size() == 7 && seg[5] == "events";
-  bool issues = seg.size() == 6 && seg[5] == "issues";
-  if (seg.size() < 6 || seg[2] != "projects" || !(events || issues)) {
-    respond(json_error(404, "no such API endpoint: " + excerpt(req.path())));
-    return;
-  }
-  if (req.method() != "GET") {
-    respond(json_error(405, "only GET is allowed here"));
-    return;
-  }
-  auto project_id = find_project(seg[3], seg[4]);
-  if (project_id == 0) {
-    respond(json_error(404, "no project '" + excerpt(seg[4], 100)
-                              + "' in organization '" + excerpt(seg[3], 100)
-                              + "'"));
-    return;
-  }
-  if (!store_) {
-    auto store = opts_.open_store();
-    if (!store) {
-      auto resp = json_error(503, "event store unavailable: "
-                                    + error_text(store.error()));
-      resp.headers.emplace_back("Retry-After", "5");
-      respond(std::move(resp));
-      return;
+  auto which = route(seg);
+  if (which == endpoint::none)
+    return json_error(404, "no such API endpoint: " + excerpt(req.path()));
+  if (req.method() != "GET")
+    return json_error(405, "only GET is allowed here");
+  auto query = req.query();
+  switch (which) {
+    case endpoint::issue:
+      return issue_details(sources_, catalog_, seg[3]);
+    case endpoint::org_stats: {
+      auto org = find_org(catalog_, seg[3]);
+      if (!org)
+        return json_error(404, "no organization '" + excerpt(seg[3], 100)
+                                 + "'");
+      return organization_stats(sources_, catalog_, org->id, query);
     }
-    store_ = std::move(*store);
+    default:
+      break;
   }
-  if (events) {
-    auto id = normalize_event_id(seg[6]);
-    if (!id) {
-      respond(json_error(400, "not an event id: " + excerpt(seg[6], 100)));
-      return;
-    }
-    auto doc = store_->get_event(project_id, *id);
-    if (!doc) {
-      store_.reset();
-      respond(json_error(503, "reading the event failed: "
-                                + error_text(doc.error())));
-      return;
-    }
-    if (!*doc) {
-      respond(json_error(404, "no event " + *id + " in this project"));
-      return;
-    }
-    http_response resp;
-    resp.body = std::move(**doc);
-    respond(std::move(resp));
-    return;
+  auto project_id = find_project(catalog_, seg[3], seg[4]);
+  if (project_id == 0)
+    return json_error(404, "no project '" + excerpt(seg[4], 100)
+                             + "' in organization '" + excerpt(seg[3], 100)
+                             + "'");
+  switch (which) {
+    case endpoint::event:
+      return event_details(sources_, project_id, seg[6]);
+    case endpoint::issues:
+      return issues_list(sources_, catalog_, project_id, query);
+    case endpoint::project_stats:
+      return project_stats(sources_, project_id, query);
+    default:
+      return json_error(404, "no such API endpoint: " + excerpt(req.path()));
   }
-  auto groups = store_->list_groups(project_id, 100);
-  if (!groups) {
-    store_.reset();
-    respond(json_error(503, "listing issues failed: "
-                              + error_text(groups.error())));
-    return;
-  }
-  auto out = nlohmann::json::array();
-  for (auto& g : *groups)
-    out.push_back({{"id", std::to_string(g.id)},
-                   {"title", g.title},
-                   {"culprit", g.culprit},
-                   {"first_seen", iso_time(g.first_seen)},
-                   {"last_seen", iso_time(g.last_seen)},
-                   {"times_seen", g.times_seen},
-                   {"status", g.status}});
-  http_response resp;
-  // Titles come from events: invalid UTF-8 is replaced, never thrown on.
-  resp.body = dump_json(out);
-  respond(std::move(resp));
 }
 
 } // namespace vigil

@@ -169,8 +169,21 @@ public:
     read_api_options aopts;
     aopts.token = cfg.get_string("api.token");
     aopts.open_store = iopts.open_store;
-    aopts.buffer = services_.buffer;
     aopts.tsdb = services_.tsdb;
+    if (services_.tsdb) {
+      auto topts = make_tsdb_options(cfg);
+      if (!topts)
+        return topts.error();
+      aopts.rollups = topts->rollups;
+    }
+    if (services_.buffer) {
+      // The read API opens the store itself for `get` (the memory store
+      // shares the node's rows by url), as Sentry reads pending counts.
+      auto bopts = make_buffer_service_options(cfg);
+      if (!bopts)
+        return bopts.error();
+      aopts.buffer_store = bopts->store;
+    }
     aopts.ip_rate_limit = cfg.get_int("auth.ip-rate-limit");
     aopts.user_rate_limit = cfg.get_int("auth.user-rate-limit");
     if (aopts.ip_rate_limit > 0 || aopts.user_rate_limit > 0) {

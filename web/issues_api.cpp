@@ -1,0 +1,200 @@
+#include "web/issues_api.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+
+#include "messages/clock.hpp"
+#include "messages/errors.hpp"
+#include "messages/text_excerpt.hpp"
+#include "web/api_json.hpp"
+#include "web/stats_query.hpp"
+
+namespace vigil {
+
+namespace {
+
+int64_t unix_us(double unix_seconds) {
+  return static_cast<int64_t>(std::llround(unix_seconds * 1e6));
+}
+
+/// The existing fields' time format (kept: clients read it).
+std::string iso_time(double unix_seconds) {
+  return format_iso8601(unix_us(unix_seconds));
+}
+
+bool has_rollup(const std::vector<tsdb_rollup>& rollups, int64_t seconds) {
+  return std::any_of(rollups.begin(), rollups.end(),
+                     [&](const tsdb_rollup& r) { return r.seconds == seconds; });
+}
+
+std::vector<tsdb_key> group_keys(const std::vector<group_row>& groups) {
+  std::vector<tsdb_key> keys;
+  keys.reserve(groups.size());
+  for (const auto& g : groups)
+    keys.push_back(tsdb_key::of(g.id));
+  return keys;
+}
+
+/// Every group's series of `period` (empty ones when the TSDB fails).
+std::vector<std::vector<tsdb_point>>
+group_series(read_sources& src, const std::vector<group_row>& groups,
+             const group_stats_period& period, int64_t now) {
+  std::vector<std::vector<tsdb_point>> none(groups.size());
+  if (!has_rollup(src.rollups(), period.rollup)) {
+    src.warn("tsdb", "no rollup of " + std::to_string(period.rollup)
+                       + " s in tsdb.rollups for the " + period.name
+                       + " stats");
+    return none;
+  }
+  tsdb_query q;
+  q.kind = tsdb_query_kind::range;
+  q.model = tsdb_model::group;
+  q.keys = group_keys(groups);
+  // Sentry's start = now - (segments - 1) * interval, end = now.
+  q.range = {now - (period.buckets - 1) * period.rollup, now, period.rollup,
+             std::nullopt};
+  auto a = src.ask_tsdb(q);
+  if (!a || a->series.size() != groups.size()) {
+    src.warn("tsdb", a ? std::string{"an answer of another size"}
+                       : error_text(a.error()));
+    return none;
+  }
+  return std::move(a->series);
+}
+
+/// Every group's distinct users since its first_seen (nullopt when the
+/// TSDB fails): one distinct-totals query from the earliest first_seen, at the
+/// rollup that covers it, its start moved back to its bucket's so that the
+/// first event's bucket is in (Sentry's series walk may leave it out).
+std::optional<std::vector<int64_t>>
+user_counts(read_sources& src, const std::vector<group_row>& groups,
+            int64_t now) {
+  double first = static_cast<double>(now);
+  for (const auto& g : groups)
+    first = std::min(first, g.first_seen);
+  auto start = static_cast<int64_t>(std::floor(std::max(0.0, first)));
+  auto rollup = tsdb_optimal_rollup(src.rollups(), start, now);
+  tsdb_query q;
+  q.kind = tsdb_query_kind::distinct_totals;
+  q.model = tsdb_model::users_affected_by_group;
+  q.keys = group_keys(groups);
+  q.range = {tsdb_bucket_start(start, rollup.seconds), now, rollup.seconds,
+             std::nullopt};
+  auto a = src.ask_tsdb(q);
+  if (!a || a->totals.size() != groups.size()) {
+    src.warn("tsdb", a ? std::string{"an answer of another size"}
+                       : error_text(a.error()));
+    return std::nullopt;
+  }
+  return std::move(a->totals);
+}
+
+const project_config* find_project(const quota_catalog& catalog,
+                                   uint64_t id) {
+  for (const auto& p : catalog.projects)
+    if (p.id == id)
+      return &p;
+  return nullptr;
+}
+
+} // namespace
+
+nlohmann::json
+serialize_groups(read_sources& src, const quota_catalog& catalog,
+                 const std::vector<group_row>& groups,
+                 const std::optional<group_stats_period>& period) {
+  auto out = nlohmann::json::array();
+  if (groups.empty())
+    return out;
+  auto now = static_cast<int64_t>(std::floor(src.now()));
+  std::vector<int64_t> ids;
+  for (const auto& g : groups)
+    ids.push_back(g.id);
+  auto pending = src.pending("sentry.group", "times_seen", ids);
+  auto users = user_counts(src, groups, now);
+  // A TSDB that failed the first query is not asked again in this answer:
+  // one that does not answer would cost its timeout twice.
+  std::vector<std::vector<tsdb_point>> series(groups.size());
+  if (period && users)
+    series = group_series(src, groups, *period, now);
+  if (!users)
+    users.emplace(groups.size(), 0);
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const auto& g = groups[i];
+    auto times_seen = g.times_seen + pending[i];
+    nlohmann::json x = {
+      {"id", std::to_string(g.id)},
+      {"title", g.title},
+      {"culprit", g.culprit},
+      {"first_seen", iso_time(g.first_seen)},
+      {"last_seen", iso_time(g.last_seen)},
+      {"times_seen", times_seen},
+      {"status", g.status},
+      // Sentry's group serializer: count is a string, userCount a number.
+      {"count", std::to_string(times_seen)},
+      {"userCount", (*users)[i]},
+      {"firstSeen", sentry_time(unix_us(g.first_seen))},
+      {"lastSeen", sentry_time(unix_us(g.last_seen))},
+    };
+    if (auto p = find_project(catalog, g.project_id))
+      x["project"] = {{"id", std::to_string(p->id)}, {"slug", p->slug}};
+    if (period)
+      x["stats"] = {{period->name, series_json(series[i])}};
+    out.push_back(std::move(x));
+  }
+  return out;
+}
+
+http_response issues_list(read_sources& src, const quota_catalog& catalog,
+                          uint64_t project_id, std::string_view query) {
+  std::optional<group_stats_period> period =
+    group_stats_period{"24h", 24, 3600};
+  if (auto p = query_value(query, "statsPeriod")) {
+    if (*p == "14d")
+      period = group_stats_period{"14d", 14, 86400};
+    else if (p->empty())
+      period.reset();
+    else if (*p != "24h")
+      return json_error(400, "Invalid stats_period. Valid choices are '', "
+                             "'24h', and '14d'");
+  }
+  auto store = src.store();
+  if (!store)
+    return unavailable("event store unavailable", store.error());
+  auto groups = (*store)->list_groups(project_id, 100);
+  if (!groups) {
+    src.store_failed();
+    return unavailable("listing issues failed", groups.error());
+  }
+  return json_answer(serialize_groups(src, catalog, *groups, period));
+}
+
+http_response issue_details(read_sources& src, const quota_catalog& catalog,
+                            std::string_view id) {
+  int64_t group_id = 0;
+  auto res = std::from_chars(id.data(), id.data() + id.size(), group_id);
+  if (id.empty() || res.ec != std::errc{} || res.ptr != id.data() + id.size()
+      || group_id <= 0)
+    return json_error(400, "not an issue id (a positive number): "
+                             + excerpt(id, 100));
+  auto store = src.store();
+  if (!store)
+    return unavailable("event store unavailable", store.error());
+  auto group = (*store)->get_group(group_id);
+  if (!group) {
+    src.store_failed();
+    return unavailable("reading the issue failed", group.error());
+  }
+  // A group of a project no longer configured is not served: the token
+  // reads the configured projects only.
+  if (!*group || !find_project(catalog, (*group)->project_id))
+    return json_error(404, "no issue " + std::to_string(group_id));
+  auto out = serialize_groups(src, catalog, {**group},
+                              group_stats_period{"24h", 24, 3600});
+  return json_answer(out[0]);
+}
+
+} // namespace vigil
