@@ -69,7 +69,7 @@ std::vector<key_spec> make_schema() {
      .default_yaml = "5",
      .help = "Deliveries of a message whose worker died each time after "
              "which it is dead-lettered instead of run again (0 = "
-             "unlimited; counted on memory:// and redis://)",
+             "unlimited)",
      .min = 0, .max = 10000},
     {.key = "tasks.unknown-task", .type = key_type::choice,
      .default_yaml = "dead-letter",

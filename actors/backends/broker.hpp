@@ -109,7 +109,8 @@ public:
   /// recorded gets one; one counted by `count_delivery` for this delivery
   /// keeps that count. Tags no longer unacknowledged are skipped; returns
   /// how many were given back. The default requeues and counts nothing
-  /// (AMQP: a nack with requeue gives the message back at once).
+  /// (memory, Redis and AMQP each override it; AMQP: a nack with requeue
+  /// gives the message back at once, and its redelivery is counted).
   virtual caf::expected<size_t>
   restore_unacked(const std::vector<std::string>& tags);
 
@@ -118,7 +119,8 @@ public:
   /// one whose worker died, so that a message that takes the whole process
   /// down is counted although nothing survives to restore it. Returns the
   /// count of failed deliveries now recorded; the default counts nothing
-  /// and answers 0.
+  /// and answers 0. AMQP records the run (a marker in RabbitMQ) and
+  /// counts it when the message comes back.
   virtual caf::expected<uint32_t> count_delivery(const std::string& tag);
 
   /// Stores dead letters and acknowledges `tags` (their deliveries).

@@ -94,6 +94,9 @@ caf::error rabbitmq_broker::fetch(const std::vector<std::string>& queues,
       return err;
     started = true;
   }
+  if (unchecked_waiting_)
+    if (auto err = check_redelivered())
+      return err;
   auto taken = take_pending(queues, max, out);
   // Wait briefly for the first delivery (longer right after basic.consume,
   // while RabbitMQ starts pushing), then take only what already arrived.
@@ -106,6 +109,9 @@ caf::error rabbitmq_broker::fetch(const std::vector<std::string>& queues,
       return got.error();
     if (!*got)
       break;
+    if (unchecked_waiting_)
+      if (auto err = check_redelivered())
+        return err;
     auto n = take_pending(queues, max - taken, out);
     if (n > 0 && taken == 0)
       deadline = steady::now();
@@ -137,24 +143,43 @@ caf::error rabbitmq_broker::ack(const std::vector<std::string>& tags) {
   for (size_t i = k; i < nums.size(); ++i)
     if (auto err = conn_.ack(amqp_connection::work_channel, nums[i]))
       return err;
+  std::vector<std::string> markers;
   for (auto n : nums) {
-    held_.erase(n);
+    auto i = held_.find(n);
+    if (!i->second.marker.empty())
+      markers.push_back(std::move(i->second.marker));
+    held_.erase(i);
     outstanding_.erase(n);
   }
-  return {};
+  return delete_markers(markers);
 }
 
 caf::error rabbitmq_broker::requeue(const std::vector<std::string>& tags) {
+  auto n = give_back(tags, true);
+  return n ? caf::error{} : n.error();
+}
+
+caf::expected<size_t>
+rabbitmq_broker::give_back(const std::vector<std::string>& tags, bool clean) {
   if (tags.empty())
-    return {};
+    return size_t{0};
   if (!conn_.ok())
     return conn_.broken_error();
   auto nums = held_tags(tags);
   if (nums.empty())
-    return {};
+    return size_t{0};
   std::unordered_set<std::string> queues;
-  for (auto n : nums)
-    queues.insert(held_[n]);
+  std::vector<std::string> markers;
+  for (auto n : nums) {
+    auto& h = held_[n];
+    queues.insert(h.queue);
+    if (clean && !h.marker.empty())
+      markers.push_back(std::move(h.marker));
+  }
+  // A clean give-back: the marker goes first, so that the redelivery
+  // keeps the count (a crash before the reject only counts one too many).
+  if (auto err = delete_markers(markers))
+    return err;
   // Stop consuming these queues (a fetch starts again), so that nothing
   // pushed to us is still on its way: everything received but not handed
   // out goes back too, and RabbitMQ requeues each message at its original
@@ -188,7 +213,7 @@ caf::error rabbitmq_broker::requeue(const std::vector<std::string>& tags) {
       return err;
     i = pending_.erase(i);
   }
-  return {};
+  return nums.size();
 }
 
 caf::expected<size_t>
@@ -344,16 +369,21 @@ caf::error rabbitmq_broker::service() {
 }
 
 caf::error rabbitmq_broker::on_event(amqp_delivery& d) {
-  auto tag = d.delivery_tag;
-  std::string queue = d.routing_key;
+  pending_delivery p;
+  p.tag = d.delivery_tag;
+  p.queue = d.routing_key;
   if (auto i = consumers_.find(d.consumer_tag); i != consumers_.end())
-    queue = i->second;
-  auto envelope = kombu_envelope_from_amqp(d.properties, d.body, d.exchange,
-                                           d.routing_key, tag_text(tag),
-                                           d.redelivered);
-  outstanding_.insert(tag);
-  pending_.push_back(pending_delivery{std::move(queue), tag,
-                                      std::move(envelope)});
+    p.queue = i->second;
+  bool again = read_count(d, p);
+  p.envelope = kombu_envelope_from_amqp(d.properties, d.body, d.exchange,
+                                        d.routing_key, tag_text(p.tag),
+                                        d.redelivered);
+  if (again) {
+    p.unchecked = std::make_unique<amqp_delivery>(std::move(d));
+    unchecked_waiting_ = true;
+  }
+  outstanding_.insert(p.tag);
+  pending_.push_back(std::move(p));
   return {};
 }
 
@@ -391,13 +421,15 @@ size_t rabbitmq_broker::take_pending(const std::vector<std::string>& queues,
                                      std::vector<raw_delivery>& out) {
   size_t n = 0;
   for (auto i = pending_.begin(); i != pending_.end() && n < max;) {
-    if (std::find(queues.begin(), queues.end(), i->queue) == queues.end()) {
+    if (i->unchecked
+        || std::find(queues.begin(), queues.end(), i->queue) == queues.end()) {
       ++i;
       continue;
     }
-    held_.emplace(i->tag, i->queue);
+    held_.emplace(i->tag, held_delivery{i->queue, i->failed,
+                                        std::move(i->key), {}});
     out.push_back(raw_delivery{i->queue, tag_text(i->tag),
-                               std::move(i->envelope)});
+                               std::move(i->envelope), i->failed});
     i = pending_.erase(i);
     ++n;
   }

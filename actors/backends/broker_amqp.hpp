@@ -6,11 +6,13 @@
 // publishes to the default exchange with Celery's properties and header
 // table, manual acks and a global prefetch.
 //
-// One class in three files: broker_amqp.cpp (the connection, publishing,
+// One class in four files: broker_amqp.cpp (the connection, publishing,
 // consuming, acks), broker_amqp_topology.cpp (exchanges, queues, bindings
-// and the prefetch) and broker_amqp_dead_letters.cpp (the dead-letter queue
-// and its records). Only those files include this header; everyone else
-// reaches the broker through broker.hpp.
+// and the prefetch), broker_amqp_deliveries.cpp (the failed-delivery
+// counts, kept in RabbitMQ itself: see there) and
+// broker_amqp_dead_letters.cpp (the dead-letter queue and its records).
+// Only those files include this header; everyone else reaches the broker
+// through broker.hpp.
 //
 // One connection per broker object, on three channels (see
 // amqp_connection): the work channel publishes with confirms, consumes and
@@ -30,6 +32,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <string_view>
@@ -72,6 +75,11 @@ public:
   caf::expected<size_t> queue_length(std::string_view queue) override;
   caf::expected<size_t> unacked_count() override;
 
+  // broker_amqp_deliveries.cpp
+  caf::expected<size_t>
+  restore_unacked(const std::vector<std::string>& tags) override;
+  caf::expected<uint32_t> count_delivery(const std::string& tag) override;
+
   // broker_amqp_dead_letters.cpp
   caf::error dead_letter_batch(const std::vector<dead_letter>& letters,
                                const std::vector<std::string>& tags) override;
@@ -86,6 +94,22 @@ private:
     std::string queue;
     uint64_t tag = 0;
     std::string envelope;
+    /// Its failed deliveries (see broker_amqp_deliveries.cpp).
+    uint32_t failed = 0;
+    /// What names its run marker (the task id); kept only when failed > 0.
+    std::string key;
+    /// A redelivered message not checked yet for a suspect run that died
+    /// (its marker): kept whole for the copy that would count it.
+    std::unique_ptr<amqp_delivery> unchecked;
+  };
+
+  /// A delivery handed out by fetch and not acknowledged.
+  struct held_delivery {
+    std::string queue;
+    uint32_t failed = 0;
+    std::string key;
+    /// The run marker count_delivery declared for it, if any.
+    std::string marker;
   };
 
   // -- connection -------------------------------------------------------------
@@ -146,6 +170,30 @@ private:
 
   caf::error reject(uint64_t tag);
 
+  /// requeue and restore_unacked: gives `tags` back (nack with requeue),
+  /// with everything received and not handed out of their queues. A clean
+  /// give-back (`clean`) first deletes the run markers of suspects, so that
+  /// their count stays as it was.
+  caf::expected<size_t> give_back(const std::vector<std::string>& tags,
+                                  bool clean);
+
+  // -- failed deliveries (broker_amqp_deliveries.cpp) -------------------------
+
+  /// Reads (and takes out of the headers, so that no decoder, retry or
+  /// dead letter sees it) the count a delivery carries; sets `p.failed`,
+  /// `p.key`; true when the message was redelivered (its holder gave it
+  /// back or died), so that check_redelivered must look at it.
+  bool read_count(amqp_delivery& d, pending_delivery& p);
+
+  /// Checks each unchecked redelivered message for its run marker: a
+  /// suspect that died while it ran is counted by a copy (count + 1)
+  /// published to its queue with confirms, then the original is
+  /// acknowledged and the marker deleted; the others keep their count.
+  caf::error check_redelivered();
+
+  /// Deletes run markers (after their deliveries left or went back cleanly).
+  caf::error delete_markers(const std::vector<std::string>& markers);
+
   // -- tags -------------------------------------------------------------------
 
   std::string tag_text(uint64_t tag) const;
@@ -181,8 +229,10 @@ private:
   bool prefetch_global_ = false;
   /// Received, not handed out yet (in arrival order).
   std::deque<pending_delivery> pending_;
-  /// Handed out by fetch and not acknowledged: tag -> queue.
-  std::map<uint64_t, std::string> held_;
+  /// Set when a redelivered message arrived: check_redelivered has work.
+  bool unchecked_waiting_ = false;
+  /// Handed out by fetch and not acknowledged.
+  std::map<uint64_t, held_delivery> held_;
   /// Every unacknowledged delivery on the work channel (held or pending).
   std::set<uint64_t> outstanding_;
   /// Publisher confirms: the next sequence number, those not confirmed yet,

@@ -19,16 +19,22 @@ poison_message_dead_lettered: a task that aborts its worker process
   each time it dies. The message must take exactly tasks.max-deliveries (5)
   workers down, then sit in the dead letters with the reason, while every
   other task succeeds.
+poison_message_dead_lettered_amqp: the same on RabbitMQ (a Celery client
+  publishes; results on redis), where the count lives in RabbitMQ itself
+  (a header on a copy, a marker queue per suspect run): the 20 others,
+  held beside the poison message each time it took the process down, are
+  not counted for it.
 
 Run: /usr/bin/python3 tests/faults/test_kill_worker.py [check ...]
 (VIGIL_BIN: the vigil binary, default <repo>/build/vigil;
  VIGIL_TEST_REDIS_URL: use that redis server (dbs 14 and 15) instead of a
- private one.)
+ private one; VIGIL_TEST_AMQP_URL: that RabbitMQ instead of a private one.)
 
 Prints "PASS name" or "FAIL name: reason" and exits 1 on failure.
 """
 
 import datetime
+import hashlib
 import json
 import signal
 import sys
@@ -387,8 +393,54 @@ def check_duplicate_delivery_keeps_success():
             f"the duplicate overwrote the SUCCESS result: {doc}"
 
 
+MAX_DELIVERIES, N_INNOCENT = 5, 20
+
+
+def run_until_poison_buried(env, settled, after_death=lambda: None):
+    """Starts one-thread workers (crash task on) until one lives to see
+    `settled()`; returns (deaths, the last worker). Each death must be the
+    poison message's SIGABRT, at most MAX_DELIVERIES of them."""
+    deaths = 0
+    while True:
+        # One task thread, so that nothing runs beside the suspect that
+        # runs alone; a short visibility timeout brings back what the
+        # dead worker held (Redis; RabbitMQ gives it back at once).
+        worker = env.start_vigil_worker(
+            QUEUE, 1, VIGIL_TEST_CRASH_TASK=1,
+            VIGIL_BROKER_VISIBILITY_TIMEOUT=1,
+            VIGIL_BROKER_RESTORE_INTERVAL=0.2)
+        wait_until(lambda: not worker.alive() or settled(), 60,
+                   "the worker to die or every task to settle",
+                   interval=0.05)
+        if worker.alive():
+            return deaths, worker
+        worker.expected_exit = True
+        rc = worker.returncode
+        assert rc == -signal.SIGABRT, \
+            f"the worker exited with {rc}, not SIGABRT:\n" \
+            f"{worker.log_tail()}"
+        deaths += 1
+        assert deaths <= MAX_DELIVERIES, \
+            f"the poison message took {deaths} workers down " \
+            f"(tasks.max-deliveries {MAX_DELIVERIES})"
+        after_death()
+
+
+def check_poison_letter(env, poison_id, deaths):
+    print(f"  the poison message took {deaths} worker(s) down", flush=True)
+    assert deaths == MAX_DELIVERIES, \
+        f"dead-lettered after {deaths} deaths, expected {MAX_DELIVERIES}"
+    letters = env.dead_letters()
+    assert len(letters) == 1, f"dead letters: {letters}"
+    letter = letters[0]
+    assert letter["task_id"] == poison_id, letter
+    assert letter["task"] == "vigil.test.crash", letter
+    assert letter["reason"] == (f"delivered {MAX_DELIVERIES} times, its "
+                                f"worker died each time"), letter
+
+
 def check_poison_message_dead_lettered():
-    max_deliveries, n_innocent = 5, 20
+    max_deliveries, n_innocent = MAX_DELIVERIES, N_INNOCENT
     with CheckEnv("poison_message", BROKER_DB, RESULT_DB) as env:
         poison_id, poison = harness.celery_envelope("vigil.test.crash",
                                                     queue=QUEUE)
@@ -410,46 +462,13 @@ def check_poison_message_dead_lettered():
                     and env.broker.llen(QUEUE) == 0
                     and env.broker.hlen("unacked") == 0)
 
-        deaths = 0
-        worker = None
-        while True:
-            # One task thread, so that nothing runs beside the suspect that
-            # runs alone; a short visibility timeout brings back what the
-            # dead worker held.
-            worker = env.start_vigil_worker(
-                QUEUE, 1, VIGIL_TEST_CRASH_TASK=1,
-                VIGIL_BROKER_VISIBILITY_TIMEOUT=1,
-                VIGIL_BROKER_RESTORE_INTERVAL=0.2)
-            wait_until(lambda: not worker.alive() or finished(), 60,
-                       "the worker to die or every task to settle",
-                       interval=0.05)
-            if worker.alive():
-                break
-            worker.expected_exit = True
-            rc = worker.returncode
-            assert rc == -signal.SIGABRT, \
-                f"the worker exited with {rc}, not SIGABRT:\n" \
-                f"{worker.log_tail()}"
-            deaths += 1
-            assert deaths <= max_deliveries, \
-                f"the poison message took {deaths} workers down " \
-                f"(tasks.max-deliveries {max_deliveries})"
-            # Killed in the middle of a restore sweep, a worker would leave
-            # kombu's unacked_mutex for its 300 s expiry, as a Celery
-            # worker does; its holder is dead, so clear it.
-            env.broker.delete("unacked_mutex")
-        print(f"  the poison message took {deaths} worker(s) down",
-              flush=True)
-        assert deaths == max_deliveries, \
-            f"dead-lettered after {deaths} deaths, expected " \
-            f"{max_deliveries}"
-        letters = env.dead_letters()
-        assert len(letters) == 1, f"dead letters: {letters}"
-        letter = letters[0]
-        assert letter["task_id"] == poison_id, letter
-        assert letter["task"] == "vigil.test.crash", letter
-        assert letter["reason"] == (f"delivered {max_deliveries} times, its "
-                                    f"worker died each time"), letter
+        # Killed in the middle of a restore sweep, a worker would leave
+        # kombu's unacked_mutex for its 300 s expiry, as a Celery worker
+        # does; its holder is dead, so clear it.
+        deaths, worker = run_until_poison_buried(
+            env, finished, lambda: env.broker.delete("unacked_mutex"))
+        assert max_deliveries == MAX_DELIVERIES
+        check_poison_letter(env, poison_id, deaths)
         done, docs = success_ids(env.results, ids)
         wrong = [i for i in ids if docs[i].get("result") != expected[i]]
         assert not wrong, f"wrong results: {wrong[:3]}"
@@ -460,12 +479,82 @@ def check_poison_message_dead_lettered():
         assert rc == 0, f"worker exit status {rc}:\n{worker.log_tail()}"
 
 
+class AmqpCheckEnv(CheckEnv):
+    """A CheckEnv whose broker is RabbitMQ (harness.start_rabbitmq);
+    results stay on redis."""
+
+    def __init__(self, name):
+        super().__init__(name, RESULT_DB, RESULT_DB)
+        self.rabbit = harness.start_rabbitmq()
+        self.rabbit.purge_queues(QUEUE, "vigil.dead_letters")
+        self.broker = None          # no redis broker db here
+        self.broker_url = self.rabbit.url()
+
+
+def run_marker(queue, task_id, count):
+    """The name of the queue that marks a suspect run on RabbitMQ
+    (actors/backends/broker_amqp_deliveries.cpp)."""
+    digest = hashlib.md5(f"{queue}\n{task_id}\n{count}".encode()).hexdigest()
+    return f"vigil.running.{digest}"
+
+
+def check_poison_message_dead_lettered_amqp():
+    with AmqpCheckEnv("poison_message_amqp") as env:
+        app = env.celery_app(
+            broker_transport_options={"confirm_publish": True})
+        # Published first, so served first: it takes the others' first
+        # delivery down with it, and the others are held beside it (the
+        # prefetch takes them all) each time it runs.
+        poison_id = app.send_task("vigil.test.crash", queue=QUEUE).id
+        ids, expected = [], {}
+        for i in range(N_INNOCENT):
+            tid = app.send_task("vigil.echo", args=[f"v{i}"], queue=QUEUE).id
+            ids.append(tid)
+            expected[tid] = f"v{i}"
+        rabbit = env.rabbit
+
+        def finished():
+            done, _ = success_ids(env.results, ids)
+            return (len(done) == N_INNOCENT
+                    and rabbit.message_count("vigil.dead_letters") == 1
+                    and rabbit.message_count(QUEUE) == 0)
+
+        deaths, worker = run_until_poison_buried(env, finished)
+        check_poison_letter(env, poison_id, deaths)
+        done, docs = success_ids(env.results, ids)
+        wrong = [i for i in ids if docs[i].get("result") != expected[i]]
+        assert not wrong, f"wrong results: {wrong[:3]}"
+        rc = worker.stop(timeout=30)
+        assert rc == 0, f"worker exit status {rc}:\n{worker.log_tail()}"
+        assert rabbit.message_count(QUEUE) == 0, "messages left queued"
+        # Every run marker went with its run (the poison message's five,
+        # one per innocent run alone).
+        import amqp
+        conn = rabbit.connect()
+        try:
+            left = []
+            for tid, counts in [(poison_id, range(1, MAX_DELIVERIES + 1))] \
+                    + [(i, [1]) for i in ids]:
+                for n in counts:
+                    try:
+                        conn.channel().queue_declare(run_marker(QUEUE, tid, n),
+                                                     passive=True)
+                        left.append((tid, n))
+                    except amqp.exceptions.NotFound:
+                        pass
+        finally:
+            conn.close()
+        assert not left, f"run markers left behind: {left[:3]}"
+
+
 CHECKS = [
     ("kill_worker_mid_batch", check_kill_worker_mid_batch),
     ("sigterm_worker_mid_batch", check_sigterm_worker_mid_batch),
     ("duplicate_delivery_keeps_success",
      check_duplicate_delivery_keeps_success),
     ("poison_message_dead_lettered", check_poison_message_dead_lettered),
+    ("poison_message_dead_lettered_amqp",
+     check_poison_message_dead_lettered_amqp),
 ]
 
 
