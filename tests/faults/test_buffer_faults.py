@@ -12,10 +12,13 @@ kill_after_burst_redis: 8 keep-alive clients post events of one issue to a
 
 sql_down_during_flush: a node on a private PostgreSQL, its buffer on Redis
   and its flush started by hand (`vigil send-task ...process_pending`).
-  Events answered 200, then PostgreSQL stops and a flush runs: it fails
-  (the node logs it) and the increments wait in Redis. PostgreSQL starts
-  again, a flush runs: times_seen is exactly the number of events answered,
-  and the buffer holds nothing any more (no row, no take left to apply).
+  Events answered 200, then (1) the apply fails inside its transaction (the
+  groups table renamed away): the taken row waits in Redis as a take, the
+  process_incr task's own retry applies it once the table is back; (2) more
+  events, PostgreSQL stops and a flush runs: it fails (the node logs it),
+  the increments wait in Redis; PostgreSQL starts again, a flush runs. Each
+  time, once the buffer holds nothing any more (no row, no take left to
+  apply), times_seen is exactly the number of events answered.
 
 Run: /usr/bin/python3 tests/faults/test_buffer_faults.py (VIGIL_BIN).
 """
@@ -79,15 +82,14 @@ def poster(port, title, sent, answered, stop, errors):
             errors.append((resp.status, data[:200]))
 
 
-def group_of(node, title):
-    groups = [g for g in node.issues() if g["title"] == title]
-    assert len(groups) <= 1, groups
-    return groups[0] if groups else None
-
-
-def times_seen(node, title):
-    g = group_of(node, title)
-    return g["times_seen"] if g else 0
+def seen_or_none(node, title):
+    """times_seen, or None while the read API fails (its database
+    connection is opened again after PostgreSQL restarted)."""
+    status, body = node.api("projects/acme/backend/issues/")
+    if status != 200:
+        return None
+    groups = [g for g in body if g["title"] == title]
+    return groups[0]["times_seen"] if groups else 0
 
 
 def buffer_empty(r):
@@ -129,16 +131,18 @@ def check_kill_after_burst_redis():
         stored = sum(1 for i in set(sent) if second.event(i)[0] == 200)
 
         def flushed():
-            return buffer_empty(r) and times_seen(second, "burst") >= len(ids)
+            seen = seen_or_none(second, "burst")
+            return buffer_empty(r) and seen is not None and seen >= len(ids)
         try:
             wait_until(flushed, 90, "the buffer flushed into the issue")
         except AssertionError:
             raise AssertionError(
-                f"times_seen {times_seen(second, 'burst')} after the flush, "
+                f"times_seen {seen_or_none(second, 'burst')} after the "
+                "flush, "
                 f"{len(ids)} events answered; buffer: b:p "
                 f"{r.zcard('b:p')}, b:t {r.zcard('b:t')}, rows "
                 f"{len(r.keys('b:k:*'))}")
-        seen = times_seen(second, "burst")
+        seen = seen_or_none(second, "burst")
         assert len(ids) <= seen <= stored, (len(ids), seen, stored)
         # The TSDB got the batches too (project 1's series in Redis).
         assert r.keys("ts:1:*"), "no project counts in the TSDB"
@@ -155,8 +159,9 @@ class Postgres:
 
     def __init__(self):
         self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="vigil-pg-faults-",
-                                    dir=str(tmp_root()))
+        # In /tmp itself: the postgres user cannot enter the run's tmp
+        # root (root's, mode 700).
+        self.dir = tempfile.mkdtemp(prefix="vigil-pg-faults-")
         self.data = os.path.join(self.dir, "data")
         self.prefix = []
         if os.geteuid() == 0:
@@ -209,6 +214,42 @@ def send_task(node, name):
                     name], check=True, timeout=30, stdout=subprocess.DEVNULL)
 
 
+def psql(pg, sql):
+    subprocess.run([PG_BIN + "/psql", "-q", "-h", "127.0.0.1", "-p",
+                    str(pg.port), "-U", "vigil", "-d", "vigil", "-v",
+                    "ON_ERROR_STOP=1", "-c", sql], check=True, timeout=30,
+                   stdout=subprocess.DEVNULL)
+
+
+def post_events(node, title, n):
+    """Posts `n` events of one issue, one at a time; all must answer 200."""
+    out = []
+    for _ in range(n):
+        event_id = uuid.uuid4().hex
+        status, _, data = node.request("POST", "/api/1/store/",
+                                       event_body(event_id, title), AUTH)
+        assert status == 200, (status, data[:300])
+        out.append(event_id)
+    return out
+
+
+def wait_applied(node, r, title, want, what):
+    def applied():
+        seen = seen_or_none(node, title)
+        return buffer_empty(r) and seen is not None and seen >= want
+    try:
+        wait_until(applied, 90, what)
+    except AssertionError:
+        raise AssertionError(
+            f"times_seen {seen_or_none(node, title)}, {want} answered; "
+            f"buffer: b:p {r.zcard('b:p')}, b:t {r.zcard('b:t')}, rows "
+            f"{len(r.keys('b:k:*'))}")
+    seen = seen_or_none(node, title)
+    # Nothing is left in the buffer to apply: the count is final.
+    assert seen == want, (seen, want)
+    return seen
+
+
 def check_sql_down_during_flush():
     if not os.path.exists(PG_BIN + "/postgres"):
         skip("PostgreSQL 15 is not installed")
@@ -224,43 +265,41 @@ def check_sql_down_during_flush():
             f'broker.url: "{redis_server.url(23)}"\n'
             "buffer.flush-interval: 0\n"))
         node = Node("buffer-sql-down", extra=extra).start()
-        answered = []
-        for _ in range(40):
-            event_id = uuid.uuid4().hex
-            status, _, data = node.request("POST", "/api/1/store/",
-                                           event_body(event_id, "sqldown"),
-                                           AUTH)
-            assert status == 200, (status, data[:300])
-            answered.append(event_id)
+        answered = post_events(node, "sqldown", 30)
         # The first event created the issue; the others wait in Redis.
-        assert times_seen(node, "sqldown") == 1
+        assert seen_or_none(node, "sqldown") == 1
         assert r.zcard("b:p") == 1, r.zrange("b:p", 0, -1)
+
+        # 1. The apply fails inside its transaction (the table is gone for
+        # a while): the row was taken, its take waits in Redis, and the
+        # process_incr retries it by itself (every 10 s).
+        psql(pg, "ALTER TABLE groups RENAME TO groups_away")
+        send_task(node, "sentry.tasks.process_buffer.process_pending")
+        wait_until(lambda: r.zcard("b:t") >= 1 and "buffer flush: applying"
+                   in node.proc.log_text(), 60,
+                   "a take waiting after its failed apply")
+        assert r.zcard("b:p") == 0
+        psql(pg, "ALTER TABLE groups_away RENAME TO groups")
+        wait_applied(node, r, "sqldown", len(answered),
+                     "the take applied by the task's retry")
+
+        # 2. The database is down when the flush starts: nothing is taken,
+        # the increments wait in their row until a flush finds it back.
+        answered += post_events(node, "sqldown", 25)
+        assert r.zcard("b:p") == 1
         pg.stop()
         send_task(node, "sentry.tasks.process_buffer.process_pending")
-        wait_until(lambda: "buffer flush: " in node.proc.log_text(), 60,
+        wait_until(lambda: "cannot connect to " + pg.url in
+                   node.proc.log_text(), 60,
                    "the flush failing on the stopped database")
-        # The increments wait: in the row or in a take, not in SQL.
         assert r.zcard("b:p") + r.zcard("b:t") >= 1, "the increments are gone"
         pg.start()
-        # A waiting process_incr retries by itself (10 s); a flush that
-        # failed before it took the row needs the next process_pending.
         send_task(node, "sentry.tasks.process_buffer.process_pending")
-
-        def applied():
-            return buffer_empty(r) and times_seen(node, "sqldown") >= len(
-                answered)
-        try:
-            wait_until(applied, 90, "the waiting increments applied")
-        except AssertionError:
-            raise AssertionError(
-                f"times_seen {times_seen(node, 'sqldown')}, "
-                f"{len(answered)} answered; buffer: b:p {r.zcard('b:p')}, "
-                f"b:t {r.zcard('b:t')}, rows {len(r.keys('b:k:*'))}")
-        seen = times_seen(node, "sqldown")
-        assert seen == len(answered), (seen, len(answered))
-        print(f"  {len(answered)} answered; the flush failed with the "
-              f"database down, and after its restart times_seen is "
-              f"{seen}", flush=True)
+        seen = wait_applied(node, r, "sqldown", len(answered),
+                            "the waiting increments applied")
+        print(f"  {len(answered)} answered; a failed apply and a stopped "
+              f"database delayed the flush, times_seen is {seen}",
+              flush=True)
     finally:
         if node is not None:
             rc = node.stop()
