@@ -377,9 +377,20 @@ caf::expected<broker*> thread_broker(const buffer_flush_options& opts) {
   return st.conn.get();
 }
 
-// A failed connection is opened again by the next task.
+// A failed connection is opened again by the next task. Logged (once a
+// minute per worker thread): a database that is down otherwise shows
+// only as counters that stop moving.
 task_result retry_later(std::string what, const caf::error& err) {
   thread_state() = flush_thread_state{};
+  thread_local std::chrono::steady_clock::time_point last_log{};
+  auto now = std::chrono::steady_clock::now();
+  if (last_log == std::chrono::steady_clock::time_point{}
+      || now - last_log >= std::chrono::minutes{1}) {
+    last_log = now;
+    spdlog::warn("buffer flush: {} failed; the increments wait in the "
+                 "buffer store and are applied by a later flush: {}",
+                 what, error_text(err));
+  }
   return task_result::retry_after(10, what + ": " + error_text(err));
 }
 

@@ -1,6 +1,7 @@
 #include "actors/ingest.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include <caf/actor_clock.hpp>
 #include <spdlog/spdlog.h>
@@ -8,6 +9,9 @@
 #include "actors/backends/broker.hpp"
 #include "actors/backends/event_store.hpp"
 #include "actors/backends/quota.hpp"
+#include "actors/ingest_tsdb.hpp"
+#include "config/config.hpp"
+#include "messages/clock.hpp"
 #include "messages/errors.hpp"
 
 namespace vigil {
@@ -109,14 +113,78 @@ caf::error publish_tasks(self_ptr self, const std::vector<outgoing_task>& tasks)
   return err;
 }
 
+/// What the TSDB counts of an accepted event item, kept beside its
+/// stored_event until the batch's store tells whether it was stored.
+struct event_meta {
+  size_t job = 0;
+  std::string category;
+  int64_t quantity = 1;
+  std::string user_identity;
+};
+
+/// The answers of a batch, given once the buffer holds its group counts
+/// (or at once when it has none).
+struct batch_answers {
+  std::vector<ingest_reply> replies;
+  std::vector<ingest_result> results;
+
+  void deliver() {
+    for (size_t j = 0; j < replies.size(); ++j)
+      replies[j](std::move(results[j]));
+  }
+};
+
+/// A buffer that answered false or not in time: the events are stored and
+/// the buffer actor holds their increments (retried), so the batch is
+/// answered 200 anyway; a 503 would only make the SDKs retry events whose
+/// retries count nothing.
+void buffer_unconfirmed(self_ptr self, const std::string& why) {
+  auto& st = self->state;
+  ++st.buffer_unconfirmed;
+  st.counters.fail("buffer: " + why);
+  auto now = self->clock().now();
+  if (st.last_buffer_log != caf::actor_clock::time_point{}
+      && now - st.last_buffer_log < std::chrono::minutes{1})
+    return;
+  st.last_buffer_log = now;
+  spdlog::warn("ingest: the write buffer did not confirm a batch's group "
+               "counts ({}); answered anyway, the buffer holds and retries "
+               "them (logged once a minute; the actor's status counts them)",
+               why);
+}
+
+/// Sentry's Buffer.incr(Group, {times_seen: n}, {id}, {last_seen}), one
+/// per group of the batch.
+std::vector<buffer_incr> group_incrs(const std::vector<group_count>& counts) {
+  std::vector<buffer_incr> out;
+  out.reserve(counts.size());
+  for (const auto& c : counts) {
+    buffer_incr x;
+    x.model = "sentry.group";
+    x.columns.emplace("times_seen", c.times_seen);
+    x.filters.emplace("id", buffer_value::of(c.group_id));
+    // The apply keeps the greater of this and the row's (buffer_sql's
+    // latest_columns), so last_seen never moves backwards.
+    x.extra.emplace("last_seen", buffer_value::of_datetime(static_cast<int64_t>(
+                                   std::llround(c.last_seen * 1e6))));
+    out.push_back(std::move(x));
+  }
+  return out;
+}
+
 /// Stores the accepted events of a batch, queues their tasks and answers
 /// every job: the second half of a batch, once its quota decisions are in.
 void finish_batch(self_ptr self, std::vector<ingest_job>& jobs,
                   const std::vector<quota_decision>& decisions) {
   auto& st = self->state;
-  std::vector<ingest_result> results(jobs.size());
+  auto answers = std::make_shared<batch_answers>();
+  auto& results = answers->results;
+  results.resize(jobs.size());
   std::vector<stored_event> events;
+  std::vector<event_meta> metas;
   std::vector<bool> has_events(jobs.size(), false);
+  bool tsdb_on = st.opts.tsdb.has_value();
+  ingest_tsdb_batch counts{now_unix_us() / 1000000};
   size_t d = 0;
   for (size_t j = 0; j < jobs.size(); ++j) {
     auto& job = jobs[j];
@@ -127,22 +195,33 @@ void finish_batch(self_ptr self, std::vector<ingest_job>& jobs,
       // Unlimited items had no check: accepted.
       static const quota_decision unchecked;
       const auto& dec = item.limited ? decisions[d++] : unchecked;
-      auto& counts = st.by_category[item.category];
+      auto& by = st.by_category[item.category];
       auto quantity = static_cast<uint64_t>(std::max<int64_t>(0, item.quantity));
       if (!dec.accepted) {
         ++rejected;
         ++st.items_rejected;
-        counts.second += quantity;
+        by.second += quantity;
+        if (tsdb_on)
+          counts.item(job.scoping, item.category, item.quantity,
+                      item_outcome::rate_limited);
         res.retry_after = std::max(res.retry_after, dec.retry_after);
         auto entry = rejection_entry(job, dec);
         entry.categories = {item.category};
         res.limits.push_back(std::move(entry));
         continue;
       }
-      counts.first += quantity;
-      if (!item.event)
+      by.first += quantity;
+      if (!item.event) {
+        // Items without a data category (client reports) have no outcome.
+        if (tsdb_on && item.limited)
+          counts.item(job.scoping, item.category, item.quantity,
+                      item_outcome::accepted);
         continue;
+      }
       auto& ev = *item.event;
+      if (tsdb_on)
+        metas.push_back({j, item.category, item.quantity,
+                         std::move(ev.user_identity)});
       // The item is not used again: move rather than copy, on the one
       // thread every event passes.
       stored_event se;
@@ -164,6 +243,8 @@ void finish_batch(self_ptr self, std::vector<ingest_job>& jobs,
   // One transaction for the batch's events, groups and outbox record,
   // then one publish.
   std::string failure;
+  bool buffered = st.opts.buffer_group_counts && st.opts.buffer;
+  std::vector<group_count> deferred;
   if (!events.empty()) {
     st.outbox->drain();
     auto w = st.outbox->prepare(events);
@@ -177,7 +258,9 @@ void finish_batch(self_ptr self, std::vector<ingest_job>& jobs,
       st.counters.fail("outbox: " + error_text(err));
       st.store.reset();
       failure = "event store unavailable, retry later";
-    } else if (auto groups = st.store->store_batch(events, &w); !groups) {
+    } else if (auto groups = st.store->store_batch(
+                 events, &w, buffered ? &deferred : nullptr);
+               !groups) {
       st.outbox->rolled_back(w);
       auto text = error_text(groups.error());
       log_failure(self, "storing " + std::to_string(events.size())
@@ -186,6 +269,17 @@ void finish_batch(self_ptr self, std::vector<ingest_job>& jobs,
       st.store.reset();
       failure = "event store unavailable, retry later";
     } else {
+      // Stored: what the TSDB counts of them (a retry counted when it was
+      // first stored).
+      for (size_t i = 0; tsdb_on && i < metas.size(); ++i) {
+        const auto& out = (*groups)[i];
+        if (out.duplicate)
+          continue;
+        const auto& m = metas[i];
+        counts.item(jobs[m.job].scoping, m.category, m.quantity,
+                    item_outcome::accepted);
+        counts.event(events[i].project_id, out.group_id, m.user_identity);
+      }
       auto tasks = st.outbox->committed(w);
       caf::error published;
       if (!tasks.empty())
@@ -204,6 +298,12 @@ void finish_batch(self_ptr self, std::vector<ingest_job>& jobs,
       }
     }
   }
+  if (tsdb_on && !counts.empty()) {
+    ++st.tsdb_batches;
+    self->send(*st.opts.tsdb, record_atom_v, counts.incrs(),
+               counts.take_records());
+  }
+  answers->replies.reserve(jobs.size());
   for (size_t j = 0; j < jobs.size(); ++j) {
     if (!failure.empty() && has_events[j]) {
       ++st.unavailable;
@@ -212,9 +312,29 @@ void finish_batch(self_ptr self, std::vector<ingest_job>& jobs,
     } else {
       ++st.counters.processed;
     }
-    jobs[j].done(std::move(results[j]));
+    answers->replies.push_back(std::move(jobs[j].done));
   }
   ++st.batches;
+  if (deferred.empty()) {
+    answers->deliver();
+  } else {
+    // Committed: the answers wait until the buffer holds the counts (in
+    // Redis, for the redis store), without blocking this thread; the next
+    // batch goes on meanwhile.
+    st.buffer_incrs += deferred.size();
+    self->request(*st.opts.buffer, st.opts.buffer_timeout, incr_atom_v,
+                  group_incrs(deferred))
+      .then(
+        [self, answers](bool held) {
+          if (!held)
+            buffer_unconfirmed(self, "its store refused them");
+          answers->deliver();
+        },
+        [self, answers](caf::error& err) {
+          buffer_unconfirmed(self, error_text(err));
+          answers->deliver();
+        });
+  }
   // Ask for the next batch through the mailbox, so that status requests
   // get their turn between batches.
   self->send(self, poll_atom_v);
@@ -348,6 +468,15 @@ void next_batch(self_ptr self) {
 
 } // namespace
 
+bool ingest_counts_through_buffer(const config& cfg) {
+  auto mode = cfg.get_string("buffer.ingest-counters");
+  if (mode == "buffer")
+    return true;
+  if (mode == "transaction")
+    return false;
+  return cfg.get_string("buffer.backend") == "redis";
+}
+
 ingest_actor::behavior_type ingest_service(self_ptr self,
                                            ingest_options opts) {
   self->state.opts = std::move(opts);
@@ -373,6 +502,13 @@ ingest_actor::behavior_type ingest_service(self_ptr self,
       out.extra["items_rejected"] = std::to_string(st.items_rejected);
       out.extra["unavailable"] = std::to_string(st.unavailable);
       out.extra["failed_open"] = std::to_string(st.outage.failed_open);
+      out.extra["group_counts"] = st.opts.buffer_group_counts && st.opts.buffer
+                                    ? "buffer"
+                                    : "transaction";
+      out.extra["buffer_incrs"] = std::to_string(st.buffer_incrs);
+      out.extra["buffer_unconfirmed"]
+        = std::to_string(st.buffer_unconfirmed);
+      out.extra["tsdb_batches"] = std::to_string(st.tsdb_batches);
       out.extra["outbox_unpublished"]
         = std::to_string(st.outbox->unpublished());
       out.extra["outbox_tracked"] = std::to_string(st.outbox->tracked_rows());

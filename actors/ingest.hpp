@@ -34,6 +34,7 @@
 namespace vigil {
 
 class broker;
+class config;
 class event_store;
 class quota_backend;
 
@@ -59,9 +60,23 @@ struct ingest_options {
   bool fail_open = true;
   /// The write buffer, when the node runs one.
   std::optional<buffer_actor> buffer;
-  /// The time-series store, when the node runs one.
+  /// Existing groups' times_seen and last_seen go through `buffer` instead
+  /// of the ingest transaction (buffer.ingest-counters, resolved by
+  /// ingest_counts_through_buffer). Ignored without a buffer.
+  bool buffer_group_counts = false;
+  /// Bound on the buffer's answer; past it the batch is answered anyway
+  /// (the buffer actor holds and retries the increments).
+  std::chrono::milliseconds buffer_timeout{5000};
+  /// The time-series store, when the node runs one: one tell per batch.
   std::optional<tsdb_actor> tsdb;
 };
+
+/// buffer.ingest-counters resolved: `buffer` and `transaction` as they
+/// say, `auto` = buffer when buffer.backend is redis (an increment the
+/// buffer acknowledged survives a SIGKILL there), transaction when it is
+/// memory (the memory store dies with the process, the transaction's
+/// count does not).
+bool ingest_counts_through_buffer(const config& cfg);
 
 /// Drives the pipeline: takes batches from the queue, decides quotas,
 /// stores, publishes and answers. Runs detached (the store and the broker
@@ -103,6 +118,14 @@ struct ingest_state {
   /// When a failing store or broker was last logged: a dead one fails
   /// every batch, and is logged once a minute.
   std::chrono::steady_clock::time_point last_failure_log;
+  /// Group counts handed to the buffer (one per group per batch), and the
+  /// batches whose buffer answer was false or late (answered anyway: the
+  /// buffer actor holds their increments and retries them).
+  uint64_t buffer_incrs = 0;
+  uint64_t buffer_unconfirmed = 0;
+  std::chrono::steady_clock::time_point last_buffer_log;
+  /// Batches told to the TSDB.
+  uint64_t tsdb_batches = 0;
   /// Quantities per data category, in the category's unit (attachments in
   /// bytes, span containers per span): accepted, rejected by a quota.
   std::map<std::string, std::pair<uint64_t, uint64_t>> by_category;

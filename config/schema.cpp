@@ -121,6 +121,15 @@ std::vector<key_spec> make_schema() {
              "process_pending, which hands the buffered rows to process_incr "
              "tasks (0 = no such entry: flush from your own schedule)",
      .min = 0, .max = 3600},
+    {.key = "buffer.ingest-counters", .type = key_type::choice,
+     .default_yaml = "auto",
+     .help = "How ingestion counts events in their issues (times_seen, "
+             "last_seen): buffer (through the write buffer, applied by "
+             "flush-buffers), transaction (in the ingest transaction, one "
+             "row write per issue per batch) or auto (buffer with "
+             "buffer.backend redis, transaction with memory, whose "
+             "increments a SIGKILL would lose); see docs/BUFFER.md",
+     .choices = {"auto", "buffer", "transaction"}},
     {.key = "tsdb.backend", .type = key_type::choice,
      .default_yaml = "memory",
      .help = "Where time-series counts live: dummy (none), memory (this "

@@ -132,10 +132,12 @@ std::string quoted_text(std::string_view s) {
 }
 
 /// Relay's normalize_ip_addresses on the top-level `request` and `user`,
-/// as edits of those members.
-void resolve_ip_addresses(const top_members& top, std::string_view platform,
-                          std::string_view client_ip,
-                          std::vector<json_member_edit>& edits) {
+/// as edits of those members. Returns the user's address as the stored
+/// document ends up with it ("" when none).
+std::string resolve_ip_addresses(const top_members& top,
+                                 std::string_view platform,
+                                 std::string_view client_ip,
+                                 std::vector<json_member_edit>& edits) {
   // request.env.REMOTE_ADDR: "{{auto}}" resolved; a valid one backs the
   // user's address.
   std::string http_ip;
@@ -165,15 +167,18 @@ void resolve_ip_addresses(const top_members& top, std::string_view platform,
     if (user_el.get_object().get(user) == simdjson::SUCCESS)
       has_user = true;
     else if (!user_el.is_null())
-      return; // not an interface Relay would read
+      return {}; // not an interface Relay would read
   }
   dom::element ip_el;
   bool has_ip = has_user && member(user, "ip_address", ip_el)
                 && !ip_el.is_null();
   std::string ip;
   if (has_ip) {
-    if (get_string(ip_el) != auto_ip || client_ip.empty())
-      return;
+    auto own = get_string(ip_el);
+    if (own != auto_ip)
+      return std::string{own};
+    if (client_ip.empty())
+      return {}; // "{{auto}}" left as it is: no address
     ip = std::string{client_ip};
   } else if (!http_ip.empty()) {
     ip = std::move(http_ip);
@@ -182,13 +187,44 @@ void resolve_ip_addresses(const top_members& top, std::string_view platform,
                  || platform == "objc")) {
     ip = std::string{client_ip};
   } else {
-    return;
+    return {};
   }
   auto value = quoted_text(ip);
   if (has_user)
     edits.push_back({user_key, with_member(user, "ip_address", value)});
   else
     edits.push_back({user_key, "{\"ip_address\":" + value + "}"});
+  return ip;
+}
+
+/// Sentry's EventUser.tag_value: the first of id, email, username and ip
+/// address that is set, with its prefix.
+std::string user_tag(const top_members& top, std::string_view ip) {
+  dom::element user_el;
+  dom::object user;
+  if ((top.get("user", user_el)
+       || top.get("sentry.interfaces.User", user_el))
+      && user_el.get_object().get(user) == simdjson::SUCCESS) {
+    dom::element id;
+    if (member(user, "id", id)) {
+      // Relay reads the id leniently: a number is its text.
+      int64_t i = 0;
+      uint64_t u = 0;
+      if (auto s = get_string(id); !s.empty())
+        return "id:" + std::string{s};
+      if (id.get_int64().get(i) == simdjson::SUCCESS)
+        return "id:" + std::to_string(i);
+      if (id.get_uint64().get(u) == simdjson::SUCCESS)
+        return "id:" + std::to_string(u);
+    }
+    if (auto email = member_string(user, "email"); !email.empty())
+      return "email:" + std::string{email};
+    if (auto name = member_string(user, "username"); !name.empty())
+      return "username:" + std::string{name};
+  }
+  if (!ip.empty())
+    return "ip:" + std::string{ip};
+  return {};
 }
 
 } // namespace
@@ -316,7 +352,9 @@ normalize_event(std::string_view json, uint64_t project_id, double received,
     edits.push_back({"platform", quoted_text(out.platform)});
   }
 
-  resolve_ip_addresses(top, top.string("platform"), opts.client_ip, edits);
+  auto user_ip
+    = resolve_ip_addresses(top, top.string("platform"), opts.client_ip, edits);
+  out.user_identity = user_tag(top, user_ip);
 
   auto excs = exception_values(top);
   out.grouping_hash = grouping_hash(top, excs);

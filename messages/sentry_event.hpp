@@ -27,6 +27,11 @@ struct normalized_event {
   double timestamp = 0;
   /// The event says `"type": "transaction"` (counted in that category).
   bool transaction = false;
+  /// The user as Sentry's EventUser tags it (`sentry:user`), what the
+  /// TSDB's users-affected counts record: "id:{id}", else "email:{email}",
+  /// else "username:{username}", else "ip:{ip_address}" (the address after
+  /// the IP normalization below); "" when the event names no user.
+  std::string user_identity;
 };
 
 /// What normalization knows about an event beyond its JSON.
@@ -69,6 +74,8 @@ constexpr size_t max_event_depth = 128;
 ///   `user.ip_address` that are `"{{auto}}"` become `client_ip`; a user
 ///   without ip_address then takes a valid REMOTE_ADDR, else, for platforms
 ///   javascript, cocoa and objc only, `client_ip` (user created if absent).
+/// - user_identity from the user interface (`user`, else its legacy name),
+///   an `id` given as a number read as its digits.
 /// Errors: `errc::malformed` ("event is not a JSON object", "malformed JSON
 /// at byte N: ..."), `errc::too_large` (nesting deeper than max_event_depth).
 caf::expected<normalized_event>

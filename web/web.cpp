@@ -144,6 +144,7 @@ public:
     iopts.batch_size = static_cast<size_t>(cfg.get_int("ingest.batch-size"));
     iopts.fail_open = qopts->fail_open;
     iopts.buffer = services_.buffer;
+    iopts.buffer_group_counts = ingest_counts_through_buffer(cfg);
     iopts.tsdb = services_.tsdb;
     if (qopts->backend.backend == "memory")
       iopts.open_local_quotas = [bopts = qopts->backend] {

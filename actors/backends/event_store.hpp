@@ -44,6 +44,20 @@ struct group_outcome {
   /// True when this event created the group; a retry of that event
   /// (already stored) says so again (groups.first_event_id).
   bool is_new = false;
+  /// The event's node existed already (a retry of a stored event): it
+  /// counted nothing now.
+  bool duplicate = false;
+};
+
+/// What `store_batch` leaves to the write buffer when asked to: the count
+/// of one existing group's new events in the batch, and their latest
+/// timestamp (the group's row is not touched by the batch's transaction).
+struct group_count {
+  int64_t group_id = 0;
+  /// Events of the batch that joined the group (retries not counted).
+  int64_t times_seen = 0;
+  /// The latest of their timestamps, Unix seconds.
+  double last_seen = 0;
 };
 
 /// What `store_batch` writes into the task outbox (`vigil_outbox`) in the
@@ -107,9 +121,18 @@ public:
   /// stored. A transaction's outcome is group 0, not new. With `outbox`,
   /// the batch's outbox row is written and the settled rows are deleted in
   /// the same transaction. On error nothing of the batch is stored.
+  ///
+  /// With `deferred` (buffer.ingest-counters: buffer), a group that exists
+  /// already is not updated: its count and latest timestamp are appended to
+  /// `deferred`, one entry per group, for the caller to send to the write
+  /// buffer after the commit. A new group is still inserted here, with the
+  /// count, first and last seen of the batch's events that created it; an
+  /// insert that finds the group created meanwhile (another node) defers
+  /// its count too. `deferred` is cleared first, and left empty on error.
   caf::expected<std::vector<group_outcome>>
   store_batch(const std::vector<stored_event>& events,
-              outbox_write* outbox = nullptr);
+              outbox_write* outbox = nullptr,
+              std::vector<group_count>* deferred = nullptr);
 
   /// Outbox rows with an id in (`after_id`, `until_id`], oldest first, at
   /// most `limit`: the tasks a node republishes at start.

@@ -79,6 +79,15 @@ std::string upsert_group_sql(sql_dialect d) {
            " RETURNING id, first_event_id";
 }
 
+// A new group only: an existing one's counters go through the write
+// buffer (store_batch's `deferred`), so the batch does not rewrite its row.
+constexpr std::string_view insert_group_sql =
+  "INSERT INTO groups (project_id, hash, title, culprit, first_seen,"
+  " last_seen, times_seen, status, first_event_id)"
+  " VALUES (?, ?, ?, ?, ?, ?, ?, 'unresolved', ?)"
+  " ON CONFLICT (project_id, hash) DO NOTHING"
+  " RETURNING id, first_event_id";
+
 constexpr std::string_view find_group_sql =
   "SELECT id, first_event_id FROM groups WHERE project_id = ? AND hash = ?";
 
@@ -203,10 +212,13 @@ caf::error event_store::migrate(sql_connection& db) {
 
 caf::expected<std::vector<group_outcome>>
 event_store::store_batch(const std::vector<stored_event>& events,
-                         outbox_write* outbox) {
+                         outbox_write* outbox,
+                         std::vector<group_count>* deferred) {
   std::vector<group_outcome> out(events.size());
   if (outbox != nullptr)
     outbox->written = 0;
+  if (deferred != nullptr)
+    deferred->clear();
   if (events.empty() && (outbox == nullptr || outbox->settled.empty()))
     return out;
   // One upsert per group, not per event: bursts of one issue are the
@@ -219,6 +231,8 @@ event_store::store_batch(const std::vector<stored_event>& events,
     std::vector<size_t> members; // indexes into events
   };
   std::map<std::pair<uint64_t, std::string_view>, group_work> groups;
+  // Handed to `deferred` only once the batch is committed.
+  std::vector<group_count> counts;
   sql_transaction tx{*db_};
   if (auto err = tx.start())
     return err;
@@ -230,6 +244,7 @@ event_store::store_batch(const std::vector<stored_event>& events,
                       : nodes_.insert_encoded_if_absent(id, ev.encoded);
     if (!inserted)
       return std::move(inserted.error());
+    out[i].duplicate = !*inserted;
     // Transactions are stored, and that is all: no issue, no count.
     if (ev.transaction)
       continue;
@@ -256,7 +271,25 @@ event_store::store_batch(const std::vector<stored_event>& events,
     // schema version 2: then no retry is new).
     std::string first_event;
     caf::expected<sql_rows> rows{sql_rows{}};
-    if (g.count > 0) {
+    if (g.count > 0 && deferred != nullptr) {
+      // Existing groups (the common case) cost one read, and their count
+      // goes to the buffer; only a missing one is inserted.
+      rows = db_->query(find_group_sql, {project, hash});
+      bool defer = rows && !rows->empty();
+      if (rows && rows->empty()) {
+        rows = db_->query(insert_group_sql,
+                          {project, hash, g.first->title, g.first->culprit,
+                           g.first_seen, g.last_seen, g.count,
+                           g.first->event_id});
+        if (rows && rows->empty()) {
+          // Created meanwhile by another node's batch: count in it.
+          rows = db_->query(find_group_sql, {project, hash});
+          defer = true;
+        }
+      }
+      if (rows && !rows->empty() && defer)
+        counts.push_back({rows->get_int64(0, 0), g.count, g.last_seen});
+    } else if (g.count > 0) {
       rows = db_->query(upsert, {project, hash, g.first->title,
                                  g.first->culprit, g.first_seen, g.last_seen,
                                  g.count, g.first->event_id});
@@ -313,6 +346,8 @@ event_store::store_batch(const std::vector<stored_event>& events,
       outbox->written = 0;
     return err;
   }
+  if (deferred != nullptr)
+    *deferred = std::move(counts);
   return out;
 }
 

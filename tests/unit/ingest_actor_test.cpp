@@ -25,7 +25,9 @@
 #include "actors/backends/quota.hpp"
 #include "actors/ingest.hpp"
 #include "actors/quota.hpp"
+#include "actors/tsdb.hpp"
 #include "adapters/http.hpp"
+#include "messages/clock.hpp"
 #include "messages/errors.hpp"
 #include "messages/task_body.hpp"
 #include "tests/unit/deterministic_config.hpp"
@@ -721,4 +723,314 @@ TEST_CASE_METHOD(ingest_fixture,
   CHECK(st["last_error"]
         == "quota check failed: quota store: the stub store is down");
   CHECK(broker_ctl->published.size() == (fail_open ? 2u : 0u));
+}
+
+// -- group counts through the write buffer, counts to the TSDB -----------------
+
+namespace {
+
+/// A buffer actor the test steers: requests are held until `release`
+/// (answered true or false), or answered at once with `auto_answer`.
+using stub_buffer_actor
+  = buffer_actor::extend<caf::reacts_to<caf::ok_atom, bool>>;
+
+/// What the stub buffer saw (shared with the test).
+struct buffer_seen {
+  std::vector<std::vector<buffer_incr>> requests;
+};
+
+struct stub_buffer_state {
+  static inline const char* name = "test.stub_buffer";
+  std::vector<caf::typed_response_promise<bool>> waiting;
+};
+
+stub_buffer_actor::behavior_type
+stub_buffer(stub_buffer_actor::stateful_pointer<stub_buffer_state> self,
+            std::shared_ptr<buffer_seen> seen) {
+  return {
+    [=](incr_atom, std::vector<buffer_incr>& xs) -> caf::result<bool> {
+      seen->requests.push_back(std::move(xs));
+      auto rp = self->make_response_promise<bool>();
+      self->state.waiting.push_back(rp);
+      return rp;
+    },
+    [=](incr_atom, buffer_batch&) -> caf::result<bool> { return true; },
+    [=](incr_atom, buffer_incr&) {},
+    [=](batch_atom) {},
+    [=](poll_atom) {},
+    [=](flush_atom) -> caf::result<bool> { return true; },
+    [=](status_atom) -> caf::result<actor_status> { return actor_status{}; },
+    [=](caf::ok_atom, bool held) {
+      for (auto& rp : self->state.waiting)
+        rp.deliver(held);
+      self->state.waiting.clear();
+    },
+  };
+}
+
+/// What the stub TSDB was told (shared with the test).
+struct tsdb_seen {
+  std::vector<std::pair<std::vector<tsdb_incr>, std::vector<tsdb_record>>>
+    told;
+};
+
+/// A TSDB actor that keeps what it was told.
+tsdb_actor::behavior_type stub_tsdb(std::shared_ptr<tsdb_seen> seen) {
+  return {
+    [=](record_atom, std::vector<tsdb_incr>& incrs,
+        std::vector<tsdb_record>& records) {
+      seen->told.emplace_back(std::move(incrs), std::move(records));
+    },
+    [=](batch_atom) {},
+    [=](tsdb_query&) -> caf::result<tsdb_answer> { return tsdb_answer{}; },
+    [=](status_atom) -> caf::result<actor_status> { return actor_status{}; },
+  };
+}
+
+struct counters_fixture : ingest_fixture {
+  stub_buffer_actor buffer;
+  tsdb_actor tsdb;
+
+  ~counters_fixture() {
+    if (buffer)
+      self->send_exit(buffer, caf::exit_reason::user_shutdown);
+    if (tsdb)
+      self->send_exit(tsdb, caf::exit_reason::user_shutdown);
+    sched.run();
+  }
+
+  std::shared_ptr<buffer_seen> buffer_saw = std::make_shared<buffer_seen>();
+  std::shared_ptr<tsdb_seen> tsdb_saw = std::make_shared<tsdb_seen>();
+
+  buffer_seen& buffer_state() {
+    return *buffer_saw;
+  }
+
+  tsdb_seen& tsdb_state() {
+    return *tsdb_saw;
+  }
+
+  /// Options with the stub buffer (group counts through it when
+  /// `buffered`) and the stub TSDB.
+  ingest_options counter_options(bool buffered) {
+    auto o = options();
+    o.quotas = real_quotas();
+    buffer = sys.spawn(stub_buffer, buffer_saw);
+    tsdb = sys.spawn(stub_tsdb, tsdb_saw);
+    o.buffer = caf::actor_cast<buffer_actor>(buffer);
+    o.buffer_group_counts = buffered;
+    o.buffer_timeout = 5s;
+    o.tsdb = tsdb;
+    return o;
+  }
+
+  void release_buffer(bool held) {
+    self->send(buffer, caf::ok_atom_v, held);
+  }
+
+  /// Posts an event document to /api/{project}/store/.
+  void post_json(const nlohmann::json& ev, uint64_t project = 1) {
+    http_request req;
+    req.message.method(boost::beast::http::verb::post);
+    req.message.target("/api/" + std::to_string(project) + "/store/");
+    req.message.set("X-Sentry-Auth",
+                    "Sentry sentry_version=7, sentry_key="
+                      + (project == 2 ? key_limited : key_open));
+    req.message.body() = ev.dump();
+    req.remote_ip = "127.0.0.1";
+    endpoint->handle(std::move(req), project, false,
+                     [this](http_response r) {
+                       answers.push_back(std::move(r));
+                     });
+  }
+
+  std::optional<group_row> group_of(uint64_t project) {
+    auto store = event_store::open(db_url);
+    REQUIRE(store);
+    auto groups = (*store)->list_groups(project);
+    REQUIRE(groups);
+    if (groups->empty())
+      return std::nullopt;
+    return groups->front();
+  }
+};
+
+int64_t count_of(const std::vector<tsdb_incr>& xs, tsdb_model model,
+                 const tsdb_key& key) {
+  int64_t n = 0;
+  for (auto& x : xs)
+    if (x.model == model && x.key.id == key.id && x.key.text == key.text)
+      n += x.count;
+  return n;
+}
+
+} // namespace
+
+TEST_CASE_METHOD(counters_fixture,
+                 "an existing group's counts go through the buffer, and the "
+                 "answer waits for it", "[ingest][actor][buffer]") {
+  start(counter_options(true));
+  // A new group is inserted by the batch's transaction, counted there.
+  post(id('a'));
+  sched.run();
+  REQUIRE(answers.size() == 1);
+  CHECK(answers[0].status == 200);
+  CHECK(buffer_state().requests.empty());
+  auto g = group_of(1);
+  REQUIRE(g);
+  CHECK(g->times_seen == 1);
+  // Two more of it: one increment of times_seen 2, and no answer before the
+  // buffer holds it; the row is not written by the batch.
+  post(id('b'));
+  post(id('c'));
+  sched.run();
+  CHECK(answers.size() == 1);
+  REQUIRE(buffer_state().requests.size() == 1);
+  auto& incrs = buffer_state().requests[0];
+  REQUIRE(incrs.size() == 1);
+  CHECK(incrs[0].model == "sentry.group");
+  CHECK(incrs[0].columns == std::map<std::string, int64_t>{{"times_seen", 2}});
+  CHECK(incrs[0].filters.at("id") == buffer_value::of(g->id));
+  REQUIRE(incrs[0].extra.count("last_seen") == 1);
+  CHECK(incrs[0].extra.at("last_seen").type == "dt");
+  CHECK(group_of(1)->times_seen == 1);
+  // The stored events' tasks went out before the answer waits.
+  CHECK(broker_ctl->published.size() == 3);
+  // Meanwhile the next batch goes on: a new group, answered at once.
+  post(id('d'), 1, "other");
+  sched.run();
+  REQUIRE(answers.size() == 2);
+  CHECK(answers[1].body.find(id('d')) != std::string::npos);
+  release_buffer(true);
+  sched.run();
+  REQUIRE(answers.size() == 4);
+  CHECK(answers[2].status == 200);
+  CHECK(answers[3].status == 200);
+  // A retry of a stored event counts nothing: no increment, answered.
+  post(id('b'));
+  sched.run();
+  REQUIRE(answers.size() == 5);
+  CHECK(answers[4].status == 200);
+  CHECK(buffer_state().requests.size() == 1);
+  auto st = status();
+  CHECK(st["group_counts"] == "buffer");
+  CHECK(st["buffer_incrs"] == "1");
+  CHECK(st["buffer_unconfirmed"] == "0");
+  CHECK(st["errors"] == "0");
+}
+
+TEST_CASE_METHOD(counters_fixture,
+                 "a buffer that refuses or does not answer still gets the "
+                 "batch answered 200", "[ingest][actor][buffer]") {
+  start(counter_options(true));
+  post(id('a'));
+  sched.run();
+  REQUIRE(answers.size() == 1);
+  SECTION("refused") {
+    post(id('b'));
+    sched.run();
+    CHECK(answers.size() == 1);
+    release_buffer(false);
+    sched.run();
+  }
+  SECTION("timed out") {
+    post(id('b'));
+    sched.run();
+    sched.clock().advance_time(4s);
+    sched.run();
+    CHECK(answers.size() == 1); // not timed out yet
+    sched.clock().advance_time(1s);
+    sched.run();
+  }
+  REQUIRE(answers.size() == 2);
+  CHECK(answers[1].status == 200);
+  CHECK(stored(1, id('b')).is_object());
+  auto st = status();
+  CHECK(st["buffer_unconfirmed"] == "1");
+  CHECK(st["last_error"].find("buffer:") != std::string::npos);
+  // A late answer finds no one waiting: nothing is answered twice.
+  release_buffer(true);
+  sched.run();
+  CHECK(answers.size() == 2);
+}
+
+TEST_CASE_METHOD(counters_fixture,
+                 "with buffer.ingest-counters transaction the batch counts "
+                 "its groups itself", "[ingest][actor][buffer]") {
+  start(counter_options(false));
+  post(id('a'));
+  post(id('b'));
+  sched.run();
+  post(id('c'));
+  sched.run();
+  REQUIRE(answers.size() == 3);
+  CHECK(buffer_state().requests.empty());
+  CHECK(group_of(1)->times_seen == 3);
+  CHECK(status()["group_counts"] == "transaction");
+}
+
+TEST_CASE_METHOD(counters_fixture,
+                 "each batch tells the TSDB its counts and users",
+                 "[ingest][actor][tsdb]") {
+  start(counter_options(true));
+  auto before = now_unix_us() / 1000000;
+  // Project 2 (organization 1, key 3) takes 2 errors an hour.
+  post_json({{"event_id", id('a')}, {"message", "boom"},
+             {"user", {{"id", 42}, {"email", "a@example.com"}}}},
+            2);
+  post_json({{"event_id", id('b')}, {"message", "boom"},
+             {"user", {{"email", "b@example.com"}}}},
+            2);
+  post_json({{"event_id", id('c')}, {"message", "boom"}}, 2);
+  sched.run();
+  auto after = now_unix_us() / 1000000;
+  REQUIRE(answers.size() == 3);
+  CHECK(answers[2].status == 429);
+  REQUIRE(tsdb_state().told.size() == 1);
+  auto& [incrs, records] = tsdb_state().told[0];
+  for (auto& x : incrs) {
+    CHECK(x.timestamp >= before);
+    CHECK(x.timestamp <= after);
+    CHECK(!x.environment_id);
+  }
+  auto group = group_of(2);
+  REQUIRE(group);
+  using m = tsdb_model;
+  CHECK(count_of(incrs, m::project, tsdb_key::of(2)) == 2);
+  CHECK(count_of(incrs, m::group, tsdb_key::of(group->id)) == 2);
+  // Received counts every outcome; rejected is the part a quota refused.
+  CHECK(count_of(incrs, m::project_total_received, tsdb_key::of(2)) == 3);
+  CHECK(count_of(incrs, m::project_total_rejected, tsdb_key::of(2)) == 1);
+  CHECK(count_of(incrs, m::organization_total_received, tsdb_key::of(1)) == 3);
+  CHECK(count_of(incrs, m::organization_total_rejected, tsdb_key::of(1)) == 1);
+  CHECK(count_of(incrs, m::key_total_received, tsdb_key::of(3)) == 3);
+  CHECK(count_of(incrs, m::key_total_rejected, tsdb_key::of(3)) == 1);
+  CHECK(count_of(incrs, m::project_total_blacklisted, tsdb_key::of(2)) == 0);
+  CHECK(count_of(incrs, m::organization_outcomes,
+                 tsdb_key::of(std::string{"1:error:accepted"}))
+        == 2);
+  CHECK(count_of(incrs, m::organization_outcomes,
+                 tsdb_key::of(std::string{"1:error:rate_limited"}))
+        == 1);
+  std::map<int, std::vector<std::string>> users;
+  for (auto& r : records) {
+    if (r.model == m::users_affected_by_group)
+      CHECK(r.key.id == group->id);
+    else
+      CHECK(r.key.id == 2);
+    users[static_cast<int>(r.model)] = r.values;
+  }
+  std::vector<std::string> want{"id:42", "email:b@example.com"};
+  CHECK(users[static_cast<int>(m::users_affected_by_group)] == want);
+  CHECK(users[static_cast<int>(m::users_affected_by_project)] == want);
+  // A retry of a stored event was counted when it was first stored.
+  post_json({{"event_id", id('a')}, {"message", "boom"}}, 1);
+  post_json({{"event_id", id('a')}, {"message", "boom"}}, 1);
+  sched.run();
+  REQUIRE(tsdb_state().told.size() == 2);
+  auto& [incrs2, records2] = tsdb_state().told[1];
+  CHECK(count_of(incrs2, m::project, tsdb_key::of(1)) == 1);
+  CHECK(count_of(incrs2, m::project_total_received, tsdb_key::of(1)) == 1);
+  CHECK(records2.empty());
+  CHECK(status()["tsdb_batches"] == "2");
 }
