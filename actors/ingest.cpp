@@ -154,10 +154,11 @@ void buffer_unconfirmed(self_ptr self, const std::string& why) {
 }
 
 /// Sentry's Buffer.incr(Group, {times_seen: n}, {id}, {last_seen}), one
-/// per group of the batch.
-std::vector<buffer_incr> group_incrs(const std::vector<group_count>& counts) {
-  std::vector<buffer_incr> out;
-  out.reserve(counts.size());
+/// row per group of the batch, already summed: the batch says how many
+/// events (increments) its rows add up, which the buffer's figures count.
+buffer_batch group_incrs(const std::vector<group_count>& counts) {
+  buffer_batch out;
+  out.rows.reserve(counts.size());
   for (const auto& c : counts) {
     buffer_incr x;
     x.model = "sentry.group";
@@ -167,7 +168,8 @@ std::vector<buffer_incr> group_incrs(const std::vector<group_count>& counts) {
     // latest_columns), so last_seen never moves backwards.
     x.extra.emplace("last_seen", buffer_value::of_datetime(static_cast<int64_t>(
                                    std::llround(c.last_seen * 1e6))));
-    out.push_back(std::move(x));
+    out.rows.push_back(std::move(x));
+    out.increments += static_cast<uint64_t>(std::max<int64_t>(0, c.times_seen));
   }
   return out;
 }

@@ -23,7 +23,6 @@ sql_down_during_flush: a node on a private PostgreSQL, its buffer on Redis
 Run: /usr/bin/python3 tests/faults/test_buffer_faults.py (VIGIL_BIN).
 """
 
-import http.client
 import json
 import os
 import shutil
@@ -31,15 +30,14 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), "interop"))
 
 from harness import (Proc, free_port, run_checks, skip, start_redis,  # noqa: E402
-                     tmp_root, vigil_bin, wait_until)
-from ingest_common import KEY_A, Node  # noqa: E402
+                     vigil_bin, wait_until)
+from ingest_common import KEY_A, Node, burst_then_kill  # noqa: E402
 
 AUTH = {"X-Sentry-Auth": f"Sentry sentry_version=7, sentry_key={KEY_A}",
         "Content-Type": "application/json"}
@@ -64,24 +62,6 @@ def event_body(event_id, title):
                        "extra": {"pad": "x" * 1500}})
 
 
-def poster(port, title, sent, answered, stop, errors):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    while not stop.is_set():
-        event_id = uuid.uuid4().hex
-        sent.append(event_id)
-        try:
-            conn.request("POST", "/api/1/store/", event_body(event_id, title),
-                         AUTH)
-            resp = conn.getresponse()
-            data = resp.read()
-        except (OSError, http.client.HTTPException):
-            return  # the node is gone
-        if resp.status == 200:
-            answered.append(json.loads(data)["id"])
-        else:
-            errors.append((resp.status, data[:200]))
-
-
 def seen_or_none(node, title):
     """times_seen, or None while the read API fails (its database
     connection is opened again after PostgreSQL restarted)."""
@@ -103,25 +83,8 @@ def check_kill_after_burst_redis():
     r = redis_server.fresh_db(21)
     extra = buffered_config(redis_server, 21, "buffer.flush-interval: 1\n")
     first = Node("buffer-kill-1", extra=extra).start()
-    sent, answered, errors = [], [], []
-    stop = threading.Event()
-    threads = [threading.Thread(target=poster,
-                                args=(first.port, "burst", sent, answered,
-                                      stop, errors))
-               for _ in range(8)]
-    for t in threads:
-        t.start()
-    try:
-        wait_until(lambda: len(answered) >= 300, 60, "300 answered events")
-        os.kill(first.proc.pid, signal.SIGKILL)
-        first.proc.expected_exit = True
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(15)
-    first.proc.wait(10)
-    assert not errors, f"non-200 answers before the kill: {errors[:5]}"
-    ids = list(answered)
+    sent = []
+    ids = burst_then_kill(first, 300, lambda i: event_body(i, "burst"), sent)
     second = Node("buffer-kill-2", data_dir=first.data_dir,
                   extra=extra).start()
     try:

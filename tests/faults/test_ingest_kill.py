@@ -20,67 +20,15 @@ kill_redis_tasks: the same on a redis:// broker (visibility timeout 2 s,
 Run: /usr/bin/python3 tests/faults/test_ingest_kill.py (VIGIL_BIN).
 """
 
-import http.client
-import json
 import os
 import re
-import signal
 import sys
-import threading
-import time
-import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), "interop"))
 
 from harness import run_checks, start_redis, wait_until  # noqa: E402
-from ingest_common import KEY_A, Node  # noqa: E402
-
-AUTH = {"X-Sentry-Auth": f"Sentry sentry_version=7, sentry_key={KEY_A}",
-        "Content-Type": "application/json"}
-
-
-def poster(port, answered, stop, errors):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    while not stop.is_set():
-        event_id = uuid.uuid4().hex
-        body = json.dumps({"event_id": event_id, "message": "burst",
-                           "fingerprint": ["burst"],
-                           "extra": {"pad": "x" * 1500}})
-        try:
-            conn.request("POST", "/api/1/store/", body, AUTH)
-            resp = conn.getresponse()
-            data = resp.read()
-        except (OSError, http.client.HTTPException):
-            return  # the node is gone
-        if resp.status == 200:
-            answered.append(json.loads(data)["id"])
-        else:
-            errors.append((resp.status, data[:200]))
-
-
-def burst_then_kill(node, want):
-    """Posts from 8 threads until `want` events were answered, kills the
-    node with SIGKILL mid-burst, and returns the ids answered 200."""
-    answered, errors = [], []
-    stop = threading.Event()
-    threads = [threading.Thread(target=poster,
-                                args=(node.port, answered, stop, errors))
-               for _ in range(8)]
-    for t in threads:
-        t.start()
-    try:
-        wait_until(lambda: len(answered) >= want, 60,
-                   f"{want} answered events")
-        os.kill(node.proc.pid, signal.SIGKILL)
-        node.proc.expected_exit = True
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(15)
-    node.proc.wait(10)
-    assert not errors, f"non-200 answers before the kill: {errors[:5]}"
-    return list(answered)
+from ingest_common import Node, burst_then_kill  # noqa: E402
 
 
 def check_kill_after_burst():

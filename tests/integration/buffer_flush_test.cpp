@@ -242,13 +242,8 @@ TEST_CASE("flush_all applies everything pending and every unfinished take",
     auto f = buffer_flusher::open(flush_options(o, url));
     REQUIRE(f);
     auto& flusher = **f;
-    std::vector<int64_t> groups;
-    std::vector<buffer_incr> batch;
-    for (int i = 0; i < 20; ++i) {
-      groups.push_back(add_group(flusher.db(), o.backend + std::to_string(i)));
-      batch.push_back(seen(groups.back(), 3, 0));
-    }
-    REQUIRE_FALSE(flusher.store().incr(batch, 100));
+    auto groups = pending_groups(flusher.db(), flusher.store(), o.backend, 20,
+                                 3);
     // A take whose flush died before applying it.
     auto dead = flusher.store().take(seen(groups[0], 1, 0).row_key(), 100);
     REQUIRE(dead);
@@ -269,14 +264,8 @@ TEST_CASE("flush_pending applies what is pending under the same locks",
     auto f = buffer_flusher::open(flush_options(o, url));
     REQUIRE(f);
     auto& flusher = **f;
-    std::vector<int64_t> groups;
-    std::vector<buffer_incr> batch;
-    for (int i = 0; i < 30; ++i) {
-      groups.push_back(add_group(flusher.db(), "fp" + o.backend
-                                                 + std::to_string(i)));
-      batch.push_back(seen(groups.back(), 5, 0));
-    }
-    REQUIRE_FALSE(flusher.store().incr(batch, 100));
+    auto groups = pending_groups(flusher.db(), flusher.store(),
+                                 "fp" + o.backend, 30, 5);
     // Another holder has one row's lock: that row waits for the next flush.
     auto held = buffer_lock_key(seen(groups[0], 1, 0).row_key());
     REQUIRE(*flusher.store().try_lock(held, "someone-else", 10s));

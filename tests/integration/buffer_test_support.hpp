@@ -98,6 +98,22 @@ inline int64_t add_group(sql_connection& db, const std::string& hash) {
   return r->get_int64(0, 0);
 }
 
+/// `n` new groups (hashes `prefix` + index) with `count` increments of
+/// times_seen each in `store`, pending at time 100; returns their ids.
+inline std::vector<int64_t> pending_groups(sql_connection& db,
+                                           buffer_backend& store,
+                                           const std::string& prefix, int n,
+                                           int64_t count) {
+  std::vector<int64_t> groups;
+  std::vector<buffer_incr> batch;
+  for (int i = 0; i < n; ++i) {
+    groups.push_back(add_group(db, prefix + std::to_string(i)));
+    batch.push_back(seen(groups.back(), count, 0));
+  }
+  REQUIRE_FALSE(store.incr(batch, 100));
+  return groups;
+}
+
 inline std::pair<int64_t, double> counts_of(sql_connection& db, int64_t id) {
   auto r = db.query("SELECT times_seen, last_seen FROM groups WHERE id = ?",
                     {id});

@@ -6,9 +6,13 @@ Run the tests with /usr/bin/python3 (Debian's python3-sentry-sdk)."""
 import gzip
 import http.client
 import json
+import os
+import signal
 import socket
+import threading
 import time
 import urllib.request
+import uuid
 
 from harness import Proc, free_port, run_checks, tmp_root, vigil_bin, wait_until
 
@@ -212,3 +216,58 @@ def run_node_checks(checks, current_node):
             if rc != 0:
                 print(f"FAIL node_clean_exit: exit status {rc}\n"
                       f"{node.proc.log_tail()}", flush=True)
+
+
+def burst_body(event_id, title="burst"):
+    """An error event of the issue `title`, padded to about 1.5 kB."""
+    return json.dumps({"event_id": event_id, "message": title,
+                       "fingerprint": [title],
+                       "extra": {"pad": "x" * 1500}})
+
+
+def _burst_poster(port, body, sent, answered, stop, errors):
+    """Posts events on one keep-alive connection until `stop` or the node
+    is gone; ids go to `sent` before posting and to `answered` on a 200."""
+    auth = {"X-Sentry-Auth": f"Sentry sentry_version=7, sentry_key={KEY_A}",
+            "Content-Type": "application/json"}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    while not stop.is_set():
+        event_id = uuid.uuid4().hex
+        sent.append(event_id)
+        try:
+            conn.request("POST", "/api/1/store/", body(event_id), auth)
+            resp = conn.getresponse()
+            data = resp.read()
+        except (OSError, http.client.HTTPException):
+            return  # the node is gone
+        if resp.status == 200:
+            answered.append(json.loads(data)["id"])
+        else:
+            errors.append((resp.status, data[:200]))
+
+
+def burst_then_kill(node, want, body=burst_body, sent=None):
+    """Posts from 8 threads (project 1, key A) until `want` events were
+    answered, kills the node with SIGKILL mid-burst, and returns the ids
+    answered 200; `sent`, when given, gets every id posted."""
+    sent = [] if sent is None else sent
+    answered, errors = [], []
+    stop = threading.Event()
+    threads = [threading.Thread(target=_burst_poster,
+                                args=(node.port, body, sent, answered, stop,
+                                      errors))
+               for _ in range(8)]
+    for t in threads:
+        t.start()
+    try:
+        wait_until(lambda: len(answered) >= want, 60,
+                   f"{want} answered events")
+        os.kill(node.proc.pid, signal.SIGKILL)
+        node.proc.expected_exit = True
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(15)
+    node.proc.wait(10)
+    assert not errors, f"non-200 answers before the kill: {errors[:5]}"
+    return list(answered)

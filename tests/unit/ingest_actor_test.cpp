@@ -29,6 +29,7 @@
 #include "adapters/http.hpp"
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
+#include "messages/json_writer.hpp"
 #include "messages/task_body.hpp"
 #include "tests/unit/deterministic_config.hpp"
 #include "tests/unit/ingest_test_support.hpp"
@@ -43,6 +44,7 @@ namespace fs = std::filesystem;
 
 using vigil::testing::key_limited;
 using vigil::testing::key_open;
+using vigil::testing::count_of;
 
 // -- stubs --------------------------------------------------------------------
 
@@ -314,14 +316,19 @@ struct ingest_fixture : vigil::testing::deterministic_fixture {
   /// lands in `answers` when the pipeline gives it.
   void post_to(ingest_endpoint& ep, const std::string& event_id,
                uint64_t project, const std::string& message) {
-    nlohmann::json ev{{"event_id", event_id}, {"message", message}};
+    post_json_to(ep, {{"event_id", event_id}, {"message", message}}, project);
+  }
+
+  /// Posts the event document `ev` to /api/{project}/store/ of `ep`.
+  void post_json_to(ingest_endpoint& ep, const nlohmann::json& ev,
+                    uint64_t project) {
     http_request req;
     req.message.method(boost::beast::http::verb::post);
     req.message.target("/api/" + std::to_string(project) + "/store/");
     req.message.set("X-Sentry-Auth",
                     "Sentry sentry_version=7, sentry_key="
                       + (project == 2 ? key_limited : key_open));
-    req.message.body() = ev.dump();
+    req.message.body() = dump_json(ev);
     req.remote_ip = "127.0.0.1";
     ep.handle(std::move(req), project, false, [this](http_response r) {
       answers.push_back(std::move(r));
@@ -754,7 +761,12 @@ stub_buffer(stub_buffer_actor::stateful_pointer<stub_buffer_state> self,
       self->state.waiting.push_back(rp);
       return rp;
     },
-    [=](incr_atom, buffer_batch&) -> caf::result<bool> { return true; },
+    [=](incr_atom, buffer_batch& batch) -> caf::result<bool> {
+      seen->requests.push_back(std::move(batch.rows));
+      auto rp = self->make_response_promise<bool>();
+      self->state.waiting.push_back(rp);
+      return rp;
+    },
     [=](incr_atom, buffer_incr&) {},
     [=](batch_atom) {},
     [=](poll_atom) {},
@@ -830,18 +842,7 @@ struct counters_fixture : ingest_fixture {
 
   /// Posts an event document to /api/{project}/store/.
   void post_json(const nlohmann::json& ev, uint64_t project = 1) {
-    http_request req;
-    req.message.method(boost::beast::http::verb::post);
-    req.message.target("/api/" + std::to_string(project) + "/store/");
-    req.message.set("X-Sentry-Auth",
-                    "Sentry sentry_version=7, sentry_key="
-                      + (project == 2 ? key_limited : key_open));
-    req.message.body() = ev.dump();
-    req.remote_ip = "127.0.0.1";
-    endpoint->handle(std::move(req), project, false,
-                     [this](http_response r) {
-                       answers.push_back(std::move(r));
-                     });
+    post_json_to(*endpoint, ev, project);
   }
 
   std::optional<group_row> group_of(uint64_t project) {
@@ -854,15 +855,6 @@ struct counters_fixture : ingest_fixture {
     return groups->front();
   }
 };
-
-int64_t count_of(const std::vector<tsdb_incr>& xs, tsdb_model model,
-                 const tsdb_key& key) {
-  int64_t n = 0;
-  for (auto& x : xs)
-    if (x.model == model && x.key.id == key.id && x.key.text == key.text)
-      n += x.count;
-  return n;
-}
 
 } // namespace
 

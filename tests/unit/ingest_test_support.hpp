@@ -1,16 +1,18 @@
 #pragma once
 
 // What the ingest pipeline's tests share: the two projects they send to
-// (project 1 without a key limit, project 2 with one) and a fresh directory
-// for the SQLite database.
+// (project 1 without a key limit, project 2 with one), a fresh directory
+// for the SQLite database, and the sum of the TSDB counts of one series.
 
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <unistd.h>
 
 #include "config/organizations.hpp"
+#include "messages/tsdb_messages.hpp"
 
 namespace vigil::testing {
 
@@ -44,6 +46,16 @@ inline std::filesystem::path fresh_test_dir(const std::string& name) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;
+}
+
+/// The sum of the counts `xs` give the series (`model`, `key`).
+inline int64_t count_of(const std::vector<tsdb_incr>& xs, tsdb_model model,
+                        const tsdb_key& key) {
+  int64_t n = 0;
+  for (auto& x : xs)
+    if (x.model == model && x.key.id == key.id && x.key.text == key.text)
+      n += x.count;
+  return n;
 }
 
 } // namespace vigil::testing

@@ -11,8 +11,10 @@
 #include "actors/ingest_tsdb.hpp"
 #include "config/config.hpp"
 #include "messages/sentry_event.hpp"
+#include "tests/unit/ingest_test_support.hpp"
 
 using namespace vigil;
+using vigil::testing::count_of;
 
 namespace {
 
@@ -23,15 +25,6 @@ std::string identity_of(const std::string& json,
   auto ev = normalize_event(json, 1, 1700000000.0, opts);
   REQUIRE(ev);
   return ev->user_identity;
-}
-
-int64_t count_of(const std::vector<tsdb_incr>& xs, tsdb_model model,
-                 const tsdb_key& key) {
-  int64_t n = 0;
-  for (auto& x : xs)
-    if (x.model == model && x.key.id == key.id && x.key.text == key.text)
-      n += x.count;
-  return n;
 }
 
 bool through_buffer(const std::string& yaml) {
