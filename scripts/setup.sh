@@ -16,6 +16,8 @@ packages=(
   libboost-dev libsqlite3-dev libpq-dev zlib1g-dev
   # fast whole-buffer zlib-format compression of nodestore values (ISA-L)
   libisal-dev
+  # the filestore's S3 client and the mailer (libcurl), the chart renderer
+  libcurl4-openssl-dev libcairo2-dev libpango1.0-dev fonts-dejavu-core
 )
 if [ "${1:-}" != node ]; then
 packages+=(
@@ -29,6 +31,8 @@ packages+=(
   # the JavaScript clients (tests/js, installed by scripts/js-deps.sh) run
   # on node; the browser SDK runs in a headless chromium
   nodejs chromium
+  # the filestore's S3 interop peer (the S3 server itself is npm's s3rver)
+  python3-boto3
 )
 # Debian's npm, unless a node build that brings its own npm (NodeSource's
 # nodejs provides and conflicts with the npm package) is already there.
