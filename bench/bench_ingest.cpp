@@ -31,6 +31,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/backends/event_store.hpp"
+#include "adapters/redis.hpp"
 #include "messages/errors.hpp"
 #include "messages/sentry_event.hpp"
 
@@ -91,12 +92,11 @@ constexpr std::string_view builtin_event = R"j({"level":"error",)j"
   R"j("pypi:sentry-sdk","version":"1.9.10"}],"integrations":["django"]},)j"
   R"j("platform":"python"})j";
 
-/// The node and nginx, stopped by `fail` too.
-pid_t started_node = 0;
-pid_t started_nginx = 0;
+/// The nodes and nginx, stopped by `fail` too.
+std::vector<pid_t> started_pids;
 
 [[noreturn]] void fail(const std::string& text) {
-  for (auto pid : {started_nginx, started_node})
+  for (auto pid : started_pids)
     if (pid > 0) {
       ::kill(pid, SIGKILL);
       ::waitpid(pid, nullptr, 0);
@@ -364,7 +364,26 @@ std::string find_script(const std::string& given) {
   fail("cannot find bench/ingest_post.lua; pass --script PATH");
 }
 
-std::string node_config(uint16_t port, const fs::path& dir, size_t threads) {
+/// The configuration keys of a node whose counters run as `services` says
+/// (see bench_ingest_options::services).
+std::string services_config(std::string_view services,
+                            const std::string& redis_url) {
+  if (services == "off")
+    return "buffer.ingest-counters: transaction\ntsdb.backend: dummy\n";
+  if (services == "memory")
+    return "buffer.backend: memory\nbuffer.ingest-counters: buffer\n"
+           "tsdb.backend: memory\n";
+  if (services == "redis")
+    return fmt::format("redis.clusters: {{default: {{hosts: [\"{}\"]}}}}\n"
+                       "buffer.backend: redis\nbuffer.ingest-counters: buffer\n"
+                       "tsdb.backend: redis\n",
+                       redis_url);
+  return {};
+}
+
+std::string node_config(uint16_t port, const fs::path& dir, size_t threads,
+                        std::string_view services,
+                        const std::string& redis_url) {
   return fmt::format(R"(web.bind: "127.0.0.1:{}"
 web.threads: {}
 node.data-dir: "{}"
@@ -382,7 +401,8 @@ projects:
         public: "{}"
         rate-limit: {{count: 1000000000, window: 3600}}
 )",
-                     port, threads, (dir / "data").string(), bench_key);
+                     port, threads, (dir / "data").string(), bench_key)
+         + services_config(services, redis_url);
 }
 
 std::string nginx_config(uint16_t port, const fs::path& dir, size_t workers) {
@@ -468,6 +488,156 @@ int64_t node_queued(uint16_t port) {
   return j["queued"].get<int64_t>();
 }
 
+/// One node under measurement: its counters' services, where it runs, and
+/// what its rounds gave.
+struct measured_node {
+  std::string services;
+  fs::path dir;
+  uint16_t port = 0;
+  pid_t pid = 0;
+  std::vector<run_figures> rounds;
+  uint64_t answered = 0;
+  size_t runs = 0;
+  stored_counts stored;
+  bool stored_ok = false;
+  double peak_rss_mib = -1;
+
+  std::string url() const {
+    return fmt::format("http://127.0.0.1:{}/api/1/store/", port);
+  }
+  void count(const run_figures& r) {
+    answered += r.requests - r.non_2xx;
+    ++runs;
+  }
+};
+
+/// Starts `vigil run node` from this very binary, as a single node runs in
+/// production: its task workers consume the post_process and buffer tasks
+/// from the in-process broker.
+void start_node(measured_node& n, const std::string& exe,
+                const bench_ingest_options& opts) {
+  fs::create_directories(n.dir);
+  n.port = free_port();
+  write_file(n.dir / "node.yml",
+             node_config(n.port, n.dir, opts.threads, n.services,
+                         opts.redis_url));
+  auto log = n.dir / "node.log";
+  n.pid = spawn({exe, "--config", (n.dir / "node.yml").string(), "run", "node"},
+                log);
+  started_pids.push_back(n.pid);
+  wait_ready(n.pid, n.port, "/_health/", log, "the node");
+}
+
+/// Stops a node (SIGTERM: a memory buffer is applied to SQL on the way out,
+/// a Redis buffer's local sums reach Redis), applies what a Redis buffer
+/// still holds with `vigil buffer flush`, and counts what was stored.
+void stop_and_count(measured_node& n, const std::string& exe,
+                    const bench_ingest_options& opts) {
+  n.peak_rss_mib = peak_rss_mib(n.pid);
+  stop_process(n.pid, SIGTERM);
+  if (n.services == "redis") {
+    auto log = n.dir / "flush.log";
+    auto pid = spawn({exe, "--config", (n.dir / "node.yml").string(), "buffer",
+                      "flush"},
+                     log);
+    int status = 0;
+    if (::waitpid(pid, &status, 0) != pid || !WIFEXITED(status)
+        || WEXITSTATUS(status) != 0)
+      fail("vigil buffer flush failed:\n" + read_file(log));
+  }
+  n.stored = count_stored(n.dir);
+  // Each wrk run may stop with up to `connections` requests sent but not
+  // yet answered; the node stores those too.
+  auto in_flight = static_cast<int64_t>(opts.connections * n.runs);
+  auto answered = static_cast<int64_t>(n.answered);
+  n.stored_ok = n.stored.nodes >= answered
+                && n.stored.nodes - answered <= in_flight
+                && n.stored.times_seen == n.stored.nodes;
+}
+
+/// Fails unless the Redis database of --redis-url is empty: what an
+/// earlier run left in the buffer would be applied to this run's database.
+void require_empty_redis(const std::string& url) {
+  auto ep = parse_redis_url(url);
+  if (!ep)
+    fail("--redis-url: " + error_text(ep.error()));
+  auto conn = redis_connection::connect(*ep, std::chrono::seconds{2});
+  if (!conn)
+    fail("cannot reach the Redis of --redis-url: " + error_text(conn.error()));
+  auto n = conn->command({"DBSIZE"});
+  if (!n)
+    fail("DBSIZE on the Redis of --redis-url: " + error_text(n.error()));
+  if (n->as_int() != 0)
+    fail(fmt::format("the Redis database of --redis-url holds {} keys; give "
+                     "an empty one (redis://host:port/N)",
+                     n->as_int()));
+}
+
+double median_of(const std::vector<run_figures>& rs,
+                 double (*field)(const run_figures&)) {
+  std::vector<double> xs;
+  for (auto& r : rs)
+    xs.push_back(field(r));
+  return median(xs);
+}
+
+double ok_rate(const run_figures& r) { return r.ok_per_s; }
+double p50_of(const run_figures& r) { return r.p50_ms; }
+double p99_of(const run_figures& r) { return r.p99_ms; }
+double server_cpu_us(const run_figures& r) {
+  return r.requests > 0 ? r.server_cpu_s * 1e6 / double(r.requests) : 0;
+}
+double wrk_cpu_us(const run_figures& r) {
+  return r.requests > 0 ? r.wrk_cpu_s * 1e6 / double(r.requests) : 0;
+}
+
+/// A node's figures as the JSON output gives them.
+nlohmann::json node_json(const measured_node& n) {
+  uint64_t non_2xx = 0;
+  uint64_t socket_errors = 0;
+  auto rounds = nlohmann::json::array();
+  for (auto& r : n.rounds) {
+    non_2xx += r.non_2xx;
+    socket_errors += r.socket_errors;
+    rounds.push_back({{"per_s", std::round(r.ok_per_s)},
+                      {"p50_ms", r.p50_ms},
+                      {"p99_ms", r.p99_ms},
+                      {"server_cpu_s", r.server_cpu_s},
+                      {"wrk_cpu_s", r.wrk_cpu_s},
+                      {"other_load_cores", r.other_cores}});
+  }
+  return {{"services", n.services},
+          {"throughput_per_s", std::round(median_of(n.rounds, ok_rate))},
+          {"p50_ms", median_of(n.rounds, p50_of)},
+          {"p99_ms", median_of(n.rounds, p99_of)},
+          {"cpu_us_per_event", median_of(n.rounds, server_cpu_us)},
+          {"non_2xx", non_2xx},
+          {"socket_errors", socket_errors},
+          {"answered_2xx", n.answered},
+          {"stored_nodes", n.stored.nodes},
+          {"groups", n.stored.groups},
+          {"times_seen", n.stored.times_seen},
+          {"stored_ok", n.stored_ok},
+          {"peak_rss_mib", n.peak_rss_mib},
+          {"rounds", rounds}};
+}
+
+std::string node_line(const measured_node& n) {
+  uint64_t non_2xx = 0;
+  for (auto& r : n.rounds)
+    non_2xx += r.non_2xx;
+  return fmt::format(
+    "  node ({}): {:.0f} events/s, p50 {:.2f} ms, p99 {:.2f} ms, {:.1f} us "
+    "CPU/event\n"
+    "    stored: {} nodes, {} group(s), times_seen {}, answered 200: {} ({}); "
+    "non-2xx {}; peak RSS {:.0f} MiB\n",
+    n.services, median_of(n.rounds, ok_rate), median_of(n.rounds, p50_of),
+    median_of(n.rounds, p99_of), median_of(n.rounds, server_cpu_us),
+    n.stored.nodes, n.stored.groups, n.stored.times_seen, n.answered,
+    n.stored_ok ? "every answered event stored" : "MISMATCH", non_2xx,
+    n.peak_rss_mib);
+}
+
 } // namespace
 
 int bench_ingest_command(const config&, const bench_ingest_options& opts) {
@@ -480,6 +650,12 @@ int bench_ingest_command(const config&, const bench_ingest_options& opts) {
   }
   if (auto ev = normalize_event(event, 1, 0); !ev)
     fail("the event is not valid: " + error_text(ev.error()));
+  if (opts.services == "redis") {
+    if (opts.redis_url.empty())
+      fail("--services redis needs --redis-url redis://host:port/N (an empty "
+           "database)");
+    require_empty_redis(opts.redis_url);
+  }
   char tmpl[] = "/tmp/vigil-bench-ingest-XXXXXX";
   if (::mkdtemp(tmpl) == nullptr)
     fail("cannot create a temporary directory");
@@ -488,19 +664,16 @@ int bench_ingest_command(const config&, const bench_ingest_options& opts) {
   write_file(event_file, event);
   ::signal(SIGPIPE, SIG_IGN);
 
-  // The node: `vigil run node` from this very binary, as a single node runs
-  // in production: its task workers consume the post_process tasks from the
-  // in-process broker (with `run web` they would pile up in memory).
-  auto node_port = free_port();
-  write_file(dir / "node.yml", node_config(node_port, dir, opts.threads));
   std::error_code ec;
   auto exe = fs::read_symlink("/proc/self/exe", ec).string();
-  auto node_log = dir / "node.log";
-  auto node_pid = spawn({exe, "--config", (dir / "node.yml").string(), "run",
-                         "node"},
-                        node_log);
-  started_node = node_pid;
-  wait_ready(node_pid, node_port, "/_health/", node_log, "the node");
+  // The measured node first; with --against-off, a node whose counters are
+  // off (issue counts in the ingest transaction, no TSDB) beside it.
+  std::vector<measured_node> nodes;
+  nodes.push_back({.services = opts.services, .dir = dir / "node"});
+  if (opts.against_off)
+    nodes.push_back({.services = "off", .dir = dir / "node-off"});
+  for (auto& n : nodes)
+    start_node(n, exe, opts);
 
   // nginx with the same number of workers as the node has HTTP threads.
   auto nginx_port = free_port();
@@ -513,100 +686,82 @@ int bench_ingest_command(const config&, const bench_ingest_options& opts) {
                           (dir / "nginx-error.log").string(), "-c",
                           (dir / "nginx.conf").string()},
                          nginx_log);
-  started_nginx = nginx_pid;
+  started_pids.push_back(nginx_pid);
   wait_ready(nginx_pid, nginx_port, "/", nginx_log, "nginx");
 
-  auto node_url = fmt::format("http://127.0.0.1:{}/api/1/store/", node_port);
   auto nginx_url = fmt::format("http://127.0.0.1:{}/api/1/store/",
                                nginx_port);
-  server_proc node{node_pid, false};
   server_proc web{nginx_pid, true};
   auto wrk_out = dir / "wrk.out";
   int run_id = 1;
-  uint64_t node_answered = 0;
-  uint64_t node_runs = 0;
-  auto count_node = [&](const run_figures& r) {
-    node_answered += r.requests - r.non_2xx;
-    ++node_runs;
+  auto run_node = [&](measured_node& n, double seconds) {
+    auto r = run_wrk(opts, script, event_file, n.url(), seconds, run_id++,
+                     server_proc{n.pid, false}, wrk_out);
+    n.count(r);
+    return r;
   };
   // Warm-up: page in, grow buffers, create the group.
   double warm = std::min(3.0, opts.duration);
   run_wrk(opts, script, event_file, nginx_url, warm, run_id++, web, wrk_out);
-  count_node(run_wrk(opts, script, event_file, node_url, warm, run_id++, node,
-                     wrk_out));
+  for (auto& n : nodes)
+    run_node(n, warm);
   std::vector<run_figures> nginx_runs;
-  std::vector<run_figures> node_runs_fig;
   for (size_t i = 0; i < std::max<size_t>(1, opts.rounds); ++i) {
     nginx_runs.push_back(run_wrk(opts, script, event_file, nginx_url,
                                  opts.duration, run_id++, web, wrk_out));
-    auto r = run_wrk(opts, script, event_file, node_url, opts.duration,
-                     run_id++, node, wrk_out);
-    count_node(r);
-    node_runs_fig.push_back(r);
-    if (!opts.json)
-      std::cerr << fmt::format("round {}: nginx {:.0f}/s, node {:.0f}/s "
-                               "(p50 {:.2f} ms, p99 {:.2f} ms, {} non-2xx)\n",
-                               i + 1, nginx_runs.back().ok_per_s, r.ok_per_s,
-                               r.p50_ms, r.p99_ms, r.non_2xx);
+    // The nodes take turns going first, so that a drift of the machine's
+    // load during the run weighs on both alike.
+    for (size_t k = 0; k < nodes.size(); ++k) {
+      auto& n = nodes[(k + i) % nodes.size()];
+      n.rounds.push_back(run_node(n, opts.duration));
+    }
+    if (!opts.json) {
+      std::string line = fmt::format("round {}: nginx {:.0f}/s", i + 1,
+                                     nginx_runs.back().ok_per_s);
+      for (auto& n : nodes) {
+        auto& r = n.rounds.back();
+        line += fmt::format(", node ({}) {:.0f}/s (p50 {:.2f} ms, p99 "
+                            "{:.2f} ms, {} non-2xx)",
+                            n.services, r.ok_per_s, r.p50_ms, r.p99_ms,
+                            r.non_2xx);
+      }
+      std::cerr << line << "\n";
+    }
   }
   // Everything answered is committed; requests still in flight when wrk
   // stopped may still be queued: let them land before counting.
   auto deadline = clock_type::now() + std::chrono::seconds{10};
-  while (node_queued(node_port) != 0 && clock_type::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+  for (auto& n : nodes)
+    while (node_queued(n.port) != 0 && clock_type::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds{50});
   std::this_thread::sleep_for(std::chrono::milliseconds{200});
-  auto stored = count_stored(dir);
-  auto node_peak_rss_mib = peak_rss_mib(node_pid);
   stop_process(nginx_pid, SIGTERM);
-  stop_process(node_pid, SIGTERM);
+  for (auto& n : nodes)
+    stop_and_count(n, exe, opts);
 
-  auto pick = [](const std::vector<run_figures>& rs, auto field) {
-    std::vector<double> xs;
-    for (auto& r : rs)
-      xs.push_back(field(r));
-    return median(xs);
-  };
-  auto rate = pick(node_runs_fig, [](auto& r) { return r.ok_per_s; });
-  auto p50 = pick(node_runs_fig, [](auto& r) { return r.p50_ms; });
-  auto p99 = pick(node_runs_fig, [](auto& r) { return r.p99_ms; });
-  auto node_cpu_us = pick(node_runs_fig, [](auto& r) {
-    auto n = double(r.requests);
-    return n > 0 ? r.server_cpu_s * 1e6 / n : 0;
-  });
-  auto nginx_rate = pick(nginx_runs, [](auto& r) { return r.ok_per_s; });
-  auto nginx_p50 = pick(nginx_runs, [](auto& r) { return r.p50_ms; });
-  auto nginx_p99 = pick(nginx_runs, [](auto& r) { return r.p99_ms; });
-  auto nginx_cpu_us = pick(nginx_runs, [](auto& r) {
-    auto n = double(r.requests);
-    return n > 0 ? r.server_cpu_s * 1e6 / n : 0;
-  });
-  auto wrk_cpu_us = pick(node_runs_fig, [](auto& r) {
-    auto n = double(r.requests);
-    return n > 0 ? r.wrk_cpu_s * 1e6 / n : 0;
-  });
+  auto& node = nodes.front();
+  auto rate = median_of(node.rounds, ok_rate);
+  auto node_cpu_us = median_of(node.rounds, server_cpu_us);
+  auto nginx_rate = median_of(nginx_runs, ok_rate);
+  auto nginx_cpu_us = median_of(nginx_runs, server_cpu_us);
   std::vector<run_figures> all = nginx_runs;
-  all.insert(all.end(), node_runs_fig.begin(), node_runs_fig.end());
-  auto other = pick(all, [](auto& r) { return r.other_cores; });
-  uint64_t non_2xx = 0;
-  uint64_t socket_errors = 0;
-  for (auto& r : node_runs_fig) {
-    non_2xx += r.non_2xx;
-    socket_errors += r.socket_errors;
-  }
+  for (auto& n : nodes)
+    all.insert(all.end(), n.rounds.begin(), n.rounds.end());
+  auto other = median_of(all, [](const run_figures& r) {
+    return r.other_cores;
+  });
   double ratio = nginx_rate > 0 ? rate / nginx_rate : 0;
-  // Each wrk run may stop with up to `connections` requests sent but not
-  // yet answered; the node stores those too.
-  auto in_flight = static_cast<int64_t>(opts.connections * node_runs);
-  auto answered = static_cast<int64_t>(node_answered);
-  bool stored_ok = stored.nodes >= answered
-                   && stored.nodes - answered <= in_flight
-                   && stored.times_seen == stored.nodes;
+  double off_rate = opts.against_off ? median_of(nodes[1].rounds, ok_rate) : 0;
+  double services_ratio = off_rate > 0 ? rate / off_rate : 0;
+  bool stored_ok = std::all_of(nodes.begin(), nodes.end(),
+                               [](auto& n) { return n.stored_ok; });
   double load1 = 0;
   {
     std::ifstream in{"/proc/loadavg"};
     in >> load1;
   }
   if (opts.json) {
+    auto measured = node_json(node);
     nlohmann::json out{
       {"scenario", "ingest"},
       {"endpoint", "/api/1/store/"},
@@ -615,59 +770,64 @@ int bench_ingest_command(const config&, const bench_ingest_options& opts) {
       {"duration_s", opts.duration},
       {"rounds", std::max<size_t>(1, opts.rounds)},
       {"threads", opts.threads},
+      {"services", node.services},
       {"throughput_per_s", std::round(rate)},
-      {"p50_ms", p50},
-      {"p99_ms", p99},
+      {"p50_ms", measured["p50_ms"]},
+      {"p99_ms", measured["p99_ms"]},
       {"node_cpu_us_per_event", node_cpu_us},
       {"nginx_throughput_per_s", std::round(nginx_rate)},
-      {"nginx_p50_ms", nginx_p50},
-      {"nginx_p99_ms", nginx_p99},
+      {"nginx_p50_ms", median_of(nginx_runs, p50_of)},
+      {"nginx_p99_ms", median_of(nginx_runs, p99_of)},
       {"nginx_cpu_us_per_request", nginx_cpu_us},
-      {"wrk_cpu_us_per_request", wrk_cpu_us},
+      {"wrk_cpu_us_per_request", median_of(node.rounds, wrk_cpu_us)},
       {"ratio", ratio},
       {"cpu_ratio", node_cpu_us > 0 ? nginx_cpu_us / node_cpu_us : 0},
-      {"non_2xx", non_2xx},
-      {"socket_errors", socket_errors},
-      {"answered_2xx", node_answered},
-      {"stored_nodes", stored.nodes},
-      {"groups", stored.groups},
-      {"times_seen", stored.times_seen},
+      {"non_2xx", measured["non_2xx"]},
+      {"socket_errors", measured["socket_errors"]},
+      {"answered_2xx", node.answered},
+      {"stored_nodes", node.stored.nodes},
+      {"groups", node.stored.groups},
+      {"times_seen", node.stored.times_seen},
       {"stored_ok", stored_ok},
-      {"node_peak_rss_mib", node_peak_rss_mib},
+      {"node_peak_rss_mib", node.peak_rss_mib},
       {"other_load_cores", other},
       {"loadavg_1m", load1},
       {"cores", std::thread::hardware_concurrency()},
-      {"node_rounds", nlohmann::json::array()},
+      {"node_rounds", measured["rounds"]},
       {"nginx_rounds", nlohmann::json::array()}};
-    for (auto* rs : {&node_runs_fig, &nginx_runs})
-      for (auto& r : *rs)
-        out[rs == &nginx_runs ? "nginx_rounds" : "node_rounds"].push_back(
-          {{"per_s", std::round(r.ok_per_s)},
-           {"p50_ms", r.p50_ms},
-           {"p99_ms", r.p99_ms},
-           {"server_cpu_s", r.server_cpu_s},
-           {"wrk_cpu_s", r.wrk_cpu_s},
-           {"other_load_cores", r.other_cores}});
+    for (auto& r : nginx_runs)
+      out["nginx_rounds"].push_back({{"per_s", std::round(r.ok_per_s)},
+                                     {"p50_ms", r.p50_ms},
+                                     {"p99_ms", r.p99_ms},
+                                     {"server_cpu_s", r.server_cpu_s},
+                                     {"wrk_cpu_s", r.wrk_cpu_s},
+                                     {"other_load_cores", r.other_cores}});
+    if (opts.against_off) {
+      out["services_off"] = node_json(nodes[1]);
+      out["services_ratio"] = services_ratio;
+    }
     std::cout << out.dump() << std::endl;
   } else {
-    std::cout << fmt::format(
+    std::string text = fmt::format(
       "ingest (store endpoint, {} B event, {} connections, {} x {} s, "
-      "medians):\n"
-      "  node : {:.0f} events/s, p50 {:.2f} ms, p99 {:.2f} ms, "
-      "{:.1f} us CPU/event\n"
+      "medians):\n",
+      event.size(), opts.connections, std::max<size_t>(1, opts.rounds),
+      opts.duration);
+    for (auto& n : nodes)
+      text += node_line(n);
+    text += fmt::format(
       "  nginx: {:.0f} requests/s, p50 {:.2f} ms, p99 {:.2f} ms, "
       "{:.1f} us CPU/request\n"
-      "  ratio {:.2f} (CPU per request: nginx/node {:.2f}); "
-      "wrk {:.1f} us CPU/request; other load {:.2f} cores\n"
-      "  stored: {} nodes, {} group(s), times_seen {}, answered 200: {} "
-      "({}); non-2xx {}, socket errors {}; node peak RSS {:.0f} MiB\n",
-      event.size(), opts.connections, std::max<size_t>(1, opts.rounds),
-      opts.duration, rate, p50, p99, node_cpu_us, nginx_rate, nginx_p50,
-      nginx_p99, nginx_cpu_us, ratio,
-      node_cpu_us > 0 ? nginx_cpu_us / node_cpu_us : 0, wrk_cpu_us, other,
-      stored.nodes, stored.groups, stored.times_seen, node_answered,
-      stored_ok ? "every answered event stored" : "MISMATCH", non_2xx,
-      socket_errors, node_peak_rss_mib);
+      "  ratio to nginx {:.2f} (CPU per request: nginx/node {:.2f}); "
+      "wrk {:.1f} us CPU/request; other load {:.2f} cores\n",
+      nginx_rate, median_of(nginx_runs, p50_of), median_of(nginx_runs, p99_of),
+      nginx_cpu_us, ratio, node_cpu_us > 0 ? nginx_cpu_us / node_cpu_us : 0,
+      median_of(node.rounds, wrk_cpu_us), other);
+    if (opts.against_off)
+      text += fmt::format("  {} vs off: {:.3f} of the rate with the counters "
+                          "off\n",
+                          node.services, services_ratio);
+    std::cout << text;
   }
   std::cout.flush();
   if (!opts.keep)

@@ -25,6 +25,16 @@ struct bench_ingest_options {
   /// Keep the temporary directory (configs, logs, database).
   bool keep = false;
   bool json = false;
+  /// How the measured node counts events: "default" (the configuration's
+  /// defaults), "off" (issue counts in the ingest transaction, no TSDB),
+  /// "memory" or "redis" (issue counts through the write buffer, and the
+  /// TSDB, on that backend).
+  std::string services = "default";
+  /// Also runs a node with the counters "off" beside the measured one, in
+  /// every round, and reports the measured node's rate as a share of it.
+  bool against_off = false;
+  /// The Redis of --services redis (an empty database).
+  std::string redis_url;
 };
 
 /// `vigil bench ingest`: starts a node (`vigil run web`, a subprocess with
@@ -34,7 +44,8 @@ struct bench_ingest_options {
 /// POST with a static 200, then alternates wrk runs against both with the
 /// same script (bench/ingest_post.lua: keep-alive, a new event_id in every
 /// request). Prints the medians (events/s, p50, p99, CPU per event), the
-/// ratio to nginx, and whether the node stored every event it answered.
+/// ratio to nginx, and whether the node stored every event it answered
+/// (after a final flush of the write buffer).
 int bench_ingest_command(const config& cfg, const bench_ingest_options& opts);
 
 } // namespace vigil

@@ -347,6 +347,20 @@ int main(int argc, char** argv) {
                          "keep the temporary directory");
   bench_ingest->add_flag("--json", bench_ingest_opts.json,
                          "print one JSON object");
+  bench_ingest->add_option("--services", bench_ingest_opts.services,
+                           "how the node counts events: default (its "
+                           "configuration's defaults), off (issue counts in "
+                           "the ingest transaction, no TSDB), memory or "
+                           "redis (write buffer and TSDB on that backend)")
+    ->capture_default_str()
+    ->check(CLI::IsMember({"default", "off", "memory", "redis"}));
+  bench_ingest->add_flag("--against-off", bench_ingest_opts.against_off,
+                         "also run a node with the counters off beside it "
+                         "in every round and report the rate as a share of "
+                         "that node's");
+  bench_ingest->add_option("--redis-url", bench_ingest_opts.redis_url,
+                           "an empty Redis database for --services redis "
+                           "(redis://host:port/N)");
 
   // --config is accepted before or after the subcommand, on every level.
   add_config_option_everywhere(app, config_path);
