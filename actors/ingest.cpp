@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include <caf/actor_clock.hpp>
 #include <spdlog/spdlog.h>
@@ -120,6 +121,7 @@ struct event_meta {
   std::string category;
   int64_t quantity = 1;
   std::string user_identity;
+  std::string environment;
 };
 
 /// The answers of a batch, given once the buffer holds its group counts
@@ -174,6 +176,40 @@ buffer_batch group_incrs(const std::vector<group_count>& counts) {
   return out;
 }
 
+/// The environment id of each stored event's meta (0 for none), created in
+/// SQL when new. When that fails (logged) all are 0: the counts for all
+/// environments stand.
+std::vector<int64_t> environment_ids(self_ptr self,
+                                     const std::vector<ingest_job>& jobs,
+                                     const std::vector<event_meta>& metas) {
+  std::vector<int64_t> out(metas.size(), 0);
+  // Per organization, each name once: a batch has one or two.
+  std::map<uint64_t, std::vector<std::string>> names;
+  for (const auto& m : metas)
+    if (!m.environment.empty()) {
+      auto& xs = names[jobs[m.job].scoping.organization_id];
+      if (std::find(xs.begin(), xs.end(), m.environment) == xs.end())
+        xs.push_back(m.environment);
+    }
+  std::map<std::pair<uint64_t, std::string_view>, int64_t> ids;
+  for (const auto& [org, xs] : names) {
+    auto got = self->state.store->environment_ids(org, xs);
+    if (!got) {
+      self->state.counters.fail("environments: " + error_text(got.error()));
+      log_failure(self, "reading the environments failed: "
+                          + error_text(got.error()));
+      return out;
+    }
+    for (size_t i = 0; i < xs.size(); ++i)
+      ids[{org, xs[i]}] = (*got)[i];
+  }
+  for (size_t i = 0; i < metas.size(); ++i)
+    if (!metas[i].environment.empty())
+      out[i] = ids[{jobs[metas[i].job].scoping.organization_id,
+                    metas[i].environment}];
+  return out;
+}
+
 /// Stores the accepted events of a batch, queues their tasks and answers
 /// every job: the second half of a batch, once its quota decisions are in.
 void finish_batch(self_ptr self, std::vector<ingest_job>& jobs,
@@ -223,7 +259,8 @@ void finish_batch(self_ptr self, std::vector<ingest_job>& jobs,
       auto& ev = *item.event;
       if (tsdb_on)
         metas.push_back({j, item.category, item.quantity,
-                         std::move(ev.user_identity)});
+                         std::move(ev.user_identity),
+                         std::move(ev.environment)});
       // The item is not used again: move rather than copy, on the one
       // thread every event passes.
       stored_event se;
@@ -273,6 +310,8 @@ void finish_batch(self_ptr self, std::vector<ingest_job>& jobs,
     } else {
       // Stored: what the TSDB counts of them (a retry counted when it was
       // first stored).
+      auto env_ids = tsdb_on ? environment_ids(self, jobs, metas)
+                             : std::vector<int64_t>{};
       for (size_t i = 0; tsdb_on && i < metas.size(); ++i) {
         const auto& out = (*groups)[i];
         if (out.duplicate)
@@ -280,7 +319,8 @@ void finish_batch(self_ptr self, std::vector<ingest_job>& jobs,
         const auto& m = metas[i];
         counts.item(jobs[m.job].scoping, m.category, m.quantity,
                     item_outcome::accepted);
-        counts.event(events[i].project_id, out.group_id, m.user_identity);
+        counts.event(events[i].project_id, out.group_id, m.user_identity,
+                     env_ids[i]);
       }
       auto tasks = st.outbox->committed(w);
       caf::error published;

@@ -57,9 +57,11 @@ public:
 
   /// One stored event (not a retry): project, and for an error (group_id
   /// not 0) its group; with a user identity (normalized_event's
-  /// user_identity) the users affected by the project and the group.
+  /// user_identity) the users affected by the project and the group. With
+  /// an environment (its id, 0 for none) each is counted for it too, as
+  /// Sentry's `?e=` fields beside the all-environments one.
   void event(uint64_t project_id, int64_t group_id,
-             std::string_view user_identity);
+             std::string_view user_identity, int64_t environment_id = 0);
 
   bool empty() const {
     return counts_.empty() && users_.empty();
@@ -71,13 +73,16 @@ public:
   std::vector<tsdb_record> take_records();
 
 private:
-  void add(tsdb_model model, tsdb_key key, int64_t n);
+  void add(tsdb_model model, tsdb_key key, int64_t n,
+           int64_t environment_id = 0);
 
-  // (model, id or -1, text) -> count
-  using series = std::tuple<int, int64_t, std::string>;
+  // (model, id or -1, text, environment id or 0) -> count
+  using series = std::tuple<int, int64_t, std::string, int64_t>;
+  // (model, id, environment id or 0) -> values
+  using distinct = std::tuple<int, int64_t, int64_t>;
   int64_t timestamp_;
   std::map<series, int64_t> counts_;
-  std::map<std::pair<int, int64_t>, std::vector<std::string>> users_;
+  std::map<distinct, std::vector<std::string>> users_;
 };
 
 } // namespace vigil

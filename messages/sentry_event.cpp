@@ -229,6 +229,12 @@ std::string user_tag(const top_members& top, std::string_view ip) {
 
 } // namespace
 
+bool valid_environment_name(std::string_view name) {
+  if (name.empty() || name.size() > 64 || name == "." || name == "..")
+    return false;
+  return name.find_first_of("\r\n\f\t/") == std::string_view::npos;
+}
+
 bool is_ip_address(std::string_view text) {
   if (text.empty() || text.size() >= INET6_ADDRSTRLEN)
     return false;
@@ -355,6 +361,8 @@ normalize_event(std::string_view json, uint64_t project_id, double received,
   auto user_ip
     = resolve_ip_addresses(top, top.string("platform"), opts.client_ip, edits);
   out.user_identity = user_tag(top, user_ip);
+  if (auto env = top.string("environment"); valid_environment_name(env))
+    out.environment = std::string{env};
 
   auto excs = exception_values(top);
   out.grouping_hash = grouping_hash(top, excs);

@@ -32,7 +32,15 @@ struct normalized_event {
   /// else "username:{username}", else "ip:{ip_address}" (the address after
   /// the IP normalization below); "" when the event names no user.
   std::string user_identity;
+  /// The event's `environment` when it is one Sentry accepts (see
+  /// valid_environment_name); "" otherwise.
+  std::string environment;
 };
+
+/// Whether `name` is an environment name Sentry keeps: 1 to 64 bytes,
+/// neither "." nor "..", without line breaks, tabs or "/" (Relay's rules;
+/// an event with another name is stored without an environment).
+bool valid_environment_name(std::string_view name);
 
 /// What normalization knows about an event beyond its JSON.
 struct normalize_options {

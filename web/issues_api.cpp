@@ -41,7 +41,8 @@ std::vector<tsdb_key> group_keys(const std::vector<group_row>& groups) {
 /// Every group's series of `period` (empty ones when the TSDB fails).
 std::vector<std::vector<tsdb_point>>
 group_series(read_sources& src, const std::vector<group_row>& groups,
-             const group_stats_period& period, int64_t now) {
+             const group_stats_period& period, int64_t now,
+             std::optional<int64_t> environment_id) {
   std::vector<std::vector<tsdb_point>> none(groups.size());
   if (!has_rollup(src.rollups(), period.rollup)) {
     src.warn("tsdb", "no rollup of " + std::to_string(period.rollup)
@@ -55,7 +56,7 @@ group_series(read_sources& src, const std::vector<group_row>& groups,
   q.keys = group_keys(groups);
   // Sentry's start = now - (segments - 1) * interval, end = now.
   q.range = {now - (period.buckets - 1) * period.rollup, now, period.rollup,
-             std::nullopt};
+             environment_id};
   auto a = src.ask_tsdb(q);
   if (!a || a->series.size() != groups.size()) {
     src.warn("tsdb", a ? std::string{"an answer of another size"}
@@ -69,20 +70,28 @@ group_series(read_sources& src, const std::vector<group_row>& groups,
 /// TSDB fails): one distinct-totals query from the earliest first_seen, at the
 /// rollup that covers it, its start moved back to its bucket's so that the
 /// first event's bucket is in (Sentry's series walk may leave it out).
-std::optional<std::vector<int64_t>>
-user_counts(read_sources& src, const std::vector<group_row>& groups,
-            int64_t now) {
+/// The range from the groups' earliest first_seen to now, at the rollup
+/// that covers it, its start moved back to its bucket's.
+tsdb_range since_first_seen(read_sources& src,
+                            const std::vector<group_row>& groups, int64_t now,
+                            std::optional<int64_t> environment_id) {
   double first = static_cast<double>(now);
   for (const auto& g : groups)
     first = std::min(first, g.first_seen);
   auto start = static_cast<int64_t>(std::floor(std::max(0.0, first)));
   auto rollup = tsdb_optimal_rollup(src.rollups(), start, now);
+  return {tsdb_bucket_start(start, rollup.seconds), now, rollup.seconds,
+          environment_id};
+}
+
+std::optional<std::vector<int64_t>>
+user_counts(read_sources& src, const std::vector<group_row>& groups,
+            int64_t now, std::optional<int64_t> environment_id) {
   tsdb_query q;
   q.kind = tsdb_query_kind::distinct_totals;
   q.model = tsdb_model::users_affected_by_group;
   q.keys = group_keys(groups);
-  q.range = {tsdb_bucket_start(start, rollup.seconds), now, rollup.seconds,
-             std::nullopt};
+  q.range = since_first_seen(src, groups, now, environment_id);
   auto a = src.ask_tsdb(q);
   if (!a || a->totals.size() != groups.size()) {
     src.warn("tsdb", a ? std::string{"an answer of another size"}
@@ -90,6 +99,30 @@ user_counts(read_sources& src, const std::vector<group_row>& groups,
     return std::nullopt;
   }
   return std::move(a->totals);
+}
+
+/// Every group's events in one environment since its first_seen (the
+/// TSDB's group counts: SQL's times_seen counts every environment), 0s
+/// when the TSDB fails.
+std::vector<int64_t> environment_counts(read_sources& src,
+                                        const std::vector<group_row>& groups,
+                                        int64_t now, int64_t environment_id) {
+  std::vector<int64_t> out(groups.size(), 0);
+  tsdb_query q;
+  q.kind = tsdb_query_kind::range;
+  q.model = tsdb_model::group;
+  q.keys = group_keys(groups);
+  q.range = since_first_seen(src, groups, now, environment_id);
+  auto a = src.ask_tsdb(q);
+  if (!a || a->series.size() != groups.size()) {
+    src.warn("tsdb", a ? std::string{"an answer of another size"}
+                       : error_text(a.error()));
+    return out;
+  }
+  for (size_t i = 0; i < groups.size(); ++i)
+    for (const auto& [ts, n] : a->series[i])
+      out[i] += n;
+  return out;
 }
 
 const project_config* find_project(const quota_catalog& catalog,
@@ -105,7 +138,8 @@ const project_config* find_project(const quota_catalog& catalog,
 nlohmann::json
 serialize_groups(read_sources& src, const quota_catalog& catalog,
                  const std::vector<group_row>& groups,
-                 const std::optional<group_stats_period>& period) {
+                 const std::optional<group_stats_period>& period,
+                 std::optional<int64_t> environment_id) {
   auto out = nlohmann::json::array();
   if (groups.empty())
     return out;
@@ -113,18 +147,26 @@ serialize_groups(read_sources& src, const quota_catalog& catalog,
   std::vector<int64_t> ids;
   for (const auto& g : groups)
     ids.push_back(g.id);
-  auto pending = src.pending("sentry.group", "times_seen", ids);
-  auto users = user_counts(src, groups, now);
+  // Counts for one environment come from the TSDB alone; for all, from
+  // SQL plus what the buffer holds.
+  std::vector<int64_t> pending(groups.size(), 0);
+  if (!environment_id)
+    pending = src.pending("sentry.group", "times_seen", ids);
+  auto users = user_counts(src, groups, now, environment_id);
   // A TSDB that failed the first query is not asked again in this answer:
   // one that does not answer would cost its timeout twice.
   std::vector<std::vector<tsdb_point>> series(groups.size());
   if (period && users)
-    series = group_series(src, groups, *period, now);
+    series = group_series(src, groups, *period, now, environment_id);
+  std::vector<int64_t> in_environment(groups.size(), 0);
+  if (environment_id && users)
+    in_environment = environment_counts(src, groups, now, *environment_id);
   if (!users)
     users.emplace(groups.size(), 0);
   for (size_t i = 0; i < groups.size(); ++i) {
     const auto& g = groups[i];
-    auto times_seen = g.times_seen + pending[i];
+    auto times_seen = environment_id ? in_environment[i]
+                                     : g.times_seen + pending[i];
     nlohmann::json x = {
       {"id", std::to_string(g.id)},
       {"title", g.title},
@@ -161,6 +203,11 @@ http_response issues_list(read_sources& src, const quota_catalog& catalog,
       return json_error(400, "Invalid stats_period. Valid choices are '', "
                              "'24h', and '14d'");
   }
+  auto project = find_project(catalog, project_id);
+  auto env = read_environment_arg(src, project ? project->organization : 0,
+                                  query);
+  if (env.error)
+    return std::move(*env.error);
   auto store = src.store();
   if (!store)
     return unavailable("event store unavailable", store.error());
@@ -169,11 +216,11 @@ http_response issues_list(read_sources& src, const quota_catalog& catalog,
     src.store_failed();
     return unavailable("listing issues failed", groups.error());
   }
-  return json_answer(serialize_groups(src, catalog, *groups, period));
+  return json_answer(serialize_groups(src, catalog, *groups, period, env.id));
 }
 
 http_response issue_details(read_sources& src, const quota_catalog& catalog,
-                            std::string_view id) {
+                            std::string_view id, std::string_view query) {
   int64_t group_id = 0;
   auto res = std::from_chars(id.data(), id.data() + id.size(), group_id);
   if (id.empty() || res.ec != std::errc{} || res.ptr != id.data() + id.size()
@@ -190,10 +237,15 @@ http_response issue_details(read_sources& src, const quota_catalog& catalog,
   }
   // A group of a project no longer configured is not served: the token
   // reads the configured projects only.
-  if (!*group || !find_project(catalog, (*group)->project_id))
+  auto project = *group ? find_project(catalog, (*group)->project_id)
+                        : nullptr;
+  if (!project)
     return json_error(404, "no issue " + std::to_string(group_id));
+  auto env = read_environment_arg(src, project->organization, query);
+  if (env.error)
+    return std::move(*env.error);
   auto out = serialize_groups(src, catalog, {**group},
-                              group_stats_period{"24h", 24, 3600});
+                              group_stats_period{"24h", 24, 3600}, env.id);
   return json_answer(out[0]);
 }
 

@@ -28,13 +28,15 @@
 namespace vigil {
 
 /// The issues list of project `project_id`; `statsPeriod` 24h (default),
-/// 14d or empty (no stats), as Sentry's.
+/// 14d or empty (no stats), as Sentry's; `environment` (a name) counts
+/// the events, users and stats of that environment only.
 http_response issues_list(read_sources& src, const quota_catalog& catalog,
                           uint64_t project_id, std::string_view query);
 
-/// One issue by its id (the path segment, checked here).
+/// One issue by its id (the path segment, checked here); `environment` as
+/// in the list.
 http_response issue_details(read_sources& src, const quota_catalog& catalog,
-                            std::string_view id);
+                            std::string_view id, std::string_view query);
 
 /// A stats period of the group serializer: `buckets` of `rollup` seconds
 /// ending with now's ("24h": 24 of 3600, "14d": 14 of 86400).
@@ -44,10 +46,14 @@ struct group_stats_period {
   int64_t rollup = 0;
 };
 
-/// The groups as the serializer writes them, in order.
+/// The groups as the serializer writes them, in order. With an
+/// environment, `count`, `userCount` and `stats` are that environment's
+/// (from the TSDB), as Sentry's serializer with an environment filter.
 nlohmann::json serialize_groups(read_sources& src,
                                 const quota_catalog& catalog,
                                 const std::vector<group_row>& groups,
-                                const std::optional<group_stats_period>& period);
+                                const std::optional<group_stats_period>& period,
+                                std::optional<int64_t> environment_id
+                                = std::nullopt);
 
 } // namespace vigil

@@ -200,7 +200,7 @@ http_response read_api::serve(const http_request& req) {
   auto query = req.query();
   switch (which) {
     case endpoint::issue:
-      return issue_details(sources_, catalog_, seg[3]);
+      return issue_details(sources_, catalog_, seg[3], query);
     case endpoint::org_stats: {
       auto org = find_org(catalog_, seg[3]);
       if (!org)
@@ -222,7 +222,8 @@ http_response read_api::serve(const http_request& req) {
     case endpoint::issues:
       return issues_list(sources_, catalog_, project_id, query);
     case endpoint::project_stats:
-      return project_stats(sources_, project_id, query);
+      return project_stats(sources_, find_org(catalog_, seg[3])->id, project_id,
+                           query);
     default:
       return json_error(404, "no such API endpoint: " + excerpt(req.path()));
   }

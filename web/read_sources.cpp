@@ -6,6 +6,7 @@
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
 #include "messages/text_excerpt.hpp"
+#include "web/stats_query.hpp"
 
 namespace vigil {
 
@@ -96,6 +97,30 @@ http_response unavailable(const std::string& what, const caf::error& err) {
   auto resp = json_error(503, what + ": " + error_text(err));
   resp.headers.emplace_back("Retry-After", "5");
   return resp;
+}
+
+environment_arg read_environment_arg(read_sources& src, uint64_t org_id,
+                                     std::string_view query) {
+  environment_arg out;
+  auto name = query_value(query, "environment");
+  if (!name)
+    return out;
+  auto store = src.store();
+  if (!store) {
+    out.error = unavailable("event store unavailable", store.error());
+    return out;
+  }
+  auto id = (*store)->find_environment(org_id, *name);
+  if (!id) {
+    src.store_failed();
+    out.error = unavailable("reading the environments failed", id.error());
+  } else if (!*id) {
+    out.error = json_error(404, "Environment does not exist: "
+                                  + excerpt(*name, 100));
+  } else {
+    out.id = **id;
+  }
+  return out;
 }
 
 } // namespace vigil

@@ -102,4 +102,19 @@ private:
 /// 503 with Retry-After: `what` failed with `err` (the store, say).
 http_response unavailable(const std::string& what, const caf::error& err);
 
+/// A request's `environment` argument for organization `org_id`.
+struct environment_arg {
+  /// The environment's id; nullopt without the argument (all
+  /// environments).
+  std::optional<int64_t> id;
+  /// Set when the request must be answered with it instead: 404 when the
+  /// organization has no such environment (as Sentry's), 503 when the
+  /// store fails.
+  std::optional<http_response> error;
+};
+
+/// Reads `environment` from `query` and looks it up in the store.
+environment_arg read_environment_arg(read_sources& src, uint64_t org_id,
+                                     std::string_view query);
+
 } // namespace vigil

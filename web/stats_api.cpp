@@ -16,14 +16,15 @@ namespace vigil {
 
 namespace {
 
-/// A TSDB range query over `range` for all environments.
+/// A TSDB range query over `range` for all environments or one.
 tsdb_query range_query(tsdb_model model, std::vector<tsdb_key> keys,
-                       const stats_range& range) {
+                       const stats_range& range,
+                       std::optional<int64_t> environment_id = std::nullopt) {
   tsdb_query q;
   q.kind = tsdb_query_kind::range;
   q.model = model;
   q.keys = std::move(keys);
-  q.range = {range.start, range.end, range.rollup, std::nullopt};
+  q.range = {range.start, range.end, range.rollup, environment_id};
   return q;
 }
 
@@ -158,8 +159,8 @@ const std::vector<std::string_view>& outcome_names() {
   return xs;
 }
 
-http_response project_stats(read_sources& src, uint64_t project_id,
-                            std::string_view query) {
+http_response project_stats(read_sources& src, uint64_t org_id,
+                            uint64_t project_id, std::string_view query) {
   auto stat = query_value(query, "stat").value_or("received");
   auto model = stat_model(stat, false);
   if (!model)
@@ -167,9 +168,12 @@ http_response project_stats(read_sources& src, uint64_t project_id,
   auto range = parse_stats_range(query, src.rollups(), src.now());
   if (!range)
     return json_error(400, error_text(range.error()));
+  auto env = read_environment_arg(src, org_id, query);
+  if (env.error)
+    return std::move(*env.error);
   auto a = ask(src, range_query(*model,
                                 {tsdb_key::of(static_cast<int64_t>(project_id))},
-                                *range));
+                                *range, env.id));
   if (!a)
     return unavailable("the TSDB", a.error());
   return json_answer(series_json(a->series[0]));

@@ -21,9 +21,12 @@
 
 namespace vigil {
 
-/// The project stats endpoint's answer for project `project_id`.
-http_response project_stats(read_sources& src, uint64_t project_id,
-                            std::string_view query);
+/// The project stats endpoint's answer for project `project_id` of
+/// organization `org_id`; with `environment`, the counts of that
+/// environment (Sentry writes only the project's own events, stat
+/// "generated", per environment).
+http_response project_stats(read_sources& src, uint64_t org_id,
+                            uint64_t project_id, std::string_view query);
 
 /// The organization stats endpoint's answer for organization `org_id`
 /// (its projects from `catalog`).

@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -96,7 +97,7 @@ struct group_row {
 };
 
 /// The highest schema version this build creates (see docs/STORAGE.md).
-constexpr int64_t event_store_schema_version = 2;
+constexpr int64_t event_store_schema_version = 3;
 
 /// Event storage for the ingest pipeline: the nodestore plus the `groups`
 /// table, on one SQL connection. Not thread-safe: the ingest actor owns one
@@ -156,6 +157,18 @@ public:
   /// One group by id, or nullopt.
   caf::expected<std::optional<group_row>> get_group(int64_t group_id);
 
+  /// The ids of organization `organization_id`'s environments `names`, in
+  /// order, each created when missing (Sentry's Environment.get_or_create;
+  /// table `environments`). Known ids are cached by this store.
+  caf::expected<std::vector<int64_t>>
+  environment_ids(uint64_t organization_id,
+                  const std::vector<std::string>& names);
+
+  /// The id of an existing environment, nullopt when the organization has
+  /// none of that name.
+  caf::expected<std::optional<int64_t>>
+  find_environment(uint64_t organization_id, const std::string& name);
+
   /// The nodestore on the same connection.
   nodestore& nodes() { return nodes_; }
 
@@ -170,6 +183,8 @@ public:
 private:
   std::unique_ptr<sql_connection> db_;
   nodestore nodes_;
+  /// (organization, name) -> environment id, as environment_ids found them.
+  std::map<std::pair<uint64_t, std::string>, int64_t> environments_;
 };
 
 /// The nodestore id of an event: md5 hex of "<project_id>:<event_id>"

@@ -64,6 +64,18 @@ std::string schema_v2(sql_dialect d) {
   return sql;
 }
 
+// Migration 3: environments (Sentry's Environment: a name per
+// organization), whose ids the TSDB's per-environment counts carry.
+std::string schema_v3(sql_dialect d) {
+  std::string sql = "CREATE TABLE IF NOT EXISTS environments (";
+  sql += d == sql_dialect::sqlite ? " id integer PRIMARY KEY AUTOINCREMENT,"
+                                  : " id bigserial PRIMARY KEY,";
+  sql += " organization_id bigint NOT NULL, name varchar(64) NOT NULL,"
+         " date_added double precision NOT NULL,"
+         " UNIQUE (organization_id, name));";
+  return sql;
+}
+
 std::string upsert_group_sql(sql_dialect d) {
   auto max = d == sql_dialect::sqlite ? "max" : "greatest";
   auto min = d == sql_dialect::sqlite ? "min" : "least";
@@ -204,6 +216,15 @@ caf::error event_store::migrate(sql_connection& db) {
     auto n = db.exec("INSERT INTO vigil_schema_version (version, applied_at)"
                      " VALUES (?, ?)",
                      {int64_t{2}, system_now()});
+    if (!n)
+      return std::move(n.error());
+  }
+  if (current < 3) {
+    if (auto err = db.exec_script(schema_v3(db.dialect())))
+      return err;
+    auto n = db.exec("INSERT INTO vigil_schema_version (version, applied_at)"
+                     " VALUES (?, ?)",
+                     {int64_t{3}, system_now()});
     if (!n)
       return std::move(n.error());
   }
@@ -404,6 +425,53 @@ event_store::list_groups(uint64_t project_id, size_t limit) {
   for (size_t r = 0; r < rows->size(); ++r)
     out.push_back(read_group(*rows, r));
   return out;
+}
+
+caf::expected<std::vector<int64_t>>
+event_store::environment_ids(uint64_t organization_id,
+                             const std::vector<std::string>& names) {
+  std::vector<int64_t> out;
+  out.reserve(names.size());
+  auto org = static_cast<int64_t>(organization_id);
+  for (const auto& name : names) {
+    auto key = std::make_pair(organization_id, name);
+    if (auto it = environments_.find(key); it != environments_.end()) {
+      out.push_back(it->second);
+      continue;
+    }
+    // Insert-if-absent then read: nodes creating one together agree.
+    auto n = db_->exec("INSERT INTO environments (organization_id, name,"
+                       " date_added) VALUES (?, ?, ?)"
+                       " ON CONFLICT (organization_id, name) DO NOTHING",
+                       {org, name, system_now()});
+    if (!n)
+      return std::move(n.error());
+    auto id = find_environment(organization_id, name);
+    if (!id)
+      return std::move(id.error());
+    if (!*id)
+      return caf::make_error(errc::command_failed,
+                             "environment insert left no row");
+    // Few per organization; the bound only guards against a flood of names.
+    if (environments_.size() >= 10000)
+      environments_.clear();
+    environments_.emplace(std::move(key), **id);
+    out.push_back(**id);
+  }
+  return out;
+}
+
+caf::expected<std::optional<int64_t>>
+event_store::find_environment(uint64_t organization_id,
+                              const std::string& name) {
+  auto rows = db_->query("SELECT id FROM environments"
+                         " WHERE organization_id = ? AND name = ?",
+                         {static_cast<int64_t>(organization_id), name});
+  if (!rows)
+    return std::move(rows.error());
+  if (rows->empty())
+    return std::optional<int64_t>{};
+  return std::optional<int64_t>{rows->get_int64(0, 0)};
 }
 
 caf::expected<std::optional<group_row>>

@@ -55,7 +55,8 @@ std::vector<std::string> db_urls() {
     REQUIRE(!(*db)->exec_script("DROP TABLE IF EXISTS nodestore_node;"
                                 "DROP TABLE IF EXISTS groups;"
                                 "DROP TABLE IF EXISTS vigil_outbox;"
-                                "DROP TABLE IF EXISTS vigil_schema_version;"));
+                                "DROP TABLE IF EXISTS vigil_schema_version;"
+                                "DROP TABLE IF EXISTS environments;"));
     out.push_back(pg);
   }
   return out;
@@ -772,6 +773,34 @@ buffer_take take_of(const group_count& c, std::string take_id) {
 }
 
 } // namespace
+
+TEST_CASE("environments are created once per organization and name",
+          "[event_store]") {
+  for (const auto& url : db_urls()) {
+    INFO(kind(url));
+    auto store = event_store::open(url);
+    REQUIRE(store);
+    auto ids = (*store)->environment_ids(1, {"production", "staging"});
+    REQUIRE(ids);
+    REQUIRE(ids->size() == 2);
+    CHECK((*ids)[0] != (*ids)[1]);
+    // Another connection (another node) finds the same ids, and creates
+    // another organization's "production" apart.
+    auto other = event_store::open(url);
+    REQUIRE(other);
+    auto again = (*other)->environment_ids(1, {"staging", "production"});
+    REQUIRE(again);
+    CHECK((*again)[0] == (*ids)[1]);
+    CHECK((*again)[1] == (*ids)[0]);
+    auto org2 = (*other)->environment_ids(2, {"production"});
+    REQUIRE(org2);
+    CHECK((*org2)[0] != (*ids)[0]);
+    CHECK((*other)->find_environment(1, "production").value()
+          == std::optional<int64_t>{(*ids)[0]});
+    CHECK(!(*other)->find_environment(1, "nowhere").value());
+    CHECK(!(*other)->find_environment(3, "production").value());
+  }
+}
 
 TEST_CASE("event_store leaves existing groups' counts to the buffer",
           "[event_store][buffer]") {

@@ -463,6 +463,63 @@ TEST_CASE("issues carry Sentry's group fields with pending counts, users "
   CHECK(f.get("/api/0/projects/acme/web/issues/").doc == json::array());
 }
 
+TEST_CASE("issues and project stats of one environment", "[read_api][issues]") {
+  fixture f;
+  f.start();
+  auto t = f.now;
+  auto a = f.event("hash-env", static_cast<double>(t - 60));
+  REQUIRE(f.event("hash-env", static_cast<double>(t)) == a);
+  auto ids = f.store->environment_ids(1, {"production", "staging"});
+  REQUIRE(ids);
+  auto prod = (*ids)[0];
+  auto staging = (*ids)[1];
+  // As ingestion writes them: the environment's field and, by the backend,
+  // the all-environments one.
+  REQUIRE_FALSE(f.tsdb->incr_multi(
+    {{tsdb_model::group, tsdb_key::of(a), t - 60, 1, prod},
+     {tsdb_model::group, tsdb_key::of(a), t, 1, staging},
+     {tsdb_model::project, tsdb_key::of(1), t - 60, 1, prod},
+     {tsdb_model::project, tsdb_key::of(1), t, 1, staging}}));
+  REQUIRE_FALSE(f.tsdb->record_multi(
+    {{tsdb_model::users_affected_by_group, tsdb_key::of(a), {"id:1"}, t - 60,
+      prod},
+     {tsdb_model::users_affected_by_group, tsdb_key::of(a), {"id:2"}, t,
+      staging}}));
+
+  auto all = f.get("/api/0/issues/" + std::to_string(a) + "/");
+  REQUIRE(all.status == 200);
+  CHECK(all.doc["count"] == "2");
+  CHECK(all.doc["userCount"] == 2);
+  auto one = f.get("/api/0/issues/" + std::to_string(a)
+                   + "/?environment=staging");
+  REQUIRE(one.status == 200);
+  INFO(one.body);
+  CHECK(one.doc["count"] == "1");
+  CHECK(one.doc["userCount"] == 1);
+  CHECK(one.doc["stats"]["24h"][23][1] == 1);
+  auto list = f.get("/api/0/projects/acme/backend/issues/?environment=production");
+  REQUIRE(list.status == 200);
+  CHECK(list.doc[0]["count"] == "1");
+  CHECK(list.doc[0]["userCount"] == 1);
+  // Unknown, or another organization's: 404 as Sentry's.
+  auto unknown = f.get("/api/0/issues/" + std::to_string(a)
+                       + "/?environment=nowhere");
+  CHECK(unknown.status == 404);
+  CHECK(detail(unknown).find("Environment does not exist") == 0);
+  CHECK(f.get("/api/0/projects/other/backend/stats/?stat=generated&"
+              "environment=staging")
+          .status
+        == 404);
+
+  auto stats = f.get("/api/0/projects/acme/backend/stats/?stat=generated&"
+                     + q(t - 3600, t, "&resolution=1h&environment=staging"));
+  REQUIRE(stats.status == 200);
+  int64_t sum = 0;
+  for (auto& p : stats.doc)
+    sum += p[1].get<int64_t>();
+  CHECK(sum == 1);
+}
+
 TEST_CASE("a TSDB that does not answer leaves the issues list whole",
           "[read_api][issues]") {
   fixture f{true};

@@ -20,6 +20,10 @@ there, never sleeping:
   [[timestamp, count], ...] at 10 s, 1 h and 1 d resolution.
 * organization_stats: error accepted 11 and rate_limited 3 in the
   organization's totals; Sentry's v1 stat=received/rejected series.
+* group_environments: an issue with two events in "staging" and one in
+  "production" (the SDK's environment option): ?environment=staging gives
+  count "2", production "1", an unknown name 404; the project's
+  stat=generated series of staging sums to 2.
 
 The last three read what ingestion records into the TSDB.
 
@@ -57,10 +61,10 @@ def node():
     return NODE
 
 
-def sdk(key, project):
+def sdk(key, project, environment="production"):
     sentry_sdk.init(dsn=node().dsn(key, project), default_integrations=False,
                     auto_enabling_integrations=False, shutdown_timeout=5,
-                    debug=False)
+                    debug=False, environment=environment)
     return sentry_sdk.Hub.current.client
 
 
@@ -246,6 +250,46 @@ def check_organization_stats():
     assert total(by_project["1"]) == 0, by_project
 
 
+def check_group_environments():
+    since = int(time.time()) // 86400 * 86400
+    for env in ("staging", "production", "staging"):
+        sdk(KEY_A, 1, environment=env)
+        with sentry_sdk.push_scope() as scope:
+            scope.fingerprint = ["stats-api-environments"]
+            scope.user = {"id": f"{env}-user"}
+            sentry_sdk.capture_message(f"environment check in {env}",
+                                       level="error")
+        sentry_sdk.flush(timeout=10)
+    until = int(time.time()) + 1
+
+    def the_env_group():
+        for g in node().issues():
+            if g["title"].startswith("environment check"):
+                return g if g["times_seen"] == 3 else None
+        return None
+    group = wait_until(the_env_group, TIMEOUT, "the environments' group")
+
+    def counted(env, n):
+        one = api_ok(f"issues/{group['id']}/?environment={env}")
+        return one if one["count"] == str(n) else None
+    staging = wait_until(lambda: counted("staging", 2), TIMEOUT,
+                         "count 2 in staging")
+    assert staging["userCount"] == 1, staging
+    assert total(staging["stats"]["24h"]) == 2, staging
+    production = wait_until(lambda: counted("production", 1), TIMEOUT,
+                            "count 1 in production")
+    assert production["userCount"] == 1, production
+    status, body = node().api(f"issues/{group['id']}/?environment=nowhere")
+    assert status == 404 and "Environment does not exist" in body["detail"], \
+        (status, body)
+    listed = api_ok("projects/acme/backend/issues/?environment=staging")
+    mine = [g for g in listed if g["id"] == group["id"]]
+    assert mine and mine[0]["count"] == "2", listed
+    series = api_ok(f"projects/acme/backend/stats/?stat=generated&since="
+                    f"{since}&until={until}&environment=staging")
+    assert total(series) == 2, series
+
+
 def main():
     return run_node_checks([
         ("group_counts", check_group_counts),
@@ -253,6 +297,7 @@ def main():
         ("group_users_and_stats", check_group_users_and_stats),
         ("project_stats", check_project_stats),
         ("organization_stats", check_organization_stats),
+        ("group_environments", check_group_environments),
     ], lambda: NODE)
 
 

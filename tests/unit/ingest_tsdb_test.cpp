@@ -138,6 +138,53 @@ TEST_CASE("a batch's TSDB counts are summed per series", "[ingest][tsdb]") {
   CHECK(k.size() == 3); // outcomes, project and organization received
 }
 
+TEST_CASE("an event's environment is counted beside all environments",
+          "[ingest][tsdb]") {
+  ingest_tsdb_batch b{1700000123};
+  b.event(3, 11, "id:1", 5);
+  b.event(3, 11, "id:2", 5);
+  b.event(3, 11, "id:3", 6);
+  b.event(3, 11, "id:4");
+  using m = tsdb_model;
+  // One increment per (series, environment); the backends write the
+  // all-environments field of each as well.
+  std::map<std::pair<int, int64_t>, int64_t> group;
+  for (auto& x : b.incrs())
+    if (x.model == m::group)
+      group[{static_cast<int>(*x.key.id), x.environment_id.value_or(0)}]
+        += x.count;
+  CHECK(group == std::map<std::pair<int, int64_t>, int64_t>{
+                   {{11, 0}, 1}, {{11, 5}, 2}, {{11, 6}, 1}});
+  std::map<int64_t, std::vector<std::string>> users;
+  for (auto& r : b.take_records())
+    if (r.model == m::users_affected_by_group)
+      users[r.environment_id.value_or(0)] = r.values;
+  CHECK(users[5] == std::vector<std::string>{"id:1", "id:2"});
+  CHECK(users[6] == std::vector<std::string>{"id:3"});
+  CHECK(users[0] == std::vector<std::string>{"id:4"});
+}
+
+TEST_CASE("environment names are kept as Relay keeps them",
+          "[ingest][tsdb]") {
+  auto env = [](const std::string& json) {
+    auto ev = normalize_event(json, 1, 1700000000.0, normalize_options{});
+    REQUIRE(ev);
+    return ev->environment;
+  };
+  CHECK(env(R"({"environment":"production"})") == "production");
+  CHECK(env(R"({"message":"m"})").empty());
+  CHECK(env(R"({"environment":""})").empty());
+  CHECK(env(R"({"environment":"a/b"})").empty());
+  CHECK(env(R"({"environment":"line\nbreak"})").empty());
+  CHECK(env(R"({"environment":".."})").empty());
+  CHECK(env(R"({"environment":42})").empty());
+  CHECK(env("{\"environment\":\"" + std::string(64, 'e') + "\"}")
+        == std::string(64, 'e'));
+  CHECK(env("{\"environment\":\"" + std::string(65, 'e') + "\"}").empty());
+  CHECK(valid_environment_name("staging-2"));
+  CHECK(!valid_environment_name("tab\there"));
+}
+
 TEST_CASE("buffer.ingest-counters: auto follows buffer.backend",
           "[ingest][config]") {
   CHECK_FALSE(through_buffer(""));
