@@ -235,6 +235,14 @@ void finish_batch(self_ptr self, std::vector<ingest_job>& jobs,
       const auto& dec = item.limited ? decisions[d++] : unchecked;
       auto& by = st.by_category[item.category];
       auto quantity = static_cast<uint64_t>(std::max<int64_t>(0, item.quantity));
+      if (!item.filtered.empty()) {
+        // Dropped by an inbound filter before any quota, as Relay does.
+        ++st.items_filtered;
+        if (tsdb_on)
+          counts.item(job.scoping, item.category, item.quantity,
+                      item_outcome::filtered);
+        continue;
+      }
       if (!dec.accepted) {
         ++rejected;
         ++st.items_rejected;
@@ -542,6 +550,7 @@ ingest_actor::behavior_type ingest_service(self_ptr self,
       out.extra["batches"] = std::to_string(st.batches);
       out.extra["events_stored"] = std::to_string(st.events_stored);
       out.extra["items_rejected"] = std::to_string(st.items_rejected);
+      out.extra["items_filtered"] = std::to_string(st.items_filtered);
       out.extra["unavailable"] = std::to_string(st.unavailable);
       out.extra["failed_open"] = std::to_string(st.outage.failed_open);
       out.extra["group_counts"] = st.opts.buffer_group_counts && st.opts.buffer

@@ -111,6 +111,8 @@ struct ingest_state {
   uint64_t batches = 0;
   uint64_t events_stored = 0;
   uint64_t items_rejected = 0;
+  /// Items an inbound filter dropped.
+  uint64_t items_filtered = 0;
   uint64_t unavailable = 0;
   /// Quota checks this actor answered itself because they failed (its
   /// in-process store failed, or the quota actor did not answer).

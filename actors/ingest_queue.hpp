@@ -41,6 +41,9 @@ struct ingest_item {
   /// The event as the nodestore keeps it (compressed on the HTTP thread,
   /// so that the single database writer does not).
   std::string encoded;
+  /// The inbound filter that dropped the event ("" = none): the item is
+  /// counted as filtered, checks no quota and is not stored.
+  std::string filtered;
 };
 
 /// What the pipeline answers for one request.

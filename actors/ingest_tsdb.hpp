@@ -27,7 +27,7 @@ enum class item_outcome {
   accepted,
   /// Refused by a quota.
   rate_limited,
-  /// Dropped by an inbound filter (vigil has none yet).
+  /// Dropped by an inbound filter (projects[].filters).
   filtered,
 };
 

@@ -136,6 +136,71 @@ caf::error read_allowed_domains(const YAML::Node& map, const std::string& path,
   return {};
 }
 
+// Reads a list of strings `key` of the filters map at `path`.
+caf::error read_string_list(const YAML::Node& map, const char* key,
+                            const std::string& path,
+                            std::vector<std::string>& out) {
+  auto node = map[key];
+  if (!node.IsDefined() || node.IsNull())
+    return {};
+  if (!node.IsSequence())
+    return bad(path + ": " + key + ": expected a list of strings");
+  for (size_t i = 0; i < node.size(); ++i) {
+    if (!node[i].IsScalar() || node[i].Scalar().empty())
+      return bad(path + ": " + key + ": entry " + std::to_string(i + 1)
+                 + ": expected a non-empty string");
+    out.push_back(node[i].Scalar());
+  }
+  return {};
+}
+
+// Reads `filters`: the project's inbound filters (messages/
+// inbound_filters.hpp); absent = none.
+caf::error read_inbound_filters(const YAML::Node& map, const std::string& path,
+                                inbound_filters& out) {
+  auto node = map["filters"];
+  if (!node.IsDefined() || node.IsNull())
+    return {};
+  auto fpath = path + ": filters";
+  if (!node.IsMap())
+    return bad(fpath + ": expected a map (localhost, web-crawlers, "
+                       "error-messages, releases, blacklisted-ips)");
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    auto name = it->first.Scalar();
+    if (name != "localhost" && name != "web-crawlers"
+        && name != "error-messages" && name != "releases"
+        && name != "blacklisted-ips")
+      return bad(fpath + ": unknown filter '" + name
+                 + "' (expected localhost, web-crawlers, error-messages, "
+                   "releases or blacklisted-ips)");
+  }
+  for (auto [key, flag] : {std::pair{"localhost", &out.localhost},
+                           std::pair{"web-crawlers", &out.web_crawlers}}) {
+    auto v = node[key];
+    if (!v.IsDefined() || v.IsNull())
+      continue;
+    if (!v.IsScalar() || (v.Scalar() != "true" && v.Scalar() != "false"))
+      return bad(fpath + ": " + key + ": expected true or false");
+    *flag = v.Scalar() == "true";
+  }
+  if (auto err = read_string_list(node, "error-messages", fpath,
+                                  out.error_messages))
+    return err;
+  if (auto err = read_string_list(node, "releases", fpath, out.releases))
+    return err;
+  std::vector<std::string> ips;
+  if (auto err = read_string_list(node, "blacklisted-ips", fpath, ips))
+    return err;
+  for (size_t i = 0; i < ips.size(); ++i) {
+    auto block = parse_ip_block(ips[i]);
+    if (!block)
+      return bad(fpath + ": blacklisted-ips: entry " + std::to_string(i + 1)
+                 + ": " + error_text(block.error()));
+    out.blacklisted_ips.push_back(std::move(*block));
+  }
+  return {};
+}
+
 // Prefixes the configuration key, for errors found outside validation.
 caf::error under(const char* key, const caf::error& err) {
   return bad(std::string{key} + ": " + error_text(err));
@@ -218,7 +283,8 @@ caf::error parse_dsn_key(const YAML::Node& kn, const std::string& kpath,
 caf::expected<std::vector<project_config>>
 parse_projects(const YAML::Node& node) try {
   return parse_map_list<project_config>(
-    node, "projects (id, organization, slug, keys, allowed-domains)", "",
+    node, "projects (id, organization, slug, keys, allowed-domains, filters)",
+    "",
     "entry",
     [](const YAML::Node& item, const std::string& path,
        project_config& p) -> caf::error {
@@ -229,6 +295,8 @@ parse_projects(const YAML::Node& node) try {
       if (auto err = read_string(item, "slug", path, p.slug))
         return err;
       if (auto err = read_allowed_domains(item, path, p.allowed_origins))
+        return err;
+      if (auto err = read_inbound_filters(item, path, p.filters))
         return err;
       auto keys = item["keys"];
       if (!keys.IsDefined() || keys.IsNull())

@@ -9,6 +9,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "messages/cors.hpp"
+#include "messages/inbound_filters.hpp"
 #include "messages/quota_messages.hpp"
 
 namespace vigil {
@@ -36,6 +37,8 @@ struct project_config {
   /// allowed-domains: the web origins whose pages may send events
   /// (Sentry's `sentry:origins`); default `["*"]`.
   origin_policy allowed_origins;
+  /// filters: the inbound filters (none by default).
+  inbound_filters filters;
 };
 
 /// An organization and its limits (Sentry's organization options).

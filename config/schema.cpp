@@ -192,8 +192,10 @@ std::vector<key_spec> make_schema() {
     {.key = "projects", .type = key_type::list, .default_yaml = "[]",
      .help = "Projects: id, organization, slug, keys (id, public, enabled, "
              "rate-limit {count, window}), allowed-domains (web origins "
-             "whose pages may send events, default [\"*\"]); see "
-             "docs/QUOTAS.md and docs/INGEST.md"},
+             "whose pages may send events, default [\"*\"]), filters "
+             "(inbound filters: localhost, web-crawlers, error-messages, "
+             "releases, blacklisted-ips); see docs/QUOTAS.md and "
+             "docs/INGEST.md"},
     {.key = "quotas.backend", .type = key_type::choice,
      .default_yaml = "memory",
      .help = "Where quota counters live: memory (this process) or redis",

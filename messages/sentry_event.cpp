@@ -227,6 +227,71 @@ std::string user_tag(const top_members& top, std::string_view ip) {
   return {};
 }
 
+/// The User-Agent of `request.headers` (an object, or a list of [name,
+/// value] pairs as some SDKs send it), names compared without case.
+std::string_view user_agent_of(dom::object request) {
+  auto is_ua = [](std::string_view k) {
+    constexpr std::string_view want = "user-agent";
+    if (k.size() != want.size())
+      return false;
+    for (size_t i = 0; i < k.size(); ++i) {
+      char c = k[i];
+      if (c >= 'A' && c <= 'Z')
+        c = static_cast<char>(c - 'A' + 'a');
+      if (c != want[i])
+        return false;
+    }
+    return true;
+  };
+  dom::element headers;
+  if (!member(request, "headers", headers))
+    return {};
+  dom::object obj;
+  if (headers.get_object().get(obj) == simdjson::SUCCESS) {
+    for (auto field : obj)
+      if (is_ua(field.key))
+        return get_string(field.value);
+    return {};
+  }
+  dom::array pairs;
+  if (headers.get_array().get(pairs) != simdjson::SUCCESS)
+    return {};
+  for (auto pair : pairs) {
+    dom::array kv;
+    if (pair.get_array().get(kv) == simdjson::SUCCESS && kv.size() == 2
+        && is_ua(get_string(kv.at(0).value_unsafe())))
+      return get_string(kv.at(1).value_unsafe());
+  }
+  return {};
+}
+
+/// What the inbound filters read (see filter_facts).
+filter_facts facts_of(const top_members& top,
+                      const std::vector<dom::object>& excs,
+                      std::string_view user_ip) {
+  filter_facts f;
+  f.release = std::string{top.string("release")};
+  f.user_ip = std::string{user_ip};
+  dom::object request;
+  if (top.object("request", request)) {
+    f.url = std::string{member_string(request, "url")};
+    f.user_agent = std::string{user_agent_of(request)};
+  }
+  for (auto exc : excs) {
+    auto type = member_string(exc, "type");
+    auto value = member_string(exc, "value");
+    std::string text{type};
+    if (!type.empty() && !value.empty())
+      text += ": ";
+    text += value;
+    if (!text.empty())
+      f.messages.push_back(std::move(text));
+  }
+  if (auto m = event_message(top); !m.empty())
+    f.messages.emplace_back(m);
+  return f;
+}
+
 } // namespace
 
 bool valid_environment_name(std::string_view name) {
@@ -365,6 +430,8 @@ normalize_event(std::string_view json, uint64_t project_id, double received,
     out.environment = std::string{env};
 
   auto excs = exception_values(top);
+  if (opts.filter_facts)
+    out.facts = facts_of(top, excs, user_ip);
   out.grouping_hash = grouping_hash(top, excs);
   out.title = make_title(top, excs);
   out.culprit = make_culprit(top, excs);

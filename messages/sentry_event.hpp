@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include <caf/expected.hpp>
+#include "messages/inbound_filters.hpp"
 
 namespace vigil {
 
@@ -35,6 +36,9 @@ struct normalized_event {
   /// The event's `environment` when it is one Sentry accepts (see
   /// valid_environment_name); "" otherwise.
   std::string environment;
+  /// What the inbound filters look at; filled only when
+  /// normalize_options::filter_facts asks for it.
+  filter_facts facts;
 };
 
 /// Whether `name` is an environment name Sentry keeps: 1 to 64 bytes,
@@ -53,6 +57,8 @@ struct normalize_options {
   /// The payload came as an envelope `transaction` item: it is a
   /// transaction whatever its `type` says (Relay sets the type).
   bool transaction = false;
+  /// Fill normalized_event::facts (the project has inbound filters).
+  bool filter_facts = false;
 };
 
 /// Maximum nesting depth accepted in an event.

@@ -77,14 +77,15 @@ public:
 private:
   // The IP normalization's members are here too: looking up an absent
   // member otherwise scans every key again.
-  static constexpr std::array<std::string_view, 15> names{
+  static constexpr std::array<std::string_view, 17> names{
     "event_id", "timestamp",   "level",       "platform",
     "type",     "exception",   "fingerprint", "transaction",
     "logentry", "message",     "project",     "received",
-    "user",     "request",     "sentry.interfaces.User"};
+    "user",     "request",     "sentry.interfaces.User",
+    "environment", "release"};
   dom::object obj_;
-  std::array<dom::element, 15> values_{};
-  std::array<bool, 15> found_{};
+  std::array<dom::element, 17> values_{};
+  std::array<bool, 17> found_{};
 };
 
 /// The exception values of an event: `exception.values` or, as old SDKs

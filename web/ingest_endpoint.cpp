@@ -84,7 +84,9 @@ ingest_endpoint::ingest_endpoint(const quota_catalog& catalog,
   : queue_(std::move(queue)),
     limits_(limits),
     trust_forwarded_for_(trust_forwarded_for) {
-  for (auto& p : catalog.projects)
+  for (auto& p : catalog.projects) {
+    // One copy of a project's filters, shared by its keys.
+    std::shared_ptr<const inbound_filters> filters;
     for (auto& k : p.keys) {
       key_entry e;
       e.scoping.organization_id = p.organization;
@@ -92,8 +94,32 @@ ingest_endpoint::ingest_endpoint(const quota_catalog& catalog,
       e.scoping.key_id = k.id;
       e.enabled = k.enabled;
       e.quotas = catalog.quotas_for(p.id, k.id);
+      if (!p.filters.empty()) {
+        if (!filters)
+          filters = std::make_shared<const inbound_filters>(p.filters);
+        e.filters = filters;
+      }
       keys_.emplace(k.public_key, std::move(e));
     }
+  }
+}
+
+caf::expected<normalized_event>
+ingest_endpoint::normalize(std::string_view payload, uint64_t project_id,
+                           double received, normalize_options opts,
+                           const key_entry* key, ingest_item& item) {
+  const inbound_filters* filters = key != nullptr ? key->filters.get()
+                                                  : nullptr;
+  opts.filter_facts = filters != nullptr;
+  auto ev = normalize_event(payload, project_id, received, opts);
+  if (!ev || filters == nullptr)
+    return ev;
+  if (auto which = matching_filter(*filters, ev->facts, opts.client_ip)) {
+    ++filtered_;
+    item.filtered = std::string{*which};
+    item.limited = false;
+  }
+  return ev;
 }
 
 ingest_endpoint_figures ingest_endpoint::figures() const {
@@ -105,6 +131,7 @@ ingest_endpoint_figures ingest_endpoint::figures() const {
   f.rejected_auth = auth_failed_.load();
   f.queue_full = queue_full_.load();
   f.unknown_items_dropped = unknown_items_.load();
+  f.filtered = filtered_.load();
   return f;
 }
 
@@ -216,17 +243,19 @@ void ingest_endpoint::handle(http_request&& req, uint64_t project_id,
   } else {
     normalize_options nopts;
     nopts.client_ip = client_ip;
-    auto ev = normalize_event(body, project_id, now_seconds(), nopts);
+    ingest_item item;
+    auto ev = normalize(body, project_id, now_seconds(), nopts, key, item);
     if (!ev) {
       ++bad_request_;
       respond(input_error(ev.error(), "invalid event"));
       return;
     }
-    ingest_item item;
     item.category = ev->transaction ? "transaction" : "error";
     job.event_id = ev->event_id;
-    item.encoded = nodestore::encode_main(ev->json);
-    item.event = std::move(*ev);
+    if (item.filtered.empty()) {
+      item.encoded = nodestore::encode_main(ev->json);
+      item.event = std::move(*ev);
+    }
     job.items.push_back(std::move(item));
   }
   job.scoping = key->scoping;
@@ -306,7 +335,7 @@ bool ingest_endpoint::envelope_items(std::string_view body,
         nopts.event_id_hint = *header_id;
       nopts.client_ip = client_ip;
       nopts.transaction = item.type == "transaction";
-      auto ev = normalize_event(item.payload, project_id, received, nopts);
+      auto ev = normalize(item.payload, project_id, received, nopts, key, out);
       if (!ev) {
         ++bad_request_;
         respond(input_error(ev.error(),
@@ -319,8 +348,10 @@ bool ingest_endpoint::envelope_items(std::string_view body,
         have_event = true;
         job.event_id = ev->event_id;
       }
-      out.encoded = nodestore::encode_main(ev->json);
-      out.event = std::move(*ev);
+      if (out.filtered.empty()) {
+        out.encoded = nodestore::encode_main(ev->json);
+        out.event = std::move(*ev);
+      }
     }
     // Sessions, spans, attachments and the rest are counted in their own
     // category (attachments in bytes) and not stored.

@@ -39,6 +39,8 @@ struct ingest_endpoint_figures {
   uint64_t rejected_auth = 0;
   uint64_t queue_full = 0;
   uint64_t unknown_items_dropped = 0;
+  /// Events an inbound filter dropped.
+  uint64_t filtered = 0;
 };
 
 /// Handles `POST /api/{project_id}/store/` and `/envelope/`.
@@ -62,7 +64,18 @@ private:
     quota_scoping scoping;
     bool enabled = true;
     std::vector<quota_config> quotas;
+    /// The project's inbound filters; null when it has none.
+    std::shared_ptr<const inbound_filters> filters;
   };
+
+  /// Normalizes an event item and applies the key's project's inbound
+  /// filters to it.
+  caf::expected<normalized_event> normalize(std::string_view payload,
+                                            uint64_t project_id,
+                                            double received,
+                                            normalize_options opts,
+                                            const key_entry* key,
+                                            ingest_item& item);
 
   /// Finds the key of `public_key` for `project_id`, or answers 401/403.
   const key_entry* authorize(std::string_view public_key, uint64_t project_id,
@@ -108,6 +121,7 @@ private:
   std::atomic<uint64_t> auth_failed_{0};
   std::atomic<uint64_t> queue_full_{0};
   std::atomic<uint64_t> unknown_items_{0};
+  std::atomic<uint64_t> filtered_{0};
 };
 
 /// Renders a pipeline answer as an HTTP response.

@@ -327,6 +327,7 @@ private:
         {"auth_failures", f.rejected_auth},
         {"queue_full", f.queue_full},
         {"unknown_items_dropped", f.unknown_items_dropped},
+        {"filtered", f.filtered},
         {"origin_rejected", origin_rejected_.load()}}}};
     // The pipeline goes in as a spawn argument, not a capture: CAF 0.17
     // binds a reference to a null argument tuple when a function actor is
