@@ -89,6 +89,14 @@ std::vector<key_spec> make_schema() {
      .default_yaml = "30",
      .help = "Seconds a worker waits for running tasks to finish on SIGTERM",
      .min = 0},
+    // pidbox: remote control (Celery's inspect/control).
+    {.key = "worker.hostname", .type = key_type::string, .default_yaml = "",
+     .help = "This node's worker name for Celery's remote control (`celery "
+             "inspect`); unset: vigil@<host>.<pid>"},
+    {.key = "worker.remote-control", .type = key_type::boolean,
+     .default_yaml = "true",
+     .help = "Answer Celery's remote-control commands (kombu's pidbox) on a "
+             "redis:// broker"},
     {.key = "cron.schedule", .type = key_type::list, .default_yaml = "[]",
      .help = "Periodic tasks: entries with name, task, every (seconds) or "
              "crontab (UTC), options (queue, expires) and kwargs; see "

@@ -1,0 +1,175 @@
+#!/usr/bin/python3
+"""Celery's remote control (kombu's pidbox) against vigil workers on Redis:
+`inspect ping/stats/registered/active/revoked` from the API and the
+`celery` command line, a Celery worker present too; destination lists; an
+unknown command; malformed messages on the pidbox channel.
+
+Run: /usr/bin/python3 tests/interop/test_celery_pidbox.py [check ...]
+Prints "PASS name" / "FAIL name: reason"; exits 1 if any failed.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+sys.dont_write_bytecode = True     # no __pycache__ in the source tree
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness  # noqa: E402
+from harness import CheckEnv, fmt, wait_until  # noqa: E402
+from celery_common import PY_TASKS  # noqa: E402
+
+RESULT_DB = 0
+BROKER_DB_BASE = 56     # test_celery_redis uses 16..55
+VIGIL_NAME = "vigil@pidbox-test"
+
+
+class Checks:
+    items = []
+
+    @classmethod
+    def add(cls, fn):
+        index = len(cls.items)
+        name = fn.__name__.removeprefix("check_")
+
+        def run():
+            with CheckEnv(name, BROKER_DB_BASE + index, RESULT_DB) as env:
+                fn(env)
+        cls.items.append((name, run, None))
+        return fn
+
+
+def wait_vigil_answers(app, name=VIGIL_NAME, timeout=20):
+    """Pings until `name` answers (its subscription is up)."""
+    got = {}
+
+    def answered():
+        replies = app.control.ping(timeout=0.5) or []
+        for r in replies:
+            got.update(r)
+        return name in got
+    wait_until(answered, timeout, f"{name} to answer ping")
+    return got
+
+
+@Checks.add
+def check_a_inspect_api_beside_celery_worker(env):
+    """ping/stats/registered/active/revoked answered by vigil and by a
+    Celery worker in one broadcast."""
+    env.start_vigil_worker("celery", 2, VIGIL_WORKER_HOSTNAME=VIGIL_NAME)
+    env.start_celery_worker(PY_TASKS, "pyq")
+    app = env.celery_app()
+    wait_vigil_answers(app)
+    pongs = {}
+    wait_until(lambda: pongs.update(
+        {k: v for r in (app.control.ping(timeout=1.0) or []) for k, v in
+         r.items()}) or len(pongs) >= 2, 20, "both workers to answer ping")
+    assert pongs[VIGIL_NAME] == {"ok": "pong"}, fmt(pongs)
+    insp = app.control.inspect(timeout=1.0)
+    stats = insp.stats() or {}
+    assert VIGIL_NAME in stats, fmt(stats)
+    s = stats[VIGIL_NAME]
+    assert isinstance(s.get("pid"), int) and "pool" in s, fmt(s)
+    assert s["pool"]["max-concurrency"] == 2, fmt(s)
+    reg = insp.registered() or {}
+    assert "vigil.echo" in reg.get(VIGIL_NAME, []), fmt(reg)
+    assert any("proj.add" in v for k, v in reg.items() if k != VIGIL_NAME), \
+        fmt(reg)
+    active = insp.active() or {}
+    assert active.get(VIGIL_NAME) == [], fmt(active)
+    revoked = insp.revoked() or {}
+    assert revoked.get(VIGIL_NAME) == [], fmt(revoked)
+    queues = insp.active_queues() or {}
+    assert [q["name"] for q in queues.get(VIGIL_NAME, [])] == ["celery"], \
+        fmt(queues)
+
+
+@Checks.add
+def check_b_destination_and_unknown_command(env):
+    """A destination list leaves other workers silent; an unknown command
+    gets kombu's error reply."""
+    env.start_vigil_worker("celery", 1, VIGIL_WORKER_HOSTNAME=VIGIL_NAME)
+    env.start_vigil_worker("celery", 1, VIGIL_WORKER_HOSTNAME="vigil@other")
+    app = env.celery_app()
+    wait_vigil_answers(app)
+    wait_vigil_answers(app, "vigil@other")
+    replies = app.control.ping(destination=[VIGIL_NAME], timeout=1.0)
+    names = [k for r in replies for k in r]
+    assert names == [VIGIL_NAME], fmt(replies)
+    replies = app.control.broadcast("no_such_command", reply=True,
+                                    destination=[VIGIL_NAME], timeout=1.0)
+    assert replies == [{VIGIL_NAME: {"error": "KeyError('no_such_command')"}}], \
+        fmt(replies)
+
+
+@Checks.add
+def check_c_bad_messages_on_the_pidbox(env):
+    """Garbage published on kombu's pidbox channel is dropped; the worker
+    still answers afterwards."""
+    worker = env.start_vigil_worker("celery", 1,
+                                    VIGIL_WORKER_HOSTNAME=VIGIL_NAME)
+    app = env.celery_app()
+    wait_vigil_answers(app)
+    channel = f"/{env.broker_db}.celery.pidbox"
+    bad = [b"", b"not json", b"[]", b'{"body": 5}',
+           json.dumps({"body": "!!!", "properties":
+                       {"body_encoding": "base64"}}).encode(),
+           json.dumps({"body": json.dumps({"method": 7}),
+                       "properties": {}}).encode(),
+           json.dumps({"body": json.dumps({"method": "ping",
+                                           "arguments": [1],
+                                           "reply_to": "x"}),
+                       "properties": {}}).encode(),
+           json.dumps({"body": json.dumps({"method": "ping",
+                                           "reply_to": {"exchange": 3}}),
+                       "properties": {}}).encode(),
+           b"\xff" * 1000]
+    for b in bad:
+        env.broker.publish(channel, b)
+    replies = app.control.ping(destination=[VIGIL_NAME], timeout=2.0)
+    assert replies == [{VIGIL_NAME: {"ok": "pong"}}], fmt(replies)
+    assert worker.alive(), "vigil worker died"
+
+
+@Checks.add
+def check_d_celery_cli_inspect(env):
+    """`celery -A app inspect ping` and `inspect registered` print the vigil
+    worker beside the Celery worker."""
+    env.start_vigil_worker("celery", 1, VIGIL_WORKER_HOSTNAME=VIGIL_NAME)
+    env.start_celery_worker(PY_TASKS, "pyq", module="cli_tasks")
+    app = env.celery_app()
+    wait_vigil_answers(app)
+    workdir = next(p for p in env.dir.iterdir()
+                   if (p / "cli_tasks.py").exists())
+    cenv = dict(os.environ)
+    cenv.update({"VIGIL_TEST_BROKER_URL": env.broker_url,
+                 "VIGIL_TEST_BACKEND_URL": env.backend_url,
+                 "VIGIL_TEST_DIR": str(env.dir),
+                 "VIGIL_TEST_READY_FILE": str(workdir / "cli-ready"),
+                 "PYTHONPATH": str(workdir), "PYTHONDONTWRITEBYTECODE": "1"})
+    for cmd, want in (("ping", "pong"), ("registered", "vigil.echo")):
+        cp = subprocess.run(
+            [sys.executable, "-m", "celery", "-A", "cli_tasks", "inspect",
+             cmd, "--timeout", "2"], env=cenv, cwd=str(workdir),
+            capture_output=True, text=True, timeout=60)
+        out = cp.stdout + cp.stderr
+        assert cp.returncode == 0, out
+        assert VIGIL_NAME in out and want in out, out
+        assert "celery" in out.lower(), out
+
+
+def main(argv):
+    checks = Checks.items
+    if argv:
+        wanted = set(argv)
+        checks = [c for c in checks
+                  if c[0] in wanted or c[0].split("_")[0] in wanted]
+    harness.vigil_bin()
+    harness.start_redis()
+    return harness.run_checks(checks)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
