@@ -83,6 +83,37 @@ value unknown_command(std::string_view name) {
   return value{std::move(m)};
 }
 
+value revoked_ids(remote_control_state& st) {
+  value_array out;
+  if (st.opts.revoked)
+    for (auto& id : st.opts.revoked->ids())
+      out.emplace_back(id);
+  return value{std::move(out)};
+}
+
+// Celery's `revoke`: task_id is one id or a list; terminate/signal are
+// accepted (a running vigil task is not interrupted yet).
+value revoke(remote_control_state& st, const value& args) {
+  std::vector<std::string> ids;
+  if (auto* t = args.find("task_id"); t != nullptr) {
+    if (t->is_text())
+      ids.push_back(t->as_text());
+    else if (t->is_array())
+      for (auto& x : t->as_array())
+        if (x.is_text())
+          ids.push_back(x.as_text());
+  }
+  std::string joined;
+  for (auto& id : ids) {
+    if (st.opts.revoked)
+      st.opts.revoked->add(id);
+    joined += (joined.empty() ? "" : ", ") + id;
+  }
+  if (!ids.empty())
+    spdlog::info("remote control: revoked {}", joined);
+  return ok("tasks " + joined + " flagged as revoked");
+}
+
 void reset(remote_control_state& st) {
   st.sub.reset();
   st.pub.reset();
@@ -185,7 +216,7 @@ void poll(remote_control_actor::stateful_pointer<remote_control_state> self) {
 
 } // namespace
 
-std::optional<value> answer_pidbox(const remote_control_state& st,
+std::optional<value> answer_pidbox(remote_control_state& st,
                                    const pidbox_request& req,
                                    bool* shutdown_requested) {
   const auto& m = req.method;
@@ -198,7 +229,7 @@ std::optional<value> answer_pidbox(const remote_control_state& st,
   }
   if (m == "hello") {
     value_map r;
-    r.emplace_back("revoked", value_array{});
+    r.emplace_back("revoked", revoked_ids(st));
     r.emplace_back("clock", st.clock);
     return value{std::move(r)};
   }
@@ -210,7 +241,11 @@ std::optional<value> answer_pidbox(const remote_control_state& st,
       names.emplace_back(t);
     return value{std::move(names)};
   }
-  if (m == "active" || m == "reserved" || m == "scheduled" || m == "revoked")
+  if (m == "revoked")
+    return revoked_ids(st);
+  if (m == "revoke")
+    return revoke(st, req.arguments);
+  if (m == "active" || m == "reserved" || m == "scheduled")
     return value{value_array{}};
   if (m == "active_queues")
     return active_queues_of(st.opts);

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -9,6 +10,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "actors/revoked_set.hpp"
 #include "adapters/redis.hpp"
 #include "messages/pidbox_messages.hpp"
 #include "messages/type_ids.hpp"
@@ -31,6 +33,8 @@ struct remote_control_options {
   std::chrono::milliseconds io_timeout{5000};
   /// How long one poll waits for a pidbox message before yielding.
   std::chrono::milliseconds wait{200};
+  /// The node's revoked ids, fed by `revoke` (shared with its consumers).
+  std::shared_ptr<revoked_set> revoked;
 };
 
 /// Celery's remote control (kombu's pidbox) for one vigil worker node: on
@@ -65,7 +69,7 @@ remote_control(remote_control_actor::stateful_pointer<remote_control_state> self
 /// The reply to `req` ({"ok": "pong"} for ping, kombu's {"error": ...} for
 /// an unknown command), or none for a command that answers nothing.
 /// `shutdown` is reported through `*shutdown_requested`.
-std::optional<value> answer_pidbox(const remote_control_state& st,
+std::optional<value> answer_pidbox(remote_control_state& st,
                                    const pidbox_request& req,
                                    bool* shutdown_requested);
 

@@ -286,6 +286,11 @@ int run_node(const config& cfg, const node_options& opts) {
                    "get 503; use `run node`, or a redis:// or amqp:// "
                    "broker");
   }
+  // pidbox: one revoked set for all of the node's consumers.
+  copts.revoked = std::make_shared<revoked_set>(
+    static_cast<size_t>(std::max<int64_t>(1, cfg.get_int("worker.revokes-max"))),
+    std::chrono::seconds{static_cast<int64_t>(
+      cfg.get_double("worker.revokes-expires"))});
   std::optional<task_supervisor_actor> sup;
   if (opts.mode != "web")
     sup = sys.spawn(task_supervisor, copts,
@@ -303,6 +308,7 @@ int run_node(const config& cfg, const node_options& opts) {
     ro.concurrency = concurrency;
     ro.prefetch = copts.prefetch;
     ro.io_timeout = copts.io_timeout;
+    ro.revoked = copts.revoked;
     pidbox = sys.spawn<caf::detached>(remote_control, std::move(ro));
   }
   std::optional<cron_scheduler_actor> cron;

@@ -160,6 +160,109 @@ def check_d_celery_cli_inspect(env):
         assert "celery" in out.lower(), out
 
 
+def state_of(env, task_id):
+    doc = harness.result_doc(env.results, task_id)
+    return doc and doc.get("status")
+
+
+@Checks.add
+def check_e_revoke_before_arrival_and_at_eta(env):
+    """A task revoked before it arrives is not run (REVOKED stored, acked);
+    one revoked while it waits for its ETA is not run when the ETA comes;
+    `inspect revoked` lists both; a task sent after them still runs."""
+    from celery import uuid
+    env.start_vigil_worker("celery", 2, VIGIL_WORKER_HOSTNAME=VIGIL_NAME)
+    app = env.celery_app()
+    wait_vigil_answers(app)
+    early = uuid()
+    replies = app.control.revoke(early, reply=True,
+                                 destination=[VIGIL_NAME], timeout=2.0)
+    assert replies == [{VIGIL_NAME: {
+        "ok": f"tasks {early} flagged as revoked"}}], fmt(replies)
+    app.send_task("vigil.echo", args=["never"], task_id=early)
+    wait_until(lambda: state_of(env, early) == "REVOKED", 20,
+               "the early-revoked task to be REVOKED")
+    later = app.send_task("vigil.echo", args=["eta"], countdown=4)
+    # Held by the worker (fetched, waiting for its ETA) before the revoke.
+    wait_until(lambda: env.broker.llen("celery") == 0
+               and env.broker.hlen("unacked") == 1, 10,
+               "the ETA task to be held by the worker")
+    replies = app.control.revoke(later.id, reply=True,
+                                 destination=[VIGIL_NAME], timeout=2.0)
+    assert replies, "no reply to revoke"
+    wait_until(lambda: state_of(env, later.id) == "REVOKED", 30,
+               "the ETA task to be REVOKED at its ETA")
+    doc = harness.result_doc(env.results, later.id)
+    assert doc["result"]["exc_type"] == "TaskRevokedError", fmt(doc)
+    res = app.AsyncResult(later.id)
+    assert res.state == "REVOKED", res.state
+    revoked = app.control.inspect(timeout=1.0,
+                                  destination=[VIGIL_NAME]).revoked()
+    assert set(revoked[VIGIL_NAME]) == {early, later.id}, fmt(revoked)
+    ok = app.send_task("vigil.echo", args=["after"])
+    assert ok.get(timeout=20) == "after"
+    wait_until(lambda: env.broker.llen("celery") == 0
+               and env.broker.hlen("unacked") == 0, 10,
+               "the revoked messages to be acked")
+
+
+@Checks.add
+def check_f_revoked_id_expires(env):
+    """With worker.revokes-expires 1 s a revoked id is forgotten: once
+    `inspect revoked` no longer lists it, a task with that id runs."""
+    from celery import uuid
+    env.start_vigil_worker("celery", 1, VIGIL_WORKER_HOSTNAME=VIGIL_NAME,
+                           VIGIL_WORKER_REVOKES_EXPIRES="1")
+    app = env.celery_app()
+    wait_vigil_answers(app)
+    tid = uuid()
+    app.control.revoke(tid, reply=True, destination=[VIGIL_NAME],
+                       timeout=2.0)
+    insp = app.control.inspect(timeout=1.0, destination=[VIGIL_NAME])
+    wait_until(lambda: tid not in (insp.revoked() or {}).get(
+        VIGIL_NAME, [tid]), 20, "the revoked id to expire")
+    r = app.send_task("vigil.echo", args=["runs"], task_id=tid)
+    assert r.get(timeout=20) == "runs"
+
+
+@Checks.add
+def check_g_celery_cli_control_revoke(env):
+    """`celery -A app control revoke <id>` reaches the vigil worker."""
+    from celery import uuid
+    env.start_vigil_worker("celery", 1, VIGIL_WORKER_HOSTNAME=VIGIL_NAME)
+    env.start_celery_worker(PY_TASKS, "pyq", module="cli_tasks")
+    app = env.celery_app()
+    wait_vigil_answers(app)
+    tid = uuid()
+    out = celery_cli(env, "control", "revoke", tid)
+    assert VIGIL_NAME in out and "flagged as revoked" in out, out
+    revoked = app.control.inspect(timeout=1.0,
+                                  destination=[VIGIL_NAME]).revoked()
+    assert revoked[VIGIL_NAME] == [tid], fmt(revoked)
+    out = celery_cli(env, "inspect", "revoked")
+    assert tid in out, out
+
+
+def celery_cli(env, *args):
+    """Runs `celery -A cli_tasks <args> --timeout 2` in the Celery
+    worker's directory; returns its output."""
+    workdir = next(p for p in env.dir.iterdir()
+                   if (p / "cli_tasks.py").exists())
+    cenv = dict(os.environ)
+    cenv.update({"VIGIL_TEST_BROKER_URL": env.broker_url,
+                 "VIGIL_TEST_BACKEND_URL": env.backend_url,
+                 "VIGIL_TEST_DIR": str(env.dir),
+                 "VIGIL_TEST_READY_FILE": str(workdir / "cli-ready"),
+                 "PYTHONPATH": str(workdir), "PYTHONDONTWRITEBYTECODE": "1"})
+    cp = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "cli_tasks", *args,
+         "--timeout", "2"], env=cenv, cwd=str(workdir),
+        capture_output=True, text=True, timeout=60)
+    out = cp.stdout + cp.stderr
+    assert cp.returncode == 0, out
+    return out
+
+
 def main(argv):
     checks = Checks.items
     if argv:
