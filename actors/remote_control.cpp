@@ -83,6 +83,37 @@ value unknown_command(std::string_view name) {
   return value{std::move(m)};
 }
 
+// Celery's nok(): {"error": text}.
+value nok(std::string text) {
+  value_map m;
+  m.emplace_back("error", std::move(text));
+  return value{std::move(m)};
+}
+
+bool registered(const remote_control_state& st, const value& args) {
+  auto* name = args.find("task_name");
+  if (name == nullptr || !name->is_text())
+    return false;
+  for (auto& t : st.opts.tasks)
+    if (t == name->as_text())
+      return true;
+  return false;
+}
+
+// `conf`: only settings that carry no secret (never a URL).
+value conf_of(const remote_control_state& st) {
+  value_map m;
+  m.emplace_back("worker_concurrency",
+                 static_cast<int64_t>(st.opts.concurrency));
+  m.emplace_back("worker_prefetch_multiplier", 1);
+  value_array queues;
+  for (auto& q : st.opts.queues)
+    queues.emplace_back(q);
+  m.emplace_back("task_queues", std::move(queues));
+  m.emplace_back("worker_hostname", st.opts.hostname);
+  return value{std::move(m)};
+}
+
 value revoked_ids(remote_control_state& st) {
   value_array out;
   if (st.opts.revoked)
@@ -249,6 +280,32 @@ std::optional<value> answer_pidbox(remote_control_state& st,
     return value{value_array{}};
   if (m == "active_queues")
     return active_queues_of(st.opts);
+  if (m == "conf")
+    return conf_of(st);
+  if (m == "time_limit") {
+    // Celery's shape; the limits are enforced by the time-limit work (not
+    // in this actor): unknown tasks are refused as Celery refuses them.
+    if (!registered(st, req.arguments))
+      return nok("unknown task");
+    auto num = [&](const char* k) {
+      auto* v = req.arguments.find(k);
+      return v != nullptr && v->is_number() ? v->as_double() : 0.0;
+    };
+    st.time_limits[req.arguments.find("task_name")->as_text()] = {
+      num("soft"), num("hard")};
+    return ok("time limits set successfully");
+  }
+  if (m == "rate_limit") {
+    if (!registered(st, req.arguments))
+      return nok("unknown task");
+    return nok("rate limits are not supported by vigil workers yet");
+  }
+  if (m == "add_consumer" || m == "cancel_consumer")
+    return nok(m + " is not supported by vigil workers yet");
+  if (m == "query_task" || m == "dump_tasks")
+    return value{value_map{}};
+  if (m == "enable_events" || m == "disable_events")
+    return nok("events are not supported by vigil workers yet");
   if (m == "report")
     return ok("vigil worker " + st.opts.hostname);
   if (m == "shutdown") {

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -59,6 +60,9 @@ struct remote_control_state {
   int64_t clock = 0;
   std::chrono::steady_clock::time_point started;
   uint64_t answered = 0;
+  /// task -> (soft, hard) seconds from `time_limit`; kept for the worker's
+  /// time-limit enforcement, which does not read them yet.
+  std::map<std::string, std::pair<double, double>> time_limits;
 };
 
 /// Spawn with `spawn<caf::detached>(remote_control, options)`.
