@@ -8,6 +8,8 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
+#include "messages/celery_events.hpp"
+#include "messages/clock.hpp"
 #include "messages/errors.hpp"
 
 namespace vigil {
@@ -218,6 +220,37 @@ void handle(remote_control_state& st, std::string_view data) {
   }
 }
 
+// Publishes one worker event; a failure is logged (events are best effort,
+// as Celery's are) and the connection replaced on the next poll.
+void send_worker_event(remote_control_state& st, std::string_view type) {
+  if (!st.pub)
+    return;
+  auto freq = std::chrono::duration<double>(st.opts.heartbeat).count();
+  auto env = encode_celery_event(type, worker_event_fields(freq, 0, 0),
+                                 st.opts.hostname, ++st.clock,
+                                 static_cast<double>(now_unix_us()) / 1e6);
+  auto r = st.pub->command({"PUBLISH", celery_event_channel(st.ep.db, type), env});
+  if (!r) {
+    spdlog::warn("events: {} not sent: {}", type, error_text(r.error()));
+    st.pub.reset();
+  }
+}
+
+void heartbeat(remote_control_state& st) {
+  if (!st.opts.send_events)
+    return;
+  auto now = std::chrono::steady_clock::now();
+  if (!st.online_sent) {
+    send_worker_event(st, "worker-online");
+    st.online_sent = st.pub.has_value();
+    st.next_heartbeat = now;
+  }
+  if (now >= st.next_heartbeat) {
+    send_worker_event(st, "worker-heartbeat");
+    st.next_heartbeat = now + st.opts.heartbeat;
+  }
+}
+
 void poll(remote_control_actor::stateful_pointer<remote_control_state> self) {
   auto& st = self->state;
   if (auto err = connect(st)) {
@@ -242,6 +275,7 @@ void poll(remote_control_actor::stateful_pointer<remote_control_state> self) {
     if (r->is_array() && r->size() == 4 && (*r)[0].as_string() == "pmessage")
       handle(st, (*r)[3].as_string());
   }
+  heartbeat(st);
   self->send(self, poll_atom_v);
 }
 
@@ -323,6 +357,14 @@ remote_control(remote_control_actor::stateful_pointer<remote_control_state> self
   st.started = std::chrono::steady_clock::now();
   if (auto ep = parse_redis_url(st.opts.broker_url))
     st.ep = *ep;
+  // The node stops this actor with an exit message: say goodbye first
+  // (the state is gone by the time attached functors run).
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    auto& st = self->state;
+    if (st.opts.send_events && st.online_sent)
+      send_worker_event(st, "worker-offline");
+    self->quit(msg.reason);
+  });
   self->send(self, poll_atom_v);
   return {
     [=](poll_atom) { poll(self); },

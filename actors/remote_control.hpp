@@ -34,6 +34,10 @@ struct remote_control_options {
   std::chrono::milliseconds io_timeout{5000};
   /// How long one poll waits for a pidbox message before yielding.
   std::chrono::milliseconds wait{200};
+  /// Publish Celery's worker events (worker-online, worker-heartbeat every
+  /// `heartbeat`, worker-offline) on the `celeryev` fanout.
+  bool send_events = false;
+  std::chrono::milliseconds heartbeat{2000};
   /// The node's revoked ids, fed by `revoke` (shared with its consumers).
   std::shared_ptr<revoked_set> revoked;
 };
@@ -60,6 +64,8 @@ struct remote_control_state {
   int64_t clock = 0;
   std::chrono::steady_clock::time_point started;
   uint64_t answered = 0;
+  bool online_sent = false;
+  std::chrono::steady_clock::time_point next_heartbeat;
   /// task -> (soft, hard) seconds from `time_limit`; kept for the worker's
   /// time-limit enforcement, which does not read them yet.
   std::map<std::string, std::pair<double, double>> time_limits;

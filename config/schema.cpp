@@ -101,6 +101,11 @@ std::vector<key_spec> make_schema() {
      .default_yaml = "10800",
      .help = "Seconds a revoked task id is kept (Celery's REVOKE_EXPIRES)",
      .min = 0},
+    {.key = "worker.send-events", .type = key_type::boolean,
+     .default_yaml = "false",
+     .help = "Publish Celery's worker events (worker-online, worker-heartbeat "
+             "every 2 s, worker-offline) on a redis:// broker, for `celery "
+             "events` and Flower"},
     {.key = "worker.remote-control", .type = key_type::boolean,
      .default_yaml = "true",
      .help = "Answer Celery's remote-control commands (kombu's pidbox) on a "

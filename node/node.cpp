@@ -309,6 +309,7 @@ int run_node(const config& cfg, const node_options& opts) {
     ro.prefetch = copts.prefetch;
     ro.io_timeout = copts.io_timeout;
     ro.revoked = copts.revoked;
+    ro.send_events = cfg.get_bool("worker.send-events");
     pidbox = sys.spawn<caf::detached>(remote_control, std::move(ro));
   }
   std::optional<cron_scheduler_actor> cron;
@@ -323,8 +324,6 @@ int run_node(const config& cfg, const node_options& opts) {
   }
   int sig = 0;
   sigwait(&signals, &sig);
-  if (pidbox)
-    caf::anon_send_exit(*pidbox, caf::exit_reason::user_shutdown);
   if (cron)
     stop_cron(sys, *cron);
   spdlog::info("received {}: draining (at most {} s)",
@@ -364,6 +363,15 @@ int run_node(const config& cfg, const node_options& opts) {
                  spdlog::error("drain failed: {}", caf::to_string(err));
                });
     self->send_exit(*sup, caf::exit_reason::user_shutdown);
+  }
+  if (pidbox) {
+    // Stopped last, so it answers during the drain; waited for (bounded),
+    // so its worker-offline event is out before the process ends.
+    caf::scoped_actor self{sys};
+    self->monitor(*pidbox);
+    self->send_exit(*pidbox, caf::exit_reason::user_shutdown);
+    self->receive([](caf::down_msg&) {},
+                  caf::after(std::chrono::seconds{3}) >> [] {});
   }
   if (final_flush) {
     auto r = final_flush->flush_all();

@@ -22,7 +22,7 @@ from harness import CheckEnv, fmt, wait_until  # noqa: E402
 from celery_common import PY_TASKS  # noqa: E402
 
 RESULT_DB = 0
-BROKER_DB_BASE = 56     # test_celery_redis uses 16..55
+BROKER_DB_BASE = 54     # test_celery_redis has 14 checks on 16..29; 54..63 here
 VIGIL_NAME = "vigil@pidbox-test"
 
 
@@ -275,6 +275,55 @@ def check_h_control_commands_and_shutdown(env):
     worker.expected_exit = True
     wait_until(lambda: not worker.alive(), 40, "the vigil worker to drain")
     assert worker.returncode == 0, worker.log_tail()
+
+
+@Checks.add
+def check_i_events_receiver_sees_vigil_worker(env):
+    """With worker.send-events, a Celery events Receiver's State has the
+    vigil worker alive (online + heartbeats with freq/loadavg/sw_*), and
+    offline after it stops."""
+    import threading
+    app = env.celery_app()
+    state = app.events.State()
+    seen = []
+    stop = threading.Event()
+
+    def on_event(event):
+        seen.append(event)
+        state.event(event)
+
+    def listen():
+        with app.connection_for_read() as conn:
+            recv = app.events.Receiver(conn, handlers={"*": on_event})
+            while not stop.is_set():
+                try:
+                    recv.capture(limit=None, timeout=0.5, wakeup=False)
+                except Exception:       # socket.timeout: poll stop again
+                    pass
+    t = threading.Thread(target=listen, daemon=True)
+    t.start()
+    # The receiver's PSUBSCRIBE is in place before the worker says online.
+    wait_until(lambda: env.broker.execute_command("PUBSUB", "NUMPAT") >= 1,
+               10, "the receiver to subscribe")
+    worker = env.start_vigil_worker("celery", 1,
+                                    VIGIL_WORKER_HOSTNAME=VIGIL_NAME,
+                                    VIGIL_WORKER_SEND_EVENTS="true")
+    wait_until(lambda: sum(1 for e in seen
+                           if e.get("hostname") == VIGIL_NAME
+                           and e["type"] == "worker-heartbeat") >= 2, 20,
+               "two heartbeats from the vigil worker")
+    w = state.workers[VIGIL_NAME]
+    assert w.alive, fmt(seen[-3:])
+    hb = [e for e in seen if e["type"] == "worker-heartbeat"][-1]
+    for key in ("freq", "active", "processed", "loadavg", "sw_ident",
+                "sw_ver", "sw_sys", "pid", "clock", "timestamp"):
+        assert key in hb, fmt(hb)
+    assert any(e["type"] == "worker-online" for e in seen), fmt(seen)
+    worker.stop()
+    wait_until(lambda: any(e["type"] == "worker-offline" for e in seen), 40,
+               "worker-offline")
+    assert not state.workers[VIGIL_NAME].alive
+    stop.set()
 
 
 def celery_cli(env, *args, check=True):
