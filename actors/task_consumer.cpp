@@ -8,6 +8,8 @@
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
 #include "messages/kombu_envelope.hpp"
+#include "messages/result_doc.hpp"
+#include "messages/task_body.hpp"
 #include "tasks/task_runner.hpp"
 
 namespace vigil {
@@ -274,8 +276,32 @@ void dispatch(self_ptr self) {
   ready.clear();
 }
 
-// A due delivery goes to the suspects or the ready ones.
+void revoke_delivery(task_consumer_state& st, delivery d) {
+  ++st.revoked;
+  spdlog::info("task {} [{}] revoked: not run", d.msg.task, d.msg.id);
+  if (!st.opts.result_backend_url.empty() && !d.msg.ignore_result) {
+    auto doc = make_result_doc(
+      task_state::revoked, d.msg.id,
+      make_exception("TaskRevokedError", "revoked", "celery.exceptions"),
+      now_unix_us(), {}, d.msg.parent_id, d.msg.group);
+    std::string_view ct = st.opts.result_serializer == "json"
+                            ? content_type_json
+                          : st.opts.result_serializer == "msgpack"
+                            ? content_type_msgpack
+                            : std::string_view{d.msg.content_type};
+    st.to_store.push_back(stored_result{d.msg.id, encode_as(doc, ct)});
+  }
+  st.to_ack.push_back(std::move(d.tag));
+  st.held -= std::min<size_t>(st.held, 1);
+}
+
+// A due delivery goes to the suspects or the ready ones, unless it was
+// revoked: then REVOKED is stored (as Celery's worker does) and it is acked.
 void make_due(task_consumer_state& st, delivery d, bool suspect) {
+  if (st.opts.revoked && st.opts.revoked->contains(d.msg.id)) {
+    revoke_delivery(st, std::move(d));
+    return;
+  }
   if (suspect)
     st.suspects.push_back(std::move(d));
   else
@@ -384,7 +410,8 @@ void poll(self_ptr self) {
     }
     d->received_us = now;
     bool suspect = raw.failed_deliveries > 0;
-    if (d->msg.eta_us > now) {
+    if (d->msg.eta_us > now
+        && !(st.opts.revoked && st.opts.revoked->contains(d->msg.id))) {
       if (suspect)
         st.eta_suspects.insert(d->tag);
       st.eta_held.emplace(d->msg.eta_us, std::move(*d));

@@ -15,6 +15,7 @@
 #include "actors/backends/broker.hpp"
 #include "actors/backends/result_backend.hpp"
 #include "actors/held_deliveries.hpp"
+#include "actors/revoked_set.hpp"
 #include "actors/status.hpp"
 #include "actors/task_worker.hpp"
 #include "messages/type_ids.hpp"
@@ -54,6 +55,10 @@ struct consumer_options {
   /// their own (detached); false only in tests on CAF's deterministic
   /// scheduler.
   bool spawn_detached = true;
+  /// Revoked task ids (shared by the node's consumers and its remote
+  /// control); a due delivery whose id is in it is not run: REVOKED is
+  /// stored and it is acknowledged. Null: nothing is ever revoked.
+  std::shared_ptr<revoked_set> revoked;
 };
 
 /// Takes task messages off a broker, hands them to workers in batches, and
@@ -147,6 +152,8 @@ struct task_consumer_state {
   uint64_t retried = 0;
   uint64_t dead_lettered = 0;
   uint64_t expired = 0;
+  /// Not run: revoked before they were due.
+  uint64_t revoked = 0;
   uint64_t restored = 0;
   uint64_t reconnects = 0;
   /// Deliveries given back at once after their worker (or the consumer

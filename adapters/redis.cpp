@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include <hiredis/hiredis.h>
+#include <poll.h>
 
 #include "adapters/resolve.hpp"
 #include "messages/errors.hpp"
@@ -430,6 +431,36 @@ redis_connection::eval(redis_script& script,
   if (r.is_error())
     return caf::make_error(errc::command_failed, r.error_text());
   return std::move(r);
+}
+
+} // namespace vigil
+
+namespace vigil {
+
+caf::expected<redis_reply>
+redis_connection::next_push(std::chrono::milliseconds wait) {
+  if (!ok())
+    return caf::make_error(errc::connection_failed, "redis: not connected");
+  // Sends what is queued (a SUBSCRIBE) first; then reads only when poll says
+  // there are bytes, so an idle wait never trips the socket timeout.
+  int done = 0;
+  while (!done)
+    if (redisBufferWrite(ctx_, &done) != REDIS_OK)
+      return io_error("write");
+  redisReply* raw = nullptr;
+  if (redisGetReplyFromReader(ctx_, reinterpret_cast<void**>(&raw)) != REDIS_OK)
+    return io_error("read");
+  if (raw != nullptr)
+    return redis_reply{raw};
+  pollfd pfd{ctx_->fd, POLLIN, 0};
+  int n = ::poll(&pfd, 1, static_cast<int>(wait.count()));
+  if (n <= 0)
+    return redis_reply{};
+  if (redisBufferRead(ctx_) != REDIS_OK)
+    return io_error("read");
+  if (redisGetReplyFromReader(ctx_, reinterpret_cast<void**>(&raw)) != REDIS_OK)
+    return io_error("read");
+  return redis_reply{raw};
 }
 
 } // namespace vigil

@@ -190,6 +190,12 @@ public:
                                   const std::vector<std::string_view>& keys,
                                   const std::vector<std::string_view>& args);
 
+  /// For a subscribed connection (after SUBSCRIBE/PSUBSCRIBE): the next
+  /// pushed reply, waiting at most `wait` for one to arrive (a wait with
+  /// nothing to read leaves the connection usable, unlike a timed-out
+  /// command); nil when nothing came.
+  caf::expected<redis_reply> next_push(std::chrono::milliseconds wait);
+
   /// The endpoint, for logs.
   const redis_endpoint& endpoint() const { return ep_; }
 

@@ -89,6 +89,27 @@ std::vector<key_spec> make_schema() {
      .default_yaml = "30",
      .help = "Seconds a worker waits for running tasks to finish on SIGTERM",
      .min = 0},
+    // pidbox: remote control (Celery's inspect/control).
+    {.key = "worker.hostname", .type = key_type::string, .default_yaml = "",
+     .help = "This node's worker name for Celery's remote control (`celery "
+             "inspect`); unset: vigil@<host>.<pid>"},
+    {.key = "worker.revokes-max", .type = key_type::integer,
+     .default_yaml = "50000",
+     .help = "Most revoked task ids a node keeps (Celery's REVOKES_MAX); the "
+             "oldest are forgotten first", .min = 1},
+    {.key = "worker.revokes-expires", .type = key_type::number,
+     .default_yaml = "10800",
+     .help = "Seconds a revoked task id is kept (Celery's REVOKE_EXPIRES)",
+     .min = 0},
+    {.key = "worker.send-events", .type = key_type::boolean,
+     .default_yaml = "false",
+     .help = "Publish Celery's worker events (worker-online, worker-heartbeat "
+             "every 2 s, worker-offline) on a redis:// broker, for `celery "
+             "events` and Flower"},
+    {.key = "worker.remote-control", .type = key_type::boolean,
+     .default_yaml = "true",
+     .help = "Answer Celery's remote-control commands (kombu's pidbox) on a "
+             "redis:// broker"},
     {.key = "cron.schedule", .type = key_type::list, .default_yaml = "[]",
      .help = "Periodic tasks: entries with name, task, every (seconds) or "
              "crontab (UTC), options (queue, expires) and kwargs; see "

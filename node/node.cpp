@@ -5,6 +5,8 @@
 #include <optional>
 #include <thread>
 
+#include <unistd.h>
+
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 #include <spdlog/spdlog.h>
@@ -13,6 +15,7 @@
 #include "actors/buffer_flush.hpp"
 #include "actors/tsdb.hpp"
 #include "actors/task_supervisor.hpp"
+#include "actors/remote_control.hpp"
 #include "messages/clock.hpp"
 #include "messages/crontab.hpp"
 #include "messages/errors.hpp"
@@ -55,6 +58,18 @@ consumer_options make_consumer_options(const config& cfg,
   o.max_deliveries = static_cast<uint32_t>(
     std::max<int64_t>(0, cfg.get_int("tasks.max-deliveries")));
   return o;
+}
+
+std::string worker_hostname(const config& cfg) {
+  auto name = cfg.get_string("worker.hostname");
+  if (!name.empty())
+    return name;
+  // Unique per process, as Celery's -n %h with a suffix: two nodes on one
+  // host must not answer as one.
+  char host[256] = {0};
+  if (::gethostname(host, sizeof host - 1) != 0)
+    std::snprintf(host, sizeof host, "localhost");
+  return "vigil@" + std::string{host} + "." + std::to_string(::getpid());
 }
 
 size_t resolve_concurrency(const config& cfg, size_t requested) {
@@ -271,11 +286,32 @@ int run_node(const config& cfg, const node_options& opts) {
                    "get 503; use `run node`, or a redis:// or amqp:// "
                    "broker");
   }
+  // pidbox: one revoked set for all of the node's consumers.
+  copts.revoked = std::make_shared<revoked_set>(
+    static_cast<size_t>(std::max<int64_t>(1, cfg.get_int("worker.revokes-max"))),
+    std::chrono::seconds{static_cast<int64_t>(
+      cfg.get_double("worker.revokes-expires"))});
   std::optional<task_supervisor_actor> sup;
   if (opts.mode != "web")
     sup = sys.spawn(task_supervisor, copts,
                     static_cast<size_t>(cfg.get_int("worker.consumers")),
                     concurrency, registry);
+  // pidbox: Celery's remote control, on a Redis broker.
+  std::optional<remote_control_actor> pidbox;
+  if (sup && cfg.get_bool("worker.remote-control")
+      && copts.broker_url.starts_with("redis://")) {
+    remote_control_options ro;
+    ro.hostname = worker_hostname(cfg);
+    ro.broker_url = copts.broker_url;
+    ro.tasks = registry->names();
+    ro.queues = copts.queues;
+    ro.concurrency = concurrency;
+    ro.prefetch = copts.prefetch;
+    ro.io_timeout = copts.io_timeout;
+    ro.revoked = copts.revoked;
+    ro.send_events = cfg.get_bool("worker.send-events");
+    pidbox = sys.spawn<caf::detached>(remote_control, std::move(ro));
+  }
   std::optional<cron_scheduler_actor> cron;
   if (opts.mode == "node") {
     if (auto cron_opts = make_cron_options(cfg); !cron_opts) {
@@ -327,6 +363,15 @@ int run_node(const config& cfg, const node_options& opts) {
                  spdlog::error("drain failed: {}", caf::to_string(err));
                });
     self->send_exit(*sup, caf::exit_reason::user_shutdown);
+  }
+  if (pidbox) {
+    // Stopped last, so it answers during the drain; waited for (bounded),
+    // so its worker-offline event is out before the process ends.
+    caf::scoped_actor self{sys};
+    self->monitor(*pidbox);
+    self->send_exit(*pidbox, caf::exit_reason::user_shutdown);
+    self->receive([](caf::down_msg&) {},
+                  caf::after(std::chrono::seconds{3}) >> [] {});
   }
   if (final_flush) {
     auto r = final_flush->flush_all();

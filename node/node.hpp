@@ -27,6 +27,10 @@ consumer_options make_consumer_options(const config& cfg,
 /// else the number of cores.
 size_t resolve_concurrency(const config& cfg, size_t requested);
 
+/// The node's worker name for Celery's remote control: worker.hostname, or
+/// "vigil@<host>.<pid>" (unique per process).
+std::string worker_hostname(const config& cfg);
+
 /// Builds the cron scheduler's options from the configuration: the entries
 /// of cron.schedule, broker.url, tasks.default-queue, cron.lock-ttl, and the
 /// lock store cron.lock-url, else broker.url when it is redis://, else none

@@ -1,0 +1,374 @@
+#include "actors/remote_control.hpp"
+
+#include <algorithm>
+#include <csignal>
+#include <unistd.h>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <spdlog/spdlog.h>
+
+#include "messages/celery_events.hpp"
+#include "messages/clock.hpp"
+#include "messages/errors.hpp"
+
+namespace vigil {
+
+namespace {
+
+constexpr std::string_view pidbox_exchange = "celery.pidbox";
+
+value ok(std::string text) {
+  value_map m;
+  m.emplace_back("ok", std::move(text));
+  return value{std::move(m)};
+}
+
+value stats_of(const remote_control_state& st) {
+  const auto& o = st.opts;
+  auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
+                  std::chrono::steady_clock::now() - st.started)
+                  .count();
+  value_map pool;
+  pool.emplace_back("implementation", "vigil");
+  pool.emplace_back("max-concurrency", static_cast<int64_t>(o.concurrency));
+  pool.emplace_back("processes", value_array{});
+  value_map broker;
+  broker.emplace_back("transport", "redis");
+  broker.emplace_back("hostname", st.ep.host);
+  broker.emplace_back("port", static_cast<int64_t>(st.ep.port));
+  broker.emplace_back("virtual_host", std::to_string(st.ep.db));
+  value_map m;
+  m.emplace_back("total", value_map{});
+  m.emplace_back("pid", static_cast<int64_t>(::getpid()));
+  m.emplace_back("clock", std::to_string(st.clock));
+  m.emplace_back("uptime", static_cast<int64_t>(uptime));
+  m.emplace_back("pool", std::move(pool));
+  m.emplace_back("broker", std::move(broker));
+  m.emplace_back("prefetch_count", static_cast<int64_t>(o.prefetch));
+  return value{std::move(m)};
+}
+
+value active_queues_of(const remote_control_options& o) {
+  value_array out;
+  for (auto& q : o.queues) {
+    value_map ex;
+    ex.emplace_back("name", q);
+    ex.emplace_back("type", "direct");
+    ex.emplace_back("durable", true);
+    ex.emplace_back("auto_delete", false);
+    value_map m;
+    m.emplace_back("name", q);
+    m.emplace_back("exchange", std::move(ex));
+    m.emplace_back("routing_key", q);
+    m.emplace_back("durable", true);
+    m.emplace_back("exclusive", false);
+    m.emplace_back("auto_delete", false);
+    m.emplace_back("no_ack", false);
+    out.emplace_back(std::move(m));
+  }
+  return value{std::move(out)};
+}
+
+// Python's repr of KeyError(name), as kombu's Node.dispatch replies when
+// no handler has the name.
+value unknown_command(std::string_view name) {
+  std::string text = "KeyError('";
+  for (char c : name)
+    if (c == '\'' || c == '\\')
+      (text += '\\') += c;
+    else if (static_cast<unsigned char>(c) >= 0x20)
+      text += c;
+  text += "')";
+  value_map m;
+  m.emplace_back("error", std::move(text));
+  return value{std::move(m)};
+}
+
+// Celery's nok(): {"error": text}.
+value nok(std::string text) {
+  value_map m;
+  m.emplace_back("error", std::move(text));
+  return value{std::move(m)};
+}
+
+bool registered(const remote_control_state& st, const value& args) {
+  auto* name = args.find("task_name");
+  if (name == nullptr || !name->is_text())
+    return false;
+  for (auto& t : st.opts.tasks)
+    if (t == name->as_text())
+      return true;
+  return false;
+}
+
+// `conf`: only settings that carry no secret (never a URL).
+value conf_of(const remote_control_state& st) {
+  value_map m;
+  m.emplace_back("worker_concurrency",
+                 static_cast<int64_t>(st.opts.concurrency));
+  m.emplace_back("worker_prefetch_multiplier", 1);
+  value_array queues;
+  for (auto& q : st.opts.queues)
+    queues.emplace_back(q);
+  m.emplace_back("task_queues", std::move(queues));
+  m.emplace_back("worker_hostname", st.opts.hostname);
+  return value{std::move(m)};
+}
+
+value revoked_ids(remote_control_state& st) {
+  value_array out;
+  if (st.opts.revoked)
+    for (auto& id : st.opts.revoked->ids())
+      out.emplace_back(id);
+  return value{std::move(out)};
+}
+
+// Celery's `revoke`: task_id is one id or a list; terminate/signal are
+// accepted (a running vigil task is not interrupted yet).
+value revoke(remote_control_state& st, const value& args) {
+  std::vector<std::string> ids;
+  if (auto* t = args.find("task_id"); t != nullptr) {
+    if (t->is_text())
+      ids.push_back(t->as_text());
+    else if (t->is_array())
+      for (auto& x : t->as_array())
+        if (x.is_text())
+          ids.push_back(x.as_text());
+  }
+  std::string joined;
+  for (auto& id : ids) {
+    if (st.opts.revoked)
+      st.opts.revoked->add(id);
+    joined += (joined.empty() ? "" : ", ") + id;
+  }
+  if (!ids.empty())
+    spdlog::info("remote control: revoked {}", joined);
+  return ok("tasks " + joined + " flagged as revoked");
+}
+
+void reset(remote_control_state& st) {
+  st.sub.reset();
+  st.pub.reset();
+}
+
+caf::error connect(remote_control_state& st) {
+  if (!st.sub) {
+    auto c = redis_connection::connect(st.ep, st.opts.io_timeout);
+    if (!c)
+      return c.error();
+    auto channel = kombu_fanout_channel(st.ep.db, pidbox_exchange);
+    c->append({"PSUBSCRIBE", channel});
+    st.sub.emplace(std::move(*c));
+    spdlog::info("remote control: {} listening on {} ({})", st.opts.hostname,
+                 channel, to_string(st.ep));
+  }
+  if (!st.pub) {
+    auto c = redis_connection::connect(st.ep, st.opts.io_timeout);
+    if (!c)
+      return c.error();
+    st.pub.emplace(std::move(*c));
+  }
+  return {};
+}
+
+caf::error send_reply(remote_control_state& st, const pidbox_request& req,
+                      const value& reply) {
+  auto members = st.pub->command(
+    {"SMEMBERS", "_kombu.binding." + req.reply_exchange});
+  if (!members)
+    return members.error();
+  std::vector<std::string> table;
+  for (auto m : members->elements())
+    table.emplace_back(m.as_string());
+  auto targets = kombu_direct_targets(table, req.reply_routing_key);
+  if (targets.empty())
+    return {}; // no one waits for it (kombu drops it too)
+  auto env = encode_pidbox_reply(st.opts.hostname, reply, req.reply_exchange,
+                                 req.reply_routing_key, req.ticket, ++st.clock,
+                                 req.msgpack);
+  for (auto& q : targets)
+    st.pub->append({"LPUSH", q, env});
+  auto r = st.pub->flush();
+  if (!r)
+    return r.error();
+  return check_replies(*r, "pidbox reply");
+}
+
+void handle(remote_control_state& st, std::string_view data) {
+  auto req = decode_pidbox_envelope(data);
+  if (!req) {
+    spdlog::warn("remote control: dropped a malformed request: {}",
+                 error_text(req.error()));
+    return;
+  }
+  if (!pidbox_addressed_to(*req, st.opts.hostname))
+    return;
+  st.clock = std::max(st.clock, req->clock) + 1;
+  bool shutdown = false;
+  auto reply = answer_pidbox(st, *req, &shutdown);
+  ++st.answered;
+  if (reply && !req->reply_exchange.empty())
+    if (auto err = send_reply(st, *req, *reply))
+      spdlog::warn("remote control: reply to {} not sent: {}", req->method,
+                   error_text(err));
+  if (shutdown) {
+    spdlog::info("remote control: shutdown requested: draining");
+    // The node waits for SIGTERM to drain; asking it the same way keeps
+    // one shutdown path.
+    ::kill(::getpid(), SIGTERM);
+  }
+}
+
+// Publishes one worker event; a failure is logged (events are best effort,
+// as Celery's are) and the connection replaced on the next poll.
+void send_worker_event(remote_control_state& st, std::string_view type) {
+  if (!st.pub)
+    return;
+  auto freq = std::chrono::duration<double>(st.opts.heartbeat).count();
+  auto env = encode_celery_event(type, worker_event_fields(freq, 0, 0),
+                                 st.opts.hostname, ++st.clock,
+                                 static_cast<double>(now_unix_us()) / 1e6);
+  auto r = st.pub->command({"PUBLISH", celery_event_channel(st.ep.db, type), env});
+  if (!r) {
+    spdlog::warn("events: {} not sent: {}", type, error_text(r.error()));
+    st.pub.reset();
+  }
+}
+
+void heartbeat(remote_control_state& st) {
+  if (!st.opts.send_events)
+    return;
+  auto now = std::chrono::steady_clock::now();
+  if (!st.online_sent) {
+    send_worker_event(st, "worker-online");
+    st.online_sent = st.pub.has_value();
+    st.next_heartbeat = now;
+  }
+  if (now >= st.next_heartbeat) {
+    send_worker_event(st, "worker-heartbeat");
+    st.next_heartbeat = now + st.opts.heartbeat;
+  }
+}
+
+void poll(remote_control_actor::stateful_pointer<remote_control_state> self) {
+  auto& st = self->state;
+  if (auto err = connect(st)) {
+    spdlog::warn("remote control: redis {}: {}; retrying in 1 s",
+                 to_string(st.ep), error_text(err));
+    reset(st);
+    self->delayed_send(self, std::chrono::seconds{1}, poll_atom_v);
+    return;
+  }
+  // A bounded number per poll, so an exit message is not kept waiting.
+  for (int i = 0; i < 64; ++i) {
+    auto r = st.sub->next_push(i == 0 ? st.opts.wait
+                                      : std::chrono::milliseconds{0});
+    if (!r) {
+      spdlog::warn("remote control: subscription lost: {}",
+                   error_text(r.error()));
+      reset(st);
+      break;
+    }
+    if (r->is_nil())
+      break;
+    if (r->is_array() && r->size() == 4 && (*r)[0].as_string() == "pmessage")
+      handle(st, (*r)[3].as_string());
+  }
+  heartbeat(st);
+  self->send(self, poll_atom_v);
+}
+
+} // namespace
+
+std::optional<value> answer_pidbox(remote_control_state& st,
+                                   const pidbox_request& req,
+                                   bool* shutdown_requested) {
+  const auto& m = req.method;
+  if (m == "ping")
+    return ok("pong");
+  if (m == "clock") {
+    value_map r;
+    r.emplace_back("clock", st.clock);
+    return value{std::move(r)};
+  }
+  if (m == "hello") {
+    value_map r;
+    r.emplace_back("revoked", revoked_ids(st));
+    r.emplace_back("clock", st.clock);
+    return value{std::move(r)};
+  }
+  if (m == "stats")
+    return stats_of(st);
+  if (m == "registered") {
+    value_array names;
+    for (auto& t : st.opts.tasks)
+      names.emplace_back(t);
+    return value{std::move(names)};
+  }
+  if (m == "revoked")
+    return revoked_ids(st);
+  if (m == "revoke")
+    return revoke(st, req.arguments);
+  if (m == "active" || m == "reserved" || m == "scheduled")
+    return value{value_array{}};
+  if (m == "active_queues")
+    return active_queues_of(st.opts);
+  if (m == "conf")
+    return conf_of(st);
+  if (m == "time_limit") {
+    // Celery's shape; the limits are enforced by the time-limit work (not
+    // in this actor): unknown tasks are refused as Celery refuses them.
+    if (!registered(st, req.arguments))
+      return nok("unknown task");
+    auto num = [&](const char* k) {
+      auto* v = req.arguments.find(k);
+      return v != nullptr && v->is_number() ? v->as_double() : 0.0;
+    };
+    st.time_limits[req.arguments.find("task_name")->as_text()] = {
+      num("soft"), num("hard")};
+    return ok("time limits set successfully");
+  }
+  if (m == "rate_limit") {
+    if (!registered(st, req.arguments))
+      return nok("unknown task");
+    return nok("rate limits are not supported by vigil workers yet");
+  }
+  if (m == "add_consumer" || m == "cancel_consumer")
+    return nok(m + " is not supported by vigil workers yet");
+  if (m == "query_task" || m == "dump_tasks")
+    return value{value_map{}};
+  if (m == "enable_events" || m == "disable_events")
+    return nok("events are not supported by vigil workers yet");
+  if (m == "report")
+    return ok("vigil worker " + st.opts.hostname);
+  if (m == "shutdown") {
+    *shutdown_requested = true;
+    return std::nullopt;
+  }
+  return unknown_command(m);
+}
+
+remote_control_actor::behavior_type
+remote_control(remote_control_actor::stateful_pointer<remote_control_state> self,
+               remote_control_options opts) {
+  auto& st = self->state;
+  st.opts = std::move(opts);
+  st.started = std::chrono::steady_clock::now();
+  if (auto ep = parse_redis_url(st.opts.broker_url))
+    st.ep = *ep;
+  // The node stops this actor with an exit message: say goodbye first
+  // (the state is gone by the time attached functors run).
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    auto& st = self->state;
+    if (st.opts.send_events && st.online_sent)
+      send_worker_event(st, "worker-offline");
+    self->quit(msg.reason);
+  });
+  self->send(self, poll_atom_v);
+  return {
+    [=](poll_atom) { poll(self); },
+  };
+}
+
+} // namespace vigil

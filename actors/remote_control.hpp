@@ -1,0 +1,86 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "actors/revoked_set.hpp"
+#include "adapters/redis.hpp"
+#include "messages/pidbox_messages.hpp"
+#include "messages/type_ids.hpp"
+
+namespace vigil {
+
+/// What a node's remote-control actor answers for and where it listens.
+struct remote_control_options {
+  /// This node's worker name, as `celery inspect` prints it.
+  std::string hostname;
+  /// The broker (broker.url); only redis:// has a pidbox consumer so far.
+  std::string broker_url;
+  /// Registered task names (for `registered`).
+  std::vector<std::string> tasks;
+  /// Consumed queues (for `active_queues`).
+  std::vector<std::string> queues;
+  size_t concurrency = 1;
+  size_t prefetch = 0;
+  /// Bound on every blocking Redis call.
+  std::chrono::milliseconds io_timeout{5000};
+  /// How long one poll waits for a pidbox message before yielding.
+  std::chrono::milliseconds wait{200};
+  /// Publish Celery's worker events (worker-online, worker-heartbeat every
+  /// `heartbeat`, worker-offline) on the `celeryev` fanout.
+  bool send_events = false;
+  std::chrono::milliseconds heartbeat{2000};
+  /// The node's revoked ids, fed by `revoke` (shared with its consumers).
+  std::shared_ptr<revoked_set> revoked;
+};
+
+/// Celery's remote control (kombu's pidbox) for one vigil worker node: on
+/// Redis it subscribes (PSUBSCRIBE, on a connection of its own) to kombu's
+/// `/{db}.celery.pidbox` fanout channel, answers the requests addressed to
+/// its hostname, and puts each reply on the queues that the client bound to
+/// the `reply.celery.pidbox` direct exchange, as a Celery worker does. A
+/// malformed request is logged and dropped; an unknown command gets
+/// kombu's error reply. Runs detached: its Redis calls block (bounded).
+using remote_control_actor = caf::typed_actor<
+  /// Self-sent: read and answer what arrived, then poll again.
+  caf::reacts_to<poll_atom>>;
+
+/// State of the remote-control actor.
+struct remote_control_state {
+  static inline const char* name = "tasks.remote_control";
+  remote_control_options opts;
+  redis_endpoint ep;
+  std::optional<redis_connection> sub;
+  std::optional<redis_connection> pub;
+  /// Lamport clock, as kombu keeps it (adjusted by each request's clock).
+  int64_t clock = 0;
+  std::chrono::steady_clock::time_point started;
+  uint64_t answered = 0;
+  bool online_sent = false;
+  std::chrono::steady_clock::time_point next_heartbeat;
+  /// task -> (soft, hard) seconds from `time_limit`; kept for the worker's
+  /// time-limit enforcement, which does not read them yet.
+  std::map<std::string, std::pair<double, double>> time_limits;
+};
+
+/// Spawn with `spawn<caf::detached>(remote_control, options)`.
+remote_control_actor::behavior_type
+remote_control(remote_control_actor::stateful_pointer<remote_control_state> self,
+               remote_control_options opts);
+
+/// The reply to `req` ({"ok": "pong"} for ping, kombu's {"error": ...} for
+/// an unknown command), or none for a command that answers nothing.
+/// `shutdown` is reported through `*shutdown_requested`.
+std::optional<value> answer_pidbox(remote_control_state& st,
+                                   const pidbox_request& req,
+                                   bool* shutdown_requested);
+
+} // namespace vigil

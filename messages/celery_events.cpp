@@ -1,0 +1,71 @@
+#include "messages/celery_events.hpp"
+
+#include <cstdlib>
+#include <unistd.h>
+
+#include "messages/base64.hpp"
+#include "messages/clock.hpp"
+#include "messages/json_codec.hpp"
+
+namespace vigil {
+
+std::string celery_event_channel(int db, std::string_view type) {
+  std::string key{type};
+  for (auto& c : key)
+    if (c == '-')
+      c = '.';
+  return "/" + std::to_string(db) + ".celeryev/" + key;
+}
+
+std::string encode_celery_event(std::string_view type, value_map fields,
+                                std::string_view hostname, int64_t clock,
+                                double timestamp) {
+  fields.emplace_back("type", std::string{type});
+  fields.emplace_back("timestamp", timestamp);
+  fields.emplace_back("hostname", std::string{hostname});
+  fields.emplace_back("utcoffset", 0);
+  fields.emplace_back("pid", static_cast<int64_t>(::getpid()));
+  fields.emplace_back("clock", clock);
+  std::string key{type};
+  for (auto& c : key)
+    if (c == '-')
+      c = '.';
+  value_map headers;
+  headers.emplace_back("hostname", std::string{hostname});
+  value_map delivery_info;
+  delivery_info.emplace_back("exchange", "celeryev");
+  delivery_info.emplace_back("routing_key", key);
+  value_map props;
+  props.emplace_back("delivery_mode", 1);
+  props.emplace_back("delivery_info", std::move(delivery_info));
+  props.emplace_back("priority", 0);
+  props.emplace_back("body_encoding", "base64");
+  props.emplace_back("delivery_tag", new_uuid4());
+  value_map env;
+  env.emplace_back("body", base64_encode(encode_json(value{std::move(fields)})));
+  env.emplace_back("content-encoding", "utf-8");
+  env.emplace_back("content-type", "application/json");
+  env.emplace_back("headers", std::move(headers));
+  env.emplace_back("properties", std::move(props));
+  return encode_json(value{std::move(env)});
+}
+
+value_map worker_event_fields(double freq, int64_t active, int64_t processed) {
+  double load[3] = {0, 0, 0};
+  if (::getloadavg(load, 3) != 3)
+    load[0] = load[1] = load[2] = 0;
+  value_array loadavg;
+  for (double l : load)
+    loadavg.emplace_back(static_cast<double>(static_cast<int64_t>(l * 100)) / 100);
+  value_map m;
+  m.emplace_back("freq", freq);
+  m.emplace_back("active", active);
+  m.emplace_back("processed", processed);
+  m.emplace_back("loadavg", std::move(loadavg));
+  m.emplace_back("sw_ident", "vigil");
+  m.emplace_back("sw_ver", "0.1");
+  m.emplace_back("sw_sys", "Linux");
+  return m;
+}
+
+} // namespace vigil

@@ -1,0 +1,29 @@
+#pragma once
+
+// Celery's events (celery.events.Event) as a Redis broker carries them: a
+// kombu envelope PUBLISHed on the `celeryev` fanout channel with the event
+// type as routing key (`/{db}.celeryev/worker.heartbeat`).
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "messages/value.hpp"
+
+namespace vigil {
+
+/// The channel an event of `type` ("worker-heartbeat") is published on.
+std::string celery_event_channel(int db, std::string_view type);
+
+/// The envelope of one event: `fields` plus type, timestamp (seconds),
+/// hostname, utcoffset, pid and clock, as Celery's EventDispatcher.publish
+/// adds them; JSON body (Celery's default event_serializer).
+std::string encode_celery_event(std::string_view type, value_map fields,
+                                std::string_view hostname, int64_t clock,
+                                double timestamp);
+
+/// The fields of worker-online/-heartbeat/-offline: freq, active,
+/// processed, loadavg and the sw_* identity.
+value_map worker_event_fields(double freq, int64_t active, int64_t processed);
+
+} // namespace vigil

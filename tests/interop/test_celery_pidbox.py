@@ -1,0 +1,361 @@
+#!/usr/bin/python3
+"""Celery's remote control (kombu's pidbox) against vigil workers on Redis:
+`inspect ping/stats/registered/active/revoked` from the API and the
+`celery` command line, a Celery worker present too; destination lists; an
+unknown command; malformed messages on the pidbox channel.
+
+Run: /usr/bin/python3 tests/interop/test_celery_pidbox.py [check ...]
+Prints "PASS name" / "FAIL name: reason"; exits 1 if any failed.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+sys.dont_write_bytecode = True     # no __pycache__ in the source tree
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness  # noqa: E402
+from harness import CheckEnv, fmt, wait_until  # noqa: E402
+from celery_common import PY_TASKS  # noqa: E402
+
+RESULT_DB = 0
+BROKER_DB_BASE = 54     # test_celery_redis has 14 checks on 16..29; 54..63 here
+VIGIL_NAME = "vigil@pidbox-test"
+
+
+class Checks:
+    items = []
+
+    @classmethod
+    def add(cls, fn):
+        index = len(cls.items)
+        name = fn.__name__.removeprefix("check_")
+
+        def run():
+            with CheckEnv(name, BROKER_DB_BASE + index, RESULT_DB) as env:
+                fn(env)
+        cls.items.append((name, run, None))
+        return fn
+
+
+def wait_vigil_answers(app, name=VIGIL_NAME, timeout=20):
+    """Pings until `name` answers (its subscription is up)."""
+    got = {}
+
+    def answered():
+        replies = app.control.ping(timeout=0.5) or []
+        for r in replies:
+            got.update(r)
+        return name in got
+    wait_until(answered, timeout, f"{name} to answer ping")
+    return got
+
+
+@Checks.add
+def check_a_inspect_api_beside_celery_worker(env):
+    """ping/stats/registered/active/revoked answered by vigil and by a
+    Celery worker in one broadcast."""
+    env.start_vigil_worker("celery", 2, VIGIL_WORKER_HOSTNAME=VIGIL_NAME)
+    env.start_celery_worker(PY_TASKS, "pyq")
+    app = env.celery_app()
+    wait_vigil_answers(app)
+    pongs = {}
+    wait_until(lambda: pongs.update(
+        {k: v for r in (app.control.ping(timeout=1.0) or []) for k, v in
+         r.items()}) or len(pongs) >= 2, 20, "both workers to answer ping")
+    assert pongs[VIGIL_NAME] == {"ok": "pong"}, fmt(pongs)
+    insp = app.control.inspect(timeout=1.0)
+    stats = insp.stats() or {}
+    assert VIGIL_NAME in stats, fmt(stats)
+    s = stats[VIGIL_NAME]
+    assert isinstance(s.get("pid"), int) and "pool" in s, fmt(s)
+    assert s["pool"]["max-concurrency"] == 2, fmt(s)
+    reg = insp.registered() or {}
+    assert "vigil.echo" in reg.get(VIGIL_NAME, []), fmt(reg)
+    assert any("proj.add" in v for k, v in reg.items() if k != VIGIL_NAME), \
+        fmt(reg)
+    active = insp.active() or {}
+    assert active.get(VIGIL_NAME) == [], fmt(active)
+    revoked = insp.revoked() or {}
+    assert revoked.get(VIGIL_NAME) == [], fmt(revoked)
+    queues = insp.active_queues() or {}
+    assert [q["name"] for q in queues.get(VIGIL_NAME, [])] == ["celery"], \
+        fmt(queues)
+
+
+@Checks.add
+def check_b_destination_and_unknown_command(env):
+    """A destination list leaves other workers silent; an unknown command
+    gets kombu's error reply."""
+    env.start_vigil_worker("celery", 1, VIGIL_WORKER_HOSTNAME=VIGIL_NAME)
+    env.start_vigil_worker("celery", 1, VIGIL_WORKER_HOSTNAME="vigil@other")
+    app = env.celery_app()
+    wait_vigil_answers(app)
+    wait_vigil_answers(app, "vigil@other")
+    replies = app.control.ping(destination=[VIGIL_NAME], timeout=1.0)
+    names = [k for r in replies for k in r]
+    assert names == [VIGIL_NAME], fmt(replies)
+    replies = app.control.broadcast("no_such_command", reply=True,
+                                    destination=[VIGIL_NAME], timeout=1.0)
+    assert replies == [{VIGIL_NAME: {"error": "KeyError('no_such_command')"}}], \
+        fmt(replies)
+
+
+@Checks.add
+def check_c_bad_messages_on_the_pidbox(env):
+    """Garbage published on kombu's pidbox channel is dropped; the worker
+    still answers afterwards."""
+    worker = env.start_vigil_worker("celery", 1,
+                                    VIGIL_WORKER_HOSTNAME=VIGIL_NAME)
+    app = env.celery_app()
+    wait_vigil_answers(app)
+    channel = f"/{env.broker_db}.celery.pidbox"
+    bad = [b"", b"not json", b"[]", b'{"body": 5}',
+           json.dumps({"body": "!!!", "properties":
+                       {"body_encoding": "base64"}}).encode(),
+           json.dumps({"body": json.dumps({"method": 7}),
+                       "properties": {}}).encode(),
+           json.dumps({"body": json.dumps({"method": "ping",
+                                           "arguments": [1],
+                                           "reply_to": "x"}),
+                       "properties": {}}).encode(),
+           json.dumps({"body": json.dumps({"method": "ping",
+                                           "reply_to": {"exchange": 3}}),
+                       "properties": {}}).encode(),
+           b"\xff" * 1000]
+    for b in bad:
+        env.broker.publish(channel, b)
+    replies = app.control.ping(destination=[VIGIL_NAME], timeout=2.0)
+    assert replies == [{VIGIL_NAME: {"ok": "pong"}}], fmt(replies)
+    assert worker.alive(), "vigil worker died"
+
+
+@Checks.add
+def check_d_celery_cli_inspect(env):
+    """`celery -A app inspect ping` and `inspect registered` print the vigil
+    worker beside the Celery worker."""
+    env.start_vigil_worker("celery", 1, VIGIL_WORKER_HOSTNAME=VIGIL_NAME)
+    env.start_celery_worker(PY_TASKS, "pyq", module="cli_tasks")
+    app = env.celery_app()
+    wait_vigil_answers(app)
+    workdir = next(p for p in env.dir.iterdir()
+                   if (p / "cli_tasks.py").exists())
+    cenv = dict(os.environ)
+    cenv.update({"VIGIL_TEST_BROKER_URL": env.broker_url,
+                 "VIGIL_TEST_BACKEND_URL": env.backend_url,
+                 "VIGIL_TEST_DIR": str(env.dir),
+                 "VIGIL_TEST_READY_FILE": str(workdir / "cli-ready"),
+                 "PYTHONPATH": str(workdir), "PYTHONDONTWRITEBYTECODE": "1"})
+    for cmd, want in (("ping", "pong"), ("registered", "vigil.echo")):
+        cp = subprocess.run(
+            [sys.executable, "-m", "celery", "-A", "cli_tasks", "inspect",
+             cmd, "--timeout", "2"], env=cenv, cwd=str(workdir),
+            capture_output=True, text=True, timeout=60)
+        out = cp.stdout + cp.stderr
+        assert cp.returncode == 0, out
+        assert VIGIL_NAME in out and want in out, out
+        assert "celery" in out.lower(), out
+
+
+def state_of(env, task_id):
+    doc = harness.result_doc(env.results, task_id)
+    return doc and doc.get("status")
+
+
+@Checks.add
+def check_e_revoke_before_arrival_and_at_eta(env):
+    """A task revoked before it arrives is not run (REVOKED stored, acked);
+    one revoked while it waits for its ETA is not run when the ETA comes;
+    `inspect revoked` lists both; a task sent after them still runs."""
+    from celery import uuid
+    env.start_vigil_worker("celery", 2, VIGIL_WORKER_HOSTNAME=VIGIL_NAME)
+    app = env.celery_app()
+    wait_vigil_answers(app)
+    early = uuid()
+    replies = app.control.revoke(early, reply=True,
+                                 destination=[VIGIL_NAME], timeout=2.0)
+    assert replies == [{VIGIL_NAME: {
+        "ok": f"tasks {early} flagged as revoked"}}], fmt(replies)
+    app.send_task("vigil.echo", args=["never"], task_id=early)
+    wait_until(lambda: state_of(env, early) == "REVOKED", 20,
+               "the early-revoked task to be REVOKED")
+    later = app.send_task("vigil.echo", args=["eta"], countdown=4)
+    # Held by the worker (fetched, waiting for its ETA) before the revoke.
+    wait_until(lambda: env.broker.llen("celery") == 0
+               and env.broker.hlen("unacked") == 1, 10,
+               "the ETA task to be held by the worker")
+    replies = app.control.revoke(later.id, reply=True,
+                                 destination=[VIGIL_NAME], timeout=2.0)
+    assert replies, "no reply to revoke"
+    wait_until(lambda: state_of(env, later.id) == "REVOKED", 30,
+               "the ETA task to be REVOKED at its ETA")
+    doc = harness.result_doc(env.results, later.id)
+    assert doc["result"]["exc_type"] == "TaskRevokedError", fmt(doc)
+    res = app.AsyncResult(later.id)
+    assert res.state == "REVOKED", res.state
+    revoked = app.control.inspect(timeout=1.0,
+                                  destination=[VIGIL_NAME]).revoked()
+    assert set(revoked[VIGIL_NAME]) == {early, later.id}, fmt(revoked)
+    ok = app.send_task("vigil.echo", args=["after"])
+    assert ok.get(timeout=20) == "after"
+    wait_until(lambda: env.broker.llen("celery") == 0
+               and env.broker.hlen("unacked") == 0, 10,
+               "the revoked messages to be acked")
+
+
+@Checks.add
+def check_f_revoked_id_expires(env):
+    """With worker.revokes-expires 1 s a revoked id is forgotten: once
+    `inspect revoked` no longer lists it, a task with that id runs."""
+    from celery import uuid
+    env.start_vigil_worker("celery", 1, VIGIL_WORKER_HOSTNAME=VIGIL_NAME,
+                           VIGIL_WORKER_REVOKES_EXPIRES="1")
+    app = env.celery_app()
+    wait_vigil_answers(app)
+    tid = uuid()
+    app.control.revoke(tid, reply=True, destination=[VIGIL_NAME],
+                       timeout=2.0)
+    insp = app.control.inspect(timeout=1.0, destination=[VIGIL_NAME])
+    wait_until(lambda: tid not in (insp.revoked() or {}).get(
+        VIGIL_NAME, [tid]), 20, "the revoked id to expire")
+    r = app.send_task("vigil.echo", args=["runs"], task_id=tid)
+    assert r.get(timeout=20) == "runs"
+
+
+@Checks.add
+def check_g_celery_cli_control_revoke(env):
+    """`celery -A app control revoke <id>` reaches the vigil worker."""
+    from celery import uuid
+    env.start_vigil_worker("celery", 1, VIGIL_WORKER_HOSTNAME=VIGIL_NAME)
+    env.start_celery_worker(PY_TASKS, "pyq", module="cli_tasks")
+    app = env.celery_app()
+    wait_vigil_answers(app)
+    tid = uuid()
+    out = celery_cli(env, "control", "revoke", tid)
+    assert VIGIL_NAME in out and "flagged as revoked" in out, out
+    revoked = app.control.inspect(timeout=1.0,
+                                  destination=[VIGIL_NAME]).revoked()
+    assert revoked[VIGIL_NAME] == [tid], fmt(revoked)
+    out = celery_cli(env, "inspect", "revoked")
+    assert tid in out, out
+
+
+@Checks.add
+def check_h_control_commands_and_shutdown(env):
+    """time_limit/rate_limit/add_consumer answered in Celery's shapes (the
+    unsupported ones with an error, never silently); conf has no URL;
+    `celery control shutdown` drains the vigil worker, which exits 0."""
+    worker = env.start_vigil_worker("celery", 1,
+                                    VIGIL_WORKER_HOSTNAME=VIGIL_NAME)
+    env.start_celery_worker(PY_TASKS, "pyq", module="cli_tasks")
+    app = env.celery_app()
+    wait_vigil_answers(app)
+    dest = [VIGIL_NAME]
+    r = app.control.time_limit("vigil.echo", soft=1, hard=2, reply=True,
+                               destination=dest, timeout=2.0)
+    assert r == [{VIGIL_NAME: {"ok": "time limits set successfully"}}], fmt(r)
+    r = app.control.time_limit("no.such", soft=1, reply=True,
+                               destination=dest, timeout=2.0)
+    assert r == [{VIGIL_NAME: {"error": "unknown task"}}], fmt(r)
+    r = app.control.rate_limit("vigil.echo", "10/m", reply=True,
+                               destination=dest, timeout=2.0)
+    assert "error" in r[0][VIGIL_NAME], fmt(r)
+    r = app.control.add_consumer("other", reply=True, destination=dest,
+                                 timeout=2.0)
+    assert "error" in r[0][VIGIL_NAME], fmt(r)
+    conf = app.control.inspect(timeout=1.0, destination=dest).conf()
+    assert "://" not in json.dumps(conf), fmt(conf)
+    # shutdown is answered by no one (Celery's own workers neither): the CLI
+    # says "No nodes replied"; what counts is the drain.
+    celery_cli(env, "control", "shutdown", "--destination", VIGIL_NAME,
+               check=False)
+    worker.expected_exit = True
+    wait_until(lambda: not worker.alive(), 40, "the vigil worker to drain")
+    assert worker.returncode == 0, worker.log_tail()
+
+
+@Checks.add
+def check_i_events_receiver_sees_vigil_worker(env):
+    """With worker.send-events, a Celery events Receiver's State has the
+    vigil worker alive (online + heartbeats with freq/loadavg/sw_*), and
+    offline after it stops."""
+    import threading
+    app = env.celery_app()
+    state = app.events.State()
+    seen = []
+    stop = threading.Event()
+
+    def on_event(event):
+        seen.append(event)
+        state.event(event)
+
+    def listen():
+        with app.connection_for_read() as conn:
+            recv = app.events.Receiver(conn, handlers={"*": on_event})
+            while not stop.is_set():
+                try:
+                    recv.capture(limit=None, timeout=0.5, wakeup=False)
+                except Exception:       # socket.timeout: poll stop again
+                    pass
+    t = threading.Thread(target=listen, daemon=True)
+    t.start()
+    # The receiver's PSUBSCRIBE is in place before the worker says online.
+    wait_until(lambda: env.broker.execute_command("PUBSUB", "NUMPAT") >= 1,
+               10, "the receiver to subscribe")
+    worker = env.start_vigil_worker("celery", 1,
+                                    VIGIL_WORKER_HOSTNAME=VIGIL_NAME,
+                                    VIGIL_WORKER_SEND_EVENTS="true")
+    wait_until(lambda: sum(1 for e in seen
+                           if e.get("hostname") == VIGIL_NAME
+                           and e["type"] == "worker-heartbeat") >= 2, 20,
+               "two heartbeats from the vigil worker")
+    w = state.workers[VIGIL_NAME]
+    assert w.alive, fmt(seen[-3:])
+    hb = [e for e in seen if e["type"] == "worker-heartbeat"][-1]
+    for key in ("freq", "active", "processed", "loadavg", "sw_ident",
+                "sw_ver", "sw_sys", "pid", "clock", "timestamp"):
+        assert key in hb, fmt(hb)
+    assert any(e["type"] == "worker-online" for e in seen), fmt(seen)
+    worker.stop()
+    wait_until(lambda: any(e["type"] == "worker-offline" for e in seen), 40,
+               "worker-offline")
+    assert not state.workers[VIGIL_NAME].alive
+    stop.set()
+
+
+def celery_cli(env, *args, check=True):
+    """Runs `celery -A cli_tasks <args> --timeout 2` in the Celery
+    worker's directory; returns its output."""
+    workdir = next(p for p in env.dir.iterdir()
+                   if (p / "cli_tasks.py").exists())
+    cenv = dict(os.environ)
+    cenv.update({"VIGIL_TEST_BROKER_URL": env.broker_url,
+                 "VIGIL_TEST_BACKEND_URL": env.backend_url,
+                 "VIGIL_TEST_DIR": str(env.dir),
+                 "VIGIL_TEST_READY_FILE": str(workdir / "cli-ready"),
+                 "PYTHONPATH": str(workdir), "PYTHONDONTWRITEBYTECODE": "1"})
+    cp = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "cli_tasks", *args,
+         "--timeout", "2"], env=cenv, cwd=str(workdir),
+        capture_output=True, text=True, timeout=60)
+    out = cp.stdout + cp.stderr
+    assert cp.returncode == 0 or not check, out
+    return out
+
+
+def main(argv):
+    checks = Checks.items
+    if argv:
+        wanted = set(argv)
+        checks = [c for c in checks
+                  if c[0] in wanted or c[0].split("_")[0] in wanted]
+    harness.vigil_bin()
+    harness.start_redis()
+    return harness.run_checks(checks)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
