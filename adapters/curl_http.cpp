@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
 
 namespace vigil {
 
@@ -31,22 +32,6 @@ struct easy_deleter {
 struct slist_deleter {
   void operator()(curl_slist* l) const { curl_slist_free_all(l); }
 };
-
-// The request body, read by libcurl in pieces.
-struct upload_state {
-  const std::string* body;
-  size_t offset = 0;
-};
-
-size_t read_body(char* buf, size_t size, size_t n, void* user) {
-  auto* st = static_cast<upload_state*>(user);
-  size_t room = size * n;
-  size_t left = st->body->size() - st->offset;
-  size_t k = std::min(room, left);
-  std::memcpy(buf, st->body->data() + st->offset, k);
-  st->offset += k;
-  return k;
-}
 
 size_t write_body(char* data, size_t size, size_t n, void* user) {
   static_cast<std::string*>(user)->append(data, size * n);
@@ -115,7 +100,6 @@ curl_result curl_perform(const curl_request& req) {
   CURL* c = h.get();
   char errbuf[CURL_ERROR_SIZE] = {0};
   curl_response resp;
-  upload_state up{&req.body};
 
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(c, CURLOPT_URL, req.url.c_str());
@@ -129,26 +113,17 @@ curl_result curl_perform(const curl_request& req) {
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, write_header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &resp);
 
+  // Bodies go through POSTFIELDS for every method (with CUSTOMREQUEST
+  // naming it): libcurl's SigV4 signer hashes POSTFIELDS, not a read
+  // callback's bytes.
   if (req.method == "HEAD") {
     curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-  } else if (req.method == "PUT") {
-    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(c, CURLOPT_READFUNCTION, read_body);
-    curl_easy_setopt(c, CURLOPT_READDATA, &up);
-    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE,
-                     static_cast<curl_off_t>(req.body.size()));
-  } else if (req.method == "POST") {
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
+  } else if (req.method != "GET" || !req.body.empty()) {
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, req.body.data());
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
                      static_cast<curl_off_t>(req.body.size()));
-  } else if (req.method != "GET") {
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req.method.c_str());
-    if (!req.body.empty()) {
-      curl_easy_setopt(c, CURLOPT_POSTFIELDS, req.body.data());
-      curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-                       static_cast<curl_off_t>(req.body.size()));
-    }
+    if (req.method != "POST")
+      curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req.method.c_str());
   }
 
   curl_slist* raw = nullptr;
@@ -177,6 +152,19 @@ curl_result curl_perform(const curl_request& req) {
   curl_result r;
   r.response = std::move(resp);
   return r;
+}
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    out.push_back(hex[md[i] >> 4]);
+    out.push_back(hex[md[i] & 15]);
+  }
+  return out;
 }
 
 std::string curl_url_encode(const std::string& s, bool keep_slash) {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -70,6 +71,9 @@ struct curl_result {
 /// Performs `req`, blocking for at most `req.timeout`. Thread-safe: each
 /// call uses its own easy handle (libcurl's global init runs once).
 curl_result curl_perform(const curl_request& req);
+
+/// The SHA-256 of `data` in lower-case hex (S3's x-amz-content-sha256).
+std::string sha256_hex(std::string_view data);
 
 /// Percent-encodes `s` as RFC 3986 unreserved-or-escaped, leaving '/' as is
 /// when `keep_slash` (S3 object keys in paths).
