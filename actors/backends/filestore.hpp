@@ -74,7 +74,7 @@ struct filestore_s3_options {
   std::chrono::milliseconds connect_timeout{5000};
   /// Tries of one request when it fails transiently (5xx, connection
   /// refused or reset, timeout), with doubling pauses from `backoff`.
-  int attempts = 5;
+  int attempts = 6;
   std::chrono::milliseconds backoff{200};
   /// Puts above this size go as a multipart upload in parts of this size.
   size_t multipart_threshold = 8 * 1024 * 1024;

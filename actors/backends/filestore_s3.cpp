@@ -3,6 +3,8 @@
 
 #include <thread>
 
+#include <spdlog/spdlog.h>
+
 #include "actors/backends/filestore.hpp"
 #include "adapters/curl_http.hpp"
 #include "messages/errors.hpp"
@@ -137,6 +139,9 @@ private:
                  : res.failure.message;
       if (!transient || attempt >= opts_.attempts)
         break;
+      // `last` names the method and URL, never the credentials.
+      spdlog::warn("filestore s3: {}; retry {} of {} in {} ms", last,
+                   attempt, opts_.attempts - 1, pause.count());
       std::this_thread::sleep_for(pause);
       pause *= 2;
     }

@@ -22,7 +22,8 @@ VIGIL = os.environ.get("VIGIL_BIN", str(ROOT / "build" / "vigil"))
 URL = os.environ.get("VIGIL_TEST_S3_URL", "")
 BUCKET = os.environ.get("VIGIL_TEST_S3_BUCKET", "vigil-test")
 CHECKS = ("vigil_writes_boto3_reads", "boto3_writes_vigil_reads",
-          "multipart_vigil_writes_boto3_reads")
+          "multipart_vigil_writes_boto3_reads", "outage_during_retries")
+S3RVER = ROOT / "tests" / "js" / "node_modules" / ".bin" / "s3rver"
 
 
 def blob(n, seed):
@@ -38,6 +39,84 @@ def blob(n, seed):
 def vigil(cfg, *args, data=None):
     return subprocess.run([VIGIL, "--config", cfg, "filestore", *args],
                           input=data, capture_output=True, timeout=120)
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_s3rver(data, port):
+    import socket
+    import time
+    proc = subprocess.Popen(
+        ["node", str(S3RVER), "-d", data, "-a", "127.0.0.1", "-p", str(port),
+         "-s", "--configure-bucket", BUCKET],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("s3rver did not start")
+
+
+def outage(tmp):
+    """A private s3rver, down when vigil's put starts: once vigil logs its
+    first retry the server is started, and the put must then succeed."""
+    import boto3
+    from botocore.config import Config
+    if not S3RVER.exists():
+        return None
+    port = free_port()
+    url = "http://127.0.0.1:%d" % port
+    cfg = os.path.join(tmp, "outage.yml")
+    with open(cfg, "w") as f:
+        f.write("filestore:\n  backend: s3\n  options:\n"
+                "    access_key: S3RVER\n    secret_key: S3RVER\n"
+                "    bucket_name: %s\n    endpoint_url: \"%s\"\n"
+                % (BUCKET, url))
+    data = blob(50000, 11)
+    p = subprocess.Popen([VIGIL, "--config", cfg, "filestore", "put",
+                          "outage/a.bin"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdin.write(data)
+    p.stdin.close()
+    server = None
+    try:
+        seen = []
+        for line in p.stderr:
+            seen.append(line)
+            if b"retry 1 of" in line:
+                break
+        else:
+            p.wait(timeout=60)
+            return "vigil logged no retry (exit %s): %r" % (
+                p.returncode, b"".join(seen)[-500:])
+        if b"S3RVER" in b"".join(seen):
+            return "the retry log shows a key: %r" % seen
+        server = start_s3rver(os.path.join(tmp, "outage-s3"), port)
+        rest = p.stderr.read()
+        if p.wait(timeout=60) != 0:
+            return "vigil put exited %d after the server came back: %r" % (
+                p.returncode, rest[-500:])
+        s3 = boto3.client("s3", endpoint_url=url, aws_access_key_id="S3RVER",
+                          aws_secret_access_key="S3RVER",
+                          region_name="us-east-1",
+                          config=Config(s3={"addressing_style": "path"}))
+        body = s3.get_object(Bucket=BUCKET, Key="outage/a.bin")["Body"].read()
+        return None if body == data else "stored bytes differ"
+    finally:
+        if p.poll() is None:
+            p.kill()
+        if server is not None:
+            server.kill()
+            server.wait()
 
 
 def main():
@@ -113,6 +192,7 @@ def main():
     check(CHECKS[1], boto3_writes)
     check(CHECKS[2], lambda: vigil_writes(9 * 1024 * 1024 + 17, 5,
                                           "big.png"))
+    check(CHECKS[3], lambda: outage(tmp))
     return 1 if failed else 0
 
 
