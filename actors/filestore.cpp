@@ -61,4 +61,34 @@ make_filestore_backend(const config& cfg) {
   return make_s3_filestore(o);
 }
 
+filestore_actor::behavior_type
+filestore_service(filestore_actor::stateful_pointer<filestore_state> self,
+                  std::shared_ptr<filestore_backend> backend) {
+  self->state.backend = std::move(backend);
+  return {
+    [self](filestore_put& x) -> caf::result<bool> {
+      if (auto err = self->state.backend->put(x.key, x.data, x.content_type))
+        return err;
+      return true;
+    },
+    [self](caf::get_atom, const std::string& key) -> caf::result<std::string> {
+      auto got = self->state.backend->get(key);
+      if (!got)
+        return got.error();
+      return std::move(*got);
+    },
+    [self](caf::delete_atom, const std::string& key) -> caf::result<bool> {
+      if (auto err = self->state.backend->remove(key))
+        return err;
+      return true;
+    },
+    [self](exists_atom, const std::string& key) -> caf::result<bool> {
+      auto yes = self->state.backend->exists(key);
+      if (!yes)
+        return yes.error();
+      return *yes;
+    },
+  };
+}
+
 } // namespace vigil

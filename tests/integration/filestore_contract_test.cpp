@@ -16,7 +16,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <caf/all.hpp>
+
 #include "actors/backends/filestore.hpp"
+#include "actors/filestore.hpp"
 #include "messages/errors.hpp"
 #include "tests/support/test_servers.hpp"
 
@@ -277,4 +280,35 @@ TEST_CASE("s3 filestore: an unknown access key is refused by the server, "
   CHECK(error_text(err).find("403") != std::string::npos);
   CHECK(error_text(err).find("InvalidAccessKeyId") != std::string::npos);
   CHECK(error_text(err).find("WRONG-SECRET") == std::string::npos);
+}
+
+TEST_CASE("filestore actor: put, get, exists, delete through messages",
+          "[filestore]") {
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  auto b = make_filesystem_filestore(temp_dir());
+  REQUIRE(b);
+  auto fs_actor = sys.spawn<caf::detached>(
+    filestore_service, std::shared_ptr<filestore_backend>(std::move(*b)));
+  caf::scoped_actor self{sys};
+  auto t = std::chrono::seconds{10};
+  bool ok = false;
+  self->request(fs_actor, t, filestore_put{"a/b.txt", "bytes", "text/plain"})
+    .receive([&](bool x) { ok = x; }, [&](caf::error&) { ok = false; });
+  CHECK(ok);
+  std::string got;
+  self->request(fs_actor, t, caf::get_atom_v, std::string{"a/b.txt"})
+    .receive([&](std::string& x) { got = x; }, [&](caf::error&) {});
+  CHECK(got == "bytes");
+  caf::error missing;
+  self->request(fs_actor, t, caf::get_atom_v, std::string{"a/none"})
+    .receive([&](std::string&) {}, [&](caf::error& e) { missing = e; });
+  CHECK(missing == errc::not_found);
+  self->request(fs_actor, t, caf::delete_atom_v, std::string{"a/b.txt"})
+    .receive([&](bool) {}, [&](caf::error&) {});
+  bool there = true;
+  self->request(fs_actor, t, exists_atom_v, std::string{"a/b.txt"})
+    .receive([&](bool x) { there = x; }, [&](caf::error&) {});
+  CHECK_FALSE(there);
+  self->send_exit(fs_actor, caf::exit_reason::user_shutdown);
 }
