@@ -12,6 +12,7 @@
 #include "bench/bench_quota.hpp"
 #include "bench/bench_tasks.hpp"
 #include "cli/buffer_commands.hpp"
+#include "cli/filestore_commands.hpp"
 #include "cli/commands.hpp"
 #include "config/config.hpp"
 #include "messages/errors.hpp"
@@ -149,6 +150,28 @@ int main(int argc, char** argv) {
     "keys", "print every known key, its type, default and meaning (Markdown)");
   auto* cfg_validate = cfg_cmd->add_subcommand(
     "validate", "check the file and VIGIL_* overrides; list every problem");
+
+  // filestore ----------------------------------------------------------------
+  auto* fstore = app.add_subcommand(
+    "filestore", "the configured filestore (filestore.backend): store, read, "
+                 "remove and test files by key");
+  fstore->require_subcommand(1);
+  filestore_command_options fs_opts;
+  auto* fs_put = fstore->add_subcommand("put", "store FILE (- = stdin) as KEY");
+  fs_put->add_option("key", fs_opts.key, "key, e.g. attachments/1/a.bin")
+    ->required();
+  fs_put->add_option("file", fs_opts.file, "file to store (default: stdin)");
+  fs_put->add_option("--content-type", fs_opts.content_type,
+                     "content type (default application/octet-stream)");
+  auto* fs_get = fstore->add_subcommand("get", "write KEY's bytes to FILE");
+  fs_get->add_option("key", fs_opts.key, "key")->required();
+  fs_get->add_option("-o,--output", fs_opts.file,
+                     "file to write (default: stdout)");
+  auto* fs_rm = fstore->add_subcommand("rm", "remove KEY");
+  fs_rm->add_option("key", fs_opts.key, "key")->required();
+  auto* fs_exists = fstore->add_subcommand(
+    "exists", "print yes (exit 0) or no (exit 1)");
+  fs_exists->add_option("key", fs_opts.key, "key")->required();
 
   // buffer -------------------------------------------------------------------
   auto* buf = app.add_subcommand(
@@ -400,6 +423,14 @@ int main(int argc, char** argv) {
     return dead_letters_replay_command(*cfg, replay_id, replay_all);
   if (cfg_get->parsed())
     return config_get_command(*cfg, get_key);
+  if (fs_put->parsed())
+    return filestore_put_command(*cfg, fs_opts);
+  if (fs_get->parsed())
+    return filestore_get_command(*cfg, fs_opts);
+  if (fs_rm->parsed())
+    return filestore_rm_command(*cfg, fs_opts);
+  if (fs_exists->parsed())
+    return filestore_exists_command(*cfg, fs_opts);
   if (buf_flush->parsed())
     return buffer_flush_command(*cfg, buf_flush_opts);
   if (buf_stats->parsed())

@@ -164,6 +164,18 @@ std::vector<key_spec> make_schema() {
      .help = "Time-series resolutions, finest first: [seconds, samples] "
              "each (Sentry's SENTRY_TSDB_ROLLUPS); the stats API's "
              "resolutions and how long counts are kept"},
+    // filestore: attachments and rendered charts; see docs/FILESTORE.md.
+    {.key = "filestore.backend", .type = key_type::choice,
+     .default_yaml = "filesystem",
+     .help = "Where files (attachments, charts) are kept: filesystem "
+             "(filestore.options.location) or s3 (any S3-compatible store)",
+     .choices = {"filesystem", "s3"}},
+    {.key = "filestore.options", .type = key_type::map, .default_yaml = "{}",
+     .help = "Filestore options (Sentry's names): filesystem {location} "
+             "(default <node.data-dir>/files); s3 {access_key, secret_key, "
+             "bucket_name, endpoint_url (path-style when set), region "
+             "(us-east-1), default_acl (public-read or private)}; see "
+             "docs/FILESTORE.md"},
     // Event storage (nodestore and groups); see docs/STORAGE.md.
     {.key = "db.url", .type = key_type::url, .default_yaml = "",
      .help = "Database URL: sqlite:///abs/path, sqlite://relative/path or "
@@ -435,6 +447,12 @@ caf::error check_tsdb_options(const YAML::Node& node) {
   return xs ? caf::error{} : xs.error();
 }
 
+caf::error check_filestore_options(const YAML::Node& node) {
+  auto xs = parse_service_options(node, "filestore.options",
+                                  filestore_option_fields());
+  return xs ? caf::error{} : xs.error();
+}
+
 caf::error check_tsdb_rollups(const YAML::Node& node) {
   auto xs = parse_tsdb_rollups(node);
   return xs ? caf::error{} : xs.error();
@@ -460,6 +478,8 @@ value_check find_value_check(std::string_view key) {
     return check_tsdb_options;
   if (key == "tsdb.rollups")
     return check_tsdb_rollups;
+  if (key == "filestore.options")
+    return check_filestore_options;
   return nullptr;
 }
 
@@ -585,7 +605,8 @@ caf::error check_url(const key_spec& spec, const YAML::Node& node) {
 }
 
 // Masks URL passwords in every string of a (cloned) node, and the whole
-// value of any map entry whose key is "password".
+// value of any map entry whose key is "password" (or "secret_key", the
+// filestore's S3 secret).
 void mask_node(YAML::Node node) {
   if (node.IsScalar()) {
     auto masked = mask_url(node.Scalar());
@@ -596,7 +617,9 @@ void mask_node(YAML::Node node) {
       mask_node(item);
   } else if (node.IsMap()) {
     for (auto kv : node) {
-      if (kv.first.IsScalar() && to_lower(kv.first.Scalar()) == "password"
+      if (kv.first.IsScalar()
+          && (to_lower(kv.first.Scalar()) == "password"
+              || to_lower(kv.first.Scalar()) == "secret_key")
           && !kv.second.IsNull())
         kv.second = "********";
       else

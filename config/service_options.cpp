@@ -111,4 +111,17 @@ const std::vector<service_option_field>& tsdb_option_fields() {
   return fields;
 }
 
+const std::vector<service_option_field>& filestore_option_fields() {
+  static const std::vector<service_option_field> fields{
+    {.name = "location", .text = true},
+    {.name = "access_key", .text = true},
+    {.name = "secret_key", .text = true},
+    {.name = "bucket_name", .text = true},
+    {.name = "endpoint_url", .text = true},
+    {.name = "region", .text = true, .fallback_text = "us-east-1"},
+    {.name = "default_acl", .text = true, .fallback_text = "public-read"},
+  };
+  return fields;
+}
+
 } // namespace vigil

@@ -61,4 +61,8 @@ const std::vector<service_option_field>& buffer_option_fields();
 /// tsdb.options: cluster.
 const std::vector<service_option_field>& tsdb_option_fields();
 
+/// filestore.options: location (filesystem); access_key, secret_key,
+/// bucket_name, endpoint_url, region, default_acl (s3). All text.
+const std::vector<service_option_field>& filestore_option_fields();
+
 } // namespace vigil

@@ -10,6 +10,7 @@
 
 #include "messages/actor_status.hpp"
 #include "messages/buffer_messages.hpp"
+#include "messages/filestore_messages.hpp"
 #include "messages/quota_messages.hpp"
 #include "messages/task_message.hpp"
 #include "messages/task_outcome.hpp"
@@ -79,5 +80,10 @@ CAF_BEGIN_TYPE_ID_BLOCK(vigil, caf::first_custom_type_id)
   CAF_ADD_ATOM(vigil, vigil, flush_atom, "flush")
   /// Records counts and distinct values (TSDB).
   CAF_ADD_ATOM(vigil, vigil, record_atom, "record")
+
+  // filestore (branch filestore)
+  CAF_ADD_TYPE_ID(vigil, (vigil::filestore_put))
+  /// Asks whether a key has bytes (filestore actor).
+  CAF_ADD_ATOM(vigil, vigil, exists_atom, "exists")
 
 CAF_END_TYPE_ID_BLOCK(vigil)

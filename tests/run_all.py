@@ -53,6 +53,36 @@ def start_redis(workdir):
     raise RuntimeError("redis-server did not start")
 
 
+# filestore: s3rver (npm, tests/js) as the S3 server of the filestore
+# tests; it checks SigV4 signatures (keys S3RVER/S3RVER).
+S3RVER = os.path.join(ROOT, "tests", "js", "node_modules", ".bin", "s3rver")
+S3_BUCKET = "vigil-test"
+
+
+def start_s3rver(workdir):
+    """Starts s3rver on a free port with the bucket S3_BUCKET; returns
+    (process, url), or (None, None) when node or s3rver is missing."""
+    if not shutil.which("node") or not os.path.exists(S3RVER):
+        return None, None
+    port = free_port()
+    data = os.path.join(workdir, "s3rver")
+    os.makedirs(data, exist_ok=True)
+    proc = subprocess.Popen(
+        ["node", S3RVER, "-d", data, "-a", "127.0.0.1", "-p", str(port),
+         "-s", "--configure-bucket", S3_BUCKET],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return proc, "http://127.0.0.1:%d" % port
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    return None, None
+
+
 def stop_server(proc, log, workdir, sig):
     """Asks a server started in its own process group to stop with `sig`,
     kills what is left of the group after 30 s, and removes its files."""
@@ -336,6 +366,15 @@ def main():
     elif pg is None:
         not_tested.append(("postgresql", "PostgreSQL 15 is not installed: "
                            "the postgresql backend is not tested"))
+    # filestore: the S3 server of the filestore tests.
+    s3rver, s3_url = start_s3rver(workdir)
+    if s3rver is not None:
+        env["VIGIL_TEST_S3_URL"] = s3_url
+        env["VIGIL_TEST_S3_BUCKET"] = S3_BUCKET
+    else:
+        not_tested.append(("s3rver", "node or tests/js s3rver is missing "
+                           "(scripts/js-deps.sh): the s3 filestore is not "
+                           "tested"))
     env["VIGIL_BIN"] = os.path.join(build, "vigil")
     env["VIGIL_TEST_WORKDIR"] = workdir
     suites = []
@@ -401,6 +440,9 @@ def main():
             rabbit.stop()
         if pg is not None:
             pg.stop()
+        if s3rver is not None:  # filestore
+            s3rver.kill()
+            s3rver.wait()
         redis.terminate()
         try:
             redis.wait(timeout=10)
