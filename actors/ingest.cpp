@@ -10,6 +10,7 @@
 #include "actors/backends/broker.hpp"
 #include "actors/backends/event_store.hpp"
 #include "actors/backends/quota.hpp"
+#include "actors/ingest_attachments.hpp"
 #include "actors/ingest_tsdb.hpp"
 #include "config/config.hpp"
 #include "messages/clock.hpp"
@@ -221,6 +222,7 @@ void finish_batch(self_ptr self, std::vector<ingest_job>& jobs,
   std::vector<stored_event> events;
   std::vector<event_meta> metas;
   std::vector<bool> has_events(jobs.size(), false);
+  std::vector<batch_attachment> attachments;
   bool tsdb_on = st.opts.tsdb.has_value();
   ingest_tsdb_batch counts{now_unix_us() / 1000000};
   size_t d = 0;
@@ -257,6 +259,18 @@ void finish_batch(self_ptr self, std::vector<ingest_job>& jobs,
         continue;
       }
       by.first += quantity;
+      if (item.attachment && st.opts.filestore) {
+        batch_attachment a;
+        a.job = j;
+        a.project_id = job.scoping.project_id;
+        a.event_id = job.event_id;
+        a.index = 0;
+        for (auto it = attachments.rbegin();
+             it != attachments.rend() && it->job == j; ++it)
+          ++a.index;
+        a.item = std::move(*item.attachment);
+        attachments.push_back(std::move(a));
+      }
       if (!item.event) {
         // Items without a data category (client reports) have no outcome.
         if (tsdb_on && item.limited)
@@ -348,6 +362,30 @@ void finish_batch(self_ptr self, std::vector<ingest_job>& jobs,
       }
     }
   }
+  // The attachments of the jobs whose events are stored (or that have
+  // none): a job whose events failed is retried whole.
+  std::vector<bool> files_failed(jobs.size(), false);
+  if (!attachments.empty()) {
+    if (!failure.empty())
+      std::erase_if(attachments, [&](const batch_attachment& a) {
+        return has_events[a.job];
+      });
+    caf::error err;
+    if (!attachments.empty() && !ensure_store(self))
+      err = caf::make_error(errc::unavailable, "event store unavailable");
+    else if (!attachments.empty())
+      err = keep_attachments(*st.opts.filestore, *st.store, attachments,
+                             static_cast<double>(now_unix_us()) / 1e6);
+    if (err) {
+      log_failure(self, "keeping " + std::to_string(attachments.size())
+                          + " attachments failed: " + error_text(err));
+      st.counters.fail("attachments: " + error_text(err));
+      for (const auto& a : attachments)
+        files_failed[a.job] = true;
+    } else {
+      st.attachments_stored += attachments.size();
+    }
+  }
   if (tsdb_on && !counts.empty()) {
     ++st.tsdb_batches;
     self->send(*st.opts.tsdb, record_atom_v, counts.incrs(),
@@ -359,6 +397,11 @@ void finish_batch(self_ptr self, std::vector<ingest_job>& jobs,
       ++st.unavailable;
       results[j].status = ingest_result::outcome::unavailable;
       results[j].detail = failure;
+    } else if (files_failed[j]) {
+      ++st.unavailable;
+      results[j].status = ingest_result::outcome::unavailable;
+      results[j].detail = "the filestore or event store is unavailable "
+                          "(attachments), retry later";
     } else {
       ++st.counters.processed;
     }
@@ -551,6 +594,8 @@ ingest_actor::behavior_type ingest_service(self_ptr self,
       out.extra["events_stored"] = std::to_string(st.events_stored);
       out.extra["items_rejected"] = std::to_string(st.items_rejected);
       out.extra["items_filtered"] = std::to_string(st.items_filtered);
+      out.extra["attachments_stored"]
+        = std::to_string(st.attachments_stored);
       out.extra["unavailable"] = std::to_string(st.unavailable);
       out.extra["failed_open"] = std::to_string(st.outage.failed_open);
       out.extra["group_counts"] = st.opts.buffer_group_counts && st.opts.buffer

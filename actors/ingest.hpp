@@ -23,6 +23,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "actors/backends/filestore.hpp"
 #include "actors/buffer.hpp"
 #include "actors/ingest_outbox.hpp"
 #include "actors/ingest_queue.hpp"
@@ -69,6 +70,11 @@ struct ingest_options {
   std::chrono::milliseconds buffer_timeout{5000};
   /// The time-series store, when the node runs one: one tell per batch.
   std::optional<tsdb_actor> tsdb;
+  /// Where accepted envelope attachments are kept (filestore.backend); none:
+  /// attachments are counted but not kept. Its calls block this detached
+  /// actor for at most the backend's timeouts, and only for batches that
+  /// hold attachments.
+  std::shared_ptr<filestore_backend> filestore;
 };
 
 /// buffer.ingest-counters resolved: `buffer` and `transaction` as they
@@ -113,6 +119,8 @@ struct ingest_state {
   uint64_t items_rejected = 0;
   /// Items an inbound filter dropped.
   uint64_t items_filtered = 0;
+  /// Attachments kept in the filestore.
+  uint64_t attachments_stored = 0;
   uint64_t unavailable = 0;
   /// Quota checks this actor answered itself because they failed (its
   /// in-process store failed, or the quota actor did not answer).

@@ -23,6 +23,15 @@
 
 namespace vigil {
 
+/// An envelope attachment to keep: its bytes go to the filestore, what it
+/// is to the event store (attachment_row), under the job's event id.
+struct ingest_attachment {
+  std::string name;
+  std::string content_type;
+  std::string type;
+  std::string bytes;
+};
+
 /// One envelope item (or the one event of a store request).
 struct ingest_item {
   /// Relay's data category, e.g. "error", "transaction", "attachment"; for
@@ -44,6 +53,8 @@ struct ingest_item {
   /// The inbound filter that dropped the event ("" = none): the item is
   /// counted as filtered, checks no quota and is not stored.
   std::string filtered;
+  /// Attachments: what to keep once the item is accepted.
+  std::optional<ingest_attachment> attachment;
 };
 
 /// What the pipeline answers for one request.

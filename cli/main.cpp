@@ -12,6 +12,7 @@
 #include "bench/bench_quota.hpp"
 #include "bench/bench_tasks.hpp"
 #include "cli/buffer_commands.hpp"
+#include "cli/cleanup_command.hpp"
 #include "cli/filestore_commands.hpp"
 #include "cli/commands.hpp"
 #include "config/config.hpp"
@@ -172,6 +173,16 @@ int main(int argc, char** argv) {
   auto* fs_exists = fstore->add_subcommand(
     "exists", "print yes (exit 0) or no (exit 1)");
   fs_exists->add_option("key", fs_opts.key, "key")->required();
+
+  // cleanup ------------------------------------------------------------------
+  auto* cleanup = app.add_subcommand(
+    "cleanup", "retention: remove events and attachments (their files too) "
+               "stored more than --days days ago, as Sentry's cleanup");
+  double cleanup_days = 30;
+  cleanup->add_option("--days", cleanup_days,
+                      "keep what was stored in the last DAYS days "
+                      "(default 30; 0 removes everything)")
+    ->check(CLI::NonNegativeNumber);
 
   // buffer -------------------------------------------------------------------
   auto* buf = app.add_subcommand(
@@ -423,6 +434,8 @@ int main(int argc, char** argv) {
     return dead_letters_replay_command(*cfg, replay_id, replay_all);
   if (cfg_get->parsed())
     return config_get_command(*cfg, get_key);
+  if (cleanup->parsed())
+    return cleanup_command(*cfg, cleanup_days);
   if (fs_put->parsed())
     return filestore_put_command(*cfg, fs_opts);
   if (fs_get->parsed())

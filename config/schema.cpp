@@ -325,6 +325,11 @@ std::vector<key_spec> make_schema() {
      .default_yaml = "1000",
      .help = "Most events the pipeline quota-checks, stores and queues in "
              "one batch", .min = 1},
+    {.key = "ingest.max-attachment-size", .type = key_type::integer,
+     .default_yaml = "104857600",
+     .help = "Largest envelope attachment kept, in bytes (Relay's "
+             "max_attachment_size, 100 MiB); a larger one is dropped and "
+             "counted, the rest of its envelope kept", .min = 0},
     {.key = "api.token", .type = key_type::string, .default_yaml = "",
      .help = "Bearer token of the read API under /api/0/ (empty: the API "
              "answers 401)", .secret = true},

@@ -4,12 +4,14 @@
 
 namespace vigil {
 
-std::string md5_hex(std::initializer_list<std::string_view> parts) {
-  // Fetched once: EVP_md5() makes OpenSSL 3 look the implementation up on
-  // every digest; one context per thread, since EVP_Digest allocates and
-  // frees one per call. These run per event on the ingest path.
-  static EVP_MD* fetched = EVP_MD_fetch(nullptr, "MD5", nullptr);
-  const EVP_MD* md = fetched != nullptr ? fetched : EVP_md5();
+namespace {
+
+// The lower-case hex digest of the concatenation of `parts` by `md`. One
+// context per thread and digest, since EVP_Digest allocates and frees one
+// per call; these run per event on the ingest path.
+template <int Which>
+std::string hex_digest(const EVP_MD* md,
+                       std::initializer_list<std::string_view> parts) {
   struct context {
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
     ~context() { EVP_MD_CTX_free(ctx); }
@@ -29,6 +31,20 @@ std::string md5_hex(std::initializer_list<std::string_view> parts) {
     out[2 * i + 1] = hex[digest[i] & 0xF];
   }
   return out;
+}
+
+} // namespace
+
+std::string md5_hex(std::initializer_list<std::string_view> parts) {
+  // Fetched once: EVP_md5() makes OpenSSL 3 look the implementation up on
+  // every digest.
+  static EVP_MD* fetched = EVP_MD_fetch(nullptr, "MD5", nullptr);
+  return hex_digest<0>(fetched != nullptr ? fetched : EVP_md5(), parts);
+}
+
+std::string sha1_hex(std::string_view data) {
+  static EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA1", nullptr);
+  return hex_digest<1>(fetched != nullptr ? fetched : EVP_sha1(), {data});
 }
 
 } // namespace vigil

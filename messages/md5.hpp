@@ -1,7 +1,7 @@
 #pragma once
 
 // MD5 as Sentry uses it (md5_text: node ids, grouping hashes, rate-limit
-// keys), never for security.
+// keys), never for security; SHA-1 as Sentry's File.checksum.
 
 #include <initializer_list>
 #include <string>
@@ -16,5 +16,8 @@ std::string md5_hex(std::initializer_list<std::string_view> parts);
 inline std::string md5_hex(std::string_view data) {
   return md5_hex({data});
 }
+
+/// Returns the lower-case hex SHA-1 of `data` (an attachment's checksum).
+std::string sha1_hex(std::string_view data);
 
 } // namespace vigil

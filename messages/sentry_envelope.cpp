@@ -122,6 +122,10 @@ caf::expected<sentry_envelope> parse_envelope(std::string_view body,
     item.type = std::move(*type);
     if (auto ct = string_field(*head, "content_type"))
       item.content_type = std::move(*ct);
+    if (auto name = string_field(*head, "filename"))
+      item.filename = std::move(*name);
+    if (auto kind = string_field(*head, "attachment_type"))
+      item.attachment_type = std::move(*kind);
     dom::element count_el;
     if (head->at_key("item_count").get(count_el) == simdjson::SUCCESS
         && !count_el.is_null()) {

@@ -21,6 +21,10 @@ struct envelope_item {
   /// [...]}` with content type `application/vnd.sentry.items.span.v2+json`);
   /// absent for a plain item, which is one.
   std::optional<uint64_t> item_count;
+  /// An attachment's `filename` and `attachment_type` headers ("" when
+  /// absent).
+  std::string filename;
+  std::string attachment_type;
 };
 
 /// The content type of a span container item (SDKs that stream spans send

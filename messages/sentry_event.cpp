@@ -115,12 +115,6 @@ caf::error json_error(std::string_view text, simdjson::error_code ec) {
                                             + simdjson::error_message(ec));
 }
 
-std::string new_event_id() {
-  auto id = new_uuid4();
-  id.erase(std::remove(id.begin(), id.end(), '-'), id.end());
-  return id;
-}
-
 // -- IP addresses --------------------------------------------------------------
 
 constexpr std::string_view auto_ip = "{{auto}}";
@@ -293,6 +287,12 @@ filter_facts facts_of(const top_members& top,
 }
 
 } // namespace
+
+std::string new_event_id() {
+  auto id = new_uuid4();
+  id.erase(std::remove(id.begin(), id.end(), '-'), id.end());
+  return id;
+}
 
 bool valid_environment_name(std::string_view name) {
   if (name.empty() || name.size() > 64 || name == "." || name == "..")

@@ -41,6 +41,9 @@ struct normalized_event {
   filter_facts facts;
 };
 
+/// A new random event id: 32 lowercase hex digits.
+std::string new_event_id();
+
 /// Whether `name` is an environment name Sentry keeps: 1 to 64 bytes,
 /// neither "." nor "..", without line breaks, tabs or "/" (Relay's rules;
 /// an event with another name is stored without an environment).

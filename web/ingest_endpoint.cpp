@@ -132,6 +132,7 @@ ingest_endpoint_figures ingest_endpoint::figures() const {
   f.queue_full = queue_full_.load();
   f.unknown_items_dropped = unknown_items_.load();
   f.filtered = filtered_.load();
+  f.attachments_too_large = attachments_too_large_.load();
   return f;
 }
 
@@ -304,6 +305,7 @@ bool ingest_endpoint::envelope_items(std::string_view body,
     job.event_id = *header_id;
   auto received = now_seconds();
   bool have_event = false;
+  bool has_attachment = false;
   for (auto& item : env->items) {
     ingest_item out;
     if (item.type == "client_report") {
@@ -353,9 +355,42 @@ bool ingest_endpoint::envelope_items(std::string_view body,
         out.event = std::move(*ev);
       }
     }
-    // Sessions, spans, attachments and the rest are counted in their own
-    // category (attachments in bytes) and not stored.
+    if (item.type == "attachment") {
+      if (item.payload.size() > limits_.max_attachment_bytes) {
+        // Relay drops an attachment over its limit and keeps the rest of
+        // the envelope.
+        ++attachments_too_large_;
+        continue;
+      }
+      ingest_attachment a;
+      a.name = item.filename.empty() ? "Unnamed Attachment" : item.filename;
+      a.content_type = item.content_type.empty() ? "application/octet-stream"
+                                                 : item.content_type;
+      a.type = item.attachment_type.empty() ? "event.attachment"
+                                            : item.attachment_type;
+      a.bytes = std::move(item.payload);
+      out.attachment = std::move(a);
+      has_attachment = true;
+    }
+    // Sessions, spans and the rest are counted in their own category and
+    // not stored.
     job.items.push_back(std::move(out));
+  }
+  // Relay drops an event's attachments with the event a filter drops.
+  std::string filtered_by;
+  for (const auto& it : job.items)
+    if (!it.filtered.empty())
+      filtered_by = it.filtered;
+  if (!filtered_by.empty())
+    for (auto& it : job.items)
+      if (it.attachment) {
+        it.attachment.reset();
+        it.filtered = filtered_by;
+      }
+  if (has_attachment && job.event_id.empty()) {
+    // Attachments belong to an event: as Relay's require_event_id, an
+    // envelope that names none gets a new id, which the answer carries.
+    job.event_id = new_event_id();
   }
   return true;
 }

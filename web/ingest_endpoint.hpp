@@ -28,6 +28,8 @@ struct ingest_limits {
   size_t max_envelope_bytes = 100 * 1024 * 1024;
   /// Most items in one envelope.
   size_t max_envelope_items = 100;
+  /// Largest attachment kept (ingest.max-attachment-size).
+  size_t max_attachment_bytes = 100 * 1024 * 1024;
 };
 
 /// Counters of what the endpoints saw, for status and tests.
@@ -41,6 +43,8 @@ struct ingest_endpoint_figures {
   uint64_t unknown_items_dropped = 0;
   /// Events an inbound filter dropped.
   uint64_t filtered = 0;
+  /// Attachments over ingest.max-attachment-size, dropped.
+  uint64_t attachments_too_large = 0;
 };
 
 /// Handles `POST /api/{project_id}/store/` and `/envelope/`.
@@ -122,6 +126,7 @@ private:
   std::atomic<uint64_t> queue_full_{0};
   std::atomic<uint64_t> unknown_items_{0};
   std::atomic<uint64_t> filtered_{0};
+  std::atomic<uint64_t> attachments_too_large_{0};
 };
 
 /// Renders a pipeline answer as an HTTP response.

@@ -37,6 +37,8 @@ std::vector<std::string_view> segments(std::string_view path) {
 enum class endpoint {
   none,
   event,          // projects {org} {project} events {id}
+  attachments,    // projects {org} {project} events {id} attachments
+  attachment,     // projects {org} {project} events {id} attachments {id}
   issues,         // projects {org} {project} issues
   project_stats,  // projects {org} {project} stats
   issue,          // issues {id}
@@ -49,6 +51,10 @@ endpoint route(const std::vector<std::string_view>& seg) {
   if (seg[2] == "projects") {
     if (seg.size() == 7 && seg[5] == "events")
       return endpoint::event;
+    if (seg.size() == 8 && seg[5] == "events" && seg[7] == "attachments")
+      return endpoint::attachments;
+    if (seg.size() == 9 && seg[5] == "events" && seg[7] == "attachments")
+      return endpoint::attachment;
     if (seg.size() == 6 && seg[5] == "issues")
       return endpoint::issues;
     if (seg.size() == 6 && seg[5] == "stats")
@@ -219,6 +225,10 @@ http_response read_api::serve(const http_request& req) {
   switch (which) {
     case endpoint::event:
       return event_details(sources_, project_id, seg[6]);
+    case endpoint::attachments:
+      return event_attachments(sources_, project_id, seg[6]);
+    case endpoint::attachment:
+      return event_attachment(sources_, project_id, seg[6], seg[8], query);
     case endpoint::issues:
       return issues_list(sources_, catalog_, project_id, query);
     case endpoint::project_stats:

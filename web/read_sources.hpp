@@ -20,6 +20,7 @@
 
 #include "actors/backends/buffer.hpp"
 #include "actors/backends/event_store.hpp"
+#include "actors/backends/filestore.hpp"
 #include "actors/rate_limiter.hpp"
 #include "actors/tsdb.hpp"
 #include "adapters/http.hpp"
@@ -49,6 +50,9 @@ struct read_api_options {
   std::vector<tsdb_rollup> rollups = default_tsdb_rollups();
   /// Bound on each TSDB request.
   std::chrono::milliseconds tsdb_timeout{2000};
+  /// Where attachments' bytes are (filestore.backend); none: attachment
+  /// downloads answer 503.
+  std::shared_ptr<filestore_backend> filestore;
   /// Unix seconds now; the system clock when empty (tests set it).
   std::function<double()> clock;
 };
@@ -78,6 +82,9 @@ public:
   /// Asks the TSDB, bounded by tsdb_timeout; an error when there is none
   /// or it does not answer in time.
   caf::expected<tsdb_answer> ask_tsdb(const tsdb_query& q);
+
+  /// The filestore; null when the node has none.
+  filestore_backend* files() const { return opts_.filestore.get(); }
 
   /// tsdb.rollups, finest first.
   const std::vector<tsdb_rollup>& rollups() const {

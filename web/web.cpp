@@ -13,6 +13,7 @@
 #include "actors/backends/broker.hpp"
 #include "actors/backends/event_store.hpp"
 #include "actors/backends/quota.hpp"
+#include "actors/filestore.hpp"
 #include "actors/ingest.hpp"
 #include "actors/quota.hpp"
 #include "actors/rate_limiter.hpp"
@@ -146,6 +147,10 @@ public:
     iopts.buffer = services_.buffer;
     iopts.buffer_group_counts = ingest_counts_through_buffer(cfg);
     iopts.tsdb = services_.tsdb;
+    auto files = make_filestore_backend(cfg);
+    if (!files)
+      return files.error();
+    iopts.filestore = std::move(*files);
     if (qopts->backend.backend == "memory")
       iopts.open_local_quotas = [bopts = qopts->backend] {
         return make_memory_quota_backend(bopts);
@@ -161,6 +166,8 @@ public:
       = static_cast<size_t>(cfg.get_int("web.max-event-size"));
     limits.max_envelope_bytes
       = static_cast<size_t>(cfg.get_int("web.max-envelope-size"));
+    limits.max_attachment_bytes
+      = static_cast<size_t>(cfg.get_int("ingest.max-attachment-size"));
     ingest_ = std::make_unique<ingest_endpoint>(
       catalog_, queue, limits, cfg.get_bool("web.trust-forwarded-for"));
     for (auto& p : catalog_.projects)
@@ -171,6 +178,12 @@ public:
     aopts.token = cfg.get_string("api.token");
     aopts.open_store = iopts.open_store;
     aopts.tsdb = services_.tsdb;
+    // Its own backend: the read API's thread reads while the ingest actor
+    // writes.
+    auto read_files = make_filestore_backend(cfg);
+    if (!read_files)
+      return read_files.error();
+    aopts.filestore = std::move(*read_files);
     if (services_.tsdb) {
       auto topts = make_tsdb_options(cfg);
       if (!topts)
@@ -328,6 +341,7 @@ private:
         {"queue_full", f.queue_full},
         {"unknown_items_dropped", f.unknown_items_dropped},
         {"filtered", f.filtered},
+        {"attachments_too_large", f.attachments_too_large},
         {"origin_rejected", origin_rejected_.load()}}}};
     // The pipeline goes in as a spawn argument, not a capture: CAF 0.17
     // binds a reference to a null argument tuple when a function actor is

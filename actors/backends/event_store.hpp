@@ -96,8 +96,31 @@ struct group_row {
   std::string status;
 };
 
+/// One row of `event_attachments`: an envelope attachment's metadata (its
+/// bytes are in the filestore under `file_key`), as Sentry's
+/// EventAttachment and File keep it.
+struct attachment_row {
+  int64_t id = 0;
+  uint64_t project_id = 0;
+  /// 32 hex digits.
+  std::string event_id;
+  /// The item's `filename`.
+  std::string name;
+  /// The item's `content_type` ("application/octet-stream" when absent).
+  std::string content_type;
+  /// The item's `attachment_type` ("event.attachment" when absent).
+  std::string type;
+  int64_t size = 0;
+  /// Hex SHA-1 of the bytes (Sentry's File.checksum).
+  std::string sha1;
+  /// Where the bytes are in the filestore.
+  std::string file_key;
+  /// When it was stored, Unix seconds.
+  double date_added = 0;
+};
+
 /// The highest schema version this build creates (see docs/STORAGE.md).
-constexpr int64_t event_store_schema_version = 3;
+constexpr int64_t event_store_schema_version = 4;
 
 /// Event storage for the ingest pipeline: the nodestore plus the `groups`
 /// table, on one SQL connection. Not thread-safe: the ingest actor owns one
@@ -168,6 +191,28 @@ public:
   /// none of that name.
   caf::expected<std::optional<int64_t>>
   find_environment(uint64_t organization_id, const std::string& name);
+
+  /// Records attachments in one transaction. A row that is there already
+  /// (same project, event and file key: a retried envelope) is kept as it
+  /// is, so a retry stores nothing twice.
+  caf::error store_attachments(const std::vector<attachment_row>& rows);
+
+  /// The attachments of an event, oldest first.
+  caf::expected<std::vector<attachment_row>>
+  list_attachments(uint64_t project_id, const std::string& event_id);
+
+  /// One attachment of an event, or nullopt.
+  caf::expected<std::optional<attachment_row>>
+  get_attachment(uint64_t project_id, const std::string& event_id,
+                 int64_t id);
+
+  /// Attachments stored before `cutoff` (Unix seconds), oldest first, at
+  /// most `limit`: what retention removes.
+  caf::expected<std::vector<attachment_row>>
+  attachments_before(double cutoff, size_t limit);
+
+  /// Deletes attachment rows by id, in one transaction.
+  caf::error delete_attachments(const std::vector<int64_t>& ids);
 
   /// The nodestore on the same connection.
   nodestore& nodes() { return nodes_; }

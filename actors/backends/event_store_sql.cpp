@@ -76,6 +76,23 @@ std::string schema_v3(sql_dialect d) {
   return sql;
 }
 
+// Migration 4: envelope attachments' metadata (their bytes are in the
+// filestore), as Sentry's EventAttachment.
+std::string schema_v4(sql_dialect d) {
+  std::string sql = "CREATE TABLE IF NOT EXISTS event_attachments (";
+  sql += d == sql_dialect::sqlite ? " id integer PRIMARY KEY AUTOINCREMENT,"
+                                  : " id bigserial PRIMARY KEY,";
+  sql += " project_id bigint NOT NULL, event_id varchar(32) NOT NULL,"
+         " name text NOT NULL, content_type text NOT NULL,"
+         " type text NOT NULL, size bigint NOT NULL,"
+         " sha1 varchar(40) NOT NULL, file_key text NOT NULL,"
+         " date_added double precision NOT NULL,"
+         " UNIQUE (project_id, event_id, file_key));"
+         "CREATE INDEX IF NOT EXISTS event_attachments_date_added"
+         " ON event_attachments (date_added);";
+  return sql;
+}
+
 std::string upsert_group_sql(sql_dialect d) {
   auto max = d == sql_dialect::sqlite ? "max" : "greatest";
   auto min = d == sql_dialect::sqlite ? "min" : "least";
@@ -201,30 +218,18 @@ caf::error event_store::migrate(sql_connection& db) {
                              + ", newer than this build knows ("
                              + std::to_string(event_store_schema_version)
                              + "): upgrade vigil");
-  if (current < 1) {
-    if (auto err = db.exec_script(schema_v1(db.dialect())))
+  // Each migration and its version row, in order.
+  using script = std::string (*)(sql_dialect);
+  constexpr std::pair<int64_t, script> migrations[] = {
+    {1, schema_v1}, {2, schema_v2}, {3, schema_v3}, {4, schema_v4}};
+  for (auto [version, make] : migrations) {
+    if (current >= version)
+      continue;
+    if (auto err = db.exec_script(make(db.dialect())))
       return err;
     auto n = db.exec("INSERT INTO vigil_schema_version (version, applied_at)"
                      " VALUES (?, ?)",
-                     {int64_t{1}, system_now()});
-    if (!n)
-      return std::move(n.error());
-  }
-  if (current < 2) {
-    if (auto err = db.exec_script(schema_v2(db.dialect())))
-      return err;
-    auto n = db.exec("INSERT INTO vigil_schema_version (version, applied_at)"
-                     " VALUES (?, ?)",
-                     {int64_t{2}, system_now()});
-    if (!n)
-      return std::move(n.error());
-  }
-  if (current < 3) {
-    if (auto err = db.exec_script(schema_v3(db.dialect())))
-      return err;
-    auto n = db.exec("INSERT INTO vigil_schema_version (version, applied_at)"
-                     " VALUES (?, ?)",
-                     {int64_t{3}, system_now()});
+                     {version, system_now()});
     if (!n)
       return std::move(n.error());
   }

@@ -84,7 +84,8 @@ inline std::vector<std::string> buffer_db_urls() {
       "DROP TABLE IF EXISTS vigil_outbox;"
       "DROP TABLE IF EXISTS vigil_schema_version;"
       "DROP TABLE IF EXISTS vigil_buffer_applied;"
-      "DROP TABLE IF EXISTS environments;"));
+      "DROP TABLE IF EXISTS environments;"
+      "DROP TABLE IF EXISTS event_attachments;"));
     out.push_back(pg);
   }
   return out;

@@ -18,6 +18,8 @@
 #include "actors/backends/buffer_sql.hpp"
 #include "actors/backends/event_store.hpp"
 #include "actors/backends/nodestore.hpp"
+#include "actors/ingest_attachments.hpp"
+#include "actors/retention.hpp"
 #include "adapters/sql.hpp"
 #include "adapters/zlib.hpp"
 #include "config/config.hpp"
@@ -56,7 +58,8 @@ std::vector<std::string> db_urls() {
                                 "DROP TABLE IF EXISTS groups;"
                                 "DROP TABLE IF EXISTS vigil_outbox;"
                                 "DROP TABLE IF EXISTS vigil_schema_version;"
-                                "DROP TABLE IF EXISTS environments;"));
+                                "DROP TABLE IF EXISTS environments;"
+                                "DROP TABLE IF EXISTS event_attachments;"));
     out.push_back(pg);
   }
   return out;
@@ -799,6 +802,57 @@ TEST_CASE("environments are created once per organization and name",
           == std::optional<int64_t>{(*ids)[0]});
     CHECK(!(*other)->find_environment(1, "nowhere").value());
     CHECK(!(*other)->find_environment(3, "production").value());
+  }
+}
+
+TEST_CASE("attachments: files then rows, a retry adds nothing, retention "
+          "removes both", "[event_store]") {
+  for (const auto& url : db_urls()) {
+    INFO(kind(url));
+    auto store = event_store::open(url);
+    REQUIRE(store);
+    auto files_dir = temp_dir() + "/files-" + kind(url);
+    std::filesystem::remove_all(files_dir);
+    auto files = make_filesystem_filestore(files_dir);
+    REQUIRE(files);
+    std::vector<batch_attachment> xs(2);
+    xs[0].project_id = 7;
+    xs[0].event_id = std::string(32, 'a');
+    xs[0].item = {"a.txt", "text/plain", "event.attachment", "hello"};
+    xs[1] = xs[0];
+    xs[1].index = 1;
+    // Same bytes, another place in the envelope: another attachment.
+    xs[1].item.name = "b.txt";
+    REQUIRE_FALSE(keep_attachments(**files, **store, xs, 1000.0));
+    // The retried envelope: same keys, no new rows.
+    REQUIRE_FALSE(keep_attachments(**files, **store, xs, 1001.0));
+    auto rows = (*store)->list_attachments(7, std::string(32, 'a'));
+    REQUIRE(rows);
+    REQUIRE(rows->size() == 2);
+    const auto& a = (*rows)[0];
+    CHECK(a.name == "a.txt");
+    CHECK(a.size == 5);
+    CHECK(a.sha1 == "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d");
+    CHECK(a.file_key == "attachments/7/" + std::string(32, 'a') + "/0-" + a.sha1);
+    CHECK(a.date_added == 1000.0);
+    CHECK((**files).get(a.file_key).value() == "hello");
+    auto one = (*store)->get_attachment(7, std::string(32, 'a'), a.id);
+    REQUIRE(one);
+    REQUIRE(*one);
+    CHECK((*one)->name == "a.txt");
+    CHECK_FALSE((*store)->get_attachment(8, std::string(32, 'a'), a.id)
+                  .value());
+    // Another project's event of the same id sees none.
+    CHECK((*store)->list_attachments(8, std::string(32, 'a'))->empty());
+
+    auto before = run_cleanup(**store, files->get(), 999.0);
+    REQUIRE(before);
+    CHECK(before->attachments == 0);
+    auto done = run_cleanup(**store, files->get(), 1000.5);
+    REQUIRE(done);
+    CHECK(done->attachments == 2);
+    CHECK((*store)->list_attachments(7, std::string(32, 'a'))->empty());
+    CHECK_FALSE((**files).exists(a.file_key).value());
   }
 }
 

@@ -207,6 +207,9 @@ TEST_CASE("envelope from the SDK: event with an attachment", "[sentry]") {
   CHECK(env->items[1].type == "attachment");
   CHECK(env->items[1].payload == "line one\nline two\n");
   CHECK(env->items[1].content_type == "text/plain");
+  CHECK(env->items[1].filename == "notes.txt");
+  // The SDK sends no attachment_type for a plain attachment.
+  CHECK(env->items[1].attachment_type.empty());
   CHECK(item_category(env->items[1].type) == "attachment");
   // The event payload is the whole event and normalizes.
   auto doc = json::parse(env->items[0].payload);
