@@ -1,5 +1,7 @@
 #include "adapters/curl_http.hpp"
 
+#include "adapters/curl_common.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cstring>
@@ -19,19 +21,6 @@ const std::string* curl_response::header(const std::string& name) const {
 }
 
 namespace {
-
-// curl_global_init is not thread-safe on every build; call it once.
-void global_init() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-struct easy_deleter {
-  void operator()(CURL* h) const { curl_easy_cleanup(h); }
-};
-struct slist_deleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
 
 size_t write_body(char* data, size_t size, size_t n, void* user) {
   static_cast<std::string*>(user)->append(data, size * n);
@@ -64,22 +53,6 @@ size_t write_header(char* data, size_t size, size_t n, void* user) {
   return size * n;
 }
 
-bool is_transient(CURLcode rc) {
-  switch (rc) {
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY:
-    case CURLE_OPERATION_TIMEDOUT:
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE:
-      return true;
-    default:
-      return false;
-  }
-}
-
 curl_result failure(bool transient, const curl_request& req,
                     const std::string& why) {
   curl_result r;
@@ -93,8 +66,8 @@ curl_result failure(bool transient, const curl_request& req,
 } // namespace
 
 curl_result curl_perform(const curl_request& req) {
-  global_init();
-  std::unique_ptr<CURL, easy_deleter> h(curl_easy_init());
+  curl_global_once();
+  std::unique_ptr<CURL, curl_easy_deleter> h(curl_easy_init());
   if (!h)
     return failure(false, req, "curl_easy_init failed");
   CURL* c = h.get();
@@ -131,7 +104,7 @@ curl_result curl_perform(const curl_request& req) {
     raw = curl_slist_append(raw, (k + ": " + v).c_str());
   // No "Expect: 100-continue" round trip on uploads.
   raw = curl_slist_append(raw, "Expect:");
-  std::unique_ptr<curl_slist, slist_deleter> list(raw);
+  std::unique_ptr<curl_slist, curl_slist_deleter> list(raw);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, list.get());
 
   std::string userpwd;
@@ -146,7 +119,7 @@ curl_result curl_perform(const curl_request& req) {
   std::fill(userpwd.begin(), userpwd.end(), '\0');
   if (rc != CURLE_OK) {
     std::string why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
-    return failure(is_transient(rc), req, why);
+    return failure(curl_transient(rc), req, why);
   }
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
   curl_result r;

@@ -14,6 +14,7 @@
 #include "cli/buffer_commands.hpp"
 #include "cli/cleanup_command.hpp"
 #include "cli/filestore_commands.hpp"
+#include "cli/mail_command.hpp"
 #include "cli/commands.hpp"
 #include "config/config.hpp"
 #include "messages/errors.hpp"
@@ -183,6 +184,26 @@ int main(int argc, char** argv) {
                       "keep what was stored in the last DAYS days "
                       "(default 30; 0 removes everything)")
     ->check(CLI::NonNegativeNumber);
+
+  // mail ---------------------------------------------------------------------
+  auto* mail = app.add_subcommand(
+    "mail", "the configured mail backend (mail.backend, mail.host, ...)");
+  mail->require_subcommand(1);
+  mail_command_options mail_opts;
+  auto* mail_send = mail->add_subcommand(
+    "send", "send one mail now, one try (to check the mail.* settings)");
+  mail_send->add_option("--to", mail_opts.to, "recipient (repeatable)")
+    ->required();
+  mail_send->add_option("--subject", mail_opts.subject,
+                        "subject, after mail.subject-prefix");
+  mail_send->add_option("--text", mail_opts.text, "the text part");
+  mail_send->add_option("--text-file", mail_opts.text_file,
+                        "the text part, from a file");
+  mail_send->add_option("--html-file", mail_opts.html_file,
+                        "an HTML part, from a file");
+  mail_send->add_option("--image", mail_opts.images,
+                        "CID=FILE: an image the HTML shows as cid:CID "
+                        "(repeatable)");
 
   // buffer -------------------------------------------------------------------
   auto* buf = app.add_subcommand(
@@ -434,6 +455,8 @@ int main(int argc, char** argv) {
     return dead_letters_replay_command(*cfg, replay_id, replay_all);
   if (cfg_get->parsed())
     return config_get_command(*cfg, get_key);
+  if (mail_send->parsed())
+    return mail_send_command(*cfg, mail_opts);
   if (cleanup->parsed())
     return cleanup_command(*cfg, cleanup_days);
   if (fs_put->parsed())

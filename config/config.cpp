@@ -225,6 +225,12 @@ config::build(const std::string& yaml_text,
       }
       assign(spec, node, label, "env");
     }
+    // 3. Keys that exclude each other.
+    if (out.get_bool("mail.use-tls") && out.get_bool("mail.use-ssl"))
+      problems.push_back(
+        {"mail.use-ssl", "mail.use-ssl: mail.use-tls is on too; choose one "
+                         "(use-tls: STARTTLS on a plain port such as 587; "
+                         "use-ssl: TLS from the first byte, port 465)"});
   } catch (const std::exception& e) {
     problems.push_back(
       {"", std::string{"cannot read the configuration: "} + e.what()});

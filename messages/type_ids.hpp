@@ -11,6 +11,7 @@
 #include "messages/actor_status.hpp"
 #include "messages/buffer_messages.hpp"
 #include "messages/filestore_messages.hpp"
+#include "messages/mail_message.hpp"
 #include "messages/quota_messages.hpp"
 #include "messages/task_message.hpp"
 #include "messages/task_outcome.hpp"
@@ -80,6 +81,11 @@ CAF_BEGIN_TYPE_ID_BLOCK(vigil, caf::first_custom_type_id)
   CAF_ADD_ATOM(vigil, vigil, flush_atom, "flush")
   /// Records counts and distinct values (TSDB).
   CAF_ADD_ATOM(vigil, vigil, record_atom, "record")
+
+  // mailer
+  CAF_ADD_TYPE_ID(vigil, (vigil::mail_message))
+  /// Tries a waiting mail again (mailer actor).
+  CAF_ADD_ATOM(vigil, vigil, retry_atom, "retry")
 
   // filestore (branch filestore)
   CAF_ADD_TYPE_ID(vigil, (vigil::filestore_put))

@@ -33,6 +33,8 @@ packages+=(
   nodejs chromium
   # the filestore's S3 interop peer (the S3 server itself is npm's s3rver)
   python3-boto3
+  # the mail tests' SMTP server (and openssl for its test certificate)
+  python3-aiosmtpd openssl
 )
 # Debian's npm, unless a node build that brings its own npm (NodeSource's
 # nodejs provides and conflicts with the npm package) is already there.
