@@ -18,6 +18,7 @@
 #include "cli/commands.hpp"
 #include "config/config.hpp"
 #include "messages/errors.hpp"
+#include "node/chartcuterie_mode.hpp"
 #include "node/logging.hpp"
 #include "node/node.hpp"
 
@@ -77,6 +78,14 @@ int main(int argc, char** argv) {
   auto* run_web_cmd = run->add_subcommand(
     "web", "run the HTTP interface only (web.bind): Sentry ingestion "
            "endpoints, the read API and /_health/");
+  auto* run_charts_cmd = run->add_subcommand(
+    "chartcuterie",
+    "run the chart renderer with Chartcuterie's HTTP API on "
+    "chart-rendering.bind (default 127.0.0.1:7901): POST /render "
+    "{requestId, style, data, width?, height?} answers a PNG; styles from "
+    "chart-rendering.config (a file or an http URL, polled), else the "
+    "built-in ones; GET /api/chartcuterie/healthcheck/live and /ready; "
+    "see docs/CHARTS.md");
   bool cron_dry_run = false;
   size_t cron_count = 5;
   auto* run_cron_cmd = run->add_subcommand(
@@ -445,6 +454,8 @@ int main(int argc, char** argv) {
     node_opts.queues = split_csv(queues_csv);
     return run_node(*cfg, node_opts);
   }
+  if (run_charts_cmd->parsed())
+    return run_chartcuterie(*cfg);
   if (run_cron_cmd->parsed())
     return run_cron(*cfg, cron_dry_run, cron_count);
   if (send->parsed())

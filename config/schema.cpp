@@ -220,6 +220,34 @@ std::vector<key_spec> make_schema() {
              "bucket_name, endpoint_url (path-style when set), region "
              "(us-east-1), default_acl (public-read or private)}; see "
              "docs/FILESTORE.md"},
+    // chart rendering (branch charts): Chartcuterie's API; docs/CHARTS.md.
+    {.key = "chart-rendering.enabled", .type = key_type::boolean,
+     .default_yaml = "false",
+     .help = "Run the chart renderer (Chartcuterie's API) inside `run node`; "
+             "`run chartcuterie` runs it alone"},
+    {.key = "chart-rendering.bind", .type = key_type::string,
+     .default_yaml = "127.0.0.1:7901",
+     .help = "host:port of the chart renderer's HTTP API (POST /render)"},
+    {.key = "chart-rendering.config", .type = key_type::string,
+     .default_yaml = "",
+     .help = "Style configuration: a file path or an http(s) URL, polled "
+             "every 5 s until it loads, then every config-refresh seconds "
+             "(503 until then); unset: the built-in styles, at once"},
+    {.key = "chart-rendering.config-refresh", .type = key_type::number,
+     .default_yaml = "300",
+     .help = "Seconds between polls of chart-rendering.config once a "
+             "version loaded (Chartcuterie: 300)",
+     .min = 0.1},
+    {.key = "chart-rendering.threads", .type = key_type::integer,
+     .default_yaml = "0",
+     .help = "Renderer actors (each renders one chart at a time); 0 = the "
+             "number of cores",
+     .min = 0},
+    {.key = "chart-rendering.queue-size", .type = key_type::integer,
+     .default_yaml = "64",
+     .help = "Renders waiting or running at most; more get 503 with "
+             "Retry-After",
+     .min = 1},
     // Event storage (nodestore and groups); see docs/STORAGE.md.
     {.key = "db.url", .type = key_type::url, .default_yaml = "",
      .help = "Database URL: sqlite:///abs/path, sqlite://relative/path or "

@@ -10,6 +10,7 @@
 
 #include "messages/actor_status.hpp"
 #include "messages/buffer_messages.hpp"
+#include "messages/chart_messages.hpp"
 #include "messages/filestore_messages.hpp"
 #include "messages/mail_message.hpp"
 #include "messages/quota_messages.hpp"
@@ -91,5 +92,10 @@ CAF_BEGIN_TYPE_ID_BLOCK(vigil, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(vigil, (vigil::filestore_put))
   /// Asks whether a key has bytes (filestore actor).
   CAF_ADD_ATOM(vigil, vigil, exists_atom, "exists")
+
+  // chart rendering (branch charts)
+  CAF_ADD_TYPE_ID(vigil, (vigil::chart_reply))
+  /// Renders a chart from a `POST /render` body (chart renderer).
+  CAF_ADD_ATOM(vigil, vigil, render_atom, "render")
 
 CAF_END_TYPE_ID_BLOCK(vigil)

@@ -20,6 +20,7 @@
 #include "messages/crontab.hpp"
 #include "messages/errors.hpp"
 #include "node/actor_system.hpp"
+#include "web/chartcuterie.hpp"
 #include "web/web.hpp"
 
 namespace vigil {
@@ -286,6 +287,18 @@ int run_node(const config& cfg, const node_options& opts) {
                    "get 503; use `run node`, or a redis:// or amqp:// "
                    "broker");
   }
+  // Chart rendering (Chartcuterie's API) beside the web interface.
+  std::unique_ptr<chartcuterie_service> charts;
+  if (opts.mode == "node" && cfg.get_bool("chart-rendering.enabled")) {
+    auto started = start_chartcuterie_service(sys, cfg);
+    if (!started) {
+      spdlog::error("chartcuterie: not started: {}",
+                    error_text(started.error()));
+      spdlog::default_logger()->flush();
+      std::_Exit(2);
+    }
+    charts = std::move(*started);
+  }
   // pidbox: one revoked set for all of the node's consumers.
   copts.revoked = std::make_shared<revoked_set>(
     static_cast<size_t>(std::max<int64_t>(1, cfg.get_int("worker.revokes-max"))),
@@ -332,6 +345,8 @@ int run_node(const config& cfg, const node_options& opts) {
   // Stop taking events first: everything answered 200 is stored already.
   if (web)
     web->stop();
+  if (charts)
+    charts->stop();
   if (buffer) {
     // What ingestion added is written to the store before the node goes.
     caf::scoped_actor self{sys};
