@@ -16,8 +16,6 @@ namespace vigil {
 
 namespace {
 
-constexpr std::string_view pidbox_exchange = "celery.pidbox";
-
 value ok(std::string text) {
   value_map m;
   m.emplace_back("ok", std::move(text));
@@ -33,18 +31,14 @@ value stats_of(const remote_control_state& st) {
   pool.emplace_back("implementation", "vigil");
   pool.emplace_back("max-concurrency", static_cast<int64_t>(o.concurrency));
   pool.emplace_back("processes", value_array{});
-  value_map broker;
-  broker.emplace_back("transport", "redis");
-  broker.emplace_back("hostname", st.ep.host);
-  broker.emplace_back("port", static_cast<int64_t>(st.ep.port));
-  broker.emplace_back("virtual_host", std::to_string(st.ep.db));
   value_map m;
   m.emplace_back("total", value_map{});
   m.emplace_back("pid", static_cast<int64_t>(::getpid()));
   m.emplace_back("clock", std::to_string(st.clock));
   m.emplace_back("uptime", static_cast<int64_t>(uptime));
   m.emplace_back("pool", std::move(pool));
-  m.emplace_back("broker", std::move(broker));
+  m.emplace_back("broker", st.transport ? st.transport->broker_info()
+                                         : value{value_map{}});
   m.emplace_back("prefetch_count", static_cast<int64_t>(o.prefetch));
   return value{std::move(m)};
 }
@@ -147,56 +141,7 @@ value revoke(remote_control_state& st, const value& args) {
   return ok("tasks " + joined + " flagged as revoked");
 }
 
-void reset(remote_control_state& st) {
-  st.sub.reset();
-  st.pub.reset();
-}
-
-caf::error connect(remote_control_state& st) {
-  if (!st.sub) {
-    auto c = redis_connection::connect(st.ep, st.opts.io_timeout);
-    if (!c)
-      return c.error();
-    auto channel = kombu_fanout_channel(st.ep.db, pidbox_exchange);
-    c->append({"PSUBSCRIBE", channel});
-    st.sub.emplace(std::move(*c));
-    spdlog::info("remote control: {} listening on {} ({})", st.opts.hostname,
-                 channel, to_string(st.ep));
-  }
-  if (!st.pub) {
-    auto c = redis_connection::connect(st.ep, st.opts.io_timeout);
-    if (!c)
-      return c.error();
-    st.pub.emplace(std::move(*c));
-  }
-  return {};
-}
-
-caf::error send_reply(remote_control_state& st, const pidbox_request& req,
-                      const value& reply) {
-  auto members = st.pub->command(
-    {"SMEMBERS", "_kombu.binding." + req.reply_exchange});
-  if (!members)
-    return members.error();
-  std::vector<std::string> table;
-  for (auto m : members->elements())
-    table.emplace_back(m.as_string());
-  auto targets = kombu_direct_targets(table, req.reply_routing_key);
-  if (targets.empty())
-    return {}; // no one waits for it (kombu drops it too)
-  auto env = encode_pidbox_reply(st.opts.hostname, reply, req.reply_exchange,
-                                 req.reply_routing_key, req.ticket, ++st.clock,
-                                 req.msgpack);
-  for (auto& q : targets)
-    st.pub->append({"LPUSH", q, env});
-  auto r = st.pub->flush();
-  if (!r)
-    return r.error();
-  return check_replies(*r, "pidbox reply");
-}
-
-void handle(remote_control_state& st, std::string_view data) {
-  auto req = decode_pidbox_envelope(data);
+void handle(remote_control_state& st, caf::expected<pidbox_request> req) {
   if (!req) {
     spdlog::warn("remote control: dropped a malformed request: {}",
                  error_text(req.error()));
@@ -209,7 +154,8 @@ void handle(remote_control_state& st, std::string_view data) {
   auto reply = answer_pidbox(st, *req, &shutdown);
   ++st.answered;
   if (reply && !req->reply_exchange.empty())
-    if (auto err = send_reply(st, *req, *reply))
+    if (auto err = st.transport->reply(*req, st.opts.hostname, *reply,
+                                       ++st.clock))
       spdlog::warn("remote control: reply to {} not sent: {}", req->method,
                    error_text(err));
   if (shutdown) {
@@ -223,26 +169,26 @@ void handle(remote_control_state& st, std::string_view data) {
 // Publishes one worker event; a failure is logged (events are best effort,
 // as Celery's are) and the connection replaced on the next poll.
 void send_worker_event(remote_control_state& st, std::string_view type) {
-  if (!st.pub)
+  if (!st.transport || !st.connected)
     return;
   auto freq = std::chrono::duration<double>(st.opts.heartbeat).count();
-  auto env = encode_celery_event(type, worker_event_fields(freq, 0, 0),
-                                 st.opts.hostname, ++st.clock,
-                                 static_cast<double>(now_unix_us()) / 1e6);
-  auto r = st.pub->command({"PUBLISH", celery_event_channel(st.ep.db, type), env});
-  if (!r) {
-    spdlog::warn("events: {} not sent: {}", type, error_text(r.error()));
-    st.pub.reset();
+  auto err = st.transport->publish_event(
+    type, worker_event_fields(freq, 0, 0), st.opts.hostname, ++st.clock,
+    static_cast<double>(now_unix_us()) / 1e6);
+  if (err) {
+    spdlog::warn("events: {} not sent: {}", type, error_text(err));
+    st.transport->reset();
+    st.connected = false;
   }
 }
 
 void heartbeat(remote_control_state& st) {
-  if (!st.opts.send_events)
+  if (!st.opts.send_events || !st.connected)
     return;
   auto now = std::chrono::steady_clock::now();
   if (!st.online_sent) {
     send_worker_event(st, "worker-online");
-    st.online_sent = st.pub.has_value();
+    st.online_sent = st.connected;
     st.next_heartbeat = now;
   }
   if (now >= st.next_heartbeat) {
@@ -253,27 +199,24 @@ void heartbeat(remote_control_state& st) {
 
 void poll(remote_control_actor::stateful_pointer<remote_control_state> self) {
   auto& st = self->state;
-  if (auto err = connect(st)) {
-    spdlog::warn("remote control: redis {}: {}; retrying in 1 s",
-                 to_string(st.ep), error_text(err));
-    reset(st);
-    self->delayed_send(self, std::chrono::seconds{1}, poll_atom_v);
-    return;
-  }
-  // A bounded number per poll, so an exit message is not kept waiting.
-  for (int i = 0; i < 64; ++i) {
-    auto r = st.sub->next_push(i == 0 ? st.opts.wait
-                                      : std::chrono::milliseconds{0});
-    if (!r) {
-      spdlog::warn("remote control: subscription lost: {}",
-                   error_text(r.error()));
-      reset(st);
-      break;
+  if (!st.connected) {
+    if (auto err = st.transport->connect()) {
+      spdlog::warn("remote control: {}: {}; retrying in 1 s",
+                   st.transport->describe(), error_text(err));
+      st.transport->reset();
+      self->delayed_send(self, std::chrono::seconds{1}, poll_atom_v);
+      return;
     }
-    if (r->is_nil())
-      break;
-    if (r->is_array() && r->size() == 4 && (*r)[0].as_string() == "pmessage")
-      handle(st, (*r)[3].as_string());
+    st.connected = true;
+  }
+  auto err = st.transport->poll(st.opts.wait,
+                                [&](caf::expected<pidbox_request> req) {
+                                  handle(st, std::move(req));
+                                });
+  if (err) {
+    spdlog::warn("remote control: pidbox lost: {}", error_text(err));
+    st.transport->reset();
+    st.connected = false;
   }
   heartbeat(st);
   self->send(self, poll_atom_v);
@@ -355,8 +298,19 @@ remote_control(remote_control_actor::stateful_pointer<remote_control_state> self
   auto& st = self->state;
   st.opts = std::move(opts);
   st.started = std::chrono::steady_clock::now();
-  if (auto ep = parse_redis_url(st.opts.broker_url))
-    st.ep = *ep;
+  auto transport = make_pidbox_transport(st.opts.broker_url,
+                                         st.opts.hostname, st.opts.io_timeout);
+  if (!transport) {
+    spdlog::error("remote control: not started: {}",
+                  error_text(transport.error()));
+    self->quit();
+    return {
+      [=](poll_atom) {},
+    };
+  }
+  st.transport = std::move(*transport);
+  spdlog::info("remote control: {} on {}", st.opts.hostname,
+               st.transport->describe());
   // The node stops this actor with an exit message: say goodbye first
   // (the state is gone by the time attached functors run).
   self->set_exit_handler([self](caf::exit_msg& msg) {

@@ -12,7 +12,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "actors/revoked_set.hpp"
-#include "adapters/redis.hpp"
+#include "actors/pidbox_transport.hpp"
 #include "messages/pidbox_messages.hpp"
 #include "messages/type_ids.hpp"
 
@@ -22,7 +22,7 @@ namespace vigil {
 struct remote_control_options {
   /// This node's worker name, as `celery inspect` prints it.
   std::string hostname;
-  /// The broker (broker.url); only redis:// has a pidbox consumer so far.
+  /// The broker (broker.url): redis:// or amqp://.
   std::string broker_url;
   /// Registered task names (for `registered`).
   std::vector<std::string> tasks;
@@ -30,7 +30,7 @@ struct remote_control_options {
   std::vector<std::string> queues;
   size_t concurrency = 1;
   size_t prefetch = 0;
-  /// Bound on every blocking Redis call.
+  /// Bound on every blocking broker call.
   std::chrono::milliseconds io_timeout{5000};
   /// How long one poll waits for a pidbox message before yielding.
   std::chrono::milliseconds wait{200};
@@ -42,13 +42,14 @@ struct remote_control_options {
   std::shared_ptr<revoked_set> revoked;
 };
 
-/// Celery's remote control (kombu's pidbox) for one vigil worker node: on
-/// Redis it subscribes (PSUBSCRIBE, on a connection of its own) to kombu's
-/// `/{db}.celery.pidbox` fanout channel, answers the requests addressed to
-/// its hostname, and puts each reply on the queues that the client bound to
-/// the `reply.celery.pidbox` direct exchange, as a Celery worker does. A
-/// malformed request is logged and dropped; an unknown command gets
-/// kombu's error reply. Runs detached: its Redis calls block (bounded).
+/// Celery's remote control (kombu's pidbox) for one vigil worker node: it
+/// listens on the `celery.pidbox` fanout (on Redis kombu's
+/// `/{db}.celery.pidbox` channel, on RabbitMQ the exchange and the node's
+/// `<hostname>.celery.pidbox` queue; see pidbox_transport.hpp), answers the
+/// requests addressed to its hostname, and routes each reply through the
+/// `reply.celery.pidbox` direct exchange to the client, as a Celery worker
+/// does. A malformed request is logged and dropped; an unknown command gets
+/// kombu's error reply. Runs detached: its broker calls block (bounded).
 using remote_control_actor = caf::typed_actor<
   /// Self-sent: read and answer what arrived, then poll again.
   caf::reacts_to<poll_atom>>;
@@ -57,9 +58,9 @@ using remote_control_actor = caf::typed_actor<
 struct remote_control_state {
   static inline const char* name = "tasks.remote_control";
   remote_control_options opts;
-  redis_endpoint ep;
-  std::optional<redis_connection> sub;
-  std::optional<redis_connection> pub;
+  /// The broker side; null when broker_url has no pidbox (logged once).
+  std::unique_ptr<pidbox_transport> transport;
+  bool connected = false;
   /// Lamport clock, as kombu keeps it (adjusted by each request's clock).
   int64_t clock = 0;
   std::chrono::steady_clock::time_point started;

@@ -9,27 +9,34 @@
 
 namespace vigil {
 
-std::string celery_event_channel(int db, std::string_view type) {
+std::string celery_event_routing_key(std::string_view type) {
   std::string key{type};
   for (auto& c : key)
     if (c == '-')
       c = '.';
-  return "/" + std::to_string(db) + ".celeryev/" + key;
+  return key;
 }
 
-std::string encode_celery_event(std::string_view type, value_map fields,
-                                std::string_view hostname, int64_t clock,
-                                double timestamp) {
+std::string celery_event_channel(int db, std::string_view type) {
+  return "/" + std::to_string(db) + ".celeryev/" + celery_event_routing_key(type);
+}
+
+std::string celery_event_body(std::string_view type, value_map fields,
+                              std::string_view hostname, int64_t clock,
+                              double timestamp) {
   fields.emplace_back("type", std::string{type});
   fields.emplace_back("timestamp", timestamp);
   fields.emplace_back("hostname", std::string{hostname});
   fields.emplace_back("utcoffset", 0);
   fields.emplace_back("pid", static_cast<int64_t>(::getpid()));
   fields.emplace_back("clock", clock);
-  std::string key{type};
-  for (auto& c : key)
-    if (c == '-')
-      c = '.';
+  return encode_json(value{std::move(fields)});
+}
+
+std::string encode_celery_event(std::string_view type, value_map fields,
+                                std::string_view hostname, int64_t clock,
+                                double timestamp) {
+  auto key = celery_event_routing_key(type);
   value_map headers;
   headers.emplace_back("hostname", std::string{hostname});
   value_map delivery_info;
@@ -42,7 +49,9 @@ std::string encode_celery_event(std::string_view type, value_map fields,
   props.emplace_back("body_encoding", "base64");
   props.emplace_back("delivery_tag", new_uuid4());
   value_map env;
-  env.emplace_back("body", base64_encode(encode_json(value{std::move(fields)})));
+  env.emplace_back("body", base64_encode(celery_event_body(
+                             type, std::move(fields), hostname, clock,
+                             timestamp)));
   env.emplace_back("content-encoding", "utf-8");
   env.emplace_back("content-type", "application/json");
   env.emplace_back("headers", std::move(headers));

@@ -1,8 +1,9 @@
 #pragma once
 
-// Celery's events (celery.events.Event) as a Redis broker carries them: a
-// kombu envelope PUBLISHed on the `celeryev` fanout channel with the event
-// type as routing key (`/{db}.celeryev/worker.heartbeat`).
+// Celery's events (celery.events.Event): on Redis a kombu envelope
+// PUBLISHed on the `celeryev` fanout channel with the event type as routing
+// key (`/{db}.celeryev/worker.heartbeat`); on AMQP the bare JSON body
+// published to the `celeryev` topic exchange with that routing key.
 
 #include <cstdint>
 #include <string>
@@ -15,7 +16,18 @@ namespace vigil {
 /// The channel an event of `type` ("worker-heartbeat") is published on.
 std::string celery_event_channel(int db, std::string_view type);
 
-/// The envelope of one event: `fields` plus type, timestamp (seconds),
+/// The routing key of an event of `type`: "worker-heartbeat" is
+/// "worker.heartbeat", as Celery's EventDispatcher.publish makes it.
+std::string celery_event_routing_key(std::string_view type);
+
+/// The JSON body of one event: `fields` plus type, timestamp (seconds),
+/// hostname, utcoffset, pid and clock, as Celery's EventDispatcher.publish
+/// adds them.
+std::string celery_event_body(std::string_view type, value_map fields,
+                              std::string_view hostname, int64_t clock,
+                              double timestamp);
+
+/// The Redis envelope of one event: `fields` plus type, timestamp (seconds),
 /// hostname, utcoffset, pid and clock, as Celery's EventDispatcher.publish
 /// adds them; JSON body (Celery's default event_serializer).
 std::string encode_celery_event(std::string_view type, value_map fields,

@@ -38,10 +38,20 @@ caf::expected<pidbox_request> decode_pidbox_envelope(std::string_view json) {
       return malformed("pidbox body is not base64");
     raw = std::move(*decoded);
   }
-  auto ctype = text_of(env->find("content-type"));
+  int64_t clock = 0;
+  if (auto* h = env->find("headers"); h != nullptr && h->is_map())
+    if (auto* c = h->find("clock"); c != nullptr && c->is_int())
+      clock = c->as_int();
+  return decode_pidbox_body(text_of(env->find("content-type")), raw, clock);
+}
+
+caf::expected<pidbox_request> decode_pidbox_body(std::string_view ctype,
+                                                 std::string_view raw,
+                                                 int64_t clock) {
   bool msgpack = ctype == "application/x-msgpack";
   if (!ctype.empty() && ctype != "application/json" && !msgpack)
-    return malformed("pidbox body content-type " + ctype + " unsupported");
+    return malformed("pidbox body content-type " + std::string{ctype}
+                     + " unsupported");
   auto msg = msgpack ? decode_msgpack(raw) : decode_json(raw);
   if (!msg)
     return malformed(msgpack ? "pidbox body is not msgpack"
@@ -69,9 +79,7 @@ caf::expected<pidbox_request> decode_pidbox_envelope(std::string_view json) {
   }
   req.ticket = text_of(msg->find("ticket"));
   req.msgpack = msgpack;
-  if (auto* h = env->find("headers"); h != nullptr && h->is_map())
-    if (auto* c = h->find("clock"); c != nullptr && c->is_int())
-      req.clock = c->as_int();
+  req.clock = clock;
   return req;
 }
 
@@ -89,8 +97,6 @@ std::string encode_pidbox_reply(std::string_view hostname, const value& reply,
                                 std::string_view routing_key,
                                 std::string_view ticket, int64_t clock,
                                 bool msgpack) {
-  value_map body;
-  body.emplace_back(std::string{hostname}, reply);
   value_map headers;
   headers.emplace_back("ticket", std::string{ticket});
   headers.emplace_back("clock", clock);
@@ -104,15 +110,22 @@ std::string encode_pidbox_reply(std::string_view hostname, const value& reply,
   props.emplace_back("body_encoding", "base64");
   props.emplace_back("delivery_tag", new_uuid4());
   value_map env;
-  value b{std::move(body)};
-  env.emplace_back("body", base64_encode(msgpack ? encode_msgpack(b)
-                                                 : encode_json(b)));
+  env.emplace_back("body", base64_encode(
+                             encode_pidbox_reply_body(hostname, reply, msgpack)));
   env.emplace_back("content-encoding", msgpack ? "binary" : "utf-8");
   env.emplace_back("content-type",
                    msgpack ? "application/x-msgpack" : "application/json");
   env.emplace_back("headers", std::move(headers));
   env.emplace_back("properties", std::move(props));
   return encode_json(value{std::move(env)});
+}
+
+std::string encode_pidbox_reply_body(std::string_view hostname,
+                                     const value& reply, bool msgpack) {
+  value_map body;
+  body.emplace_back(std::string{hostname}, reply);
+  value b{std::move(body)};
+  return msgpack ? encode_msgpack(b) : encode_json(b);
 }
 
 std::string kombu_fanout_channel(int db, std::string_view exchange) {

@@ -1,9 +1,11 @@
 #pragma once
 
-// The wire shapes of kombu's pidbox (Celery's remote control) as they travel
-// on the Redis transport: a request broadcast on the `celery.pidbox` fanout
-// and a reply put on the client's `reply.celery.pidbox` queue.
+// The wire shapes of kombu's pidbox (Celery's remote control): a request
+// broadcast on the `celery.pidbox` fanout and a reply routed to the client's
+// `reply.celery.pidbox` queue, as the Redis transport wraps them (a kombu
+// envelope) and as AMQP carries them (the bare body).
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,6 +37,18 @@ struct pidbox_request {
 /// Decodes a kombu Redis envelope carrying a pidbox request (JSON body,
 /// base64 or plain). Fails with errc::malformed, naming the field.
 caf::expected<pidbox_request> decode_pidbox_envelope(std::string_view json);
+
+/// Decodes a pidbox request body as an AMQP message carries it (raw bytes,
+/// `content_type` JSON or msgpack; empty means JSON); `clock` is the
+/// message's `clock` header (0 if none). Fails with errc::malformed.
+caf::expected<pidbox_request> decode_pidbox_body(std::string_view content_type,
+                                                 std::string_view raw,
+                                                 int64_t clock);
+
+/// The body of the reply `{hostname: reply}`, JSON or msgpack as the
+/// request was (an AMQP reply carries it as is).
+std::string encode_pidbox_reply_body(std::string_view hostname,
+                                     const value& reply, bool msgpack);
 
 /// True when `req` is for `hostname` (no destination, or listed in it).
 bool pidbox_addressed_to(const pidbox_request& req, std::string_view hostname);

@@ -309,10 +309,11 @@ int run_node(const config& cfg, const node_options& opts) {
     sup = sys.spawn(task_supervisor, copts,
                     static_cast<size_t>(cfg.get_int("worker.consumers")),
                     concurrency, registry);
-  // pidbox: Celery's remote control, on a Redis broker.
+  // pidbox: Celery's remote control, on a Redis or RabbitMQ broker.
   std::optional<remote_control_actor> pidbox;
   if (sup && cfg.get_bool("worker.remote-control")
-      && copts.broker_url.starts_with("redis://")) {
+      && (copts.broker_url.starts_with("redis://")
+          || copts.broker_url.starts_with("amqp://"))) {
     remote_control_options ro;
     ro.hostname = worker_hostname(cfg);
     ro.broker_url = copts.broker_url;
