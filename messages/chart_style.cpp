@@ -1,5 +1,7 @@
 #include "messages/chart_style.hpp"
 
+#include "messages/percent_encoding.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include "messages/errors.hpp"
@@ -10,16 +12,6 @@ namespace {
 
 caf::error bad(std::string text) {
   return caf::make_error(errc::malformed, std::move(text));
-}
-
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
 }
 
 /// The defaults of a theme, close to Sentry's light and dark palettes.
@@ -126,7 +118,10 @@ caf::expected<chart_style> parse_style(const std::string& name,
       auto col = c.is_string() ? parse_chart_colour(c.get<std::string>())
                                : caf::expected<chart_colour>{bad("")};
       if (!col)
-        return bad(where + "colors: " + c.dump() + " is not a colour");
+        return bad(where + "colors: "
+                   + c.dump(-1, ' ', false,
+                            nlohmann::json::error_handler_t::replace)
+                   + " is not a colour");
       s.colours.push_back(*col);
     }
   }
@@ -191,7 +186,7 @@ caf::expected<chart_colour> parse_chart_colour(std::string_view text) {
   auto hex = text.substr(1);
   std::vector<int> digits;
   for (auto c : hex) {
-    auto d = hex_digit(c);
+    auto d = hex_value(c);
     if (d < 0)
       return bad("a colour is #rgb, #rrggbb or #rrggbbaa");
     digits.push_back(d);
@@ -226,7 +221,8 @@ caf::expected<chart_config> parse_chart_config(std::string_view text) {
   auto v = j.find("version");
   if (v == j.end() || !(v->is_string() || v->is_number()))
     return bad("the chart configuration has no version");
-  cfg.version = v->is_string() ? v->get<std::string>() : v->dump();
+  cfg.version = v->is_string() ? v->get<std::string>() : v->dump(-1, ' ', false,
+                                  nlohmann::json::error_handler_t::replace);
   if (cfg.version.empty())
     return bad("the chart configuration has an empty version");
   auto styles = j.find("styles");
