@@ -75,4 +75,19 @@ chart_config_loader_actor::behavior_type chart_config_loader(
   };
 }
 
+std::shared_ptr<const chart_config> builtin_chart_config() {
+  static const std::shared_ptr<const chart_config> cfg = [] {
+    auto parsed = parse_chart_config(builtin_chart_config_json());
+    if (!parsed) {
+      // Part of the program, checked by the unit tests: only a broken
+      // build gets here, and its renders answer 503.
+      spdlog::error("charts: the built-in configuration does not parse: {}",
+                    error_text(parsed.error()));
+      return std::shared_ptr<const chart_config>{};
+    }
+    return std::make_shared<const chart_config>(std::move(*parsed));
+  }();
+  return cfg;
+}
+
 } // namespace vigil

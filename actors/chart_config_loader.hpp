@@ -41,6 +41,10 @@ private:
   std::shared_ptr<const chart_config> current_;
 };
 
+/// The built-in configuration (`vigil-builtin-1`: Sentry's Slack styles
+/// and vigil's own), parsed once.
+std::shared_ptr<const chart_config> builtin_chart_config();
+
 /// What the loader reads and how often.
 struct chart_config_loader_options {
   /// A file path, or an http:// or https:// URL.

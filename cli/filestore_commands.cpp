@@ -5,7 +5,10 @@
 #include <iterator>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "actors/filestore.hpp"
+#include "messages/json_writer.hpp"
 #include "messages/errors.hpp"
 
 namespace vigil {
@@ -97,6 +100,26 @@ int filestore_exists_command(const config& cfg,
     return failed("exists", yes.error());
   std::cout << (*yes ? "yes" : "no") << "\n";
   return *yes ? 0 : 1;
+}
+
+int filestore_ls_command(const config& cfg,
+                         const filestore_command_options& o) {
+  auto store = open_store(cfg, "ls");
+  if (!store)
+    return 2;
+  auto files = store->list(o.key);
+  if (!files)
+    return failed("ls", files.error());
+  if (o.json) {
+    auto out = nlohmann::json::array();
+    for (const auto& f : *files)
+      out.push_back({{"key", f.key}, {"size", f.size}});
+    std::cout << dump_json(out) << "\n";
+  } else {
+    for (const auto& f : *files)
+      std::cout << f.size << " " << f.key << "\n";
+  }
+  return std::cout ? 0 : 1;
 }
 
 } // namespace vigil

@@ -1,6 +1,6 @@
 #pragma once
 
-// `vigil filestore put|get|rm|exists`: the operator's handles on the
+// `vigil filestore put|get|rm|exists|ls`: the operator's handles on the
 // configured filestore (filestore.backend, filestore.options), and the
 // interop tests' way to reach it.
 
@@ -17,6 +17,8 @@ struct filestore_command_options {
   /// ("-" = standard output).
   std::string file = "-";
   std::string content_type = "application/octet-stream";
+  /// ls: one JSON array instead of lines.
+  bool json = false;
 };
 
 /// Stores `file` under `key`. 0, 1 when the store fails, 2 for bad config.
@@ -31,5 +33,10 @@ int filestore_rm_command(const config& cfg,
 /// Exit status 0 when `key` exists, 1 when not (or on failure).
 int filestore_exists_command(const config& cfg,
                              const filestore_command_options& o);
+
+/// Lists the files whose keys start with `key`: "SIZE KEY" lines (or a
+/// JSON array). 0, 1 on failure.
+int filestore_ls_command(const config& cfg,
+                         const filestore_command_options& o);
 
 } // namespace vigil

@@ -165,7 +165,7 @@ int main(int argc, char** argv) {
   // filestore ----------------------------------------------------------------
   auto* fstore = app.add_subcommand(
     "filestore", "the configured filestore (filestore.backend): store, read, "
-                 "remove and test files by key");
+                 "remove, test and list files by key");
   fstore->require_subcommand(1);
   filestore_command_options fs_opts;
   auto* fs_put = fstore->add_subcommand("put", "store FILE (- = stdin) as KEY");
@@ -183,6 +183,12 @@ int main(int argc, char** argv) {
   auto* fs_exists = fstore->add_subcommand(
     "exists", "print yes (exit 0) or no (exit 1)");
   fs_exists->add_option("key", fs_opts.key, "key")->required();
+  auto* fs_ls = fstore->add_subcommand(
+    "ls", "list the files under PREFIX (default: all): size and key, one a "
+          "line, in key order");
+  fs_ls->add_option("prefix", fs_opts.key, "key prefix, e.g. attachments/1/");
+  fs_ls->add_flag("--json", fs_opts.json,
+                  "print one JSON array of {key, size}");
 
   // cleanup ------------------------------------------------------------------
   auto* cleanup = app.add_subcommand(
@@ -478,6 +484,8 @@ int main(int argc, char** argv) {
     return filestore_rm_command(*cfg, fs_opts);
   if (fs_exists->parsed())
     return filestore_exists_command(*cfg, fs_opts);
+  if (fs_ls->parsed())
+    return filestore_ls_command(*cfg, fs_opts);
   if (buf_flush->parsed())
     return buffer_flush_command(*cfg, buf_flush_opts);
   if (buf_stats->parsed())

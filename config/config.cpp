@@ -231,6 +231,13 @@ config::build(const std::string& yaml_text,
         {"mail.use-ssl", "mail.use-ssl: mail.use-tls is on too; choose one "
                          "(use-tls: STARTTLS on a plain port such as 587; "
                          "use-ssl: TLS from the first byte, port 465)"});
+    // 4. Keys that need another.
+    if (out.get_bool("mail.enable-replies")
+        && out.get_string("system.secret-key").size() < 16)
+      problems.push_back(
+        {"system.secret-key",
+         "system.secret-key: mail.enable-replies signs reply addresses "
+         "with it; set a secret of at least 16 characters"});
   } catch (const std::exception& e) {
     problems.push_back(
       {"", std::string{"cannot read the configuration: "} + e.what()});

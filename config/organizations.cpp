@@ -1,10 +1,12 @@
 #include "config/organizations.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <exception>
 #include <limits>
 
 #include "config/config.hpp"
+#include "messages/ascii.hpp"
 #include "messages/errors.hpp"
 #include "messages/quota_rules.hpp"
 
@@ -201,6 +203,42 @@ caf::error read_inbound_filters(const YAML::Node& map, const std::string& path,
   return {};
 }
 
+// Reads `members`: the organization's people (email required, name,
+// projects by slug).
+caf::error read_members(const YAML::Node& map, const std::string& path,
+                        std::vector<member_config>& out) {
+  auto node = map["members"];
+  if (!node.IsDefined() || node.IsNull())
+    return {};
+  if (!node.IsSequence())
+    return bad(path + ": members: expected a list of {email, name, "
+                      "projects}");
+  for (size_t i = 0; i < node.size(); ++i) {
+    auto mpath = path + ": members: entry " + std::to_string(i + 1);
+    if (!node[i].IsMap())
+      return bad(mpath + ": expected a map {email, name, projects}");
+    member_config m;
+    if (auto err = read_string(node[i], "email", mpath, m.email))
+      return err;
+    auto at = m.email.find('@');
+    if (m.email.empty() || at == 0 || at == std::string::npos
+        || at + 1 == m.email.size()
+        || m.email.find_first_of(" \t\r\n<>,;\"") != std::string::npos)
+      return bad(mpath + ": email: expected an address like "
+                         "ann@example.com, got '"
+                 + m.email + "'");
+    if (auto err = read_string(node[i], "name", mpath, m.name))
+      return err;
+    if (auto err = read_string_list(node[i], "projects", mpath, m.projects))
+      return err;
+    for (const auto& earlier : out)
+      if (ascii_lower(earlier.email) == ascii_lower(m.email))
+        return bad(mpath + ": email: " + m.email + " is given twice");
+    out.push_back(std::move(m));
+  }
+  return {};
+}
+
 // Prefixes the configuration key, for errors found outside validation.
 caf::error under(const char* key, const caf::error& err) {
   return bad(std::string{key} + ": " + error_text(err));
@@ -211,13 +249,16 @@ caf::error under(const char* key, const caf::error& err) {
 caf::expected<std::vector<organization_config>>
 parse_organizations(const YAML::Node& node) try {
   auto out = parse_map_list<organization_config>(
-    node, "organizations (id, slug, account-rate-limit, project-rate-limit)",
+    node, "organizations (id, slug, members, account-rate-limit, "
+          "project-rate-limit)",
     "", "entry",
     [](const YAML::Node& item, const std::string& path,
        organization_config& org) -> caf::error {
       if (auto err = read_id(item, "id", path, org.id))
         return err;
       if (auto err = read_string(item, "slug", path, org.slug))
+        return err;
+      if (auto err = read_members(item, path, org.members))
         return err;
       if (auto err = read_int(item, "account-rate-limit", path, 0,
                               org.account_rate_limit))
@@ -465,6 +506,41 @@ const dsn_key* quota_catalog::find_key(const std::string& public_key,
   return nullptr;
 }
 
+const organization_config* quota_catalog::organization(uint64_t id) const {
+  for (const auto& o : organizations)
+    if (o.id == id)
+      return &o;
+  return nullptr;
+}
+
+const project_config* quota_catalog::project(uint64_t id) const {
+  for (const auto& p : projects)
+    if (p.id == id)
+      return &p;
+  return nullptr;
+}
+
+std::vector<const member_config*>
+project_members(const organization_config& org,
+                const std::string& project_slug) {
+  std::vector<const member_config*> out;
+  for (const auto& m : org.members)
+    if (m.projects.empty()
+        || std::find(m.projects.begin(), m.projects.end(), project_slug)
+             != m.projects.end())
+      out.push_back(&m);
+  return out;
+}
+
+const member_config* find_member(const organization_config& org,
+                                 const std::string& email) {
+  auto want = ascii_lower(email);
+  for (const auto& m : org.members)
+    if (ascii_lower(m.email) == want)
+      return &m;
+  return nullptr;
+}
+
 caf::expected<quota_catalog> load_quota_catalog(const config& cfg) {
   quota_catalog out;
   auto orgs = parse_organizations(cfg.get_node("organizations"));
@@ -489,6 +565,22 @@ caf::expected<quota_catalog> load_quota_catalog(const config& cfg) {
                  + std::to_string(out.projects[i].id)
                  + "): organization: no organization with id "
                  + std::to_string(out.projects[i].organization));
+  }
+  // A member's projects name projects of the member's organization.
+  for (size_t i = 0; i < out.organizations.size(); ++i) {
+    const auto& org = out.organizations[i];
+    for (size_t j = 0; j < org.members.size(); ++j)
+      for (const auto& slug : org.members[j].projects) {
+        bool found = false;
+        for (const auto& p : out.projects)
+          found = found || (p.organization == org.id && p.slug == slug);
+        if (!found)
+          return bad("organizations: entry " + std::to_string(i + 1)
+                     + " (id " + std::to_string(org.id)
+                     + "): members: entry " + std::to_string(j + 1)
+                     + ": projects: no project '" + slug
+                     + "' in this organization");
+      }
   }
   return out;
 }

@@ -42,6 +42,17 @@ struct project_config {
 };
 
 /// An organization and its limits (Sentry's organization options).
+/// A person of an organization (`organizations[].members`): who
+/// notifications go to, and whose mail replies become notes.
+struct member_config {
+  /// "ann@example.com", as written (compared case-insensitively).
+  std::string email;
+  std::string name;
+  /// The slugs of the projects whose notifications the member gets;
+  /// empty: every project of the organization.
+  std::vector<std::string> projects;
+};
+
 struct organization_config {
   uint64_t id = 0;
   std::string slug;
@@ -50,7 +61,21 @@ struct organization_config {
   /// sentry:project-rate-limit: percent of the organization's limit one
   /// project may take.
   int64_t project_rate_limit = 100;
+  /// The people notifications go to (`members`; last, so that the
+  /// fields above stay brace-initializable in order).
+  std::vector<member_config> members;
 };
+
+/// The members of organization `org` who get project `project_slug`'s
+/// notifications, in the order given.
+std::vector<const member_config*>
+project_members(const organization_config& org,
+                const std::string& project_slug);
+
+/// The member of `org` whose address is `email` (case-insensitive), or
+/// null.
+const member_config* find_member(const organization_config& org,
+                                 const std::string& email);
 
 /// Everything quotas are made from.
 struct quota_catalog {
@@ -60,6 +85,11 @@ struct quota_catalog {
   int64_t system_rate_limit = 0;
   /// quotas.extra: quotas given as they are (global ones, say).
   std::vector<quota_config> extra;
+
+  /// The organization with id `id`, or null.
+  const organization_config* organization(uint64_t id) const;
+  /// The project with id `id`, or null.
+  const project_config* project(uint64_t id) const;
 
   /// The organization's limit and window as Sentry's
   /// get_organization_quota computes it; limit -1 = none.

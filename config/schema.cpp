@@ -12,6 +12,7 @@
 #include "config/organizations.hpp"
 #include "config/service_options.hpp"
 #include "config/tsdb_rollups.hpp"
+#include "messages/ascii.hpp"
 #include "messages/errors.hpp"
 
 namespace vigil {
@@ -305,6 +306,17 @@ std::vector<key_spec> make_schema() {
      .default_yaml = "{cluster: default}",
      .help = "Rate limiter backend options: cluster (a name in "
              "redis.clusters)"},
+    {.key = "system.secret-key", .type = key_type::string,
+     .default_yaml = "",
+     .help = "Sentry's SECRET_KEY: signs the reply addresses of "
+             "notification mails (required with mail.enable-replies); "
+             "never logged",
+     .secret = true},
+    {.key = "system.url-prefix", .type = key_type::string,
+     .default_yaml = "",
+     .help = "How clients reach this node's web interface, e.g. "
+             "https://sentry.example.com: the start of the links vigil "
+             "hands out (generated charts); unset: http://<web.bind>"},
     {.key = "system.rate-limit", .type = key_type::integer,
      .default_yaml = "0",
      .help = "Events per minute any organization may send (0 = none)",
@@ -396,14 +408,6 @@ std::vector<key_spec> make_schema() {
 
 caf::error bad(std::string text) {
   return caf::make_error(errc::bad_config, std::move(text));
-}
-
-std::string to_lower(std::string_view s) {
-  std::string out{s};
-  for (auto& c : out)
-    if (c >= 'A' && c <= 'Z')
-      c = static_cast<char>(c - 'A' + 'a');
-  return out;
 }
 
 // Shortest text that reads back as `x`: "1", "0.1", "1e+20".
@@ -627,7 +631,7 @@ caf::error check_url(const key_spec& spec, const YAML::Node& node) {
   if (!split_url(text, parts))
     return type_error(spec, node);
   auto quoted = "'" + mask_url(text) + "'";
-  auto scheme = to_lower(parts.scheme);
+  auto scheme = ascii_lower(parts.scheme);
   if (std::find(spec.choices.begin(), spec.choices.end(), scheme)
       == spec.choices.end())
     return bad("unsupported URL scheme '" + std::string{parts.scheme}
@@ -678,8 +682,8 @@ void mask_node(YAML::Node node) {
   } else if (node.IsMap()) {
     for (auto kv : node) {
       if (kv.first.IsScalar()
-          && (to_lower(kv.first.Scalar()) == "password"
-              || to_lower(kv.first.Scalar()) == "secret_key")
+          && (ascii_lower(kv.first.Scalar()) == "password"
+              || ascii_lower(kv.first.Scalar()) == "secret_key")
           && !kv.second.IsNull())
         kv.second = "********";
       else
@@ -757,7 +761,7 @@ caf::expected<typed_value> parse_value(const key_spec& spec,
     case key_type::boolean: {
       if (!is_plain(value))
         return type_error(spec, value);
-      auto text = to_lower(value.Scalar());
+      auto text = ascii_lower(value.Scalar());
       if (text == "true" || text == "yes")
         out.boolean = true;
       else if (text == "false" || text == "no")
@@ -772,7 +776,7 @@ caf::expected<typed_value> parse_value(const key_spec& spec,
     case key_type::choice: {
       if (!value.IsScalar())
         return type_error(spec, value);
-      auto text = to_lower(value.Scalar());
+      auto text = ascii_lower(value.Scalar());
       auto i = std::find(spec.choices.begin(), spec.choices.end(), text);
       if (i == spec.choices.end())
         return type_error(spec, value);

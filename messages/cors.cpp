@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "messages/ascii.hpp"
 #include "messages/errors.hpp"
 
 namespace vigil {
@@ -11,14 +12,6 @@ namespace {
 
 caf::error bad(std::string text) {
   return caf::make_error(errc::bad_config, std::move(text));
-}
-
-std::string lower(std::string_view s) {
-  std::string out{s};
-  for (auto& c : out)
-    if (c >= 'A' && c <= 'Z')
-      c = static_cast<char>(c - 'A' + 'a');
-  return out;
 }
 
 bool scheme_char(char c, bool first) {
@@ -99,7 +92,7 @@ struct parsed_origin {
 
 parsed_origin parse_origin(std::string_view text) {
   parsed_origin out;
-  auto s = lower(text);
+  auto s = ascii_lower(text);
   auto sep = s.find("://");
   if (sep == std::string::npos || !valid_scheme(std::string_view{s}.substr(0, sep)))
     return out;
@@ -162,7 +155,7 @@ caf::expected<origin_rule> parse_origin_rule(std::string_view entry) {
       q += (c >= 0x20 && c < 0x7f) ? c : '?';
     return "'" + q + "'";
   };
-  auto s = lower(entry);
+  auto s = ascii_lower(entry);
   while (!s.empty() && s.back() == '/')
     s.pop_back();
   if (s.empty())

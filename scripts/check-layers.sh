@@ -13,7 +13,7 @@ cd "$root"
 layers=(messages config tasks adapters actors web node bench cli)
 
 # C client headers (and Beast/Asio): adapters/ only.
-client_headers='hiredis/|amqp\.h|amqp_[a-z_]*\.h|rabbitmq-c/|libpq-fe\.h|sqlite3\.h|zlib\.h|isa-l/|isa-l\.h|boost/beast|boost/asio'
+client_headers='hiredis/|amqp\.h|amqp_[a-z_]*\.h|rabbitmq-c/|libpq-fe\.h|sqlite3\.h|zlib\.h|isa-l/|isa-l\.h|boost/beast|boost/asio|curl/|cairo|pango/|expat\.h'
 
 # C client identifiers: adapters/ only. Code above adapters/ reads the
 # adapters' own types (redis_reply, amqp_properties, amqp_event, ...), never

@@ -18,6 +18,8 @@ packages=(
   libisal-dev
   # the filestore's S3 client and the mailer (libcurl), the chart renderer
   libcurl4-openssl-dev libcairo2-dev libpango1.0-dev fonts-dejavu-core
+  # S3's XML answers
+  libexpat1-dev
 )
 if [ "${1:-}" != node ]; then
 packages+=(

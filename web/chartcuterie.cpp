@@ -69,10 +69,7 @@ public:
     auto source = cfg.get_string("chart-rendering.config");
     if (source.empty()) {
       // No configuration named: the built-in styles serve at once.
-      auto builtin = parse_chart_config(builtin_chart_config_json());
-      if (!builtin)
-        return builtin.error();
-      store_->set(std::make_shared<const chart_config>(std::move(*builtin)));
+      store_->set(builtin_chart_config());
     } else {
       chart_config_loader_options lo;
       lo.source = source;

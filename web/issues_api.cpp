@@ -125,14 +125,6 @@ std::vector<int64_t> environment_counts(read_sources& src,
   return out;
 }
 
-const project_config* find_project(const quota_catalog& catalog,
-                                   uint64_t id) {
-  for (const auto& p : catalog.projects)
-    if (p.id == id)
-      return &p;
-  return nullptr;
-}
-
 } // namespace
 
 nlohmann::json
@@ -181,7 +173,7 @@ serialize_groups(read_sources& src, const quota_catalog& catalog,
       {"firstSeen", sentry_time(unix_us(g.first_seen))},
       {"lastSeen", sentry_time(unix_us(g.last_seen))},
     };
-    if (auto p = find_project(catalog, g.project_id))
+    if (auto p = catalog.project(g.project_id))
       x["project"] = {{"id", std::to_string(p->id)}, {"slug", p->slug}};
     if (period)
       x["stats"] = {{period->name, series_json(series[i])}};
@@ -203,7 +195,7 @@ http_response issues_list(read_sources& src, const quota_catalog& catalog,
       return json_error(400, "Invalid stats_period. Valid choices are '', "
                              "'24h', and '14d'");
   }
-  auto project = find_project(catalog, project_id);
+  auto project = catalog.project(project_id);
   auto env = read_environment_arg(src, project ? project->organization : 0,
                                   query);
   if (env.error)
@@ -219,32 +211,49 @@ http_response issues_list(read_sources& src, const quota_catalog& catalog,
   return json_answer(serialize_groups(src, catalog, *groups, period, env.id));
 }
 
-http_response issue_details(read_sources& src, const quota_catalog& catalog,
-                            std::string_view id, std::string_view query) {
+issue_lookup find_issue(read_sources& src, const quota_catalog& catalog,
+                        std::string_view id) {
+  issue_lookup out;
   int64_t group_id = 0;
   auto res = std::from_chars(id.data(), id.data() + id.size(), group_id);
   if (id.empty() || res.ec != std::errc{} || res.ptr != id.data() + id.size()
-      || group_id <= 0)
-    return json_error(400, "not an issue id (a positive number): "
-                             + excerpt(id, 100));
+      || group_id <= 0) {
+    out.error = json_error(400, "not an issue id (a positive number): "
+                                  + excerpt(id, 100));
+    return out;
+  }
   auto store = src.store();
-  if (!store)
-    return unavailable("event store unavailable", store.error());
+  if (!store) {
+    out.error = unavailable("event store unavailable", store.error());
+    return out;
+  }
   auto group = (*store)->get_group(group_id);
   if (!group) {
     src.store_failed();
-    return unavailable("reading the issue failed", group.error());
+    out.error = unavailable("reading the issue failed", group.error());
+    return out;
   }
   // A group of a project no longer configured is not served: the token
   // reads the configured projects only.
-  auto project = *group ? find_project(catalog, (*group)->project_id)
-                        : nullptr;
-  if (!project)
-    return json_error(404, "no issue " + std::to_string(group_id));
-  auto env = read_environment_arg(src, project->organization, query);
+  out.project = *group ? catalog.project((*group)->project_id)
+                       : nullptr;
+  if (!out.project) {
+    out.error = json_error(404, "no issue " + std::to_string(group_id));
+    return out;
+  }
+  out.group = std::move(**group);
+  return out;
+}
+
+http_response issue_details(read_sources& src, const quota_catalog& catalog,
+                            std::string_view id, std::string_view query) {
+  auto issue = find_issue(src, catalog, id);
+  if (issue.error)
+    return std::move(*issue.error);
+  auto env = read_environment_arg(src, issue.project->organization, query);
   if (env.error)
     return std::move(*env.error);
-  auto out = serialize_groups(src, catalog, {**group},
+  auto out = serialize_groups(src, catalog, {*issue.group},
                               group_stats_period{"24h", 24, 3600}, env.id);
   return json_answer(out[0]);
 }

@@ -38,6 +38,20 @@ http_response issues_list(read_sources& src, const quota_catalog& catalog,
 http_response issue_details(read_sources& src, const quota_catalog& catalog,
                             std::string_view id, std::string_view query);
 
+/// An issue looked up by its id (a path segment): the group and its
+/// project, or the answer to give instead (400 for a bad id, 404 for an
+/// unknown issue or one of a project no longer configured, 503 when the
+/// store fails).
+struct issue_lookup {
+  std::optional<group_row> group;
+  const project_config* project = nullptr;
+  std::optional<http_response> error;
+};
+
+/// Looks up issue `id` in the store, for the configured projects only.
+issue_lookup find_issue(read_sources& src, const quota_catalog& catalog,
+                        std::string_view id);
+
 /// A stats period of the group serializer: `buckets` of `rollup` seconds
 /// ending with now's ("24h": 24 of 3600, "14d": 14 of 86400).
 struct group_stats_period {

@@ -8,8 +8,11 @@
 #include "messages/errors.hpp"
 #include "messages/secret_compare.hpp"
 #include "messages/text_excerpt.hpp"
+#include "web/chart_api.hpp"
+#include "web/comments_api.hpp"
 #include "web/events_api.hpp"
 #include "web/issues_api.hpp"
+#include "web/mailgun_webhook.hpp"
 #include "web/stats_api.hpp"
 
 namespace vigil {
@@ -41,7 +44,11 @@ enum class endpoint {
   attachment,     // projects {org} {project} events {id} attachments {id}
   issues,         // projects {org} {project} issues
   project_stats,  // projects {org} {project} stats
+  project_chart,  // projects {org} {project} chart.png
   issue,          // issues {id}
+  issue_chart,    // issues {id} chart.png
+  issue_comments, // issues {id} comments (GET, POST)
+  charts,         // charts (POST)
   org_stats,      // organizations {org} stats
 };
 
@@ -59,12 +66,45 @@ endpoint route(const std::vector<std::string_view>& seg) {
       return endpoint::issues;
     if (seg.size() == 6 && seg[5] == "stats")
       return endpoint::project_stats;
+    if (seg.size() == 6 && seg[5] == "chart.png")
+      return endpoint::project_chart;
   }
   if (seg[2] == "issues" && seg.size() == 4)
     return endpoint::issue;
+  if (seg[2] == "issues" && seg.size() == 5 && seg[4] == "chart.png")
+    return endpoint::issue_chart;
+  if (seg[2] == "issues" && seg.size() == 5 && seg[4] == "comments")
+    return endpoint::issue_comments;
+  if (seg[2] == "charts" && seg.size() == 3)
+    return endpoint::charts;
   if (seg[2] == "organizations" && seg.size() == 5 && seg[4] == "stats")
     return endpoint::org_stats;
   return endpoint::none;
+}
+
+/// The methods an endpoint answers ("GET", "GET, POST").
+std::string_view allowed_methods(endpoint e) {
+  switch (e) {
+    case endpoint::charts:
+      return "POST";
+    case endpoint::issue_comments:
+      return "GET, POST";
+    default:
+      return "GET";
+  }
+}
+
+/// Whether `method` is one of `allowed` ("GET, POST").
+bool method_allowed(std::string_view allowed, std::string_view method) {
+  while (!allowed.empty()) {
+    auto comma = allowed.find(", ");
+    if (allowed.substr(0, comma) == method)
+      return true;
+    if (comma == std::string_view::npos)
+      break;
+    allowed.remove_prefix(comma + 2);
+  }
+  return false;
 }
 
 const organization_config* find_org(const quota_catalog& catalog,
@@ -169,13 +209,32 @@ bool read_api::limited(const std::optional<rate_limit_check>& check) {
   return out;
 }
 
+std::optional<http_response> read_api::refuse_address(const http_request& req) {
+  if (!limited(api_ip_check(opts_.ip_rate_limit, req.remote_ip)))
+    return std::nullopt;
+  auto resp = json_error(429, "too many requests from this address "
+                              "(auth.ip-rate-limit)");
+  resp.headers.emplace_back("Retry-After", "60");
+  return resp;
+}
+
+http_response read_api::serve_public(const http_request& req) {
+  if (auto refused = refuse_address(req))
+    return std::move(*refused);
+  auto path = req.path();
+  if (path == "/api/hooks/mailgun/inbound/"
+      || path == "/api/hooks/mailgun/inbound")
+    return mailgun_inbound(sources_, catalog_, req, opts_.mailgun);
+  if (path.starts_with("/api/hooks/"))
+    return json_error(404, "no such webhook: " + excerpt(path));
+  if (req.method() != "GET" && req.method() != "HEAD")
+    return json_error(405, "only GET is allowed here");
+  return chart_file(sources_, req.path().substr(std::string_view{"/charts/"}.size()));
+}
+
 std::optional<http_response> read_api::refuse(const http_request& req) {
-  if (limited(api_ip_check(opts_.ip_rate_limit, req.remote_ip))) {
-    auto resp = json_error(429, "too many requests from this address "
-                                "(auth.ip-rate-limit)");
-    resp.headers.emplace_back("Retry-After", "60");
-    return resp;
-  }
+  if (auto refused = refuse_address(req))
+    return refused;
   if (opts_.token.empty())
     return json_error(401, "the read API is disabled: set api.token");
   auto authz = req.header("Authorization");
@@ -195,18 +254,28 @@ std::optional<http_response> read_api::refuse(const http_request& req) {
 }
 
 http_response read_api::serve(const http_request& req) {
+  if (req.path().starts_with("/charts/")
+      || req.path().starts_with("/api/hooks/"))
+    return serve_public(req);
   if (auto refused = refuse(req))
     return std::move(*refused);
   auto seg = segments(req.path());
   auto which = route(seg);
   if (which == endpoint::none)
     return json_error(404, "no such API endpoint: " + excerpt(req.path()));
-  if (req.method() != "GET")
-    return json_error(405, "only GET is allowed here");
+  auto allowed = allowed_methods(which);
+  if (!method_allowed(allowed, req.method()))
+    return json_error(405, "use " + std::string{allowed} + " here");
+  if (which == endpoint::charts)
+    return create_chart(sources_, req.message.body(), opts_.url_prefix);
+  if (which == endpoint::issue_comments)
+    return issue_comments(sources_, catalog_, seg[3], req);
   auto query = req.query();
   switch (which) {
     case endpoint::issue:
       return issue_details(sources_, catalog_, seg[3], query);
+    case endpoint::issue_chart:
+      return issue_chart(sources_, catalog_, seg[3], query);
     case endpoint::org_stats: {
       auto org = find_org(catalog_, seg[3]);
       if (!org)
@@ -234,6 +303,9 @@ http_response read_api::serve(const http_request& req) {
     case endpoint::project_stats:
       return project_stats(sources_, find_org(catalog_, seg[3])->id, project_id,
                            query);
+    case endpoint::project_chart:
+      return project_chart(sources_, find_org(catalog_, seg[3])->id,
+                           project_id, query);
     default:
       return json_error(404, "no such API endpoint: " + excerpt(req.path()));
   }

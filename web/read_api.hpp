@@ -26,7 +26,9 @@ namespace vigil {
 
 /// Handles `GET /api/0/projects/{org}/{project}/events/{event_id}/`,
 /// `.../{project}/issues/`, `.../{project}/stats/`,
-/// `GET /api/0/issues/{id}/` and `GET /api/0/organizations/{org}/stats/`.
+/// `GET /api/0/issues/{id}/` and `GET /api/0/organizations/{org}/stats/`;
+/// the charts of web/chart_api (`.../chart.png`, `POST /api/0/charts/`)
+/// and, without a token, `GET /charts/{requestId}.png`.
 class read_api {
 public:
   read_api(caf::actor_system& sys, const quota_catalog& catalog,
@@ -38,7 +40,7 @@ public:
   read_api(const read_api&) = delete;
   read_api& operator=(const read_api&) = delete;
 
-  /// Queues a request whose path starts with /api/0/ for the read API's
+  /// Queues a request whose path starts with /api/0/ or /charts/ for the read API's
   /// thread, which answers it; 503 at once when `max_queued` wait already.
   void handle(http_request&& req, http_responder respond);
 
@@ -56,6 +58,12 @@ private:
 
   /// The 401/429 answer of a request that may not proceed, else nullopt.
   std::optional<http_response> refuse(const http_request& req);
+  /// The 429 answer of a request from an address over
+  /// auth.ip-rate-limit, else nullopt.
+  std::optional<http_response> refuse_address(const http_request& req);
+
+  /// Answers a request under /charts/ (public: no token).
+  http_response serve_public(const http_request& req);
 
   /// Whether the rate limiter limits `check` (none: no; fails open).
   bool limited(const std::optional<rate_limit_check>& check);

@@ -28,6 +28,16 @@
 
 namespace vigil {
 
+/// What the Mailgun webhook checks with; never logged.
+struct mailgun_webhook_secrets {
+  /// mail.mailgun-api-key; empty: the webhook answers 503.
+  std::string api_key;
+  /// system.secret-key, which signed the reply addresses.
+  std::string secret_key;
+  /// How old a webhook's timestamp may be, seconds (either way).
+  double max_age = 300;
+};
+
 /// What the read API needs.
 struct read_api_options {
   /// api.token; empty = every request gets 401.
@@ -53,6 +63,12 @@ struct read_api_options {
   /// Where attachments' bytes are (filestore.backend); none: attachment
   /// downloads answer 503.
   std::shared_ptr<filestore_backend> filestore;
+  /// mail.mailgun-api-key and system.secret-key: the inbound reply
+  /// webhook's checks (web/mailgun_webhook).
+  mailgun_webhook_secrets mailgun;
+  /// system.url-prefix: how clients reach this node ("http://host:port"),
+  /// the start of a generated chart's URL.
+  std::string url_prefix;
   /// Unix seconds now; the system clock when empty (tests set it).
   std::function<double()> clock;
 };

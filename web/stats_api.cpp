@@ -37,23 +37,6 @@ caf::expected<tsdb_answer> ask(read_sources& src, const tsdb_query& q) {
   return a;
 }
 
-/// Sentry's stat names per model family: project (100/101/104),
-/// organization (200/201/202) or, for "generated", the project model.
-std::optional<tsdb_model> stat_model(std::string_view stat, bool organization) {
-  if (stat == "received")
-    return organization ? tsdb_model::organization_total_received
-                        : tsdb_model::project_total_received;
-  if (stat == "rejected")
-    return organization ? tsdb_model::organization_total_rejected
-                        : tsdb_model::project_total_rejected;
-  if (stat == "blacklisted")
-    return organization ? tsdb_model::organization_total_blacklisted
-                        : tsdb_model::project_total_blacklisted;
-  if (stat == "generated" && !organization)
-    return tsdb_model::project;
-  return std::nullopt;
-}
-
 http_response invalid_stat(std::string_view stat, std::string_view choices) {
   return json_error(400, "Invalid stat: " + excerpt(stat, 100) + " (expected "
                            + std::string{choices} + ")");
@@ -143,6 +126,21 @@ std::string join(const std::vector<std::string_view>& xs) {
 }
 
 } // namespace
+
+std::optional<tsdb_model> stat_model(std::string_view stat, bool organization) {
+  if (stat == "received")
+    return organization ? tsdb_model::organization_total_received
+                        : tsdb_model::project_total_received;
+  if (stat == "rejected")
+    return organization ? tsdb_model::organization_total_rejected
+                        : tsdb_model::project_total_rejected;
+  if (stat == "blacklisted")
+    return organization ? tsdb_model::organization_total_blacklisted
+                        : tsdb_model::project_total_blacklisted;
+  if (stat == "generated" && !organization)
+    return tsdb_model::project;
+  return std::nullopt;
+}
 
 const std::vector<std::string_view>& outcome_categories() {
   static const std::vector<std::string_view> xs = {

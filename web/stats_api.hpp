@@ -12,6 +12,7 @@
 //   organization or project). See docs/INGEST.md, "Read API".
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -27,6 +28,11 @@ namespace vigil {
 /// "generated", per environment).
 http_response project_stats(read_sources& src, uint64_t org_id,
                             uint64_t project_id, std::string_view query);
+
+/// The TSDB model of a stat name, Sentry's per family: project
+/// (100/101/104), organization (200/201/202) or, for "generated" (projects
+/// only), the project model; nullopt for an unknown name.
+std::optional<tsdb_model> stat_model(std::string_view stat, bool organization);
 
 /// The organization stats endpoint's answer for organization `org_id`
 /// (its projects from `catalog`).

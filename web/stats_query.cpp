@@ -52,24 +52,51 @@ std::vector<std::string> query_values(std::string_view query,
   return out;
 }
 
-std::optional<int64_t> parse_resolution(std::string_view text) {
-  if (text.size() < 2 || text.size() > 12)
+namespace {
+
+/// "<digits><unit>" with the unit's seconds from `unit_seconds` (0: not a
+/// unit); a missing unit counts as `bare` seconds (0: required).
+std::optional<int64_t> parse_duration(std::string_view text,
+                                      int64_t (*unit_seconds)(char),
+                                      int64_t bare) {
+  if (text.empty() || text.size() > 12)
     return std::nullopt;
-  int64_t unit = 0;
-  switch (text.back()) {
-    case 's': unit = 1; break;
-    case 'm': unit = 60; break;
-    case 'h': unit = 3600; break;
-    case 'd': unit = 86400; break;
-    default: return std::nullopt;
+  int64_t unit = bare;
+  auto digits = text;
+  if (text.back() < '0' || text.back() > '9') {
+    unit = unit_seconds(text.back());
+    digits.remove_suffix(1);
   }
-  auto digits = text.substr(0, text.size() - 1);
   int64_t n = 0;
   auto res = std::from_chars(digits.data(), digits.data() + digits.size(), n);
-  if (res.ec != std::errc{} || res.ptr != digits.data() + digits.size()
-      || n <= 0)
+  if (unit == 0 || digits.empty() || res.ec != std::errc{}
+      || res.ptr != digits.data() + digits.size() || n <= 0)
     return std::nullopt;
   return n * unit;
+}
+
+int64_t resolution_unit(char c) {
+  switch (c) {
+    case 's': return 1;
+    case 'm': return 60;
+    case 'h': return 3600;
+    case 'd': return 86400;
+    default: return 0;
+  }
+}
+
+int64_t period_unit(char c) {
+  return c == 'w' ? 7 * 86400 : resolution_unit(c);
+}
+
+} // namespace
+
+std::optional<int64_t> parse_resolution(std::string_view text) {
+  return parse_duration(text, resolution_unit, 0);
+}
+
+std::optional<int64_t> parse_stats_period(std::string_view text) {
+  return parse_duration(text, period_unit, 1);
 }
 
 caf::expected<stats_range>

@@ -50,4 +50,8 @@ caf::expected<stats_range> parse_stats_range(std::string_view query,
 /// when it is none of these.
 std::optional<int64_t> parse_resolution(std::string_view text);
 
+/// Sentry's parse_stats_period: "90", "30m", "24h", "7d", "2w" in seconds
+/// (no unit: seconds); nullopt when it is none of these or not positive.
+std::optional<int64_t> parse_stats_period(std::string_view text);
+
 } // namespace vigil

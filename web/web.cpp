@@ -42,6 +42,18 @@ caf::error bad_key(std::string_view key, std::string text) {
 }
 
 /// db.url, or the SQLite file in node.data-dir (created) when it is empty.
+/// system.url-prefix, or the web interface's own address when unset (a
+/// wildcard host replaced by loopback, the one address sure to reach it).
+std::string url_prefix(const config& cfg) {
+  auto prefix = cfg.get_string("system.url-prefix");
+  if (!prefix.empty())
+    return prefix;
+  auto bind = cfg.get_string("web.bind");
+  if (bind.starts_with("0.0.0.0:"))
+    bind = "127.0.0.1" + bind.substr(7);
+  return "http://" + bind;
+}
+
 caf::expected<std::string> database_url(const config& cfg) {
   auto url = cfg.get_string("db.url");
   if (url.empty()) {
@@ -184,6 +196,9 @@ public:
     if (!read_files)
       return read_files.error();
     aopts.filestore = std::move(*read_files);
+    aopts.url_prefix = url_prefix(cfg);
+    aopts.mailgun.api_key = cfg.get_string("mail.mailgun-api-key");
+    aopts.mailgun.secret_key = cfg.get_string("system.secret-key");
     if (services_.tsdb) {
       auto topts = make_tsdb_options(cfg);
       if (!topts)
@@ -276,7 +291,8 @@ private:
                       std::move(respond));
       return;
     }
-    if (path.starts_with("/api/0/")) {
+    if (path.starts_with("/api/0/") || path.starts_with("/charts/")
+        || path.starts_with("/api/hooks/")) {
       api_->handle(std::move(req), std::move(respond));
       return;
     }

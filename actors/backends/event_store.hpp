@@ -119,8 +119,20 @@ struct attachment_row {
   double date_added = 0;
 };
 
+/// A note on an issue (Sentry's Activity of type NOTE): a comment, or a
+/// mail reply that became one.
+struct group_note {
+  int64_t id = 0;
+  int64_t group_id = 0;
+  /// Who wrote it: the member's address.
+  std::string author;
+  std::string text;
+  /// Unix seconds.
+  double date_added = 0;
+};
+
 /// The highest schema version this build creates (see docs/STORAGE.md).
-constexpr int64_t event_store_schema_version = 4;
+constexpr int64_t event_store_schema_version = 5;
 
 /// Event storage for the ingest pipeline: the nodestore plus the `groups`
 /// table, on one SQL connection. Not thread-safe: the ingest actor owns one
@@ -213,6 +225,18 @@ public:
 
   /// Deletes attachment rows by id, in one transaction.
   caf::error delete_attachments(const std::vector<int64_t>& ids);
+
+  /// Adds a note to issue `note.group_id`; answers it with its id.
+  caf::expected<group_note> add_note(group_note note);
+
+  /// The notes of an issue, newest first (Sentry's activity order).
+  caf::expected<std::vector<group_note>> list_notes(int64_t group_id);
+
+  /// Records a webhook's one-time `token` seen at `now`: true the first
+  /// time, false when it was seen before (a replay). Tokens older than
+  /// `keep` seconds are forgotten in the same call.
+  caf::expected<bool> claim_webhook_token(const std::string& token,
+                                          double now, double keep);
 
   /// The nodestore on the same connection.
   nodestore& nodes() { return nodes_; }

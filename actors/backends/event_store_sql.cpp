@@ -93,6 +93,25 @@ std::string schema_v4(sql_dialect d) {
   return sql;
 }
 
+// Migration 5: notes on issues (comments, and mail replies that became
+// comments), and the one-time tokens of the Mailgun webhooks already
+// taken, so that a captured webhook cannot be played again on any node.
+std::string schema_v5(sql_dialect d) {
+  std::string sql = "CREATE TABLE IF NOT EXISTS group_notes (";
+  sql += d == sql_dialect::sqlite ? " id integer PRIMARY KEY AUTOINCREMENT,"
+                                  : " id bigserial PRIMARY KEY,";
+  sql += " group_id bigint NOT NULL, author text NOT NULL,"
+         " text text NOT NULL, date_added double precision NOT NULL);"
+         "CREATE INDEX IF NOT EXISTS group_notes_group"
+         " ON group_notes (group_id, id);"
+         "CREATE TABLE IF NOT EXISTS webhook_tokens ("
+         " token varchar(128) NOT NULL PRIMARY KEY,"
+         " seen_at double precision NOT NULL);"
+         "CREATE INDEX IF NOT EXISTS webhook_tokens_seen_at"
+         " ON webhook_tokens (seen_at);";
+  return sql;
+}
+
 std::string upsert_group_sql(sql_dialect d) {
   auto max = d == sql_dialect::sqlite ? "max" : "greatest";
   auto min = d == sql_dialect::sqlite ? "min" : "least";
@@ -221,7 +240,8 @@ caf::error event_store::migrate(sql_connection& db) {
   // Each migration and its version row, in order.
   using script = std::string (*)(sql_dialect);
   constexpr std::pair<int64_t, script> migrations[] = {
-    {1, schema_v1}, {2, schema_v2}, {3, schema_v3}, {4, schema_v4}};
+    {1, schema_v1}, {2, schema_v2}, {3, schema_v3}, {4, schema_v4},
+    {5, schema_v5}};
   for (auto [version, make] : migrations) {
     if (current >= version)
       continue;

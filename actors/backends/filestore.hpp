@@ -6,14 +6,22 @@
 // detached actor.
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
 namespace vigil {
+
+/// One stored file, as `list` finds it.
+struct filestore_entry {
+  std::string key;
+  uint64_t size = 0;
+};
 
 /// A filestore backend. Keys are '/'-separated relative names
 /// ("attachments/3/ab12.bin"), checked by `check_filestore_key`.
@@ -38,6 +46,10 @@ public:
 
   /// Whether `key` has bytes.
   virtual caf::expected<bool> exists(const std::string& key) = 0;
+
+  /// The files whose keys start with `prefix` (all for ""), in key order.
+  virtual caf::expected<std::vector<filestore_entry>>
+  list(const std::string& prefix) = 0;
 };
 
 /// Fails (errc::malformed, naming the key) unless `key` is a relative name

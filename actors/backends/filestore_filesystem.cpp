@@ -1,5 +1,6 @@
 // The filesystem filestore: one file per key under `location`.
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -150,6 +151,34 @@ public:
       return err;
     std::error_code ec;
     return fs::is_regular_file(root_ / key, ec);
+  }
+
+  caf::expected<std::vector<filestore_entry>>
+  list(const std::string& prefix) override {
+    std::vector<filestore_entry> out;
+    std::error_code ec;
+    fs::recursive_directory_iterator it{root_, ec}, end;
+    if (ec)
+      return caf::make_error(errc::command_failed,
+                             "cannot list " + root_.string() + ": "
+                               + ec.message());
+    for (; it != end; it.increment(ec)) {
+      if (ec)
+        return caf::make_error(errc::command_failed,
+                               "cannot list " + root_.string() + ": "
+                                 + ec.message());
+      if (!it->is_regular_file(ec)
+          || it->path().filename().string().starts_with(".tmp-"))
+        continue;
+      auto key = it->path().lexically_relative(root_).generic_string();
+      if (!key.starts_with(prefix))
+        continue;
+      auto size = it->file_size(ec);
+      out.push_back({std::move(key), ec ? 0 : static_cast<uint64_t>(size)});
+    }
+    std::sort(out.begin(), out.end(),
+              [](const auto& a, const auto& b) { return a.key < b.key; });
+    return out;
   }
 
 private:

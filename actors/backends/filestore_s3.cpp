@@ -1,29 +1,26 @@
 // The S3 filestore: one object per key in one bucket, every request signed
 // with AWS Signature V4 by libcurl (adapters/curl_http).
 
+#include <algorithm>
+#include <cstdlib>
 #include <thread>
 
 #include <spdlog/spdlog.h>
 
 #include "actors/backends/filestore.hpp"
 #include "adapters/curl_http.hpp"
+#include "adapters/xml.hpp"
 #include "messages/errors.hpp"
 
 namespace vigil {
 
 namespace {
 
-// The text between <tag> and </tag> in a small S3 XML answer.
+// The first element `tag`'s text in an S3 XML answer ("" when there is
+// none, or the answer is not XML).
 std::string xml_field(const std::string& xml, const std::string& tag) {
-  auto open = "<" + tag + ">";
-  auto a = xml.find(open);
-  if (a == std::string::npos)
-    return {};
-  a += open.size();
-  auto b = xml.find("</" + tag + ">", a);
-  if (b == std::string::npos)
-    return {};
-  return xml.substr(a, b - a);
+  auto texts = xml_texts(xml);
+  return texts ? xml_first(*texts, tag) : std::string{};
 }
 
 class s3_filestore final : public filestore_backend {
@@ -86,6 +83,42 @@ public:
     if (auto err = expect_ok(*res, "head " + key))
       return err;
     return true;
+  }
+
+  caf::expected<std::vector<filestore_entry>>
+  list(const std::string& prefix) override {
+    std::vector<filestore_entry> out;
+    std::string token;
+    // ListObjectsV2, a page (at most 1,000 keys) at a time; the query's
+    // names in SigV4's order.
+    for (;;) {
+      std::string q;
+      if (!token.empty())
+        q += "continuation-token=" + curl_url_encode(token, false) + "&";
+      q += "list-type=2&prefix=" + curl_url_encode(prefix, false);
+      auto res = perform(make("GET", "", q, {}));
+      if (!res)
+        return res.error();
+      if (auto err = expect_ok(*res, "list " + prefix))
+        return err;
+      auto texts = xml_texts(res->body);
+      if (!texts)
+        return caf::make_error(errc::malformed,
+                               "s3 list " + prefix + ": "
+                                 + error_text(texts.error()));
+      for (const auto& t : *texts) {
+        if (t.path.ends_with("Contents/Key"))
+          out.push_back({t.text, 0});
+        else if (t.path.ends_with("Contents/Size") && !out.empty())
+          out.back().size = std::strtoull(t.text.c_str(), nullptr, 10);
+      }
+      token = xml_first(*texts, "NextContinuationToken");
+      if (xml_first(*texts, "IsTruncated") != "true" || token.empty())
+        break;
+    }
+    std::sort(out.begin(), out.end(),
+              [](const auto& a, const auto& b) { return a.key < b.key; });
+    return out;
   }
 
 private:

@@ -116,6 +116,37 @@ TEST_CASE("filestore: put, get, exists, remove", "[filestore]") {
   }
 }
 
+TEST_CASE("filestore: list finds the keys under a prefix, in order",
+          "[filestore]") {
+  for (auto& b : backends()) {
+    INFO(b.name);
+    auto stem = fresh_key("listing");
+    auto dir = stem + "/";
+    // '&' and '+' survive S3's XML answer and the query's encoding.
+    std::vector<std::string> keys = {dir + "b/2.bin", dir + "a&b+c.txt",
+                                     dir + "b/1.bin"};
+    for (size_t i = 0; i < keys.size(); ++i)
+      REQUIRE_FALSE(b.store->put(keys[i], std::string(i + 1, 'x'), ""));
+    // Shares the prefix without its '/': not listed.
+    REQUIRE_FALSE(b.store->put(stem + "-sibling.txt", "y", ""));
+    auto all = b.store->list(dir);
+    REQUIRE(all);
+    REQUIRE(all->size() == 3);
+    CHECK((*all)[0].key == dir + "a&b+c.txt");
+    CHECK((*all)[0].size == 2);
+    CHECK((*all)[1].key == dir + "b/1.bin");
+    CHECK((*all)[1].size == 3);
+    CHECK((*all)[2].key == dir + "b/2.bin");
+    CHECK((*all)[2].size == 1);
+    auto sub = b.store->list(dir + "b/");
+    REQUIRE(sub);
+    CHECK(sub->size() == 2);
+    auto none = b.store->list(dir + "nothing-here/");
+    REQUIRE(none);
+    CHECK(none->empty());
+  }
+}
+
 TEST_CASE("filestore: a missing key is not_found", "[filestore]") {
   for (auto& b : backends()) {
     INFO(b.name);
