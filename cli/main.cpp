@@ -8,6 +8,7 @@
 
 #include "bench/bench_amqp_ceiling.hpp"
 #include "bench/bench_buffer.hpp"
+#include "bench/bench_digests.hpp"
 #include "bench/bench_ingest.hpp"
 #include "bench/bench_quota.hpp"
 #include "bench/bench_tasks.hpp"
@@ -391,6 +392,36 @@ int main(int argc, char** argv) {
                            "(0 = skip)");
   bench_buffer->add_flag("--json", bench_buffer_opts.json,
                          "print one JSON object");
+  bench_digests_options bench_digests_opts;
+  auto* bench_digests = bench->add_subcommand(
+    "digests", "add digest records in pipelined batches beside one script "
+               "call per record, then schedule, open and close the digests "
+               "of 10,000 projects");
+  bench_digests->add_option("--backend", bench_digests_opts.backend,
+                            "memory or redis (default: digests.backend)")
+    ->check(CLI::IsMember({"memory", "redis"}));
+  bench_digests->add_option("--redis", bench_digests_opts.redis_url,
+                            "Redis URL (default: digests.options.cluster)");
+  bench_digests->add_option("--records", bench_digests_opts.records,
+                            "records added in batches")
+    ->check(CLI::PositiveNumber);
+  bench_digests->add_option("--batch", bench_digests_opts.batch,
+                            "records per add_many call")
+    ->check(CLI::PositiveNumber);
+  bench_digests->add_option("--clients", bench_digests_opts.clients,
+                            "client threads, each with its own connection")
+    ->check(CLI::PositiveNumber);
+  bench_digests->add_option("--baseline-records",
+                            bench_digests_opts.baseline_records,
+                            "records added with one script call each "
+                            "(0 = skip)");
+  bench_digests->add_option("--projects", bench_digests_opts.projects,
+                            "timelines the records spread over")
+    ->check(CLI::PositiveNumber);
+  bench_digests->add_option("--value-size", bench_digests_opts.value_size,
+                            "bytes of each record's value");
+  bench_digests->add_flag("--json", bench_digests_opts.json,
+                          "print one JSON object");
   bench_ingest_options bench_ingest_opts;
   auto* bench_ingest = bench->add_subcommand(
     "ingest", "post a ~2 KiB Sentry event to a node's store endpoint with "
@@ -498,6 +529,8 @@ int main(int argc, char** argv) {
     return bench_quota_command(*cfg, bench_quota_opts);
   if (bench_buffer->parsed())
     return bench_buffer_command(*cfg, bench_buffer_opts);
+  if (bench_digests->parsed())
+    return bench_digests_command(*cfg, bench_digests_opts);
   if (bench_ingest->parsed())
     return bench_ingest_command(*cfg, bench_ingest_opts);
   if (bench_ceiling->parsed())

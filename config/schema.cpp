@@ -165,6 +165,38 @@ std::vector<key_spec> make_schema() {
      .help = "Time-series resolutions, finest first: [seconds, samples] "
              "each (Sentry's SENTRY_TSDB_ROLLUPS); the stats API's "
              "resolutions and how long counts are kept"},
+    // Notification digests (Sentry's sentry.digests); see docs/DIGESTS.md.
+    {.key = "digests.backend", .type = key_type::choice,
+     .default_yaml = "memory",
+     .help = "Where digest timelines wait before delivery: dummy (none, "
+             "Sentry's default), memory (this process) or redis (Sentry's "
+             "RedisBackend layout, namespace d)",
+     .choices = {"dummy", "memory", "redis"}},
+    {.key = "digests.options", .type = key_type::map,
+     .default_yaml = "{cluster: default, ttl: 3600}",
+     .help = "Digests backend options: cluster (a name in redis.clusters), "
+             "ttl (seconds records, timelines and digests live in Redis, "
+             "60-2592000)"},
+    {.key = "digests.minimum-delay", .type = key_type::integer,
+     .default_yaml = "300",
+     .help = "Seconds a timeline waits after a delivery before the next one "
+             "(a project's own option overrides it)",
+     .min = 0, .max = 86400},
+    {.key = "digests.maximum-delay", .type = key_type::integer,
+     .default_yaml = "1800",
+     .help = "Seconds after a delivery by which the next is due however "
+             "many records arrive",
+     .min = 0, .max = 86400},
+    {.key = "digests.increment-delay", .type = key_type::integer,
+     .default_yaml = "30",
+     .help = "Seconds each record added to a waiting timeline delays its "
+             "delivery (up to digests.maximum-delay)",
+     .min = 0, .max = 86400},
+    {.key = "digests.capacity", .type = key_type::integer,
+     .default_yaml = "0",
+     .help = "Records a timeline keeps, newest first (0 = no limit); an add "
+             "truncates with chance 1/capacity, as Sentry",
+     .min = 0, .max = 1000000},
     // mail: Sentry's mail.* options; see docs/MAIL.md.
     {.key = "mail.backend", .type = key_type::choice, .default_yaml = "dummy",
      .help = "How mail leaves: smtp (mail.host), console (printed to the "
@@ -517,6 +549,12 @@ caf::error check_filestore_options(const YAML::Node& node) {
   return xs ? caf::error{} : xs.error();
 }
 
+caf::error check_digests_options(const YAML::Node& node) {
+  auto xs = parse_service_options(node, "digests.options",
+                                  digests_option_fields());
+  return xs ? caf::error{} : xs.error();
+}
+
 caf::error check_tsdb_rollups(const YAML::Node& node) {
   auto xs = parse_tsdb_rollups(node);
   return xs ? caf::error{} : xs.error();
@@ -544,6 +582,8 @@ value_check find_value_check(std::string_view key) {
     return check_tsdb_rollups;
   if (key == "filestore.options")
     return check_filestore_options;
+  if (key == "digests.options")
+    return check_digests_options;
   return nullptr;
 }
 

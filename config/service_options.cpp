@@ -124,4 +124,12 @@ const std::vector<service_option_field>& filestore_option_fields() {
   return fields;
 }
 
+const std::vector<service_option_field>& digests_option_fields() {
+  static const std::vector<service_option_field> fields{
+    {.name = "cluster", .text = true, .fallback_text = "default"},
+    {.name = "ttl", .fallback = 3600, .min = 60, .max = 30 * 86400},
+  };
+  return fields;
+}
+
 } // namespace vigil

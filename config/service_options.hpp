@@ -65,4 +65,8 @@ const std::vector<service_option_field>& tsdb_option_fields();
 /// bucket_name, endpoint_url, region, default_acl (s3). All text.
 const std::vector<service_option_field>& filestore_option_fields();
 
+/// digests.options: cluster (redis), ttl (seconds records, timelines and
+/// digests live in Redis; Sentry's 3600).
+const std::vector<service_option_field>& digests_option_fields();
+
 } // namespace vigil
