@@ -219,33 +219,98 @@ http_response issues_list(read_sources& src, const quota_catalog& catalog,
   return json_answer(serialize_groups(src, catalog, *groups, period, env.id));
 }
 
-http_response issue_details(read_sources& src, const quota_catalog& catalog,
-                            std::string_view id, std::string_view query) {
+namespace {
+
+// The issue `id` (the path segment) of a configured project: its row, or the
+// answer to give instead (400 for a bad id, 404, 503).
+struct found_issue {
+  group_row group;
+  const project_config* project = nullptr;
+  std::optional<http_response> error;
+};
+
+found_issue find_issue(read_sources& src, const quota_catalog& catalog,
+                       std::string_view id) {
+  found_issue out;
   int64_t group_id = 0;
   auto res = std::from_chars(id.data(), id.data() + id.size(), group_id);
   if (id.empty() || res.ec != std::errc{} || res.ptr != id.data() + id.size()
-      || group_id <= 0)
-    return json_error(400, "not an issue id (a positive number): "
-                             + excerpt(id, 100));
+      || group_id <= 0) {
+    out.error = json_error(400, "not an issue id (a positive number): "
+                                  + excerpt(id, 100));
+    return out;
+  }
   auto store = src.store();
-  if (!store)
-    return unavailable("event store unavailable", store.error());
+  if (!store) {
+    out.error = unavailable("event store unavailable", store.error());
+    return out;
+  }
   auto group = (*store)->get_group(group_id);
   if (!group) {
     src.store_failed();
-    return unavailable("reading the issue failed", group.error());
+    out.error = unavailable("reading the issue failed", group.error());
+    return out;
   }
   // A group of a project no longer configured is not served: the token
   // reads the configured projects only.
-  auto project = *group ? find_project(catalog, (*group)->project_id)
-                        : nullptr;
-  if (!project)
-    return json_error(404, "no issue " + std::to_string(group_id));
-  auto env = read_environment_arg(src, project->organization, query);
+  out.project = *group ? find_project(catalog, (*group)->project_id)
+                       : nullptr;
+  if (!out.project) {
+    out.error = json_error(404, "no issue " + std::to_string(group_id));
+    return out;
+  }
+  out.group = std::move(**group);
+  return out;
+}
+
+} // namespace
+
+http_response issue_details(read_sources& src, const quota_catalog& catalog,
+                            std::string_view id, std::string_view query) {
+  auto found = find_issue(src, catalog, id);
+  if (found.error)
+    return std::move(*found.error);
+  auto env = read_environment_arg(src, found.project->organization, query);
   if (env.error)
     return std::move(*env.error);
-  auto out = serialize_groups(src, catalog, {**group},
+  auto out = serialize_groups(src, catalog, {found.group},
                               group_stats_period{"24h", 24, 3600}, env.id);
+  return json_answer(out[0]);
+}
+
+http_response issue_update(read_sources& src, const quota_catalog& catalog,
+                           std::string_view id, std::string_view body,
+                           double now) {
+  auto doc = nlohmann::json::parse(body, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object())
+    return json_error(400, "the body must be a JSON object, e.g. "
+                           "{\"status\": \"resolved\"}");
+  auto it = doc.find("status");
+  if (it == doc.end())
+    return json_error(400, "status: is required (resolved, unresolved or "
+                           "ignored)");
+  if (!it->is_string()
+      || (*it != "resolved" && *it != "unresolved" && *it != "ignored"))
+    return json_error(400, "status: " + excerpt(it->dump(), 100)
+                             + " is not a valid choice (resolved, "
+                               "unresolved or ignored)");
+  auto found = find_issue(src, catalog, id);
+  if (found.error)
+    return std::move(*found.error);
+  auto status = it->get<std::string>();
+  auto store = src.store();
+  if (!store)
+    return unavailable("event store unavailable", store.error());
+  auto done = (*store)->set_group_status(found.group.id, status, now);
+  if (!done) {
+    src.store_failed();
+    return unavailable("updating the issue failed", done.error());
+  }
+  if (!*done)
+    return json_error(404, "no issue " + std::to_string(found.group.id));
+  found.group.status = status;
+  auto out = serialize_groups(src, catalog, {found.group},
+                              group_stats_period{"24h", 24, 3600});
   return json_answer(out[0]);
 }
 

@@ -38,6 +38,15 @@ http_response issues_list(read_sources& src, const quota_catalog& catalog,
 http_response issue_details(read_sources& src, const quota_catalog& catalog,
                             std::string_view id, std::string_view query);
 
+/// `PUT /api/0/issues/{id}/` with `{"status": "resolved" | "unresolved" |
+/// "ignored"}`: sets the issue's status (resolving records `now`, Unix
+/// seconds, as its resolved_at: the next event reopens it, a regression)
+/// and answers the updated issue as issue_details does. 400 with a JSON
+/// detail for a body that is not such an object, 404 for an unknown issue.
+http_response issue_update(read_sources& src, const quota_catalog& catalog,
+                           std::string_view id, std::string_view body,
+                           double now);
+
 /// A stats period of the group serializer: `buckets` of `rollup` seconds
 /// ending with now's ("24h": 24 of 3600, "14d": 14 of 86400).
 struct group_stats_period {

@@ -201,8 +201,13 @@ http_response read_api::serve(const http_request& req) {
   auto which = route(seg);
   if (which == endpoint::none)
     return json_error(404, "no such API endpoint: " + excerpt(req.path()));
+  if (which == endpoint::issue && req.method() == "PUT")
+    return issue_update(sources_, catalog_, seg[3], req.message.body(),
+                        sources_.now());
   if (req.method() != "GET")
-    return json_error(405, "only GET is allowed here");
+    return json_error(405, which == endpoint::issue
+                             ? "only GET and PUT are allowed here"
+                             : "only GET is allowed here");
   auto query = req.query();
   switch (which) {
     case endpoint::issue:
