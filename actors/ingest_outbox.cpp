@@ -101,6 +101,7 @@ outbox_write task_outbox::prepare(const std::vector<stored_event>& events) {
       t.project_id = events[i].project_id;
       t.group_id = outcomes[i].group_id;
       t.is_new = outcomes[i].is_new;
+      t.is_regression = outcomes[i].is_regression;
       batch->tasks.push_back(std::move(t));
     }
     return batch->tasks.empty() ? std::string{}
@@ -132,7 +133,7 @@ task_outbox::tasks_of(const post_process_batch& batch) const {
   for (auto& t : batch.tasks)
     out.push_back(make_post_process_task(batch.queue, t.event_id,
                                          t.project_id, t.group_id, t.is_new,
-                                         t.task_id));
+                                         t.task_id, t.is_regression));
   return out;
 }
 

@@ -5,6 +5,7 @@
 #include <exception>
 #include <limits>
 
+#include "config/alert_rules_config.hpp"
 #include "config/config.hpp"
 #include "messages/ascii.hpp"
 #include "messages/errors.hpp"
@@ -324,7 +325,8 @@ caf::error parse_dsn_key(const YAML::Node& kn, const std::string& kpath,
 caf::expected<std::vector<project_config>>
 parse_projects(const YAML::Node& node) try {
   return parse_map_list<project_config>(
-    node, "projects (id, organization, slug, keys, allowed-domains, filters)",
+    node, "projects (id, organization, slug, keys, allowed-domains, filters, "
+    "alert-rules)",
     "",
     "entry",
     [](const YAML::Node& item, const std::string& path,
@@ -338,6 +340,8 @@ parse_projects(const YAML::Node& node) try {
       if (auto err = read_allowed_domains(item, path, p.allowed_origins))
         return err;
       if (auto err = read_inbound_filters(item, path, p.filters))
+        return err;
+      if (auto err = read_alert_rules(item, path, p.alert_rules))
         return err;
       auto keys = item["keys"];
       if (!keys.IsDefined() || keys.IsNull())

@@ -8,6 +8,7 @@
 #include <caf/expected.hpp>
 #include <yaml-cpp/yaml.h>
 
+#include "messages/alert_rules.hpp"
 #include "messages/cors.hpp"
 #include "messages/inbound_filters.hpp"
 #include "messages/quota_messages.hpp"
@@ -39,6 +40,9 @@ struct project_config {
   origin_policy allowed_origins;
   /// filters: the inbound filters (none by default).
   inbound_filters filters;
+  /// alert-rules: the issue alert rules (docs/ALERTS.md); Sentry's default
+  /// rule when the key is absent, none for an empty list.
+  std::vector<alert_rule> alert_rules{default_alert_rule()};
 };
 
 /// An organization and its limits (Sentry's organization options).

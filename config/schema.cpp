@@ -315,8 +315,9 @@ std::vector<key_spec> make_schema() {
              "rate-limit {count, window}), allowed-domains (web origins "
              "whose pages may send events, default [\"*\"]), filters "
              "(inbound filters: localhost, web-crawlers, error-messages, "
-             "releases, blacklisted-ips); see docs/QUOTAS.md and "
-             "docs/INGEST.md"},
+             "releases, blacklisted-ips), alert-rules (id, label, conditions, "
+             "filters, frequency; default: Sentry's first-seen rule); see "
+             "docs/QUOTAS.md, docs/INGEST.md and docs/ALERTS.md"},
     {.key = "quotas.backend", .type = key_type::choice,
      .default_yaml = "memory",
      .help = "Where quota counters live: memory (this process) or redis",

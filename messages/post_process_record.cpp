@@ -92,8 +92,9 @@ caf::expected<post_process_batch> decode_legacy(std::string_view bytes) {
 // -- version 2 ----------------------------------------------------------------
 
 caf::expected<post_process_record> task_of(const value& x) {
-  if (!x.is_array() || x.as_array().size() != 5)
-    return bad_record("a task is not an array of 5 fields");
+  if (!x.is_array() || x.as_array().size() < 5 || x.as_array().size() > 6)
+    return bad_record("a task is not an array of 5 fields (6 with "
+                      "is_regression)");
   const auto& f = x.as_array();
   if (!f[0].is_text() || !f[1].is_text())
     return bad_record("task id and event id must be strings");
@@ -104,6 +105,8 @@ caf::expected<post_process_record> task_of(const value& x) {
     return bad_record("group id must be a 64-bit integer");
   if (!f[4].is_bool())
     return bad_record("is_new must be a boolean");
+  if (f.size() == 6 && !f[5].is_bool())
+    return bad_record("is_regression must be a boolean");
   post_process_record t;
   t.task_id = f[0].as_text();
   t.event_id = f[1].as_text();
@@ -112,6 +115,7 @@ caf::expected<post_process_record> task_of(const value& x) {
                    : static_cast<uint64_t>(f[2].as_int());
   t.group_id = f[3].as_int();
   t.is_new = f[4].as_bool();
+  t.is_regression = f.size() == 6 && f[5].as_bool();
   return t;
 }
 
@@ -151,12 +155,14 @@ std::string encode_post_process_batch(const post_process_batch& batch) {
   pack_text(pk, batch.queue);
   pk.pack_array(static_cast<uint32_t>(batch.tasks.size()));
   for (const auto& t : batch.tasks) {
-    pk.pack_array(5);
+    pk.pack_array(t.is_regression ? 6 : 5);
     pack_text(pk, t.task_id);
     pack_text(pk, t.event_id);
     pk.pack_uint64(t.project_id);
     pk.pack_int64(t.group_id);
     t.is_new ? pk.pack_true() : pk.pack_false();
+    if (t.is_regression)
+      pk.pack_true();
   }
   return out;
 }

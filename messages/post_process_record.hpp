@@ -21,6 +21,9 @@ struct post_process_record {
   uint64_t project_id = 0;
   int64_t group_id = 0;
   bool is_new = false;
+  /// The event reopened its resolved group (a 6th field, written only when
+  /// true: records without it read as false).
+  bool is_regression = false;
 };
 
 /// The tasks of one batch, all on one queue.
@@ -31,7 +34,8 @@ struct post_process_batch {
 
 /// Encodes a batch as msgpack (record version 2): the array
 /// `[2, queue, [[task_id, event_id, project_id, group_id, is_new], ...]]`,
-/// ~80 bytes per task, written in the batch's transaction.
+/// ~80 bytes per task, written in the batch's transaction; a regression's
+/// task has a 6th field, is_regression (true).
 std::string encode_post_process_batch(const post_process_batch& batch);
 
 /// Decodes a record of either version, told apart by the first byte: 0x01

@@ -21,14 +21,14 @@ bool plain_repr_text(std::string_view s) {
 
 std::string encode_post_process_body(std::string_view event_id,
                                      uint64_t project_id, int64_t group_id,
-                                     bool is_new) {
+                                     bool is_new, bool is_regression) {
   std::string out;
   out.reserve(96 + event_id.size());
   msgpack_sink sink{out};
   msgpack_packer pk{sink};
   pk.pack_array(3);
   pk.pack_array(0); // args
-  pk.pack_map(4);   // kwargs, in the task's parameter order
+  pk.pack_map(is_regression ? 5 : 4); // kwargs, in parameter order
   pack_text(pk, "event_id");
   pack_text(pk, event_id);
   pack_text(pk, "project_id");
@@ -42,6 +42,10 @@ std::string encode_post_process_body(std::string_view event_id,
     pk.pack_true();
   else
     pk.pack_false();
+  if (is_regression) {
+    pack_text(pk, "is_regression");
+    pk.pack_true();
+  }
   pk.pack_map(4); // embed, as Celery writes an empty one
   for (std::string_view key : {"callbacks", "errbacks", "chain", "chord"}) {
     pack_text(pk, key);
@@ -52,11 +56,12 @@ std::string encode_post_process_body(std::string_view event_id,
 
 std::string post_process_kwargsrepr(std::string_view event_id,
                                     uint64_t project_id, int64_t group_id,
-                                    bool is_new) {
+                                    bool is_new, bool is_regression) {
   // Written directly for the usual id (the writer's thread builds one per
   // stored event); anything to_repr would escape or cut, or a negative
   // group id, goes through to_repr itself.
-  if (group_id >= 0 && event_id.size() <= 255 && plain_repr_text(event_id)) {
+  if (!is_regression && group_id >= 0 && event_id.size() <= 255
+      && plain_repr_text(event_id)) {
     std::string repr;
     repr.reserve(80 + event_id.size());
     repr += "{'event_id': '";
@@ -72,6 +77,8 @@ std::string post_process_kwargsrepr(std::string_view event_id,
                    {"project_id", value{project_id}},
                    {"group_id", value{group_id}},
                    {"is_new", value{is_new}}};
+  if (is_regression)
+    kwargs.emplace_back("is_regression", value{true});
   return to_repr(value{kwargs});
 }
 
@@ -79,7 +86,8 @@ outgoing_task make_post_process_task(const std::string& queue,
                                      const std::string& event_id,
                                      uint64_t project_id, int64_t group_id,
                                      bool is_new,
-                                     const std::string& task_id) {
+                                     const std::string& task_id,
+                                     bool is_regression) {
   outgoing_task out;
   out.queue = queue;
   auto& msg = out.msg;
@@ -91,8 +99,9 @@ outgoing_task make_post_process_task(const std::string& queue,
   msg.ignore_result = true;
   msg.argsrepr = "()";
   msg.kwargsrepr = post_process_kwargsrepr(event_id, project_id, group_id,
-                                           is_new);
-  msg.body = encode_post_process_body(event_id, project_id, group_id, is_new);
+                                           is_new, is_regression);
+  msg.body = encode_post_process_body(event_id, project_id, group_id, is_new,
+                                      is_regression);
   return out;
 }
 

@@ -11,6 +11,8 @@
 #include <caf/io/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/backends/alert_state.hpp"
+#include "actors/backends/event_store.hpp"
 #include "actors/buffer.hpp"
 #include "actors/buffer_flush.hpp"
 #include "actors/tsdb.hpp"
@@ -19,7 +21,9 @@
 #include "messages/clock.hpp"
 #include "messages/crontab.hpp"
 #include "messages/errors.hpp"
+#include "config/organizations.hpp"
 #include "node/actor_system.hpp"
+#include "tasks/event_tasks.hpp"
 #include "web/chartcuterie.hpp"
 #include "web/web.hpp"
 
@@ -104,10 +108,38 @@ caf::expected<cron_scheduler_options> make_cron_options(const config& cfg) {
   return o;
 }
 
+namespace {
+
+// The alert rules' services: each project's rules, the state on the event
+// store's database and the TSDB, and the logging sink until the digests
+// store takes the records.
+std::shared_ptr<const event_task_services> event_services(const config& cfg) {
+  auto out = std::make_shared<event_task_services>();
+  auto catalog = load_quota_catalog(cfg);
+  auto tsdb = make_tsdb_options(cfg);
+  if (!catalog || !tsdb) {
+    spdlog::error("alert rules disabled: {}",
+                  error_text(!catalog ? catalog.error() : tsdb.error()));
+    return out;
+  }
+  for (const auto& p : catalog->projects)
+    out->rules[p.id] = p.alert_rules;
+  alert_state_options o;
+  o.db_url = effective_db_url(cfg.get_string("db.url"),
+                              cfg.get_string("node.data-dir"));
+  o.db_options = make_sql_options(cfg.get_string("db.sqlite-synchronous"));
+  o.tsdb = std::move(*tsdb);
+  out->state = make_alert_state(std::move(o));
+  out->sink = std::make_shared<logging_alert_sink>();
+  return out;
+}
+
+} // namespace
+
 std::shared_ptr<const task_registry> node_task_registry(const config& cfg) {
   auto reg = std::make_shared<task_registry>();
   register_builtin_tasks(*reg);
-  register_event_tasks(*reg);
+  register_event_tasks(*reg, event_services(cfg));
   if (auto opts = make_buffer_flush_options(cfg); !opts)
     spdlog::error("buffer tasks not registered: {}", error_text(opts.error()));
   else

@@ -258,4 +258,40 @@ http_response issue_details(read_sources& src, const quota_catalog& catalog,
   return json_answer(out[0]);
 }
 
+http_response issue_update(read_sources& src, const quota_catalog& catalog,
+                           std::string_view id, std::string_view body,
+                           double now) {
+  auto doc = nlohmann::json::parse(body, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object())
+    return json_error(400, "the body must be a JSON object, e.g. "
+                           "{\"status\": \"resolved\"}");
+  auto it = doc.find("status");
+  if (it == doc.end())
+    return json_error(400, "status: is required (resolved, unresolved or "
+                           "ignored)");
+  if (!it->is_string()
+      || (*it != "resolved" && *it != "unresolved" && *it != "ignored"))
+    return json_error(400, "status: " + excerpt(it->dump(), 100)
+                             + " is not a valid choice (resolved, "
+                               "unresolved or ignored)");
+  auto issue = find_issue(src, catalog, id);
+  if (issue.error)
+    return std::move(*issue.error);
+  auto status = it->get<std::string>();
+  auto store = src.store();
+  if (!store)
+    return unavailable("event store unavailable", store.error());
+  auto done = (*store)->set_group_status(issue.group->id, status, now);
+  if (!done) {
+    src.store_failed();
+    return unavailable("updating the issue failed", done.error());
+  }
+  if (!*done)
+    return json_error(404, "no issue " + std::to_string(issue.group->id));
+  issue.group->status = status;
+  auto out = serialize_groups(src, catalog, {*issue.group},
+                              group_stats_period{"24h", 24, 3600});
+  return json_answer(out[0]);
+}
+
 } // namespace vigil

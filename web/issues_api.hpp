@@ -51,6 +51,14 @@ struct issue_lookup {
 /// Looks up issue `id` in the store, for the configured projects only.
 issue_lookup find_issue(read_sources& src, const quota_catalog& catalog,
                         std::string_view id);
+/// `PUT /api/0/issues/{id}/` with `{"status": "resolved" | "unresolved" |
+/// "ignored"}`: sets the issue's status (resolving records `now`, Unix
+/// seconds, as its resolved_at: the next event reopens it, a regression)
+/// and answers the updated issue as issue_details does. 400 with a JSON
+/// detail for a body that is not such an object, 404 for an unknown issue.
+http_response issue_update(read_sources& src, const quota_catalog& catalog,
+                           std::string_view id, std::string_view body,
+                           double now);
 
 /// A stats period of the group serializer: `buckets` of `rollup` seconds
 /// ending with now's ("24h": 24 of 3600, "14d": 14 of 86400).

@@ -89,6 +89,8 @@ std::string_view allowed_methods(endpoint e) {
       return "POST";
     case endpoint::issue_comments:
       return "GET, POST";
+    case endpoint::issue:
+      return "GET, PUT";
     default:
       return "GET";
   }
@@ -270,6 +272,9 @@ http_response read_api::serve(const http_request& req) {
     return create_chart(sources_, req.message.body(), opts_.url_prefix);
   if (which == endpoint::issue_comments)
     return issue_comments(sources_, catalog_, seg[3], req);
+  if (which == endpoint::issue && req.method() == "PUT")
+    return issue_update(sources_, catalog_, seg[3], req.message.body(),
+                        sources_.now());
   auto query = req.query();
   switch (which) {
     case endpoint::issue:

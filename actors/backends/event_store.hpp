@@ -48,6 +48,9 @@ struct group_outcome {
   /// The event's node existed already (a retry of a stored event): it
   /// counted nothing now.
   bool duplicate = false;
+  /// The event reopened its resolved group (Sentry's is_regression): the
+  /// first new event of the batch for a group whose status was resolved.
+  bool is_regression = false;
 };
 
 /// What `store_batch` leaves to the write buffer when asked to: the count
@@ -132,7 +135,7 @@ struct group_note {
 };
 
 /// The highest schema version this build creates (see docs/STORAGE.md).
-constexpr int64_t event_store_schema_version = 5;
+constexpr int64_t event_store_schema_version = 6;
 
 /// Event storage for the ingest pipeline: the nodestore plus the `groups`
 /// table, on one SQL connection. Not thread-safe: the ingest actor owns one
@@ -237,6 +240,26 @@ public:
   /// `keep` seconds are forgotten in the same call.
   caf::expected<bool> claim_webhook_token(const std::string& token,
                                           double now, double keep);
+
+  /// Sets a group's status ("resolved", "unresolved" or "ignored", checked
+  /// by the caller); resolving records `now` as its resolved_at, any other
+  /// status clears it. False when there is no such group.
+  caf::expected<bool> set_group_status(int64_t group_id,
+                                       const std::string& status, double now);
+
+  /// Sentry's GroupRuleStatus check-and-update, in one statement: marks rule
+  /// `rule_id` active for the group at `now` unless it was active after
+  /// `now - frequency_secs`. True when this call took the firing (two
+  /// workers asking at once: exactly one gets true).
+  caf::expected<bool> activate_rule(uint64_t project_id,
+                                    const std::string& rule_id,
+                                    int64_t group_id, double now,
+                                    double frequency_secs);
+
+  /// Undoes a firing taken at `fired_at` whose record could not be kept,
+  /// so that the task's retry may fire it again.
+  caf::error release_rule(uint64_t project_id, const std::string& rule_id,
+                          int64_t group_id, double fired_at);
 
   /// The nodestore on the same connection.
   nodestore& nodes() { return nodes_; }

@@ -93,10 +93,23 @@ std::string schema_v4(sql_dialect d) {
   return sql;
 }
 
-// Migration 5: notes on issues (comments, and mail replies that became
+// Migration 5: alert rules. A group's resolved_at (set when it is
+// resolved, cleared when it is reopened: what tells a regression), and
+// Sentry's GroupRuleStatus: when each rule last fired for each group, so
+// that a rule fires at most once per group per its frequency.
+std::string schema_v5(sql_dialect) {
+  return "ALTER TABLE groups ADD COLUMN resolved_at double precision;"
+         "CREATE TABLE IF NOT EXISTS group_rule_status ("
+         " project_id bigint NOT NULL, rule_id varchar(64) NOT NULL,"
+         " group_id bigint NOT NULL, last_active double precision,"
+         " date_added double precision NOT NULL,"
+         " PRIMARY KEY (project_id, rule_id, group_id));";
+}
+
+// Migration 6: notes on issues (comments, and mail replies that became
 // comments), and the one-time tokens of the Mailgun webhooks already
 // taken, so that a captured webhook cannot be played again on any node.
-std::string schema_v5(sql_dialect d) {
+std::string schema_v6(sql_dialect d) {
   std::string sql = "CREATE TABLE IF NOT EXISTS group_notes (";
   sql += d == sql_dialect::sqlite ? " id integer PRIMARY KEY AUTOINCREMENT,"
                                   : " id bigserial PRIMARY KEY,";
@@ -124,7 +137,7 @@ std::string upsert_group_sql(sql_dialect d) {
          + max + "(groups.last_seen, excluded.last_seen), first_seen = " + min
          + "(groups.first_seen, excluded.first_seen),"
            " times_seen = groups.times_seen + excluded.times_seen"
-           " RETURNING id, first_event_id";
+           " RETURNING id, first_event_id, status";
 }
 
 // A new group only: an existing one's counters go through the write
@@ -134,10 +147,18 @@ constexpr std::string_view insert_group_sql =
   " last_seen, times_seen, status, first_event_id)"
   " VALUES (?, ?, ?, ?, ?, ?, ?, 'unresolved', ?)"
   " ON CONFLICT (project_id, hash) DO NOTHING"
-  " RETURNING id, first_event_id";
+  " RETURNING id, first_event_id, status";
 
 constexpr std::string_view find_group_sql =
-  "SELECT id, first_event_id FROM groups WHERE project_id = ? AND hash = ?";
+  "SELECT id, first_event_id, status FROM groups"
+  " WHERE project_id = ? AND hash = ?";
+
+// Sentry's _handle_regression: a resolved group that gets an event is
+// unresolved again. Conditional, so that of two batches (or nodes) racing
+// on it exactly one sees the change and reports the regression.
+constexpr std::string_view reopen_group_sql =
+  "UPDATE groups SET status = 'unresolved', resolved_at = NULL"
+  " WHERE id = ? AND status = 'resolved'";
 
 constexpr std::string_view insert_outbox_sql =
   "INSERT INTO vigil_outbox (created_at, record) VALUES (?, ?) RETURNING id";
@@ -241,7 +262,7 @@ caf::error event_store::migrate(sql_connection& db) {
   using script = std::string (*)(sql_dialect);
   constexpr std::pair<int64_t, script> migrations[] = {
     {1, schema_v1}, {2, schema_v2}, {3, schema_v3}, {4, schema_v4},
-    {5, schema_v5}};
+    {5, schema_v5}, {6, schema_v6}};
   for (auto [version, make] : migrations) {
     if (current >= version)
       continue;
@@ -358,9 +379,23 @@ event_store::store_batch(const std::vector<stored_event>& events,
     group_id = rows->get_int64(0, 0);
     if (!rows->is_null(0, 1))
       first_event = rows->take_text(0, 1);
+    // A new event (not a retry) of a resolved group reopens it.
+    bool regressed = false;
+    if (g.count > 0 && !rows->is_null(0, 2)
+        && rows->take_text(0, 2) == "resolved") {
+      auto n = db_->exec(reopen_group_sql, {group_id});
+      if (!n)
+        return std::move(n.error());
+      regressed = *n == 1;
+    }
     bool flagged = false;
     for (auto i : g.members) {
       out[i].group_id = group_id;
+      // The first new event of the batch is the one that regressed it.
+      if (regressed && !out[i].duplicate) {
+        out[i].is_regression = true;
+        regressed = false;
+      }
       // One event per batch is new: a duplicate in the batch is a retry.
       if (!flagged && !first_event.empty()
           && events[i].event_id == first_event) {
