@@ -14,6 +14,7 @@
 #include "config/service_options.hpp"
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
+#include "messages/internal_task.hpp"
 #include "messages/task_body.hpp"
 
 namespace vigil {
@@ -396,20 +397,7 @@ task_result retry_later(std::string what, const caf::error& err) {
 
 outgoing_task buffer_task(std::string_view name, const std::string& queue,
                           value_map kwargs) {
-  outgoing_task out;
-  out.queue = queue;
-  auto& msg = out.msg;
-  msg.task = std::string{name};
-  msg.id = new_uuid4();
-  msg.root_id = msg.id;
-  msg.correlation_id = msg.id;
-  msg.origin = "vigil@buffer";
-  msg.ignore_result = true;
-  msg.content_type = std::string{content_type_msgpack};
-  msg.argsrepr = "()";
-  msg.kwargsrepr = to_repr(value{kwargs});
-  msg.body = encode_task_body({}, kwargs, msg.content_type);
-  return out;
+  return make_internal_task(name, queue, std::move(kwargs), "vigil@buffer");
 }
 
 } // namespace

@@ -166,6 +166,11 @@ std::vector<key_spec> make_schema() {
              "each (Sentry's SENTRY_TSDB_ROLLUPS); the stats API's "
              "resolutions and how long counts are kept"},
     // Notification digests (Sentry's sentry.digests); see docs/DIGESTS.md.
+    {.key = "digests.schedule-interval", .type = key_type::number,
+     .default_yaml = "30",
+     .help = "Seconds between cron's schedule-digests ticks (Sentry: 30); "
+             "each delivers the digests now due",
+     .min = 1},
     {.key = "digests.backend", .type = key_type::choice,
      .default_yaml = "memory",
      .help = "Where digest timelines wait before delivery: dummy (none, "

@@ -1,6 +1,10 @@
 #include "messages/tsdb_keys.hpp"
 
+#include <algorithm>
+
 #include <boost/crc.hpp>
+
+#include "messages/tsdb_messages.hpp"
 
 #include "messages/md5.hpp"
 #include "messages/python_repr.hpp"
@@ -86,6 +90,21 @@ std::string make_tsdb_distinct_key(tsdb_model model, int64_t rollup,
                                    std::optional<int64_t> environment_id) {
   return bucket_prefix(model, rollup, ts)
          + tsdb_environment_key(tsdb_model_key(key), environment_id);
+}
+
+tsdb_range tsdb_chart_range(const std::vector<tsdb_rollup>& rollups,
+                            int64_t period, int64_t now, int64_t max_points) {
+  const tsdb_rollup* pick = &rollups.back();
+  for (const auto& r : rollups)
+    if (period <= r.seconds * r.samples
+        && (period + r.seconds - 1) / r.seconds <= max_points) {
+      pick = &r;
+      break;
+    }
+  auto buckets = std::max<int64_t>(1, (period + pick->seconds - 1)
+                                        / pick->seconds);
+  return tsdb_range{now - (buckets - 1) * pick->seconds, now, pick->seconds,
+                    std::nullopt};
 }
 
 } // namespace vigil

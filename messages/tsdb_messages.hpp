@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include <caf/error.hpp>
 #include <caf/meta/load_callback.hpp>
 #include <caf/meta/type_name.hpp>
 
@@ -48,6 +49,12 @@ struct tsdb_range {
   int64_t rollup = 10;
   std::optional<int64_t> environment_id;
 };
+
+/// The buckets of a chart over the last `period` seconds: the finest of
+/// `rollups` that keeps the whole period in at most `max_points` buckets
+/// (else the coarsest), ending with now's bucket. `rollups` not empty.
+tsdb_range tsdb_chart_range(const std::vector<tsdb_rollup>& rollups,
+                            int64_t period, int64_t now, int64_t max_points);
 
 /// What a query asks for.
 enum class tsdb_query_kind : int {

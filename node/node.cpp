@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/backends/alert_state.hpp"
+#include "actors/digest_delivery.hpp"
 #include "actors/backends/event_store.hpp"
 #include "actors/buffer.hpp"
 #include "actors/buffer_flush.hpp"
@@ -41,6 +42,9 @@ consumer_options make_consumer_options(const config& cfg,
     // The write buffer's tasks go to Sentry's queues: a node that was not
     // told which queues to consume takes them too.
     for (const auto& q : buffer_task_queues())
+      if (std::find(o.queues.begin(), o.queues.end(), q) == o.queues.end())
+        o.queues.push_back(q);
+    for (const auto& q : digest_task_queues())
       if (std::find(o.queues.begin(), o.queues.end(), q) == o.queues.end())
         o.queues.push_back(q);
   }
@@ -98,6 +102,13 @@ caf::expected<cron_scheduler_options> make_cron_options(const config& cfg) {
       && std::none_of(o.entries.begin(), o.entries.end(),
                       [](const cron_entry& e) { return e.name == "flush-buffers"; }))
     o.entries.push_back(flush_buffers_entry(every));
+  if (cfg.get_string("digests.backend") != "dummy"
+      && std::none_of(o.entries.begin(), o.entries.end(),
+                      [](const cron_entry& e) {
+                        return e.name == "schedule-digests";
+                      }))
+    o.entries.push_back(schedule_digests_entry(
+      cfg.get_double("digests.schedule-interval")));
   o.broker_url = cfg.get_string("broker.url");
   o.default_queue = cfg.get_string("tasks.default-queue");
   o.lock_url = cfg.get_string("cron.lock-url");
@@ -110,10 +121,26 @@ caf::expected<cron_scheduler_options> make_cron_options(const config& cfg) {
 
 namespace {
 
+// The digests' delivery options, or null (logged) when the configuration
+// has none to give.
+std::shared_ptr<const digest_delivery_options>
+digest_options(const config& cfg) {
+  if (cfg.get_string("digests.backend") == "dummy")
+    return nullptr;
+  auto o = make_digest_delivery_options(cfg);
+  if (!o) {
+    spdlog::error("digests disabled: {}", error_text(o.error()));
+    return nullptr;
+  }
+  return std::make_shared<const digest_delivery_options>(std::move(*o));
+}
+
 // The alert rules' services: each project's rules, the state on the event
-// store's database and the TSDB, and the logging sink until the digests
-// store takes the records.
-std::shared_ptr<const event_task_services> event_services(const config& cfg) {
+// store's database and the TSDB, and the digests store the records go to
+// (logged only with digests.backend: dummy).
+std::shared_ptr<const event_task_services>
+event_services(const config& cfg,
+               std::shared_ptr<const digest_delivery_options> digests) {
   auto out = std::make_shared<event_task_services>();
   auto catalog = load_quota_catalog(cfg);
   auto tsdb = make_tsdb_options(cfg);
@@ -130,7 +157,10 @@ std::shared_ptr<const event_task_services> event_services(const config& cfg) {
   o.db_options = make_sql_options(cfg.get_string("db.sqlite-synchronous"));
   o.tsdb = std::move(*tsdb);
   out->state = make_alert_state(std::move(o));
-  out->sink = std::make_shared<logging_alert_sink>();
+  if (digests)
+    out->sink = make_digest_alert_sink(std::move(digests));
+  else
+    out->sink = std::make_shared<logging_alert_sink>();
   return out;
 }
 
@@ -139,7 +169,10 @@ std::shared_ptr<const event_task_services> event_services(const config& cfg) {
 std::shared_ptr<const task_registry> node_task_registry(const config& cfg) {
   auto reg = std::make_shared<task_registry>();
   register_builtin_tasks(*reg);
-  register_event_tasks(*reg, event_services(cfg));
+  auto digests = digest_options(cfg);
+  register_event_tasks(*reg, event_services(cfg, digests));
+  if (digests)
+    register_digest_tasks(*reg, digests);
   if (auto opts = make_buffer_flush_options(cfg); !opts)
     spdlog::error("buffer tasks not registered: {}", error_text(opts.error()));
   else

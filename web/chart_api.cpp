@@ -26,26 +26,6 @@ constexpr int64_t max_chart_period = 90 * 86400;
 /// Points a chart shows at most: past it, the next coarser rollup.
 constexpr int64_t max_chart_points = 400;
 
-/// The buckets of a chart over `period` seconds ending now: the finest
-/// rollup that keeps the whole period and needs at most max_chart_points
-/// buckets (else the coarsest), ending with now's bucket.
-caf::expected<tsdb_range> chart_range(const std::vector<tsdb_rollup>& rollups,
-                                      int64_t period, int64_t now) {
-  if (rollups.empty())
-    return caf::make_error(errc::bad_config, "tsdb.rollups is empty");
-  const tsdb_rollup* pick = &rollups.back();
-  for (const auto& r : rollups)
-    if (period <= r.seconds * r.samples
-        && (period + r.seconds - 1) / r.seconds <= max_chart_points) {
-      pick = &r;
-      break;
-    }
-  auto buckets = std::max<int64_t>(1, (period + pick->seconds - 1)
-                                        / pick->seconds);
-  return tsdb_range{now - (buckets - 1) * pick->seconds, now, pick->seconds,
-                    std::nullopt};
-}
-
 /// The request's `period` in seconds (default `fallback`), or the 400.
 caf::expected<int64_t> read_period(std::string_view query,
                                    int64_t fallback) {
@@ -118,16 +98,19 @@ http_response chart(read_sources& src, tsdb_model model, tsdb_key key,
   nlohmann::json body = nlohmann::json::object();
   if (auto err = read_size(query, body))
     return json_error(400, error_text(err));
-  auto range = chart_range(src.rollups(), *period,
-                           static_cast<int64_t>(std::floor(src.now())));
-  if (!range)
-    return unavailable("the chart's range", range.error());
-  range->environment_id = environment_id;
+  if (src.rollups().empty())
+    return unavailable("the chart's range",
+                       caf::make_error(errc::bad_config,
+                                       "tsdb.rollups is empty"));
+  auto range = tsdb_chart_range(src.rollups(), *period,
+                                static_cast<int64_t>(std::floor(src.now())),
+                                max_chart_points);
+  range.environment_id = environment_id;
   tsdb_query q;
   q.kind = tsdb_query_kind::range;
   q.model = model;
   q.keys = {std::move(key)};
-  q.range = *range;
+  q.range = range;
   auto a = src.ask_tsdb(q);
   if (a && a->series.size() != 1)
     return unavailable("the TSDB",
