@@ -232,13 +232,19 @@ TEST_CASE("cron keys: lock url, ttl and where the lock lives", "[cron]") {
   // memory:// and no lock url: alone, no lock.
   auto alone = options("cron.schedule: [{name: a, task: t, every: 1}]\n");
   CHECK(alone.lock_url.empty());
-  // The entry, and the write buffer's flush-buffers (buffer.flush-interval).
-  REQUIRE(alone.entries.size() == 2);
+  // The entry, the write buffer's flush-buffers (buffer.flush-interval)
+  // and the digests' schedule-digests (digests.schedule-interval).
+  REQUIRE(alone.entries.size() == 3);
   CHECK(alone.entries[1].name == "flush-buffers");
   CHECK(alone.entries[1].timing.every_ms == 10000);
   CHECK(alone.entries[1].queue == "buffers.process_pending");
-  CHECK(options("buffer.flush-interval: 0\n").entries.empty());
-  CHECK(options("cron.schedule: [{name: flush-buffers, task: t, every: 60}]\n")
+  CHECK(alone.entries[2].name == "schedule-digests");
+  CHECK(alone.entries[2].timing.every_ms == 30000);
+  CHECK(alone.entries[2].queue == "digests.scheduling");
+  CHECK(options("buffer.flush-interval: 0\ndigests.backend: dummy\n")
+          .entries.empty());
+  CHECK(options("cron.schedule: [{name: flush-buffers, task: t, every: 60}]\n"
+                "digests.backend: dummy\n")
           .entries.size() == 1);
   CHECK(alone.default_queue == "celery");
   CHECK(alone.lock_ttl == std::chrono::milliseconds{5000});
