@@ -15,6 +15,7 @@
 #include "actors/chart_config_loader.hpp"
 #include "actors/chart_renderer.hpp"
 #include "actors/mailer.hpp"
+#include "actors/rate_limiter.hpp"
 #include "actors/reply_address.hpp"
 #include "actors/tsdb.hpp"
 #include "config/config.hpp"
@@ -39,6 +40,7 @@ struct digest_thread_state {
   std::unique_ptr<tsdb_backend> tsdb;
   std::unique_ptr<broker> conn;
   std::unique_ptr<mail_backend> mail;
+  std::unique_ptr<rate_limiter_backend> limiter;
 };
 
 digest_thread_state& thread_state() {
@@ -99,6 +101,43 @@ caf::expected<mail_backend*> thread_mail(const digest_delivery_options& o) {
     st.mail = std::move(*m);
   }
   return st.mail.get();
+}
+
+caf::expected<rate_limiter_backend*>
+thread_limiter(const digest_delivery_options& o) {
+  auto& st = thread_state();
+  if (!st.limiter) {
+    auto l = make_rate_limiter_backend(o.limiter);
+    if (!l)
+      return l.error();
+    st.limiter = std::move(*l);
+  }
+  return st.limiter.get();
+}
+
+/// Seconds until the rate limit's next window when project `id` may not
+/// be notified now; nullopt when it may (or there is no limit). A limiter
+/// that fails lets the mail through, as Sentry's fails open.
+std::optional<double> limited_for(const digest_delivery_options& o,
+                                  uint64_t id) {
+  if (o.rate_limit <= 0)
+    return std::nullopt;
+  auto l = thread_limiter(o);
+  rate_limit_check c{"digests:notifications", o.rate_limit,
+                     o.rate_limit_window, id};
+  auto r = l ? (*l)->is_limited_batch({c})
+             : caf::expected<std::vector<rate_limit_result>>{l.error()};
+  if (!r || r->empty()) {
+    thread_state().limiter.reset();
+    spdlog::warn("digests: the rate limiter failed; sending anyway: {}",
+                 error_text(r ? caf::make_error(errc::malformed, "no answer")
+                              : r.error()));
+    return std::nullopt;
+  }
+  if (!r->front().limited)
+    return std::nullopt;
+  auto w = static_cast<double>(o.rate_limit_window);
+  return w - std::fmod(unix_now(), w) + 1;
 }
 
 /// A failure that a later try may get past: the connections are dropped
@@ -340,6 +379,13 @@ task_result deliver(const digest_delivery_options& o, const std::string& key) {
     return retry_later("building digest " + key, mail.error());
   }
   if (*mail) {
+    if (auto wait = limited_for(o, project->id)) {
+      (void) (*store)->release_digest(*lease);
+      spdlog::info("digests: {} is over the notification rate limit ({} per "
+                   "{} s); it waits {:.0f} s for the next window",
+                   key, o.rate_limit, o.rate_limit_window, *wait);
+      return task_result::retry_after(*wait, "notification rate limit");
+    }
     auto backend = thread_mail(o);
     if (!backend) {
       (void) (*store)->release_digest(*lease);
@@ -488,6 +534,12 @@ make_digest_delivery_options(const config& cfg) {
   if (out.url_prefix.empty())
     out.url_prefix = "http://" + cfg.get_string("web.bind");
   out.list_namespace = cfg.get_string("mail.list-namespace");
+  auto limiter = make_rate_limiter_options(cfg);
+  if (!limiter)
+    return limiter.error();
+  out.limiter = std::move(*limiter);
+  out.rate_limit = cfg.get_int("digests.rate-limit");
+  out.rate_limit_window = cfg.get_int("digests.rate-limit-window");
   out.replies = cfg.get_bool("mail.enable-replies");
   out.secret_key = cfg.get_string("system.secret-key");
   out.reply_hostname = cfg.get_string("mail.reply-hostname");

@@ -11,7 +11,9 @@
 // - `vigil.digests.deliver(key)` opens the digest, builds the mail (issues
 //   grouped by rule, ordered by events in the window, with user counts and
 //   a chart each), sends it to the project's members, and closes the
-//   digest only once the mail is sent: a failed send (the SMTP server
+//   digest only once the mail is sent (and only when the project's
+//   notification rate limit lets it: else it waits for the next window):
+//   a failed send (the SMTP server
 //   down) releases the digest and retries the task with backoff, so the
 //   records are delivered at least once.
 // Tasks run on worker threads and may block: each thread keeps its own
@@ -26,6 +28,7 @@
 
 #include "actors/backends/digests.hpp"
 #include "actors/backends/mailer.hpp"
+#include "actors/backends/rate_limiter.hpp"
 #include "actors/backends/tsdb.hpp"
 #include "adapters/sql.hpp"
 #include "config/cron_schedule.hpp"
@@ -72,6 +75,12 @@ struct digest_delivery_options {
   /// Timelines ready for longer than this are returned to waiting
   /// (Sentry's schedule_digests: 300 s).
   double maintenance_after = 300;
+  /// The notification rate limiter (ratelimiter.*): at most
+  /// `rate_limit` mails per project per `rate_limit_window` seconds (0 =
+  /// none); a limited digest waits for the next window.
+  rate_limiter_options limiter;
+  int64_t rate_limit = 0;
+  int64_t rate_limit_window = 3600;
   /// Whether the HTML part carries a chart per issue.
   bool charts = true;
 };

@@ -166,6 +166,16 @@ std::vector<key_spec> make_schema() {
              "each (Sentry's SENTRY_TSDB_ROLLUPS); the stats API's "
              "resolutions and how long counts are kept"},
     // Notification digests (Sentry's sentry.digests); see docs/DIGESTS.md.
+    {.key = "digests.rate-limit", .type = key_type::integer,
+     .default_yaml = "60",
+     .help = "Notification mails per project per digests.rate-limit-window "
+             "at most (the notification rate limiter, ratelimiter.backend); "
+             "a limited digest waits for the next window; 0 = no limit",
+     .min = 0},
+    {.key = "digests.rate-limit-window", .type = key_type::integer,
+     .default_yaml = "3600",
+     .help = "Seconds of the notification rate limit's window",
+     .min = 1},
     {.key = "digests.schedule-interval", .type = key_type::number,
      .default_yaml = "30",
      .help = "Seconds between cron's schedule-digests ticks (Sentry: 30); "

@@ -12,6 +12,9 @@ a real SMTP server (Debian's python3-aiosmtpd) on a free port.
   <backend.acme.localhost>, Message-ID and Date, to the members of the
   project only. A fourth new issue after that comes in a mail of its own:
   no issue is mailed twice.
+* rate_limited: with digests.rate-limit 1 per 30 s window, the second
+  issue's digest is held (logged) while the first mail's window lasts,
+  then arrives in the next window: waited for, not dropped.
 * smtp_down: with the SMTP server down, a new issue's digest waits (the
   deliver task retries); once the server is up it arrives, once.
 
@@ -34,8 +37,8 @@ MIN_DELAY = 6
 
 
 class DigestNode(Node):
-    def __init__(self, name, smtp_port):
-        extra = f"""
+    def __init__(self, name, smtp_port, more=""):
+        extra = more + f"""
 mail.backend: smtp
 mail.host: 127.0.0.1
 mail.port: {smtp_port}
@@ -160,9 +163,35 @@ def check_smtp_down():
         server.stop()
 
 
+def check_rate_limited():
+    smtp_port = free_port()
+    server, mails = start_smtp_server(
+        Node("digest-rl-smtp").dir / "mails", smtp_port)
+    node = DigestNode("digest-rl-node", smtp_port,
+                      "digests.rate-limit: 1\n"
+                      "digests.rate-limit-window: 30\n").start()
+    NODES.append(node)
+    try:
+        # Start early in a window (the limiter's buckets are aligned on
+        # multiples of it), so that both mails fall in one.
+        wait_until(lambda: time.time() % 30 < 3, 35, "a window's start")
+        store(node, "limited one", 1)
+        mails_with(mails, 1, "the first mail")
+        store(node, "limited two", 1)
+        wait_until(lambda: "over the notification rate limit"
+                   in node.proc.log_text(), 30, "the second digest held")
+        assert mails.count == 1, mails.count
+        got = mails_with(mails, 2, "the held digest in the next window")
+        text = parts_of(parsed(got[1][1]))["text/plain"].get_content()
+        assert "limited two" in text and "limited one" not in text, text
+    finally:
+        server.stop()
+
+
 if __name__ == "__main__":
     rc = run_node_checks([
         ("digest_mail", check_digest_mail),
+        ("rate_limited", check_rate_limited),
         ("smtp_down", check_smtp_down),
     ], lambda: None)
     for n in NODES:
