@@ -428,13 +428,16 @@ struct post_process_fixture {
   double now = 1700000000;
 
   explicit post_process_fixture(std::vector<alert_rule> rules) {
-    auto dir = vigil::testing::fresh_test_dir("vigil-unit-alert-rules");
+    // Each fixture its own database and TSDB series.
+    static int fixtures = 0;
+    auto n = std::to_string(++fixtures);
+    auto dir = vigil::testing::fresh_test_dir("vigil-unit-alert-rules-" + n);
     db_url = "sqlite://" + (dir / "vigil.db").string();
     store = std::move(event_store::open(db_url).value());
     alert_state_options o;
     o.db_url = db_url;
     o.tsdb.backend = "memory";
-    o.tsdb.url = "memory://alert-rules-test-" + std::to_string(::getpid());
+    o.tsdb.url = "memory://alert-rules-test-" + n;
     o.tsdb.clock = [this] { return static_cast<int64_t>(now); };
     tsdb = make_memory_tsdb(o.tsdb);
     svc->rules[1] = std::move(rules);
