@@ -627,3 +627,23 @@ TEST_CASE("alert rules: a sink that fails retries the task, firing undone",
   CHECK(fx.run(a1, g).kind == task_result::ok);
   CHECK(fx.fired().size() == 1);
 }
+
+TEST_CASE("alert rules: a regression with counts left to the write buffer",
+          "[alert_rules]") {
+  post_process_fixture fx{{default_alert_rule()}};
+  auto a1 = event_of(std::string(32, '1'), "a");
+  auto g = fx.store_event(a1);
+  REQUIRE(*fx.store->set_group_status(g.group_id, "resolved", fx.now));
+  std::vector<group_count> deferred;
+  auto a2 = event_of(std::string(32, '2'), "a");
+  auto a3 = event_of(std::string(32, '3'), "a");
+  auto out = fx.store->store_batch({a2, a3}, nullptr, &deferred);
+  REQUIRE(out);
+  REQUIRE(out->size() == 2);
+  // The batch's first event reopened the issue; its count is deferred.
+  CHECK((*out)[0].is_regression);
+  CHECK_FALSE((*out)[1].is_regression);
+  REQUIRE(deferred.size() == 1);
+  CHECK(deferred[0].times_seen == 2);
+  CHECK((*fx.store->get_group(g.group_id))->status == "unresolved");
+}
