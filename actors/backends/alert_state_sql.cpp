@@ -1,5 +1,7 @@
 #include "actors/backends/alert_state.hpp"
 
+#include <atomic>
+
 #include "actors/backends/event_store.hpp"
 
 namespace vigil {
@@ -8,7 +10,8 @@ namespace {
 
 class sql_alert_state : public alert_state {
 public:
-  explicit sql_alert_state(alert_state_options opts) : opts_(std::move(opts)) {
+  explicit sql_alert_state(alert_state_options opts)
+    : opts_(std::move(opts)), id_(next_id()) {
     // nop
   }
 
@@ -89,9 +92,10 @@ public:
 
 private:
   // One thread's connections; `owner` tells them apart should a process
-  // make more than one state (tests).
+  // make more than one state (tests). An id, not the address: a new state
+  // may live where a destroyed one did.
   struct thread_conns {
-    const void* owner = nullptr;
+    uint64_t owner = 0;
     std::unique_ptr<event_store> store;
     std::unique_ptr<tsdb_backend> tsdb;
   };
@@ -103,8 +107,8 @@ private:
 
   thread_conns& mine() {
     auto& c = conns();
-    if (c.owner != this)
-      c = thread_conns{this, nullptr, nullptr};
+    if (c.owner != id_)
+      c = thread_conns{id_, nullptr, nullptr};
     return c;
   }
 
@@ -141,7 +145,13 @@ private:
     return err;
   }
 
+  static uint64_t next_id() {
+    static std::atomic<uint64_t> ids{0};
+    return ++ids;
+  }
+
   alert_state_options opts_;
+  uint64_t id_;
 };
 
 } // namespace

@@ -428,13 +428,16 @@ struct post_process_fixture {
   double now = 1700000000;
 
   explicit post_process_fixture(std::vector<alert_rule> rules) {
-    auto dir = vigil::testing::fresh_test_dir("vigil-unit-alert-rules");
+    // Each fixture its own database and TSDB series.
+    static int fixtures = 0;
+    auto n = std::to_string(++fixtures);
+    auto dir = vigil::testing::fresh_test_dir("vigil-unit-alert-rules-" + n);
     db_url = "sqlite://" + (dir / "vigil.db").string();
     store = std::move(event_store::open(db_url).value());
     alert_state_options o;
     o.db_url = db_url;
     o.tsdb.backend = "memory";
-    o.tsdb.url = "memory://alert-rules-test-" + std::to_string(::getpid());
+    o.tsdb.url = "memory://alert-rules-test-" + n;
     o.tsdb.clock = [this] { return static_cast<int64_t>(now); };
     tsdb = make_memory_tsdb(o.tsdb);
     svc->rules[1] = std::move(rules);
@@ -623,4 +626,24 @@ TEST_CASE("alert rules: a sink that fails retries the task, firing undone",
   fx.now += 7200;
   CHECK(fx.run(a1, g).kind == task_result::ok);
   CHECK(fx.fired().size() == 1);
+}
+
+TEST_CASE("alert rules: a regression with counts left to the write buffer",
+          "[alert_rules]") {
+  post_process_fixture fx{{default_alert_rule()}};
+  auto a1 = event_of(std::string(32, '1'), "a");
+  auto g = fx.store_event(a1);
+  REQUIRE(*fx.store->set_group_status(g.group_id, "resolved", fx.now));
+  std::vector<group_count> deferred;
+  auto a2 = event_of(std::string(32, '2'), "a");
+  auto a3 = event_of(std::string(32, '3'), "a");
+  auto out = fx.store->store_batch({a2, a3}, nullptr, &deferred);
+  REQUIRE(out);
+  REQUIRE(out->size() == 2);
+  // The batch's first event reopened the issue; its count is deferred.
+  CHECK((*out)[0].is_regression);
+  CHECK_FALSE((*out)[1].is_regression);
+  REQUIRE(deferred.size() == 1);
+  CHECK(deferred[0].times_seen == 2);
+  CHECK((*fx.store->get_group(g.group_id))->status == "unresolved");
 }
