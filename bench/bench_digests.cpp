@@ -5,6 +5,7 @@
 #include <chrono>
 #include <iostream>
 #include <mutex>
+#include <random>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -56,20 +57,48 @@ caf::error on_clients(const digest_backend_options& o, size_t clients,
   return first;
 }
 
-// Adds `count` records (ids from `first_id`) round-robin over the
-// projects, split between the clients: in batches, or one add each.
+// The project of each record: Zipf-distributed (s = 1, a few projects
+// send most alerts, as events do), or round-robin with `uniform`. Fixed
+// seed: every run adds the same records.
+std::vector<uint32_t> projects_of(size_t count, size_t projects,
+                                  bool uniform) {
+  std::vector<uint32_t> out(count);
+  if (uniform) {
+    for (size_t i = 0; i < count; ++i)
+      out[i] = static_cast<uint32_t>(i % projects);
+    return out;
+  }
+  std::vector<double> cumulative(projects);
+  double sum = 0;
+  for (size_t k = 0; k < projects; ++k)
+    cumulative[k] = sum += 1.0 / static_cast<double>(k + 1);
+  std::mt19937_64 rng{17};
+  std::uniform_real_distribution<double> pick{0.0, sum};
+  for (auto& p : out) {
+    auto at = std::lower_bound(cumulative.begin(), cumulative.end(),
+                               pick(rng));
+    p = static_cast<uint32_t>(
+      std::min<size_t>(static_cast<size_t>(at - cumulative.begin()),
+                       projects - 1));
+  }
+  return out;
+}
+
+// Adds `count` records (ids from `first_id`) over the projects, split
+// between the clients: in batches, or one add each.
 caf::error add_records(const digest_backend_options& o,
                        const bench_digests_options& opts, size_t first_id,
                        size_t count, bool batched) {
   const std::string value(opts.value_size, 'v');
   auto per_client = count / opts.clients;
+  auto project = projects_of(first_id + count, opts.projects, opts.uniform);
   return on_clients(o, opts.clients, [&](size_t c, digest_backend& b) {
     auto begin = first_id + c * per_client;
     std::vector<digest_add> batch;
     batch.reserve(opts.batch);
     for (size_t i = begin; i < begin + per_client; ++i) {
       auto now = unix_now();
-      digest_add x{timeline(i % opts.projects),
+      digest_add x{timeline(project[i]),
                    {"e" + std::to_string(i), value, now},
                    o.increment_delay, o.maximum_delay};
       if (!batched) {
@@ -97,6 +126,9 @@ caf::error deliver_all(const digest_backend_options& o, size_t clients,
     for (size_t i = c; i < keys.size(); i += clients) {
       auto now = unix_now();
       auto lease = b.open_digest(keys[i], o.minimum_delay, now);
+      // A project that got no record has no timeline.
+      if (!lease && is_digest_not_ready(lease.error()))
+        continue;
       if (!lease)
         return lease.error();
       if (auto err = b.close_digest(*lease, now))
@@ -175,16 +207,18 @@ int bench_digests_command(const config& cfg,
     baseline_secs = seconds_since(t0);
   }
 
-  // Every timeline is ready (its first record made it so): deliver them
-  // all, which leaves them waiting the minimum delay.
+  // Every timeline with records is ready (its first record made it so):
+  // deliver them all, which leaves them waiting the minimum delay.
   std::atomic<size_t> first_records{0};
   t0 = clock_type::now();
   if (auto err = deliver_all(*o, opts.clients, keys, first_records))
     return fail("delivering", err);
   auto first_secs = seconds_since(t0);
 
-  // One more record each, then a whole cycle: schedule (every timeline
-  // due), open and close.
+  // One more record each, then a whole cycle: schedule (every waiting
+  // timeline due; those that had no record are ready at once), open and
+  // close.
+  std::vector<std::string> due_keys;
   {
     std::vector<digest_add> xs;
     const std::string value(opts.value_size, 'v');
@@ -192,8 +226,12 @@ int bench_digests_command(const config& cfg,
     for (size_t p = 0; p < opts.projects; ++p)
       xs.push_back({keys[p], {"n" + std::to_string(p), value, now},
                     o->increment_delay, o->maximum_delay});
-    if (auto r = (*probe)->add_many(xs, now); !r)
+    auto r = (*probe)->add_many(xs, now);
+    if (!r)
       return fail("adding records", r.error());
+    for (size_t p = 0; p < opts.projects; ++p)
+      if ((*r)[p])
+        due_keys.push_back(keys[p]);
   }
   std::atomic<size_t> cycle_records{0};
   t0 = clock_type::now();
@@ -202,7 +240,6 @@ int bench_digests_command(const config& cfg,
   if (!due)
     return fail("scheduling", due.error());
   auto schedule_secs = seconds_since(t0);
-  std::vector<std::string> due_keys;
   for (auto& e : *due)
     due_keys.push_back(std::move(e.key));
   if (auto err = deliver_all(*o, opts.clients, due_keys, cycle_records))
@@ -227,6 +264,7 @@ int bench_digests_command(const config& cfg,
     {"clients", opts.clients},
     {"batch", opts.batch},
     {"value_bytes", opts.value_size},
+    {"distribution", opts.uniform ? "uniform" : "zipf"},
     {"records", batched_count},
     {"records_per_s", rate},
     {"baseline_records", baseline_count},

@@ -24,10 +24,15 @@ struct bench_digests_options {
   size_t projects = 10000;
   /// Bytes of each record's value (an encoded alert record).
   size_t value_size = 120;
+  /// Records spread round-robin over the projects (each batch touches as
+  /// many timelines as it has records: the worst case) instead of
+  /// Zipf-distributed (s = 1) as alerts of real projects are.
+  bool uniform = false;
   bool json = false;
 };
 
 /// `vigil bench digests`: adds `records` records over `projects` timelines
+/// (Zipf-distributed, or round-robin with `uniform`)
 /// with add_many (pipelined script calls) from `clients` threads, then
 /// `baseline_records` with one add (one script call, one round trip) per
 /// record, as Sentry's RedisBackend.add does; then delivers every

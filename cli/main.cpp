@@ -420,6 +420,9 @@ int main(int argc, char** argv) {
     ->check(CLI::PositiveNumber);
   bench_digests->add_option("--value-size", bench_digests_opts.value_size,
                             "bytes of each record's value");
+  bench_digests->add_flag("--uniform", bench_digests_opts.uniform,
+                          "spread records round-robin over the projects "
+                          "(the worst case) instead of Zipf-distributed");
   bench_digests->add_flag("--json", bench_digests_opts.json,
                           "print one JSON object");
   bench_ingest_options bench_ingest_opts;

@@ -1,8 +1,9 @@
 // Sentry's RedisBackend for digests: the keys of namespace `d` (see
 // digests_redis_scripts.hpp), every command one call of one Lua script so
-// that each is atomic. `add_many` is the hot path: its records go to the
-// script in slices (a bound on how long one call holds the server), every
-// slice pipelined in one round trip.
+// that each is atomic. `add_many` is the hot path: each record's value is
+// a plain SET (before the script call that names the record, on the same
+// connection), its id and the schedule go to the script in slices (a bound
+// on how long one call holds the server), all pipelined in one round trip.
 //
 // Beyond Sentry's steps, the lock is taken inside DIGEST_OPEN and checked
 // and released inside DIGEST_CLOSE (one round trip each, and no gap
@@ -11,6 +12,7 @@
 
 #include <charconv>
 #include <deque>
+#include <unordered_map>
 
 #include "actors/backends/digests.hpp"
 #include "actors/backends/digests_redis_scripts.hpp"
@@ -83,6 +85,11 @@ public:
     auto conn = session_.get();
     if (!conn)
       return conn.error();
+    // Loaded before anything is queued (loading takes a round trip).
+    if (auto err = (*conn)->preload(script_)) {
+      session_.reset();
+      return err;
+    }
     // Texts the arguments point into; a deque keeps them in place.
     std::deque<std::string> texts;
     auto keep = [&](std::string s) -> std::string_view {
@@ -101,8 +108,28 @@ public:
                    capacity_text_, chance_text_});
     };
     start();
+    // The records of one timeline together (first seen first, their own
+    // order kept), so that a script call reads and writes each timeline's
+    // schedule once for all of them; timelines are independent, so every
+    // answer is the one adds in the given order would get.
+    std::vector<uint32_t> sequence;
+    sequence.reserve(xs.size());
+    {
+      std::unordered_map<std::string_view, std::vector<uint32_t>> groups;
+      std::vector<std::string_view> first_seen;
+      for (uint32_t i = 0; i < xs.size(); ++i) {
+        auto [it, fresh] = groups.try_emplace(xs[i].key);
+        if (fresh)
+          first_seen.push_back(xs[i].key);
+        it->second.push_back(i);
+      }
+      for (auto k : first_seen)
+        for (auto i : groups[k])
+          sequence.push_back(i);
+    }
     size_t in_slice = 0, bytes = 0;
-    for (const auto& x : xs) {
+    for (auto index : sequence) {
+      const auto& x = xs[index];
       if (x.increment_delay != last_inc) {
         last_inc = x.increment_delay;
         inc_text = keep(format_seconds(last_inc));
@@ -111,9 +138,20 @@ public:
         last_max = x.maximum_delay;
         max_text = keep(format_seconds(last_max));
       }
+      // The value first, as a plain SET on the same connection: the
+      // script that names the record in its timeline runs after it.
+      std::string record_key;
+      record_key.reserve(opts_.key_namespace.size() + x.key.size()
+                         + x.record.id.size() + 6);
+      record_key.append(opts_.key_namespace)
+        .append(":t:")
+        .append(x.key)
+        .append(":r:")
+        .append(x.record.id);
+      (*conn)->append({"SET", keep(std::move(record_key)), x.record.value,
+                       "EX", ttl_text_});
       args.insert(args.end(),
                   {std::string_view{x.key}, std::string_view{x.record.id},
-                   std::string_view{x.record.value},
                    keep(format_seconds(x.record.timestamp)), inc_text,
                    max_text});
       ++in_slice;
@@ -133,11 +171,21 @@ public:
     auto replies = session_.flush();
     if (!replies)
       return replies.error();
-    out.reserve(xs.size());
+    out.assign(xs.size(), false);
     // A failed slice fails the call: the caller retries the whole batch,
     // and a record added twice is stored once (same id).
-    for (size_t i = 0; i < replies->size(); ++i) {
-      const auto& r = (*replies)[i];
+    // Each slice's replies: one per SET, then the script's.
+    size_t next = 0;
+    size_t at = 0;
+    for (size_t i = 0; i < slice_sizes.size(); ++i) {
+      at += slice_sizes[i];
+      if (at >= replies->size())
+        return caf::make_error(errc::command_failed,
+                               "digests add: replies missing");
+      for (size_t k = at - slice_sizes[i]; k < at; ++k)
+        if ((*replies)[k].is_error())
+          return script_error((*replies)[k], "digests add");
+      const auto& r = (*replies)[at++];
       if (r.is_error())
         return script_error(r, "digests add");
       auto flags = r.as_string();
@@ -145,7 +193,7 @@ public:
         return caf::make_error(errc::command_failed,
                                "digests add: unexpected reply");
       for (auto c : flags) {
-        out.push_back(c == '1');
+        out[sequence[next++]] = c == '1';
         stats_.ready_at_once += c == '1' ? 1 : 0;
       }
     }

@@ -17,15 +17,19 @@
 // command's own arguments. KEYS is unused (one server holds every key, as
 // in Sentry, which routes all of a timeline's keys by `{ns}:t:{t}`).
 //
-// ADD_MANY capacity chance (timeline id value timestamp increment maximum)*
+// ADD_MANY capacity chance (timeline id timestamp increment maximum)*
 //   Sentry's ADD for each record in order (a record with the same id
-//   replaces the older one): the value is stored with the ttl, the id
-//   scored in the timeline, and the schedule updated: a timeline already
+//   replaces the older one), its value already stored (`SET {ns}:t:{t}:r:{id}
+//   value EX ttl`, pipelined just before this call on the same connection,
+//   so no timeline ever names a record whose value is not there yet): the
+//   id is scored in the timeline, the timeline's ttl renewed, and the
+//   schedule updated: a timeline already
 //   ready stays so; one in neither set becomes ready, scored by the record
 //   time (answer 1: deliver now); a waiting one moves to min(score +
 //   increment, last delivery + maximum), or min(score, record time) with
-//   no last delivery known. A timeline's schedule is read once and written
-//   once per call, which gives the answers sequential ADDs would. With a
+//   no last delivery known. The schedules are read for all of the call's
+//   timelines at once (ZMSCORE, MGET: Redis 6.2 or later) and written
+//   once, which gives the answers sequential ADDs would. With a
 //   capacity, each add draws truncation with `chance` (math.random seeded
 //   with `now`, as Sentry); a timeline drawn is trimmed to its `capacity`
 //   newest records once all of its records are in.
@@ -135,39 +139,78 @@ end
 if command == 'ADD_MANY' then
   local capacity = tonumber(ARGV[5])
   local chance = tonumber(ARGV[6])
-  local order, timelines, answers = {}, {}, {}
-  local n = 0
-  for a = 7, #ARGV, 6 do
-    local t, id, ts = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 3])
-    local inc, max = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
-    local s = timelines[t]
-    if s == nil then
-      s = {members = {}}
-      s.ready = redis.call('ZSCORE', ready, t) ~= false
-      if not s.ready then
-        s.score = tonumber(redis.call('ZSCORE', waiting, t) or nil)
-        if s.score ~= nil then
-          s.last = tonumber(redis.call('GET', last_key(t)) or nil)
-        end
-      end
-      timelines[t] = s
+  -- The timelines of the call, first seen first.
+  local order, timelines = {}, {}
+  for a = 7, #ARGV, 5 do
+    local t = ARGV[a]
+    if timelines[t] == nil then
+      timelines[t] = {members = {}}
       order[#order + 1] = t
     end
-    redis.call('SET', record_key(t, id), ARGV[a + 2], 'EX', ttl)
-    s.members[#s.members + 1] = ARGV[a + 3]
-    s.members[#s.members + 1] = id
+  end
+  -- Their schedule state, one command per set for all of them.
+  local function each_slice(list, f)
+    local i = 1
+    while i <= #list do
+      local j = math.min(i + 999, #list)
+      f(i, j)
+      i = j + 1
+    end
+  end
+  local unready = {}
+  each_slice(order, function (i, j)
+    local scores = redis.call('ZMSCORE', ready, unpack(order, i, j))
+    for k = i, j do
+      local s = timelines[order[k]]
+      s.ready = scores[k - i + 1] ~= false
+      if not s.ready then
+        unready[#unready + 1] = order[k]
+      end
+    end
+  end)
+  local waiters = {}
+  each_slice(unready, function (i, j)
+    local scores = redis.call('ZMSCORE', waiting, unpack(unready, i, j))
+    for k = i, j do
+      local score = scores[k - i + 1]
+      if score ~= false then
+        timelines[unready[k]].score = tonumber(score)
+        waiters[#waiters + 1] = unready[k]
+      end
+    end
+  end)
+  each_slice(waiters, function (i, j)
+    local keys = {}
+    for k = i, j do
+      keys[#keys + 1] = last_key(waiters[k])
+    end
+    local lasts = redis.call('MGET', unpack(keys))
+    for k = i, j do
+      timelines[waiters[k]].last = tonumber(lasts[k - i + 1] or nil)
+    end
+  end)
+  -- Each record in turn, as ADDs one by one.
+  local answers = {}
+  local n = 0
+  for a = 7, #ARGV, 5 do
+    local s = timelines[ARGV[a]]
+    local m = s.members
+    m[#m + 1] = ARGV[a + 2]
+    m[#m + 1] = ARGV[a + 1]
     local answer = '0'
     if not s.ready then
+      local ts = tonumber(ARGV[a + 2])
       if s.score == nil then
         s.ready = true
-        s.ready_at = ARGV[a + 3]
+        s.ready_at = ARGV[a + 2]
         answer = '1'
       else
         local update
         if s.last == nil then
           update = math.min(s.score, ts)
         else
-          update = math.min(s.score + inc, s.last + max)
+          update = math.min(s.score + tonumber(ARGV[a + 3]),
+                            s.last + tonumber(ARGV[a + 4]))
         end
         if update ~= s.score then
           s.score = update
@@ -181,20 +224,30 @@ if command == 'ADD_MANY' then
       s.truncate = true
     end
   end
+  -- The writes: each timeline once, the schedules once.
+  local now_ready, now_waiting = {}, {}
   for _, t in ipairs(order) do
     local s = timelines[t]
     local key = timeline_key(t)
-    sliced('ZADD', key, s.members, 2000)
+    if #s.members <= 2000 then
+      redis.call('ZADD', key, unpack(s.members))
+    else
+      sliced('ZADD', key, s.members, 2000)
+    end
     redis.call('EXPIRE', key, ttl)
     if s.ready_at ~= nil then
-      redis.call('ZADD', ready, s.ready_at, t)
+      now_ready[#now_ready + 1] = s.ready_at
+      now_ready[#now_ready + 1] = t
     elseif s.moved then
-      redis.call('ZADD', waiting, s.score, t)
+      now_waiting[#now_waiting + 1] = s.score
+      now_waiting[#now_waiting + 1] = t
     end
     if s.truncate then
       trim(key, t, capacity)
     end
   end
+  sliced('ZADD', ready, now_ready, 2000)
+  sliced('ZADD', waiting, now_waiting, 2000)
   return table.concat(answers)
 end
 
