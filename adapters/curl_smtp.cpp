@@ -142,6 +142,10 @@ smtp_outcome smtp_send(const smtp_settings& s, const mail_message& m) {
   }
   curl_slist_ptr rcpt_owner(rcpt);
   curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt);
+  // A recipient the server refuses (550 no such user) must not cost the
+  // others their mail: libcurl then sends to those it accepted, and fails
+  // only when it accepted none. (7.88 spells the option with three Ls.)
+  curl_easy_setopt(c, CURLOPT_MAIL_RCPT_ALLLOWFAILS, 1L);
   curl_slist* headers = nullptr;
   headers = append(headers, "Date: " + rfc5322_now());
   headers = append(headers, "From: " + s.from);

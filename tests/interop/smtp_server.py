@@ -4,7 +4,8 @@ port of the test's choosing, storing each mail it accepts as
 
 Used in-process (start_smtp_server) so that a test can read what arrived.
 Options: STARTTLS (required or offered), implicit TLS, AUTH with one
-user and password, and answering the first N mails 451 (try later).
+user and password, answering the first N mails 451 (try later), and
+refusing some recipients 550.
 """
 
 import json
@@ -34,13 +35,21 @@ def make_certificate(directory):
 
 
 class _Store:
-    def __init__(self, directory, tempfail):
+    def __init__(self, directory, tempfail, reject=()):
+        self.reject = set(reject)
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.count = 0
         self.refused = 0
         self.tempfail = tempfail
         self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address,
+                          rcpt_options):
+        if address in self.reject:
+            return "550 5.1.1 no such user (test)"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         with self.lock:
@@ -78,10 +87,10 @@ class _Controller(Controller):
 
 def start_smtp_server(directory, port, starttls=None, require_tls=False,
                       implicit_tls=None, user=None, password=None,
-                      tempfail=0):
+                      tempfail=0, reject=()):
     """Starts the server; returns (controller, store). `starttls` and
     `implicit_tls`: (cert, key) paths."""
-    store = _Store(directory, tempfail)
+    store = _Store(directory, tempfail, reject)
     kw = {"hostname": "127.0.0.1", "port": port}
     smtp_kwargs = {"decode_data": False}
     if starttls:

@@ -184,6 +184,27 @@ def check_temporary_failure_reported():
         server.stop()
 
 
+def check_refused_recipient_spares_the_others():
+    d = workdir("mail-550")
+    port = free_port()
+    server, store = start_smtp_server(d / "mails", port,
+                                      reject=["gone@example.com"])
+    try:
+        out = send(config(d, port), "--to", "ann@example.com", "--to",
+                   "gone@example.com", "--to", "bob@example.com")
+        assert out.returncode == 0, (out.returncode, out.stderr)
+        mails = store.mails()
+        assert len(mails) == 1, mails
+        assert sorted(mails[0][0]["rcpt_tos"]) == ["ann@example.com",
+                                                   "bob@example.com"], mails
+        # Every recipient refused: the mail fails, permanently.
+        out = send(config(d, port), "--to", "gone@example.com")
+        assert out.returncode == 1, (out.returncode, out.stderr)
+        assert len(store.mails()) == 1
+    finally:
+        server.stop()
+
+
 def check_config_errors():
     d = workdir("mail-config")
     port = free_port()
@@ -206,6 +227,8 @@ def main():
         ("use_tls_refuses_plain_server", check_use_tls_refuses_plain_server),
         ("implicit_tls", check_implicit_tls),
         ("temporary_failure_reported", check_temporary_failure_reported),
+        ("refused_recipient_spares_the_others",
+         check_refused_recipient_spares_the_others),
         ("config_errors", check_config_errors),
     ])
 
