@@ -365,7 +365,11 @@ task_result deliver(const digest_delivery_options& o, const std::string& key) {
       return retry_later("deleting " + key, err);
     return task_result::success(int64_t{0});
   }
-  auto lease = (*store)->open_digest(key, o.store.minimum_delay, now);
+  auto minimum_delay = project->digest_delays.minimum_delay > 0
+                         ? static_cast<double>(
+                           project->digest_delays.minimum_delay)
+                         : o.store.minimum_delay;
+  auto lease = (*store)->open_digest(key, minimum_delay, now);
   if (!lease) {
     if (is_digest_not_ready(lease.error()))
       return task_result::success(int64_t{0}); // delivered meanwhile
@@ -464,6 +468,13 @@ public:
     add.record.timestamp = record.timestamp;
     add.increment_delay = o.store.increment_delay;
     add.maximum_delay = o.store.maximum_delay;
+    if (const auto* p = o.catalog->project(record.project_id)) {
+      if (p->digest_delays.increment_delay > 0)
+        add.increment_delay
+          = static_cast<double>(p->digest_delays.increment_delay);
+      if (p->digest_delays.maximum_delay > 0)
+        add.maximum_delay = static_cast<double>(p->digest_delays.maximum_delay);
+    }
     auto ready = (*store)->add(add, unix_now());
     if (!ready) {
       thread_state().store.reset();

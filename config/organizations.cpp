@@ -240,6 +240,34 @@ caf::error read_members(const YAML::Node& map, const std::string& path,
   return {};
 }
 
+// Reads `digests`: {minimum-delay, maximum-delay, increment-delay}, the
+// project's own (Sentry's digests:mail:* project options).
+caf::error read_digest_delays(const YAML::Node& map, const std::string& path,
+                              project_digest_delays& out) {
+  auto node = map["digests"];
+  if (!node.IsDefined() || node.IsNull())
+    return {};
+  auto dpath = path + ": digests";
+  if (!node.IsMap())
+    return bad(dpath + ": expected a map (minimum-delay, maximum-delay, "
+                       "increment-delay)");
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    auto name = it->first.Scalar();
+    if (name != "minimum-delay" && name != "maximum-delay"
+        && name != "increment-delay")
+      return bad(dpath + ": unknown key '" + name
+                 + "' (expected minimum-delay, maximum-delay or "
+                   "increment-delay)");
+  }
+  for (auto [key, field] :
+       {std::pair{"minimum-delay", &out.minimum_delay},
+        std::pair{"maximum-delay", &out.maximum_delay},
+        std::pair{"increment-delay", &out.increment_delay}})
+    if (auto err = read_int(node, key, dpath, 1, *field))
+      return err;
+  return {};
+}
+
 // Prefixes the configuration key, for errors found outside validation.
 caf::error under(const char* key, const caf::error& err) {
   return bad(std::string{key} + ": " + error_text(err));
@@ -342,6 +370,8 @@ parse_projects(const YAML::Node& node) try {
       if (auto err = read_inbound_filters(item, path, p.filters))
         return err;
       if (auto err = read_alert_rules(item, path, p.alert_rules))
+        return err;
+      if (auto err = read_digest_delays(item, path, p.digest_delays))
         return err;
       auto keys = item["keys"];
       if (!keys.IsDefined() || keys.IsNull())

@@ -29,6 +29,13 @@ struct dsn_key {
   int64_t rate_limit_window = 0;
 };
 
+/// A project's own digest delays, seconds; 0 = the digests.* default.
+struct project_digest_delays {
+  int64_t minimum_delay = 0;
+  int64_t maximum_delay = 0;
+  int64_t increment_delay = 0;
+};
+
 /// A project and its keys.
 struct project_config {
   uint64_t id = 0;
@@ -43,6 +50,9 @@ struct project_config {
   /// alert-rules: the issue alert rules (docs/ALERTS.md); Sentry's default
   /// rule when the key is absent, none for an empty list.
   std::vector<alert_rule> alert_rules{default_alert_rule()};
+  /// digests: the project's own digest delays in seconds (Sentry's
+  /// project options digests:mail:*); 0 = digests.* for it.
+  project_digest_delays digest_delays;
 };
 
 /// An organization and its limits (Sentry's organization options).
