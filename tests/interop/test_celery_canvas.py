@@ -291,6 +291,40 @@ def check_j_send_task_link_and_chain(env):
     assert rec["parent_id"] == first and rec["root_id"] == first, rec
 
 
+AMQP_RESULT_DB = 38
+
+
+class AmqpCheckEnv(CheckEnv):
+    """A CheckEnv whose broker is RabbitMQ; results stay on redis."""
+
+    def __init__(self, name):
+        super().__init__(name, AMQP_RESULT_DB, AMQP_RESULT_DB)
+        self.rabbit = harness.start_rabbitmq()
+        self.rabbit.purge_queues("celery", "pyq", "vigil.dead_letters")
+        self.broker = None
+        self.broker_url = self.rabbit.url()
+
+
+def check_k_amqp_chain_and_chord(_env_unused=None):
+    """Over amqp:// with the Redis result backend: a chain of three and a
+    chord of five (body on vigil too) run as on Redis."""
+    from celery import chain, chord
+    with AmqpCheckEnv("k_amqp_chain_and_chord") as env:
+        env.start_vigil_worker("celery", 2)
+        app = env.celery_app()
+        r = chain(sig(app, "vigil.echo", "a"), sig(app, "vigil.repeat"),
+                  sig(app, "vigil.repeat", kwargs={"times": 1})).apply_async()
+        _, value = get_result(app, r.id, env)
+        assert same(value, [["a", "a"]]), f"chain gave {value!r}"
+        r = chord([sig(app, "vigil.echo", i) for i in range(5)])(
+            sig(app, "vigil.echo"))
+        _, value = get_result(app, r.id, env, timeout=60)
+        assert same(value, [0, 1, 2, 3, 4]), f"chord body got {value!r}"
+
+
+Checks.items.append(("k_amqp_chain_and_chord", check_k_amqp_chain_and_chord))
+
+
 def main(argv):
     checks = Checks.items
     if argv:
