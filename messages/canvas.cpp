@@ -112,6 +112,18 @@ caf::error apply_chain(const value& sig, const value_array& partial,
   return apply_into(list.front(), partial, ctx, rest, out);
 }
 
+// `sig` with options.group_id set to `gid` unless it has one.
+value in_group(value sig, const std::string& gid) {
+  if (!sig.is_map())
+    return sig;
+  auto* mo = sig.find("options");
+  value o = mo != nullptr && mo->is_map() ? *mo : value{value_map{}};
+  if (o.find("group_id") == nullptr)
+    o.set("group_id", gid);
+  sig.set("options", std::move(o));
+  return sig;
+}
+
 // A "group" signature: each member sent with the group's id.
 caf::error apply_group(const value& sig, const value_array& partial,
                        const send_context& ctx,
@@ -126,18 +138,9 @@ caf::error apply_group(const value& sig, const value_array& partial,
   auto gid = text_or(om, "task_id", text_or(om, "group_id"));
   if (gid.empty())
     gid = new_uuid4();
-  for (auto& member : tasks->as_array()) {
-    auto m = member;
-    if (m.is_map()) {
-      auto* mo = m.find("options");
-      value o = mo != nullptr && mo->is_map() ? *mo : value{value_map{}};
-      if (o.find("group_id") == nullptr)
-        o.set("group_id", gid);
-      m.set("options", std::move(o));
-    }
-    if (auto err = apply_into(m, partial, ctx, {}, out))
+  for (auto& member : tasks->as_array())
+    if (auto err = apply_into(in_group(member, gid), partial, ctx, {}, out))
       return err;
-  }
   return {};
 }
 
@@ -287,18 +290,10 @@ success_follow_ups(const task_embed& embed, const value& result,
   // Several callbacks: Celery sends them as one group (one group id).
   std::string gid = embed.callbacks.size() > 1 ? new_uuid4() : std::string{};
   for (auto& cb : embed.callbacks) {
-    auto sig = cb;
-    if (!gid.empty() && sig.is_map()) {
-      auto* st = text_of(sig.find("subtask_type"));
-      if (st == nullptr || *st != "group") {
-        auto* mo = sig.find("options");
-        value o = mo != nullptr && mo->is_map() ? *mo : value{value_map{}};
-        if (o.find("group_id") == nullptr)
-          o.set("group_id", gid);
-        sig.set("options", std::move(o));
-      }
-    }
-    if (auto err = apply_into(sig, partial, ctx, {}, out))
+    auto* st = text_of(cb.find("subtask_type"));
+    bool grouped = !gid.empty() && (st == nullptr || *st != "group");
+    if (auto err = apply_into(grouped ? in_group(cb, gid) : cb, partial, ctx,
+                              {}, out))
       return err;
   }
   if (!embed.chain.empty()) {
