@@ -300,6 +300,34 @@ def check_j_send_task_link_and_chain(env):
     assert rec["parent_id"] == first and rec["root_id"] == first, rec
 
 
+@Checks.add
+def check_l_mixed_chord(env):
+    """A chord whose parts run on vigil and on a Celery worker (each
+    returns its part to the same `.j` set, whichever finishes last sends
+    the body): the body (the Celery worker's tally) gets every result in
+    group order, once per chord."""
+    from celery import chord
+    celery_worker = env.start_celery_worker(PY_TALLY, "pyq")
+    env.start_vigil_worker("celery", 2)
+    app = env.celery_app()
+    for _ in range(2):
+        header = [sig(app, "vigil.echo", i) if i % 2 == 0
+                  else sig(app, "proj.add", i, queue="pyq")
+                  for i in range(8)]
+        r = chord(header)(sig(app, "proj.tally", queue="pyq"))
+        _, value = get_result(app, r.id, env, timeout=60)
+        expected = [i if i % 2 == 0 else {"args": [i], "kwargs": {}}
+                    for i in range(8)]
+        assert same(value, expected), f"body got {value!r}"
+        for p in r.parent.results:
+            get_result(app, p.id, env)
+        wait_drained(env, "celery")
+        wait_drained(env, "pyq")
+        runs = (env.dir / f"tally-{r.id}").read_text().splitlines()
+        assert len(runs) == 1, f"body ran {len(runs)} times"
+    assert celery_worker.alive()
+
+
 AMQP_RESULT_DB = 38
 
 
