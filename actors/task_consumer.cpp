@@ -75,21 +75,29 @@ bool ensure_connected(self_ptr self) {
   return true;
 }
 
+// Connects the result backend if needed; false if it is unreachable.
+bool ensure_results(self_ptr self) {
+  auto& st = self->state;
+  if (st.results)
+    return true;
+  auto rb = connect_result_backend(st.opts.result_backend_url,
+                                   std::chrono::seconds{st.opts.result_expires},
+                                   st.opts.io_timeout);
+  if (!rb) {
+    st.counters.fail(error_text(rb.error()));
+    return false;
+  }
+  st.results = std::move(*rb);
+  return true;
+}
+
 // Stores pending results; a failing result backend never holds up acks.
 void store_results(self_ptr self) {
   auto& st = self->state;
   if (st.to_store.empty() || st.opts.result_backend_url.empty())
     return;
-  if (!st.results) {
-    auto rb = connect_result_backend(st.opts.result_backend_url,
-                                     std::chrono::seconds{st.opts.result_expires},
-                                     st.opts.io_timeout);
-    if (!rb) {
-      st.counters.fail(error_text(rb.error()));
-      return;
-    }
-    st.results = std::move(*rb);
-  }
+  if (!ensure_results(self))
+    return;
   if (auto err = st.results->store(st.to_store)) {
     st.counters.fail(error_text(err));
     spdlog::warn("result backend failed: {}", error_text(err));
@@ -104,6 +112,55 @@ void store_results(self_ptr self) {
   st.to_store.clear();
 }
 
+// Returns pending chord parts (Celery's on_chord_part_return); the part
+// that completes its chord queues the body. Held (with the acks behind
+// it) while the result backend fails: acking first would lose the chord.
+bool return_chord_parts(self_ptr self) {
+  auto& st = self->state;
+  if (st.to_chord.empty())
+    return true;
+  if (!ensure_results(self))
+    return false;
+  auto done = st.results->return_chord_parts(st.to_chord);
+  if (!done) {
+    st.counters.fail(error_text(done.error()));
+    spdlog::warn("result backend failed returning chord parts: {}",
+                 error_text(done.error()));
+    st.results.reset();
+    return false;
+  }
+  std::string_view rct = st.opts.result_serializer == "json"
+                           ? content_type_json
+                           : content_type_msgpack;
+  for (size_t i = 0; i < st.to_chord.size(); ++i) {
+    auto& entries = (*done)[i];
+    if (entries.empty())
+      continue;
+    auto& part = st.to_chord[i];
+    auto ct = st.opts.result_serializer == "auto"
+                ? std::string_view{part.content_type}
+                : rct;
+    auto fin = complete_chord(part, entries, ct);
+    ++st.chords_completed;
+    st.chords_done.push_back(part.group_id);
+    if (!fin) {
+      spdlog::error("chord {}: body not sent: {}", part.group_id,
+                    error_text(fin.error()));
+      continue;
+    }
+    for (auto& r : fin->results)
+      st.to_store.push_back(stored_result{r.task_id, std::move(r.doc)});
+    for (auto& m : fin->messages) {
+      if (m.queue.empty())
+        m.queue = st.opts.default_queue;
+      ++st.canvas_sent;
+      st.to_publish.push_back(std::move(m));
+    }
+  }
+  st.to_chord.clear();
+  return true;
+}
+
 // Writes back everything pending. Retries are published before their
 // originals are acknowledged, and dead letters stored before theirs: a
 // crash in between repeats work, it never loses it.
@@ -111,9 +168,11 @@ bool flush_pending(self_ptr self) {
   auto& st = self->state;
   if (st.to_publish.empty() && st.to_bury.empty() && st.bury_tags.empty()
       && st.to_ack.empty() && st.to_requeue.empty() && st.to_store.empty()
-      && st.to_restore.empty())
+      && st.to_restore.empty() && st.to_chord.empty())
     return true;
   if (!ensure_connected(self))
+    return false;
+  if (!return_chord_parts(self))
     return false;
   if (!st.to_publish.empty()) {
     if (auto err = st.conn->publish(st.to_publish)) {
@@ -121,6 +180,12 @@ bool flush_pending(self_ptr self) {
       return false;
     }
     st.to_publish.clear();
+  }
+  if (!st.chords_done.empty() && st.results) {
+    if (auto err = st.results->forget_chords(st.chords_done))
+      spdlog::warn("could not delete finished chord keys: {}",
+                   error_text(err));
+    st.chords_done.clear();
   }
   store_results(self);
   if (!st.to_bury.empty() || !st.bury_tags.empty()) {
@@ -444,6 +509,16 @@ void on_outcomes(self_ptr self, std::vector<task_outcome>& outcomes) {
     auto& d = out.d;
     if (!out.result_doc.empty())
       st.to_store.push_back(stored_result{d.msg.id, std::move(out.result_doc)});
+    for (auto& r : out.canvas.extra_results)
+      st.to_store.push_back(stored_result{r.task_id, std::move(r.doc)});
+    for (auto& m : out.canvas.follow_ups) {
+      if (m.queue.empty())
+        m.queue = st.opts.default_queue;
+      ++st.canvas_sent;
+      st.to_publish.push_back(std::move(m));
+    }
+    if (!out.canvas.chord.group_id.empty())
+      st.to_chord.push_back(std::move(out.canvas.chord));
     switch (out.what()) {
       case outcome_kind::success:
         ++st.succeeded;
@@ -661,6 +736,8 @@ task_consumer(task_consumer_actor::stateful_pointer<task_consumer_state> self,
       x["suspects"] = std::to_string(st.suspects.size());
       x["suspects_run"] = std::to_string(st.suspects_run);
       x["poisoned"] = std::to_string(st.poisoned);
+      x["canvas_sent"] = std::to_string(st.canvas_sent);
+      x["chords_completed"] = std::to_string(st.chords_completed);
       return status;
     },
     [=](caf::put_atom, uint64_t index, task_worker_actor& w) {

@@ -37,6 +37,9 @@ struct consumer_options {
   double restore_interval = 10;
   /// Longest sleep between fetches while the queues are empty, in seconds.
   double poll_interval = 0.05;
+  /// Queue for canvas follow-ups whose signature names none
+  /// (tasks.default-queue).
+  std::string default_queue = "celery";
   /// Where results go ("" = nowhere).
   std::string result_backend_url;
   int64_t result_expires = 86400;
@@ -135,6 +138,11 @@ struct task_consumer_state {
 
   // Work to write back to the broker, in this order.
   std::vector<outgoing_task> to_publish;
+  /// Chord header parts to return to the result backend (before
+  /// publishing: a completed chord adds its body to to_publish).
+  std::vector<chord_part> to_chord;
+  /// Chords whose body is in to_publish: their keys go once it is sent.
+  std::vector<std::string> chords_done;
   std::vector<stored_result> to_store;
   std::vector<dead_letter> to_bury;
   std::vector<std::string> bury_tags;
@@ -164,6 +172,10 @@ struct task_consumer_state {
   uint64_t suspects_run = 0;
   /// Dead-lettered after max_deliveries failed deliveries.
   uint64_t poisoned = 0;
+  /// Canvas messages sent (callbacks, chain links, errbacks, chord bodies).
+  uint64_t canvas_sent = 0;
+  /// Chords completed here (body sent or ChordError stored).
+  uint64_t chords_completed = 0;
 };
 
 /// Spawn with `spawn<caf::detached>(task_consumer, options, workers,

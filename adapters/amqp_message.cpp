@@ -179,7 +179,10 @@ amqp_properties make_amqp_properties(const task_message& msg,
   t.time_or_null("eta", msg.eta_us);
   t.time_or_null("expires", msg.expires_us);
   t.text_or_null("group", msg.group);
-  t.null("group_index");
+  if (msg.group_index >= 0)
+    t.add("group_index", value{msg.group_index});
+  else
+    t.null("group_index");
   t.add("retries", value{msg.retries});
   t.add("timelimit", value{value_array{limit_value(msg.time_limit),
                                        limit_value(msg.soft_time_limit)}});

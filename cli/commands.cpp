@@ -1,5 +1,6 @@
 #include "cli/commands.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -84,13 +85,44 @@ int send_task_command(const config& cfg, const send_task_options& opts) {
                                                : std::string{content_type_msgpack};
   msg.argsrepr = to_repr(*args);
   msg.kwargsrepr = to_repr(*kwargs);
+  // Celery's dict form of a signature; chained ones get their ids now, as
+  // chain.apply_async freezes them, so the caller can wait on the last.
+  auto signature = [](const std::string& name, const std::string& id) {
+    value_map options;
+    if (!id.empty())
+      options.emplace_back("task_id", id);
+    return value{value_map{{"task", name},
+                           {"args", value_array{}},
+                           {"kwargs", value_map{}},
+                           {"options", std::move(options)},
+                           {"subtask_type", nullptr},
+                           {"immutable", false}}};
+  };
+  value_array links;
+  for (auto& name : opts.link)
+    links.push_back(signature(name, {}));
+  std::vector<std::string> chain_ids;
+  value_array chain;
+  for (auto& name : opts.chain) {
+    chain_ids.push_back(new_uuid4());
+    chain.push_back(signature(name, chain_ids.back()));
+  }
+  std::reverse(chain.begin(), chain.end()); // Celery pops from the end
+  value embed;
+  if (!links.empty() || !chain.empty())
+    embed = value_map{{"callbacks", links.empty() ? value{} : value{links}},
+                      {"errbacks", nullptr},
+                      {"chain", chain.empty() ? value{} : value{chain}},
+                      {"chord", nullptr}};
   msg.body = encode_task_body(args->as_array(), kwargs->as_map(),
-                              msg.content_type);
+                              msg.content_type, embed);
   if (auto err = (*conn)->publish({out})) {
     std::cerr << "vigil send-task: " << error_text(err) << "\n";
     return 1;
   }
   std::cout << msg.id << "\n";
+  for (auto& id : chain_ids)
+    std::cout << id << "\n";
   return 0;
 }
 

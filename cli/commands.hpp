@@ -17,6 +17,11 @@ struct send_task_options {
   double expires = 0;   // seconds from now; 0 = never
   int priority = 0;
   std::string serializer = "msgpack"; // or json
+  /// Tasks linked as callbacks (Celery's link=): each runs with the
+  /// result as its first argument.
+  std::vector<std::string> link;
+  /// Tasks chained after this one, in order (Celery's chain()).
+  std::vector<std::string> chain;
 };
 
 /// `vigil send-task`: publishes one task and prints its id. Returns the exit

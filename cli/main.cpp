@@ -134,6 +134,14 @@ int main(int argc, char** argv) {
   send->add_option("--serializer", send_opts.serializer,
                    "body serializer: msgpack (default) or json")
     ->check(CLI::IsMember({"msgpack", "json"}));
+  send->add_option("--link", send_opts.link,
+                   "task to run with the result when this one succeeds "
+                   "(Celery's link=; repeatable)");
+  send->add_option("--chain", send_opts.chain,
+                   "tasks to chain after this one, comma-separated, each "
+                   "given the previous result; prints every id, the last "
+                   "line being the chain's result")
+    ->delimiter(',');
 
   // dead-letters -------------------------------------------------------------
   auto* dead = app.add_subcommand(

@@ -179,7 +179,13 @@ std::string encode_kombu_envelope(const task_message& msg,
   put_time_or_null(out, msg.expires_us);
   out += ", \"group\": "sv;
   put_string_or_null(out, msg.group);
-  out += ", \"group_index\": null, \"retries\": "sv;
+  if (msg.group_index >= 0) {
+    out += ", \"group_index\": "sv;
+    out += std::to_string(msg.group_index);
+    out += ", \"retries\": "sv;
+  } else {
+    out += ", \"group_index\": null, \"retries\": "sv;
+  }
   out += std::to_string(msg.retries);
   out += ", \"timelimit\": ["sv;
   put_limit(out, msg.time_limit);
@@ -324,6 +330,12 @@ caf::expected<delivery> decode_kombu_envelope(std::string_view json) {
     if (!read_int(found[header::retries], n) || n < 0)
       return malformed("header 'retries' must be a non-negative integer");
     msg.retries = static_cast<int32_t>(std::min<int64_t>(n, INT32_MAX));
+  }
+  if (has[header::group_index] && !found[header::group_index].is_null()) {
+    int64_t n = 0;
+    if (!read_int(found[header::group_index], n) || n < 0)
+      return malformed("header 'group_index' must be a non-negative integer");
+    msg.group_index = static_cast<int32_t>(std::min<int64_t>(n, INT32_MAX));
   }
   if (has[header::vigil_schema] && !found[header::vigil_schema].is_null()) {
     int64_t n = 0;

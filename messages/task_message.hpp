@@ -21,6 +21,8 @@ struct task_message {
   std::string root_id;
   std::string parent_id;
   std::string group;
+  /// Position in its group (chord header parts: 0..n-1); -1 = none.
+  int32_t group_index = -1;
   std::string shadow;
   /// How many times this task was retried before this message.
   int32_t retries = 0;
@@ -59,7 +61,7 @@ struct task_message {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, task_message& x) {
   return f(caf::meta::type_name("vigil.task_message"), x.task, x.id, x.root_id,
-           x.parent_id, x.group, x.shadow, x.retries, x.eta_us, x.expires_us,
+           x.parent_id, x.group, x.group_index, x.shadow, x.retries, x.eta_us, x.expires_us,
            x.time_limit, x.soft_time_limit, x.ignore_result, x.argsrepr,
            x.kwargsrepr, x.origin, x.schema_version, x.extra_headers,
            x.correlation_id, x.reply_to, x.content_type, x.content_encoding,

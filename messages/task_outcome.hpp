@@ -5,6 +5,7 @@
 
 #include <caf/meta/type_name.hpp>
 
+#include "messages/canvas.hpp"
 #include "messages/task_message.hpp"
 
 namespace vigil {
@@ -36,6 +37,9 @@ struct task_outcome {
   std::string reason;
   /// Seconds until the retry runs.
   double retry_delay = 0;
+  /// Canvas follow-ups (callbacks, chain, errbacks), results to store for
+  /// other tasks, and the chord part to return.
+  canvas_effects canvas;
 
   outcome_kind what() const { return static_cast<outcome_kind>(kind); }
 };
@@ -44,7 +48,7 @@ struct task_outcome {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, task_outcome& x) {
   return f(caf::meta::type_name("vigil.task_outcome"), x.d, x.kind,
-           x.result_doc, x.reason, x.retry_delay);
+           x.result_doc, x.reason, x.retry_delay, x.canvas);
 }
 
 } // namespace vigil

@@ -63,6 +63,7 @@ consumer_options make_consumer_options(const config& cfg,
   o.result_backend_url = cfg.get_string("tasks.result-backend");
   o.result_expires = cfg.get_int("tasks.result-expires");
   o.result_serializer = cfg.get_string("tasks.result-serializer");
+  o.default_queue = cfg.get_string("tasks.default-queue");
   o.shutdown_timeout = cfg.get_double("worker.shutdown-timeout");
   o.max_deliveries = static_cast<uint32_t>(
     std::max<int64_t>(0, cfg.get_int("tasks.max-deliveries")));

@@ -6,8 +6,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include "messages/canvas.hpp"
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
+#include "messages/msgpack_codec.hpp"
 #include "messages/result_doc.hpp"
 #include "messages/task_body.hpp"
 
@@ -37,15 +39,71 @@ task_outcome make_outcome(delivery d, outcome_kind kind, std::string reason) {
   return out;
 }
 
+std::string_view result_content_type(const task_message& msg,
+                                     const std::string& serializer) {
+  return serializer == "json"      ? content_type_json
+         : serializer == "msgpack" ? content_type_msgpack
+                                   : std::string_view{msg.content_type};
+}
+
 void attach_doc(task_outcome& out, task_state state, value result,
                 const std::string& serializer) {
   auto& msg = out.d.msg;
   auto doc = make_result_doc(state, msg.id, std::move(result), now_unix_us(),
                              {}, msg.parent_id, msg.group);
-  std::string_view ct = serializer == "json"      ? content_type_json
-                        : serializer == "msgpack" ? content_type_msgpack
-                                                  : msg.content_type;
-  out.result_doc = encode_as(doc, ct);
+  out.result_doc = encode_as(doc, result_content_type(msg, serializer));
+}
+
+send_context context_of(const task_message& msg) {
+  send_context ctx;
+  ctx.parent_id = msg.id;
+  ctx.root_id = msg.root_id.empty() ? msg.id : msg.root_id;
+  ctx.content_type = msg.content_type;
+  ctx.origin = msg.origin;
+  ctx.priority = msg.priority;
+  return ctx;
+}
+
+// The part a chord header task returns to its chord (Celery's
+// on_chord_part_return), in any final state.
+void return_chord_part(task_outcome& out, const task_embed& embed,
+                       const char* state, const value& result,
+                       const std::string& serializer) {
+  auto& msg = out.d.msg;
+  if (embed.chord.is_nil() || msg.group.empty())
+    return;
+  auto& part = out.canvas.chord;
+  part.group_id = msg.group;
+  part.group_index = msg.group_index;
+  part.entry = encode_chord_entry(msg.id, state, result,
+                                  result_content_type(msg, serializer));
+  part.body = encode_msgpack(embed.chord);
+  part.task_id = msg.id;
+  part.root_id = msg.root_id.empty() ? msg.id : msg.root_id;
+  part.content_type = msg.content_type;
+  part.priority = msg.priority;
+}
+
+// What Celery's backend does on a final failure besides storing it: the
+// chain members still to run are marked FAILURE with the same exception,
+// the chord hears of it, and the errbacks are sent with the failed id.
+void add_failure_effects(task_outcome& out, const task_embed& embed,
+                         const value& exc, const std::string& serializer) {
+  auto& msg = out.d.msg;
+  if (!serializer.empty()) {
+    for (auto& id : pending_chain_ids(embed)) {
+      auto doc = make_result_doc(task_state::failure, id, exc, now_unix_us());
+      out.canvas.extra_results.push_back(
+        extra_result{id, encode_as(doc, result_content_type(msg, serializer))});
+    }
+    return_chord_part(out, embed, "FAILURE", exc, serializer);
+  }
+  auto ebs = failure_follow_ups(embed, context_of(msg));
+  if (ebs)
+    out.canvas.follow_ups = std::move(*ebs);
+  else
+    spdlog::warn("task {} [{}]: errbacks not sent: {}", msg.task, msg.id,
+                 error_text(ebs.error()));
 }
 
 task_outcome dead(delivery d, std::string reason, const std::string& results,
@@ -99,11 +157,26 @@ task_outcome run_delivery(const task_registry& reg, delivery d,
   if (!body)
     return dead(std::move(d), error_text(body.error()), results,
                 "ValueError");
+  auto embed = parse_embed(body->embed);
+  if (!embed)
+    return dead(std::move(d), error_text(embed.error()), results,
+                "ValueError");
+  if (!embed->chord.is_nil() && results.empty())
+    // Celery keeps a chord's progress in the result backend; without one
+    // the body could never be sent. Kept for a replay once configured.
+    return dead(std::move(d),
+                "chord header part, but no result backend is configured "
+                "(chords need tasks.result-backend: redis://...)",
+                results, "NotImplementedError");
   auto args = bind_arguments(entry->schema, std::move(body->args),
                              std::move(body->kwargs), msg.schema_version);
-  if (!args)
-    return dead(std::move(d), error_text(args.error()), results,
-                "TypeError");
+  if (!args) {
+    auto out = dead(std::move(d), error_text(args.error()), results,
+                    "TypeError");
+    add_failure_effects(out, *embed, make_exception("TypeError", out.reason),
+                        results);
+    return out;
+  }
   if (!args->extra.empty() && !entry->schema.var_kwargs)
     note_unknown_kwargs(msg.task, args->extra);
   task_result res;
@@ -115,7 +188,20 @@ task_outcome run_delivery(const task_registry& reg, delivery d,
     res = task_result::failure("RuntimeError", "unknown exception");
   }
   if (res.kind == task_result::ok) {
+    auto next = success_follow_ups(*embed, res.result, context_of(msg));
+    if (!next) {
+      // As in Celery's tracer: a canvas that cannot be sent fails the task.
+      auto reason = "task succeeded, but its canvas could not be sent: "
+                    + error_text(next.error());
+      auto out = dead(std::move(d), std::move(reason), results, "ValueError");
+      add_failure_effects(out, *embed, make_exception("ValueError", out.reason),
+                          results);
+      return out;
+    }
     auto out = make_outcome(std::move(d), outcome_kind::success, {});
+    out.canvas.follow_ups = std::move(*next);
+    if (!results.empty())
+      return_chord_part(out, *embed, "SUCCESS", res.result, results);
     if (!results.empty() && !out.d.msg.ignore_result)
       attach_doc(out, task_state::success, std::move(res.result), results);
     return out;
@@ -126,14 +212,16 @@ task_outcome run_delivery(const task_registry& reg, delivery d,
                   + ") exceeded: " + res.error_type + ": " + res.error_message;
     auto out = make_outcome(std::move(d), outcome_kind::dead_letter,
                             std::move(reason));
+    auto exc = make_exception(res.kind == task_result::retry
+                                ? "MaxRetriesExceededError"
+                                : res.error_type,
+                              res.error_message,
+                              res.kind == task_result::retry
+                                ? "celery.exceptions"
+                                : "builtins");
+    add_failure_effects(out, *embed, exc, results);
     if (!results.empty())
-      attach_doc(out, task_state::failure, make_exception(res.kind == task_result::retry
-                                  ? "MaxRetriesExceededError"
-                                  : res.error_type,
-                                res.error_message,
-                                res.kind == task_result::retry
-                                  ? "celery.exceptions"
-                                  : "builtins"), results);
+      attach_doc(out, task_state::failure, std::move(exc), results);
     return out;
   }
   auto delay = res.retry_delay >= 0 ? res.retry_delay

@@ -10,6 +10,8 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
+#include "messages/canvas.hpp"
+
 namespace vigil {
 
 /// A task result to store: the task id and its serialized document.
@@ -29,6 +31,18 @@ public:
 
   /// Reads the stored document of `task_id` (empty if none).
   virtual caf::expected<std::string> fetch(std::string_view task_id) = 0;
+
+  /// Returns finished chord header parts as Celery's Redis backend does
+  /// (on_chord_part_return): each part's entry is added to its group's
+  /// `.j` sorted set (score group_index) and compared, atomically, with the
+  /// chord size the client set (`.s`, plus `.t`). Answers, per part, the
+  /// group's entries in order when that part completed the chord (exactly
+  /// one part sees it complete), else nothing.
+  virtual caf::expected<std::vector<std::vector<std::string>>>
+  return_chord_parts(const std::vector<chord_part>& parts) = 0;
+
+  /// Deletes the `.j`, `.t` and `.s` keys of chords whose body was sent.
+  virtual caf::error forget_chords(const std::vector<std::string>& groups) = 0;
 };
 
 /// Connects to the result backend at `url` (redis://...): results live
