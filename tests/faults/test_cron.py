@@ -255,6 +255,8 @@ def check_dry_run():
     port = listener.getsockname()[1]
     cfg.write_text(f"""\
 broker.url: redis://127.0.0.1:{port}/0
+# Only the two entries below (no digests: no schedule-digests entry).
+digests.backend: dummy
 cron.schedule:
   - name: flush-buffers
     task: vigil.buffer.process_pending
