@@ -270,8 +270,10 @@ def check_sql_down_during_flush():
         def flush_failed():
             # The flush's connection may be open (the server closed it) or
             # opened anew (refused): either says the database is down.
+            # The flush's own warning is logged once a minute per worker
+            # thread; the dead-lettered process_pending names it too.
             text = node.proc.log_text()[logged:]
-            return "buffer flush" in text and (
+            return ("buffer flush" in text or "process_pending" in text) and (
                 "cannot connect to " + pg.url in text
                 or "closed the connection" in text)
         wait_until(flush_failed, 60,
