@@ -203,8 +203,11 @@ int bench_digests_command(const config& cfg,
                                 "--backend: expected memory or redis (the "
                                 "dummy backend keeps nothing to measure)"));
   }
-  // Its own namespace: a shared server's digests stay untouched.
+  // Its own namespace: a shared server's digests stay untouched. The
+  // busiest projects' digests hold tens of thousands of records (no
+  // capacity): give their opens time.
   o->key_namespace = "bench";
+  o->timeout = std::max(o->timeout, std::chrono::milliseconds{30000});
   auto probe = make_digest_backend(*o);
   if (!probe)
     return fail("opening the store", probe.error());
