@@ -284,10 +284,20 @@ if command == 'DIGEST_OPEN' then
   end
   local members = redis.call('ZREVRANGE', dkey, 0, -1, 'WITHSCORES')
   local out = {}
-  for i = 1, #members, 2 do
-    out[#out + 1] = members[i]
-    out[#out + 1] = redis.call('GET', record_key(t, members[i]))
-    out[#out + 1] = members[i + 1]
+  local i = 1
+  while i <= #members do
+    local j = math.min(i + 1999, #members)
+    local keys = {}
+    for k = i, j, 2 do
+      keys[#keys + 1] = record_key(t, members[k])
+    end
+    local values = redis.call('MGET', unpack(keys))
+    for k = i, j, 2 do
+      out[#out + 1] = members[k]
+      out[#out + 1] = values[(k - i) / 2 + 1]
+      out[#out + 1] = members[k + 1]
+    end
+    i = j + 1
   end
   return out
 end
