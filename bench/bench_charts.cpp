@@ -207,6 +207,23 @@ int run_program(const std::vector<std::string>& argv, const fs::path& out,
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
+/// The body to show of a style: the one with the most series.
+size_t showcase(const chart_config& cfg, const chart_bench_style& s) {
+  size_t best = 0, most = 0;
+  for (size_t i = 0; i < s.bodies.size(); ++i) {
+    json data;
+    auto req = parse_render_request(s.bodies[i], data);
+    if (!req)
+      continue;
+    auto series = transform_chart_data(cfg.styles.at(s.style), data);
+    if (series && series->size() > most) {
+      most = series->size();
+      best = i;
+    }
+  }
+  return best;
+}
+
 /// The peer's run, or a text saying why there is none.
 std::variant<json, std::string>
 run_node(const bench_charts_options& opts, const chart_config& cfg,
@@ -237,6 +254,7 @@ run_node(const bench_charts_options& opts, const chart_config& cfg,
     file["styles"].push_back(
       json{{"style", s.style},
            {"spec", json::parse(chart_style_json(cfg.styles.at(s.style)))},
+           {"showcase", showcase(cfg, s)},
            {"bodies", s.bodies}});
   auto bodies = dir / "bodies.json";
   if (!write_file(bodies, file.dump()))
@@ -269,23 +287,6 @@ run_node(const bench_charts_options& opts, const chart_config& cfg,
   if (j.is_discarded() || !j.contains("overall"))
     return std::string{"the Node peer printed no figures"};
   return j;
-}
-
-/// The body to show of a style: the one with the most series.
-size_t showcase(const chart_config& cfg, const chart_bench_style& s) {
-  size_t best = 0, most = 0;
-  for (size_t i = 0; i < s.bodies.size(); ++i) {
-    json data;
-    auto req = parse_render_request(s.bodies[i], data);
-    if (!req)
-      continue;
-    auto series = transform_chart_data(cfg.styles.at(s.style), data);
-    if (series && series->size() > most) {
-      most = series->size();
-      best = i;
-    }
-  }
-  return best;
 }
 
 void print_table(const json& run, const char* who) {
@@ -363,8 +364,29 @@ int bench_charts_command(const config&, const bench_charts_options& opts) {
     }
     set_chart_canvas_tuning(saved);
   }
+  chart_canvas_tuning main_tuning;
+  if (opts.tuning != "all") {
+    main_tuning = {false, false, false};
+    std::stringstream ss{opts.tuning == "none" ? "" : opts.tuning};
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+      if (item == "own-png")
+        main_tuning.own_png = true;
+      else if (item == "reuse-canvas")
+        main_tuning.reuse_canvas = true;
+      else if (item == "cache-text")
+        main_tuning.cache_text = true;
+      else
+        return fail("--tuning: unknown " + item
+                    + " (all, none, own-png, reuse-canvas, cache-text)");
+    }
+  }
+  auto saved_tuning = chart_canvas_tuning_in_use();
+  set_chart_canvas_tuning(main_tuning);
   auto native = run_native(*cfg, styles, threads, per_style, opts.count,
                            failures);
+  set_chart_canvas_tuning(saved_tuning);
+  native["tuning"] = opts.tuning;
   auto dir = fs::temp_directory_path()
              / ("vigil-bench-charts-" + std::to_string(::getpid()));
   fs::create_directories(dir, ec);

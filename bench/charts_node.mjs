@@ -250,7 +250,7 @@ async function parent(args) {
     const render = makeRender(r, styles);
     fs.mkdirSync(args.save, { recursive: true });
     for (const s of file.styles)
-      fs.writeFileSync(path.join(args.save, `node-${s.style.split(/[:.]/).pop()}.png`), render(s.bodies[0]));
+      fs.writeFileSync(path.join(args.save, `node-${s.style.split(/[:.]/).pop()}.png`), render(s.bodies[s.showcase || 0]));
   }
   const childArgs = ['--worker', '--bodies', args.bodies, '--modules', args.modules,
     '--seconds', String(args.seconds), '--count', String(args.count)];

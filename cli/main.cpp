@@ -461,6 +461,11 @@ int main(int argc, char** argv) {
   bench_charts->add_flag("--steps", bench_charts_opts.steps,
                          "first measure the renderer's optimisations one "
                          "at a time, each added to the previous");
+  bench_charts->add_option("--tuning", bench_charts_opts.tuning,
+                           "optimisations on in the main run: all, none, or "
+                           "a comma list of own-png, reuse-canvas, "
+                           "cache-text (to profile one)")
+    ->capture_default_str();
   bench_charts->add_flag("--json", bench_charts_opts.json,
                          "print one JSON object");
 
