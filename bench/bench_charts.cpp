@@ -16,9 +16,13 @@
 #include <thread>
 #include <variant>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -207,6 +211,198 @@ int run_program(const std::vector<std::string>& argv, const fs::path& out,
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
+// ---- through the HTTP server (--http) ---------------------------------------
+
+uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+int connect_to(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/// One `POST /render` on a keep-alive connection; the status (0: the
+/// connection failed).
+int post_render(int fd, const std::string& body, std::string& buf) {
+  auto req = "POST /render HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+             "Content-Type: application/json\r\nContent-Length: "
+             + std::to_string(body.size()) + "\r\n\r\n" + body;
+  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL)
+      != static_cast<ssize_t>(req.size()))
+    return 0;
+  buf.clear();
+  size_t head_end = std::string::npos;
+  char chunk[65536];
+  while ((head_end = buf.find("\r\n\r\n")) == std::string::npos) {
+    auto n = ::recv(fd, chunk, sizeof chunk, 0);
+    if (n <= 0)
+      return 0;
+    buf.append(chunk, static_cast<size_t>(n));
+  }
+  int status = std::atoi(buf.c_str() + 9);
+  size_t length = 0;
+  for (auto key : {"Content-Length: ", "content-length: "})
+    if (auto at = buf.find(key); at != std::string::npos && at < head_end)
+      length = std::strtoul(buf.c_str() + at + std::strlen(key), nullptr, 10);
+  while (buf.size() < head_end + 4 + length) {
+    auto n = ::recv(fd, chunk, sizeof chunk, 0);
+    if (n <= 0)
+      return 0;
+    buf.append(chunk, static_cast<size_t>(n));
+  }
+  return status;
+}
+
+/// CPU seconds of process `pid` (/proc/pid/stat), -1 if unknown.
+double process_cpu(pid_t pid) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/stat"};
+  std::string text{std::istreambuf_iterator<char>{in}, {}};
+  auto at = text.rfind(')');
+  if (at == std::string::npos)
+    return -1;
+  std::stringstream ss{text.substr(at + 2)};
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && ss >> field; ++i)
+    if (i == 14 || i == 15)
+      ticks += std::atof(field.c_str());
+  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+/// `vigil run chartcuterie` on a free port with `threads` renderers, and
+/// the same phases as run_native from `threads` keep-alive clients.
+std::variant<json, std::string>
+run_http(const std::vector<chart_bench_style>& styles, size_t threads,
+         double seconds_per_style, size_t count, const fs::path& dir,
+         size_t& failures) {
+  auto port = free_port();
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e)
+    if (std::strncmp(*e, "VIGIL_CHART_RENDERING_", 22) != 0)
+      env.emplace_back(*e);
+  env.push_back("VIGIL_CHART_RENDERING_BIND=127.0.0.1:" + std::to_string(port));
+  env.push_back("VIGIL_CHART_RENDERING_THREADS=" + std::to_string(threads));
+  std::vector<char*> envp;
+  for (auto& e : env)
+    envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::string exe = fs::read_symlink("/proc/self/exe").string();
+  std::vector<std::string> argv{exe, "run", "chartcuterie"};
+  std::vector<char*> args;
+  for (auto& a : argv)
+    args.push_back(a.data());
+  args.push_back(nullptr);
+  auto log = dir / "chartcuterie.log";
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  pid_t pid = 0;
+  auto rc = posix_spawn(&pid, exe.c_str(), &fa, nullptr, args.data(),
+                        envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0)
+    return std::string{"cannot start vigil run chartcuterie"};
+  auto stop = [&] {
+    ::kill(pid, SIGTERM);
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+  };
+  // Ready when a render answers 200 (the built-in styles load at once).
+  std::string buf;
+  bool ready = false;
+  for (int i = 0; i < 100 && !ready; ++i) {
+    int fd = connect_to(port);
+    if (fd >= 0) {
+      ready = post_render(fd, styles.front().bodies.front(), buf) == 200;
+      ::close(fd);
+    }
+    if (!ready)
+      std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  }
+  if (!ready) {
+    stop();
+    auto text = read_file(log);
+    return "vigil run chartcuterie did not answer: " + text.substr(0, 1000);
+  }
+  json per_style = json::array();
+  std::vector<double> all;
+  double total_seconds = 0, total_cpu = 0;
+  std::atomic<size_t> failed{0};
+  for (auto& s : styles) {
+    std::vector<std::vector<double>> lat(threads);
+    auto cpu0 = process_cpu(pid);
+    auto t0 = clock_type::now();
+    auto end = t0 + std::chrono::duration_cast<clock_type::duration>(
+                      std::chrono::duration<double>(seconds_per_style));
+    std::vector<std::thread> pool;
+    for (size_t t = 0; t < threads; ++t)
+      pool.emplace_back([&, t] {
+        int fd = connect_to(port);
+        std::string b;
+        auto& mine = lat[t];
+        for (size_t i = t; fd >= 0; ++i) {
+          auto a = clock_type::now();
+          if (count ? mine.size() >= count : a >= end)
+            break;
+          auto st = post_render(fd, s.bodies[i % s.bodies.size()], b);
+          auto z = clock_type::now();
+          if (st != 200)
+            failed.fetch_add(1, std::memory_order_relaxed);
+          if (st == 0) {
+            ::close(fd);
+            fd = connect_to(port);
+          }
+          mine.push_back(std::chrono::duration<double, std::milli>(z - a)
+                           .count());
+        }
+        if (fd >= 0)
+          ::close(fd);
+      });
+    for (auto& th : pool)
+      th.join();
+    double wall = std::chrono::duration<double>(clock_type::now() - t0).count();
+    double cpu = process_cpu(pid) - cpu0;
+    std::vector<double> merged;
+    for (auto& v : lat)
+      merged.insert(merged.end(), v.begin(), v.end());
+    all.insert(all.end(), merged.begin(), merged.end());
+    total_seconds += wall;
+    total_cpu += cpu;
+    auto f = figures(std::move(merged), wall, cpu);
+    f["style"] = s.style;
+    per_style.push_back(std::move(f));
+  }
+  stop();
+  failures += failed.load();
+  return json{{"renderer", "vigil run chartcuterie (POST /render, keep-alive; "
+                           "CPU: the server's)"},
+              {"threads", threads},
+              {"overall", figures(std::move(all), total_seconds, total_cpu)},
+              {"styles", std::move(per_style)}};
+}
+
 /// The body to show of a style: the one with the most series.
 size_t showcase(const chart_config& cfg, const chart_bench_style& s) {
   size_t best = 0, most = 0;
@@ -390,6 +586,9 @@ int bench_charts_command(const config&, const bench_charts_options& opts) {
   auto dir = fs::temp_directory_path()
              / ("vigil-bench-charts-" + std::to_string(::getpid()));
   fs::create_directories(dir, ec);
+  std::variant<json, std::string> http = std::string{"not run (--http)"};
+  if (opts.http)
+    http = run_http(styles, threads, per_style, opts.count, dir, failures);
   std::variant<json, std::string> peer = std::string{"not run (--no-node)"};
   if (opts.node)
     peer = run_node(opts, *cfg, styles, threads, per_style, dir);
@@ -407,6 +606,10 @@ int bench_charts_command(const config&, const bench_charts_options& opts) {
            {"vigil", native},
            {"steps", steps},
            {"target", {{"ratio", 10}, {"p99_ms", 20}}}};
+  if (auto* h = std::get_if<json>(&http))
+    out["http"] = *h;
+  else if (opts.http)
+    out["http_error"] = std::get<std::string>(http);
   const bool have_node = std::holds_alternative<json>(peer);
   if (have_node) {
     auto& n = std::get<json>(peer);
@@ -440,6 +643,10 @@ int bench_charts_command(const config&, const bench_charts_options& opts) {
                   st["png_bytes"].get<size_t>());
     }
     print_table(native, "vigil");
+    if (auto* h = std::get_if<json>(&http))
+      print_table(*h, "vigil over HTTP");
+    else if (opts.http)
+      std::printf("http: %s\n", std::get<std::string>(http).c_str());
     if (have_node) {
       print_table(out["node"], "node");
       std::printf("ratio vigil/node renders/s: %.1fx (CPU per render: "

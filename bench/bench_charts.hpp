@@ -31,6 +31,9 @@ struct bench_charts_options {
   /// Before the main run, measure the renderer's optimisations one at a
   /// time (chart_canvas_tuning): none, then each added to the previous.
   bool steps = false;
+  /// Also render through `vigil run chartcuterie` (POST /render from as
+  /// many keep-alive clients as threads; CPU figures are the server's).
+  bool http = false;
   /// The optimisations on in the main run ("all", "none", or a comma list
   /// of own-png, reuse-canvas, cache-text): to profile one of them.
   std::string tuning = "all";

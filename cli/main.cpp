@@ -466,6 +466,9 @@ int main(int argc, char** argv) {
                            "a comma list of own-png, reuse-canvas, "
                            "cache-text (to profile one)")
     ->capture_default_str();
+  bench_charts->add_flag("--http", bench_charts_opts.http,
+                         "also render through vigil run chartcuterie "
+                         "(POST /render, keep-alive clients)");
   bench_charts->add_flag("--json", bench_charts_opts.json,
                          "print one JSON object");
 
