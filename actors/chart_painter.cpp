@@ -36,6 +36,26 @@ std::vector<double> buckets_of(const std::vector<chart_series>& series) {
   return ts;
 }
 
+/// `text`, shortened with an ellipsis to at most `max_w` pixels.
+std::string fit_text(chart_canvas& cv, std::string text, double size,
+                     double max_w) {
+  auto w = cv.text_width(text, size);
+  if (w <= max_w)
+    return text;
+  // A first guess from the widths, then a character less until it fits
+  // (rarely more than one or two shapings).
+  auto keep = static_cast<size_t>(static_cast<double>(text.size())
+                                  * std::max(0.0, max_w) / w);
+  for (;;) {
+    while (keep > 0 && (static_cast<unsigned char>(text[keep]) & 0xC0) == 0x80)
+      --keep; // not inside a UTF-8 sequence
+    auto cut = text.substr(0, keep) + "\u2026";
+    if (keep == 0 || cv.text_width(cut, size) <= max_w)
+      return cut;
+    --keep;
+  }
+}
+
 size_t bucket_index(const std::vector<double>& buckets, double ts) {
   auto it = std::lower_bound(buckets.begin(), buckets.end(), ts);
   return static_cast<size_t>(it - buckets.begin());
@@ -46,7 +66,7 @@ size_t bucket_index(const std::vector<double>& buckets, double ts) {
 caf::expected<std::string> paint_chart(const chart_style& style,
                                        const std::vector<chart_series>& series,
                                        int width, int height) {
-  auto made = chart_canvas::create(width, height, style.background);
+  auto made = chart_canvas::for_thread(width, height, style.background);
   if (!made)
     return made.error();
   auto& cv = **made;
@@ -63,16 +83,35 @@ caf::expected<std::string> paint_chart(const chart_style& style,
     box.top += line_h + 2;
   }
   if (style.legend && !series.empty()) {
+    // Every series gets its entry, in series order (the first is the main
+    // one, and the lowest in a stack): names too long for an equal share
+    // of the width are shortened with an ellipsis.
     double y = box.bottom - line_h / 2;
     double x = box.left;
-    for (size_t i = 0; i < series.size(); ++i) {
-      auto name = series[i].name.empty() ? std::string{"series"}
-                                         : series[i].name;
-      if (name.size() > 40)
-        name = name.substr(0, 37) + "...";
-      auto w = cv.text_width(name, fs);
-      if (x + 12 + w > box.right && x > box.left)
+    std::vector<std::string> names;
+    std::vector<double> widths;
+    for (auto& s : series) {
+      names.push_back(s.name.empty() ? std::string{"series"} : s.name);
+      widths.push_back(cv.text_width(names.back(), fs));
+    }
+    // The widest names shortened first: short ones keep their width and
+    // leave the rest to the others (a cap found by water-filling).
+    double room = box.width() - 24 * static_cast<double>(series.size());
+    auto sorted = widths;
+    std::sort(sorted.begin(), sorted.end());
+    double cap = 1e9, used = 0;
+    for (size_t i = 0; i < sorted.size(); ++i) {
+      double even = (room - used) / static_cast<double>(sorted.size() - i);
+      if (sorted[i] > even) {
+        cap = even;
         break;
+      }
+      used += sorted[i];
+    }
+    for (size_t i = 0; i < series.size(); ++i) {
+      auto name = widths[i] <= cap ? names[i]
+                                   : fit_text(cv, names[i], fs, cap);
+      auto w = widths[i] <= cap ? widths[i] : cv.text_width(name, fs);
       cv.fill_rect(std::round(x), std::round(y - 4), 8, 8, colour_of(i));
       cv.draw_text(name, x + 12, y, fs, style.text, text_align::left);
       x += 12 + w + 12;
@@ -135,20 +174,32 @@ caf::expected<std::string> paint_chart(const chart_style& style,
                         / static_cast<double>(n - 1);
   };
   if (style.x_axis && n > 0) {
+    // Labels on round times (midnights, whole hours) where a bucket
+    // crosses one, centred on it, kept inside the canvas and apart.
     double span = buckets.back() - buckets.front();
     auto sample = format_time_label(buckets.front(), span);
     auto label_w = cv.text_width(sample, fs) + 16;
     auto max_labels = std::max<size_t>(
       1, static_cast<size_t>(box.width() / label_w));
-    size_t step = std::max<size_t>(1, (n + max_labels - 1) / max_labels);
-    for (size_t i = 0; i < n; i += step) {
-      auto x = x_of_index(i);
+    double bucket = n > 1 ? span / static_cast<double>(n - 1) : 0;
+    double every = time_label_interval(span, bucket, max_labels);
+    double last_right = -1e9;
+    for (size_t i = 0; i < n; ++i) {
+      bool round = std::fmod(buckets[i], every) == 0;
+      bool crosses = i > 0 && std::floor(buckets[i] / every)
+                                != std::floor(buckets[i - 1] / every);
+      if (!(round || crosses || n == 1))
+        continue;
       auto label = format_time_label(buckets[i], span);
-      auto align = text_align::centre;
-      if (!bars && i == 0)
-        align = text_align::left;
-      cv.draw_text(label, x, box.bottom + line_h / 2 + 2, fs, style.text,
-                   align);
+      auto w = cv.text_width(label, fs);
+      double left = std::max(
+        2.0, std::min(x_of_index(i) - w / 2,
+                      static_cast<double>(width) - 2 - w));
+      if (left < last_right + 8)
+        continue;
+      cv.draw_text(label, left, box.bottom + line_h / 2 + 2, fs, style.text,
+                   text_align::left);
+      last_right = left + w;
     }
   }
   if (bars && n > 0) {

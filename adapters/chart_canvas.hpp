@@ -2,7 +2,7 @@
 
 // A drawing surface for charts, on cairo (shapes, anti-aliased) and pango
 // (text, DejaVu Sans from fonts-dejavu-core), with PNG out. Only vigil's
-// own types cross this interface; one canvas per thread at a time.
+// own types cross this interface; one canvas per thread, reused.
 
 #include <memory>
 #include <string>
@@ -24,12 +24,34 @@ struct canvas_point {
 /// Where a text's anchor sits relative to the text.
 enum class text_align { left, centre, right };
 
-/// An RGB(A) raster of a fixed size.
+/// What makes rendering cheap; all on by default. `vigil bench charts
+/// --steps` turns them on one at a time to measure each (docs/BENCHMARKS.md).
+struct chart_canvas_tuning {
+  /// vigil's PNG writer (RGB, adaptive row filters, ISA-L deflate) instead
+  /// of cairo's (RGBA through libpng at zlib's default level).
+  bool own_png = true;
+  /// One opaque RGB surface, cairo context and pango layout per thread,
+  /// cleared for the next chart, instead of new ones per chart.
+  bool reuse_canvas = true;
+  /// Shaped text layouts kept per thread by (text, size, weight): tick
+  /// labels and legend names repeat from chart to chart.
+  bool cache_text = true;
+};
+
+/// Sets the tuning of the canvases made from now on (all threads).
+void set_chart_canvas_tuning(const chart_canvas_tuning& tuning);
+
+/// The tuning in use.
+chart_canvas_tuning chart_canvas_tuning_in_use();
+
+/// An RGB raster of a fixed size.
 class chart_canvas {
 public:
-  /// A canvas of `width` x `height` pixels filled with `background`.
-  static caf::expected<std::unique_ptr<chart_canvas>>
-  create(int width, int height, const chart_colour& background);
+  /// This thread's canvas, `width` x `height` pixels filled with
+  /// `background`; valid until this thread's next call. One chart at a
+  /// time per thread.
+  static caf::expected<chart_canvas*>
+  for_thread(int width, int height, const chart_colour& background);
 
   virtual ~chart_canvas();
 

@@ -9,6 +9,7 @@
 #include "bench/bench_amqp_ceiling.hpp"
 #include "bench/bench_buffer.hpp"
 #include "bench/bench_digests.hpp"
+#include "bench/bench_charts.hpp"
 #include "bench/bench_ingest.hpp"
 #include "bench/bench_quota.hpp"
 #include "bench/bench_tasks.hpp"
@@ -474,6 +475,51 @@ int main(int argc, char** argv) {
                            "an empty Redis database for --services redis "
                            "(redis://host:port/N)");
 
+  bench_charts_options bench_charts_opts;
+  auto* bench_charts = bench->add_subcommand(
+    "charts", "render the built-in chart styles (450x150, generated data) "
+              "natively on N threads, beside Node with echarts and resvg "
+              "(bench/charts_node.mjs) in N processes");
+  bench_charts->add_option("--threads", bench_charts_opts.threads,
+                           "rendering threads and Node processes (default: "
+                           "the cores)");
+  bench_charts->add_option("--seconds", bench_charts_opts.seconds,
+                           "measured seconds of each renderer, split over "
+                           "the styles")
+    ->capture_default_str()
+    ->check(CLI::PositiveNumber);
+  bench_charts->add_option("--count", bench_charts_opts.count,
+                           "renders per style and thread instead of a time");
+  bench_charts->add_option("--variants", bench_charts_opts.variants,
+                           "distinct request bodies per style")
+    ->capture_default_str()
+    ->check(CLI::PositiveNumber);
+  bench_charts->add_option("--seed", bench_charts_opts.seed,
+                           "seed of the generated data");
+  bench_charts->add_flag("!--no-node", bench_charts_opts.node,
+                         "skip the Node peer");
+  bench_charts->add_option("--node-script", bench_charts_opts.node_script,
+                           "the peer (default: bench/charts_node.mjs)");
+  bench_charts->add_option("--node-modules", bench_charts_opts.node_modules,
+                           "where echarts and @resvg/resvg-js are installed "
+                           "(default: tests/js/node_modules)");
+  bench_charts->add_option("--save", bench_charts_opts.save_dir,
+                           "write each style's first chart there as PNG "
+                           "(vigil's charts-NAME.png, Node's node-NAME.png)");
+  bench_charts->add_flag("--steps", bench_charts_opts.steps,
+                         "first measure the renderer's optimisations one "
+                         "at a time, each added to the previous");
+  bench_charts->add_option("--tuning", bench_charts_opts.tuning,
+                           "optimisations on in the main run: all, none, or "
+                           "a comma list of own-png, reuse-canvas, "
+                           "cache-text (to profile one)")
+    ->capture_default_str();
+  bench_charts->add_flag("--http", bench_charts_opts.http,
+                         "also render through vigil run chartcuterie "
+                         "(POST /render, keep-alive clients)");
+  bench_charts->add_flag("--json", bench_charts_opts.json,
+                         "print one JSON object");
+
   // --config is accepted before or after the subcommand, on every level.
   add_config_option_everywhere(app, config_path);
   CLI11_PARSE(app, argc, argv);
@@ -546,6 +592,8 @@ int main(int argc, char** argv) {
     return bench_ingest_command(*cfg, bench_ingest_opts);
   if (bench_ceiling->parsed())
     return bench_amqp_ceiling_command(*cfg, ceiling_opts);
+  if (bench_charts->parsed())
+    return bench_charts_command(*cfg, bench_charts_opts);
   std::cerr << app.help();
   return 2;
 }

@@ -1,5 +1,6 @@
 #include "messages/chart_format.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -87,6 +88,21 @@ std::string format_time_label(double ts, double span_seconds) {
     std::snprintf(buf + 4, sizeof(buf) - 4, "%d", tm.tm_mday);
   }
   return buf;
+}
+
+double time_label_interval(double span_seconds, double min_seconds,
+                           size_t max_labels) {
+  static const double intervals[] = {
+    60,    300,   600,    900,    1800,   3600,   7200,    10800,
+    21600, 43200, 86400,  172800, 604800, 1209600, 2592000};
+  const double floor_s = std::max(min_seconds,
+                                  span_seconds > 2 * 86400 ? 86400.0 : 0.0);
+  const double labels = static_cast<double>(std::max<size_t>(max_labels, 1));
+  for (auto i : intervals)
+    if (i >= floor_s && span_seconds / i + 1 <= labels)
+      return i;
+  // Longer than the list: whole multiples of 30 days.
+  return 2592000 * std::ceil(span_seconds / 2592000 / labels);
 }
 
 } // namespace vigil

@@ -3,6 +3,7 @@
 // Axis arithmetic and labels for charts: round tick steps, counts with k/M
 // suffixes, time labels.
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,15 @@ std::string format_number(double value);
 /// Tick values from 0 up to at least `max` in a round step (1, 2, 2.5, 5
 /// times a power of ten), about `target` of them. `max` <= 0 gives {0, 1}.
 std::vector<double> nice_ticks(double max, int target = 3);
+
+/// The time between x-axis labels: the shortest round interval (1, 5, 10,
+/// 15, 30 minutes, 1, 2, 3, 6, 12 hours, 1, 2, 7, 14, 30 days) that puts at
+/// most `max_labels` labels over `span_seconds` and is at least
+/// `min_seconds` (a bucket); at least a day when the labels are dates
+/// (span over two days, see format_time_label). Labels go where a bucket
+/// crosses a multiple of it (UTC), so they fall on round times.
+double time_label_interval(double span_seconds, double min_seconds,
+                           size_t max_labels);
 
 /// A time label for Unix seconds `ts` (UTC): "14:30" when the chart spans
 /// at most two days (`span_seconds`), else "Dec 3".

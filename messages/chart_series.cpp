@@ -113,16 +113,27 @@ caf::expected<std::vector<chart_series>> recognise(const json& data) {
         return std::vector<chart_series>{std::move(*s)};
       }
       if (stats->is_object()) {
-        // Top events: {stats: {name: events-stats, ...}}.
-        std::vector<chart_series> out;
+        // Top events: {stats: {name: events-stats, ...}}. A JSON object
+        // has no order (ours reads it sorted by name); Sentry ranks the
+        // entries with `order` (0 = the most events), which the legend
+        // and the stacking follow, as Chartcuterie sorts by it.
+        std::vector<std::pair<double, chart_series>> ranked;
         for (auto& [key, val] : stats->items()) {
           if (!is_events_stats(val))
             return bad("data.stats." + key + ": not events-stats");
           auto s = from_events_stats(val, key);
           if (!s)
             return s.error();
-          out.push_back(std::move(*s));
+          double order = static_cast<double>(ranked.size()) + 1e9;
+          if (auto o = val.find("order"); o != val.end() && o->is_number())
+            order = o->get<double>();
+          ranked.emplace_back(order, std::move(*s));
         }
+        std::stable_sort(ranked.begin(), ranked.end(),
+                         [](auto& a, auto& b) { return a.first < b.first; });
+        std::vector<chart_series> out;
+        for (auto& [order, s] : ranked)
+          out.push_back(std::move(s));
         return out;
       }
     }
