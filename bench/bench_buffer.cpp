@@ -18,6 +18,7 @@
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
 #include "messages/json_writer.hpp"
+#include "bench/redis_cpu.hpp"
 #include "node/actor_system.hpp"
 
 namespace vigil {
@@ -50,28 +51,6 @@ double process_cpu_seconds() {
     return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
   };
   return secs(ru.ru_utime) + secs(ru.ru_stime);
-}
-
-// CPU seconds the Redis server has used (INFO cpu), or -1 when unknown.
-double redis_cpu_seconds(const std::string& url) {
-  auto ep = parse_redis_url(url);
-  if (!ep)
-    return -1;
-  auto conn = redis_connection::connect(*ep, std::chrono::seconds{2});
-  if (!conn)
-    return -1;
-  auto info = conn->command({"INFO", "cpu"});
-  if (!info)
-    return -1;
-  std::string_view text = info->as_string();
-  double total = 0;
-  for (std::string_view field : {"used_cpu_sys:", "used_cpu_user:"}) {
-    auto at = text.find(field);
-    if (at == std::string_view::npos)
-      return -1;
-    total += std::atof(std::string{text.substr(at + field.size(), 20)}.c_str());
-  }
-  return total;
 }
 
 // Commands Redis has run so far (the sum of INFO commandstats' calls).

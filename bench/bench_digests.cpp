@@ -15,6 +15,7 @@
 #include "config/organizations.hpp"
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
+#include "bench/redis_cpu.hpp"
 #include "messages/json_writer.hpp"
 
 namespace vigil {
@@ -138,29 +139,6 @@ caf::error deliver_all(const digest_backend_options& o, size_t clients,
     }
     return caf::error{};
   });
-}
-
-// CPU seconds the Redis server at `url` has used (INFO cpu: user + sys),
-// or -1 when unknown: what a shared machine's wall clock hides.
-double redis_cpu_seconds(const std::string& url) {
-  auto ep = parse_redis_url(url);
-  if (!ep)
-    return -1;
-  auto conn = redis_connection::connect(*ep, std::chrono::seconds{2});
-  if (!conn)
-    return -1;
-  auto info = conn->command({"INFO", "cpu"});
-  if (!info)
-    return -1;
-  std::string_view text = info->as_string();
-  double total = 0;
-  for (std::string_view field : {"used_cpu_sys:", "used_cpu_user:"}) {
-    auto at = text.find(field);
-    if (at == std::string_view::npos)
-      return -1;
-    total += std::atof(std::string{text.substr(at + field.size(), 20)}.c_str());
-  }
-  return total;
 }
 
 int fail(const std::string& what, const caf::error& err) {
