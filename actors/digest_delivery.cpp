@@ -292,6 +292,9 @@ build_mail(const digest_delivery_options& o, const project_config& project,
   range.end = static_cast<int64_t>(std::ceil(end));
   range.rollup = tsdb_optimal_rollup(o.tsdb.rollups, range.start, range.end)
                    .seconds;
+  // The series walk back from `end` in whole buckets while not before
+  // `start`: from its bucket's start, the first record's bucket is in.
+  range.start = tsdb_bucket_start(range.start, range.rollup);
   auto sums = (*tsdb)->get_range(tsdb_model::group, keys, range);
   if (!sums)
     return sums.error();

@@ -39,7 +39,10 @@ class _Store:
         self.reject = set(reject)
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.count = 0
+        # Numbers given out, and those whose files are complete: a reader
+        # sees a mail only once both of its files are written.
+        self.taken = 0
+        self.done = []
         self.refused = 0
         self.tempfail = tempfail
         self.lock = threading.Lock()
@@ -56,8 +59,8 @@ class _Store:
             if self.refused < self.tempfail:
                 self.refused += 1
                 return "451 4.3.0 try again later (test)"
-            self.count += 1
-            n = self.count
+            self.taken += 1
+            n = self.taken
         (self.dir / f"{n}.eml").write_bytes(envelope.original_content
                                             or envelope.content)
         (self.dir / f"{n}.json").write_text(json.dumps({
@@ -65,12 +68,22 @@ class _Store:
             "rcpt_tos": envelope.rcpt_tos,
             "tls": session.ssl is not None,
             "authenticated": bool(session.authenticated)}))
+        with self.lock:
+            self.done.append(n)
         return "250 OK"
+
+    @property
+    def count(self):
+        """Mails accepted and written."""
+        with self.lock:
+            return len(self.done)
 
     def mails(self):
         """[(envelope dict, raw bytes)] in arrival order."""
         out = []
-        for n in range(1, self.count + 1):
+        with self.lock:
+            done = sorted(self.done)
+        for n in done:
             out.append((json.loads((self.dir / f"{n}.json").read_text()),
                         (self.dir / f"{n}.eml").read_bytes()))
         return out
