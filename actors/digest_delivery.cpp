@@ -19,6 +19,7 @@
 #include "actors/reply_address.hpp"
 #include "actors/tsdb.hpp"
 #include "config/config.hpp"
+#include "messages/clock.hpp"
 #include "messages/errors.hpp"
 #include "messages/internal_task.hpp"
 #include "messages/json_writer.hpp"
@@ -26,11 +27,6 @@
 namespace vigil {
 
 namespace {
-
-double unix_now() {
-  using namespace std::chrono;
-  return duration<double>(system_clock::now().time_since_epoch()).count();
-}
 
 /// What a worker thread keeps between digest tasks; dropped after a
 /// failure so that the next task reconnects.
@@ -137,7 +133,7 @@ std::optional<double> limited_for(const digest_delivery_options& o,
   if (!r->front().limited)
     return std::nullopt;
   auto w = static_cast<double>(o.rate_limit_window);
-  return w - std::fmod(unix_now(), w) + 1;
+  return w - std::fmod(now_unix_seconds(), w) + 1;
 }
 
 /// A failure that a later try may get past: the connections are dropped
@@ -360,7 +356,7 @@ task_result deliver(const digest_delivery_options& o, const std::string& key) {
   auto store = thread_store(o);
   if (!store)
     return retry_later("opening the digests store", store.error());
-  auto now = unix_now();
+  auto now = now_unix_seconds();
   if (!org) {
     // A project no longer configured: its timeline can never be sent.
     spdlog::warn("digests: {} names no configured project; deleted", key);
@@ -413,7 +409,7 @@ task_result deliver(const digest_delivery_options& o, const std::string& key) {
                  key, lease->records.size(), (*mail)->to.size(),
                  (*mail)->subject);
   }
-  if (auto err = (*store)->close_digest(*lease, unix_now())) {
+  if (auto err = (*store)->close_digest(*lease, now_unix_seconds())) {
     // The mail went out: a close that fails sends it again later (at
     // least once).
     return retry_later("closing digest " + key, err);
@@ -426,7 +422,7 @@ task_result schedule(const digest_delivery_options& o) {
   auto store = thread_store(o);
   if (!store)
     return retry_later("opening the digests store", store.error());
-  auto now = unix_now();
+  auto now = now_unix_seconds();
   if (auto err = (*store)->maintenance(now - o.maintenance_after, now))
     return retry_later("digest maintenance", err);
   auto due = (*store)->schedule(now, now);
@@ -478,7 +474,7 @@ public:
       if (p->digest_delays.maximum_delay > 0)
         add.maximum_delay = static_cast<double>(p->digest_delays.maximum_delay);
     }
-    auto ready = (*store)->add(add, unix_now());
+    auto ready = (*store)->add(add, now_unix_seconds());
     if (!ready) {
       thread_state().store.reset();
       return ready.error();

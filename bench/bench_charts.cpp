@@ -33,6 +33,7 @@
 #include "bench/bench_charts_data.hpp"
 #include "messages/chart_series.hpp"
 #include "messages/errors.hpp"
+#include "messages/json_writer.hpp"
 
 extern char** environ;
 
@@ -77,6 +78,36 @@ json figures(std::vector<double> lat_ms, double seconds, double cpu) {
               {"cpu_ms_per_render", n > 0 ? cpu * 1000 / n : 0}};
 }
 
+/// The per-style and overall figures of a run, added a style at a time.
+struct run_figures {
+  json per_style = json::array();
+  std::vector<double> all;
+  double total_seconds = 0;
+  double total_cpu = 0;
+
+  /// Adds one style's phase: each thread's latencies, its wall and CPU time.
+  void add(const std::string& style, std::vector<std::vector<double>>& lat,
+           double wall, double cpu) {
+    std::vector<double> merged;
+    for (auto& v : lat)
+      merged.insert(merged.end(), v.begin(), v.end());
+    all.insert(all.end(), merged.begin(), merged.end());
+    total_seconds += wall;
+    total_cpu += cpu;
+    auto f = figures(std::move(merged), wall, cpu);
+    f["style"] = style;
+    per_style.push_back(std::move(f));
+  }
+
+  /// The run's JSON: `renderer`, `threads`, `overall`, `styles`.
+  json done(const std::string& renderer, size_t threads) {
+    return json{{"renderer", renderer},
+                {"threads", threads},
+                {"overall", figures(std::move(all), total_seconds, total_cpu)},
+                {"styles", std::move(per_style)}};
+  }
+};
+
 /// The short name of a style: "slack:discover.top5Period" -> "top5Period".
 std::string short_name(const std::string& style) {
   auto at = style.find_last_of(":.");
@@ -87,9 +118,7 @@ std::string short_name(const std::string& style) {
 json run_native(const chart_config& cfg,
                 const std::vector<chart_bench_style>& styles, size_t threads,
                 double seconds_per_style, size_t count, size_t& failures) {
-  json per_style = json::array();
-  std::vector<double> all;
-  double total_seconds = 0, total_cpu = 0;
+  run_figures run;
   std::atomic<size_t> failed{0};
   for (auto& s : styles) {
     std::vector<std::vector<double>> lat(threads);
@@ -117,22 +146,10 @@ json run_native(const chart_config& cfg,
     for (auto& th : pool)
       th.join();
     double wall = std::chrono::duration<double>(clock_type::now() - t0).count();
-    double cpu = cpu_seconds() - cpu0;
-    std::vector<double> merged;
-    for (auto& v : lat)
-      merged.insert(merged.end(), v.begin(), v.end());
-    all.insert(all.end(), merged.begin(), merged.end());
-    total_seconds += wall;
-    total_cpu += cpu;
-    auto f = figures(std::move(merged), wall, cpu);
-    f["style"] = s.style;
-    per_style.push_back(std::move(f));
+    run.add(s.style, lat, wall, cpu_seconds() - cpu0);
   }
   failures = failed.load();
-  return json{{"renderer", "vigil (cairo + pango, render_chart_body)"},
-              {"threads", threads},
-              {"overall", figures(std::move(all), total_seconds, total_cpu)},
-              {"styles", std::move(per_style)}};
+  return run.done("vigil (cairo + pango, render_chart_body)", threads);
 }
 
 /// The first existing path of `candidates`, or "".
@@ -346,9 +363,7 @@ run_http(const std::vector<chart_bench_style>& styles, size_t threads,
     auto text = read_file(log);
     return "vigil run chartcuterie did not answer: " + text.substr(0, 1000);
   }
-  json per_style = json::array();
-  std::vector<double> all;
-  double total_seconds = 0, total_cpu = 0;
+  run_figures run;
   std::atomic<size_t> failed{0};
   for (auto& s : styles) {
     std::vector<std::vector<double>> lat(threads);
@@ -383,24 +398,13 @@ run_http(const std::vector<chart_bench_style>& styles, size_t threads,
     for (auto& th : pool)
       th.join();
     double wall = std::chrono::duration<double>(clock_type::now() - t0).count();
-    double cpu = process_cpu(pid) - cpu0;
-    std::vector<double> merged;
-    for (auto& v : lat)
-      merged.insert(merged.end(), v.begin(), v.end());
-    all.insert(all.end(), merged.begin(), merged.end());
-    total_seconds += wall;
-    total_cpu += cpu;
-    auto f = figures(std::move(merged), wall, cpu);
-    f["style"] = s.style;
-    per_style.push_back(std::move(f));
+    run.add(s.style, lat, wall, process_cpu(pid) - cpu0);
   }
   stop();
   failures += failed.load();
-  return json{{"renderer", "vigil run chartcuterie (POST /render, keep-alive; "
-                           "CPU: the server's)"},
-              {"threads", threads},
-              {"overall", figures(std::move(all), total_seconds, total_cpu)},
-              {"styles", std::move(per_style)}};
+  return run.done("vigil run chartcuterie (POST /render, keep-alive; "
+                  "CPU: the server's)",
+                  threads);
 }
 
 /// The body to show of a style: the one with the most series.
@@ -453,7 +457,7 @@ run_node(const bench_charts_options& opts, const chart_config& cfg,
            {"showcase", showcase(cfg, s)},
            {"bodies", s.bodies}});
   auto bodies = dir / "bodies.json";
-  if (!write_file(bodies, file.dump()))
+  if (!write_file(bodies, dump_json(file)))
     return "cannot write " + bodies.string();
   std::vector<std::string> argv{node,
                                 script,
@@ -627,7 +631,7 @@ int bench_charts_command(const config&, const bench_charts_options& opts) {
     out["node_missing"] = std::get<std::string>(peer);
   }
   if (opts.json) {
-    std::cout << out.dump() << "\n";
+    std::cout << dump_json(out) << "\n";
   } else {
     std::printf("vigil bench charts: %zu threads, %zu bodies per style, "
                 "%.2f s per style, load %.2f\n",

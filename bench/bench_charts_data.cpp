@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "messages/json_writer.hpp"
+
 namespace vigil {
 
 namespace {
@@ -175,7 +177,7 @@ std::vector<chart_bench_style> chart_bench_bodies(const chart_config& cfg,
       json body{{"requestId", "bench-" + std::to_string(v)},
                 {"style", name},
                 {"data", generate(style, rng, v)}};
-      s.bodies.push_back(body.dump());
+      s.bodies.push_back(dump_json(body));
     }
     out.push_back(std::move(s));
   }
@@ -212,7 +214,7 @@ std::string chart_style_json(const chart_style& s) {
     {"fillOpacity", s.fill_opacity},
     {"fontSize", s.font_size},
   };
-  return j.dump();
+  return dump_json(j);
 }
 
 } // namespace vigil

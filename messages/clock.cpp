@@ -88,6 +88,11 @@ int64_t now_unix_us() {
     .count();
 }
 
+double now_unix_seconds() {
+  using namespace std::chrono;
+  return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
 std::string format_iso8601(int64_t unix_us) {
   return format(unix_us, true);
 }

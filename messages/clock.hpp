@@ -11,6 +11,10 @@ namespace vigil {
 /// Microseconds since the Unix epoch, from the system clock.
 int64_t now_unix_us();
 
+/// Seconds since the Unix epoch with their fraction, from the system
+/// clock (Python's time.time(), as Sentry's timestamps are).
+double now_unix_seconds();
+
 /// Formats a Unix time in microseconds the way Python's
 /// `datetime.isoformat()` does for an aware UTC time, which is what Celery
 /// puts in `eta` and `expires`: "2026-11-23T03:30:55.607329+00:00".

@@ -8,6 +8,7 @@
 
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
+#include "messages/json_writer.hpp"
 #include "messages/text_excerpt.hpp"
 #include "web/api_json.hpp"
 #include "web/stats_query.hpp"
@@ -271,7 +272,7 @@ http_response issue_update(read_sources& src, const quota_catalog& catalog,
                            "ignored)");
   if (!it->is_string()
       || (*it != "resolved" && *it != "unresolved" && *it != "ignored"))
-    return json_error(400, "status: " + excerpt(it->dump(), 100)
+    return json_error(400, "status: " + excerpt(dump_json(*it), 100)
                              + " is not a valid choice (resolved, "
                                "unresolved or ignored)");
   auto issue = find_issue(src, catalog, id);

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <utility>
 
+#include "messages/clock.hpp"
 #include "messages/errors.hpp"
 #include "messages/md5.hpp"
 
@@ -184,11 +185,6 @@ group_row read_group(sql_rows& rows, size_t r) {
   return g;
 }
 
-double system_now() {
-  using namespace std::chrono;
-  return duration<double>(system_clock::now().time_since_epoch()).count();
-}
-
 } // namespace
 
 std::string event_node_id(uint64_t project_id, const std::string& event_id) {
@@ -270,7 +266,7 @@ caf::error event_store::migrate(sql_connection& db) {
       return err;
     auto n = db.exec("INSERT INTO vigil_schema_version (version, applied_at)"
                      " VALUES (?, ?)",
-                     {version, system_now()});
+                     {version, now_unix_seconds()});
     if (!n)
       return std::move(n.error());
   }
@@ -412,7 +408,7 @@ event_store::store_batch(const std::vector<stored_event>& events,
       auto record = outbox->record(out);
       if (!record.empty()) {
         auto rows = db_->query(insert_outbox_sql,
-                               {system_now(), sql_blob{std::move(record)}});
+                               {now_unix_seconds(), sql_blob{std::move(record)}});
         if (!rows)
           return std::move(rows.error());
         if (rows->empty())
@@ -503,7 +499,7 @@ event_store::environment_ids(uint64_t organization_id,
     auto n = db_->exec("INSERT INTO environments (organization_id, name,"
                        " date_added) VALUES (?, ?, ?)"
                        " ON CONFLICT (organization_id, name) DO NOTHING",
-                       {org, name, system_now()});
+                       {org, name, now_unix_seconds()});
     if (!n)
       return std::move(n.error());
     auto id = find_environment(organization_id, name);

@@ -7,6 +7,7 @@
 
 #include "adapters/zlib.hpp"
 #include "messages/base64.hpp"
+#include "messages/clock.hpp"
 #include "messages/errors.hpp"
 
 namespace vigil {
@@ -94,14 +95,9 @@ std::string compress_blob(std::string_view blob) {
   return base64_encode(zlib_compress(blob));
 }
 
-double system_now() {
-  using namespace std::chrono;
-  return duration<double>(system_clock::now().time_since_epoch()).count();
-}
-
 } // namespace
 
-nodestore::nodestore(sql_connection& db) : db_(&db), now_(system_now) {}
+nodestore::nodestore(sql_connection& db) : db_(&db), now_(now_unix_seconds) {}
 
 caf::expected<std::unique_ptr<nodestore>>
 nodestore::open(const std::string& db_url, const sql_options& opts) {
