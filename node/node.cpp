@@ -14,6 +14,7 @@
 #include "actors/backends/alert_state.hpp"
 #include "actors/digest_delivery.hpp"
 #include "actors/backends/event_store.hpp"
+#include "actors/actor_directory.hpp"
 #include "actors/buffer.hpp"
 #include "actors/buffer_flush.hpp"
 #include "actors/tsdb.hpp"
@@ -293,6 +294,8 @@ int run_node(const config& cfg, const node_options& opts) {
   actor_system_config_ext sys_cfg;
   caf::actor_system sys{sys_cfg};
   auto registry = node_task_registry(cfg);
+  // Every long-lived actor of this node, for the inspector and metrics.
+  auto directory = std::make_shared<actor_directory>();
   // The memory buffer lives in this process: the node applies what it
   // holds before it exits (see docs/BUFFER.md). Opened now so that the
   // store outlives the actors that fill it.
@@ -316,6 +319,7 @@ int run_node(const config& cfg, const node_options& opts) {
       std::_Exit(2);
     }
     buffer = sys.spawn<caf::detached>(buffer_service, std::move(*bopts));
+    directory->add_typed("buffer", *buffer);
   }
   std::optional<tsdb_actor> tsdb;
   if (opts.mode != "worker") {
@@ -326,6 +330,7 @@ int run_node(const config& cfg, const node_options& opts) {
       std::_Exit(2);
     }
     tsdb = sys.spawn<caf::detached>(tsdb_service, std::move(*topts));
+    directory->add_typed("tsdb", *tsdb);
   }
   std::string queues;
   for (auto& q : copts.queues)
@@ -339,7 +344,7 @@ int run_node(const config& cfg, const node_options& opts) {
                  : mask_url(copts.result_backend_url));
   std::unique_ptr<web_service> web;
   if (opts.mode == "node" || opts.mode == "web") {
-    auto started = start_web_service(sys, cfg, {buffer, tsdb});
+    auto started = start_web_service(sys, cfg, {buffer, tsdb, directory});
     if (!started) {
       spdlog::error("web: not started: {}", error_text(started.error()));
       spdlog::default_logger()->flush();
@@ -371,10 +376,12 @@ int run_node(const config& cfg, const node_options& opts) {
     std::chrono::seconds{static_cast<int64_t>(
       cfg.get_double("worker.revokes-expires"))});
   std::optional<task_supervisor_actor> sup;
-  if (opts.mode != "web")
+  if (opts.mode != "web") {
     sup = sys.spawn(task_supervisor, copts,
                     static_cast<size_t>(cfg.get_int("worker.consumers")),
                     concurrency, registry);
+    directory->add_typed("tasks", *sup, status_reply::list);
+  }
   // pidbox: Celery's remote control, on a Redis or RabbitMQ broker.
   std::optional<remote_control_actor> pidbox;
   if (sup && cfg.get_bool("worker.remote-control")
@@ -400,6 +407,7 @@ int run_node(const config& cfg, const node_options& opts) {
     } else if (!cron_opts->entries.empty()) {
       log_cron_start(*cron_opts);
       cron = sys.spawn<caf::detached>(cron_scheduler, std::move(*cron_opts));
+      directory->add_typed("cron", *cron);
     }
   }
   int sig = 0;

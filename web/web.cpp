@@ -229,6 +229,12 @@ public:
       aopts.limiter = limiter_;
     }
     api_ = std::make_unique<read_api>(sys_, catalog_, std::move(aopts));
+    if (services_.directory) {
+      services_.directory->add_typed("web", quotas_);
+      services_.directory->add_typed("web", pipeline_);
+      if (limiter_)
+        services_.directory->add_typed("web", limiter_);
+    }
 
     auto bind = parse_bind_address(cfg.get_string("web.bind"));
     if (!bind)

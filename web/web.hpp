@@ -10,6 +10,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/expected.hpp>
 
+#include "actors/actor_directory.hpp"
 #include "actors/buffer.hpp"
 #include "actors/tsdb.hpp"
 #include "config/config.hpp"
@@ -36,6 +37,9 @@ struct web_services {
   std::optional<buffer_actor> buffer;
   /// The time-series store: ingestion's counts, the stats endpoints.
   std::optional<tsdb_actor> tsdb;
+  /// Where the web interface lists its long-lived actors (quotas, ingest,
+  /// rate limiter) for the inspector; none: they are not listed.
+  actor_directory_ptr directory;
 };
 
 /// Starts the web interface and its actors from the configuration: bind
