@@ -97,5 +97,10 @@ CAF_BEGIN_TYPE_ID_BLOCK(vigil, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(vigil, (vigil::chart_reply))
   /// Renders a chart from a `POST /render` body (chart renderer).
   CAF_ADD_ATOM(vigil, vigil, render_atom, "render")
+  /// The inspector: this node's snapshot, and the cluster's.
+  CAF_ADD_ATOM(vigil, vigil, snapshot_atom, "snapshot")
+  CAF_ADD_ATOM(vigil, vigil, cluster_atom, "cluster")
+  /// Metrics: a flush tick, and the Prometheus page.
+  CAF_ADD_ATOM(vigil, vigil, metrics_atom, "metrics")
 
 CAF_END_TYPE_ID_BLOCK(vigil)
