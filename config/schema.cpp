@@ -9,6 +9,7 @@
 
 #include "config/config.hpp"
 #include "config/cron_schedule.hpp"
+#include "config/metrics_options.hpp"
 #include "config/organizations.hpp"
 #include "config/service_options.hpp"
 #include "config/tsdb_rollups.hpp"
@@ -448,6 +449,32 @@ std::vector<key_spec> make_schema() {
     {.key = "api.token", .type = key_type::string, .default_yaml = "",
      .help = "Bearer token of the read API under /api/0/ (empty: the API "
              "answers 401)", .secret = true},
+    // Internal metrics (Sentry's SENTRY_METRICS_*); see docs/METRICS.md.
+    {.key = "metrics.backend", .type = key_type::choice,
+     .default_yaml = "dummy",
+     .help = "Where internal metrics go: dummy (nowhere), logging (debug "
+             "log), statsd or dogstatsd (UDP to metrics.options host:port), "
+             "datadog (HTTP series API) or prometheus (GET /metrics)",
+     .choices = {"dummy", "logging", "statsd", "dogstatsd", "datadog",
+                 "prometheus"}},
+    {.key = "metrics.options", .type = key_type::map, .default_yaml = "{}",
+     .help = "Metrics backend options: host, port (statsd/dogstatsd, "
+             "127.0.0.1:8125), max-datagram (1432), tags (constant tags), "
+             "api-key, app-key, site or url (datadog), bind (prometheus on "
+             "`run worker`, 127.0.0.1:9102)"},
+    {.key = "metrics.prefix", .type = key_type::string,
+     .default_yaml = "vigil.",
+     .help = "Put before every metric name (Sentry's SENTRY_METRICS_PREFIX)"},
+    {.key = "metrics.sample-rate", .type = key_type::number,
+     .default_yaml = "1",
+     .help = "Share of metric calls recorded, (0, 1]; statsd lines carry "
+             "|@rate below 1 (Sentry's SENTRY_METRICS_SAMPLE_RATE)",
+     .min = 0.0001, .max = 1},
+    {.key = "metrics.interval", .type = key_type::number,
+     .default_yaml = "0",
+     .help = "Seconds between emissions of the locally aggregated metrics "
+             "(0: 1 s, and 10 s for datadog)",
+     .min = 0, .max = 3600},
   };
   std::sort(rows.begin(), rows.end(),
             [](const key_spec& x, const key_spec& y) { return x.key < y.key; });
@@ -571,6 +598,11 @@ caf::error check_digests_options(const YAML::Node& node) {
   return xs ? caf::error{} : xs.error();
 }
 
+caf::error check_metrics_options(const YAML::Node& node) {
+  metrics_config ignored;
+  return parse_metrics_options(node, ignored);
+}
+
 caf::error check_tsdb_rollups(const YAML::Node& node) {
   auto xs = parse_tsdb_rollups(node);
   return xs ? caf::error{} : xs.error();
@@ -600,6 +632,8 @@ value_check find_value_check(std::string_view key) {
     return check_filestore_options;
   if (key == "digests.options")
     return check_digests_options;
+  if (key == "metrics.options")
+    return check_metrics_options;
   return nullptr;
 }
 
@@ -726,7 +760,7 @@ caf::error check_url(const key_spec& spec, const YAML::Node& node) {
 
 // Masks URL passwords in every string of a (cloned) node, and the whole
 // value of any map entry whose key is "password" (or "secret_key", the
-// filestore's S3 secret).
+// filestore's S3 secret; "api-key" and "app-key", Datadog's).
 void mask_node(YAML::Node node) {
   if (node.IsScalar()) {
     auto masked = mask_url(node.Scalar());
@@ -739,7 +773,9 @@ void mask_node(YAML::Node node) {
     for (auto kv : node) {
       if (kv.first.IsScalar()
           && (ascii_lower(kv.first.Scalar()) == "password"
-              || ascii_lower(kv.first.Scalar()) == "secret_key")
+              || ascii_lower(kv.first.Scalar()) == "secret_key"
+              || ascii_lower(kv.first.Scalar()) == "api-key"
+              || ascii_lower(kv.first.Scalar()) == "app-key")
           && !kv.second.IsNull())
         kv.second = "********";
       else
