@@ -15,6 +15,10 @@
 #include "actors/digest_delivery.hpp"
 #include "actors/backends/event_store.hpp"
 #include "actors/actor_directory.hpp"
+#include "actors/metrics_service.hpp"
+#include "adapters/http.hpp"
+#include "config/metrics_options.hpp"
+#include "web/metrics_endpoint.hpp"
 #include "actors/buffer.hpp"
 #include "actors/buffer_flush.hpp"
 #include "actors/tsdb.hpp"
@@ -281,6 +285,59 @@ int run_cron(const config& cfg, bool dry_run, size_t count) {
   return 0;
 }
 
+namespace {
+
+/// The metrics actor (metrics.*), listed in `directory`; exits the process
+/// when the configuration is wrong.
+metrics_actor start_metrics(caf::actor_system& sys, const config& cfg,
+                            const actor_directory_ptr& directory) {
+  auto mcfg = read_metrics_config(cfg);
+  auto backend = mcfg ? make_metrics_backend(*mcfg)
+                      : caf::expected<std::unique_ptr<metrics_backend>>{
+                        mcfg.error()};
+  if (!backend) {
+    spdlog::error("metrics: not started: {}", error_text(backend.error()));
+    spdlog::default_logger()->flush();
+    std::_Exit(2);
+  }
+  metrics_service_options mo;
+  mo.config = *mcfg;
+  mo.directory = directory;
+  mo.backend = std::move(*backend);
+  auto actor = sys.spawn<caf::detached>(metrics_service, std::move(mo));
+  directory->add_typed("metrics", actor);
+  return actor;
+}
+
+/// GET /metrics on metrics.options bind, for `run worker` (no web bind).
+std::unique_ptr<http_server> start_worker_metrics_page(const config& cfg) {
+  auto mcfg = read_metrics_config(cfg);
+  auto server = mcfg ? start_metrics_server(mcfg->bind)
+                     : caf::expected<std::unique_ptr<http_server>>{
+                       mcfg.error()};
+  if (!server) {
+    spdlog::error("metrics: not started: {}", error_text(server.error()));
+    spdlog::default_logger()->flush();
+    std::_Exit(2);
+  }
+  spdlog::info("metrics: GET /metrics on http://{}", mcfg->bind);
+  return std::move(*server);
+}
+
+/// The last emission (bounded), then the actor's exit.
+void stop_metrics(caf::actor_system& sys, const metrics_actor& metrics) {
+  caf::scoped_actor self{sys};
+  self->request(metrics, std::chrono::seconds{5}, flush_atom_v)
+    .receive([](bool) {},
+             [](caf::error& err) {
+               spdlog::warn("metrics: last emission failed: {}",
+                            caf::to_string(err));
+             });
+  self->send_exit(metrics, caf::exit_reason::user_shutdown);
+}
+
+} // namespace
+
 int run_node(const config& cfg, const node_options& opts) {
   // Signals are taken by sigwait below, never by an arbitrary thread.
   sigset_t signals;
@@ -296,6 +353,11 @@ int run_node(const config& cfg, const node_options& opts) {
   auto registry = node_task_registry(cfg);
   // Every long-lived actor of this node, for the inspector and metrics.
   auto directory = std::make_shared<actor_directory>();
+  // Metrics first: every service's calls record from their start.
+  auto metrics = start_metrics(sys, cfg, directory);
+  std::unique_ptr<http_server> metrics_http;
+  if (opts.mode == "worker" && cfg.get_string("metrics.backend") == "prometheus")
+    metrics_http = start_worker_metrics_page(cfg);
   // The memory buffer lives in this process: the node applies what it
   // holds before it exits (see docs/BUFFER.md). Opened now so that the
   // store outlives the actors that fill it.
@@ -463,6 +525,7 @@ int run_node(const config& cfg, const node_options& opts) {
     self->receive([](caf::down_msg&) {},
                   caf::after(std::chrono::seconds{3}) >> [] {});
   }
+  stop_metrics(sys, metrics);
   if (final_flush) {
     auto r = final_flush->flush_all();
     if (!r)

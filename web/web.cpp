@@ -26,6 +26,7 @@
 #include "messages/json_writer.hpp"
 #include "messages/text_excerpt.hpp"
 #include "web/ingest_endpoint.hpp"
+#include "web/metrics_endpoint.hpp"
 #include "web/read_api.hpp"
 
 namespace vigil {
@@ -302,6 +303,8 @@ private:
       api_->handle(std::move(req), std::move(respond));
       return;
     }
+    if (is_metrics_path(path))
+      return respond(metrics_response(req));
     if (path == "/_health/" || path == "/_health") {
       health(std::move(respond));
       return;
