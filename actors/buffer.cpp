@@ -1,4 +1,5 @@
 #include "actors/buffer.hpp"
+#include "actors/metrics.hpp"
 
 #include <algorithm>
 
@@ -119,6 +120,7 @@ bool write_held(self_ptr self) {
     st.failures = 0;
     ++st.writes;
     st.rows_written += batch.size();
+    metrics::incr("buffer.incr", static_cast<double>(batch.size()));
     for (auto& rp : waiting)
       rp.deliver(true);
     return true;

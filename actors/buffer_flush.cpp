@@ -1,4 +1,5 @@
 #include "actors/buffer_flush.hpp"
+#include "actors/metrics.hpp"
 
 #include <algorithm>
 #include <map>
@@ -191,6 +192,7 @@ buffer_flusher::pending_batches(int partition, bool& locked_out) {
   auto released = store_->unlock(lock, token_);
   if (!keys)
     return keys.error();
+  metrics::distribution("buffer.pending-size", static_cast<double>(keys->size()));
   if (released)
     spdlog::debug("buffer: unlock {} failed: {}", lock, error_text(released));
   auto size = std::max<size_t>(1, opts_.incr_batch_size);

@@ -1,4 +1,5 @@
 #include "actors/digest_delivery.hpp"
+#include "actors/metrics.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -405,6 +406,8 @@ task_result deliver(const digest_delivery_options& o, const std::string& key) {
                    sent.message);
       return task_result::retry_after(-1, sent.message);
     }
+    metrics::incr("email.sent", 1, {{"backend", "digests"}});
+    metrics::incr("digests.delivered");
     spdlog::info("digests: delivered {} ({} records) to {} recipient(s): {}",
                  key, lease->records.size(), (*mail)->to.size(),
                  (*mail)->subject);

@@ -9,6 +9,7 @@
 
 #include "actors/backends/broker.hpp"
 #include "actors/backends/event_store.hpp"
+#include "actors/metrics.hpp"
 #include "actors/backends/quota.hpp"
 #include "actors/ingest_attachments.hpp"
 #include "actors/ingest_tsdb.hpp"
@@ -240,6 +241,7 @@ void finish_batch(self_ptr self, std::vector<ingest_job>& jobs,
       if (!item.filtered.empty()) {
         // Dropped by an inbound filter before any quota, as Relay does.
         ++st.items_filtered;
+        metrics::incr("events.dropped", 1, {{"reason", "filtered"}});
         if (tsdb_on)
           counts.item(job.scoping, item.category, item.quantity,
                       item_outcome::filtered);
@@ -248,6 +250,7 @@ void finish_batch(self_ptr self, std::vector<ingest_job>& jobs,
       if (!dec.accepted) {
         ++rejected;
         ++st.items_rejected;
+        metrics::incr("events.dropped", 1, {{"reason", "rate_limited"}});
         by.second += quantity;
         if (tsdb_on)
           counts.item(job.scoping, item.category, item.quantity,
@@ -359,6 +362,7 @@ void finish_batch(self_ptr self, std::vector<ingest_job>& jobs,
                     : "task broker unavailable, retry later";
       } else {
         st.events_stored += events.size();
+        metrics::incr("events.processed", static_cast<double>(events.size()));
       }
     }
   }
@@ -395,6 +399,7 @@ void finish_batch(self_ptr self, std::vector<ingest_job>& jobs,
   for (size_t j = 0; j < jobs.size(); ++j) {
     if (!failure.empty() && has_events[j]) {
       ++st.unavailable;
+      metrics::incr("events.dropped", 1, {{"reason", "unavailable"}});
       results[j].status = ingest_result::outcome::unavailable;
       results[j].detail = failure;
     } else if (files_failed[j]) {
@@ -408,6 +413,7 @@ void finish_batch(self_ptr self, std::vector<ingest_job>& jobs,
     answers->replies.push_back(std::move(jobs[j].done));
   }
   ++st.batches;
+  metrics::distribution("ingest.batch_size", static_cast<double>(jobs.size()));
   if (deferred.empty()) {
     answers->deliver();
   } else {

@@ -1,4 +1,5 @@
 #include "actors/mailer.hpp"
+#include "actors/metrics.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -43,6 +44,7 @@ void attempt(self_ptr self, uint64_t id) {
   if (out.sent) {
     ++st.sent;
     ++st.counters.processed;
+    metrics::incr("email.sent", 1, {{"backend", "mailer"}});
     w.promise.deliver(true);
     st.waiting.erase(it);
     return;

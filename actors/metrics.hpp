@@ -8,6 +8,7 @@
 // interval and hands the merged points to the backend. While no backend
 // is on (metrics.backend dummy, the default) every call returns at once.
 
+#include <chrono>
 #include <initializer_list>
 #include <memory>
 #include <optional>
@@ -68,6 +69,13 @@ void gauge(std::string_view key, double value, tags t = {});
 /// Records one value of a distribution (sizes, counts per batch).
 void distribution(std::string_view key, double value, tags t = {},
                   double rate = default_rate);
+
+/// Milliseconds since `start` (a timing's value).
+inline double elapsed_ms(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(
+           std::chrono::steady_clock::now() - start)
+    .count();
+}
 
 /// Turns recording on or off, with the default sample rate. Off (the
 /// start) every call is a no-op; turning off drops what was recorded.

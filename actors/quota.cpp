@@ -1,4 +1,5 @@
 #include "actors/quota.hpp"
+#include "actors/metrics.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -76,8 +77,12 @@ std::vector<quota_decision> decide(self_ptr self,
       st.opts.fail_open, checks.size(),
       "quota store: " + error_text(decisions.error()), st.outage, st.counters,
       std::chrono::steady_clock::now());
+  uint64_t rejected = 0;
   for (auto& d : *decisions)
-    st.rejected += d.accepted ? 0 : 1;
+    rejected += d.accepted ? 0 : 1;
+  st.rejected += rejected;
+  metrics::incr("quotas.checked", static_cast<double>(decisions->size()));
+  metrics::incr("quotas.rejected", static_cast<double>(rejected));
   return std::move(*decisions);
 }
 

@@ -1,4 +1,5 @@
 #include "actors/tsdb.hpp"
+#include "actors/metrics.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -59,6 +60,7 @@ void write_waiting(self_ptr self) {
   }
   ++st.writes;
   st.written += n;
+  metrics::incr("tsdb.incr", static_cast<double>(incrs.size()));
 }
 
 caf::expected<tsdb_answer> answer(self_ptr self, const tsdb_query& q) {
