@@ -37,6 +37,8 @@ packages+=(
   python3-boto3
   # the mail tests' SMTP server (and openssl for its test certificate)
   python3-aiosmtpd openssl
+  # the metrics tests: Prometheus' text parser and promtool
+  prometheus python3-prometheus-client
 )
 # Debian's npm, unless a node build that brings its own npm (NodeSource's
 # nodejs provides and conflicts with the npm package) is already there.
