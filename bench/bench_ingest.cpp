@@ -381,9 +381,19 @@ std::string services_config(std::string_view services,
   return {};
 }
 
+/// The metrics.* keys of a node whose metrics go to `backend` ("off": none).
+std::string metrics_config_text(std::string_view backend, uint16_t udp_port) {
+  if (backend.empty() || backend == "off")
+    return {};
+  return fmt::format("metrics.backend: {}\nmetrics.options: {{port: {}}}\n",
+                     backend, udp_port == 0 ? 8125 : udp_port);
+}
+
 std::string node_config(uint16_t port, const fs::path& dir, size_t threads,
                         std::string_view services,
-                        const std::string& redis_url) {
+                        const std::string& redis_url,
+                        std::string_view metrics = {},
+                        uint16_t metrics_port = 0) {
   return fmt::format(R"(web.bind: "127.0.0.1:{}"
 web.threads: {}
 node.data-dir: "{}"
@@ -402,7 +412,8 @@ projects:
         rate-limit: {{count: 1000000000, window: 3600}}
 )",
                      port, threads, (dir / "data").string(), bench_key)
-         + services_config(services, redis_url);
+         + services_config(services, redis_url)
+         + metrics_config_text(metrics, metrics_port);
 }
 
 std::string nginx_config(uint16_t port, const fs::path& dir, size_t workers) {
@@ -492,6 +503,8 @@ int64_t node_queued(uint16_t port) {
 /// what its rounds gave.
 struct measured_node {
   std::string services;
+  /// Its metrics backend ("off": none).
+  std::string metrics = "off";
   fs::path dir;
   uint16_t port = 0;
   pid_t pid = 0;
@@ -520,7 +533,7 @@ void start_node(measured_node& n, const std::string& exe,
   n.port = free_port();
   write_file(n.dir / "node.yml",
              node_config(n.port, n.dir, opts.threads, n.services,
-                         opts.redis_url));
+                         opts.redis_url, n.metrics, opts.metrics_port));
   auto log = n.dir / "node.log";
   n.pid = spawn({exe, "--config", (n.dir / "node.yml").string(), "run", "node"},
                 log);
@@ -607,6 +620,7 @@ nlohmann::json node_json(const measured_node& n) {
                       {"other_load_cores", r.other_cores}});
   }
   return {{"services", n.services},
+          {"metrics", n.metrics},
           {"throughput_per_s", std::round(median_of(n.rounds, ok_rate))},
           {"p50_ms", median_of(n.rounds, p50_of)},
           {"p99_ms", median_of(n.rounds, p99_of)},
@@ -622,18 +636,29 @@ nlohmann::json node_json(const measured_node& n) {
           {"rounds", rounds}};
 }
 
+/// A node's median rate as a share of the metrics-off node's (0: none).
+double metrics_ratio(const std::vector<measured_node>& nodes,
+                     const measured_node& n) {
+  for (auto& m : nodes)
+    if (m.metrics == "off") {
+      auto off = median_of(m.rounds, ok_rate);
+      return off > 0 ? median_of(n.rounds, ok_rate) / off : 0;
+    }
+  return 0;
+}
+
 std::string node_line(const measured_node& n) {
   uint64_t non_2xx = 0;
   for (auto& r : n.rounds)
     non_2xx += r.non_2xx;
   return fmt::format(
-    "  node ({}): {:.0f} events/s, p50 {:.2f} ms, p99 {:.2f} ms, {:.1f} us "
+    "  node ({}, metrics {}): {:.0f} events/s, p50 {:.2f} ms, p99 {:.2f} ms, {:.1f} us "
     "CPU/event\n"
     "    stored: {} nodes, {} group(s), times_seen {}, answered 200: {} ({}); "
     "non-2xx {}; peak RSS {:.0f} MiB\n",
-    n.services, median_of(n.rounds, ok_rate), median_of(n.rounds, p50_of),
-    median_of(n.rounds, p99_of), median_of(n.rounds, server_cpu_us),
-    n.stored.nodes, n.stored.groups, n.stored.times_seen, n.answered,
+    n.services, n.metrics, median_of(n.rounds, ok_rate),
+    median_of(n.rounds, p50_of), median_of(n.rounds, p99_of),
+    median_of(n.rounds, server_cpu_us), n.stored.nodes, n.stored.groups, n.stored.times_seen, n.answered,
     n.stored_ok ? "every answered event stored" : "MISMATCH", non_2xx,
     n.peak_rss_mib);
 }
@@ -670,7 +695,24 @@ int bench_ingest_command(const config&, const bench_ingest_options& opts) {
   // off (issue counts in the ingest transaction, no TSDB) beside it.
   std::vector<measured_node> nodes;
   nodes.push_back({.services = opts.services, .dir = dir / "node"});
-  if (opts.against_off)
+  // With --metrics, one node per metrics backend in its place.
+  if (!opts.metrics.empty()) {
+    nodes.clear();
+    std::string_view list = opts.metrics;
+    while (!list.empty()) {
+      auto comma = list.find(',');
+      auto name = std::string{list.substr(0, comma)};
+      list = comma == std::string_view::npos ? std::string_view{}
+                                             : list.substr(comma + 1);
+      if (name.empty())
+        continue;
+      nodes.push_back({.services = opts.services, .metrics = name,
+                       .dir = dir / ("node-metrics-" + name)});
+    }
+    if (nodes.empty())
+      fail("--metrics: expected backends such as off,statsd,prometheus");
+  }
+  if (opts.against_off && opts.metrics.empty())
     nodes.push_back({.services = "off", .dir = dir / "node-off"});
   for (auto& n : nodes)
     start_node(n, exe, opts);
@@ -720,9 +762,10 @@ int bench_ingest_command(const config&, const bench_ingest_options& opts) {
                                      nginx_runs.back().ok_per_s);
       for (auto& n : nodes) {
         auto& r = n.rounds.back();
-        line += fmt::format(", node ({}) {:.0f}/s (p50 {:.2f} ms, p99 "
+        line += fmt::format(", node ({}/{}) {:.0f}/s (p50 {:.2f} ms, p99 "
                             "{:.2f} ms, {} non-2xx)",
-                            n.services, r.ok_per_s, r.p50_ms, r.p99_ms,
+                            n.services, n.metrics, r.ok_per_s, r.p50_ms,
+                            r.p99_ms,
                             r.non_2xx);
       }
       std::cerr << line << "\n";
@@ -802,7 +845,15 @@ int bench_ingest_command(const config&, const bench_ingest_options& opts) {
                                      {"server_cpu_s", r.server_cpu_s},
                                      {"wrk_cpu_s", r.wrk_cpu_s},
                                      {"other_load_cores", r.other_cores}});
-    if (opts.against_off) {
+    if (!opts.metrics.empty()) {
+      out["metrics_nodes"] = nlohmann::json::array();
+      for (auto& n : nodes) {
+        auto j = node_json(n);
+        j["ratio_to_metrics_off"] = metrics_ratio(nodes, n);
+        out["metrics_nodes"].push_back(std::move(j));
+      }
+    }
+    if (opts.against_off && opts.metrics.empty()) {
       out["services_off"] = node_json(nodes[1]);
       out["services_ratio"] = services_ratio;
     }
@@ -823,7 +874,11 @@ int bench_ingest_command(const config&, const bench_ingest_options& opts) {
       nginx_rate, median_of(nginx_runs, p50_of), median_of(nginx_runs, p99_of),
       nginx_cpu_us, ratio, node_cpu_us > 0 ? nginx_cpu_us / node_cpu_us : 0,
       median_of(node.rounds, wrk_cpu_us), other);
-    if (opts.against_off)
+    for (auto& n : nodes)
+      if (!opts.metrics.empty() && n.metrics != "off")
+        text += fmt::format("  metrics {} vs off: {:.3f} of the rate\n",
+                            n.metrics, metrics_ratio(nodes, n));
+    if (opts.against_off && opts.metrics.empty())
       text += fmt::format("  {} vs off: {:.3f} of the rate with the counters "
                           "off\n",
                           node.services, services_ratio);

@@ -35,6 +35,13 @@ struct bench_ingest_options {
   bool against_off = false;
   /// The Redis of --services redis (an empty database).
   std::string redis_url;
+  /// Metrics backends to compare, comma-separated (off, statsd, dogstatsd,
+  /// prometheus, logging): one node each, the same services, taking turns
+  /// in every round; the first is the measured node, and each is reported
+  /// as a share of the "off" one. Empty: the nodes' metrics stay off.
+  std::string metrics;
+  /// The UDP port the statsd/dogstatsd nodes send to (the bench's sink).
+  uint16_t metrics_port = 0;
 };
 
 /// `vigil bench ingest`: starts a node (`vigil run web`, a subprocess with

@@ -9,7 +9,9 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/backends/broker.hpp"
+#include "actors/metrics_service.hpp"
 #include "actors/task_supervisor.hpp"
+#include "config/metrics_options.hpp"
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
 #include "messages/task_body.hpp"
@@ -53,6 +55,31 @@ std::shared_ptr<const task_registry> bench_registry(latency_log& log) {
   return reg;
 }
 
+/// The metrics actor of the run, as a node runs it (no directory: the
+/// bench's actors are not listed); returns the backend's name.
+std::string start_bench_metrics(caf::actor_system& sys, const config& cfg,
+                                const std::string& backend) {
+  auto mcfg = read_metrics_config(cfg);
+  if (!mcfg) {
+    std::cerr << "vigil bench tasks: " << error_text(mcfg.error()) << "\n";
+    std::_Exit(2);
+  }
+  if (!backend.empty())
+    mcfg->backend = backend == "off" ? "dummy" : backend;
+  if (mcfg->backend == "dummy")
+    return "off";
+  auto b = make_metrics_backend(*mcfg);
+  if (!b) {
+    std::cerr << "vigil bench tasks: " << error_text(b.error()) << "\n";
+    std::_Exit(2);
+  }
+  metrics_service_options mo;
+  mo.config = *mcfg;
+  mo.backend = std::move(*b);
+  sys.spawn<caf::detached>(metrics_service, std::move(mo));
+  return mcfg->backend;
+}
+
 } // namespace
 
 int bench_tasks_command(const config& cfg, const bench_tasks_options& opts) {
@@ -87,6 +114,7 @@ int bench_tasks_command(const config& cfg, const bench_tasks_options& opts) {
   caf::actor_system sys{sys_cfg};
   auto sup = sys.spawn(task_supervisor, copts, opts.consumers,
                        opts.concurrency, registry);
+  auto metrics_backend_name = start_bench_metrics(sys, cfg, opts.metrics);
 
   auto start = std::chrono::steady_clock::now();
   std::atomic<bool> publish_failed{false};
@@ -159,17 +187,18 @@ int bench_tasks_command(const config& cfg, const bench_tasks_options& opts) {
   double pub_rate = pub_secs > 0 ? static_cast<double>(opts.count) / pub_secs : 0;
   if (opts.json) {
     std::cout << fmt::format(
-      R"({{"scenario": "tasks", "broker": "{}", "count": {}, "completed": {}, )"
+      R"({{"scenario": "tasks", "broker": "{}", "metrics": "{}", "count": {}, "completed": {}, )"
       R"("concurrency": {}, "seconds": {:.3f}, "throughput_per_s": {:.0f}, )"
       R"("publish_per_s": {:.0f}, "p50_ms": {:.3f}, "p99_ms": {:.3f}, "max_ms": {:.3f}}})",
-      mask_url(url), opts.count, done, opts.concurrency, secs, rate, pub_rate,
-      p50, p99, max)
+      mask_url(url), metrics_backend_name, opts.count, done, opts.concurrency,
+      secs, rate, pub_rate, p50, p99, max)
               << std::endl;
   } else {
     std::cout << fmt::format(
-      "tasks on {}: {} of {} done in {:.3f} s = {:.0f} tasks/s (publish "
+      "tasks on {} (metrics {}): {} of {} done in {:.3f} s = {:.0f} tasks/s (publish "
       "{:.0f}/s); latency p50 {:.3f} ms, p99 {:.3f} ms, max {:.3f} ms\n",
-      mask_url(url), done, opts.count, secs, rate, pub_rate, p50, p99, max);
+      mask_url(url), metrics_backend_name, done, opts.count, secs, rate,
+      pub_rate, p50, p99, max);
   }
   std::cout.flush();
   // Worker threads are idle now; skip the actor system's slow teardown.

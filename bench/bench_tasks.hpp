@@ -21,6 +21,9 @@ struct bench_tasks_options {
   /// Deliveries a consumer holds at once.
   size_t prefetch = 4000;
   bool json = false;
+  /// metrics.backend for the run ("" = the configuration's, "off" = none);
+  /// metrics.options as configured.
+  std::string metrics;
 };
 
 /// `vigil bench tasks`: publishes `count` no-op tasks from a producer thread

@@ -303,6 +303,9 @@ int main(int argc, char** argv) {
                           "messages per publish round trip")
     ->check(CLI::PositiveNumber);
   bench_tasks->add_flag("--json", bench_opts.json, "print one JSON object");
+  bench_tasks->add_option("--metrics", bench_opts.metrics,
+                          "run the metrics actor with this metrics.backend "
+                          "(default: the configuration's; off: none)");
   bench_amqp_ceiling_options ceiling_opts;
   auto* bench_ceiling = bench->add_subcommand(
     "amqp-ceiling", "RabbitMQ's own ceiling: publish with confirms and "
@@ -474,6 +477,13 @@ int main(int argc, char** argv) {
   bench_ingest->add_option("--redis-url", bench_ingest_opts.redis_url,
                            "an empty Redis database for --services redis "
                            "(redis://host:port/N)");
+  bench_ingest->add_option("--metrics", bench_ingest_opts.metrics,
+                           "metrics backends to compare, e.g. "
+                           "off,statsd,prometheus: one node each, taking "
+                           "turns; each reported as a share of off");
+  bench_ingest->add_option("--metrics-port", bench_ingest_opts.metrics_port,
+                           "UDP port of the statsd/dogstatsd nodes' "
+                           "metrics (default 8125)");
 
   bench_charts_options bench_charts_opts;
   auto* bench_charts = bench->add_subcommand(

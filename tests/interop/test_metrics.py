@@ -409,10 +409,11 @@ def check_prometheus_worker_bind():
                 status, _, text = scrape(bind)
             except OSError:
                 return False
-            return status == 200 and "vigil_actors_mailbox_size{" in text \
-                and text
-        text = wait_until(served, TIMEOUT, "/metrics on metrics.options bind",
-                          procs=[proc])
+            # The task supervisor joins the directory after the metrics
+            # actor's first poll may have run: wait for its gauges.
+            return status == 200 and 'service="tasks"' in text and text
+        text = wait_until(served, TIMEOUT, "the tasks' gauges on /metrics "
+                          "on metrics.options bind", procs=[proc])
         fams = families(text)
         assert sample_value(fams, "vigil_actors_mailbox_size",
                             "vigil_actors_mailbox_size",
