@@ -147,6 +147,17 @@ void timing(std::string_view key, double milliseconds, tags t, double rate) {
          });
 }
 
+void timings(std::string_view key, const std::vector<double>& milliseconds,
+             tags t, double rate) {
+  if (milliseconds.empty())
+    return;
+  record(metric_kind::timing, key, t, rate,
+         [&milliseconds](metric_point& p, shard_handle& h) {
+           for (auto x : milliseconds)
+             observe(p, x, max_samples, h.random());
+         });
+}
+
 void gauge(std::string_view key, double value, tags t) {
   record(metric_kind::gauge, key, t, 1,
          [value](metric_point& p, shard_handle&) {

@@ -2,7 +2,7 @@
 
 #include <caf/all.hpp>
 
-#include "actors/metrics.hpp"
+#include "actors/job_metrics.hpp"
 #include "actors/status.hpp"
 #include "tasks/task_runner.hpp"
 
@@ -19,25 +19,15 @@ task_worker(task_worker_actor::stateful_pointer<task_worker_state> self,
       auto& st = self->state;
       std::vector<task_outcome> outcomes;
       outcomes.reserve(batch.size());
+      job_metrics jobs;
       for (auto& d : batch) {
-        // The name outlives the run, which takes the message (copied only
-        // while metrics record).
-        auto task = metrics::enabled() ? d.msg.task : std::string{};
-        metrics::incr("jobs.started", 1, {{"task", task}});
-        auto started = std::chrono::steady_clock::now();
+        jobs.start(d.msg.task);
         outcomes.push_back(run_delivery(*st.registry, std::move(d),
                                         st.result_serializer));
-        metrics::timing("jobs.duration", metrics::elapsed_ms(started),
-                        {{"task", task}});
-        metrics::incr("jobs.finished", 1,
-                      {{"task", task},
-                       {"status", to_string(outcomes.back().what())}});
+        jobs.finish(outcomes.back().what());
         switch (outcomes.back().what()) {
           case outcome_kind::dead_letter: ++st.dead_lettered; break;
-          case outcome_kind::retry:
-            ++st.retried;
-            metrics::incr("jobs.retried", 1, {{"task", task}});
-            break;
+          case outcome_kind::retry: ++st.retried; break;
           default: break;
         }
       }

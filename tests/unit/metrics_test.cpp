@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "actors/job_metrics.hpp"
 #include "actors/metrics.hpp"
 #include "config/metrics_options.hpp"
 #include "messages/errors.hpp"
@@ -289,4 +290,37 @@ TEST_CASE("aggregation: counters summed, gauges last, timings observed, "
   for (auto& p : sampled)
     CHECK(p.rate == 0.0001);
   metrics::configure(false);
+}
+
+TEST_CASE("job metrics: a batch's runs recorded once per task name",
+          "[metrics]") {
+  metrics::configure(true, 1);
+  metrics::collect();
+  {
+    job_metrics jobs;
+    for (auto kind : {outcome_kind::success, outcome_kind::retry,
+                      outcome_kind::success}) {
+      jobs.start("vigil.ping");
+      jobs.finish(kind);
+    }
+    jobs.start("vigil.echo");
+    jobs.finish(outcome_kind::dead_letter);
+  }
+  auto points = metrics::collect();
+  metrics::configure(false);
+  auto value = [&](std::string_view key, metric_tags tags) {
+    for (auto& p : points)
+      if (p.key == key && p.tags == tags)
+        return p.kind == metric_kind::timing ? static_cast<double>(p.count)
+                                             : p.value;
+    return -1.0;
+  };
+  CHECK(value("jobs.started", {{"task", "vigil.ping"}}) == 3);
+  CHECK(value("jobs.duration", {{"task", "vigil.ping"}}) == 3);
+  CHECK(value("jobs.finished", {{"task", "vigil.ping"}, {"status", "success"}})
+        == 2);
+  CHECK(value("jobs.retried", {{"task", "vigil.ping"}}) == 1);
+  CHECK(value("jobs.finished",
+              {{"task", "vigil.echo"}, {"status", "dead_letter"}})
+        == 1);
 }
