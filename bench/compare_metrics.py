@@ -8,7 +8,7 @@ interleaved.
    otherwise) and nginx take turns in every round; each node's median rate
    is reported as a share of the metrics-off node's.
 2. tasks: --repeat rounds of `vigil bench tasks --metrics B --count N
-   --json` on the memory:// broker for B in (off, statsd, prometheus),
+   --json` on the memory:// broker (or --broker) for B in (off, statsd, prometheus),
    the order rotating from round to round; medians, and each as a share of
    off.
 
@@ -54,9 +54,15 @@ def log(*args):
     print(*args, file=sys.stderr, flush=True)
 
 
-def tasks_round(vigil, config, backend, count, concurrency):
+def tasks_round(vigil, config, backend, count, concurrency, broker):
+    extra = ["--broker", broker] if broker else []
+    if broker.startswith("redis://"):
+        # A fresh database per run, as bench/compare_tasks.py does.
+        subprocess.run(["redis-cli", "-u", broker, "flushdb"], check=True,
+                       capture_output=True)
     out = subprocess.run(
         [vigil, "--config", config, "bench", "tasks", "--metrics", backend,
+         *extra,
          "--count", str(count), "-c", str(concurrency), "--consumers", "2",
          "--json"], capture_output=True, text=True, timeout=600)
     if out.returncode != 0:
@@ -72,6 +78,9 @@ def main():
     ap.add_argument("--concurrency", type=int, default=2)
     ap.add_argument("--ingest-rounds", type=int, default=3)
     ap.add_argument("--ingest-duration", type=float, default=8)
+    ap.add_argument("--broker", default="",
+                    help="bench tasks' broker (default memory://); a "
+                    "redis:// database is flushed before every run")
     ap.add_argument("--skip-ingest", action="store_true")
     ap.add_argument("--skip-tasks", action="store_true")
     args = ap.parse_args()
@@ -88,13 +97,14 @@ def main():
                 order = BACKENDS[i % 3:] + BACKENDS[:i % 3]
                 for b in order:
                     r = tasks_round(args.vigil, config, b, args.count,
-                                    args.concurrency)
+                                    args.concurrency, args.broker)
                     runs[b].append(r)
                     log(f"tasks round {i + 1} {b}: "
                         f"{r['throughput_per_s']:.0f}/s")
             med = {b: statistics.median(r["throughput_per_s"] for r in runs[b])
                    for b in BACKENDS}
             result["tasks"] = {
+                "broker": args.broker or "memory://",
                 "count": args.count, "concurrency": args.concurrency,
                 "rounds": args.repeat,
                 "median_per_s": med,

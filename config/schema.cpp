@@ -467,8 +467,8 @@ std::vector<key_spec> make_schema() {
      .help = "Put before every metric name (Sentry's SENTRY_METRICS_PREFIX)"},
     {.key = "metrics.sample-rate", .type = key_type::number,
      .default_yaml = "1",
-     .help = "Share of metric calls recorded, (0, 1]; statsd lines carry "
-             "|@rate below 1 (Sentry's SENTRY_METRICS_SAMPLE_RATE)",
+     .help = "Share of metric calls recorded, (0, 1]; statsd lines carry a "
+             "sample rate (@rate) below 1 (Sentry's SENTRY_METRICS_SAMPLE_RATE)",
      .min = 0.0001, .max = 1},
     {.key = "metrics.interval", .type = key_type::number,
      .default_yaml = "0",
