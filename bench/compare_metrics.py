@@ -23,6 +23,7 @@ Run: /usr/bin/python3 bench/compare_metrics.py --vigil build/vigil
 import argparse
 import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -60,6 +61,7 @@ def tasks_round(vigil, config, backend, count, concurrency, broker):
         # A fresh database per run, as bench/compare_tasks.py does.
         subprocess.run(["redis-cli", "-u", broker, "flushdb"], check=True,
                        capture_output=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(
         [vigil, "--config", config, "bench", "tasks", "--metrics", backend,
          *extra,
@@ -67,7 +69,13 @@ def tasks_round(vigil, config, backend, count, concurrency, broker):
          "--json"], capture_output=True, text=True, timeout=600)
     if out.returncode != 0:
         raise RuntimeError(f"bench tasks ({backend}): {out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    # The bench process's CPU (user + system) per task: steadier than the
+    # rate on a machine others load.
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    r["cpu_us_per_task"] = cpu * 1e6 / max(1, r["completed"])
+    return r
 
 
 def main():
@@ -100,10 +108,17 @@ def main():
                                     args.concurrency, args.broker)
                     runs[b].append(r)
                     log(f"tasks round {i + 1} {b}: "
-                        f"{r['throughput_per_s']:.0f}/s")
+                        f"{r['throughput_per_s']:.0f}/s, "
+                        f"{r['cpu_us_per_task']:.2f} us CPU/task")
             med = {b: statistics.median(r["throughput_per_s"] for r in runs[b])
                    for b in BACKENDS}
+            cpu = {b: statistics.median(r["cpu_us_per_task"] for r in runs[b])
+                   for b in BACKENDS}
             result["tasks"] = {
+                "median_cpu_us_per_task": cpu,
+                "cpu_ratio_to_off": {b: cpu[b] / cpu["off"] for b in BACKENDS},
+                "cpu_runs": {b: [round(r["cpu_us_per_task"], 2)
+                                 for r in runs[b]] for b in BACKENDS},
                 "broker": args.broker or "memory://",
                 "count": args.count, "concurrency": args.concurrency,
                 "rounds": args.repeat,
@@ -111,7 +126,8 @@ def main():
                 "ratio_to_off": {b: med[b] / med["off"] for b in BACKENDS},
                 "runs": {b: [r["throughput_per_s"] for r in runs[b]]
                          for b in BACKENDS}}
-            log("tasks:", json.dumps(result["tasks"]["ratio_to_off"]))
+            log("tasks:", json.dumps(result["tasks"]["ratio_to_off"]),
+                json.dumps(result["tasks"]["cpu_ratio_to_off"]))
         if not args.skip_ingest:
             out = subprocess.run(
                 [args.vigil, "--config", config, "bench", "ingest",

@@ -238,6 +238,14 @@ config::build(const std::string& yaml_text,
         {"system.secret-key",
          "system.secret-key: mail.enable-replies signs reply addresses "
          "with it; set a secret of at least 16 characters"});
+    if (out.get_string("metrics.backend") == "datadog") {
+      const YAML::Node opts = out.get_node("metrics.options");
+      const YAML::Node key = opts.IsMap() ? opts["api-key"] : YAML::Node{};
+      if (!key || !key.IsScalar() || key.Scalar().empty())
+        problems.push_back({"metrics.options",
+                            "metrics.options: api-key: required with "
+                            "metrics.backend datadog"});
+    }
   } catch (const std::exception& e) {
     problems.push_back(
       {"", std::string{"cannot read the configuration: "} + e.what()});

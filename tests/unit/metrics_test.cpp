@@ -11,6 +11,7 @@
 
 #include "actors/job_metrics.hpp"
 #include "actors/metrics.hpp"
+#include "config/config.hpp"
 #include "config/metrics_options.hpp"
 #include "messages/errors.hpp"
 #include "messages/metrics_format.hpp"
@@ -323,4 +324,30 @@ TEST_CASE("job metrics: a batch's runs recorded once per task name",
   CHECK(value("jobs.finished",
               {{"task", "vigil.echo"}, {"status", "dead_letter"}})
         == 1);
+}
+
+TEST_CASE("the metrics keys load: defaults, overrides, datadog needs an "
+          "api-key",
+          "[metrics]") {
+  auto defaults = config::from_yaml("", {});
+  REQUIRE(defaults);
+  auto mc = read_metrics_config(*defaults);
+  REQUIRE(mc);
+  CHECK(mc->backend == "dummy");
+  CHECK(mc->prefix == "vigil.");
+  CHECK(mc->interval == 1);
+  CHECK(mc->port == 8125);
+  auto dd = config::from_yaml("metrics.backend: datadog\n"
+                              "metrics.options: {api-key: k}\n",
+                              {});
+  REQUIRE(dd);
+  CHECK(read_metrics_config(*dd)->interval == 10);
+  auto nokey = config::from_yaml("metrics.backend: datadog\n", {});
+  REQUIRE_FALSE(nokey);
+  CHECK(error_text(nokey.error()).find("api-key: required")
+        != std::string::npos);
+  auto rate = config::from_yaml("metrics.sample-rate: 2\n", {});
+  REQUIRE_FALSE(rate);
+  CHECK(error_text(rate.error()).find("metrics.sample-rate")
+        != std::string::npos);
 }
