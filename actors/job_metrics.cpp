@@ -19,13 +19,20 @@ void job_metrics::start(const std::string& task) {
     flush();
     task_ = task;
   }
-  started_ = std::chrono::steady_clock::now();
+  // Back-to-back runs: the previous finish's clock read starts this one.
+  if (!timing_)
+    started_ = std::chrono::steady_clock::now();
+  timing_ = false;
 }
 
 void job_metrics::finish(outcome_kind outcome) {
   if (!on_)
     return;
-  durations_.push_back(metrics::elapsed_ms(started_));
+  auto now = std::chrono::steady_clock::now();
+  durations_.push_back(
+    std::chrono::duration<double, std::milli>(now - started_).count());
+  started_ = now;
+  timing_ = true;
   auto i = static_cast<size_t>(outcome);
   if (i < 4)
     ++by_outcome_[i];
