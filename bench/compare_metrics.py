@@ -89,9 +89,13 @@ def main():
     ap.add_argument("--broker", default="",
                     help="bench tasks' broker (default memory://); a "
                     "redis:// database is flushed before every run")
+    ap.add_argument("--backends", default=",".join(BACKENDS),
+                    help="the order of the backends (off first or not: the "
+                    "ingest nodes take turns from it)")
     ap.add_argument("--skip-ingest", action="store_true")
     ap.add_argument("--skip-tasks", action="store_true")
     args = ap.parse_args()
+    BACKENDS[:] = args.backends.split(",")
     sink = Sink()
     result = {"sink_port": sink.port}
     with tempfile.TemporaryDirectory() as tmp:
