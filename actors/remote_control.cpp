@@ -40,6 +40,14 @@ value stats_of(const remote_control_state& st) {
   m.emplace_back("broker", st.transport ? st.transport->broker_info()
                                          : value{value_map{}});
   m.emplace_back("prefetch_count", static_cast<int64_t>(o.prefetch));
+  if (o.time_limits) {
+    // vigil's own: tasks stopped at their soft / given up at their hard
+    // time limit since the node started.
+    value_map tl;
+    tl.emplace_back("soft", static_cast<int64_t>(o.time_limits->soft_exceeded.load()));
+    tl.emplace_back("hard", static_cast<int64_t>(o.time_limits->hard_exceeded.load()));
+    m.emplace_back("time_limits_exceeded", std::move(tl));
+  }
   return value{std::move(m)};
 }
 
@@ -260,16 +268,19 @@ std::optional<value> answer_pidbox(remote_control_state& st,
   if (m == "conf")
     return conf_of(st);
   if (m == "time_limit") {
-    // Celery's shape; the limits are enforced by the time-limit work (not
-    // in this actor): unknown tasks are refused as Celery refuses them.
+    // Celery's shape; the workers read the limits (task_time_limits):
+    // unknown tasks are refused as Celery refuses them.
     if (!registered(st, req.arguments))
       return nok("unknown task");
     auto num = [&](const char* k) {
       auto* v = req.arguments.find(k);
       return v != nullptr && v->is_number() ? v->as_double() : 0.0;
     };
-    st.time_limits[req.arguments.find("task_name")->as_text()] = {
-      num("soft"), num("hard")};
+    auto task = req.arguments.find("task_name")->as_text();
+    if (st.opts.time_limits)
+      st.opts.time_limits->set(task, {num("soft"), num("hard")});
+    spdlog::info("remote control: new time limits for tasks of type {}: "
+                 "soft={} hard={}", task, num("soft"), num("hard"));
     return ok("time limits set successfully");
   }
   if (m == "rate_limit") {

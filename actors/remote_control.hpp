@@ -12,6 +12,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "actors/revoked_set.hpp"
+#include "actors/task_time_limits.hpp"
 #include "actors/pidbox_transport.hpp"
 #include "messages/pidbox_messages.hpp"
 #include "messages/type_ids.hpp"
@@ -40,6 +41,9 @@ struct remote_control_options {
   std::chrono::milliseconds heartbeat{2000};
   /// The node's revoked ids, fed by `revoke` (shared with its consumers).
   std::shared_ptr<revoked_set> revoked;
+  /// The node's per-task time limits, set by `time_limit` (shared with its
+  /// workers), and its timeout counters (in `stats`).
+  std::shared_ptr<task_time_limits> time_limits;
 };
 
 /// Celery's remote control (kombu's pidbox) for one vigil worker node: it
@@ -67,9 +71,6 @@ struct remote_control_state {
   uint64_t answered = 0;
   bool online_sent = false;
   std::chrono::steady_clock::time_point next_heartbeat;
-  /// task -> (soft, hard) seconds from `time_limit`; kept for the worker's
-  /// time-limit enforcement, which does not read them yet.
-  std::map<std::string, std::pair<double, double>> time_limits;
 };
 
 /// Spawn with `spawn<caf::detached>(remote_control, options)`.

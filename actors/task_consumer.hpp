@@ -62,6 +62,9 @@ struct consumer_options {
   /// control); a due delivery whose id is in it is not run: REVOKED is
   /// stored and it is acknowledged. Null: nothing is ever revoked.
   std::shared_ptr<revoked_set> revoked;
+  /// Per-task time limits and timeout counters (shared with the node's
+  /// workers and its remote control); null: messages' and schemas' only.
+  std::shared_ptr<task_time_limits> time_limits;
 };
 
 /// Takes task messages off a broker, hands them to workers in batches, and

@@ -1,26 +1,88 @@
 #include "actors/task_worker.hpp"
 
+#include <optional>
+
 #include <caf/all.hpp>
+#include <spdlog/spdlog.h>
 
 #include "actors/status.hpp"
 #include "tasks/task_runner.hpp"
 
 namespace vigil {
 
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+steady::time_point after(double seconds) {
+  return steady::now() + std::chrono::duration_cast<steady::duration>(
+                           std::chrono::duration<double>(seconds));
+}
+
+// Runs one delivery within its time limits (see task_worker).
+task_outcome run_limited(task_worker_state& st, delivery d) {
+  auto* entry = st.registry->find(d.msg.task);
+  if (entry == nullptr)
+    return run_delivery(*st.registry, std::move(d), st.result_serializer);
+  auto lim = effective_limits(st.shared.time_limits.get(), d.msg,
+                              entry->schema);
+  if (lim.soft <= 0 && lim.hard <= 0)
+    return run_delivery(*st.registry, std::move(d), st.result_serializer);
+  auto control = std::make_shared<task_control>(
+    lim.soft > 0 ? after(lim.soft) : steady::time_point::max());
+  auto count_soft = [&] {
+    if (!control->soft_exceeded.load())
+      return;
+    ++st.soft_timeouts;
+    if (st.shared.time_limits)
+      ++st.shared.time_limits->soft_exceeded;
+  };
+  if (lim.hard <= 0) {
+    auto out = run_delivery(*st.registry, std::move(d), st.result_serializer,
+                            control.get());
+    count_soft();
+    return out;
+  }
+  // The job owns what it touches: once abandoned, it outlives this call.
+  auto copy = d;
+  auto result = std::make_shared<std::optional<task_outcome>>();
+  auto job = [registry = st.registry, serializer = st.result_serializer,
+              control, result, d = std::move(d)]() mutable {
+    *result = run_delivery(*registry, std::move(d), serializer, control.get());
+  };
+  if (!st.bounded)
+    st.bounded = std::make_unique<bounded_task_thread>();
+  if (st.bounded->run(std::move(job), after(lim.hard))) {
+    count_soft();
+    return std::move(**result);
+  }
+  control->cancel();
+  ++st.hard_timeouts;
+  if (st.shared.time_limits)
+    ++st.shared.time_limits->hard_exceeded;
+  spdlog::error("task {} [{}]: hard time limit ({} s) exceeded: its thread "
+                "is abandoned, the worker carries on with a new one",
+                copy.msg.task, copy.msg.id, lim.hard);
+  return time_limit_outcome(*st.registry, std::move(copy),
+                            st.result_serializer, lim.hard);
+}
+
+} // namespace
+
 task_worker_actor::behavior_type
 task_worker(task_worker_actor::stateful_pointer<task_worker_state> self,
             std::shared_ptr<const task_registry> registry,
-            std::string result_serializer) {
+            std::string result_serializer, worker_shared shared) {
   self->state.registry = std::move(registry);
   self->state.result_serializer = std::move(result_serializer);
+  self->state.shared = std::move(shared);
   return {
     [=](run_atom, std::vector<delivery>& batch) {
       auto& st = self->state;
       std::vector<task_outcome> outcomes;
       outcomes.reserve(batch.size());
       for (auto& d : batch) {
-        outcomes.push_back(run_delivery(*st.registry, std::move(d),
-                                        st.result_serializer));
+        outcomes.push_back(run_limited(st, std::move(d)));
         switch (outcomes.back().what()) {
           case outcome_kind::dead_letter: ++st.dead_lettered; break;
           case outcome_kind::retry: ++st.retried; break;
@@ -37,6 +99,10 @@ task_worker(task_worker_actor::stateful_pointer<task_worker_state> self,
       auto status = make_status(self, c);
       status.extra["dead_lettered"] = std::to_string(st.dead_lettered);
       status.extra["retried"] = std::to_string(st.retried);
+      status.extra["soft_time_limits_exceeded"] = std::to_string(st.soft_timeouts);
+      status.extra["hard_time_limits_exceeded"] = std::to_string(st.hard_timeouts);
+      status.extra["threads_abandoned"] = std::to_string(
+        st.bounded ? st.bounded->abandoned() : 0);
       return status;
     },
   };

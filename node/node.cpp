@@ -370,6 +370,7 @@ int run_node(const config& cfg, const node_options& opts) {
     static_cast<size_t>(std::max<int64_t>(1, cfg.get_int("worker.revokes-max"))),
     std::chrono::seconds{static_cast<int64_t>(
       cfg.get_double("worker.revokes-expires"))});
+  copts.time_limits = std::make_shared<task_time_limits>();
   std::optional<task_supervisor_actor> sup;
   if (opts.mode != "web")
     sup = sys.spawn(task_supervisor, copts,
@@ -389,6 +390,7 @@ int run_node(const config& cfg, const node_options& opts) {
     ro.prefetch = copts.prefetch;
     ro.io_timeout = copts.io_timeout;
     ro.revoked = copts.revoked;
+    ro.time_limits = copts.time_limits;
     ro.send_events = cfg.get_bool("worker.send-events");
     pidbox = sys.spawn<caf::detached>(remote_control, std::move(ro));
   }

@@ -1,5 +1,6 @@
 #include "tasks/task_runner.hpp"
 
+#include <cstdio>
 #include <exception>
 #include <mutex>
 #include <set>
@@ -137,8 +138,29 @@ task_message make_retry_message(const task_message& msg, double delay) {
   return next;
 }
 
+task_outcome time_limit_outcome(const task_registry& reg, delivery d,
+                                const std::string& results, double limit) {
+  char secs[32];
+  std::snprintf(secs, sizeof secs, "%g", limit);
+  std::string reason = std::string{"TimeLimitExceeded("} + secs + ")";
+  // Celery stores TimeLimitExceeded(<seconds>): the number itself.
+  value_map exc{{"exc_type", "TimeLimitExceeded"},
+                {"exc_message", value_array{value{limit}}},
+                {"exc_module", "billiard.exceptions"}};
+  auto out = make_outcome(std::move(d), outcome_kind::dead_letter,
+                          std::move(reason));
+  if (reg.find(out.d.msg.task) != nullptr)
+    if (auto body = decode_task_body(out.d.msg.body, out.d.msg.content_type))
+      if (auto embed = parse_embed(body->embed))
+        add_failure_effects(out, *embed, value{exc}, results);
+  if (!results.empty())
+    attach_doc(out, task_state::failure, value{std::move(exc)}, results);
+  return out;
+}
+
 task_outcome run_delivery(const task_registry& reg, delivery d,
-                          const std::string& results) {
+                          const std::string& results,
+                          const task_control* control) {
   auto& msg = d.msg;
   if (msg.expires_us != 0 && msg.expires_us <= now_unix_us()) {
     auto out = make_outcome(std::move(d), outcome_kind::expired, "expired");
@@ -181,7 +203,7 @@ task_outcome run_delivery(const task_registry& reg, delivery d,
     note_unknown_kwargs(msg.task, args->extra);
   task_result res;
   try {
-    res = entry->fn(task_context{msg, *args});
+    res = entry->fn(task_context{msg, *args, control});
   } catch (const std::exception& e) {
     res = task_result::failure("RuntimeError", e.what());
   } catch (...) {
@@ -207,9 +229,15 @@ task_outcome run_delivery(const task_registry& reg, delivery d,
     return out;
   }
   auto& schema = entry->schema;
-  if (msg.retries >= schema.max_retries) {
-    auto reason = "max retries (" + std::to_string(schema.max_retries)
-                  + ") exceeded: " + res.error_type + ": " + res.error_message;
+  if (res.final && control != nullptr
+      && res.error_type == "SoftTimeLimitExceeded")
+    control->soft_exceeded.store(true);
+  if (res.final || msg.retries >= schema.max_retries) {
+    auto reason = res.final
+                    ? res.error_type + ": " + res.error_message
+                    : "max retries (" + std::to_string(schema.max_retries)
+                        + ") exceeded: " + res.error_type + ": "
+                        + res.error_message;
     auto out = make_outcome(std::move(d), outcome_kind::dead_letter,
                             std::move(reason));
     auto exc = make_exception(res.kind == task_result::retry
@@ -218,7 +246,9 @@ task_outcome run_delivery(const task_registry& reg, delivery d,
                               res.error_message,
                               res.kind == task_result::retry
                                 ? "celery.exceptions"
-                                : "builtins");
+                              : res.error_module.empty()
+                                ? "builtins"
+                                : res.error_module);
     add_failure_effects(out, *embed, exc, results);
     if (!results.empty())
       attach_doc(out, task_state::failure, std::move(exc), results);

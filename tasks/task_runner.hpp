@@ -12,9 +12,19 @@ namespace vigil {
 /// with the reason. Unless `results` is empty, the outcome carries the
 /// Celery result document (SUCCESS, RETRY, FAILURE or REVOKED) to store,
 /// serialized as `results` says: "msgpack", "json", or "auto" (as the
-/// message's own content type).
+/// message's own content type). `control` (may be null) is what the task
+/// sees of its soft time limit and cancellation; a task answering
+/// SoftTimeLimitExceeded fails at once (FAILURE, dead letter), unretried.
 task_outcome run_delivery(const task_registry& reg, delivery d,
-                          const std::string& results);
+                          const std::string& results,
+                          const task_control* control = nullptr);
+
+/// The outcome of a delivery whose task passed its hard time limit of
+/// `limit` seconds (the worker gave up on it): FAILURE TimeLimitExceeded as
+/// Celery stores it, its chain and chord failed, its errbacks sent; a dead
+/// letter with the reason.
+task_outcome time_limit_outcome(const task_registry& reg, delivery d,
+                                const std::string& results, double limit);
 
 /// Builds the message that retries `msg`: same id, retries + 1, eta now +
 /// `delay` seconds, parent_id set as Celery sets it.

@@ -33,9 +33,9 @@ delivery make(std::string task, value_array args, int32_t retries = 0) {
 
 TEST_CASE_METHOD(deterministic_fixture,
                  "a worker answers a batch with one outcome per delivery, "
-                 "in order", "[worker][actor]") {
+                 "in order", "[worker][actor][task_worker]") {
   auto worker = sys.spawn(task_worker, default_task_registry(),
-                          std::string{"msgpack"});
+                          std::string{"msgpack"}, worker_shared{});
   sched.run();
   std::vector<delivery> batch{make("vigil.echo", {value{"a"}}),
                               make("vigil.flaky", {value{1}}, 0),
@@ -64,4 +64,78 @@ TEST_CASE_METHOD(deterministic_fixture,
   });
   self->send_exit(worker, caf::exit_reason::user_shutdown);
   sched.run();
+}
+
+TEST_CASE_METHOD(deterministic_fixture,
+                 "a worker stops a task at its soft time limit and gives up "
+                 "on one past its hard limit, then runs the next",
+                 "[task_worker][actor]") {
+  auto limits = std::make_shared<task_time_limits>();
+  auto worker = sys.spawn(task_worker, default_task_registry(),
+                          std::string{"msgpack"}, worker_shared{limits});
+  sched.run();
+  // vigil.sleep honours its soft limit; vigil.block ignores it and is cut
+  // off at the hard limit (60 s of sleep against limits of 0.1 s).
+  auto soft = make("vigil.sleep", {value{60}});
+  soft.msg.soft_time_limit = 0.1;
+  auto hard = make("vigil.block", {value{60}});
+  hard.msg.time_limit = 0.2;
+  hard.msg.soft_time_limit = 0.1;
+  std::vector<delivery> batch{std::move(soft), std::move(hard),
+                              make("vigil.echo", {value{"next"}})};
+  self->send(worker, run_atom_v, std::move(batch));
+  sched.run();
+  std::vector<task_outcome> outcomes;
+  self->receive([&](std::vector<task_outcome>& xs) { outcomes = std::move(xs); });
+  REQUIRE(outcomes.size() == 3);
+  CHECK(outcomes[0].what() == outcome_kind::dead_letter);
+  auto doc = decode_msgpack(outcomes[0].result_doc);
+  REQUIRE(doc);
+  CHECK(doc->find("status")->as_text() == "FAILURE");
+  CHECK(doc->find("result")->find("exc_type")->as_text()
+        == "SoftTimeLimitExceeded");
+  CHECK(doc->find("result")->find("exc_module")->as_text()
+        == "billiard.exceptions");
+  CHECK(outcomes[1].what() == outcome_kind::dead_letter);
+  CHECK(outcomes[1].reason == "TimeLimitExceeded(0.2)");
+  doc = decode_msgpack(outcomes[1].result_doc);
+  REQUIRE(doc);
+  CHECK(doc->find("result")->find("exc_type")->as_text()
+        == "TimeLimitExceeded");
+  CHECK(outcomes[2].what() == outcome_kind::success);
+  CHECK(limits->soft_exceeded.load() == 1);
+  CHECK(limits->hard_exceeded.load() == 1);
+  self->send(worker, status_atom_v);
+  sched.run();
+  self->receive([&](actor_status& st) {
+    CHECK(st.extra["soft_time_limits_exceeded"] == "1");
+    CHECK(st.extra["hard_time_limits_exceeded"] == "1");
+    CHECK(st.extra["threads_abandoned"] == "1");
+  });
+  self->send_exit(worker, caf::exit_reason::user_shutdown);
+  sched.run();
+}
+
+TEST_CASE("per-task time limits: the message's first, then the time_limit "
+          "command's, then the schema's", "[task_worker]") {
+  task_time_limits limits;
+  task_schema schema;
+  schema.soft_time_limit = 5;
+  schema.time_limit = 10;
+  task_message msg;
+  msg.task = "t";
+  auto l = limits.effective(msg, schema);
+  CHECK(l.soft == 5);
+  CHECK(l.hard == 10);
+  limits.set("t", {1, 2});
+  l = limits.effective(msg, schema);
+  CHECK(l.soft == 1);
+  CHECK(l.hard == 2);
+  msg.time_limit = 30;
+  l = limits.effective(msg, schema);
+  CHECK(l.soft == 1);
+  CHECK(l.hard == 30);
+  limits.set("t", {0, 0});
+  msg.time_limit = 0;
+  CHECK(limits.effective(msg, schema).hard == 10);
 }
