@@ -48,12 +48,16 @@ value stats_of(const remote_control_state& st) {
     tl.emplace_back("hard", static_cast<int64_t>(o.time_limits->hard_exceeded.load()));
     m.emplace_back("time_limits_exceeded", std::move(tl));
   }
+  if (o.rate_limits)
+    // vigil's own: deliveries held back for their rate-limit token.
+    m.emplace_back("rate_limited",
+                   static_cast<int64_t>(o.rate_limits->delayed.load()));
   return value{std::move(m)};
 }
 
 value active_queues_of(const remote_control_options& o) {
   value_array out;
-  for (auto& q : o.queues) {
+  for (auto& q : o.consumed ? o.consumed->list() : o.queues) {
     value_map ex;
     ex.emplace_back("name", q);
     ex.emplace_back("type", "direct");
@@ -111,7 +115,7 @@ value conf_of(const remote_control_state& st) {
                  static_cast<int64_t>(st.opts.concurrency));
   m.emplace_back("worker_prefetch_multiplier", 1);
   value_array queues;
-  for (auto& q : st.opts.queues)
+  for (auto& q : st.opts.consumed ? st.opts.consumed->list() : st.opts.queues)
     queues.emplace_back(q);
   m.emplace_back("task_queues", std::move(queues));
   m.emplace_back("worker_hostname", st.opts.hostname);
@@ -147,6 +151,47 @@ value revoke(remote_control_state& st, const value& args) {
   if (!ids.empty())
     spdlog::info("remote control: revoked {}", joined);
   return ok("tasks " + joined + " flagged as revoked");
+}
+
+// Celery's `rate_limit`: the rate string checked first, then the task.
+value set_rate_limit(remote_control_state& st, const value& args) {
+  auto* given = args.find("rate_limit");
+  auto rate = parse_celery_rate(given != nullptr ? *given : value{});
+  if (!rate)
+    return nok("Invalid rate limit string: " + error_text(rate.error()));
+  if (!registered(st, args))
+    return nok("unknown task");
+  auto task = args.find("task_name")->as_text();
+  if (st.opts.rate_limits)
+    st.opts.rate_limits->set(task, *rate);
+  if (*rate <= 0) {
+    spdlog::info("remote control: rate limits disabled for tasks of type {}",
+                 task);
+    return ok("rate limit disabled successfully");
+  }
+  spdlog::info("remote control: new rate limit for tasks of type {}: {}/s",
+               task, *rate);
+  return ok("new rate limit set successfully");
+}
+
+// Celery's `add_consumer` / `cancel_consumer`: the consumers pick the
+// change up before their next fetch (Celery's call_soon). The exchange,
+// type and routing key of `add_consumer` are accepted and not used: vigil
+// consumes a queue by its name (declared on AMQP as Celery declares it).
+value change_consumer(remote_control_state& st, bool add, const value& args) {
+  auto* q = args.find("queue");
+  if (q == nullptr || !q->is_text() || q->as_text().empty())
+    return nok("queue name missing");
+  const auto& queue = q->as_text();
+  if (st.opts.consumed) {
+    bool changed = add ? st.opts.consumed->add(queue)
+                       : st.opts.consumed->remove(queue);
+    if (changed)
+      spdlog::info("remote control: {} queue {}",
+                   add ? "consuming from" : "no longer consuming from", queue);
+  }
+  return ok(add ? "add consumer " + queue
+                : "no longer consuming from " + queue);
 }
 
 void handle(remote_control_state& st, caf::expected<pidbox_request> req) {
@@ -283,13 +328,10 @@ std::optional<value> answer_pidbox(remote_control_state& st,
                  "soft={} hard={}", task, num("soft"), num("hard"));
     return ok("time limits set successfully");
   }
-  if (m == "rate_limit") {
-    if (!registered(st, req.arguments))
-      return nok("unknown task");
-    return nok("rate limits are not supported by vigil workers yet");
-  }
+  if (m == "rate_limit")
+    return set_rate_limit(st, req.arguments);
   if (m == "add_consumer" || m == "cancel_consumer")
-    return nok(m + " is not supported by vigil workers yet");
+    return change_consumer(st, m == "add_consumer", req.arguments);
   if (m == "query_task" || m == "dump_tasks")
     return value{value_map{}};
   if (m == "enable_events" || m == "disable_events")

@@ -11,7 +11,9 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "actors/consumed_queues.hpp"
 #include "actors/revoked_set.hpp"
+#include "actors/task_rate_limits.hpp"
 #include "actors/task_time_limits.hpp"
 #include "actors/pidbox_transport.hpp"
 #include "messages/pidbox_messages.hpp"
@@ -44,6 +46,12 @@ struct remote_control_options {
   /// The node's per-task time limits, set by `time_limit` (shared with its
   /// workers), and its timeout counters (in `stats`).
   std::shared_ptr<task_time_limits> time_limits;
+  /// The node's per-task rate limits, set by `rate_limit` (shared with its
+  /// consumers).
+  std::shared_ptr<task_rate_limits> rate_limits;
+  /// The queues its consumers take from, changed by `add_consumer` /
+  /// `cancel_consumer` (null: `queues` for good).
+  std::shared_ptr<consumed_queues> consumed;
 };
 
 /// Celery's remote control (kombu's pidbox) for one vigil worker node: it

@@ -360,6 +360,23 @@ void revoke_delivery(task_consumer_state& st, delivery d) {
   st.held -= std::min<size_t>(st.held, 1);
 }
 
+// Over its task's rate limit, a due delivery waits for its token, held as
+// an ETA message is (once: at its time it is due).
+bool hold_for_rate_limit(task_consumer_state& st, delivery& d, bool suspect) {
+  if (!st.opts.rate_limits || st.rate_cleared.erase(d.tag) > 0)
+    return false;
+  auto now = now_unix_us();
+  auto wait = st.opts.rate_limits->reserve(d.msg.task, now);
+  if (wait <= 0)
+    return false;
+  ++st.rate_limited;
+  st.rate_cleared.insert(d.tag);
+  if (suspect)
+    st.eta_suspects.insert(d.tag);
+  st.eta_held.emplace(now + wait, std::move(d));
+  return true;
+}
+
 // A due delivery goes to the suspects or the ready ones, unless it was
 // revoked: then REVOKED is stored (as Celery's worker does) and it is acked.
 void make_due(task_consumer_state& st, delivery d, bool suspect) {
@@ -367,6 +384,8 @@ void make_due(task_consumer_state& st, delivery d, bool suspect) {
     revoke_delivery(st, std::move(d));
     return;
   }
+  if (hold_for_rate_limit(st, d, suspect))
+    return;
   if (suspect)
     st.suspects.push_back(std::move(d));
   else
@@ -437,6 +456,15 @@ void poll(self_ptr self) {
     return; // outcomes free room and poll again
   if (live_workers(st) == 0)
     return; // a new worker polls again; meanwhile others may take the work
+  if (st.opts.consumed && st.opts.consumed->version() != st.queues_version) {
+    st.queues_version = st.opts.consumed->version();
+    st.opts.queues = st.opts.consumed->list();
+  }
+  if (st.opts.queues.empty()) { // every queue cancelled: wait for one
+    schedule_poll(self, milliseconds{std::max<int64_t>(
+                          1, static_cast<int64_t>(st.opts.poll_interval * 1000))});
+    return;
+  }
   std::vector<raw_delivery> raws;
   auto room = std::min(st.opts.prefetch - st.held, st.opts.fetch_batch);
   if (auto err = st.conn->fetch(st.opts.queues, room, raws)) {
@@ -738,6 +766,7 @@ task_consumer(task_consumer_actor::stateful_pointer<task_consumer_state> self,
       x["poisoned"] = std::to_string(st.poisoned);
       x["canvas_sent"] = std::to_string(st.canvas_sent);
       x["chords_completed"] = std::to_string(st.chords_completed);
+      x["rate_limited"] = std::to_string(st.rate_limited);
       return status;
     },
     [=](caf::put_atom, uint64_t index, task_worker_actor& w) {

@@ -371,6 +371,8 @@ int run_node(const config& cfg, const node_options& opts) {
     std::chrono::seconds{static_cast<int64_t>(
       cfg.get_double("worker.revokes-expires"))});
   copts.time_limits = std::make_shared<task_time_limits>();
+  copts.rate_limits = std::make_shared<task_rate_limits>();
+  copts.consumed = std::make_shared<consumed_queues>(copts.queues);
   std::optional<task_supervisor_actor> sup;
   if (opts.mode != "web")
     sup = sys.spawn(task_supervisor, copts,
@@ -391,6 +393,8 @@ int run_node(const config& cfg, const node_options& opts) {
     ro.io_timeout = copts.io_timeout;
     ro.revoked = copts.revoked;
     ro.time_limits = copts.time_limits;
+    ro.rate_limits = copts.rate_limits;
+    ro.consumed = copts.consumed;
     ro.send_events = cfg.get_bool("worker.send-events");
     pidbox = sys.spawn<caf::detached>(remote_control, std::move(ro));
   }

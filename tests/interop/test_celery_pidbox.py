@@ -245,8 +245,8 @@ def check_g_celery_cli_control_revoke(env):
 
 @Checks.add
 def check_h_control_commands_and_shutdown(env):
-    """time_limit/rate_limit/add_consumer answered in Celery's shapes (the
-    unsupported ones with an error, never silently); conf has no URL;
+    """time_limit/rate_limit/add_consumer answered in Celery's shapes (bad
+    rates and unknown tasks with Celery's errors); conf has no URL;
     `celery control shutdown` drains the vigil worker, which exits 0."""
     worker = env.start_vigil_worker("celery", 1,
                                     VIGIL_WORKER_HOSTNAME=VIGIL_NAME)
@@ -262,10 +262,18 @@ def check_h_control_commands_and_shutdown(env):
     assert r == [{VIGIL_NAME: {"error": "unknown task"}}], fmt(r)
     r = app.control.rate_limit("vigil.echo", "10/m", reply=True,
                                destination=dest, timeout=2.0)
-    assert "error" in r[0][VIGIL_NAME], fmt(r)
+    assert r == [{VIGIL_NAME: {"ok": "new rate limit set successfully"}}], \
+        fmt(r)
+    r = app.control.rate_limit("vigil.echo", "fast", reply=True,
+                               destination=dest, timeout=2.0)
+    assert r[0][VIGIL_NAME]["error"].startswith(
+        "Invalid rate limit string: ValueError("), fmt(r)
+    r = app.control.rate_limit("no.such", "1/s", reply=True,
+                               destination=dest, timeout=2.0)
+    assert r == [{VIGIL_NAME: {"error": "unknown task"}}], fmt(r)
     r = app.control.add_consumer("other", reply=True, destination=dest,
                                  timeout=2.0)
-    assert "error" in r[0][VIGIL_NAME], fmt(r)
+    assert r == [{VIGIL_NAME: {"ok": "add consumer other"}}], fmt(r)
     conf = app.control.inspect(timeout=1.0, destination=dest).conf()
     assert "://" not in json.dumps(conf), fmt(conf)
     # shutdown is answered by no one (Celery's own workers neither): the CLI
@@ -324,6 +332,52 @@ def check_i_events_receiver_sees_vigil_worker(env):
                "worker-offline")
     assert not state.workers[VIGIL_NAME].alive
     stop.set()
+
+
+@Checks.add
+def check_j_celery_cli_rate_limit_and_consumers(env):
+    """`celery control rate_limit|add_consumer|cancel_consumer` from the
+    Celery CLI, a Celery worker present too: the vigil worker answers in
+    Celery's words, holds a rate-limited task back for its token, starts
+    and stops consuming a queue, and `active_queues` follows."""
+    env.start_vigil_worker("celery", 2, VIGIL_WORKER_HOSTNAME=VIGIL_NAME)
+    env.start_celery_worker(PY_TASKS, "pyq", module="cli_tasks")
+    app = env.celery_app()
+    wait_vigil_answers(app)
+    dest = [VIGIL_NAME]
+    out = celery_cli(env, "control", "rate_limit", "vigil.echo", "4/m",
+                     "--destination", VIGIL_NAME)
+    assert VIGIL_NAME in out and "new rate limit set successfully" in out, \
+        out
+    # 4/m: a token every 15 s, so of two sent together one waits for it.
+    first = app.send_task("vigil.echo", args=["one"])
+    second = app.send_task("vigil.echo", args=["two"])
+    assert first.get(timeout=40) == "one"
+    assert second.get(timeout=40) == "two"
+    stats = app.control.inspect(timeout=1.0, destination=dest).stats()
+    assert stats[VIGIL_NAME]["rate_limited"] == 1, fmt(stats)
+    out = celery_cli(env, "control", "rate_limit", "vigil.echo", "0",
+                     "--destination", VIGIL_NAME)
+    assert "rate limit disabled successfully" in out, out
+
+    out = celery_cli(env, "control", "add_consumer", "extra",
+                     "--destination", VIGIL_NAME)
+    assert VIGIL_NAME in out and "add consumer extra" in out, out
+    r = app.send_task("vigil.echo", args=["from extra"], queue="extra")
+    assert r.get(timeout=30) == "from extra"
+    queues = app.control.inspect(timeout=1.0,
+                                 destination=dest).active_queues()
+    assert [q["name"] for q in queues[VIGIL_NAME]] == ["celery", "extra"], \
+        fmt(queues)
+    out = celery_cli(env, "control", "cancel_consumer", "extra",
+                     "--destination", VIGIL_NAME)
+    assert VIGIL_NAME in out and "no longer consuming from extra" in out, out
+    queues = app.control.inspect(timeout=1.0,
+                                 destination=dest).active_queues()
+    assert [q["name"] for q in queues[VIGIL_NAME]] == ["celery"], fmt(queues)
+    # The Celery worker heard none of it (destination): still on pyq only.
+    out = celery_cli(env, "inspect", "active_queues")
+    assert "pyq" in out, out
 
 
 def celery_cli(env, *args, check=True):

@@ -6,7 +6,9 @@
 #include <caf/all.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
 
+#include "actors/task_rate_limits.hpp"
 #include "actors/task_worker.hpp"
+#include "messages/errors.hpp"
 #include "messages/msgpack_codec.hpp"
 #include "messages/task_body.hpp"
 #include "node/actor_system.hpp"
@@ -138,4 +140,34 @@ TEST_CASE("per-task time limits: the message's first, then the time_limit "
   limits.set("t", {0, 0});
   msg.time_limit = 0;
   CHECK(limits.effective(msg, schema).hard == 10);
+}
+
+TEST_CASE("Celery's rate strings and the per-task token bucket",
+          "[task_worker][rate_limit]") {
+  CHECK(*parse_celery_rate(value{"10/s"}) == 10);
+  CHECK(*parse_celery_rate(value{"120/m"}) == 2);
+  CHECK(*parse_celery_rate(value{"3600/h"}) == 1);
+  CHECK(*parse_celery_rate(value{"5"}) == 5);
+  CHECK(*parse_celery_rate(value{int64_t{7}}) == 7);
+  CHECK(*parse_celery_rate(value{"0"}) == 0);
+  CHECK(*parse_celery_rate(value{""}) == 0);
+  CHECK(*parse_celery_rate(value{}) == 0);
+  auto bad = parse_celery_rate(value{"abc/s"});
+  REQUIRE(!bad);
+  CHECK(error_text(bad.error())
+        == "ValueError(\"could not convert string to float: 'abc'\")");
+  CHECK(!parse_celery_rate(value{"1/x"}));
+  task_rate_limits limits;
+  CHECK(limits.reserve("t", 1'000'000) == 0);
+  limits.set("t", 2); // a token every 0.5 s, capacity 1
+  CHECK(limits.reserve("t", 1'000'000) == 0);
+  CHECK(limits.reserve("t", 1'000'000) == 500'000);
+  CHECK(limits.reserve("t", 1'000'000) == 1'000'000);
+  CHECK(limits.reserve("other", 1'000'000) == 0);
+  // Idle for long: no burst, one token at once, the next after 0.5 s.
+  CHECK(limits.reserve("t", 60'000'000) == 0);
+  CHECK(limits.reserve("t", 60'000'000) == 500'000);
+  CHECK(limits.delayed.load() == 3);
+  limits.set("t", 0);
+  CHECK(limits.reserve("t", 60'000'000) == 0);
 }
