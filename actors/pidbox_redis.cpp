@@ -108,6 +108,25 @@ public:
     return {};
   }
 
+  caf::error publish_events(std::vector<task_event>& events,
+                            std::string_view hostname,
+                            int64_t& clock) override {
+    if (!pub_)
+      return caf::make_error(errc::connection_failed, "not connected");
+    if (events.empty())
+      return {};
+    for (auto& ev : events)
+      pub_->append({"PUBLISH", celery_event_channel(ep_.db, ev.type),
+                    encode_celery_event(ev.type, std::move(ev.fields),
+                                        hostname, ++clock, ev.timestamp)});
+    auto r = pub_->flush();
+    if (!r) {
+      pub_.reset();
+      return r.error();
+    }
+    return {};
+  }
+
   value broker_info() const override {
     value_map broker;
     broker.emplace_back("transport", "redis");
@@ -129,6 +148,16 @@ private:
 };
 
 } // namespace
+
+caf::error pidbox_transport::publish_events(std::vector<task_event>& events,
+                                           std::string_view hostname,
+                                           int64_t& clock) {
+  for (auto& ev : events)
+    if (auto err = publish_event(ev.type, std::move(ev.fields), hostname,
+                                 ++clock, ev.timestamp))
+      return err;
+  return {};
+}
 
 caf::expected<std::unique_ptr<pidbox_transport>>
 make_redis_pidbox(std::string_view broker_url,

@@ -10,11 +10,13 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
 #include "messages/pidbox_messages.hpp"
+#include "messages/task_events.hpp"
 #include "messages/value.hpp"
 
 namespace vigil {
@@ -52,6 +54,13 @@ public:
                                    std::string_view hostname, int64_t clock,
                                    double timestamp)
     = 0;
+
+  /// Publishes a batch of task events (each with the next `clock`) on the
+  /// `celeryev` exchange; pipelined where the broker allows. The default
+  /// publishes them one by one.
+  virtual caf::error publish_events(std::vector<task_event>& events,
+                                    std::string_view hostname,
+                                    int64_t& clock);
 
   /// `stats`' broker section: transport, hostname, port, virtual_host.
   virtual value broker_info() const = 0;

@@ -226,13 +226,35 @@ void send_worker_event(remote_control_state& st, std::string_view type) {
     return;
   auto freq = std::chrono::duration<double>(st.opts.heartbeat).count();
   auto err = st.transport->publish_event(
-    type, worker_event_fields(freq, 0, 0), st.opts.hostname, ++st.clock,
+    type, worker_event_fields(freq, 0, static_cast<int64_t>(st.processed)),
+    st.opts.hostname, ++st.clock,
     static_cast<double>(now_unix_us()) / 1e6);
   if (err) {
     spdlog::warn("events: {} not sent: {}", type, error_text(err));
     st.transport->reset();
     st.connected = false;
   }
+}
+
+// Publishes the task events queued since the last poll, in one batch.
+void publish_task_events(remote_control_state& st) {
+  if (!st.opts.events || !st.transport || !st.connected)
+    return;
+  auto batch = st.opts.events->take();
+  if (batch.empty())
+    return;
+  for (auto& ev : batch)
+    if (ev.type == "task-succeeded" || ev.type == "task-failed")
+      ++st.processed;
+  auto n = batch.size();
+  if (auto err = st.transport->publish_events(batch, st.opts.hostname,
+                                              st.clock)) {
+    spdlog::warn("events: {} task event(s) not sent: {}", n, error_text(err));
+    st.transport->reset();
+    st.connected = false;
+    return;
+  }
+  st.events_sent += n;
 }
 
 void heartbeat(remote_control_state& st) {
@@ -271,6 +293,7 @@ void poll(remote_control_actor::stateful_pointer<remote_control_state> self) {
     st.transport->reset();
     st.connected = false;
   }
+  publish_task_events(st);
   heartbeat(st);
   self->send(self, poll_atom_v);
 }
@@ -334,8 +357,17 @@ std::optional<value> answer_pidbox(remote_control_state& st,
     return change_consumer(st, m == "add_consumer", req.arguments);
   if (m == "query_task" || m == "dump_tasks")
     return value{value_map{}};
-  if (m == "enable_events" || m == "disable_events")
-    return nok("events are not supported by vigil workers yet");
+  if (m == "enable_events" || m == "disable_events") {
+    bool on = m == "enable_events";
+    bool changed = st.opts.events && st.opts.events->enable(on);
+    // Celery sends heartbeats whatever the task events; vigil only with
+    // events on, so enabling them starts the heartbeats too.
+    if (on)
+      st.opts.send_events = true;
+    if (on)
+      return ok(changed ? "task events enabled" : "task events already enabled");
+    return ok(changed ? "task events disabled" : "task events already disabled");
+  }
   if (m == "report")
     return ok("vigil worker " + st.opts.hostname);
   if (m == "shutdown") {

@@ -13,6 +13,7 @@
 
 #include "actors/consumed_queues.hpp"
 #include "actors/revoked_set.hpp"
+#include "actors/task_event_queue.hpp"
 #include "actors/task_rate_limits.hpp"
 #include "actors/task_time_limits.hpp"
 #include "actors/pidbox_transport.hpp"
@@ -52,6 +53,9 @@ struct remote_control_options {
   /// The queues its consumers take from, changed by `add_consumer` /
   /// `cancel_consumer` (null: `queues` for good).
   std::shared_ptr<consumed_queues> consumed;
+  /// Celery's task events from the node's consumers and workers, published
+  /// here in batches (switched by `enable_events` / `disable_events`).
+  std::shared_ptr<task_event_queue> events;
 };
 
 /// Celery's remote control (kombu's pidbox) for one vigil worker node: it
@@ -79,6 +83,10 @@ struct remote_control_state {
   uint64_t answered = 0;
   bool online_sent = false;
   std::chrono::steady_clock::time_point next_heartbeat;
+  /// Task events published, and tasks seen ending in them (heartbeats'
+  /// `processed`).
+  uint64_t events_sent = 0;
+  uint64_t processed = 0;
 };
 
 /// Spawn with `spawn<caf::detached>(remote_control, options)`.

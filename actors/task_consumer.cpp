@@ -356,6 +356,8 @@ void revoke_delivery(task_consumer_state& st, delivery d) {
                             : std::string_view{d.msg.content_type};
     st.to_store.push_back(stored_result{d.msg.id, encode_as(doc, ct)});
   }
+  if (st.opts.events && st.opts.events->enabled())
+    st.opts.events->push(task_revoked_event(d.msg, false));
   st.to_ack.push_back(std::move(d.tag));
   st.held -= std::min<size_t>(st.held, 1);
 }
@@ -502,6 +504,8 @@ void poll(self_ptr self) {
       continue;
     }
     d->received_us = now;
+    if (st.opts.events && st.opts.events->enabled())
+      st.opts.events->push(task_received_event(d->msg));
     bool suspect = raw.failed_deliveries > 0;
     if (d->msg.eta_us > now
         && !(st.opts.revoked && st.opts.revoked->contains(d->msg.id))) {

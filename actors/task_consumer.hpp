@@ -17,6 +17,7 @@
 #include "actors/held_deliveries.hpp"
 #include "actors/consumed_queues.hpp"
 #include "actors/revoked_set.hpp"
+#include "actors/task_event_queue.hpp"
 #include "actors/task_rate_limits.hpp"
 #include "actors/status.hpp"
 #include "actors/task_worker.hpp"
@@ -72,6 +73,9 @@ struct consumer_options {
   /// The queues consumed now, changed by `add_consumer` /
   /// `cancel_consumer`; null: `queues` for good.
   std::shared_ptr<consumed_queues> consumed;
+  /// Celery's task events (the consumer tells task-received and
+  /// task-revoked; its workers the rest); null: none.
+  std::shared_ptr<task_event_queue> events;
 };
 
 /// Takes task messages off a broker, hands them to workers in batches, and

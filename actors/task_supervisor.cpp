@@ -44,7 +44,8 @@ void start_child(self_ptr self, size_t k) {
   if (!c.consumer) {
     auto w = spawn_child<task_worker_actor>(self, task_worker, st.registry,
                                             st.result_serializer,
-                                            worker_shared{st.opts.time_limits});
+                                            worker_shared{st.opts.time_limits,
+                                                          st.opts.events});
     c.handle = caf::actor_cast<caf::actor>(w);
     auto owner = consumer_of(st, c.group);
     if (owner < st.children.size() && st.children[owner].handle)

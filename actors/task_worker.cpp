@@ -19,15 +19,19 @@ steady::time_point after(double seconds) {
                            std::chrono::duration<double>(seconds));
 }
 
-// Runs one delivery within its time limits (see task_worker).
-task_outcome run_limited(task_worker_state& st, delivery d) {
+// Runs one delivery within its time limits (see task_worker); `report`
+// (may be null) gets what the task events tell.
+task_outcome run_limited(task_worker_state& st, delivery d,
+                         run_report* report) {
   auto* entry = st.registry->find(d.msg.task);
   if (entry == nullptr)
-    return run_delivery(*st.registry, std::move(d), st.result_serializer);
+    return run_delivery(*st.registry, std::move(d), st.result_serializer,
+                        nullptr, report);
   auto lim = effective_limits(st.shared.time_limits.get(), d.msg,
                               entry->schema);
   if (lim.soft <= 0 && lim.hard <= 0)
-    return run_delivery(*st.registry, std::move(d), st.result_serializer);
+    return run_delivery(*st.registry, std::move(d), st.result_serializer,
+                        nullptr, report);
   auto control = std::make_shared<task_control>(
     lim.soft > 0 ? after(lim.soft) : steady::time_point::max());
   auto count_soft = [&] {
@@ -39,21 +43,25 @@ task_outcome run_limited(task_worker_state& st, delivery d) {
   };
   if (lim.hard <= 0) {
     auto out = run_delivery(*st.registry, std::move(d), st.result_serializer,
-                            control.get());
+                            control.get(), report);
     count_soft();
     return out;
   }
   // The job owns what it touches: once abandoned, it outlives this call.
   auto copy = d;
   auto result = std::make_shared<std::optional<task_outcome>>();
+  auto told = std::make_shared<run_report>();
   auto job = [registry = st.registry, serializer = st.result_serializer,
-              control, result, d = std::move(d)]() mutable {
-    *result = run_delivery(*registry, std::move(d), serializer, control.get());
+              control, result, told, d = std::move(d)]() mutable {
+    *result = run_delivery(*registry, std::move(d), serializer, control.get(),
+                           told.get());
   };
   if (!st.bounded)
     st.bounded = std::make_unique<bounded_task_thread>();
   if (st.bounded->run(std::move(job), after(lim.hard))) {
     count_soft();
+    if (report != nullptr)
+      *report = std::move(*told);
     return std::move(**result);
   }
   control->cancel();
@@ -63,8 +71,49 @@ task_outcome run_limited(task_worker_state& st, delivery d) {
   spdlog::error("task {} [{}]: hard time limit ({} s) exceeded: its thread "
                 "is abandoned, the worker carries on with a new one",
                 copy.msg.task, copy.msg.id, lim.hard);
-  return time_limit_outcome(*st.registry, std::move(copy),
-                            st.result_serializer, lim.hard);
+  auto out = time_limit_outcome(*st.registry, std::move(copy),
+                                st.result_serializer, lim.hard);
+  if (report != nullptr) {
+    report->error_type = "TimeLimitExceeded";
+    report->error_message = out.reason;
+  }
+  return out;
+}
+
+// The event that tells how a run ended (Celery's request.on_success,
+// on_retry, on_failure; an expired one is revoked).
+task_event outcome_event(const task_outcome& out, run_report& rep,
+                         double runtime) {
+  const auto& msg = out.d.msg;
+  switch (out.what()) {
+    case outcome_kind::success:
+      return task_succeeded_event(msg, std::move(rep.result_repr), runtime);
+    case outcome_kind::retry:
+      return task_retried_event(msg, rep.error_type, rep.error_message);
+    case outcome_kind::expired:
+      return task_revoked_event(msg, true);
+    case outcome_kind::dead_letter:
+      break;
+  }
+  return task_failed_event(msg,
+                           rep.error_type.empty() ? "Exception" : rep.error_type,
+                           rep.error_message.empty() ? out.reason
+                                                     : rep.error_message,
+                           out.reason);
+}
+
+// Runs one delivery, telling its start and its end when task events are on.
+task_outcome run_one(task_worker_state& st, delivery d) {
+  auto* events = st.shared.events.get();
+  if (events == nullptr || !events->enabled())
+    return run_limited(st, std::move(d), nullptr);
+  events->push(task_started_event(d.msg));
+  auto t0 = steady::now();
+  run_report rep;
+  auto out = run_limited(st, std::move(d), &rep);
+  auto runtime = std::chrono::duration<double>(steady::now() - t0).count();
+  events->push(outcome_event(out, rep, runtime));
+  return out;
 }
 
 } // namespace
@@ -82,7 +131,7 @@ task_worker(task_worker_actor::stateful_pointer<task_worker_state> self,
       std::vector<task_outcome> outcomes;
       outcomes.reserve(batch.size());
       for (auto& d : batch) {
-        outcomes.push_back(run_limited(st, std::move(d)));
+        outcomes.push_back(run_one(st, std::move(d)));
         switch (outcomes.back().what()) {
           case outcome_kind::dead_letter: ++st.dead_lettered; break;
           case outcome_kind::retry: ++st.retried; break;

@@ -6,6 +6,7 @@
 #include <caf/typed_actor.hpp>
 #include <caf/replies_to.hpp>
 
+#include "actors/task_event_queue.hpp"
 #include "actors/task_time_limits.hpp"
 #include "messages/type_ids.hpp"
 #include "tasks/task_registry.hpp"
@@ -26,6 +27,9 @@ using task_worker_actor = caf::typed_actor<
 struct worker_shared {
   /// Per-task time limits (`time_limit`) and the node's timeout counters.
   std::shared_ptr<task_time_limits> time_limits;
+  /// Celery's task events (task-started, -succeeded, -failed, -retried,
+  /// -revoked for an expired one), published by the remote control.
+  std::shared_ptr<task_event_queue> events;
 };
 
 /// State of a task worker.

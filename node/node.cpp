@@ -373,6 +373,11 @@ int run_node(const config& cfg, const node_options& opts) {
   copts.time_limits = std::make_shared<task_time_limits>();
   copts.rate_limits = std::make_shared<task_rate_limits>();
   copts.consumed = std::make_shared<consumed_queues>(copts.queues);
+  // Task events are published by the remote control: off without it.
+  copts.events = std::make_shared<task_event_queue>(
+    cfg.get_bool("worker.send-events") && cfg.get_bool("worker.remote-control")
+    && (copts.broker_url.starts_with("redis://")
+        || copts.broker_url.starts_with("amqp://")));
   std::optional<task_supervisor_actor> sup;
   if (opts.mode != "web")
     sup = sys.spawn(task_supervisor, copts,
@@ -395,6 +400,7 @@ int run_node(const config& cfg, const node_options& opts) {
     ro.time_limits = copts.time_limits;
     ro.rate_limits = copts.rate_limits;
     ro.consumed = copts.consumed;
+    ro.events = copts.events;
     ro.send_events = cfg.get_bool("worker.send-events");
     pidbox = sys.spawn<caf::detached>(remote_control, std::move(ro));
   }

@@ -108,9 +108,13 @@ void add_failure_effects(task_outcome& out, const task_embed& embed,
 }
 
 task_outcome dead(delivery d, std::string reason, const std::string& results,
-                  const char* exc_type) {
+                  const char* exc_type, run_report* report = nullptr) {
   auto out = make_outcome(std::move(d), outcome_kind::dead_letter,
                           std::move(reason));
+  if (report != nullptr) {
+    report->error_type = exc_type;
+    report->error_message = out.reason;
+  }
   if (!results.empty())
     attach_doc(out, task_state::failure, make_exception(exc_type, out.reason), results);
   return out;
@@ -160,7 +164,7 @@ task_outcome time_limit_outcome(const task_registry& reg, delivery d,
 
 task_outcome run_delivery(const task_registry& reg, delivery d,
                           const std::string& results,
-                          const task_control* control) {
+                          const task_control* control, run_report* report) {
   auto& msg = d.msg;
   if (msg.expires_us != 0 && msg.expires_us <= now_unix_us()) {
     auto out = make_outcome(std::move(d), outcome_kind::expired, "expired");
@@ -173,28 +177,28 @@ task_outcome run_delivery(const task_registry& reg, delivery d,
   if (entry == nullptr) {
     auto reason = "unknown task '" + msg.task + "'";
     return dead(std::move(d), std::move(reason), results,
-                "NotRegistered");
+                "NotRegistered", report);
   }
   auto body = decode_task_body(msg.body, msg.content_type);
   if (!body)
     return dead(std::move(d), error_text(body.error()), results,
-                "ValueError");
+                "ValueError", report);
   auto embed = parse_embed(body->embed);
   if (!embed)
     return dead(std::move(d), error_text(embed.error()), results,
-                "ValueError");
+                "ValueError", report);
   if (!embed->chord.is_nil() && results.empty())
     // Celery keeps a chord's progress in the result backend; without one
     // the body could never be sent. Kept for a replay once configured.
     return dead(std::move(d),
                 "chord header part, but no result backend is configured "
                 "(chords need tasks.result-backend: redis://...)",
-                results, "NotImplementedError");
+                results, "NotImplementedError", report);
   auto args = bind_arguments(entry->schema, std::move(body->args),
                              std::move(body->kwargs), msg.schema_version);
   if (!args) {
     auto out = dead(std::move(d), error_text(args.error()), results,
-                    "TypeError");
+                    "TypeError", report);
     add_failure_effects(out, *embed, make_exception("TypeError", out.reason),
                         results);
     return out;
@@ -215,18 +219,24 @@ task_outcome run_delivery(const task_registry& reg, delivery d,
       // As in Celery's tracer: a canvas that cannot be sent fails the task.
       auto reason = "task succeeded, but its canvas could not be sent: "
                     + error_text(next.error());
-      auto out = dead(std::move(d), std::move(reason), results, "ValueError");
+      auto out = dead(std::move(d), std::move(reason), results, "ValueError", report);
       add_failure_effects(out, *embed, make_exception("ValueError", out.reason),
                           results);
       return out;
     }
     auto out = make_outcome(std::move(d), outcome_kind::success, {});
     out.canvas.follow_ups = std::move(*next);
+    if (report != nullptr)
+      report->result_repr = to_repr(res.result);
     if (!results.empty())
       return_chord_part(out, *embed, "SUCCESS", res.result, results);
     if (!results.empty() && !out.d.msg.ignore_result)
       attach_doc(out, task_state::success, std::move(res.result), results);
     return out;
+  }
+  if (report != nullptr) {
+    report->error_type = res.error_type;
+    report->error_message = res.error_message;
   }
   auto& schema = entry->schema;
   if (res.final && control != nullptr

@@ -5,6 +5,15 @@
 
 namespace vigil {
 
+/// What a run produced besides its outcome, for Celery's task events.
+struct run_report {
+  /// repr() of the return value (success).
+  std::string result_repr;
+  /// The exception (failure, retry, dead letter), as Python would name it.
+  std::string error_type;
+  std::string error_message;
+};
+
 /// Runs one delivery through its task, Celery style: decode the body, bind
 /// the arguments to the schema (kwargs-tolerant), call the function, and
 /// turn what happened into an outcome. Never throws. Undecodable messages,
@@ -17,7 +26,8 @@ namespace vigil {
 /// SoftTimeLimitExceeded fails at once (FAILURE, dead letter), unretried.
 task_outcome run_delivery(const task_registry& reg, delivery d,
                           const std::string& results,
-                          const task_control* control = nullptr);
+                          const task_control* control = nullptr,
+                          run_report* report = nullptr);
 
 /// The outcome of a delivery whose task passed its hard time limit of
 /// `limit` seconds (the worker gave up on it): FAILURE TimeLimitExceeded as

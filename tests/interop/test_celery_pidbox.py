@@ -274,6 +274,10 @@ def check_h_control_commands_and_shutdown(env):
     r = app.control.add_consumer("other", reply=True, destination=dest,
                                  timeout=2.0)
     assert r == [{VIGIL_NAME: {"ok": "add consumer other"}}], fmt(r)
+    r = app.control.enable_events(reply=True, destination=dest, timeout=2.0)
+    assert r == [{VIGIL_NAME: {"ok": "task events enabled"}}], fmt(r)
+    r = app.control.disable_events(reply=True, destination=dest, timeout=2.0)
+    assert r == [{VIGIL_NAME: {"ok": "task events disabled"}}], fmt(r)
     conf = app.control.inspect(timeout=1.0, destination=dest).conf()
     assert "://" not in json.dumps(conf), fmt(conf)
     # shutdown is answered by no one (Celery's own workers neither): the CLI
@@ -288,8 +292,9 @@ def check_h_control_commands_and_shutdown(env):
 @Checks.add
 def check_i_events_receiver_sees_vigil_worker(env):
     """With worker.send-events, a Celery events Receiver's State has the
-    vigil worker alive (online + heartbeats with freq/loadavg/sw_*), and
-    offline after it stops."""
+    vigil worker alive (online + heartbeats with freq/loadavg/sw_*), its
+    tasks received, started, succeeded (result repr, runtime) and failed,
+    and the worker offline after it stops."""
     import threading
     app = env.celery_app()
     state = app.events.State()
@@ -327,6 +332,29 @@ def check_i_events_receiver_sees_vigil_worker(env):
                 "sw_ver", "sw_sys", "pid", "clock", "timestamp"):
         assert key in hb, fmt(hb)
     assert any(e["type"] == "worker-online" for e in seen), fmt(seen)
+    # Task events: one task succeeds, one fails (its soft time limit).
+    ok = app.send_task("vigil.echo", args=["x"])
+    bad = app.send_task("vigil.sleep", args=[60], soft_time_limit=0.2)
+    assert ok.get(timeout=20) == "x"
+    bad.get(timeout=20, propagate=False)
+    wait_until(lambda: ok.id in state.tasks and bad.id in state.tasks
+               and state.tasks[ok.id].state == "SUCCESS"
+               and state.tasks[bad.id].state == "FAILURE", 20,
+               "the task events to reach the State")
+    t = state.tasks[ok.id]
+    assert t.name == "vigil.echo" and t.result == "'x'", fmt(t.as_dict())
+    assert t.worker.hostname == VIGIL_NAME, fmt(t.as_dict())
+    assert t.args == "['x']" and t.runtime is not None, fmt(t.as_dict())
+    assert t.received and t.started and t.succeeded, fmt(t.as_dict())
+    f = state.tasks[bad.id]
+    assert "SoftTimeLimitExceeded" in f.exception, fmt(f.as_dict())
+    types = [e["type"] for e in seen if e.get("uuid") == ok.id]
+    assert types == ["task-received", "task-started", "task-succeeded"], \
+        fmt(types)
+    for key in ("uuid", "name", "args", "kwargs", "retries", "eta",
+                "expires", "root_id", "parent_id", "hostname", "timestamp",
+                "clock", "utcoffset", "pid"):
+        assert key in next(e for e in seen if e.get("uuid") == ok.id), key
     worker.stop()
     wait_until(lambda: any(e["type"] == "worker-offline" for e in seen), 40,
                "worker-offline")
