@@ -159,6 +159,20 @@ caf::error pidbox_transport::publish_events(std::vector<task_event>& events,
   return {};
 }
 
+caf::error publish_task_sent(std::string_view broker_url,
+                             std::string_view hostname,
+                             const task_message& msg, std::string_view queue,
+                             std::chrono::milliseconds io_timeout) {
+  auto transport = make_pidbox_transport(broker_url, hostname, io_timeout);
+  if (!transport)
+    return transport.error();
+  if (auto err = (*transport)->connect())
+    return err;
+  std::vector<task_event> batch{task_sent_event(msg, queue)};
+  int64_t clock = 0;
+  return (*transport)->publish_events(batch, hostname, clock);
+}
+
 caf::expected<std::unique_ptr<pidbox_transport>>
 make_redis_pidbox(std::string_view broker_url,
                   std::chrono::milliseconds io_timeout) {

@@ -75,6 +75,15 @@ caf::expected<std::unique_ptr<pidbox_transport>>
 make_pidbox_transport(std::string_view broker_url, std::string_view hostname,
                       std::chrono::milliseconds io_timeout);
 
+/// Publishes Celery's task-sent event for `msg`, sent to `queue`, on
+/// `broker_url`'s `celeryev` exchange as producer `hostname` (what a Celery
+/// client does with task_send_sent_event). Connects for it, bounded by
+/// `io_timeout`.
+caf::error publish_task_sent(std::string_view broker_url,
+                             std::string_view hostname,
+                             const task_message& msg, std::string_view queue,
+                             std::chrono::milliseconds io_timeout);
+
 /// kombu's pidbox on Redis: PSUBSCRIBE to the `celery.pidbox` fanout
 /// channel, replies LPUSHed to the queues bound to the reply exchange.
 caf::expected<std::unique_ptr<pidbox_transport>>

@@ -430,6 +430,8 @@ void bury_poisoned(self_ptr self, raw_delivery& raw) {
   if (auto d = st.conn->decode(raw)) {
     task = d->msg.task;
     id = d->msg.id;
+    if (st.opts.events && st.opts.events->enabled())
+      st.opts.events->push(task_rejected_event(d->msg, false));
   }
   spdlog::error("dead-lettering task {} [{}] from queue '{}': {} "
                 "(tasks.max-deliveries {})", task, id, raw.queue, reason,

@@ -355,6 +355,18 @@ def check_i_events_receiver_sees_vigil_worker(env):
                 "expires", "root_id", "parent_id", "hostname", "timestamp",
                 "clock", "utcoffset", "pid"):
         assert key in next(e for e in seen if e.get("uuid") == ok.id), key
+    # `vigil send-task` with tasks.send-sent-event: task-sent, then the
+    # worker's events for it.
+    sent = env.send_task("vigil.echo", ["sent"],
+                         VIGIL_TASKS_SEND_SENT_EVENT="true")
+    wait_until(lambda: sent in state.tasks
+               and state.tasks[sent].state == "SUCCESS"
+               and any(e["type"] == "task-sent" and e.get("uuid") == sent
+                       for e in seen), 20, "task-sent and its success")
+    ev = next(e for e in seen if e["type"] == "task-sent"
+              and e.get("uuid") == sent)
+    assert ev["name"] == "vigil.echo" and ev["queue"] == "celery", fmt(ev)
+    assert state.tasks[sent].sent, fmt(state.tasks[sent].as_dict())
     worker.stop()
     wait_until(lambda: any(e["type"] == "worker-offline" for e in seen), 40,
                "worker-offline")

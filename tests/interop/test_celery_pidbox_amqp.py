@@ -176,7 +176,7 @@ def check_f_celery_cli_add_consumer_and_rate_limit(env):
 def check_e_events_receiver_sees_vigil_worker(env):
     """With worker.send-events, a Celery events Receiver's State over
     RabbitMQ has the vigil worker online, alive (heartbeats with
-    freq/loadavg/sw_*), and offline after it stops."""
+    freq/loadavg/sw_*), its task succeeded, and offline after it stops."""
     app = env.celery_app()
     state = app.events.State()
     seen = []
@@ -217,6 +217,13 @@ def check_e_events_receiver_sees_vigil_worker(env):
     for key in ("freq", "active", "processed", "loadavg", "sw_ident",
                 "sw_ver", "sw_sys", "pid", "clock", "timestamp"):
         assert key in hb, fmt(hb)
+    # Task events over the celeryev topic exchange.
+    ok = app.send_task("vigil.echo", args=["x"])
+    assert ok.get(timeout=20) == "x"
+    wait_until(lambda: ok.id in state.tasks
+               and state.tasks[ok.id].state == "SUCCESS", 20,
+               "the task's events to reach the State")
+    assert state.tasks[ok.id].result == "'x'", fmt(state.tasks[ok.id].as_dict())
     worker.stop()
     wait_until(lambda: any(e["type"] == "worker-offline"
                            and e.get("hostname") == VIGIL_NAME
