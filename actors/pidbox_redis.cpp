@@ -115,10 +115,12 @@ public:
       return caf::make_error(errc::connection_failed, "not connected");
     if (events.empty())
       return {};
-    for (auto& ev : events)
-      pub_->append({"PUBLISH", celery_event_channel(ep_.db, ev.type),
-                    encode_celery_event(ev.type, std::move(ev.fields),
-                                        hostname, ++clock, ev.timestamp)});
+    // Lists of events on task.multi, as a Celery worker batches them.
+    auto channel = celery_event_channel(ep_.db, task_event_batch_key);
+    for (auto& body : celery_event_lists(events, hostname, clock))
+      pub_->append({"PUBLISH", channel,
+                    encode_celery_event_envelope(task_event_batch_key, body,
+                                                 hostname)});
     auto r = pub_->flush();
     if (!r) {
       pub_.reset();
@@ -148,16 +150,6 @@ private:
 };
 
 } // namespace
-
-caf::error pidbox_transport::publish_events(std::vector<task_event>& events,
-                                           std::string_view hostname,
-                                           int64_t& clock) {
-  for (auto& ev : events)
-    if (auto err = publish_event(ev.type, std::move(ev.fields), hostname,
-                                 ++clock, ev.timestamp))
-      return err;
-  return {};
-}
 
 caf::error publish_task_sent(std::string_view broker_url,
                              std::string_view hostname,

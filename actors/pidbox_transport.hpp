@@ -56,11 +56,12 @@ public:
     = 0;
 
   /// Publishes a batch of task events (each with the next `clock`) on the
-  /// `celeryev` exchange; pipelined where the broker allows. The default
-  /// publishes them one by one.
+  /// `celeryev` exchange as a Celery worker does: lists of up to 24 events
+  /// with the routing key task.multi.
   virtual caf::error publish_events(std::vector<task_event>& events,
                                     std::string_view hostname,
-                                    int64_t& clock);
+                                    int64_t& clock)
+    = 0;
 
   /// `stats`' broker section: transport, hostname, port, virtual_host.
   virtual value broker_info() const = 0;

@@ -1,5 +1,6 @@
 #include "messages/celery_events.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <unistd.h>
 
@@ -21,22 +22,58 @@ std::string celery_event_channel(int db, std::string_view type) {
   return "/" + std::to_string(db) + ".celeryev/" + celery_event_routing_key(type);
 }
 
-std::string celery_event_body(std::string_view type, value_map fields,
-                              std::string_view hostname, int64_t clock,
-                              double timestamp) {
+namespace {
+
+value event_value(std::string_view type, value_map fields,
+                  std::string_view hostname, int64_t clock, double timestamp) {
   fields.emplace_back("type", std::string{type});
   fields.emplace_back("timestamp", timestamp);
   fields.emplace_back("hostname", std::string{hostname});
   fields.emplace_back("utcoffset", 0);
   fields.emplace_back("pid", static_cast<int64_t>(::getpid()));
   fields.emplace_back("clock", clock);
-  return encode_json(value{std::move(fields)});
+  return value{std::move(fields)};
+}
+
+} // namespace
+
+std::string celery_event_body(std::string_view type, value_map fields,
+                              std::string_view hostname, int64_t clock,
+                              double timestamp) {
+  return encode_json(
+    event_value(type, std::move(fields), hostname, clock, timestamp));
+}
+
+std::vector<std::string> celery_event_lists(std::vector<task_event>& events,
+                                            std::string_view hostname,
+                                            int64_t& clock, size_t limit) {
+  std::vector<std::string> out;
+  limit = std::max<size_t>(1, limit);
+  for (size_t i = 0; i < events.size(); i += limit) {
+    value_array list;
+    for (size_t j = i; j < std::min(events.size(), i + limit); ++j) {
+      auto& ev = events[j];
+      list.push_back(event_value(ev.type, std::move(ev.fields), hostname,
+                                 ++clock, ev.timestamp));
+    }
+    out.push_back(encode_json(value{std::move(list)}));
+  }
+  return out;
 }
 
 std::string encode_celery_event(std::string_view type, value_map fields,
                                 std::string_view hostname, int64_t clock,
                                 double timestamp) {
-  auto key = celery_event_routing_key(type);
+  return encode_celery_event_envelope(
+    celery_event_routing_key(type),
+    celery_event_body(type, std::move(fields), hostname, clock, timestamp),
+    hostname);
+}
+
+std::string encode_celery_event_envelope(std::string_view routing_key,
+                                         std::string_view body_json,
+                                         std::string_view hostname) {
+  std::string key{routing_key};
   value_map headers;
   headers.emplace_back("hostname", std::string{hostname});
   value_map delivery_info;
@@ -49,9 +86,7 @@ std::string encode_celery_event(std::string_view type, value_map fields,
   props.emplace_back("body_encoding", "base64");
   props.emplace_back("delivery_tag", new_uuid4());
   value_map env;
-  env.emplace_back("body", base64_encode(celery_event_body(
-                             type, std::move(fields), hostname, clock,
-                             timestamp)));
+  env.emplace_back("body", base64_encode(body_json));
   env.emplace_back("content-encoding", "utf-8");
   env.emplace_back("content-type", "application/json");
   env.emplace_back("headers", std::move(headers));
