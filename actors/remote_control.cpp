@@ -40,6 +40,9 @@ value stats_of(const remote_control_state& st) {
   m.emplace_back("broker", st.transport ? st.transport->broker_info()
                                          : value{value_map{}});
   m.emplace_back("prefetch_count", static_cast<int64_t>(o.prefetch));
+  if (o.events)
+    // vigil's own: task events dropped because their queue was full.
+    m.emplace_back("events_dropped", static_cast<int64_t>(o.events->dropped()));
   if (o.time_limits) {
     // vigil's own: tasks stopped at their soft / given up at their hard
     // time limit since the node started.
@@ -130,8 +133,9 @@ value revoked_ids(remote_control_state& st) {
   return value{std::move(out)};
 }
 
-// Celery's `revoke`: task_id is one id or a list; terminate/signal are
-// accepted (a running vigil task is not interrupted yet).
+// Celery's `revoke`: task_id is one id or a list. With terminate=True a
+// running one has its cancellation flag set (the signal is not used: a
+// thread cannot be killed; tasks that check the flag stop).
 value revoke(remote_control_state& st, const value& args) {
   std::vector<std::string> ids;
   if (auto* t = args.find("task_id"); t != nullptr) {
@@ -150,7 +154,48 @@ value revoke(remote_control_state& st, const value& args) {
   }
   if (!ids.empty())
     spdlog::info("remote control: revoked {}", joined);
+  if (auto* t = args.find("terminate"); t != nullptr && t->is_bool()
+                                         && t->as_bool()) {
+    std::vector<std::string> hit;
+    if (st.opts.running)
+      hit = st.opts.running->terminate(ids);
+    if (hit.empty())
+      return ok("terminate: tasks unknown");
+    std::string names;
+    for (auto& id : hit)
+      names += (names.empty() ? "" : ", ") + id;
+    spdlog::info("remote control: cancelling running {}", names);
+    return ok("terminate: " + names);
+  }
   return ok("tasks " + joined + " flagged as revoked");
+}
+
+// Celery's `active`: Request.info of each running task (args and kwargs as
+// their reprs, Celery's safe form).
+value active_of(remote_control_state& st) {
+  value_array out;
+  if (!st.opts.running)
+    return value{std::move(out)};
+  for (auto& e : st.opts.running->list()) {
+    value_map di;
+    di.emplace_back("exchange", "");
+    di.emplace_back("routing_key", e.queue);
+    di.emplace_back("priority", static_cast<int64_t>(e.priority));
+    di.emplace_back("redelivered", e.redelivered);
+    value_map m;
+    m.emplace_back("id", e.id);
+    m.emplace_back("name", e.name);
+    m.emplace_back("args", e.argsrepr);
+    m.emplace_back("kwargs", e.kwargsrepr);
+    m.emplace_back("type", e.name);
+    m.emplace_back("hostname", st.opts.hostname);
+    m.emplace_back("time_start", e.time_start);
+    m.emplace_back("acknowledged", false);
+    m.emplace_back("delivery_info", std::move(di));
+    m.emplace_back("worker_pid", static_cast<int64_t>(::getpid()));
+    out.emplace_back(std::move(m));
+  }
+  return value{std::move(out)};
 }
 
 // Celery's `rate_limit`: the rate string checked first, then the task.
@@ -284,7 +329,12 @@ void poll(remote_control_actor::stateful_pointer<remote_control_state> self) {
     }
     st.connected = true;
   }
-  auto err = st.transport->poll(st.opts.wait,
+  // With task events on, a shorter wait keeps their batches small and
+  // their queue far from its bound.
+  auto wait = st.opts.events && st.opts.events->enabled()
+                ? std::min(st.opts.wait, std::chrono::milliseconds{20})
+                : st.opts.wait;
+  auto err = st.transport->poll(wait,
                                 [&](caf::expected<pidbox_request> req) {
                                   handle(st, std::move(req));
                                 });
@@ -329,7 +379,9 @@ std::optional<value> answer_pidbox(remote_control_state& st,
     return revoked_ids(st);
   if (m == "revoke")
     return revoke(st, req.arguments);
-  if (m == "active" || m == "reserved" || m == "scheduled")
+  if (m == "active")
+    return active_of(st);
+  if (m == "reserved" || m == "scheduled")
     return value{value_array{}};
   if (m == "active_queues")
     return active_queues_of(st.opts);

@@ -13,6 +13,7 @@
 
 #include "actors/consumed_queues.hpp"
 #include "actors/revoked_set.hpp"
+#include "actors/running_tasks.hpp"
 #include "actors/task_event_queue.hpp"
 #include "actors/task_rate_limits.hpp"
 #include "actors/task_time_limits.hpp"
@@ -56,6 +57,8 @@ struct remote_control_options {
   /// Celery's task events from the node's consumers and workers, published
   /// here in batches (switched by `enable_events` / `disable_events`).
   std::shared_ptr<task_event_queue> events;
+  /// The tasks running now: `active`, and `revoke` with terminate=True.
+  std::shared_ptr<running_tasks> running;
 };
 
 /// Celery's remote control (kombu's pidbox) for one vigil worker node: it

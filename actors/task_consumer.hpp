@@ -17,6 +17,7 @@
 #include "actors/held_deliveries.hpp"
 #include "actors/consumed_queues.hpp"
 #include "actors/revoked_set.hpp"
+#include "actors/running_tasks.hpp"
 #include "actors/task_event_queue.hpp"
 #include "actors/task_rate_limits.hpp"
 #include "actors/status.hpp"
@@ -76,6 +77,9 @@ struct consumer_options {
   /// Celery's task events (the consumer tells task-received and
   /// task-revoked; its workers the rest); null: none.
   std::shared_ptr<task_event_queue> events;
+  /// The tasks the node's workers run now (given to the workers); null:
+  /// not tracked.
+  std::shared_ptr<running_tasks> running;
 };
 
 /// Takes task messages off a broker, hands them to workers in batches, and

@@ -18,7 +18,7 @@ namespace vigil {
 
 class task_event_queue {
 public:
-  explicit task_event_queue(bool enabled, size_t max = 20000)
+  explicit task_event_queue(bool enabled, size_t max = 100000)
     : enabled_(enabled), max_(max) {}
 
   /// True while task events are sent: producers check it before building

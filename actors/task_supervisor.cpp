@@ -45,7 +45,8 @@ void start_child(self_ptr self, size_t k) {
     auto w = spawn_child<task_worker_actor>(self, task_worker, st.registry,
                                             st.result_serializer,
                                             worker_shared{st.opts.time_limits,
-                                                          st.opts.events});
+                                                          st.opts.events,
+                                                          st.opts.running});
     c.handle = caf::actor_cast<caf::actor>(w);
     auto owner = consumer_of(st, c.group);
     if (owner < st.children.size() && st.children[owner].handle)

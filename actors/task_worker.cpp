@@ -29,11 +29,23 @@ task_outcome run_limited(task_worker_state& st, delivery d,
                         nullptr, report);
   auto lim = effective_limits(st.shared.time_limits.get(), d.msg,
                               entry->schema);
-  if (lim.soft <= 0 && lim.hard <= 0)
+  auto* running = st.shared.running.get();
+  if (lim.soft <= 0 && lim.hard <= 0 && running == nullptr)
     return run_delivery(*st.registry, std::move(d), st.result_serializer,
                         nullptr, report);
   auto control = std::make_shared<task_control>(
     lim.soft > 0 ? after(lim.soft) : steady::time_point::max());
+  // Listed (inspect active, revoke terminate=True) while it runs.
+  struct listed {
+    running_tasks* running;
+    std::string id;
+    ~listed() {
+      if (running != nullptr)
+        running->finished(id);
+    }
+  } guard{running, running != nullptr ? d.msg.id : std::string{}};
+  if (running != nullptr)
+    running->started(d, control);
   auto count_soft = [&] {
     if (!control->soft_exceeded.load())
       return;

@@ -6,6 +6,7 @@
 #include <caf/typed_actor.hpp>
 #include <caf/replies_to.hpp>
 
+#include "actors/running_tasks.hpp"
 #include "actors/task_event_queue.hpp"
 #include "actors/task_time_limits.hpp"
 #include "messages/type_ids.hpp"
@@ -30,6 +31,8 @@ struct worker_shared {
   /// Celery's task events (task-started, -succeeded, -failed, -retried,
   /// -revoked for an expired one), published by the remote control.
   std::shared_ptr<task_event_queue> events;
+  /// The tasks running now (inspect active, revoke terminate=True).
+  std::shared_ptr<running_tasks> running;
 };
 
 /// State of a task worker.

@@ -874,8 +874,8 @@ def main():
                          "with task events off and on (see "
                          "bench/compare_tasks_chains.py)")
     ap.add_argument("--chains", type=int, default=10_000,
-                    help="--scenario chains: chains per run (default: "
-                         "%(default)s)")
+                    help="--scenario chains: chains per run, 0: events "
+                         "only (default: %(default)s)")
     ap.add_argument("--event-count", type=int, default=50_000,
                     help="--scenario chains: tasks per events-on/off run "
                          "(default: %(default)s)")

@@ -284,7 +284,7 @@ def main(args, base):
                   "runs": []}
         for i in range(args.repeat):
             rnd = f"round {i + 1}/{args.repeat}"
-            for kind in ("vigil", "celery"):
+            for kind in ("vigil", "celery") if args.chains > 0 else ():
                 base.log(f"{rnd}: chains on {kind}, {args.chains} chains")
                 r = run_chains(base, kind, vigil, port, args.chains, workdir,
                                redis_proc.pid, f"{i + 1}")

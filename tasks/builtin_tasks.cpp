@@ -58,7 +58,8 @@ void register_builtin_tasks(task_registry& reg) {
     if (ctx.control == nullptr)
       std::this_thread::sleep_for(d);
     else if (!ctx.control->sleep_for(d))
-      return task_result::soft_time_limit_exceeded();
+      return ctx.control->cancelled() ? task_result::terminated()
+                                      : task_result::soft_time_limit_exceeded();
     return task_result::success(nullptr);
   });
 

@@ -51,6 +51,9 @@ struct task_result {
   static task_result failure(std::string type, std::string message);
   /// Celery's SoftTimeLimitExceeded: FAILURE at once, not retried.
   static task_result soft_time_limit_exceeded();
+  /// Stopped by revoke(terminate=True): REVOKED
+  /// (TaskRevokedError('terminated')), not retried.
+  static task_result terminated();
 };
 
 /// A task implementation. It may block (workers are detached threads); it

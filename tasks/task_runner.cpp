@@ -261,7 +261,11 @@ task_outcome run_delivery(const task_registry& reg, delivery d,
                                 : res.error_module);
     add_failure_effects(out, *embed, exc, results);
     if (!results.empty())
-      attach_doc(out, task_state::failure, std::move(exc), results);
+      // A task stopped by revoke(terminate=True) is REVOKED, as in Celery.
+      attach_doc(out,
+                 res.error_type == "TaskRevokedError" ? task_state::revoked
+                                                      : task_state::failure,
+                 std::move(exc), results);
     return out;
   }
   auto delay = res.retry_delay >= 0 ? res.retry_delay

@@ -4,7 +4,8 @@ the real Celery 5.2 client): the soft limit stops a task that honours it
 (FAILURE SoftTimeLimitExceeded), the hard limit frees the worker from one
 that does not (FAILURE TimeLimitExceeded, and the next task runs on the
 same single worker), limits from the message and from the remote-control
-`time_limit` command, counted in `inspect stats`.
+`time_limit` command, counted in `inspect stats`; `inspect active` and
+`revoke(terminate=True)`, which sets a running task's cancellation flag.
 
 Run: /usr/bin/python3 tests/interop/test_celery_time_limits.py [check ...]
 Prints "PASS name" / "FAIL name: reason"; exits 1 if any failed.
@@ -128,6 +129,40 @@ def check_c_time_limit_command(env):
     stats = app.control.inspect(timeout=1.0, destination=dest).stats()
     assert stats[VIGIL_NAME]["time_limits_exceeded"] == {
         "soft": 1, "hard": 1}, fmt(stats)
+
+
+@Checks.add
+def check_d_active_and_revoke_terminate(env):
+    """`inspect active` lists a running vigil.sleep in Celery's shape;
+    `revoke(terminate=True)` sets its cancellation flag: it stops, REVOKED
+    (TaskRevokedError('terminated')); the worker runs the next task."""
+    from celery.exceptions import TaskRevokedError
+    env.start_vigil_worker("celery", 1, VIGIL_WORKER_HOSTNAME=VIGIL_NAME)
+    app = env.celery_app()
+    wait_vigil_answers(app)
+    dest = [VIGIL_NAME]
+    r = app.send_task("vigil.sleep", args=[120])
+    insp = app.control.inspect(timeout=1.0, destination=dest)
+    active = {}
+    wait_until(lambda: active.update(insp.active() or {}) or any(
+        t["id"] == r.id for t in active.get(VIGIL_NAME, [])), 20,
+        "inspect active to list the task")
+    t = next(t for t in active[VIGIL_NAME] if t["id"] == r.id)
+    assert t["name"] == "vigil.sleep" and t["args"] == "[120]", fmt(t)
+    assert t["hostname"] == VIGIL_NAME and t["time_start"] > 0, fmt(t)
+    assert t["delivery_info"]["routing_key"] == "celery", fmt(t)
+    reply = app.control.revoke(r.id, terminate=True, reply=True,
+                               destination=dest, timeout=2.0)
+    assert reply == [{VIGIL_NAME: {"ok": f"terminate: {r.id}"}}], fmt(reply)
+    state, exc = failure_of(app, r.id)
+    assert state == "REVOKED", state
+    assert isinstance(exc, TaskRevokedError), repr(exc)
+    assert app.send_task("vigil.echo", args=["next"]).get(timeout=30) \
+        == "next"
+    reply = app.control.revoke("no-such-id", terminate=True, reply=True,
+                               destination=dest, timeout=2.0)
+    assert reply == [{VIGIL_NAME: {"ok": "terminate: tasks unknown"}}], \
+        fmt(reply)
 
 
 def main(argv):
