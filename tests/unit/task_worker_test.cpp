@@ -8,7 +8,9 @@
 
 #include "actors/task_rate_limits.hpp"
 #include "actors/task_worker.hpp"
+#include "messages/celery_events.hpp"
 #include "messages/errors.hpp"
+#include "messages/json_codec.hpp"
 #include "messages/msgpack_codec.hpp"
 #include "messages/task_body.hpp"
 #include "node/actor_system.hpp"
@@ -170,4 +172,43 @@ TEST_CASE("Celery's rate strings and the per-task token bucket",
   CHECK(limits.delayed.load() == 3);
   limits.set("t", 0);
   CHECK(limits.reserve("t", 60'000'000) == 0);
+}
+
+TEST_CASE("task events are batched as a Celery worker batches them: lists "
+          "of at most 24, each event complete", "[task_worker][events]") {
+  task_message msg;
+  msg.id = "id-1";
+  msg.task = "vigil.echo";
+  msg.argsrepr = "['x']";
+  msg.kwargsrepr = "{}";
+  std::vector<task_event> events;
+  for (int i = 0; i < 25; ++i)
+    events.push_back(i % 2 == 0 ? task_received_event(msg)
+                                : task_succeeded_event(msg, "'x'", 0.001));
+  int64_t clock = 10;
+  auto lists = celery_event_lists(events, "vigil@test", clock);
+  REQUIRE(lists.size() == 2);
+  CHECK(clock == 35);
+  auto first = decode_json(lists[0]);
+  REQUIRE(first);
+  REQUIRE(first->as_array().size() == 24);
+  auto& ev = first->as_array()[0];
+  CHECK(ev.find("type")->as_text() == "task-received");
+  CHECK(ev.find("uuid")->as_text() == "id-1");
+  CHECK(ev.find("name")->as_text() == "vigil.echo");
+  CHECK(ev.find("args")->as_text() == "['x']");
+  CHECK(ev.find("root_id")->as_text() == "id-1");
+  CHECK(ev.find("parent_id")->is_nil());
+  CHECK(ev.find("eta")->is_nil());
+  CHECK(ev.find("hostname")->as_text() == "vigil@test");
+  CHECK(ev.find("clock")->as_int() == 11);
+  for (auto key : {"timestamp", "utcoffset", "pid", "retries", "kwargs",
+                   "expires"})
+    CHECK(ev.find(key) != nullptr);
+  auto& ok = first->as_array()[1];
+  CHECK(ok.find("type")->as_text() == "task-succeeded");
+  CHECK(ok.find("result")->as_text() == "'x'");
+  CHECK(ok.find("runtime")->is_number());
+  CHECK(decode_json(lists[1])->as_array().size() == 1);
+  CHECK(exception_repr("KeyError", "nope") == "KeyError('nope')");
 }
