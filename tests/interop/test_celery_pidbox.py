@@ -355,6 +355,17 @@ def check_i_events_receiver_sees_vigil_worker(env):
                 "expires", "root_id", "parent_id", "hostname", "timestamp",
                 "clock", "utcoffset", "pid"):
         assert key in next(e for e in seen if e.get("uuid") == ok.id), key
+    # A retry: task-retried, then the second run's events.
+    fl = app.send_task("vigil.flaky", args=[1])
+    assert fl.get(timeout=20) == 2
+    wait_until(lambda: any(e["type"] == "task-retried"
+                           and e.get("uuid") == fl.id for e in seen)
+               and fl.id in state.tasks
+               and state.tasks[fl.id].state == "SUCCESS", 20,
+               "task-retried and the retry's success")
+    retried = next(e for e in seen if e["type"] == "task-retried"
+                   and e.get("uuid") == fl.id)
+    assert retried["exception"].startswith("Retry("), fmt(retried)
     # `vigil send-task` with tasks.send-sent-event: task-sent, then the
     # worker's events for it.
     sent = env.send_task("vigil.echo", ["sent"],
