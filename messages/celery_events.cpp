@@ -7,6 +7,7 @@
 #include "messages/base64.hpp"
 #include "messages/clock.hpp"
 #include "messages/json_codec.hpp"
+#include "messages/json_writer.hpp"
 
 namespace vigil {
 
@@ -49,14 +50,34 @@ std::vector<std::string> celery_event_lists(std::vector<task_event>& events,
                                             int64_t& clock, size_t limit) {
   std::vector<std::string> out;
   limit = std::max<size_t>(1, limit);
+  // What every event of the batch adds after its own fields.
+  std::string host;
+  append_json_string(host, hostname);
+  auto pid = std::to_string(::getpid());
   for (size_t i = 0; i < events.size(); i += limit) {
-    value_array list;
+    std::string body = "[";
     for (size_t j = i; j < std::min(events.size(), i + limit); ++j) {
       auto& ev = events[j];
-      list.push_back(event_value(ev.type, std::move(ev.fields), hostname,
-                                 ++clock, ev.timestamp));
+      if (j > i)
+        body += ',';
+      body += '{';
+      body += ev.fields_json;
+      if (!ev.fields_json.empty())
+        body += ',';
+      body += "\"type\":";
+      append_json_string(body, ev.type);
+      body += ",\"timestamp\":";
+      append_json_number(body, ev.timestamp);
+      body += ",\"hostname\":";
+      body += host;
+      body += ",\"utcoffset\":0,\"pid\":";
+      body += pid;
+      body += ",\"clock\":";
+      body += std::to_string(++clock);
+      body += '}';
     }
-    out.push_back(encode_json(value{std::move(list)}));
+    body += ']';
+    out.push_back(std::move(body));
   }
   return out;
 }

@@ -16,11 +16,15 @@
 
 namespace vigil {
 
-/// One event waiting to be published.
+/// One event waiting to be published: its own fields already written as
+/// JSON (built on the task's thread with no intermediate value, so that an
+/// event costs one string).
 struct task_event {
   /// "task-received", ...
   std::string type;
-  value_map fields;
+  /// The fields as the members of a JSON object, braces left out:
+  /// `"uuid":"...","name":"..."`.
+  std::string fields_json;
   /// When it happened, Unix seconds.
   double timestamp = 0;
 };
