@@ -4,7 +4,6 @@
 #include <cstdlib>
 #include <unistd.h>
 
-#include "messages/base64.hpp"
 #include "messages/clock.hpp"
 #include "messages/json_codec.hpp"
 #include "messages/json_writer.hpp"
@@ -104,10 +103,12 @@ std::string encode_celery_event_envelope(std::string_view routing_key,
   props.emplace_back("delivery_mode", 1);
   props.emplace_back("delivery_info", std::move(delivery_info));
   props.emplace_back("priority", 0);
-  props.emplace_back("body_encoding", "base64");
   props.emplace_back("delivery_tag", new_uuid4());
   value_map env;
-  env.emplace_back("body", base64_encode(body_json));
+  // The JSON text as it is, no body_encoding: kombu's Redis transport then
+  // hands the body over undecoded, and base64 would only cost a third more
+  // bytes and an encoding pass per event batch.
+  env.emplace_back("body", std::string{body_json});
   env.emplace_back("content-encoding", "utf-8");
   env.emplace_back("content-type", "application/json");
   env.emplace_back("headers", std::move(headers));
