@@ -452,6 +452,9 @@ remote_control(remote_control_actor::stateful_pointer<remote_control_state> self
   // (the state is gone by the time attached functors run).
   self->set_exit_handler([self](caf::exit_msg& msg) {
     auto& st = self->state;
+    // The node drained its workers first: their last task events go out
+    // before the goodbye.
+    publish_task_events(st);
     if (st.opts.send_events && st.online_sent)
       send_worker_event(st, "worker-offline");
     self->quit(msg.reason);
