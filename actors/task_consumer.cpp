@@ -720,6 +720,7 @@ task_consumer(task_consumer_actor::stateful_pointer<task_consumer_state> self,
           tags.push_back(d.tag);
         st.eta_held.clear();
         st.eta_suspects.clear();
+        st.rate_cleared.clear();
         st.ready.clear();
         st.suspects.clear();
         give_back(self, std::move(tags));
