@@ -153,6 +153,24 @@ public:
                                      timestamp));
   }
 
+  caf::error publish_events(std::vector<task_event>& events,
+                            std::string_view hostname,
+                            int64_t& clock) override {
+    if (!conn_ || !conn_->ok())
+      return caf::make_error(errc::connection_failed, "not connected");
+    amqp_properties props;
+    props.content_type = "application/json";
+    props.content_encoding = "utf-8";
+    value_map headers;
+    headers.emplace_back("hostname", std::string{hostname});
+    props.headers = std::move(headers);
+    props.delivery_mode = 1;
+    for (auto& body : celery_event_lists(events, hostname, clock))
+      if (auto err = publish(event_exchange, task_event_batch_key, props, body))
+        return err;
+    return {};
+  }
+
   value broker_info() const override {
     value_map broker;
     broker.emplace_back("transport", "amqp");

@@ -108,6 +108,27 @@ public:
     return {};
   }
 
+  caf::error publish_events(std::vector<task_event>& events,
+                            std::string_view hostname,
+                            int64_t& clock) override {
+    if (!pub_)
+      return caf::make_error(errc::connection_failed, "not connected");
+    if (events.empty())
+      return {};
+    // Lists of events on task.multi, as a Celery worker batches them.
+    auto channel = celery_event_channel(ep_.db, task_event_batch_key);
+    for (auto& body : celery_event_lists(events, hostname, clock))
+      pub_->append({"PUBLISH", channel,
+                    encode_celery_event_envelope(task_event_batch_key, body,
+                                                 hostname)});
+    auto r = pub_->flush();
+    if (!r) {
+      pub_.reset();
+      return r.error();
+    }
+    return {};
+  }
+
   value broker_info() const override {
     value_map broker;
     broker.emplace_back("transport", "redis");
@@ -129,6 +150,20 @@ private:
 };
 
 } // namespace
+
+caf::error publish_task_sent(std::string_view broker_url,
+                             std::string_view hostname,
+                             const task_message& msg, std::string_view queue,
+                             std::chrono::milliseconds io_timeout) {
+  auto transport = make_pidbox_transport(broker_url, hostname, io_timeout);
+  if (!transport)
+    return transport.error();
+  if (auto err = (*transport)->connect())
+    return err;
+  std::vector<task_event> batch{task_sent_event(msg, queue)};
+  int64_t clock = 0;
+  return (*transport)->publish_events(batch, hostname, clock);
+}
 
 caf::expected<std::unique_ptr<pidbox_transport>>
 make_redis_pidbox(std::string_view broker_url,

@@ -10,11 +10,13 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
 #include "messages/pidbox_messages.hpp"
+#include "messages/task_events.hpp"
 #include "messages/value.hpp"
 
 namespace vigil {
@@ -53,6 +55,14 @@ public:
                                    double timestamp)
     = 0;
 
+  /// Publishes a batch of task events (each with the next `clock`) on the
+  /// `celeryev` exchange as a Celery worker does: lists of up to 24 events
+  /// with the routing key task.multi.
+  virtual caf::error publish_events(std::vector<task_event>& events,
+                                    std::string_view hostname,
+                                    int64_t& clock)
+    = 0;
+
   /// `stats`' broker section: transport, hostname, port, virtual_host.
   virtual value broker_info() const = 0;
 
@@ -65,6 +75,15 @@ public:
 caf::expected<std::unique_ptr<pidbox_transport>>
 make_pidbox_transport(std::string_view broker_url, std::string_view hostname,
                       std::chrono::milliseconds io_timeout);
+
+/// Publishes Celery's task-sent event for `msg`, sent to `queue`, on
+/// `broker_url`'s `celeryev` exchange as producer `hostname` (what a Celery
+/// client does with task_send_sent_event). Connects for it, bounded by
+/// `io_timeout`.
+caf::error publish_task_sent(std::string_view broker_url,
+                             std::string_view hostname,
+                             const task_message& msg, std::string_view queue,
+                             std::chrono::milliseconds io_timeout);
 
 /// kombu's pidbox on Redis: PSUBSCRIBE to the `celery.pidbox` fanout
 /// channel, replies LPUSHed to the queues bound to the reply exchange.

@@ -40,12 +40,27 @@ value stats_of(const remote_control_state& st) {
   m.emplace_back("broker", st.transport ? st.transport->broker_info()
                                          : value{value_map{}});
   m.emplace_back("prefetch_count", static_cast<int64_t>(o.prefetch));
+  if (o.events)
+    // vigil's own: task events dropped because their queue was full.
+    m.emplace_back("events_dropped", static_cast<int64_t>(o.events->dropped()));
+  if (o.time_limits) {
+    // vigil's own: tasks stopped at their soft / given up at their hard
+    // time limit since the node started.
+    value_map tl;
+    tl.emplace_back("soft", static_cast<int64_t>(o.time_limits->soft_exceeded.load()));
+    tl.emplace_back("hard", static_cast<int64_t>(o.time_limits->hard_exceeded.load()));
+    m.emplace_back("time_limits_exceeded", std::move(tl));
+  }
+  if (o.rate_limits)
+    // vigil's own: deliveries held back for their rate-limit token.
+    m.emplace_back("rate_limited",
+                   static_cast<int64_t>(o.rate_limits->delayed.load()));
   return value{std::move(m)};
 }
 
 value active_queues_of(const remote_control_options& o) {
   value_array out;
-  for (auto& q : o.queues) {
+  for (auto& q : o.consumed ? o.consumed->list() : o.queues) {
     value_map ex;
     ex.emplace_back("name", q);
     ex.emplace_back("type", "direct");
@@ -103,7 +118,7 @@ value conf_of(const remote_control_state& st) {
                  static_cast<int64_t>(st.opts.concurrency));
   m.emplace_back("worker_prefetch_multiplier", 1);
   value_array queues;
-  for (auto& q : st.opts.queues)
+  for (auto& q : st.opts.consumed ? st.opts.consumed->list() : st.opts.queues)
     queues.emplace_back(q);
   m.emplace_back("task_queues", std::move(queues));
   m.emplace_back("worker_hostname", st.opts.hostname);
@@ -118,8 +133,9 @@ value revoked_ids(remote_control_state& st) {
   return value{std::move(out)};
 }
 
-// Celery's `revoke`: task_id is one id or a list; terminate/signal are
-// accepted (a running vigil task is not interrupted yet).
+// Celery's `revoke`: task_id is one id or a list. With terminate=True a
+// running one has its cancellation flag set (the signal is not used: a
+// thread cannot be killed; tasks that check the flag stop).
 value revoke(remote_control_state& st, const value& args) {
   std::vector<std::string> ids;
   if (auto* t = args.find("task_id"); t != nullptr) {
@@ -138,7 +154,89 @@ value revoke(remote_control_state& st, const value& args) {
   }
   if (!ids.empty())
     spdlog::info("remote control: revoked {}", joined);
+  if (auto* t = args.find("terminate"); t != nullptr && t->is_bool()
+                                         && t->as_bool()) {
+    std::vector<std::string> hit;
+    if (st.opts.running)
+      hit = st.opts.running->terminate(ids);
+    if (hit.empty())
+      return ok("terminate: tasks unknown");
+    std::string names;
+    for (auto& id : hit)
+      names += (names.empty() ? "" : ", ") + id;
+    spdlog::info("remote control: cancelling running {}", names);
+    return ok("terminate: " + names);
+  }
   return ok("tasks " + joined + " flagged as revoked");
+}
+
+// Celery's `active`: Request.info of each running task (args and kwargs as
+// their reprs, Celery's safe form).
+value active_of(remote_control_state& st) {
+  value_array out;
+  if (!st.opts.running)
+    return value{std::move(out)};
+  for (auto& e : st.opts.running->list()) {
+    value_map di;
+    di.emplace_back("exchange", "");
+    di.emplace_back("routing_key", e.queue);
+    di.emplace_back("priority", static_cast<int64_t>(e.priority));
+    di.emplace_back("redelivered", e.redelivered);
+    value_map m;
+    m.emplace_back("id", e.id);
+    m.emplace_back("name", e.name);
+    m.emplace_back("args", e.argsrepr);
+    m.emplace_back("kwargs", e.kwargsrepr);
+    m.emplace_back("type", e.name);
+    m.emplace_back("hostname", st.opts.hostname);
+    m.emplace_back("time_start", e.time_start);
+    m.emplace_back("acknowledged", false);
+    m.emplace_back("delivery_info", std::move(di));
+    m.emplace_back("worker_pid", static_cast<int64_t>(::getpid()));
+    out.emplace_back(std::move(m));
+  }
+  return value{std::move(out)};
+}
+
+// Celery's `rate_limit`: the rate string checked first, then the task.
+value set_rate_limit(remote_control_state& st, const value& args) {
+  auto* given = args.find("rate_limit");
+  auto rate = parse_celery_rate(given != nullptr ? *given : value{});
+  if (!rate)
+    return nok("Invalid rate limit string: " + error_text(rate.error()));
+  if (!registered(st, args))
+    return nok("unknown task");
+  auto task = args.find("task_name")->as_text();
+  if (st.opts.rate_limits)
+    st.opts.rate_limits->set(task, *rate);
+  if (*rate <= 0) {
+    spdlog::info("remote control: rate limits disabled for tasks of type {}",
+                 task);
+    return ok("rate limit disabled successfully");
+  }
+  spdlog::info("remote control: new rate limit for tasks of type {}: {}/s",
+               task, *rate);
+  return ok("new rate limit set successfully");
+}
+
+// Celery's `add_consumer` / `cancel_consumer`: the consumers pick the
+// change up before their next fetch (Celery's call_soon). The exchange,
+// type and routing key of `add_consumer` are accepted and not used: vigil
+// consumes a queue by its name (declared on AMQP as Celery declares it).
+value change_consumer(remote_control_state& st, bool add, const value& args) {
+  auto* q = args.find("queue");
+  if (q == nullptr || !q->is_text() || q->as_text().empty())
+    return nok("queue name missing");
+  const auto& queue = q->as_text();
+  if (st.opts.consumed) {
+    bool changed = add ? st.opts.consumed->add(queue)
+                       : st.opts.consumed->remove(queue);
+    if (changed)
+      spdlog::info("remote control: {} queue {}",
+                   add ? "consuming from" : "no longer consuming from", queue);
+  }
+  return ok(add ? "add consumer " + queue
+                : "no longer consuming from " + queue);
 }
 
 void handle(remote_control_state& st, caf::expected<pidbox_request> req) {
@@ -173,13 +271,35 @@ void send_worker_event(remote_control_state& st, std::string_view type) {
     return;
   auto freq = std::chrono::duration<double>(st.opts.heartbeat).count();
   auto err = st.transport->publish_event(
-    type, worker_event_fields(freq, 0, 0), st.opts.hostname, ++st.clock,
+    type, worker_event_fields(freq, 0, static_cast<int64_t>(st.processed)),
+    st.opts.hostname, ++st.clock,
     static_cast<double>(now_unix_us()) / 1e6);
   if (err) {
     spdlog::warn("events: {} not sent: {}", type, error_text(err));
     st.transport->reset();
     st.connected = false;
   }
+}
+
+// Publishes the task events queued since the last poll, in one batch.
+void publish_task_events(remote_control_state& st) {
+  if (!st.opts.events || !st.transport || !st.connected)
+    return;
+  auto batch = st.opts.events->take();
+  if (batch.empty())
+    return;
+  for (auto& ev : batch)
+    if (ev.type == "task-succeeded" || ev.type == "task-failed")
+      ++st.processed;
+  auto n = batch.size();
+  if (auto err = st.transport->publish_events(batch, st.opts.hostname,
+                                              st.clock)) {
+    spdlog::warn("events: {} task event(s) not sent: {}", n, error_text(err));
+    st.transport->reset();
+    st.connected = false;
+    return;
+  }
+  st.events_sent += n;
 }
 
 void heartbeat(remote_control_state& st) {
@@ -209,7 +329,12 @@ void poll(remote_control_actor::stateful_pointer<remote_control_state> self) {
     }
     st.connected = true;
   }
-  auto err = st.transport->poll(st.opts.wait,
+  // With task events on, a shorter wait keeps their batches small and
+  // their queue far from its bound.
+  auto wait = st.opts.events && st.opts.events->enabled()
+                ? std::min(st.opts.wait, std::chrono::milliseconds{20})
+                : st.opts.wait;
+  auto err = st.transport->poll(wait,
                                 [&](caf::expected<pidbox_request> req) {
                                   handle(st, std::move(req));
                                 });
@@ -218,6 +343,7 @@ void poll(remote_control_actor::stateful_pointer<remote_control_state> self) {
     st.transport->reset();
     st.connected = false;
   }
+  publish_task_events(st);
   heartbeat(st);
   self->send(self, poll_atom_v);
 }
@@ -253,36 +379,47 @@ std::optional<value> answer_pidbox(remote_control_state& st,
     return revoked_ids(st);
   if (m == "revoke")
     return revoke(st, req.arguments);
-  if (m == "active" || m == "reserved" || m == "scheduled")
+  if (m == "active")
+    return active_of(st);
+  if (m == "reserved" || m == "scheduled")
     return value{value_array{}};
   if (m == "active_queues")
     return active_queues_of(st.opts);
   if (m == "conf")
     return conf_of(st);
   if (m == "time_limit") {
-    // Celery's shape; the limits are enforced by the time-limit work (not
-    // in this actor): unknown tasks are refused as Celery refuses them.
+    // Celery's shape; the workers read the limits (task_time_limits):
+    // unknown tasks are refused as Celery refuses them.
     if (!registered(st, req.arguments))
       return nok("unknown task");
     auto num = [&](const char* k) {
       auto* v = req.arguments.find(k);
       return v != nullptr && v->is_number() ? v->as_double() : 0.0;
     };
-    st.time_limits[req.arguments.find("task_name")->as_text()] = {
-      num("soft"), num("hard")};
+    auto task = req.arguments.find("task_name")->as_text();
+    if (st.opts.time_limits)
+      st.opts.time_limits->set(task, {num("soft"), num("hard")});
+    spdlog::info("remote control: new time limits for tasks of type {}: "
+                 "soft={} hard={}", task, num("soft"), num("hard"));
     return ok("time limits set successfully");
   }
-  if (m == "rate_limit") {
-    if (!registered(st, req.arguments))
-      return nok("unknown task");
-    return nok("rate limits are not supported by vigil workers yet");
-  }
+  if (m == "rate_limit")
+    return set_rate_limit(st, req.arguments);
   if (m == "add_consumer" || m == "cancel_consumer")
-    return nok(m + " is not supported by vigil workers yet");
+    return change_consumer(st, m == "add_consumer", req.arguments);
   if (m == "query_task" || m == "dump_tasks")
     return value{value_map{}};
-  if (m == "enable_events" || m == "disable_events")
-    return nok("events are not supported by vigil workers yet");
+  if (m == "enable_events" || m == "disable_events") {
+    bool on = m == "enable_events";
+    bool changed = st.opts.events && st.opts.events->enable(on);
+    // Celery sends heartbeats whatever the task events; vigil only with
+    // events on, so enabling them starts the heartbeats too.
+    if (on)
+      st.opts.send_events = true;
+    if (on)
+      return ok(changed ? "task events enabled" : "task events already enabled");
+    return ok(changed ? "task events disabled" : "task events already disabled");
+  }
   if (m == "report")
     return ok("vigil worker " + st.opts.hostname);
   if (m == "shutdown") {
@@ -315,6 +452,9 @@ remote_control(remote_control_actor::stateful_pointer<remote_control_state> self
   // (the state is gone by the time attached functors run).
   self->set_exit_handler([self](caf::exit_msg& msg) {
     auto& st = self->state;
+    // The node drained its workers first: their last task events go out
+    // before the goodbye.
+    publish_task_events(st);
     if (st.opts.send_events && st.online_sent)
       send_worker_event(st, "worker-offline");
     self->quit(msg.reason);

@@ -11,7 +11,12 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "actors/consumed_queues.hpp"
 #include "actors/revoked_set.hpp"
+#include "actors/running_tasks.hpp"
+#include "actors/task_event_queue.hpp"
+#include "actors/task_rate_limits.hpp"
+#include "actors/task_time_limits.hpp"
 #include "actors/pidbox_transport.hpp"
 #include "messages/pidbox_messages.hpp"
 #include "messages/type_ids.hpp"
@@ -40,6 +45,20 @@ struct remote_control_options {
   std::chrono::milliseconds heartbeat{2000};
   /// The node's revoked ids, fed by `revoke` (shared with its consumers).
   std::shared_ptr<revoked_set> revoked;
+  /// The node's per-task time limits, set by `time_limit` (shared with its
+  /// workers), and its timeout counters (in `stats`).
+  std::shared_ptr<task_time_limits> time_limits;
+  /// The node's per-task rate limits, set by `rate_limit` (shared with its
+  /// consumers).
+  std::shared_ptr<task_rate_limits> rate_limits;
+  /// The queues its consumers take from, changed by `add_consumer` /
+  /// `cancel_consumer` (null: `queues` for good).
+  std::shared_ptr<consumed_queues> consumed;
+  /// Celery's task events from the node's consumers and workers, published
+  /// here in batches (switched by `enable_events` / `disable_events`).
+  std::shared_ptr<task_event_queue> events;
+  /// The tasks running now: `active`, and `revoke` with terminate=True.
+  std::shared_ptr<running_tasks> running;
 };
 
 /// Celery's remote control (kombu's pidbox) for one vigil worker node: it
@@ -67,9 +86,10 @@ struct remote_control_state {
   uint64_t answered = 0;
   bool online_sent = false;
   std::chrono::steady_clock::time_point next_heartbeat;
-  /// task -> (soft, hard) seconds from `time_limit`; kept for the worker's
-  /// time-limit enforcement, which does not read them yet.
-  std::map<std::string, std::pair<double, double>> time_limits;
+  /// Task events published, and tasks seen ending in them (heartbeats'
+  /// `processed`).
+  uint64_t events_sent = 0;
+  uint64_t processed = 0;
 };
 
 /// Spawn with `spawn<caf::detached>(remote_control, options)`.

@@ -356,8 +356,27 @@ void revoke_delivery(task_consumer_state& st, delivery d) {
                             : std::string_view{d.msg.content_type};
     st.to_store.push_back(stored_result{d.msg.id, encode_as(doc, ct)});
   }
+  if (st.opts.events && st.opts.events->enabled())
+    st.opts.events->push(task_revoked_event(d.msg, false));
   st.to_ack.push_back(std::move(d.tag));
   st.held -= std::min<size_t>(st.held, 1);
+}
+
+// Over its task's rate limit, a due delivery waits for its token, held as
+// an ETA message is (once: at its time it is due).
+bool hold_for_rate_limit(task_consumer_state& st, delivery& d, bool suspect) {
+  if (!st.opts.rate_limits || st.rate_cleared.erase(d.tag) > 0)
+    return false;
+  auto now = now_unix_us();
+  auto wait = st.opts.rate_limits->reserve(d.msg.task, now);
+  if (wait <= 0)
+    return false;
+  ++st.rate_limited;
+  st.rate_cleared.insert(d.tag);
+  if (suspect)
+    st.eta_suspects.insert(d.tag);
+  st.eta_held.emplace(now + wait, std::move(d));
+  return true;
 }
 
 // A due delivery goes to the suspects or the ready ones, unless it was
@@ -367,6 +386,8 @@ void make_due(task_consumer_state& st, delivery d, bool suspect) {
     revoke_delivery(st, std::move(d));
     return;
   }
+  if (hold_for_rate_limit(st, d, suspect))
+    return;
   if (suspect)
     st.suspects.push_back(std::move(d));
   else
@@ -409,6 +430,8 @@ void bury_poisoned(self_ptr self, raw_delivery& raw) {
   if (auto d = st.conn->decode(raw)) {
     task = d->msg.task;
     id = d->msg.id;
+    if (st.opts.events && st.opts.events->enabled())
+      st.opts.events->push(task_rejected_event(d->msg, false));
   }
   spdlog::error("dead-lettering task {} [{}] from queue '{}': {} "
                 "(tasks.max-deliveries {})", task, id, raw.queue, reason,
@@ -437,6 +460,15 @@ void poll(self_ptr self) {
     return; // outcomes free room and poll again
   if (live_workers(st) == 0)
     return; // a new worker polls again; meanwhile others may take the work
+  if (st.opts.consumed && st.opts.consumed->version() != st.queues_version) {
+    st.queues_version = st.opts.consumed->version();
+    st.opts.queues = st.opts.consumed->list();
+  }
+  if (st.opts.queues.empty()) { // every queue cancelled: wait for one
+    schedule_poll(self, milliseconds{std::max<int64_t>(
+                          1, static_cast<int64_t>(st.opts.poll_interval * 1000))});
+    return;
+  }
   std::vector<raw_delivery> raws;
   auto room = std::min(st.opts.prefetch - st.held, st.opts.fetch_batch);
   if (auto err = st.conn->fetch(st.opts.queues, room, raws)) {
@@ -474,6 +506,8 @@ void poll(self_ptr self) {
       continue;
     }
     d->received_us = now;
+    if (st.opts.events && st.opts.events->enabled())
+      st.opts.events->push(task_received_event(d->msg));
     bool suspect = raw.failed_deliveries > 0;
     if (d->msg.eta_us > now
         && !(st.opts.revoked && st.opts.revoked->contains(d->msg.id))) {
@@ -686,6 +720,7 @@ task_consumer(task_consumer_actor::stateful_pointer<task_consumer_state> self,
           tags.push_back(d.tag);
         st.eta_held.clear();
         st.eta_suspects.clear();
+        st.rate_cleared.clear();
         st.ready.clear();
         st.suspects.clear();
         give_back(self, std::move(tags));
@@ -738,6 +773,7 @@ task_consumer(task_consumer_actor::stateful_pointer<task_consumer_state> self,
       x["poisoned"] = std::to_string(st.poisoned);
       x["canvas_sent"] = std::to_string(st.canvas_sent);
       x["chords_completed"] = std::to_string(st.chords_completed);
+      x["rate_limited"] = std::to_string(st.rate_limited);
       return status;
     },
     [=](caf::put_atom, uint64_t index, task_worker_actor& w) {

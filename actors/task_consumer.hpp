@@ -15,7 +15,11 @@
 #include "actors/backends/broker.hpp"
 #include "actors/backends/result_backend.hpp"
 #include "actors/held_deliveries.hpp"
+#include "actors/consumed_queues.hpp"
 #include "actors/revoked_set.hpp"
+#include "actors/running_tasks.hpp"
+#include "actors/task_event_queue.hpp"
+#include "actors/task_rate_limits.hpp"
 #include "actors/status.hpp"
 #include "actors/task_worker.hpp"
 #include "messages/type_ids.hpp"
@@ -62,6 +66,20 @@ struct consumer_options {
   /// control); a due delivery whose id is in it is not run: REVOKED is
   /// stored and it is acknowledged. Null: nothing is ever revoked.
   std::shared_ptr<revoked_set> revoked;
+  /// Per-task time limits and timeout counters (shared with the node's
+  /// workers and its remote control); null: messages' and schemas' only.
+  std::shared_ptr<task_time_limits> time_limits;
+  /// Per-task rate limits (`rate_limit`); null: none.
+  std::shared_ptr<task_rate_limits> rate_limits;
+  /// The queues consumed now, changed by `add_consumer` /
+  /// `cancel_consumer`; null: `queues` for good.
+  std::shared_ptr<consumed_queues> consumed;
+  /// Celery's task events (the consumer tells task-received and
+  /// task-revoked; its workers the rest); null: none.
+  std::shared_ptr<task_event_queue> events;
+  /// The tasks the node's workers run now (given to the workers); null:
+  /// not tracked.
+  std::shared_ptr<running_tasks> running;
 };
 
 /// Takes task messages off a broker, hands them to workers in batches, and
@@ -176,6 +194,12 @@ struct task_consumer_state {
   uint64_t canvas_sent = 0;
   /// Chords completed here (body sent or ChordError stored).
   uint64_t chords_completed = 0;
+  /// The consumed_queues version `opts.queues` was taken from.
+  uint64_t queues_version = 0;
+  /// Tags held for their rate-limit token: due when their time comes.
+  std::unordered_set<std::string> rate_cleared;
+  /// Deliveries held back by a rate limit.
+  uint64_t rate_limited = 0;
 };
 
 /// Spawn with `spawn<caf::detached>(task_consumer, options, workers,

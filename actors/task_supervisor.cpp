@@ -43,7 +43,10 @@ void start_child(self_ptr self, size_t k) {
   c.started = std::chrono::steady_clock::now();
   if (!c.consumer) {
     auto w = spawn_child<task_worker_actor>(self, task_worker, st.registry,
-                                            st.result_serializer);
+                                            st.result_serializer,
+                                            worker_shared{st.opts.time_limits,
+                                                          st.opts.events,
+                                                          st.opts.running});
     c.handle = caf::actor_cast<caf::actor>(w);
     auto owner = consumer_of(st, c.group);
     if (owner < st.children.size() && st.children[owner].handle)

@@ -867,6 +867,18 @@ def main():
                          "amqp: vigil vs Celery prefork -c 2 vs a bare "
                          "rabbitmq-c ceiling on a private rabbitmq-server "
                          "(see bench/compare_tasks_amqp.py)")
+    ap.add_argument("--scenario", choices=["plain", "chains"],
+                    default="plain",
+                    help="plain: no-op tasks as above; chains: chains of 10 "
+                         "tasks on vigil and on a Celery worker, and vigil "
+                         "with task events off and on (see "
+                         "bench/compare_tasks_chains.py)")
+    ap.add_argument("--chains", type=int, default=10_000,
+                    help="--scenario chains: chains per run, 0: events "
+                         "only (default: %(default)s)")
+    ap.add_argument("--event-count", type=int, default=50_000,
+                    help="--scenario chains: tasks per events-on/off run "
+                         "(default: %(default)s)")
     ap.add_argument("--ceiling-count", type=int, default=100_000,
                     help="--broker amqp: messages per ceiling run "
                          "(default: %(default)s)")
@@ -880,6 +892,14 @@ def main():
         ap.error("--count >= 1, --celery-count >= 2, --repeat >= 1")
 
     signal.signal(signal.SIGTERM, _on_sigterm)
+    if args.scenario == "chains":
+        sys.path.insert(0, str(HERE))
+        sys.dont_write_bytecode = True      # no __pycache__ in bench/
+        import compare_tasks_chains
+        try:
+            return compare_tasks_chains.main(args, sys.modules[__name__])
+        finally:
+            kill_all_children()
     if args.broker == "amqp":
         sys.path.insert(0, str(HERE))
         sys.dont_write_bytecode = True      # no __pycache__ in bench/

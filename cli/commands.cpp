@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "actors/backends/broker.hpp"
+#include "actors/pidbox_transport.hpp"
 #include "config/schema.hpp"
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
@@ -120,6 +121,14 @@ int send_task_command(const config& cfg, const send_task_options& opts) {
     std::cerr << "vigil send-task: " << error_text(err) << "\n";
     return 1;
   }
+  // Celery's task_send_sent_event: best effort, the task is sent already.
+  if (cfg.get_bool("tasks.send-sent-event"))
+    if (auto err = publish_task_sent(cfg.get_string("broker.url"),
+                                     "gen" + std::to_string(::getpid()) + "@"
+                                       + hostname(),
+                                     msg, out.queue, cli_timeout))
+      std::cerr << "vigil send-task: task-sent event not published: "
+                << error_text(err) << "\n";
   std::cout << msg.id << "\n";
   for (auto& id : chain_ids)
     std::cout << id << "\n";

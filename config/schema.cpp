@@ -106,12 +106,18 @@ std::vector<key_spec> make_schema() {
     {.key = "worker.send-events", .type = key_type::boolean,
      .default_yaml = "false",
      .help = "Publish Celery's worker events (worker-online, worker-heartbeat "
-             "every 2 s, worker-offline) on a redis:// broker, for `celery "
-             "events` and Flower"},
+             "every 2 s, worker-offline) and task events (task-received, "
+             "-started, -succeeded, -failed, -retried, -revoked, -rejected) "
+             "on a redis:// or amqp:// broker, for `celery events` and "
+             "Flower"},
+    {.key = "tasks.send-sent-event", .type = key_type::boolean,
+     .default_yaml = "false",
+     .help = "`vigil send-task` publishes Celery's task-sent event (Celery's "
+             "task_send_sent_event) on a redis:// or amqp:// broker"},
     {.key = "worker.remote-control", .type = key_type::boolean,
      .default_yaml = "true",
      .help = "Answer Celery's remote-control commands (kombu's pidbox) on a "
-             "redis:// broker"},
+             "redis:// or amqp:// broker"},
     {.key = "cron.schedule", .type = key_type::list, .default_yaml = "[]",
      .help = "Periodic tasks: entries with name, task, every (seconds) or "
              "crontab (UTC), options (queue, expires) and kwargs; see "

@@ -8,7 +8,9 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "messages/task_events.hpp"
 #include "messages/value.hpp"
 
 namespace vigil {
@@ -33,6 +35,24 @@ std::string celery_event_body(std::string_view type, value_map fields,
 std::string encode_celery_event(std::string_view type, value_map fields,
                                 std::string_view hostname, int64_t clock,
                                 double timestamp);
+
+/// The routing key a batch of task events goes with, as a Celery worker's
+/// EventDispatcher sends its buffered 'task' group.
+inline constexpr std::string_view task_event_batch_key = "task.multi";
+
+/// The JSON bodies of `events` as a Celery worker batches them: lists of
+/// at most `limit` events (Celery's buffer_limit, 24), each event complete
+/// (the fields celery_event_body adds, the next `clock` each). A Receiver
+/// reads a list body as that many events.
+std::vector<std::string> celery_event_lists(std::vector<task_event>& events,
+                                            std::string_view hostname,
+                                            int64_t& clock, size_t limit = 24);
+
+/// The Redis envelope of an event body (one event or a list) published
+/// with `routing_key`.
+std::string encode_celery_event_envelope(std::string_view routing_key,
+                                         std::string_view body_json,
+                                         std::string_view hostname);
 
 /// The fields of worker-online/-heartbeat/-offline: freq, active,
 /// processed, loadavg and the sw_* identity.

@@ -65,6 +65,11 @@ struct task_schema {
   double default_retry_delay = 180;
   /// Retries allowed before the message is dead-lettered.
   int32_t max_retries = 3;
+  /// Time limits in seconds when the message sets none (0 = none):
+  /// `soft_time_limit` tells the task to stop, at `time_limit` the worker
+  /// gives up on it (Celery's Task.soft_time_limit and time_limit).
+  double soft_time_limit = 0;
+  double time_limit = 0;
   /// Upgraders keyed by the version they upgrade from (v -> v + 1).
   std::map<int32_t, schema_upgrader> upgraders;
 };

@@ -437,6 +437,19 @@ int run_node(const config& cfg, const node_options& opts) {
     static_cast<size_t>(std::max<int64_t>(1, cfg.get_int("worker.revokes-max"))),
     std::chrono::seconds{static_cast<int64_t>(
       cfg.get_double("worker.revokes-expires"))});
+  copts.time_limits = std::make_shared<task_time_limits>();
+  copts.rate_limits = std::make_shared<task_rate_limits>();
+  copts.consumed = std::make_shared<consumed_queues>(copts.queues);
+  // Running tasks are tracked for the remote control only.
+  if (cfg.get_bool("worker.remote-control")
+      && (copts.broker_url.starts_with("redis://")
+          || copts.broker_url.starts_with("amqp://")))
+    copts.running = std::make_shared<running_tasks>();
+  // Task events are published by the remote control: off without it.
+  copts.events = std::make_shared<task_event_queue>(
+    cfg.get_bool("worker.send-events") && cfg.get_bool("worker.remote-control")
+    && (copts.broker_url.starts_with("redis://")
+        || copts.broker_url.starts_with("amqp://")));
   std::optional<task_supervisor_actor> sup;
   if (opts.mode != "web") {
     sup = sys.spawn(task_supervisor, copts,
@@ -458,6 +471,11 @@ int run_node(const config& cfg, const node_options& opts) {
     ro.prefetch = copts.prefetch;
     ro.io_timeout = copts.io_timeout;
     ro.revoked = copts.revoked;
+    ro.time_limits = copts.time_limits;
+    ro.rate_limits = copts.rate_limits;
+    ro.consumed = copts.consumed;
+    ro.events = copts.events;
+    ro.running = copts.running;
     ro.send_events = cfg.get_bool("worker.send-events");
     pidbox = sys.spawn<caf::detached>(remote_control, std::move(ro));
   }

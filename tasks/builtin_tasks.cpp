@@ -54,8 +54,27 @@ void register_builtin_tasks(task_registry& reg) {
     if (secs < 0 || secs > 3600)
       return task_result::failure("ValueError",
                                   "seconds must be between 0 and 3600");
-    std::this_thread::sleep_for(std::chrono::duration<double>(secs));
+    auto d = std::chrono::duration<double>(secs);
+    if (ctx.control == nullptr)
+      std::this_thread::sleep_for(d);
+    else if (!ctx.control->sleep_for(d))
+      return ctx.control->cancelled() ? task_result::terminated()
+                                      : task_result::soft_time_limit_exceeded();
     return task_result::success(nullptr);
+  });
+
+  // A hung task: sleeps without looking at its soft limit or its
+  // cancellation flag, so only the hard time limit frees its worker.
+  task_schema block;
+  block.name = "vigil.block";
+  block.params = {required("seconds", param_type::number)};
+  reg.add(block, [](const task_context& ctx) {
+    auto secs = ctx.args.get_double("seconds");
+    if (secs < 0 || secs > 3600)
+      return task_result::failure("ValueError",
+                                  "seconds must be between 0 and 3600");
+    std::this_thread::sleep_for(std::chrono::duration<double>(secs));
+    return task_result::success("unblocked");
   });
 
   task_schema flaky;

@@ -27,6 +27,20 @@ task_result task_result::failure(std::string type, std::string message) {
   return r;
 }
 
+task_result task_result::soft_time_limit_exceeded() {
+  auto r = failure("SoftTimeLimitExceeded", "SoftTimeLimitExceeded()");
+  r.error_module = "billiard.exceptions";
+  r.final = true;
+  return r;
+}
+
+task_result task_result::terminated() {
+  auto r = failure("TaskRevokedError", "terminated");
+  r.error_module = "celery.exceptions";
+  r.final = true;
+  return r;
+}
+
 void task_registry::add(task_schema schema, task_function fn) {
   auto name = schema.name;
   tasks_[name] = task_entry{std::move(schema), std::move(fn)};

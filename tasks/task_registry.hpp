@@ -9,6 +9,7 @@
 #include "messages/task_message.hpp"
 #include "messages/task_schema.hpp"
 #include "messages/value.hpp"
+#include "tasks/task_control.hpp"
 
 namespace vigil {
 
@@ -18,6 +19,12 @@ struct task_context {
   const task_message& msg;
   /// Its arguments, bound to the task's schema.
   const bound_args& args;
+  /// Its soft deadline and cancellation flag; null when it has neither.
+  const task_control* control = nullptr;
+
+  /// True if the task should stop now (cancelled, or past its soft time
+  /// limit): it answers task_result::soft_time_limit_exceeded().
+  bool should_stop() const { return control != nullptr && control->should_stop(); }
 };
 
 /// What a task function answers.
@@ -31,6 +38,10 @@ struct task_result {
   /// Exception type and message (retry, fail), as Python would name them.
   std::string error_type;
   std::string error_message;
+  /// The exception's Python module ("" = builtins).
+  std::string error_module;
+  /// A failure that is not retried (a time limit): FAILURE at once.
+  bool final = false;
 
   /// Returns `x` to the caller.
   static task_result success(value x);
@@ -38,6 +49,11 @@ struct task_result {
   static task_result retry_after(double delay, std::string reason);
   /// Fails; the task is retried until max_retries, then dead-lettered.
   static task_result failure(std::string type, std::string message);
+  /// Celery's SoftTimeLimitExceeded: FAILURE at once, not retried.
+  static task_result soft_time_limit_exceeded();
+  /// Stopped by revoke(terminate=True): REVOKED
+  /// (TaskRevokedError('terminated')), not retried.
+  static task_result terminated();
 };
 
 /// A task implementation. It may block (workers are detached threads); it
@@ -69,7 +85,8 @@ private:
 
 /// Registers vigil's built-in diagnostic tasks: vigil.ping(),
 /// vigil.echo(value, **kwargs), vigil.repeat(value, times=2),
-/// vigil.sleep(seconds), vigil.flaky(failures); with the environment
+/// vigil.sleep(seconds) (stops at its soft time limit), vigil.block(seconds)
+/// (sleeps ignoring its limits: a hung task, for tests), vigil.flaky(failures); with the environment
 /// variable VIGIL_TEST_CRASH_TASK=1 also vigil.test.crash(), which aborts
 /// the process (for fault tests only).
 void register_builtin_tasks(task_registry& reg);

@@ -1,5 +1,6 @@
 #include "tasks/task_runner.hpp"
 
+#include <cstdio>
 #include <exception>
 #include <mutex>
 #include <set>
@@ -107,9 +108,13 @@ void add_failure_effects(task_outcome& out, const task_embed& embed,
 }
 
 task_outcome dead(delivery d, std::string reason, const std::string& results,
-                  const char* exc_type) {
+                  const char* exc_type, run_report* report = nullptr) {
   auto out = make_outcome(std::move(d), outcome_kind::dead_letter,
                           std::move(reason));
+  if (report != nullptr) {
+    report->error_type = exc_type;
+    report->error_message = out.reason;
+  }
   if (!results.empty())
     attach_doc(out, task_state::failure, make_exception(exc_type, out.reason), results);
   return out;
@@ -137,8 +142,29 @@ task_message make_retry_message(const task_message& msg, double delay) {
   return next;
 }
 
+task_outcome time_limit_outcome(const task_registry& reg, delivery d,
+                                const std::string& results, double limit) {
+  char secs[32];
+  std::snprintf(secs, sizeof secs, "%g", limit);
+  std::string reason = std::string{"TimeLimitExceeded("} + secs + ")";
+  // Celery stores TimeLimitExceeded(<seconds>): the number itself.
+  value_map exc{{"exc_type", "TimeLimitExceeded"},
+                {"exc_message", value_array{value{limit}}},
+                {"exc_module", "billiard.exceptions"}};
+  auto out = make_outcome(std::move(d), outcome_kind::dead_letter,
+                          std::move(reason));
+  if (reg.find(out.d.msg.task) != nullptr)
+    if (auto body = decode_task_body(out.d.msg.body, out.d.msg.content_type))
+      if (auto embed = parse_embed(body->embed))
+        add_failure_effects(out, *embed, value{exc}, results);
+  if (!results.empty())
+    attach_doc(out, task_state::failure, value{std::move(exc)}, results);
+  return out;
+}
+
 task_outcome run_delivery(const task_registry& reg, delivery d,
-                          const std::string& results) {
+                          const std::string& results,
+                          const task_control* control, run_report* report) {
   auto& msg = d.msg;
   if (msg.expires_us != 0 && msg.expires_us <= now_unix_us()) {
     auto out = make_outcome(std::move(d), outcome_kind::expired, "expired");
@@ -151,28 +177,28 @@ task_outcome run_delivery(const task_registry& reg, delivery d,
   if (entry == nullptr) {
     auto reason = "unknown task '" + msg.task + "'";
     return dead(std::move(d), std::move(reason), results,
-                "NotRegistered");
+                "NotRegistered", report);
   }
   auto body = decode_task_body(msg.body, msg.content_type);
   if (!body)
     return dead(std::move(d), error_text(body.error()), results,
-                "ValueError");
+                "ValueError", report);
   auto embed = parse_embed(body->embed);
   if (!embed)
     return dead(std::move(d), error_text(embed.error()), results,
-                "ValueError");
+                "ValueError", report);
   if (!embed->chord.is_nil() && results.empty())
     // Celery keeps a chord's progress in the result backend; without one
     // the body could never be sent. Kept for a replay once configured.
     return dead(std::move(d),
                 "chord header part, but no result backend is configured "
                 "(chords need tasks.result-backend: redis://...)",
-                results, "NotImplementedError");
+                results, "NotImplementedError", report);
   auto args = bind_arguments(entry->schema, std::move(body->args),
                              std::move(body->kwargs), msg.schema_version);
   if (!args) {
     auto out = dead(std::move(d), error_text(args.error()), results,
-                    "TypeError");
+                    "TypeError", report);
     add_failure_effects(out, *embed, make_exception("TypeError", out.reason),
                         results);
     return out;
@@ -181,7 +207,7 @@ task_outcome run_delivery(const task_registry& reg, delivery d,
     note_unknown_kwargs(msg.task, args->extra);
   task_result res;
   try {
-    res = entry->fn(task_context{msg, *args});
+    res = entry->fn(task_context{msg, *args, control});
   } catch (const std::exception& e) {
     res = task_result::failure("RuntimeError", e.what());
   } catch (...) {
@@ -193,23 +219,35 @@ task_outcome run_delivery(const task_registry& reg, delivery d,
       // As in Celery's tracer: a canvas that cannot be sent fails the task.
       auto reason = "task succeeded, but its canvas could not be sent: "
                     + error_text(next.error());
-      auto out = dead(std::move(d), std::move(reason), results, "ValueError");
+      auto out = dead(std::move(d), std::move(reason), results, "ValueError", report);
       add_failure_effects(out, *embed, make_exception("ValueError", out.reason),
                           results);
       return out;
     }
     auto out = make_outcome(std::move(d), outcome_kind::success, {});
     out.canvas.follow_ups = std::move(*next);
+    if (report != nullptr)
+      report->result_repr = to_repr(res.result);
     if (!results.empty())
       return_chord_part(out, *embed, "SUCCESS", res.result, results);
     if (!results.empty() && !out.d.msg.ignore_result)
       attach_doc(out, task_state::success, std::move(res.result), results);
     return out;
   }
+  if (report != nullptr) {
+    report->error_type = res.error_type;
+    report->error_message = res.error_message;
+  }
   auto& schema = entry->schema;
-  if (msg.retries >= schema.max_retries) {
-    auto reason = "max retries (" + std::to_string(schema.max_retries)
-                  + ") exceeded: " + res.error_type + ": " + res.error_message;
+  if (res.final && control != nullptr
+      && res.error_type == "SoftTimeLimitExceeded")
+    control->soft_exceeded.store(true);
+  if (res.final || msg.retries >= schema.max_retries) {
+    auto reason = res.final
+                    ? res.error_type + ": " + res.error_message
+                    : "max retries (" + std::to_string(schema.max_retries)
+                        + ") exceeded: " + res.error_type + ": "
+                        + res.error_message;
     auto out = make_outcome(std::move(d), outcome_kind::dead_letter,
                             std::move(reason));
     auto exc = make_exception(res.kind == task_result::retry
@@ -218,10 +256,16 @@ task_outcome run_delivery(const task_registry& reg, delivery d,
                               res.error_message,
                               res.kind == task_result::retry
                                 ? "celery.exceptions"
-                                : "builtins");
+                              : res.error_module.empty()
+                                ? "builtins"
+                                : res.error_module);
     add_failure_effects(out, *embed, exc, results);
     if (!results.empty())
-      attach_doc(out, task_state::failure, std::move(exc), results);
+      // A task stopped by revoke(terminate=True) is REVOKED, as in Celery.
+      attach_doc(out,
+                 res.error_type == "TaskRevokedError" ? task_state::revoked
+                                                      : task_state::failure,
+                 std::move(exc), results);
     return out;
   }
   auto delay = res.retry_delay >= 0 ? res.retry_delay

@@ -245,8 +245,8 @@ def check_g_celery_cli_control_revoke(env):
 
 @Checks.add
 def check_h_control_commands_and_shutdown(env):
-    """time_limit/rate_limit/add_consumer answered in Celery's shapes (the
-    unsupported ones with an error, never silently); conf has no URL;
+    """time_limit/rate_limit/add_consumer answered in Celery's shapes (bad
+    rates and unknown tasks with Celery's errors); conf has no URL;
     `celery control shutdown` drains the vigil worker, which exits 0."""
     worker = env.start_vigil_worker("celery", 1,
                                     VIGIL_WORKER_HOSTNAME=VIGIL_NAME)
@@ -262,10 +262,22 @@ def check_h_control_commands_and_shutdown(env):
     assert r == [{VIGIL_NAME: {"error": "unknown task"}}], fmt(r)
     r = app.control.rate_limit("vigil.echo", "10/m", reply=True,
                                destination=dest, timeout=2.0)
-    assert "error" in r[0][VIGIL_NAME], fmt(r)
+    assert r == [{VIGIL_NAME: {"ok": "new rate limit set successfully"}}], \
+        fmt(r)
+    r = app.control.rate_limit("vigil.echo", "fast", reply=True,
+                               destination=dest, timeout=2.0)
+    assert r[0][VIGIL_NAME]["error"].startswith(
+        "Invalid rate limit string: ValueError("), fmt(r)
+    r = app.control.rate_limit("no.such", "1/s", reply=True,
+                               destination=dest, timeout=2.0)
+    assert r == [{VIGIL_NAME: {"error": "unknown task"}}], fmt(r)
     r = app.control.add_consumer("other", reply=True, destination=dest,
                                  timeout=2.0)
-    assert "error" in r[0][VIGIL_NAME], fmt(r)
+    assert r == [{VIGIL_NAME: {"ok": "add consumer other"}}], fmt(r)
+    r = app.control.enable_events(reply=True, destination=dest, timeout=2.0)
+    assert r == [{VIGIL_NAME: {"ok": "task events enabled"}}], fmt(r)
+    r = app.control.disable_events(reply=True, destination=dest, timeout=2.0)
+    assert r == [{VIGIL_NAME: {"ok": "task events disabled"}}], fmt(r)
     conf = app.control.inspect(timeout=1.0, destination=dest).conf()
     assert "://" not in json.dumps(conf), fmt(conf)
     # shutdown is answered by no one (Celery's own workers neither): the CLI
@@ -280,8 +292,9 @@ def check_h_control_commands_and_shutdown(env):
 @Checks.add
 def check_i_events_receiver_sees_vigil_worker(env):
     """With worker.send-events, a Celery events Receiver's State has the
-    vigil worker alive (online + heartbeats with freq/loadavg/sw_*), and
-    offline after it stops."""
+    vigil worker alive (online + heartbeats with freq/loadavg/sw_*), its
+    tasks received, started, succeeded (result repr, runtime) and failed,
+    and the worker offline after it stops."""
     import threading
     app = env.celery_app()
     state = app.events.State()
@@ -319,11 +332,103 @@ def check_i_events_receiver_sees_vigil_worker(env):
                 "sw_ver", "sw_sys", "pid", "clock", "timestamp"):
         assert key in hb, fmt(hb)
     assert any(e["type"] == "worker-online" for e in seen), fmt(seen)
+    # Task events: one task succeeds, one fails (its soft time limit).
+    ok = app.send_task("vigil.echo", args=["x"])
+    bad = app.send_task("vigil.sleep", args=[60], soft_time_limit=0.2)
+    assert ok.get(timeout=20) == "x"
+    bad.get(timeout=20, propagate=False)
+    wait_until(lambda: ok.id in state.tasks and bad.id in state.tasks
+               and state.tasks[ok.id].state == "SUCCESS"
+               and state.tasks[bad.id].state == "FAILURE", 20,
+               "the task events to reach the State")
+    t = state.tasks[ok.id]
+    assert t.name == "vigil.echo" and t.result == "'x'", fmt(t.as_dict())
+    assert t.worker.hostname == VIGIL_NAME, fmt(t.as_dict())
+    assert t.args == "['x']" and t.runtime is not None, fmt(t.as_dict())
+    assert t.received and t.started and t.succeeded, fmt(t.as_dict())
+    f = state.tasks[bad.id]
+    assert "SoftTimeLimitExceeded" in f.exception, fmt(f.as_dict())
+    types = [e["type"] for e in seen if e.get("uuid") == ok.id]
+    assert types == ["task-received", "task-started", "task-succeeded"], \
+        fmt(types)
+    for key in ("uuid", "name", "args", "kwargs", "retries", "eta",
+                "expires", "root_id", "parent_id", "hostname", "timestamp",
+                "clock", "utcoffset", "pid"):
+        assert key in next(e for e in seen if e.get("uuid") == ok.id), key
+    # A retry: task-retried, then the second run's events.
+    fl = app.send_task("vigil.flaky", args=[1])
+    assert fl.get(timeout=20) == 2
+    wait_until(lambda: any(e["type"] == "task-retried"
+                           and e.get("uuid") == fl.id for e in seen)
+               and fl.id in state.tasks
+               and state.tasks[fl.id].state == "SUCCESS", 20,
+               "task-retried and the retry's success")
+    retried = next(e for e in seen if e["type"] == "task-retried"
+                   and e.get("uuid") == fl.id)
+    assert retried["exception"].startswith("Retry("), fmt(retried)
+    # `vigil send-task` with tasks.send-sent-event: task-sent, then the
+    # worker's events for it.
+    sent = env.send_task("vigil.echo", ["sent"],
+                         VIGIL_TASKS_SEND_SENT_EVENT="true")
+    wait_until(lambda: sent in state.tasks
+               and state.tasks[sent].state == "SUCCESS"
+               and any(e["type"] == "task-sent" and e.get("uuid") == sent
+                       for e in seen), 20, "task-sent and its success")
+    ev = next(e for e in seen if e["type"] == "task-sent"
+              and e.get("uuid") == sent)
+    assert ev["name"] == "vigil.echo" and ev["queue"] == "celery", fmt(ev)
+    assert state.tasks[sent].sent, fmt(state.tasks[sent].as_dict())
     worker.stop()
     wait_until(lambda: any(e["type"] == "worker-offline" for e in seen), 40,
                "worker-offline")
     assert not state.workers[VIGIL_NAME].alive
     stop.set()
+
+
+@Checks.add
+def check_j_celery_cli_rate_limit_and_consumers(env):
+    """`celery control rate_limit|add_consumer|cancel_consumer` from the
+    Celery CLI, a Celery worker present too: the vigil worker answers in
+    Celery's words, holds a rate-limited task back for its token, starts
+    and stops consuming a queue, and `active_queues` follows."""
+    env.start_vigil_worker("celery", 2, VIGIL_WORKER_HOSTNAME=VIGIL_NAME)
+    env.start_celery_worker(PY_TASKS, "pyq", module="cli_tasks")
+    app = env.celery_app()
+    wait_vigil_answers(app)
+    dest = [VIGIL_NAME]
+    out = celery_cli(env, "control", "rate_limit", "vigil.echo", "4/m",
+                     "--destination", VIGIL_NAME)
+    assert VIGIL_NAME in out and "new rate limit set successfully" in out, \
+        out
+    # 4/m: a token every 15 s, so of two sent together one waits for it.
+    first = app.send_task("vigil.echo", args=["one"])
+    second = app.send_task("vigil.echo", args=["two"])
+    assert first.get(timeout=40) == "one"
+    assert second.get(timeout=40) == "two"
+    stats = app.control.inspect(timeout=1.0, destination=dest).stats()
+    assert stats[VIGIL_NAME]["rate_limited"] == 1, fmt(stats)
+    out = celery_cli(env, "control", "rate_limit", "vigil.echo", "0",
+                     "--destination", VIGIL_NAME)
+    assert "rate limit disabled successfully" in out, out
+
+    out = celery_cli(env, "control", "add_consumer", "extra",
+                     "--destination", VIGIL_NAME)
+    assert VIGIL_NAME in out and "add consumer extra" in out, out
+    r = app.send_task("vigil.echo", args=["from extra"], queue="extra")
+    assert r.get(timeout=30) == "from extra"
+    queues = app.control.inspect(timeout=1.0,
+                                 destination=dest).active_queues()
+    assert [q["name"] for q in queues[VIGIL_NAME]] == ["celery", "extra"], \
+        fmt(queues)
+    out = celery_cli(env, "control", "cancel_consumer", "extra",
+                     "--destination", VIGIL_NAME)
+    assert VIGIL_NAME in out and "no longer consuming from extra" in out, out
+    queues = app.control.inspect(timeout=1.0,
+                                 destination=dest).active_queues()
+    assert [q["name"] for q in queues[VIGIL_NAME]] == ["celery"], fmt(queues)
+    # The Celery worker heard none of it (destination): still on pyq only.
+    out = celery_cli(env, "inspect", "active_queues")
+    assert "pyq" in out, out
 
 
 def celery_cli(env, *args, check=True):

@@ -147,10 +147,36 @@ def check_d_celery_cli_inspect_and_control_revoke(env):
 
 
 @Checks.add
+def check_f_celery_cli_add_consumer_and_rate_limit(env):
+    """`celery control add_consumer` over RabbitMQ: the vigil worker
+    declares and consumes the new queue (Celery's declaration, so the
+    client agrees) and runs a task sent to it; `active_queues` lists it;
+    `control rate_limit` is answered in Celery's words."""
+    env.start_vigil_worker("celery", 1, VIGIL_WORKER_HOSTNAME=VIGIL_NAME)
+    env.start_celery_worker(PY_TASKS, "pyq", module="cli_tasks")
+    app = env.celery_app()
+    wait_vigil_answers(app, VIGIL_NAME)
+    out = celery_cli(env, "control", "add_consumer", "extra",
+                     "--destination", VIGIL_NAME)
+    assert VIGIL_NAME in out and "add consumer extra" in out, out
+    r = app.send_task("vigil.echo", args=["from extra"], queue="extra")
+    assert r.get(timeout=30) == "from extra"
+    queues = app.control.inspect(timeout=1.0,
+                                 destination=[VIGIL_NAME]).active_queues()
+    assert [q["name"] for q in queues[VIGIL_NAME]] == ["celery", "extra"], \
+        fmt(queues)
+    out = celery_cli(env, "control", "rate_limit", "vigil.echo", "100/s",
+                     "--destination", VIGIL_NAME)
+    assert "new rate limit set successfully" in out, out
+    assert app.send_task("vigil.echo", args=["rated"]).get(timeout=30) \
+        == "rated"
+
+
+@Checks.add
 def check_e_events_receiver_sees_vigil_worker(env):
     """With worker.send-events, a Celery events Receiver's State over
     RabbitMQ has the vigil worker online, alive (heartbeats with
-    freq/loadavg/sw_*), and offline after it stops."""
+    freq/loadavg/sw_*), its task succeeded, and offline after it stops."""
     app = env.celery_app()
     state = app.events.State()
     seen = []
@@ -191,6 +217,13 @@ def check_e_events_receiver_sees_vigil_worker(env):
     for key in ("freq", "active", "processed", "loadavg", "sw_ident",
                 "sw_ver", "sw_sys", "pid", "clock", "timestamp"):
         assert key in hb, fmt(hb)
+    # Task events over the celeryev topic exchange.
+    ok = app.send_task("vigil.echo", args=["x"])
+    assert ok.get(timeout=20) == "x"
+    wait_until(lambda: ok.id in state.tasks
+               and state.tasks[ok.id].state == "SUCCESS", 20,
+               "the task's events to reach the State")
+    assert state.tasks[ok.id].result == "'x'", fmt(state.tasks[ok.id].as_dict())
     worker.stop()
     wait_until(lambda: any(e["type"] == "worker-offline"
                            and e.get("hostname") == VIGIL_NAME
