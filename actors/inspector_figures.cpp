@@ -1,6 +1,7 @@
 #include "actors/inspector_figures.hpp"
 
 #include <map>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -24,6 +25,9 @@ constexpr const char* kombu_unacked_key = "unacked";
 /// one by one (the total is still shown).
 constexpr int64_t max_unacked_read = 10000;
 
+/// Quota rows at most (one per tracked counter).
+constexpr size_t max_quota_rows = 200;
+
 json error_section(const caf::error& err) {
   return json{{"error", error_text(err)}};
 }
@@ -42,6 +46,8 @@ public:
       out["buffer"] = buffer_section();
     if (!opts_.digests_url.empty())
       out["digests"] = digests_section();
+    if (opts_.quotas)
+      out["quotas"] = quotas_section();
     if (!opts_.cron_entries.empty())
       out["cron"] = cron_section();
     return dump_json(out);
@@ -192,6 +198,56 @@ private:
                 {"due", rd + due}};
   }
 
+  /// Every tracked quota of every project and key once (an organization's
+  /// quota is one counter for all of its projects).
+  json quotas_section() {
+    if (!quotas_) {
+      auto b = make_quota_backend(*opts_.quotas);
+      if (!b)
+        return error_section(b.error());
+      quotas_ = std::move(*b);
+    }
+    json rows = json::array();
+    std::set<std::string> seen;
+    for (auto& p : opts_.catalog.projects) {
+      std::vector<uint64_t> keys;
+      for (auto& k : p.keys)
+        keys.push_back(k.id);
+      if (keys.empty())
+        keys.push_back(0);
+      for (auto key : keys) {
+        quota_scoping sc{p.organization, p.id, key, "error"};
+        for (auto& q : opts_.catalog.quotas_for(p.id, key)) {
+          if (q.id.empty() || rows.size() >= max_quota_rows)
+            continue;
+          auto owner = q.scope == quota_scope::organization ? p.organization
+                       : q.scope == quota_scope::project    ? p.id
+                       : q.scope == quota_scope::key        ? key
+                                                            : 0;
+          if (!seen.insert(q.id + "/" + to_string(q.scope) + "/"
+                           + std::to_string(owner))
+                 .second)
+            continue;
+          auto used = quotas_->get_usage(sc, q);
+          if (!used) {
+            quotas_.reset();
+            rows.push_back(json{{"id", q.id}, {"error", error_text(used.error())}});
+            return rows;
+          }
+          rows.push_back(json{{"project", p.id},
+                              {"organization", p.organization},
+                              {"key", key},
+                              {"id", q.id},
+                              {"scope", to_string(q.scope)},
+                              {"limit", q.limit},
+                              {"window", q.window},
+                              {"used", *used}});
+        }
+      }
+    }
+    return rows;
+  }
+
   json cron_section() {
     json out = json::object();
     json entries = json::array();
@@ -236,6 +292,7 @@ private:
   figures_options opts_;
   std::unique_ptr<broker> broker_;
   std::unique_ptr<buffer_backend> buffer_;
+  std::unique_ptr<quota_backend> quotas_;
   std::optional<redis_connection> redis_broker_;
   std::optional<redis_connection> redis_digests_;
   std::optional<redis_connection> redis_cron_;

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "actors/backends/buffer.hpp"
+#include "actors/backends/quota.hpp"
+#include "config/organizations.hpp"
 #include "actors/inspector.hpp"
 #include "config/cron_schedule.hpp"
 
@@ -33,6 +35,10 @@ struct figures_options {
   /// The digests' Redis and key namespace: "digests".
   std::string digests_url;
   std::string digests_namespace = "d";
+  /// The quota store and what quotas apply (organizations, projects,
+  /// keys): "quotas", each tracked quota's usage in its current window.
+  std::optional<quota_backend_options> quotas;
+  quota_catalog catalog;
   /// The cron entries this node schedules and their lock: "cron".
   std::vector<cron_entry> cron_entries;
   std::string cron_lock_url;

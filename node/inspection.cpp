@@ -8,6 +8,7 @@
 #include "actors/buffer_flush.hpp"
 #include "actors/cluster_view.hpp"
 #include "actors/inspector_figures.hpp"
+#include "actors/quota.hpp"
 #include "actors/node_membership.hpp"
 #include "config/organizations.hpp"
 #include "messages/clock.hpp"
@@ -74,6 +75,12 @@ figures_options make_figures_options(const config& cfg,
   if (mode == "node" || mode == "web")
     if (auto f = make_buffer_flush_options(cfg))
       o.buffer = f->store;
+  if (mode == "node" || mode == "web")
+    if (auto q = make_quota_actor_options(cfg))
+      if (auto catalog = load_quota_catalog(cfg)) {
+        o.quotas = q->backend;
+        o.catalog = std::move(*catalog);
+      }
   if ((mode == "node" || mode == "cron")
       && cfg.get_string("digests.backend") == "redis")
     if (auto url = redis_cluster_url(cfg, "digests.options"))

@@ -122,6 +122,16 @@ def check_nodes_and_snapshots():
         assert {"tasks.supervisor", "tasks.consumer",
                 "tasks.worker"} <= names, fmt(names)
         assert all(a["answering"] for a in n["actors"]), fmt(n["actors"])
+    node = by_id[NODE]
+    assert "pending_keys" in node["buffer"], fmt(node.get("buffer"))
+    assert {e["name"] for e in node["cron"]["entries"]} >= {"flush-buffers"}, \
+        fmt(node["cron"])
+    # The node's scheduler takes the cron lock (in broker.url's Redis).
+    addr = got[NODE]["inspect"]
+    wait_until(lambda: json.loads(get(f"http://{addr}/snapshot", TOKEN)[1])
+               ["cron"].get("lock_holder"), 15, "the cron lock holder",
+               interval=0.3)
+    assert "buffer" not in by_id[W1], fmt(by_id[W1])
     node_names = {a["name"] for a in by_id[NODE]["actors"]}
     assert {"buffer.actor", "tsdb.actor", "ingest.actor"} <= node_names, \
         fmt(node_names)
@@ -162,6 +172,23 @@ def check_blocked_worker_not_answering():
     assert "timeout" in silent[0]["last_error"], fmt(silent)
     consumer = [a for a in actors if a["name"] == "tasks.consumer"]
     assert consumer and consumer[0]["answering"], fmt(actors)
+    # The queue figures: the sleeping task is held (kombu's unacked hash
+    # names its queue), a second one waits in the list.
+    env.send_task("vigil.sleep", kwargs={"seconds": 0}, queue="slow",
+                  **env.extra)
+
+    def queue_row():
+        status, body = get(f"http://{got[W1]['inspect']}/snapshot", TOKEN)
+        snap = json.loads(body)
+        rows = [q for q in snap.get("queues", []) if q["name"] == "slow"]
+        return (rows[0], snap) if rows and rows[0].get("unacked", 0) >= 1 \
+            else None
+
+    row, snap = wait_until(queue_row, 15, "the slow queue's unacked count",
+                           interval=0.3)
+    assert row["broker"] == "redis" and row["ready"] + row["unacked"] >= 2, \
+        fmt(row)
+    assert snap["dead_letters"]["count"] == 0, fmt(snap["dead_letters"])
 
 
 def check_token_required():
