@@ -306,12 +306,77 @@ def check_clean_stop_leaves():
                f"{W1} gone after SIGTERM", interval=0.2)
 
 
+def check_amqp_queue_counts():
+    """RabbitMQ's counts come from a passive queue.declare: with prefetch 1
+    a worker blocked in a task leaves the rest ready in the queue."""
+    rabbit = harness.start_rabbitmq()
+    rabbit.purge_queues("inspect_aq")
+    with CheckEnv("inspect_amqp", BROKER_DB, MEMBERS_DB) as env:
+        env.broker_url = rabbit.url()
+        extra = {"VIGIL_INSPECT_TOKEN": "", "VIGIL_TASKS_RESULT_BACKEND": "",
+                 "VIGIL_BROKER_PREFETCH": "1", "VIGIL_INSPECT_TIMEOUT": "1"}
+        port = harness.free_port()
+        w = env.start_vigil_worker(queues="inspect_aq", concurrency=1,
+                                   VIGIL_INSPECT_BIND=f"127.0.0.1:{port}",
+                                   **extra)
+        for seconds in (15, 0, 0):
+            env.send_task("vigil.sleep", kwargs={"seconds": seconds},
+                          queue="inspect_aq", **extra)
+
+        def counted():
+            try:
+                status, body = get(f"http://127.0.0.1:{port}/snapshot")
+            except OSError:
+                return None
+            rows = [q for q in json.loads(body).get("queues", [])
+                    if q["name"] == "inspect_aq"]
+            return rows[0] if rows and rows[0].get("ready") == 2 else None
+
+        row = wait_until(counted, 30, "2 ready in inspect_aq", interval=0.3,
+                         procs=[w])
+        assert row["broker"] == "amqp", fmt(row)
+        w.send_signal(signal.SIGKILL)
+
+
+def check_cron_and_chartcuterie_announce():
+    env = Cluster.get()
+    procs = {}
+    for name, argv in (("inspect-cron@test", ["run", "cron"]),
+                       ("inspect-charts@test", ["run", "chartcuterie"])):
+        d = env.dir / name.split("@")[0]
+        d.mkdir(exist_ok=True)
+        p = Proc(name.split("@")[0], [vigil_bin(), *argv],
+                 env=env.vigil_env(VIGIL_WORKER_HOSTNAME=name,
+                                   VIGIL_CHART_RENDERING_BIND="127.0.0.1:0",
+                                   **env.extra),
+                 cwd=str(d), log_path=env.dir / f"{name}.log")
+        env.procs.append(p)
+        procs[name] = p
+    got = wait_until(lambda: (lambda m: m if set(procs) <= set(m) else None)(
+        members(env)), 30, "cron and chartcuterie in `vigil nodes`",
+        interval=0.3, procs=list(procs.values()))
+    assert got["inspect-cron@test"]["mode"] == "cron", fmt(got)
+    assert got["inspect-charts@test"]["mode"] == "chartcuterie", fmt(got)
+    status, body = get(f"http://{got['inspect-cron@test']['inspect']}"
+                       "/snapshot", TOKEN)
+    snap = json.loads(body)
+    assert [a["name"] for a in snap["actors"]
+            if a["service"] == "cron"] == ["cron.scheduler"], fmt(snap)
+    assert snap["cron"]["entries"], fmt(snap["cron"])
+    for p in procs.values():
+        p.stop(timeout=20)
+    wait_until(lambda: not set(procs) & set(members(env)), 10,
+               "cron and chartcuterie gone after SIGTERM", interval=0.2)
+
+
 CHECKS = [
     ("nodes_and_snapshots", check_nodes_and_snapshots),
     ("token_required", check_token_required),
     ("terminal_view_in_tmux", check_terminal_view_in_tmux),
     ("blocked_worker_not_answering", check_blocked_worker_not_answering),
     ("public_bind_needs_token", check_public_bind_needs_token),
+    ("cron_and_chartcuterie_announce", check_cron_and_chartcuterie_announce),
+    ("amqp_queue_counts", check_amqp_queue_counts),
     ("sigkill_drops_out", check_sigkill_drops_out),
     ("clean_stop_leaves", check_clean_stop_leaves),
 ]
