@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/backends/broker.hpp"
+#include "actors/backends/rate_limiter.hpp"
 #include "adapters/redis.hpp"
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
@@ -48,6 +49,8 @@ public:
       out["digests"] = digests_section();
     if (opts_.quotas)
       out["quotas"] = quotas_section();
+    if (!opts_.rate_limiter_url.empty() && !opts_.rate_limits.empty())
+      out["rate_limits"] = rate_limits_section();
     if (!opts_.cron_entries.empty())
       out["cron"] = cron_section();
     return dump_json(out);
@@ -248,6 +251,42 @@ private:
     return rows;
   }
 
+  /// Each limit's count in its current bucket, read (GET) where the Redis
+  /// limiter counts it (rate_limit_key), never counted.
+  json rate_limits_section() {
+    caf::error err;
+    auto* c = redis(redis_limiter_, opts_.rate_limiter_url, err);
+    if (!c)
+      return error_section(err);
+    auto now = static_cast<int64_t>(now_unix_seconds());
+    std::vector<std::string> keys;
+    for (auto& l : opts_.rate_limits) {
+      auto window = l.window > 0 ? l.window : rate_limit_default_window;
+      keys.push_back(rate_limit_key(l, now / window));
+    }
+    for (auto& k : keys)
+      c->append({"GET", k});
+    auto r = c->flush();
+    if (!r)
+      return error_section(r.error());
+    json rows = json::array();
+    for (size_t i = 0; i < opts_.rate_limits.size(); ++i) {
+      auto& l = opts_.rate_limits[i];
+      auto& v = (*r)[i];
+      int64_t used = 0;
+      if (v.is_string())
+        used = std::strtoll(std::string{v.as_string()}.c_str(), nullptr, 10);
+      json row{{"key", l.key},
+               {"limit", l.limit},
+               {"window", l.window > 0 ? l.window : rate_limit_default_window},
+               {"used", used}};
+      if (l.project_id != 0)
+        row["project"] = l.project_id;
+      rows.push_back(std::move(row));
+    }
+    return rows;
+  }
+
   json cron_section() {
     json out = json::object();
     json entries = json::array();
@@ -296,6 +335,7 @@ private:
   std::optional<redis_connection> redis_broker_;
   std::optional<redis_connection> redis_digests_;
   std::optional<redis_connection> redis_cron_;
+  std::optional<redis_connection> redis_limiter_;
 };
 
 } // namespace

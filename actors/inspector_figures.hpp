@@ -15,6 +15,7 @@
 
 #include "actors/backends/buffer.hpp"
 #include "actors/backends/quota.hpp"
+#include "messages/quota_messages.hpp"
 #include "config/organizations.hpp"
 #include "actors/inspector.hpp"
 #include "config/cron_schedule.hpp"
@@ -39,6 +40,11 @@ struct figures_options {
   /// keys): "quotas", each tracked quota's usage in its current window.
   std::optional<quota_backend_options> quotas;
   quota_catalog catalog;
+  /// The Redis rate limiter and the limits whose use to show:
+  /// "rate_limits" (the memory limiter's counters cannot be read without
+  /// counting, so it has none).
+  std::string rate_limiter_url;
+  std::vector<rate_limit_check> rate_limits;
   /// The cron entries this node schedules and their lock: "cron".
   std::vector<cron_entry> cron_entries;
   std::string cron_lock_url;

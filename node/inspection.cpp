@@ -9,6 +9,7 @@
 #include "actors/cluster_view.hpp"
 #include "actors/inspector_figures.hpp"
 #include "actors/quota.hpp"
+#include "actors/rate_limiter.hpp"
 #include "actors/node_membership.hpp"
 #include "config/organizations.hpp"
 #include "messages/clock.hpp"
@@ -75,12 +76,28 @@ figures_options make_figures_options(const config& cfg,
   if (mode == "node" || mode == "web")
     if (auto f = make_buffer_flush_options(cfg))
       o.buffer = f->store;
+  if (auto catalog = load_quota_catalog(cfg))
+    o.catalog = std::move(*catalog);
   if (mode == "node" || mode == "web")
     if (auto q = make_quota_actor_options(cfg))
-      if (auto catalog = load_quota_catalog(cfg)) {
-        o.quotas = q->backend;
-        o.catalog = std::move(*catalog);
-      }
+      o.quotas = q->backend;
+  // The limits vigil itself checks: the read API's per-token limit (web),
+  // the digests' notification mails per project (node, cron).
+  if (auto rl = make_rate_limiter_options(cfg); rl && rl->backend == "redis") {
+    o.rate_limiter_url = rl->url;
+    if (mode == "node" || mode == "web")
+      if (auto c = api_user_check(cfg.get_int("auth.user-rate-limit"),
+                                  "api-token"))
+        o.rate_limits.push_back(*c);
+    if ((mode == "node" || mode == "cron")
+        && cfg.get_string("digests.backend") != "dummy"
+        && cfg.get_int("digests.rate-limit") > 0)
+      for (auto& p : o.catalog.projects)
+        o.rate_limits.push_back({"digests:notifications",
+                                 cfg.get_int("digests.rate-limit"),
+                                 cfg.get_int("digests.rate-limit-window"),
+                                 p.id});
+  }
   if ((mode == "node" || mode == "cron")
       && cfg.get_string("digests.backend") == "redis")
     if (auto url = redis_cluster_url(cfg, "digests.options"))
