@@ -100,6 +100,10 @@ node_membership(
       announce(*st);
       self->delayed_send(self, st->opts.interval, poll_atom_v);
     },
+    [=](publish_atom) {
+      if (!st->removed)
+        announce(*st);
+    },
     [=](drain_atom) {
       st->removed = true;
       auto id = st->opts.identity->card().id;

@@ -48,6 +48,8 @@ struct membership_options {
 using node_membership_actor = caf::typed_actor<
   /// Self-sent every interval: announce the card again.
   caf::reacts_to<poll_atom>,
+  /// Announce the card now (an address changed); the heartbeat goes on.
+  caf::reacts_to<publish_atom>,
   /// Removes this node's entry (a clean stop); true when Redis took it.
   caf::replies_to<drain_atom>::with<bool>,
   caf::replies_to<status_atom>::with<actor_status>>;

@@ -131,6 +131,11 @@ public:
     return identity_;
   }
 
+  void announce() override {
+    if (membership_)
+      caf::anon_send(*membership_, publish_atom_v);
+  }
+
   void stop() override {
     if (membership_) {
       // Out of the list at once rather than after the TTL (bounded).

@@ -41,6 +41,10 @@ public:
   /// The card the snapshot and the heartbeat show.
   virtual std::shared_ptr<node_identity> identity() const = 0;
 
+  /// Announces the card again now (after a server bound and set its
+  /// address), instead of at the next heartbeat.
+  virtual void announce() = 0;
+
   virtual void stop() = 0;
 };
 

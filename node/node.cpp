@@ -376,6 +376,7 @@ int run_node(const config& cfg, const node_options& opts) {
     if (auto bind = cfg.get_string("web.bind"); bind.rfind(':') != std::string::npos)
       (*inspection)->identity()->set_web(bind.substr(0, bind.rfind(':')) + ":"
                                          + std::to_string(web->port()));
+    (*inspection)->announce();
     if (opts.mode == "web" && copts.broker_url.starts_with("memory://"))
       spdlog::warn("web: broker.url is memory:// and `run web` runs no "
                    "workers: post_process tasks stay in this process until "

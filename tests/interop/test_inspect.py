@@ -31,6 +31,8 @@ BROKER_DB = 30      # 30 and 31 are free in tests/interop (see the others)
 MEMBERS_DB = 31
 TOKEN = "inspect-secret-token"
 NODE, W1, W2 = "inspect-node@test", "inspect-w1@test", "inspect-w2@test"
+DSN_KEY = "0123456789abcdef0123456789abcdef"
+API_TOKEN = "inspect-api-token"
 
 
 class Cluster:
@@ -51,6 +53,19 @@ class Cluster:
             "VIGIL_TASKS_RESULT_BACKEND": "",
         }
         env.nodes = {}
+        # The node's services on Redis, so that their figures show.
+        node_env = {
+            "VIGIL_ORGANIZATIONS": "[{id: 1, slug: acme, "
+                                   "account-rate-limit: 1000}]",
+            "VIGIL_PROJECTS": "[{id: 1, organization: 1, slug: web, keys: "
+                              "[{id: 7, public: " + DSN_KEY + ", rate-limit: "
+                              "{count: 50, window: 60}}]}]",
+            "VIGIL_QUOTAS_BACKEND": "redis",
+            "VIGIL_RATELIMITER_BACKEND": "redis",
+            "VIGIL_DIGESTS_BACKEND": "redis",
+            "VIGIL_AUTH_USER_RATE_LIMIT": "100",
+            "VIGIL_API_TOKEN": API_TOKEN,
+        }
         for name, argv in ((NODE, ["run", "node", "-c", "2"]),
                            (W1, ["run", "worker", "-Q", "slow", "-c", "1"]),
                            (W2, ["run", "worker", "-Q", "celery", "-c", "2"])):
@@ -59,7 +74,8 @@ class Cluster:
             p = Proc(name.split("@")[0], [vigil_bin(), *argv],
                      env=env.vigil_env(VIGIL_WORKER_HOSTNAME=name,
                                        VIGIL_WEB_BIND="127.0.0.1:0",
-                                       **env.extra),
+                                       **env.extra,
+                                       **(node_env if name == NODE else {})),
                      cwd=str(d), log_path=env.dir / f"{name}.log")
             env.procs.append(p)
             env.nodes[name] = p
@@ -143,6 +159,44 @@ def check_nodes_and_snapshots():
     assert status == 200, body
     ids = {n["node"]["id"] for n in json.loads(body)["nodes"]}
     assert {NODE, W1, W2} <= ids, fmt(ids)
+
+
+def check_service_figures():
+    """Quota and rate-limit usage, and the digests' schedule, of the node
+    whose services run on Redis."""
+    env = Cluster.get()
+    card = wait_until(lambda: members(env).get(NODE, {}).get("web"), 15,
+                      "the node's web address in its card", interval=0.2)
+    card = members(env)[NODE]
+    for _ in range(3):
+        req = urllib.request.Request(
+            f"http://{card['web']}/api/1/store/?sentry_key={DSN_KEY}"
+            "&sentry_version=7", data=b'{"message": "inspect me"}',
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 200
+    status, _ = get(f"http://{card['web']}/api/0/projects/acme/web/issues/",
+                    API_TOKEN)
+    assert status == 200, status
+
+    def figures():
+        status, body = get(f"http://{card['inspect']}/snapshot", TOKEN)
+        snap = json.loads(body)
+        quotas = {q["id"]: q for q in snap.get("quotas", [])}
+        limits = {r["key"]: r for r in snap.get("rate_limits", [])}
+        if quotas.get("k", {}).get("used", 0) >= 3 and \
+                limits.get("auth:username:api-token", {}).get("used", 0) >= 1:
+            return snap
+        return None
+
+    snap = wait_until(figures, 20, "quota and rate-limit usage",
+                      interval=0.3)
+    quotas = {q["id"]: q for q in snap["quotas"]}
+    assert quotas["k"]["limit"] == 50 and quotas["k"]["window"] == 60, \
+        fmt(quotas)
+    assert quotas["o"]["scope"] == "organization", fmt(quotas)
+    assert quotas["o"]["used"] >= 3, fmt(quotas)
+    assert {"timelines", "due"} <= set(snap["digests"]), fmt(snap["digests"])
 
 
 def check_blocked_worker_not_answering():
@@ -372,6 +426,7 @@ def check_cron_and_chartcuterie_announce():
 CHECKS = [
     ("nodes_and_snapshots", check_nodes_and_snapshots),
     ("token_required", check_token_required),
+    ("service_figures", check_service_figures),
     ("terminal_view_in_tmux", check_terminal_view_in_tmux),
     ("blocked_worker_not_answering", check_blocked_worker_not_answering),
     ("public_bind_needs_token", check_public_bind_needs_token),
