@@ -34,7 +34,7 @@
       else if (k === 'dataset') Object.assign(node.dataset, v);
       else node.setAttribute(k, v === true ? '' : String(v));
     }
-    for (const c of children.flat()) {
+    for (const c of children.flat(Infinity)) {
       if (c === null || c === undefined || c === false) continue;
       node.append(c instanceof Node ? c : String(c));
     }
@@ -72,6 +72,16 @@
     if (s < 3600) return Math.floor(s / 60) + ' min ' + (s % 60) + ' s';
     if (s < 86400) return Math.floor(s / 3600) + ' h ' + Math.floor((s % 3600) / 60) + ' min';
     return Math.floor(s / 86400) + ' d ' + Math.floor((s % 86400) / 3600) + ' h';
+  }
+
+  /// A window's length: "60 s", "5 min", "1 h", "1 d".
+  function span(seconds) {
+    if (typeof seconds !== 'number' || !isFinite(seconds)) return '–';
+    if (seconds < 120) return seconds + ' s';
+    if (seconds % 86400 === 0) return seconds / 86400 + ' d';
+    if (seconds % 3600 === 0) return seconds / 3600 + ' h';
+    if (seconds % 60 === 0) return seconds / 60 + ' min';
+    return duration(seconds);
   }
 
   function relative(at, now) {
@@ -219,8 +229,8 @@
       ['Project', 'Quota', 'Window', 'Usage'],
       qs.map((q) => el('tr', null,
         el('td', null, q.project ?? '–'), el('td', null, q.id || '–'),
-        el('td', null, duration(q.window)), el('td', null, usage(q.used, q.limit)))))
-      : empty('no quotas in use'));
+        el('td', null, span(q.window)), el('td', null, usage(q.used, q.limit)))))
+      : empty('no quotas in use'), 'double');
   }
 
   function rateLimitsPanel(node) {
@@ -228,9 +238,9 @@
     return section('Rate limits', rs.length ? table(
       ['Key', 'Window', 'Usage'],
       rs.map((r) => el('tr', null,
-        el('td', { class: 'name' }, r.key || '–'), el('td', null, duration(r.window)),
+        el('td', { class: 'name' }, r.key || '–'), el('td', null, span(r.window)),
         el('td', null, usage(r.used, r.limit)))))
-      : empty('no rate limits in use'));
+      : empty('no rate limits in use'), 'double');
   }
 
   function figurePanel(title, figures) {

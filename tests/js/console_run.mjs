@@ -1,0 +1,147 @@
+// Drives vigil's web console in Debian's chromium (headless, through
+// playwright-core) for tests/interop/test_console.py, talking with it over
+// stdin/stdout, one JSON line each way:
+//
+//   node console_run.mjs BASE_URL TOKEN SCREENSHOT.png
+//
+// 1. A page given a wrong token (in its session storage) must fall back to
+//    the sign-in form with the server's detail.
+// 2. The console is opened and signed into through its form; once the
+//    table lists actors it prints {"event": "ready", "processed": N, ...}
+//    (N: the processed count shown for the "tasks" actors) and waits for a
+//    line on stdin (the test sends tasks meanwhile).
+// 3. It waits (bounded) until the count shown grows past N without a
+//    reload, opens an actor's drill-down and the dead-letters list, takes
+//    a full-page screenshot, and prints {"event": "done", ...} with the
+//    browser console's errors, page errors, failed requests and every
+//    request that went to another host than BASE_URL's.
+//
+// CHROMIUM: the browser (default /usr/bin/chromium). Exits 1 on a failure
+// of the browser or a step's timeout, with {"event": "error", ...}.
+import { chromium } from 'playwright-core';
+import readline from 'node:readline';
+
+const [base, token, screenshot] = process.argv.slice(2);
+const host = new URL(base).host;
+const say = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
+// Lines are queued from the start: one may come before anyone waits.
+const lines = readline.createInterface({ input: process.stdin });
+const queued = [];
+const waiting = [];
+lines.on('line', (l) => (waiting.length ? waiting.shift()(l) : queued.push(l)));
+lines.on('close', () => { while (waiting.length) waiting.shift()(null); });
+const nextLine = () => (queued.length ? Promise.resolve(queued.shift())
+  : new Promise((resolve) => waiting.push(resolve)));
+
+const seen = { console_errors: [], page_errors: [], failed_requests: [],
+               external_requests: [], requests: 0 };
+// The page given the wrong token: its console errors are kept apart (the
+// browser logs the 401 it asked for).
+const refused = { console_errors: [], page_errors: [] };
+
+function watch(page, into = seen) {
+  page.on('console', (m) => {
+    if (m.type() === 'error')
+      into.console_errors.push(m.text());
+  });
+  page.on('pageerror', (e) => into.page_errors.push(String(e)));
+  page.on('request', (r) => {
+    seen.requests += 1;
+    const url = new URL(r.url());
+    if (url.protocol !== 'data:' && url.protocol !== 'blob:' && url.host !== host)
+      seen.external_requests.push(r.url());
+  });
+  page.on('requestfailed', (r) => seen.failed_requests.push(
+    { url: r.url(), failure: r.failure() && r.failure().errorText }));
+}
+
+/// The processed count shown for the "tasks" actors (all actors if the
+/// table has none of that service), and the actors listed.
+function shown() {
+  const rows = [...document.querySelectorAll('tr.actor')];
+  const tasks = rows.filter((r) => r.dataset.service === 'tasks');
+  const counted = tasks.length ? tasks : rows;
+  return {
+    processed: counted.reduce((s, r) => s + (Number(r.dataset.processed) || 0), 0),
+    tasks_rows: tasks.length,
+    actors: rows.map((r) => r.dataset.service + ':' + r.dataset.name),
+    updates: Number(document.body.dataset.updates || 0),
+  };
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  // Root has no user namespaces for chromium's sandbox here.
+  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+});
+let step = 'start';
+try {
+  const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+
+  step = 'wrong token';
+  const bad = await context.newPage();
+  watch(bad, refused);
+  await bad.goto(base);
+  await bad.evaluate(() => sessionStorage.setItem('vigil.console.token', 'not-the-token'));
+  await bad.reload();
+  await bad.waitForFunction(() => !document.getElementById('login').hidden
+    && document.getElementById('login-error').textContent.length > 0, null, { timeout: 30000 });
+  const loginError = await bad.textContent('#login-error');
+  const stored = await bad.evaluate(() => sessionStorage.getItem('vigil.console.token'));
+  await bad.close();
+
+  step = 'sign in';
+  const page = await context.newPage();
+  watch(page);
+  await page.goto(base);
+  await page.waitForSelector('#token', { state: 'visible', timeout: 30000 });
+  await page.fill('#token', token);
+  await page.click('#login-submit');
+
+  step = 'actors listed';
+  await page.waitForSelector('tr.actor', { timeout: 30000 });
+  const before = await page.evaluate(shown);
+  say({ event: 'ready', stored_after_refusal: stored, login_error: loginError, refused, ...before });
+
+  await nextLine();
+  step = 'processed count grows';
+  await page.waitForFunction((n) => {
+    const rows = [...document.querySelectorAll('tr.actor')];
+    const tasks = rows.filter((r) => r.dataset.service === 'tasks');
+    const counted = tasks.length ? tasks : rows;
+    return counted.reduce((s, r) => s + (Number(r.dataset.processed) || 0), 0) > n;
+  }, before.processed, { timeout: 60000, polling: 250 });
+  const after = await page.evaluate(shown);
+  // One more update so that the rates have two snapshots with work between.
+  await page.waitForFunction((u) => Number(document.body.dataset.updates || 0) > u,
+    after.updates, { timeout: 30000, polling: 250 });
+
+  step = 'drill-down';
+  const row = page.locator('tr.actor[data-service="tasks"]').first();
+  await (await row.count() ? row : page.locator('tr.actor').first()).click();
+  await page.waitForSelector('tr.detail', { timeout: 10000 });
+  const detail = await page.textContent('tr.detail');
+
+  step = 'dead letters';
+  await page.click('a.dead-letters-link');
+  await page.waitForFunction(() => {
+    const body = document.getElementById('dead-letters-body');
+    return body && !document.getElementById('dead-letters').hidden
+      && !/loading/.test(body.textContent);
+  }, null, { timeout: 20000 });
+  const deadLetters = await page.textContent('#dead-letters-body');
+  const nodeCount = await page.locator('article.node').count();
+  const summary = await page.textContent('#summary');
+
+  step = 'screenshot';
+  await page.screenshot({ path: screenshot, fullPage: true });
+  say({ event: 'done', before, after: await page.evaluate(shown), detail,
+        dead_letters: deadLetters, nodes: nodeCount, summary, ...seen });
+} catch (e) {
+  say({ event: 'error', step, error: String(e && e.stack || e), ...seen });
+  process.exitCode = 1;
+} finally {
+  lines.close();
+  await browser.close();
+}
