@@ -448,6 +448,27 @@ std::vector<key_spec> make_schema() {
     {.key = "api.token", .type = key_type::string, .default_yaml = "",
      .help = "Bearer token of the read API under /api/0/ (empty: the API "
              "answers 401)", .secret = true},
+    // Inspection and cluster membership; see docs/INSPECT.md.
+    {.key = "inspect.bind", .type = key_type::string,
+     .default_yaml = "127.0.0.1:9002",
+     .help = "Management endpoint (GET /snapshot, GET /cluster): host:port, "
+             "port 0 for any free port (the bound one is announced in the "
+             "membership entry); off or empty: no endpoint"},
+    {.key = "inspect.token", .type = key_type::string, .default_yaml = "",
+     .help = "Bearer token of the management endpoint and of `vigil "
+             "inspect`; required when inspect.bind is not a loopback "
+             "address (the node refuses to start without it)",
+     .secret = true},
+    {.key = "inspect.timeout", .type = key_type::number,
+     .default_yaml = "1",
+     .help = "Seconds each actor has to answer the inspector; one that does "
+             "not is listed as not answering",
+     .min = 0.01, .max = 60},
+    {.key = "inspect.cluster", .type = key_type::string, .default_yaml = "",
+     .help = "The redis.clusters name nodes announce themselves in (a "
+             "heartbeat every 5 s, a 15 s TTL) for `vigil nodes` and "
+             "`vigil inspect` (empty: default, when redis.clusters has it; "
+             "else no membership)"},
   };
   std::sort(rows.begin(), rows.end(),
             [](const key_spec& x, const key_spec& y) { return x.key < y.key; });

@@ -25,6 +25,7 @@
 #include "messages/errors.hpp"
 #include "config/organizations.hpp"
 #include "node/actor_system.hpp"
+#include "node/inspection.hpp"
 #include "tasks/event_tasks.hpp"
 #include "web/chartcuterie.hpp"
 #include "web/web.hpp"
@@ -269,10 +270,18 @@ int run_cron(const config& cfg, bool dry_run, size_t count) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   actor_system_config_ext sys_cfg;
   caf::actor_system sys{sys_cfg};
+  auto directory = std::make_shared<actor_directory>();
+  auto inspection = start_node_inspection(sys, cfg, {"cron", {}, directory});
+  if (!inspection) {
+    std::cerr << "vigil run cron: " << error_text(inspection.error()) << "\n";
+    return 2;
+  }
   log_cron_start(*opts);
   auto cron = sys.spawn<caf::detached>(cron_scheduler, std::move(*opts));
+  directory->add_typed("cron", cron);
   int sig = 0;
   sigwait(&signals, &sig);
+  (*inspection)->stop();
   spdlog::info("received {}: stopping the cron scheduler",
                sig == SIGINT ? "SIGINT" : "SIGTERM");
   stop_cron(sys, cron);
@@ -296,6 +305,18 @@ int run_node(const config& cfg, const node_options& opts) {
   auto registry = node_task_registry(cfg);
   // Every long-lived actor of this node, for the inspector and metrics.
   auto directory = std::make_shared<actor_directory>();
+  // This node's inspector, endpoint and membership; refuses a management
+  // endpoint beyond loopback without inspect.token.
+  auto inspection = start_node_inspection(
+    sys, cfg,
+    {opts.mode, opts.mode == "web" ? std::vector<std::string>{} : copts.queues,
+     directory});
+  if (!inspection) {
+    std::cerr << "vigil run " << opts.mode << ": "
+              << error_text(inspection.error()) << "\n";
+    spdlog::default_logger()->flush();
+    std::_Exit(2);
+  }
   // The memory buffer lives in this process: the node applies what it
   // holds before it exits (see docs/BUFFER.md). Opened now so that the
   // store outlives the actors that fill it.
@@ -344,13 +365,17 @@ int run_node(const config& cfg, const node_options& opts) {
                  : mask_url(copts.result_backend_url));
   std::unique_ptr<web_service> web;
   if (opts.mode == "node" || opts.mode == "web") {
-    auto started = start_web_service(sys, cfg, {buffer, tsdb, directory});
+    auto started = start_web_service(sys, cfg, {buffer, tsdb, directory,
+                                                (*inspection)->inspector()});
     if (!started) {
       spdlog::error("web: not started: {}", error_text(started.error()));
       spdlog::default_logger()->flush();
       std::_Exit(2);
     }
     web = std::move(*started);
+    if (auto bind = cfg.get_string("web.bind"); bind.rfind(':') != std::string::npos)
+      (*inspection)->identity()->set_web(bind.substr(0, bind.rfind(':')) + ":"
+                                         + std::to_string(web->port()));
     if (opts.mode == "web" && copts.broker_url.starts_with("memory://"))
       spdlog::warn("web: broker.url is memory:// and `run web` runs no "
                    "workers: post_process tasks stay in this process until "
@@ -412,6 +437,8 @@ int run_node(const config& cfg, const node_options& opts) {
   }
   int sig = 0;
   sigwait(&signals, &sig);
+  // Out of the cluster's list first: a stopping node takes no part.
+  (*inspection)->stop();
   if (cron)
     stop_cron(sys, *cron);
   spdlog::info("received {}: draining (at most {} s)",

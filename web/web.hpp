@@ -12,6 +12,7 @@
 
 #include "actors/actor_directory.hpp"
 #include "actors/buffer.hpp"
+#include "actors/inspector.hpp"
 #include "actors/tsdb.hpp"
 #include "config/config.hpp"
 
@@ -40,6 +41,8 @@ struct web_services {
   /// Where the web interface lists its long-lived actors (quotas, ingest,
   /// rate limiter) for the inspector; none: they are not listed.
   actor_directory_ptr directory;
+  /// This node's inspector (the console's snapshots); none: no console data.
+  std::optional<inspector_actor> inspector;
 };
 
 /// Starts the web interface and its actors from the configuration: bind

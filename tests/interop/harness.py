@@ -684,6 +684,9 @@ class CheckEnv:
             "VIGIL_BROKER_URL": self.broker_url,
             "VIGIL_TASKS_RESULT_BACKEND": self.backend_url,
             "VIGIL_LOG_LEVEL": "warning",
+            # Many nodes on one host: each management endpoint on a port
+            # of its own (the bound one is in its membership entry).
+            "VIGIL_INSPECT_BIND": "127.0.0.1:0",
         })
         env.update({k: str(v) for k, v in extra.items()})
         return env
