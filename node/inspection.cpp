@@ -5,6 +5,8 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/cluster_view.hpp"
+#include "actors/node_membership.hpp"
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
 #include "node/node.hpp"
@@ -32,6 +34,30 @@ node_card make_node_card(const config& cfg, const inspection_options& opts) {
   return card;
 }
 
+caf::expected<std::string> membership_redis_url(const config& cfg) try {
+  auto name = cfg.get_string("inspect.cluster");
+  bool named = !name.empty();
+  if (!named)
+    name = "default";
+  auto clusters = cfg.get_node("redis.clusters");
+  if (!clusters.IsMap() || !clusters[name].IsMap()) {
+    if (named)
+      return caf::make_error(errc::bad_config,
+                             "inspect.cluster: no cluster '" + name
+                               + "' in redis.clusters");
+    return std::string{};
+  }
+  auto hosts = clusters[name]["hosts"];
+  if (!hosts.IsSequence() || hosts.size() == 0 || !hosts[0].IsScalar())
+    return caf::make_error(errc::bad_config,
+                           "redis.clusters." + name
+                             + ".hosts: expected a list of redis:// URLs");
+  return hosts[0].Scalar();
+} catch (const std::exception& e) {
+  return caf::make_error(errc::bad_config,
+                         std::string{"redis.clusters: "} + e.what());
+}
+
 namespace {
 
 std::chrono::milliseconds seconds_ms(double s) {
@@ -53,6 +79,14 @@ public:
   }
 
   void stop() override {
+    if (membership_) {
+      // Out of the list at once rather than after the TTL (bounded).
+      caf::scoped_actor self{sys_};
+      self->request(*membership_, std::chrono::seconds{3}, drain_atom_v)
+        .receive([](bool) {}, [](caf::error&) {});
+      self->send_exit(*membership_, caf::exit_reason::user_shutdown);
+      membership_.reset();
+    }
     if (endpoint_)
       endpoint_->stop();
     endpoint_.reset();
@@ -60,8 +94,14 @@ public:
       caf::anon_send_exit(inspector_, caf::exit_reason::user_shutdown);
   }
 
+  explicit running_inspection(caf::actor_system& sys) : sys_(sys) {
+    // nop
+  }
+
+  caf::actor_system& sys_;
   std::shared_ptr<node_identity> identity_;
   inspector_actor inspector_;
+  std::optional<node_membership_actor> membership_;
   std::unique_ptr<inspect_endpoint> endpoint_;
 };
 
@@ -74,12 +114,22 @@ start_node_inspection(caf::actor_system& sys, const config& cfg,
                                     cfg.get_string("inspect.token"));
   if (!ep)
     return ep.error();
-  auto out = std::make_unique<running_inspection>();
+  auto members = membership_redis_url(cfg);
+  if (!members)
+    return members.error();
+  auto out = std::make_unique<running_inspection>(sys);
   out->identity_ = std::make_shared<node_identity>(make_node_card(cfg, opts));
   inspector_options io;
   io.directory = opts.directory;
   io.identity = out->identity_;
   io.timeout = seconds_ms(cfg.get_double("inspect.timeout"));
+  // A peer's own gathering takes up to the timeout, its figures too.
+  auto peer_timeout = io.timeout * 3 + std::chrono::seconds{2};
+  if (!members->empty()) {
+    io.cluster = make_cluster_source(*members, cfg.get_string("inspect.token"),
+                                     peer_timeout);
+    io.cluster_timeout = peer_timeout + std::chrono::seconds{3};
+  }
   out->inspector_ = make_inspector(sys, std::move(io));
   if (*ep) {
     (*ep)->timeout = seconds_ms(cfg.get_double("inspect.timeout")) * 3
@@ -93,6 +143,17 @@ start_node_inspection(caf::actor_system& sys, const config& cfg,
       out->endpoint_ = std::move(*started);
       out->identity_->set_inspect(out->endpoint_->address());
     }
+  }
+  if (!members->empty()) {
+    membership_options mo;
+    mo.redis_url = *members;
+    mo.identity = out->identity_;
+    out->membership_
+      = sys.spawn<caf::detached>(node_membership, std::move(mo));
+    if (opts.directory)
+      opts.directory->add_typed("membership", *out->membership_);
+    spdlog::info("membership: announcing {} in {} every 5 s",
+                 out->identity_->card().id, mask_url(*members));
   }
   return std::unique_ptr<node_inspection>{std::move(out)};
 }

@@ -53,6 +53,12 @@ caf::expected<std::unique_ptr<node_inspection>>
 start_node_inspection(caf::actor_system& sys, const config& cfg,
                       inspection_options opts);
 
+/// The Redis URL nodes announce themselves in: the first host of
+/// redis.clusters.<inspect.cluster, else default>; "" when there is no such
+/// cluster (no membership), an error when inspect.cluster names a missing
+/// one.
+caf::expected<std::string> membership_redis_url(const config& cfg);
+
 /// The process's card before any server is bound: id (worker_hostname),
 /// host, pid, version, mode, queues, start time.
 node_card make_node_card(const config& cfg, const inspection_options& opts);
