@@ -124,7 +124,7 @@ try {
   const detail = await page.textContent('tr.detail');
 
   step = 'dead letters';
-  await page.click('a.dead-letters-link');
+  await page.click('#dead-letters-link');
   await page.waitForFunction(() => {
     const body = document.getElementById('dead-letters-body');
     return body && !document.getElementById('dead-letters').hidden

@@ -429,6 +429,7 @@
     $('login').hidden = false;
     $('sign-out').hidden = true;
     $('pause').hidden = true;
+    $('dead-letters-link').hidden = true;
     $('login-error').textContent = message || '';
     $('summary').textContent = '';
     setStatus('idle', 'not signed in');
@@ -440,6 +441,7 @@
     $('app').hidden = false;
     $('sign-out').hidden = false;
     $('pause').hidden = false;
+    $('dead-letters-link').hidden = false;
     setStatus('idle', 'connecting…');
   }
 
@@ -476,6 +478,10 @@
       }
     });
     $('dead-letters-close').addEventListener('click', () => { $('dead-letters').hidden = true; });
+    $('dead-letters-link').addEventListener('click', (e) => {
+      e.preventDefault();
+      showDeadLetters();
+    });
     if (token()) {
       showApp();
       poll();
