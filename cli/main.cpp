@@ -18,6 +18,7 @@
 #include "cli/filestore_commands.hpp"
 #include "cli/mail_command.hpp"
 #include "cli/commands.hpp"
+#include "cli/inspect_commands.hpp"
 #include "config/config.hpp"
 #include "messages/errors.hpp"
 #include "node/chartcuterie_mode.hpp"
@@ -520,6 +521,31 @@ int main(int argc, char** argv) {
   bench_charts->add_flag("--json", bench_charts_opts.json,
                          "print one JSON object");
 
+  // nodes, inspect -----------------------------------------------------------
+  bool nodes_json = false;
+  auto* nodes_cmd = app.add_subcommand(
+    "nodes", "list the cluster's nodes announced in Redis "
+             "(redis.clusters.default): id, mode, host, pid, version, "
+             "started, queues, management endpoint");
+  nodes_cmd->add_flag("--json", nodes_json, "print one JSON array");
+  inspect_options inspect_opts;
+  auto* inspect_cmd = app.add_subcommand(
+    "inspect", "watch every node's actors live, like top (keys: m/r/e sort "
+               "by mailbox, rate, errors; n or 1-9 pick a node; Enter an "
+               "actor's detail; q quit), or print one snapshot with --json; "
+               "see docs/INSPECT.md");
+  inspect_cmd->add_flag("--json", inspect_opts.json,
+                        "print one snapshot of every node as JSON and exit");
+  inspect_cmd->add_option("--node", inspect_opts.node,
+                          "HOST:PORT of one node's management endpoint "
+                          "(its inspect.bind)");
+  inspect_cmd->add_option("--token", inspect_opts.token,
+                          "bearer token of the endpoints (default: "
+                          "inspect.token)");
+  inspect_cmd->add_option("--interval", inspect_opts.interval,
+                          "seconds between refreshes of the live view")
+    ->check(CLI::Range(0.2, 3600.0));
+
   // --config is accepted before or after the subcommand, on every level.
   add_config_option_everywhere(app, config_path);
   CLI11_PARSE(app, argc, argv);
@@ -552,6 +578,10 @@ int main(int argc, char** argv) {
     return run_chartcuterie(*cfg);
   if (run_cron_cmd->parsed())
     return run_cron(*cfg, cron_dry_run, cron_count);
+  if (nodes_cmd->parsed())
+    return nodes_command(*cfg, nodes_json);
+  if (inspect_cmd->parsed())
+    return inspect_command(*cfg, inspect_opts);
   if (send->parsed())
     return send_task_command(*cfg, send_opts);
   if (dead_list->parsed())
