@@ -20,6 +20,12 @@ playwright-core (tests/js/console_run.mjs):
   request, and no request to another host than vigil's. The screenshot is
   kept in build/test-artifacts/console.png ($VIGIL_TEST_ARTIFACTS, or
   test-artifacts beside $VIGIL_BIN).
+* console_sections: the same page given a cluster answer that has every
+  section (intercepted in the browser: the page and files are vigil's)
+  draws queues, dead letters, buffer, digests, quotas and rate limits with
+  their usage, the cron lock holder and next ticks, a not-answering actor,
+  a node that is not reachable, and rates from two snapshots; no error, no
+  outside request. Screenshot: build/test-artifacts/console-sections.png.
 
 Needs node and chromium for console_browser (a SKIP line without them).
 Prints PASS/FAIL lines.
@@ -252,11 +258,86 @@ def read_event(proc, timeout=180):
     raise AssertionError("console_run.mjs printed nothing in time")
 
 
+# A cluster that runs every section (docs/INSPECT.md's format), one actor
+# that did not answer and one node that is not reachable.
+FIXTURE = {"nodes": [
+    {"node": {"id": "vigil@fixture.1", "host": "fixture", "pid": 1,
+              "version": "0.1.0", "mode": "node", "queues": ["default"],
+              "started": 1765100000.5, "inspect": "127.0.0.1:9002",
+              "web": "127.0.0.1:9001"},
+     "time": 1765100010.25, "reachable": True,
+     "actors": [
+         {"service": "tasks", "id": 42, "name": "tasks.worker",
+          "answering": True, "mailbox": 3, "processed": 120, "errors": 1,
+          "restarts": 0, "last_error": "vigil.flaky: retry (<b>1</b>)",
+          "extra": {"running": "1"}},
+         {"service": "cron", "id": 43, "name": "cron.scheduler",
+          "answering": False}],
+     "queues": [{"name": "default", "broker": "redis", "ready": 3,
+                 "unacked": 1},
+                {"name": "celery", "broker": "redis", "ready": 0,
+                 "unacked": 0}],
+     "dead_letters": {"count": 4, "url": "/api/0/dead-letters/"},
+     "quotas": [{"project": 1, "id": "pq", "limit": 100, "window": 60,
+                 "used": 12}],
+     "rate_limits": [{"key": "api:user", "limit": 10, "window": 1,
+                      "used": 3}],
+     "buffer": {"pending_keys": 5},
+     "digests": {"timelines": 2, "due": 1},
+     "cron": {"lock_holder": "vigil@fixture.1",
+              "entries": [{"name": "flush-buffers", "task": "vigil.flush",
+                           "next": 4102444800.0}]}},
+    {"node": {"id": "vigil@gone.2", "inspect": "127.0.0.1:9"},
+     "reachable": False, "error": "connection refused"}]}
+
+
+def console_sections():
+    """Every section of the fixture drawn, with vigil's own page and files
+    (only the cluster answer is replaced, inside the browser)."""
+    if not NODE_JS or not os.path.exists(CHROMIUM):
+        skip("node or chromium is not installed (scripts/setup.sh)")
+    subprocess.run(["bash", os.path.join(ROOT, "scripts", "js-deps.sh")],
+                   check=True, timeout=240, stdout=subprocess.DEVNULL)
+    path = os.path.join(str(node().dir), "fixture.json")
+    with open(path, "w") as f:
+        json.dump(FIXTURE, f)
+    shot = os.path.join(artifacts_dir(), "console-sections.png")
+    base = f"http://127.0.0.1:{node().port}/console/"
+    proc = subprocess.run([NODE_JS, "console_run.mjs", "--fixture", path,
+                           base, TOKEN, shot], cwd=JS, capture_output=True,
+                          text=True, timeout=180, stdin=subprocess.DEVNULL)
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("{")]
+    assert proc.returncode == 0 and lines, \
+        f"console_run.mjs: {proc.returncode} {proc.stdout[-2000:]} " \
+        f"{proc.stderr[-2000:]}"
+    done = json.loads(lines[-1])
+    assert done.get("event") == "done", done
+    assert done["nodes"] == 2, done
+    assert len(done["unreachable"]) == 1 and \
+        "connection refused" in done["unreachable"][0], done["unreachable"]
+    for panel in ("Queues", "Dead letters", "Buffer", "Digests", "Quotas",
+                  "Rate limits", "Cron"):
+        assert panel in done["panels"], (panel, done["panels"])
+    assert done["not_answering"] == 1, done
+    # Two snapshots 10 processed apart: the worker has a rate.
+    assert any(r not in ("", "–", "0") for r in done["rates"]), done["rates"]
+    assert len(done["queues"]) == 2, done["queues"]
+    assert done["lock_holder"] == ["vigil@fixture.1"], done
+    assert "12 / 100" in done["usage"] and "3 / 10" in done["usage"], done
+    assert any("flush-buffers" in r for r in done["cron"]), done["cron"]
+    assert "5" in done["buffer_digests"], done["buffer_digests"]
+    assert done["console_errors"] == [], done["console_errors"]
+    assert done["page_errors"] == [], done["page_errors"]
+    assert done["external_requests"] == [], done["external_requests"]
+    assert os.path.getsize(shot) > 10000, f"{shot} is too small"
+
+
 CHECKS = [
     ("console_assets", console_assets),
     ("console_api_401", console_api_401),
     ("console_api_cluster", console_api_cluster),
     ("console_browser", console_browser),
+    ("console_sections", console_sections),
 ]
 
 

@@ -16,12 +16,24 @@
 //    browser console's errors, page errors, failed requests and every
 //    request that went to another host than BASE_URL's.
 //
+// With --fixture FILE first, it draws that cluster JSON instead (see
+// `sections`), takes the screenshot and prints {"event": "done", ...} with
+// what it found drawn; no stdin.
+//
 // CHROMIUM: the browser (default /usr/bin/chromium). Exits 1 on a failure
 // of the browser or a step's timeout, with {"event": "error", ...}.
 import { chromium } from 'playwright-core';
+import fs from 'node:fs';
 import readline from 'node:readline';
 
-const [base, token, screenshot] = process.argv.slice(2);
+const argv = process.argv.slice(2);
+// --fixture FILE: the cluster JSON the page gets instead of the node's
+// (intercepted in the browser; the page and its files still come from
+// vigil), to see every section drawn: a node that runs them all and one
+// that is not reachable. Each answer moves "time" to now and adds the
+// answer's number to every "processed", so that rates appear.
+const fixture = argv[0] === '--fixture' ? argv.splice(0, 2)[1] : null;
+const [base, token, screenshot] = argv;
 const host = new URL(base).host;
 const say = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
 // Lines are queued from the start: one may come before anyone waits.
@@ -76,9 +88,59 @@ const browser = await chromium.launch({
   args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
 });
 let step = 'start';
-try {
-  const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
 
+async function signIn(context) {
+  const page = await context.newPage();
+  watch(page);
+  await page.goto(base);
+  await page.waitForSelector('#token', { state: 'visible', timeout: 30000 });
+  await page.fill('#token', token);
+  await page.click('#login-submit');
+  return page;
+}
+
+/// The fixture run: every section drawn, then the screenshot.
+async function sections(context) {
+  const doc = JSON.parse(fs.readFileSync(fixture, 'utf8'));
+  let answers = 0;
+  await context.route(/\/console\/api\/cluster$/, (route) => {
+    answers += 1;
+    const now = Date.now() / 1000;
+    const nodes = doc.nodes.map((n) => ({
+      ...n,
+      time: n.reachable === false ? undefined : now,
+      actors: (n.actors || []).map((a) => (typeof a.processed === 'number'
+        ? { ...a, processed: a.processed + answers * 10 } : a)),
+    }));
+    route.fulfill({ status: 200, contentType: 'application/json',
+                    body: JSON.stringify({ nodes }) });
+  });
+  step = 'fixture drawn';
+  const page = await signIn(context);
+  await page.waitForFunction(() => Number(document.body.dataset.updates || 0) >= 2,
+    null, { timeout: 30000, polling: 250 });
+  const drawn = await page.evaluate(() => {
+    const text = (sel) => [...document.querySelectorAll(sel)].map((e) => e.textContent.trim());
+    return {
+      nodes: document.querySelectorAll('article.node').length,
+      unreachable: text('article.node[data-reachable="false"]'),
+      panels: text('article.node .panel h3'),
+      not_answering: document.querySelectorAll('tr.actor.not-answering').length,
+      rates: [...document.querySelectorAll('tr.actor')].map((r) => r.children[7].textContent),
+      queues: text('tr[data-queue]'),
+      lock_holder: text('.lock-holder'),
+      usage: text('.usage span'),
+      cron: text('.panel.wide tbody tr'),
+      buffer_digests: text('dl.figures dd.figure'),
+    };
+  });
+  step = 'screenshot';
+  await page.screenshot({ path: screenshot, fullPage: true });
+  say({ event: 'done', ...drawn, ...seen });
+}
+
+/// The live run against the node (steps 1 to 3 above).
+async function live(context) {
   step = 'wrong token';
   const bad = await context.newPage();
   watch(bad, refused);
@@ -92,12 +154,7 @@ try {
   await bad.close();
 
   step = 'sign in';
-  const page = await context.newPage();
-  watch(page);
-  await page.goto(base);
-  await page.waitForSelector('#token', { state: 'visible', timeout: 30000 });
-  await page.fill('#token', token);
-  await page.click('#login-submit');
+  const page = await signIn(context);
 
   step = 'actors listed';
   await page.waitForSelector('tr.actor', { timeout: 30000 });
@@ -138,6 +195,11 @@ try {
   await page.screenshot({ path: screenshot, fullPage: true });
   say({ event: 'done', before, after: await page.evaluate(shown), detail,
         dead_letters: deadLetters, nodes: nodeCount, summary, ...seen });
+}
+
+try {
+  const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+  await (fixture ? sections(context) : live(context));
 } catch (e) {
   say({ event: 'error', step, error: String(e && e.stack || e), ...seen });
   process.exitCode = 1;

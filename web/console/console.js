@@ -59,10 +59,13 @@
     return Math.round(x).toLocaleString('en-US');
   }
 
+  /// The time of day, with the date too when it is not within a day.
   function clock(unix) {
     if (typeof unix !== 'number') return '–';
     const d = new Date(unix * 1000);
-    return d.toLocaleTimeString('en-GB', { hour12: false });
+    const time = d.toLocaleTimeString('en-GB', { hour12: false });
+    if (Math.abs(unix * 1000 - Date.now()) < 86400000) return time;
+    return d.toLocaleDateString('en-CA') + ' ' + time;
   }
 
   function duration(seconds) {
