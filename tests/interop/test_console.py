@@ -11,6 +11,8 @@ playwright-core (tests/js/console_run.mjs):
   with another scheme than Bearer; POST is 405.
 * console_api_cluster: with the token, every node's snapshot: this node,
   reachable, its actors (tasks among them).
+* console_cluster_nodes: a `vigil run worker` on the same Redis joins:
+  both nodes are listed, reachable, with their actors.
 * console_browser: a page given a wrong token goes back to the sign-in
   form with the server's detail and forgets the token; signed in through
   the form, the table lists the node's actors; tasks are sent (vigil
@@ -26,6 +28,8 @@ playwright-core (tests/js/console_run.mjs):
   their usage, the cron lock holder and next ticks, a not-answering actor,
   a node that is not reachable, and rates from two snapshots; no error, no
   outside request. Screenshot: build/test-artifacts/console-sections.png.
+* console_node_killed: the worker, killed with SIGKILL, is listed as not
+  reachable (with an error) or, once its membership expired, not at all.
 
 Needs node and chromium for console_browser (a SKIP line without them).
 Prints PASS/FAIL lines.
@@ -172,6 +176,71 @@ def console_api_cluster():
     names = {(a.get("service"), a.get("name")) for a in me.get("actors", [])}
     assert ("tasks", "tasks.worker") in names, names
     assert all(a.get("answering") for a in me["actors"]), me["actors"]
+
+
+WORKER = {}
+
+
+def worker_node():
+    """A `vigil run worker` on the same Redis (broker and membership), so
+    that the cluster has two nodes."""
+    if "proc" not in WORKER:
+        from harness import Proc, free_port
+        node()
+        text = node().config.read_text()
+        cfg = node().dir / "worker.yml"
+        lines = [x for x in text.splitlines()
+                 if not x.startswith(("inspect.bind:", "web.bind:"))]
+        lines.append(f'inspect.bind: "127.0.0.1:{free_port()}"')
+        lines.append(f'web.bind: "127.0.0.1:{free_port()}"')
+        cfg.write_text("\n".join(lines) + "\n")
+        WORKER["proc"] = Proc("console-worker",
+                              [vigil_bin(), "--config", str(cfg), "run",
+                               "worker", "-c", "1"], cwd=str(node().dir))
+    return WORKER["proc"]
+
+
+def listed_worker():
+    """The worker's entry in the console's cluster answer, or None."""
+    pid = worker_node().pid
+    for n in cluster().get("nodes", []):
+        if (n.get("node") or {}).get("pid") == pid:
+            return n
+    return None
+
+
+def console_cluster_nodes():
+    """Both nodes listed, each reachable with its actors (the worker's
+    snapshot fetched by this node's inspector)."""
+    proc = worker_node()
+    entry = wait_until(lambda: (lambda n: n if n and n.get("reachable")
+                                and n.get("actors") else None)(
+                                    listed_worker()),
+                       40, "the worker listed by the console, reachable",
+                       procs=[proc])
+    assert entry["node"].get("mode") == "worker", entry["node"]
+    assert any(a.get("service") == "tasks" for a in entry["actors"]), entry
+    assert len(cluster()["nodes"]) == 2, [n.get("node")
+                                          for n in cluster()["nodes"]]
+
+
+def console_node_killed():
+    """A node killed with SIGKILL is listed as not reachable (with the
+    error) until its membership expires, then no more: either is right at
+    any moment, never a reachable snapshot of a dead process."""
+    proc = worker_node()
+    proc.kill()
+
+    def settled():
+        n = listed_worker()
+        if n is None:
+            return "gone"
+        if n.get("reachable") is False:
+            assert n.get("error"), n
+            return "not reachable"
+        return None
+    wait_until(settled, 40, "the killed worker shown as not reachable or "
+               "gone")
 
 
 def dead_letters():
@@ -336,8 +405,10 @@ CHECKS = [
     ("console_assets", console_assets),
     ("console_api_401", console_api_401),
     ("console_api_cluster", console_api_cluster),
+    ("console_cluster_nodes", console_cluster_nodes),
     ("console_browser", console_browser),
     ("console_sections", console_sections),
+    ("console_node_killed", console_node_killed),
 ]
 
 
