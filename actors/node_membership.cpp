@@ -1,6 +1,8 @@
 #include "actors/node_membership.hpp"
 
+#include <algorithm>
 #include <optional>
+#include <tuple>
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -148,6 +150,10 @@ read_members(const std::string& redis_url, std::chrono::milliseconds timeout,
     if (auto card = decode_node_card(v.as_string()))
       out.push_back(std::move(*card));
   }
+  // A stable order (the index moves with every heartbeat): by start.
+  std::sort(out.begin(), out.end(), [](const node_card& x, const node_card& y) {
+    return std::tie(x.started, x.id) < std::tie(y.started, y.id);
+  });
   return out;
 }
 

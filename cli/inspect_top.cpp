@@ -295,7 +295,7 @@ private:
   }
 
   void table_lines(size_t width, size_t height, std::vector<std::string>& lines) {
-    auto header = fit("NODE", 22) + " " + fit("SERVICE", 10) + " "
+    auto header = " " + fit("NODE", 22) + " " + fit("SERVICE", 10) + " "
                   + rfit("ID", 5) + " " + fit("NAME", 18) + " " + fit("ANS", 3)
                   + " " + rfit("MAILBOX", 8) + " " + rfit("PROCESSED", 10) + " "
                   + rfit("RATE/s", 8) + " " + rfit("ERRORS", 7) + " "
@@ -314,7 +314,8 @@ private:
         rate << std::fixed << std::setprecision(1) << r.rate;
       else
         rate << "-";
-      auto line = fit(r.node, 22) + " " + fit(str(a, "service"), 10) + " "
+      bool sel = static_cast<int>(i) == selected_;
+      auto line = (sel ? ">" : " ") + fit(r.node, 22) + " " + fit(str(a, "service"), 10) + " "
                   + rfit(str(a, "id"), 5) + " "
                   + fit(str(a, "name").empty() ? "?" : str(a, "name"), 18) + " "
                   + fit(answering ? "yes" : "NO", 3) + " "
@@ -324,8 +325,8 @@ private:
                   + rfit(answering ? str(a, "errors") : "-", 7) + " "
                   + rfit(str(a, "restarts"), 7) + "  " + str(a, "last_error");
       line = fit(line, width);
-      if (static_cast<int>(i) == selected_)
-        line = "\x1b[1m>" + line.substr(1) + "\x1b[0m";
+      if (sel)
+        line = "\x1b[1m" + line + "\x1b[0m";
       lines.push_back(line);
     }
     if (rows_.empty())

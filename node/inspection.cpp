@@ -5,8 +5,13 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/buffer_flush.hpp"
 #include "actors/cluster_view.hpp"
+#include "actors/inspector_figures.hpp"
+#include "actors/quota.hpp"
+#include "actors/rate_limiter.hpp"
 #include "actors/node_membership.hpp"
+#include "config/organizations.hpp"
 #include "messages/clock.hpp"
 #include "messages/errors.hpp"
 #include "node/node.hpp"
@@ -56,6 +61,54 @@ caf::expected<std::string> membership_redis_url(const config& cfg) try {
 } catch (const std::exception& e) {
   return caf::make_error(errc::bad_config,
                          std::string{"redis.clusters: "} + e.what());
+}
+
+figures_options make_figures_options(const config& cfg,
+                                     const inspection_options& opts) {
+  figures_options o;
+  auto& mode = opts.mode;
+  if (mode == "chartcuterie")
+    return o;
+  o.broker_url = cfg.get_string("broker.url");
+  o.queues = opts.queues;
+  if (o.queues.empty())
+    o.queues.push_back(cfg.get_string("tasks.default-queue"));
+  if (mode == "node" || mode == "web")
+    if (auto f = make_buffer_flush_options(cfg))
+      o.buffer = f->store;
+  if (auto catalog = load_quota_catalog(cfg))
+    o.catalog = std::move(*catalog);
+  if (mode == "node" || mode == "web")
+    if (auto q = make_quota_actor_options(cfg))
+      o.quotas = q->backend;
+  // The limits vigil itself checks: the read API's per-token limit (web),
+  // the digests' notification mails per project (node, cron).
+  if (auto rl = make_rate_limiter_options(cfg); rl && rl->backend == "redis") {
+    o.rate_limiter_url = rl->url;
+    if (mode == "node" || mode == "web")
+      if (auto c = api_user_check(cfg.get_int("auth.user-rate-limit"),
+                                  "api-token"))
+        o.rate_limits.push_back(*c);
+    if ((mode == "node" || mode == "cron")
+        && cfg.get_string("digests.backend") != "dummy"
+        && cfg.get_int("digests.rate-limit") > 0)
+      for (auto& p : o.catalog.projects)
+        o.rate_limits.push_back({"digests:notifications",
+                                 cfg.get_int("digests.rate-limit"),
+                                 cfg.get_int("digests.rate-limit-window"),
+                                 p.id});
+  }
+  if ((mode == "node" || mode == "cron")
+      && cfg.get_string("digests.backend") == "redis")
+    if (auto url = redis_cluster_url(cfg, "digests.options"))
+      o.digests_url = *url;
+  if (mode == "node" || mode == "cron")
+    if (auto c = make_cron_options(cfg)) {
+      o.cron_entries = c->entries;
+      o.cron_lock_url = c->lock_url;
+      o.cron_lock_key = c->lock_key;
+    }
+  return o;
 }
 
 namespace {
@@ -123,6 +176,10 @@ start_node_inspection(caf::actor_system& sys, const config& cfg,
   io.directory = opts.directory;
   io.identity = out->identity_;
   io.timeout = seconds_ms(cfg.get_double("inspect.timeout"));
+  auto fo = make_figures_options(cfg, opts);
+  // Several round trips fit in the inspector's wait for them.
+  fo.timeout = std::max(std::chrono::milliseconds{100}, io.timeout / 3);
+  io.figures = make_service_figures(std::move(fo));
   // A peer's own gathering takes up to the timeout, its figures too.
   auto peer_timeout = io.timeout * 3 + std::chrono::seconds{2};
   if (!members->empty()) {

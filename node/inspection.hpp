@@ -59,6 +59,13 @@ start_node_inspection(caf::actor_system& sys, const config& cfg,
 /// one.
 caf::expected<std::string> membership_redis_url(const config& cfg);
 
+/// Where this process's service figures are read (actors/inspector_figures):
+/// the broker and its queues; the buffer for node and web; the digests
+/// (redis) and the cron schedule and lock for node and cron.
+struct figures_options;
+figures_options make_figures_options(const config& cfg,
+                                     const inspection_options& opts);
+
 /// The process's card before any server is bound: id (worker_hostname),
 /// host, pid, version, mode, queues, start time.
 node_card make_node_card(const config& cfg, const inspection_options& opts);

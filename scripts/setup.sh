@@ -25,6 +25,8 @@ if [ "${1:-}" != node ]; then
 packages+=(
   # servers and peers the tests and benchmarks meet
   redis-server redis-tools
+  # `vigil inspect`'s live view is driven in tmux (tests/interop/test_inspect.py)
+  tmux
   python3-celery python3-kombu python3-msgpack python3-redis
   # the amqp:// broker (tests start a private rabbitmq-server on a free port)
   rabbitmq-server python3-amqp
