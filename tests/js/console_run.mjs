@@ -49,7 +49,7 @@ const seen = { console_errors: [], page_errors: [], failed_requests: [],
                external_requests: [], requests: 0 };
 // The page given the wrong token: its console errors are kept apart (the
 // browser logs the 401 it asked for).
-const refused = { console_errors: [], page_errors: [] };
+const refused = { console_errors: [], page_errors: [], failed_requests: [] };
 
 function watch(page, into = seen) {
   page.on('console', (m) => {
@@ -63,7 +63,9 @@ function watch(page, into = seen) {
     if (url.protocol !== 'data:' && url.protocol !== 'blob:' && url.host !== host)
       seen.external_requests.push(r.url());
   });
-  page.on('requestfailed', (r) => seen.failed_requests.push(
+  // The refused page is closed while its icon may still load: its failed
+  // requests are kept apart too.
+  page.on('requestfailed', (r) => into.failed_requests.push(
     { url: r.url(), failure: r.failure() && r.failure().errorText }));
 }
 

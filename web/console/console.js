@@ -141,15 +141,18 @@
     return el('p', { class: 'muted' }, text);
   }
 
+  /// used / limit as a bar; `used` below 0: no counter yet in the window.
   function usage(used, limit) {
-    const pct = limit > 0 ? Math.min(100, (100 * used) / limit) : 0;
+    const counted = typeof used === 'number' && used >= 0;
+    const pct = counted && limit > 0 ? Math.min(100, (100 * used) / limit) : 0;
     const level = pct >= 90 ? 'high' : pct >= 60 ? 'mid' : 'low';
     const bar = el('div', { class: 'bar ' + level });
     // Through the CSSOM: the page's Content-Security-Policy refuses inline
     // style attributes.
     bar.style.width = pct.toFixed(1) + '%';
-    return el('div', { class: 'usage', title: num(used) + ' of ' + num(limit) }, bar,
-      el('span', null, num(used) + ' / ' + (limit > 0 ? num(limit) : '∞')));
+    return el('div', { class: 'usage', title: counted ? num(used) + ' of ' + num(limit)
+      : 'no counter yet in this window' }, bar,
+      el('span', null, (counted ? num(used) : '–') + ' / ' + (limit > 0 ? num(limit) : '∞')));
   }
 
   function actorRows(node, rateOf) {
@@ -212,7 +215,7 @@
       qs.map((q) => el('tr', { dataset: { queue: q.name || '' } },
         el('td', null, q.name || '–'), el('td', null, q.broker || '–'),
         el('td', { class: 'num' }, num(q.ready)), el('td', { class: 'num' }, num(q.unacked)),
-        q.error ? el('td', { class: 'error' }, q.error) : null))) : empty('no queues'));
+        q.error ? el('td', { class: 'error' }, q.error) : null))) : empty('no queues'), 'double');
   }
 
   function deadLettersPanel(node) {
@@ -231,7 +234,8 @@
     return section('Quotas', qs.length ? table(
       ['Project', 'Quota', 'Window', 'Usage'],
       qs.map((q) => el('tr', null,
-        el('td', null, q.project ?? '–'), el('td', null, q.id || '–'),
+        el('td', null, q.project ?? '–'),
+        el('td', null, [q.scope, q.id].filter(Boolean).join(' ') || '–'),
         el('td', null, span(q.window)), el('td', null, usage(q.used, q.limit)))))
       : empty('no quotas in use'), 'double');
   }
