@@ -25,6 +25,7 @@
 #include "messages/errors.hpp"
 #include "messages/json_writer.hpp"
 #include "messages/text_excerpt.hpp"
+#include "web/console.hpp"
 #include "web/ingest_endpoint.hpp"
 #include "web/metrics_endpoint.hpp"
 #include "web/read_api.hpp"
@@ -230,6 +231,11 @@ public:
       aopts.limiter = limiter_;
     }
     api_ = std::make_unique<read_api>(sys_, catalog_, std::move(aopts));
+    console_options copts;
+    copts.token = cfg.get_string("api.token");
+    copts.inspector = services_.inspector;
+    copts.broker_url = cfg.get_string("broker.url");
+    console_ = std::make_unique<console_endpoint>(sys_, std::move(copts));
     if (services_.directory) {
       services_.directory->add_typed("web", quotas_);
       services_.directory->add_typed("web", pipeline_);
@@ -305,6 +311,10 @@ private:
     }
     if (is_metrics_path(path))
       return respond(metrics_response(req));
+    if (console_endpoint::handles(path)) {
+      console_->handle(req, std::move(respond));
+      return;
+    }
     if (path == "/_health/" || path == "/_health") {
       health(std::move(respond));
       return;
@@ -425,6 +435,7 @@ private:
   std::unordered_map<uint64_t, origin_policy> origins_;
   std::atomic<uint64_t> origin_rejected_{0};
   std::unique_ptr<read_api> api_;
+  std::unique_ptr<console_endpoint> console_;
   std::unique_ptr<http_server> server_;
 };
 
