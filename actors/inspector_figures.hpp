@@ -29,8 +29,9 @@ struct figures_options {
   std::string broker_url;
   /// The queues to show.
   std::vector<std::string> queues;
-  /// Where the dead letters are listed (the read API's path).
-  std::string dead_letters_path = "/api/0/dead-letters/";
+  /// Where the dead letters are listed: the web console's list, on the
+  /// web bind, behind api.token (web/console.cpp).
+  std::string dead_letters_path = "/console/api/dead-letters";
   /// The write buffer's store: "buffer".
   std::optional<buffer_backend_options> buffer;
   /// The digests' Redis and key namespace: "digests".

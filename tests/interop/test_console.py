@@ -346,7 +346,7 @@ FIXTURE = {"nodes": [
                  "unacked": 1},
                 {"name": "celery", "broker": "redis", "ready": 0,
                  "unacked": 0}],
-     "dead_letters": {"count": 4, "url": "/api/0/dead-letters/"},
+     "dead_letters": {"count": 4, "url": "/console/api/dead-letters"},
      "quotas": [{"project": 1, "id": "pq", "limit": 100, "window": 60,
                  "used": 12}],
      "rate_limits": [{"key": "api:user", "limit": 10, "window": 1,
