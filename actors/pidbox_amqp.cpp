@@ -29,6 +29,19 @@ constexpr std::string_view event_exchange = "celeryev";
 constexpr int64_t queue_expires_ms = 10000;
 constexpr int64_t queue_ttl_ms = 300000;
 
+// What a Celery worker's event messages carry: JSON, the sender's hostname
+// header, transient.
+amqp_properties event_properties(std::string_view hostname) {
+  amqp_properties props;
+  props.content_type = "application/json";
+  props.content_encoding = "utf-8";
+  value_map headers;
+  headers.emplace_back("hostname", std::string{hostname});
+  props.headers = std::move(headers);
+  props.delivery_mode = 1;
+  return props;
+}
+
 class rabbitmq_pidbox final : public pidbox_transport {
 public:
   rabbitmq_pidbox(amqp_endpoint ep, std::string hostname,
@@ -141,13 +154,7 @@ public:
                            double timestamp) override {
     if (!conn_ || !conn_->ok())
       return caf::make_error(errc::connection_failed, "not connected");
-    amqp_properties props;
-    props.content_type = "application/json";
-    props.content_encoding = "utf-8";
-    value_map headers;
-    headers.emplace_back("hostname", std::string{hostname});
-    props.headers = std::move(headers);
-    props.delivery_mode = 1;
+    auto props = event_properties(hostname);
     return publish(event_exchange, celery_event_routing_key(type), props,
                    celery_event_body(type, std::move(fields), hostname, clock,
                                      timestamp));
@@ -158,13 +165,7 @@ public:
                             int64_t& clock) override {
     if (!conn_ || !conn_->ok())
       return caf::make_error(errc::connection_failed, "not connected");
-    amqp_properties props;
-    props.content_type = "application/json";
-    props.content_encoding = "utf-8";
-    value_map headers;
-    headers.emplace_back("hostname", std::string{hostname});
-    props.headers = std::move(headers);
-    props.delivery_mode = 1;
+    auto props = event_properties(hostname);
     for (auto& body : celery_event_lists(events, hostname, clock))
       if (auto err = publish(event_exchange, task_event_batch_key, props, body))
         return err;

@@ -48,6 +48,7 @@ bench/compare_tasks_amqp.py for what each measures.
 """
 
 import argparse
+import importlib
 import json
 import os
 import re
@@ -892,20 +893,15 @@ def main():
         ap.error("--count >= 1, --celery-count >= 2, --repeat >= 1")
 
     signal.signal(signal.SIGTERM, _on_sigterm)
-    if args.scenario == "chains":
+    # The other scenarios live in their own modules, given this one.
+    other = ("compare_tasks_chains" if args.scenario == "chains"
+             else "compare_tasks_amqp" if args.broker == "amqp" else None)
+    if other:
         sys.path.insert(0, str(HERE))
         sys.dont_write_bytecode = True      # no __pycache__ in bench/
-        import compare_tasks_chains
         try:
-            return compare_tasks_chains.main(args, sys.modules[__name__])
-        finally:
-            kill_all_children()
-    if args.broker == "amqp":
-        sys.path.insert(0, str(HERE))
-        sys.dont_write_bytecode = True      # no __pycache__ in bench/
-        import compare_tasks_amqp
-        try:
-            return compare_tasks_amqp.main(args, sys.modules[__name__])
+            return importlib.import_module(other).main(
+                args, sys.modules[__name__])
         finally:
             kill_all_children()
     t_start = time.monotonic()

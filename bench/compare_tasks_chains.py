@@ -134,20 +134,31 @@ def queue_len(r):
     return sum(v[:-1]), v[-1]
 
 
-def run_chains(base, kind, vigil, port, chains, workdir, redis_pid, tag):
+def preloaded(base, port, workdir, result_url, scenario, count, run):
+    """Empties the broker db and publishes `count` messages of `scenario`
+    with the Celery client (results to `result_url`, "" for none). Answers
+    (broker url, the client's environment), or (None, None) with
+    run["error"] set; run["publish"] gets the publishing figures."""
     base.flushdb(port, BROKER_DB)
-    base.flushdb(port, RESULT_DB)
     burl = f"redis://127.0.0.1:{port}/{BROKER_DB}"
-    rurl = f"redis://127.0.0.1:{port}/{RESULT_DB}"
-    env = dict(os.environ, BENCH_BROKER=burl, BENCH_BACKEND=rurl,
+    env = dict(os.environ, BENCH_BROKER=burl, BENCH_BACKEND=result_url,
                PYTHONPATH=str(workdir), PYTHONDONTWRITEBYTECODE="1")
-    run = {"kind": kind, "chains": chains, "tasks": chains * CHAIN_LEN,
-           "ok": False}
-    pub, err = preload(base, workdir, env, "chains", chains)
+    pub, err = preload(base, workdir, env, scenario, count)
     if err:
         run["error"] = err
-        return run
+        return None, None
     run["publish"] = pub
+    return burl, env
+
+
+def run_chains(base, kind, vigil, port, chains, workdir, redis_pid, tag):
+    base.flushdb(port, RESULT_DB)
+    rurl = f"redis://127.0.0.1:{port}/{RESULT_DB}"
+    run = {"kind": kind, "chains": chains, "tasks": chains * CHAIN_LEN,
+           "ok": False}
+    burl, env = preloaded(base, port, workdir, rurl, "chains", chains, run)
+    if burl is None:
+        return run
     # The client's own SETs (none: it stores nothing) leave the result db
     # empty; each stored result is one key.
     b = redis.Redis(host="127.0.0.1", port=port, db=BROKER_DB,
@@ -183,16 +194,10 @@ def run_chains(base, kind, vigil, port, chains, workdir, redis_pid, tag):
 
 
 def run_events(base, vigil, port, count, events, workdir, redis_pid, tag):
-    base.flushdb(port, BROKER_DB)
-    burl = f"redis://127.0.0.1:{port}/{BROKER_DB}"
-    env = dict(os.environ, BENCH_BROKER=burl, BENCH_BACKEND="",
-               PYTHONPATH=str(workdir), PYTHONDONTWRITEBYTECODE="1")
     run = {"events": events, "tasks": count, "ok": False}
-    pub, err = preload(base, workdir, env, "plain", count)
-    if err:
-        run["error"] = err
+    burl, env = preloaded(base, port, workdir, "", "plain", count, run)
+    if burl is None:
         return run
-    run["publish"] = pub
     b = redis.Redis(host="127.0.0.1", port=port, db=BROKER_DB,
                     socket_timeout=10)
     # A subscriber to every event channel, so that PUBLISH does the work it

@@ -18,6 +18,7 @@
 
 #include "cli/inspect_commands.hpp"
 #include "messages/clock.hpp"
+#include "messages/json_writer.hpp"
 
 namespace vigil {
 
@@ -350,7 +351,7 @@ private:
     if (auto x = a.find("extra"); x != a.end() && x->is_object())
       for (auto& [k, v] : x->items())
         lines.push_back(fit("  " + k + ": "
-                              + (v.is_string() ? v.get<std::string>() : v.dump()),
+                              + (v.is_string() ? v.get<std::string>() : dump_json(v)),
                             width));
   }
 

@@ -904,6 +904,69 @@ def run_checks(checks):
     return 1 if failed else 0
 
 
+class CheckList:
+    """The checks of one test file, registered with `@checks.add` (or
+    `@checks.add(known_bug="...")`), each run in the environment that
+    `make_env(name, index)` opens (e.g. a CheckEnv on its own broker db);
+    at most `limit` of them when the environments are numbered."""
+
+    def __init__(self, make_env, limit=None):
+        self.items = []
+        self._make_env = make_env
+        self._limit = limit
+
+    def add(self, fn=None, known_bug=None):
+        if fn is None:
+            return lambda f: self.add(f, known_bug)
+        index = len(self.items)
+        assert self._limit is None or index < self._limit, \
+            "out of db numbers"
+        name = fn.__name__.removeprefix("check_")
+
+        def run():
+            with self._make_env(name, index) as env:
+                fn(env)
+        self.items.append((name, run, known_bug))
+        return fn
+
+    def selected(self, argv):
+        """The checks argv names (a check's name, or its first word such as
+        its letter); all of them when argv is empty; None, after listing the
+        names, when argv matches none."""
+        if not argv:
+            return self.items
+        wanted = set(argv)
+        checks = [c for c in self.items
+                  if c[0] in wanted or c[0].split("_")[0] in wanted]
+        if not checks:
+            print(f"no check matches {argv}; checks: "
+                  f"{[c[0] for c in self.items]}")
+            return None
+        return checks
+
+
+def main_of(checks, argv, rabbitmq=False):
+    """A check file's main: runs the checks argv names (see
+    CheckList.selected) against the test redis-server (and rabbitmq-server),
+    after making sure the vigil binary is there; returns the exit status."""
+    selected = checks.selected(argv)
+    if selected is None:
+        return 2
+    vigil_bin()     # fail fast if the binary is missing
+    start_redis()
+    if rabbitmq:
+        start_rabbitmq()
+    return run_checks(selected)
+
+
+def db_checks(broker_db_base, result_db, limit=None):
+    """A CheckList whose checks each get a CheckEnv on broker db
+    `broker_db_base + index`, results on `result_db`."""
+    return CheckList(
+        lambda name, index: CheckEnv(name, broker_db_base + index, result_db),
+        limit)
+
+
 def fmt(x):
     return pprint.pformat(x, width=100)
 

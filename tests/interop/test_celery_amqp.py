@@ -17,7 +17,6 @@ vigil.dead_letters) and starts the workers it needs. Prints "PASS name" /
 
 import json
 import sys
-import time
 from pathlib import Path
 
 sys.dont_write_bytecode = True     # no __pycache__ in the source tree
@@ -35,28 +34,18 @@ from celery_common import (  # noqa: E402
 RESULT_DB = 12
 QUEUES = ("celery", "pyq", "vigil.dead_letters")
 class AmqpCheckEnv(CheckEnv):
-    """A CheckEnv whose broker is RabbitMQ; results stay on redis."""
+    """A CheckEnv whose broker is RabbitMQ; results stay on redis (db
+    `result_db`)."""
 
-    def __init__(self, name):
-        super().__init__(name, RESULT_DB, RESULT_DB)
+    def __init__(self, name, result_db=RESULT_DB):
+        super().__init__(name, result_db, result_db)
         self.rabbit = harness.start_rabbitmq()
         self.rabbit.purge_queues(*QUEUES)
         self.broker = None          # no redis broker db here
         self.broker_url = self.rabbit.url()
 
 
-class Checks:
-    items = []
-
-    @classmethod
-    def add(cls, fn):
-        name = fn.__name__.removeprefix("check_")
-
-        def run():
-            with AmqpCheckEnv(name) as env:
-                fn(env)
-        cls.items.append((name, run))
-        return fn
+Checks = harness.CheckList(lambda name, index: AmqpCheckEnv(name))
 
 
 def wait_drained(env, queue="celery", timeout=10):
@@ -235,19 +224,7 @@ def check_g_celery_worker_killed_vigil_gets_redelivery(env):
 
 
 def main(argv):
-    checks = Checks.items
-    if argv:
-        wanted = set(argv)
-        checks = [c for c in checks
-                  if c[0] in wanted or c[0].split("_")[0] in wanted]
-        if not checks:
-            print(f"no check matches {argv}; checks: "
-                  f"{[c[0] for c in Checks.items]}")
-            return 2
-    harness.vigil_bin()     # fail fast if the binary is missing
-    harness.start_redis()
-    harness.start_rabbitmq()
-    return harness.run_checks(checks)
+    return harness.main_of(Checks, argv, rabbitmq=True)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ sys.dont_write_bytecode = True     # no __pycache__ in the source tree
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
-from harness import CheckEnv, same, wait_until  # noqa: E402
+from harness import same, wait_until  # noqa: E402
+from test_celery_amqp import AmqpCheckEnv  # noqa: E402
 from celery_common import (  # noqa: E402
     PY_TASKS, get_result, read_record, find_dead_letter)
 
@@ -44,20 +45,7 @@ def tally(self, results):
 '''
 
 
-class Checks:
-    items = []
-
-    @classmethod
-    def add(cls, fn):
-        index = len(cls.items)
-        assert index < MAX_CHECKS, "out of db numbers"
-        name = fn.__name__.removeprefix("check_")
-
-        def run():
-            with CheckEnv(name, BROKER_DB_BASE + index, RESULT_DB) as env:
-                fn(env)
-        cls.items.append((name, run))
-        return fn
+Checks = harness.db_checks(BROKER_DB_BASE, RESULT_DB, MAX_CHECKS)
 
 
 def sig(app, name, *args, **options):
@@ -331,22 +319,11 @@ def check_l_mixed_chord(env):
 AMQP_RESULT_DB = 38
 
 
-class AmqpCheckEnv(CheckEnv):
-    """A CheckEnv whose broker is RabbitMQ; results stay on redis."""
-
-    def __init__(self, name):
-        super().__init__(name, AMQP_RESULT_DB, AMQP_RESULT_DB)
-        self.rabbit = harness.start_rabbitmq()
-        self.rabbit.purge_queues("celery", "pyq", "vigil.dead_letters")
-        self.broker = None
-        self.broker_url = self.rabbit.url()
-
-
 def check_k_amqp_chain_and_chord(_env_unused=None):
     """Over amqp:// with the Redis result backend: a chain of three and a
     chord of five (body on vigil too) run as on Redis."""
     from celery import chain, chord
-    with AmqpCheckEnv("k_amqp_chain_and_chord") as env:
+    with AmqpCheckEnv("k_amqp_chain_and_chord", AMQP_RESULT_DB) as env:
         env.start_vigil_worker("celery", 2)
         app = env.celery_app()
         r = chain(sig(app, "vigil.echo", "a"), sig(app, "vigil.repeat"),
@@ -363,18 +340,7 @@ Checks.items.append(("k_amqp_chain_and_chord", check_k_amqp_chain_and_chord))
 
 
 def main(argv):
-    checks = Checks.items
-    if argv:
-        wanted = set(argv)
-        checks = [c for c in checks
-                  if c[0] in wanted or c[0].split("_")[0] in wanted]
-        if not checks:
-            print(f"no check matches {argv}; checks: "
-                  f"{[c[0] for c in Checks.items]}")
-            return 2
-    harness.vigil_bin()
-    harness.start_redis()
-    return harness.run_checks(checks)
+    return harness.main_of(Checks, argv)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ sys.dont_write_bytecode = True     # no __pycache__ in the source tree
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
-from harness import CheckEnv, fmt, wait_until  # noqa: E402
+from harness import fmt, wait_until  # noqa: E402
 from celery_common import PY_TASKS  # noqa: E402
 
 RESULT_DB = 0
@@ -26,19 +26,7 @@ BROKER_DB_BASE = 54     # test_celery_redis has 14 checks on 16..29; 54..63 here
 VIGIL_NAME = "vigil@pidbox-test"
 
 
-class Checks:
-    items = []
-
-    @classmethod
-    def add(cls, fn):
-        index = len(cls.items)
-        name = fn.__name__.removeprefix("check_")
-
-        def run():
-            with CheckEnv(name, BROKER_DB_BASE + index, RESULT_DB) as env:
-                fn(env)
-        cls.items.append((name, run, None))
-        return fn
+Checks = harness.db_checks(BROKER_DB_BASE, RESULT_DB)
 
 
 def wait_vigil_answers(app, name=VIGIL_NAME, timeout=20):
@@ -452,14 +440,7 @@ def celery_cli(env, *args, check=True):
 
 
 def main(argv):
-    checks = Checks.items
-    if argv:
-        wanted = set(argv)
-        checks = [c for c in checks
-                  if c[0] in wanted or c[0].split("_")[0] in wanted]
-    harness.vigil_bin()
-    harness.start_redis()
-    return harness.run_checks(checks)
+    return harness.main_of(Checks, argv)
 
 
 if __name__ == "__main__":

@@ -27,18 +27,7 @@ from test_celery_pidbox import celery_cli, wait_vigil_answers  # noqa: E402
 VIGIL_NAME = "vigil@pidbox-amqp-test"
 
 
-class Checks:
-    items = []
-
-    @classmethod
-    def add(cls, fn):
-        name = fn.__name__.removeprefix("check_")
-
-        def run():
-            with AmqpCheckEnv(name) as env:
-                fn(env)
-        cls.items.append((name, run))
-        return fn
+Checks = harness.CheckList(lambda name, index: AmqpCheckEnv(name))
 
 
 @Checks.add
@@ -233,15 +222,7 @@ def check_e_events_receiver_sees_vigil_worker(env):
 
 
 def main(argv):
-    checks = Checks.items
-    if argv:
-        wanted = set(argv)
-        checks = [c for c in checks
-                  if c[0] in wanted or c[0].split("_")[0] in wanted]
-    harness.vigil_bin()
-    harness.start_redis()
-    harness.start_rabbitmq()
-    return harness.run_checks(checks)
+    return harness.main_of(Checks, argv, rabbitmq=True)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ sys.dont_write_bytecode = True     # no __pycache__ in the source tree
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
-from harness import CheckEnv, fmt, same, wait_until  # noqa: E402
+from harness import fmt, same, wait_until  # noqa: E402
 from celery_common import (  # noqa: E402
     RESULT_TIMEOUT, RICH_ARGS, RICH_KWARGS, PY_TASKS,
     PY_SHADOW_TASKS, get_result, read_record, find_dead_letter,
@@ -37,23 +37,7 @@ RESULT_DB = 0
 BROKER_DB_BASE = 16
 MAX_CHECKS = 40
 
-class Checks:
-    """Registry: each check gets its own broker db (see BROKER_DB_BASE)."""
-    items = []
-
-    @classmethod
-    def add(cls, fn=None, known_bug=None):
-        if fn is None:
-            return lambda f: cls.add(f, known_bug)
-        index = len(cls.items)
-        assert index < MAX_CHECKS, "out of db numbers"
-        name = fn.__name__.removeprefix("check_")
-
-        def run():
-            with CheckEnv(name, BROKER_DB_BASE + index, RESULT_DB) as env:
-                fn(env)
-        cls.items.append((name, run, known_bug))
-        return fn
+Checks = harness.db_checks(BROKER_DB_BASE, RESULT_DB, MAX_CHECKS)
 
 
 def wait_drained(env, queue="celery", timeout=10):
@@ -400,18 +384,7 @@ def check_m_vigil_worker_killed_python_restores(env):
 
 
 def main(argv):
-    checks = Checks.items
-    if argv:
-        wanted = set(argv)
-        checks = [c for c in checks
-                  if c[0] in wanted or c[0].split("_")[0] in wanted]
-        if not checks:
-            print(f"no check matches {argv}; checks: "
-                  f"{[c[0] for c in Checks.items]}")
-            return 2
-    harness.vigil_bin()     # fail fast if the binary is missing
-    harness.start_redis()
-    return harness.run_checks(checks)
+    return harness.main_of(Checks, argv)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ sys.dont_write_bytecode = True     # no __pycache__ in the source tree
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
-from harness import CheckEnv, fmt, wait_until  # noqa: E402
+from harness import fmt, wait_until  # noqa: E402
 
 # Results in RESULT_DB, check i's broker in BROKER_DB_BASE + i (31..38);
 # clear of the other Celery checks' databases.
@@ -28,20 +28,7 @@ MAX_CHECKS = 8
 VIGIL_NAME = "vigil@time-limits"
 
 
-class Checks:
-    items = []
-
-    @classmethod
-    def add(cls, fn):
-        index = len(cls.items)
-        assert index < MAX_CHECKS, "out of db numbers"
-        name = fn.__name__.removeprefix("check_")
-
-        def run():
-            with CheckEnv(name, BROKER_DB_BASE + index, RESULT_DB) as env:
-                fn(env)
-        cls.items.append((name, run))
-        return fn
+Checks = harness.db_checks(BROKER_DB_BASE, RESULT_DB, MAX_CHECKS)
 
 
 def failure_of(app, task_id, timeout=30):
@@ -166,14 +153,7 @@ def check_d_active_and_revoke_terminate(env):
 
 
 def main(argv):
-    checks = Checks.items
-    if argv:
-        wanted = set(argv)
-        checks = [c for c in checks
-                  if c[0] in wanted or c[0].split("_")[0] in wanted]
-    harness.vigil_bin()
-    harness.start_redis()
-    return harness.run_checks(checks)
+    return harness.main_of(Checks, argv)
 
 
 if __name__ == "__main__":
