@@ -161,6 +161,37 @@ bool return_chord_parts(self_ptr self) {
   return true;
 }
 
+// Sets the size of chords the follow-ups start (a chord nested in a chain,
+// group or callback) before their header is published: a part that
+// finished before its chord's size was known would never complete it.
+bool set_chord_sizes(self_ptr self) {
+  auto& st = self->state;
+  std::vector<std::pair<std::string, int64_t>> sizes;
+  for (auto& t : st.to_publish)
+    if (t.chord_size > 0)
+      sizes.emplace_back(t.msg.group, t.chord_size);
+  if (sizes.empty())
+    return true;
+  if (st.opts.result_backend_url.empty()) {
+    // Only an errback can get here (the runner fails a task whose success
+    // would start a chord): sent, but its chord can never complete.
+    spdlog::error("a follow-up starts chord {} but no result backend is "
+                  "configured (tasks.result-backend): it will not complete",
+                  sizes.front().first);
+  } else if (!ensure_results(self)) {
+    return false;
+  } else if (auto err = st.results->set_chord_sizes(sizes)) {
+    st.counters.fail(error_text(err));
+    spdlog::warn("result backend failed setting chord sizes: {}",
+                 error_text(err));
+    st.results.reset();
+    return false;
+  }
+  for (auto& t : st.to_publish)
+    t.chord_size = 0;
+  return true;
+}
+
 // Writes back everything pending. Retries are published before their
 // originals are acknowledged, and dead letters stored before theirs: a
 // crash in between repeats work, it never loses it.
@@ -173,6 +204,8 @@ bool flush_pending(self_ptr self) {
   if (!ensure_connected(self))
     return false;
   if (!return_chord_parts(self))
+    return false;
+  if (!set_chord_sizes(self))
     return false;
   if (!st.to_publish.empty()) {
     if (auto err = st.conn->publish(st.to_publish)) {
@@ -344,21 +377,17 @@ void dispatch(self_ptr self) {
 void revoke_delivery(task_consumer_state& st, delivery d) {
   ++st.revoked;
   spdlog::info("task {} [{}] revoked: not run", d.msg.task, d.msg.id);
-  if (!st.opts.result_backend_url.empty() && !d.msg.ignore_result) {
-    auto doc = make_result_doc(
-      task_state::revoked, d.msg.id,
-      make_exception("TaskRevokedError", "revoked", "celery.exceptions"),
-      now_unix_us(), {}, d.msg.parent_id, d.msg.group);
-    std::string_view ct = st.opts.result_serializer == "json"
-                            ? content_type_json
-                          : st.opts.result_serializer == "msgpack"
-                            ? content_type_msgpack
-                            : std::string_view{d.msg.content_type};
-    st.to_store.push_back(stored_result{d.msg.id, encode_as(doc, ct)});
-  }
   if (st.opts.events && st.opts.events->enabled())
     st.opts.events->push(task_revoked_event(d.msg, false));
-  st.to_ack.push_back(std::move(d.tag));
+  auto results = st.opts.result_backend_url.empty() ? std::string{}
+                                                     : st.opts.result_serializer;
+  auto out = revoked_outcome(std::move(d), "revoked", results);
+  if (!out.result_doc.empty())
+    st.to_store.push_back(
+      stored_result{out.d.msg.id, std::move(out.result_doc)});
+  if (!out.canvas.chord.group_id.empty())
+    st.to_chord.push_back(std::move(out.canvas.chord));
+  st.to_ack.push_back(std::move(out.d.tag));
   st.held -= std::min<size_t>(st.held, 1);
 }
 

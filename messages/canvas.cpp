@@ -144,6 +144,113 @@ caf::error apply_group(const value& sig, const value_array& partial,
   return {};
 }
 
+// `sig` with option `key` set to `v`.
+value with_option(value sig, const char* key, value v) {
+  auto* mo = sig.find("options");
+  value o = mo != nullptr && mo->is_map() ? *mo : value{value_map{}};
+  o.set(key, std::move(v));
+  sig.set("options", std::move(o));
+  return sig;
+}
+
+// A chord header member made a part of chord `gid` (Celery's group freeze
+// with chord=body): a simple signature gets the group id, its index and
+// the body; a chain's last task does (it is the one that finishes). Adds
+// the completions it contributes to `size` (Celery's _chord._descend).
+caf::expected<value> as_chord_member(const value& member,
+                                     const std::string& gid, size_t index,
+                                     const value& body, int64_t& size) {
+  if (!member.is_map())
+    return malformed("a chord header member must be a signature, got "
+                     + to_repr(member, 80));
+  auto* st = text_of(member.find("subtask_type"));
+  if (st != nullptr && *st == "chain") {
+    auto* kw = member.find("kwargs");
+    auto* tasks = kw != nullptr ? kw->find("tasks") : nullptr;
+    if (tasks == nullptr || !tasks->is_array() || tasks->as_array().empty())
+      return malformed("chain in a chord header without kwargs.tasks");
+    auto list = tasks->as_array();
+    auto last = as_chord_member(list.back(), gid, index, body, size);
+    if (!last)
+      return last.error();
+    list.back() = std::move(*last);
+    value kw2 = *kw;
+    kw2.set("tasks", value{std::move(list)});
+    value out = member;
+    out.set("kwargs", std::move(kw2));
+    return out;
+  }
+  if (st != nullptr && (*st == "group" || *st == "chord"))
+    return caf::make_error(errc::unsupported,
+                           "a " + *st + " inside a chord header is not "
+                           "supported by vigil workers (Celery joins it "
+                           "through a saved GroupResult)");
+  ++size;
+  auto m = with_option(member, "group_id", value{gid});
+  m = with_option(std::move(m), "chord", body);
+  auto* o = m.find("options");
+  if (o->find("group_index") == nullptr)
+    m = with_option(std::move(m), "group_index",
+                    value{static_cast<int64_t>(index)});
+  return m;
+}
+
+// A "chord" signature applied by a worker (nested in a chain, a group or a
+// callback), as Celery's chord.run does: the header group's id (its
+// options.task_id, else a new one), the body carrying the rest of the
+// chain, each header member sent with the partial args as a part of the
+// chord, and the chord size set in the result backend before the header
+// is published (outgoing_task::chord_size). An empty header sends the body
+// with `([],)`, as Celery does.
+caf::error apply_chord(const value& sig, const value_array& partial,
+                       const send_context& ctx, const value_array& chain,
+                       std::vector<outgoing_task>& out) {
+  auto* kw = sig.find("kwargs");
+  auto* header = kw != nullptr ? kw->find("header") : nullptr;
+  auto* body = kw != nullptr ? kw->find("body") : nullptr;
+  if (body == nullptr || !body->is_map())
+    return malformed("chord signature without a kwargs.body signature");
+  const value_array* members = nullptr;
+  std::string gid;
+  if (header != nullptr && header->is_array()) {
+    members = &header->as_array();
+  } else if (header != nullptr && header->is_map()) {
+    auto* hkw = header->find("kwargs");
+    auto* tasks = hkw != nullptr ? hkw->find("tasks") : nullptr;
+    if (tasks == nullptr || !tasks->is_array())
+      return malformed("chord header group without kwargs.tasks");
+    members = &tasks->as_array();
+    auto* ho = header->find("options");
+    if (ho != nullptr && ho->is_map())
+      gid = text_or(&ho->as_map(), "task_id");
+  } else {
+    return malformed("chord signature without a kwargs.header group");
+  }
+  value full_body = chain.empty() ? *body
+                                  : with_option(*body, "chain", value{chain});
+  if (members->empty())
+    return apply_into(full_body, value_array{value{value_array{}}}, ctx, {},
+                      out);
+  if (gid.empty())
+    gid = new_uuid4();
+  int64_t size = 0;
+  std::vector<value> parts;
+  parts.reserve(members->size());
+  for (size_t i = 0; i < members->size(); ++i) {
+    auto m = as_chord_member((*members)[i], gid, i, full_body, size);
+    if (!m)
+      return m.error();
+    parts.push_back(std::move(*m));
+  }
+  auto first = out.size();
+  for (auto& m : parts)
+    if (auto err = apply_into(m, partial, ctx, {}, out))
+      return err;
+  if (out.size() > first)
+    out[first].chord_size = size;
+  return {};
+}
+
 caf::error apply_into(const value& sig, const value_array& partial,
                       const send_context& ctx, const value_array& chain,
                       std::vector<outgoing_task>& out) {
@@ -158,10 +265,7 @@ caf::error apply_into(const value& sig, const value_array& partial,
     if (*st == "group")
       return apply_group(sig, partial, ctx, out);
     if (*st == "chord")
-      return caf::make_error(errc::unsupported,
-                             "a chord nested in a chain or callback is not "
-                             "supported by vigil workers yet (send it from "
-                             "the client)");
+      return apply_chord(sig, partial, ctx, chain, out);
     // Other types (chunks, xmap...) are tasks of their own name.
   }
   auto* opts_v = sig.find("options");
@@ -232,10 +336,19 @@ caf::error apply_into(const value& sig, const value_array& partial,
   if (!errbacks)
     return errbacks.error();
   auto* chord = opt(o, "chord");
+  // A chain given at apply time wins over the signature's own (Celery
+  // merges the apply options over the signature's): a chord body carries
+  // the rest of its chain in its options.
+  const value* own_chain = opt(o, "chain");
+  value chain_v = !chain.empty() ? value{chain}
+                  : own_chain != nullptr && own_chain->is_array()
+                      && !own_chain->as_array().empty()
+                    ? *own_chain
+                    : value{};
   value embed = value_map{
     {"callbacks", links->empty() ? value{} : value{std::move(*links)}},
     {"errbacks", errbacks->empty() ? value{} : value{std::move(*errbacks)}},
-    {"chain", chain.empty() ? value{} : value{chain}},
+    {"chain", std::move(chain_v)},
     {"chord", chord != nullptr ? *chord : value{}}};
   msg.argsrepr = to_repr(value{args});
   msg.kwargsrepr = to_repr(value{kwargs});

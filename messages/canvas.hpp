@@ -62,9 +62,12 @@ struct send_context {
 /// reply_to); `chain` (reverse order, as in embed) carried in the embed;
 /// root_id and parent_id from `ctx`. A "chain" signature sends its first
 /// task with the rest as its chain; a "group" sends each member with the
-/// group's id. Fails with errc::malformed for a signature that is not a
-/// map with a task name, and errc::unsupported for a nested chord (the
-/// chord size must then be set in the result backend first).
+/// group's id; a "chord" sends its header members as parts of the chord
+/// (the body, with the rest of the chain, in their embed; the first part
+/// carries the chord size to set first: outgoing_task::chord_size), or the
+/// body with `([],)` when the header is empty. Fails with errc::malformed
+/// for a signature that is not a map with a task name, and
+/// errc::unsupported for a group or chord inside a chord header.
 caf::expected<std::vector<outgoing_task>>
 apply_signature(const value& sig, const value_array& partial_args,
                 const send_context& ctx, const value_array& chain = {});

@@ -92,12 +92,19 @@ typename Inspector::result_type inspect(Inspector& f, delivery& x) {
 struct outgoing_task {
   std::string queue;
   task_message msg;
+  /// Non-zero on the first header part of a chord applied by a worker (a
+  /// chord nested in a chain, group or callback): the sender sets the
+  /// chord size of group `msg.group` in the result backend (`.s`) to this
+  /// before it publishes the message, as Celery's group does before it
+  /// sends the header.
+  int64_t chord_size = 0;
 };
 
 /// @relates outgoing_task
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, outgoing_task& x) {
-  return f(caf::meta::type_name("vigil.outgoing_task"), x.queue, x.msg);
+  return f(caf::meta::type_name("vigil.outgoing_task"), x.queue, x.msg,
+           x.chord_size);
 }
 
 } // namespace vigil

@@ -107,6 +107,15 @@ void add_failure_effects(task_outcome& out, const task_embed& embed,
                  error_text(ebs.error()));
 }
 
+// Whether a follow-up starts a chord (its size must go to a result
+// backend).
+bool starts_chord(const std::vector<outgoing_task>& tasks) {
+  for (auto& t : tasks)
+    if (t.chord_size > 0)
+      return true;
+  return false;
+}
+
 task_outcome dead(delivery d, std::string reason, const std::string& results,
                   const char* exc_type, run_report* report = nullptr) {
   auto out = make_outcome(std::move(d), outcome_kind::dead_letter,
@@ -162,17 +171,28 @@ task_outcome time_limit_outcome(const task_registry& reg, delivery d,
   return out;
 }
 
+task_outcome revoked_outcome(delivery d, const char* reason,
+                             const std::string& results) {
+  auto out = make_outcome(std::move(d), outcome_kind::expired, reason);
+  if (results.empty())
+    return out;
+  auto exc = make_exception("TaskRevokedError", reason, "celery.exceptions");
+  auto& msg = out.d.msg;
+  if (!msg.group.empty())
+    if (auto body = decode_task_body(msg.body, msg.content_type))
+      if (auto embed = parse_embed(body->embed))
+        return_chord_part(out, *embed, "REVOKED", exc, results);
+  if (!msg.ignore_result)
+    attach_doc(out, task_state::revoked, std::move(exc), results);
+  return out;
+}
+
 task_outcome run_delivery(const task_registry& reg, delivery d,
                           const std::string& results,
                           const task_control* control, run_report* report) {
   auto& msg = d.msg;
-  if (msg.expires_us != 0 && msg.expires_us <= now_unix_us()) {
-    auto out = make_outcome(std::move(d), outcome_kind::expired, "expired");
-    if (!results.empty())
-      attach_doc(out, task_state::revoked, make_exception("TaskRevokedError", "expired",
-                                "celery.exceptions"), results);
-    return out;
-  }
+  if (msg.expires_us != 0 && msg.expires_us <= now_unix_us())
+    return revoked_outcome(std::move(d), "expired", results);
   auto* entry = reg.find(msg.task);
   if (entry == nullptr) {
     auto reason = "unknown task '" + msg.task + "'";
@@ -215,6 +235,10 @@ task_outcome run_delivery(const task_registry& reg, delivery d,
   }
   if (res.kind == task_result::ok) {
     auto next = success_follow_ups(*embed, res.result, context_of(msg));
+    if (next && results.empty() && starts_chord(*next))
+      next = caf::make_error(errc::unsupported,
+                             "it applies a chord, and chords need "
+                             "tasks.result-backend: redis://...");
     if (!next) {
       // As in Celery's tracer: a canvas that cannot be sent fails the task.
       auto reason = "task succeeded, but its canvas could not be sent: "

@@ -36,6 +36,14 @@ task_outcome run_delivery(const task_registry& reg, delivery d,
 task_outcome time_limit_outcome(const task_registry& reg, delivery d,
                                 const std::string& results, double limit);
 
+/// The outcome of a delivery that is not run, revoked or expired
+/// (`reason`): REVOKED TaskRevokedError(reason) as Celery's
+/// mark_as_revoked stores it (unless the task ignores its result), and,
+/// for a chord header part, its REVOKED entry returned to the chord (whose
+/// body then fails with ChordError). Acknowledged, not dead-lettered.
+task_outcome revoked_outcome(delivery d, const char* reason,
+                             const std::string& results);
+
 /// Builds the message that retries `msg`: same id, retries + 1, eta now +
 /// `delay` seconds, parent_id set as Celery sets it.
 task_message make_retry_message(const task_message& msg, double delay);

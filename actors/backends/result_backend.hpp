@@ -41,6 +41,13 @@ public:
   virtual caf::expected<std::vector<std::vector<std::string>>>
   return_chord_parts(const std::vector<chord_part>& parts) = 0;
 
+  /// Sets the size (`.s`, with the result expiry) of chords a worker
+  /// applies, as Celery's set_chord_size does before the header is sent:
+  /// (group id, number of parts).
+  virtual caf::error
+  set_chord_sizes(const std::vector<std::pair<std::string, int64_t>>& sizes)
+    = 0;
+
   /// Deletes the `.j`, `.t` and `.s` keys of chords whose body was sent.
   virtual caf::error forget_chords(const std::vector<std::string>& groups) = 0;
 };

@@ -120,6 +120,24 @@ public:
     return out;
   }
 
+  caf::error set_chord_sizes(
+    const std::vector<std::pair<std::string, int64_t>>& sizes) override {
+    if (sizes.empty())
+      return {};
+    for (auto& [gid, n] : sizes) {
+      auto key = std::string{group_prefix} + gid + ".s";
+      auto size = std::to_string(n);
+      if (expires_ == "0")
+        conn_.append({"SET", key, size});
+      else
+        conn_.append({"SET", key, size, "EX", expires_});
+    }
+    auto replies = conn_.flush();
+    if (!replies)
+      return replies.error();
+    return check_replies(*replies, "setting chord sizes");
+  }
+
   caf::error forget_chords(const std::vector<std::string>& groups) override {
     if (groups.empty())
       return {};

@@ -272,3 +272,131 @@ TEST_CASE("a chord part returns its entry; without a result backend it is "
   CHECK(doc->find("status")->as_text() == "FAILURE");
   CHECK(doc->find("result")->find("exc_type")->as_text() == "ChordError");
 }
+
+namespace {
+
+value chord_sig(value_array header, value body, std::string gid = "GID") {
+  value group = value_map{
+    {"task", "celery.group"}, {"args", value_array{}},
+    {"kwargs", value_map{{"tasks", std::move(header)}}},
+    {"options", value_map{{"task_id", std::move(gid)}}},
+    {"subtask_type", "group"}, {"immutable", false}};
+  return value_map{
+    {"task", "celery.chord"}, {"args", value_array{}},
+    {"kwargs", value_map{{"kwargs", value_map{}}, {"header", std::move(group)},
+                         {"body", std::move(body)}}},
+    {"options", value_map{}}, {"subtask_type", "chord"}, {"immutable", false}};
+}
+
+} // namespace
+
+TEST_CASE("a chord nested in a chain sends its header as chord parts, the "
+          "size first and the rest of the chain in the body", "[canvas]") {
+  auto body = sig("tally", {}, {{"task_id", "BODY"}});
+  auto chord = chord_sig({sig("p", {}, {{"task_id", "P0"}}),
+                          sig("p", {}, {{"task_id", "P1"}})},
+                         body);
+  value_array rest{sig("after", {}, {{"task_id", "AFTER"}})};
+  auto out = apply_signature(chord, {value{7}}, ctx_of("PREV", "R"), rest);
+  REQUIRE(out);
+  REQUIRE(out->size() == 2);
+  CHECK((*out)[0].chord_size == 2);
+  CHECK((*out)[1].chord_size == 0);
+  for (size_t i = 0; i < 2; ++i) {
+    auto& m = (*out)[i].msg;
+    CHECK(m.group == "GID");
+    CHECK(m.group_index == static_cast<int32_t>(i));
+    CHECK(m.parent_id == "PREV");
+    CHECK(m.root_id == "R");
+    auto b = body_of((*out)[i]);
+    CHECK(b.args == value_array{value{7}});
+    auto e = parse_embed(b.embed);
+    REQUIRE(e);
+    CHECK(e->chain.empty()); // the header parts don't carry the chain
+    REQUIRE(e->chord.is_map());
+    CHECK(e->chord.find("task")->as_text() == "tally");
+  }
+
+  // The part that completes the chord sends the body, with the chain.
+  auto reg = default_task_registry();
+  delivery d;
+  d.msg = (*out)[1].msg;
+  d.msg.task = "vigil.echo";
+  d.tag = "t";
+  auto ran = run_delivery(*reg, d, "msgpack");
+  REQUIRE(ran.what() == outcome_kind::success);
+  std::vector<std::string> entries{
+    encode_chord_entry("P0", "SUCCESS", value{7}, content_type_msgpack),
+    encode_chord_entry("P1", "SUCCESS", value{7}, content_type_msgpack)};
+  auto fin = complete_chord(ran.canvas.chord, entries, content_type_msgpack);
+  REQUIRE(fin);
+  REQUIRE(fin->messages.size() == 1);
+  CHECK(fin->messages[0].msg.id == "BODY");
+  auto be = parse_embed(body_of(fin->messages[0]).embed);
+  REQUIRE(be);
+  REQUIRE(be->chain.size() == 1);
+  CHECK(be->chain[0].find("task")->as_text() == "after");
+}
+
+TEST_CASE("a nested chord with an empty header sends its body with ([],); a "
+          "group inside a header is refused", "[canvas]") {
+  auto out = apply_signature(chord_sig({}, sig("tally")), {value{1}},
+                             ctx_of("P", "R"));
+  REQUIRE(out);
+  REQUIRE(out->size() == 1);
+  CHECK(out->front().msg.task == "tally");
+  CHECK(body_of(out->front()).args == value_array{value{value_array{}}});
+
+  value inner = chord_sig({sig("x")}, sig("y"));
+  auto refused = apply_signature(chord_sig({inner}, sig("tally")), {}, {});
+  CHECK(!refused);
+}
+
+TEST_CASE("a task whose success starts a chord needs a result backend",
+          "[canvas]") {
+  auto reg = default_task_registry();
+  auto d = make("vigil.echo", {value{"a"}},
+                embed_with({}, {}, {chord_sig({sig("vigil.echo")},
+                                              sig("vigil.echo"))}));
+  auto none = run_delivery(*reg, d, "");
+  CHECK(none.what() == outcome_kind::dead_letter);
+  CHECK(none.reason.find("result-backend") != std::string::npos);
+  auto ok = run_delivery(*reg, d, "msgpack");
+  REQUIRE(ok.what() == outcome_kind::success);
+  REQUIRE(ok.canvas.follow_ups.size() == 1);
+  CHECK(ok.canvas.follow_ups[0].chord_size == 1);
+}
+
+TEST_CASE("an expired chord part returns REVOKED to its chord", "[canvas]") {
+  auto reg = default_task_registry();
+  auto d = make("vigil.echo", {value{"p0"}},
+                embed_with({}, {}, {}, sig("vigil.echo")));
+  d.msg.group = "GRP";
+  d.msg.expires_us = 1;
+  auto out = run_delivery(*reg, d, "msgpack");
+  CHECK(out.what() == outcome_kind::expired);
+  CHECK(out.canvas.chord.group_id == "GRP");
+  auto entry = decode_msgpack(out.canvas.chord.entry);
+  REQUIRE(entry);
+  CHECK(entry->as_array()[2] == value{"REVOKED"});
+  auto doc = decode_msgpack(out.result_doc);
+  REQUIRE(doc);
+  CHECK(doc->find("status")->as_text() == "REVOKED");
+}
+
+TEST_CASE("a chord inside a group expands to decodable parts", "[canvas]") {
+  value group = value_map{
+    {"task", "celery.group"}, {"args", value_array{}},
+    {"kwargs", value_map{{"tasks", value_array{
+      chord_sig({sig("a"), sig("b")}, sig("body", {}, {{"task_id", "B"}})),
+      sig("other")}}}},
+    {"options", value_map{{"task_id", "OUTER"}}},
+    {"subtask_type", "group"}, {"immutable", false}};
+  auto out = apply_signature(group, {value{3}}, ctx_of("P", "R"));
+  REQUIRE(out);
+  REQUIRE(out->size() == 3);
+  for (auto& t : *out) {
+    auto b = decode_task_body(t.msg.body, t.msg.content_type);
+    CHECK(b);
+  }
+}
