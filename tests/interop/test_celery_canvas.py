@@ -91,22 +91,30 @@ def check_a_chain_of_three(env):
 
 @Checks.add
 def check_b_chain_to_a_celery_worker(env):
-    """A link vigil sends is run by a Python Celery worker: its headers are
-    Celery's (root_id, parent_id) and the result is its first argument."""
+    """A chain whose links alternate between vigil and a Python Celery
+    worker: each reads the link the other sent (Celery's headers, root_id
+    and parent_id, the result as its first argument)."""
     from celery import chain
     celery_worker = env.start_celery_worker(PY_TASKS, "pyq")
     env.start_vigil_worker("celery", 2)
     app = env.celery_app()
     c = chain(sig(app, "vigil.echo", "from-vigil"),
-              sig(app, "proj.record", 7, queue="pyq"))
+              sig(app, "proj.record", 7, queue="pyq"),
+              sig(app, "vigil.repeat", kwargs={"times": 1}),
+              sig(app, "proj.record", queue="pyq"))
     r = c.apply_async()
     _, value = get_result(app, r.id, env)
-    assert same(value, {"args": ["from-vigil", 7], "kwargs": {}}), \
-        f"Celery's link got {value!r}"
-    rec = read_record(env, r.id, procs=[celery_worker])
-    first = r.parent
+    second = {"args": ["from-vigil", 7], "kwargs": {}}
+    assert same(value, {"args": [[second]], "kwargs": {}}), \
+        f"the last link got {value!r}"
+    third = r.parent
+    first = third.parent.parent
+    rec = read_record(env, third.parent.id, procs=[celery_worker])
     assert rec["parent_id"] == first.id, f"parent_id {rec['parent_id']!r}"
     assert rec["root_id"] == first.id, f"root_id {rec['root_id']!r}"
+    last = read_record(env, r.id, procs=[celery_worker])
+    assert last["parent_id"] == third.id, f"parent_id {last['parent_id']!r}"
+    assert last["root_id"] == first.id, f"root_id {last['root_id']!r}"
 
 
 @Checks.add
