@@ -4,9 +4,9 @@ workers on RabbitMQ: `inspect ping/stats/registered/active_queues` from the
 API beside a Celery worker, destination lists and an unknown command,
 garbage on the `celery.pidbox` exchange, `celery inspect` / `celery control
 revoke` from the command line, `celery control cancel_consumer` stopping
-the consumption (basic.cancel) and `add_consumer` resuming it, and a
-Celery events Receiver's State seeing
-the vigil worker online, alive and offline (the `celeryev` topic exchange).
+the consumption (basic.cancel) and `add_consumer` resuming it, and a Celery
+events Receiver's State seeing the vigil worker online, alive and offline
+(the `celeryev` topic exchange).
 
 Run: /usr/bin/python3 tests/interop/test_celery_pidbox_amqp.py [check ...]
 Prints "PASS name" / "FAIL name: reason"; exits 1 if any failed.
