@@ -182,7 +182,7 @@ rabbitmq_broker::hand_back(const std::unordered_set<std::string>& queues) {
       continue;
     amqp_properties props;
     std::string body;
-    if (p.unchecked) { // checked above; kept whole only if that failed
+    if (p.unchecked) { // arrived while the check above waited
       props = p.unchecked->properties;
       body = p.unchecked->body;
     } else {
