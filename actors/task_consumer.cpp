@@ -494,6 +494,9 @@ void poll(self_ptr self) {
     st.opts.queues = st.opts.consumed->list();
   }
   if (st.opts.queues.empty()) { // every queue cancelled: wait for one
+    std::vector<raw_delivery> none; // a subscribing broker (AMQP) unsubscribes
+    if (auto err = st.conn->fetch(st.opts.queues, 0, none))
+      on_broker_error(self, err);
     schedule_poll(self, milliseconds{std::max<int64_t>(
                           1, static_cast<int64_t>(st.opts.poll_interval * 1000))});
     return;

@@ -80,7 +80,11 @@ public:
   /// Takes up to `max` messages from `queues` (kombu's order: priority
   /// bucket first, then queue order) and records them as unacknowledged in
   /// the same atomic step, so a crash cannot lose one. Returns at once with
-  /// nothing when the queues are empty.
+  /// nothing when the queues are empty. `queues` is also what the caller
+  /// consumes now: a broker that subscribes (AMQP) stops consuming a queue
+  /// no longer listed and gives back what it received of it and had not
+  /// handed out (uncounted); an empty list with `max` 0 just does that.
+  /// Deliveries already handed out are acknowledged as usual.
   virtual caf::error fetch(const std::vector<std::string>& queues, size_t max,
                            std::vector<raw_delivery>& out) = 0;
 

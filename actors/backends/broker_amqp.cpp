@@ -82,6 +82,9 @@ caf::error rabbitmq_broker::fetch(const std::vector<std::string>& queues,
                                   size_t max, std::vector<raw_delivery>& out) {
   if (!conn_.ok())
     return conn_.broken_error();
+  // Cancelled queues first, so that limit_prefetch counts what is left.
+  if (auto err = stop_consuming_others(queues))
+    return err;
   if (max == 0 || queues.empty())
     return {};
   bool started = false;
@@ -185,17 +188,7 @@ rabbitmq_broker::give_back(const std::vector<std::string>& tags, bool clean) {
   // out goes back too, and RabbitMQ requeues each message at its original
   // position, so the queue's order survives (the requeued ones come first
   // again, as on the other backends).
-  for (auto i = consumers_.begin(); i != consumers_.end();) {
-    if (queues.count(i->second) == 0) {
-      ++i;
-      continue;
-    }
-    if (auto err = conn_.cancel(i->first))
-      return err;
-    consuming_.erase(i->second);
-    i = consumers_.erase(i);
-  }
-  if (auto err = service())
+  if (auto err = cancel_consumers(queues))
     return err;
   if (auto err = conn_.wait_writable(steady::now() + conn_.timeout()))
     return err;
@@ -264,6 +257,7 @@ caf::error rabbitmq_broker::revive() {
   declared_.clear();
   dead_letters_declared_ = false;
   consuming_.clear();
+  cancelled_.clear();
   prefetch_set_ = false;
   prefetch_global_ = false;
   outstanding_.clear();
@@ -285,6 +279,45 @@ caf::error rabbitmq_broker::consume(const std::string& queue) {
   consumers_[std::move(*tag)] = queue;
   consuming_.insert(queue);
   return {};
+}
+
+caf::error rabbitmq_broker::cancel_consumers(
+  const std::unordered_set<std::string>& queues) {
+  for (auto i = consumers_.begin(); i != consumers_.end();) {
+    if (queues.count(i->second) == 0) {
+      ++i;
+      continue;
+    }
+    cancelled_.emplace(i->first, i->second);
+    if (auto err = conn_.cancel(i->first))
+      return err;
+    consuming_.erase(i->second);
+    i = consumers_.erase(i);
+  }
+  // What arrived before the cancel-ok is already read and queued: each
+  // pump returns one of those at once, then whatever else is there.
+  for (;;) {
+    auto got = pump(steady::now());
+    if (!got)
+      return got.error();
+    if (!*got)
+      break;
+  }
+  cancelled_.clear();
+  return {};
+}
+
+caf::error
+rabbitmq_broker::stop_consuming_others(const std::vector<std::string>& keep) {
+  std::unordered_set<std::string> dropped;
+  for (auto& q : consuming_)
+    if (std::find(keep.begin(), keep.end(), q) == keep.end())
+      dropped.insert(q);
+  if (dropped.empty())
+    return {};
+  if (auto err = cancel_consumers(dropped))
+    return err;
+  return hand_back(dropped);
 }
 
 caf::error rabbitmq_broker::send(std::string_view queue,
@@ -374,6 +407,8 @@ caf::error rabbitmq_broker::on_event(amqp_delivery& d) {
   p.queue = d.routing_key;
   if (auto i = consumers_.find(d.consumer_tag); i != consumers_.end())
     p.queue = i->second;
+  else if (auto j = cancelled_.find(d.consumer_tag); j != cancelled_.end())
+    p.queue = j->second;
   bool again = read_count(d, p);
   p.envelope = kombu_envelope_from_amqp(d.properties, d.body, d.exchange,
                                         d.routing_key, tag_text(p.tag),

@@ -137,6 +137,17 @@ private:
 
   caf::error consume(const std::string& queue);
 
+  /// Cancels (basic.cancel) the consumers of `queues` and reads what
+  /// RabbitMQ pushed to them before its cancel-ok (rabbitmq-c keeps those
+  /// frames while it waits for the reply), filed under their queue; after
+  /// the cancel-ok nothing more of them arrives.
+  caf::error cancel_consumers(const std::unordered_set<std::string>& queues);
+
+  /// fetch: stops consuming every queue not in `keep` (cancel_consumer),
+  /// as a Celery worker does, and hands back what it received of them
+  /// (hand_back), so that other consumers get it at once.
+  caf::error stop_consuming_others(const std::vector<std::string>& keep);
+
   /// Publishes one message to the default exchange, routed to `queue`.
   /// Mandatory: if the queue was deleted behind our back (we declare each
   /// queue once per connection), RabbitMQ returns the message instead of
@@ -191,6 +202,14 @@ private:
   /// acknowledged and the marker deleted; the others keep their count.
   caf::error check_redelivered();
 
+  /// Gives every delivery of `queues` received and not handed out back to
+  /// its queue uncounted: a copy carrying the same count is published
+  /// (with confirms), then the original acknowledged. A reject would come
+  /// back redelivered, which counts as a failed delivery; the copy goes to
+  /// the queue's tail. Redelivered ones are checked for their marker
+  /// first (check_redelivered).
+  caf::error hand_back(const std::unordered_set<std::string>& queues);
+
   /// Deletes run markers (after their deliveries left or went back cleanly).
   caf::error delete_markers(const std::vector<std::string>& markers);
 
@@ -224,6 +243,8 @@ private:
   /// Consumer tag -> queue, and the queues consumed.
   std::unordered_map<std::string, std::string> consumers_;
   std::unordered_set<std::string> consuming_;
+  /// Consumer tag -> queue of consumers being cancelled (cancel_consumers).
+  std::unordered_map<std::string, std::string> cancelled_;
   /// The basic.qos in force on the work channel.
   bool prefetch_set_ = false;
   bool prefetch_global_ = false;

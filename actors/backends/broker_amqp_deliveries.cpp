@@ -35,6 +35,7 @@
 #include <algorithm>
 #include <unordered_set>
 
+#include "adapters/amqp_message.hpp"
 #include "messages/md5.hpp"
 
 namespace vigil {
@@ -78,6 +79,22 @@ std::string marker_name(std::string_view queue, std::string_view key,
   return std::string{marker_prefix}
          + md5_hex({queue, std::string_view{"\n", 1}, key,
                     std::string_view{"\n", 1}, n});
+}
+
+/// Sets the count a copy carries (and drops RabbitMQ's own, which a copy
+/// must not carry); 0 leaves it without.
+void set_count(amqp_properties& props, uint32_t failed) {
+  if (!props.headers && failed == 0)
+    return;
+  auto& h = props.headers ? *props.headers : props.headers.emplace();
+  h.erase(std::remove_if(h.begin(), h.end(),
+                         [](auto& kv) {
+                           return kv.first == delivery_count_header
+                                  || kv.first == deliveries_header;
+                         }),
+          h.end());
+  if (failed > 0)
+    h.emplace_back(std::string{deliveries_header}, value{int64_t{failed}});
 }
 
 } // namespace
@@ -128,14 +145,7 @@ caf::error rabbitmq_broker::check_redelivered() {
   for (auto i : died) {
     auto& p = pending_[i];
     auto props = p.unchecked->properties;
-    auto& h = props.headers ? *props.headers : props.headers.emplace();
-    h.erase(std::remove_if(h.begin(), h.end(),
-                           [](auto& kv) {
-                             return kv.first == delivery_count_header;
-                           }),
-            h.end());
-    h.emplace_back(std::string{deliveries_header},
-                   value{int64_t{p.failed} + 1});
+    set_count(props, p.failed + 1);
     if (auto err = send(p.queue, props, p.unchecked->body))
       return err;
   }
@@ -159,6 +169,51 @@ caf::error rabbitmq_broker::check_redelivered() {
   unchecked_waiting_ = std::any_of(pending_.begin(), pending_.end(),
                                    [](auto& p) { return p.unchecked != nullptr; });
   return delete_markers(markers);
+}
+
+caf::error
+rabbitmq_broker::hand_back(const std::unordered_set<std::string>& queues) {
+  if (unchecked_waiting_)
+    if (auto err = check_redelivered())
+      return err;
+  std::unordered_set<uint64_t> copied;
+  for (auto& p : pending_) {
+    if (queues.count(p.queue) == 0)
+      continue;
+    amqp_properties props;
+    std::string body;
+    if (p.unchecked) { // arrived while the check above waited
+      props = p.unchecked->properties;
+      body = p.unchecked->body;
+    } else {
+      kombu_envelope_to_amqp(p.envelope, props, body);
+    }
+    set_count(props, p.failed);
+    if (auto err = send(p.queue, props, body))
+      return err;
+    copied.insert(p.tag);
+  }
+  if (copied.empty())
+    return {};
+  // Only confirmed copies let the originals go: a failure in between
+  // leaves both (a duplicate, never a loss).
+  if (auto err = wait_confirms())
+    return err;
+  if (auto err = conn_.wait_writable(steady::now() + conn_.timeout()))
+    return err;
+  for (auto tag : copied) {
+    if (auto err = conn_.ack(amqp_connection::work_channel, tag))
+      return err;
+    outstanding_.erase(tag);
+  }
+  pending_.erase(std::remove_if(pending_.begin(), pending_.end(),
+                                [&](const pending_delivery& p) {
+                                  return copied.count(p.tag) != 0;
+                                }),
+                 pending_.end());
+  unchecked_waiting_ = std::any_of(pending_.begin(), pending_.end(),
+                                   [](auto& p) { return p.unchecked != nullptr; });
+  return {};
 }
 
 caf::expected<uint32_t>

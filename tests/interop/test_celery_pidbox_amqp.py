@@ -3,8 +3,10 @@
 workers on RabbitMQ: `inspect ping/stats/registered/active_queues` from the
 API beside a Celery worker, destination lists and an unknown command,
 garbage on the `celery.pidbox` exchange, `celery inspect` / `celery control
-revoke` from the command line, and a Celery events Receiver's State seeing
-the vigil worker online, alive and offline (the `celeryev` topic exchange).
+revoke` from the command line, `celery control cancel_consumer` stopping
+the consumption (basic.cancel) and `add_consumer` resuming it, and a Celery
+events Receiver's State seeing the vigil worker online, alive and offline
+(the `celeryev` topic exchange).
 
 Run: /usr/bin/python3 tests/interop/test_celery_pidbox_amqp.py [check ...]
 Prints "PASS name" / "FAIL name: reason"; exits 1 if any failed.
@@ -159,6 +161,40 @@ def check_f_celery_cli_add_consumer_and_rate_limit(env):
     assert "new rate limit set successfully" in out, out
     assert app.send_task("vigil.echo", args=["rated"]).get(timeout=30) \
         == "rated"
+
+
+@Checks.add
+def check_g_celery_cli_cancel_consumer_stops_consuming(env):
+    """`celery control cancel_consumer` over RabbitMQ really stops the
+    vigil worker consuming the queue (basic.cancel, as a Celery worker
+    does): Celery's answer, no consumer left on it, messages sent to it
+    then stay ready in RabbitMQ for other workers; `add_consumer` consumes
+    it again and they run."""
+    env.start_vigil_worker("celery,extra", 1, VIGIL_WORKER_HOSTNAME=VIGIL_NAME)
+    env.start_celery_worker(PY_TASKS, "pyq", module="cli_tasks")
+    app = env.celery_app()
+    wait_vigil_answers(app, VIGIL_NAME)
+    r = app.send_task("vigil.echo", args=["before"], queue="extra")
+    assert r.get(timeout=30) == "before"
+    wait_until(lambda: env.rabbit.consumer_count("extra") >= 1, 10,
+               "vigil to consume extra")
+    out = celery_cli(env, "control", "cancel_consumer", "extra",
+                     "--destination", VIGIL_NAME)
+    assert VIGIL_NAME in out and "no longer consuming from extra" in out, out
+    wait_until(lambda: env.rabbit.consumer_count("extra") == 0, 20,
+               "vigil's consumer of extra to be cancelled")
+    sent = [app.send_task("vigil.echo", args=[f"m{i}"], queue="extra")
+            for i in range(3)]
+    wait_until(lambda: env.rabbit.message_count("extra") == 3, 20,
+               "the three messages to wait ready in extra")
+    # The other queue is still consumed.
+    assert app.send_task("vigil.echo", args=["c"]).get(timeout=30) == "c"
+    out = celery_cli(env, "control", "add_consumer", "extra",
+                     "--destination", VIGIL_NAME)
+    assert VIGIL_NAME in out and "add consumer extra" in out, out
+    assert [x.get(timeout=30) for x in sent] == ["m0", "m1", "m2"]
+    wait_until(lambda: env.rabbit.consumer_count("extra") >= 1, 10,
+               "vigil to consume extra again")
 
 
 @Checks.add
