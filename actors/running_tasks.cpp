@@ -5,27 +5,49 @@
 namespace vigil {
 
 void running_tasks::started(const delivery& d,
-                            std::shared_ptr<task_control> control) {
-  entry e{d.msg.id,         d.msg.task, d.msg.argsrepr, d.msg.kwargsrepr,
-          d.queue,          d.msg.priority, d.redelivered,
-          static_cast<double>(now_unix_us()) / 1e6};
+                            std::shared_ptr<task_control> control,
+                            std::function<void()> kill) {
+  auto e = task_info_of(d);
+  e.time_start = static_cast<double>(now_unix_us()) / 1e6;
   std::lock_guard guard{mtx_};
-  by_id_[d.msg.id] = slot{std::move(e), std::move(control)};
+  by_id_[d.msg.id] = slot{std::move(e), std::move(control), std::move(kill),
+                          false};
 }
 
 void running_tasks::finished(const std::string& id) {
   std::lock_guard guard{mtx_};
-  by_id_.erase(id);
+  if (auto i = by_id_.find(id); i != by_id_.end()) {
+    i->second.ended = true;
+    i->second.control.reset();
+    i->second.kill = nullptr;
+  }
+}
+
+bool running_tasks::was_started(const std::string& id) {
+  std::lock_guard guard{mtx_};
+  return by_id_.count(id) > 0;
+}
+
+void running_tasks::forget(const std::vector<std::string>& ids) {
+  std::lock_guard guard{mtx_};
+  for (auto& id : ids)
+    if (auto i = by_id_.find(id); i != by_id_.end() && i->second.ended)
+      by_id_.erase(i);
 }
 
 std::vector<std::string>
-running_tasks::terminate(const std::vector<std::string>& ids) {
+running_tasks::terminate(const std::vector<std::string>& ids, bool kill,
+                         std::vector<std::string>* not_killed) {
   std::vector<std::string> found;
   std::lock_guard guard{mtx_};
   for (auto& id : ids)
-    if (auto i = by_id_.find(id); i != by_id_.end()) {
+    if (auto i = by_id_.find(id); i != by_id_.end() && !i->second.ended) {
       if (i->second.control)
         i->second.control->cancel();
+      if (kill && i->second.kill)
+        i->second.kill();
+      else if (kill && not_killed != nullptr)
+        not_killed->push_back(id);
       found.push_back(id);
     }
   return found;
@@ -36,7 +58,8 @@ std::vector<running_tasks::entry> running_tasks::list() {
   std::lock_guard guard{mtx_};
   out.reserve(by_id_.size());
   for (auto& [id, s] : by_id_)
-    out.push_back(s.info);
+    if (!s.ended)
+      out.push_back(s.info);
   return out;
 }
 

@@ -265,6 +265,52 @@ size_t live_workers(const task_consumer_state& st) {
   return n;
 }
 
+// Keeps what `inspect reserved` shows of `d`, given to a worker.
+void note_given(task_consumer_state& st, const delivery& d) {
+  if (st.opts.running)
+    st.given.emplace(d.tag, task_info_of(d));
+}
+
+// The deliveries of `tags` are no longer at a worker: forgotten, here and
+// (for those a worker started) in the running registry.
+void forget_given(task_consumer_state& st,
+                  const std::vector<std::string>& tags) {
+  if (!st.opts.running || st.given.empty())
+    return;
+  std::vector<std::string> ids;
+  ids.reserve(tags.size());
+  for (auto& tag : tags)
+    if (auto i = st.given.find(tag); i != st.given.end()) {
+      ids.push_back(std::move(i->second.id));
+      st.given.erase(i);
+    }
+  st.opts.running->forget(ids);
+}
+
+// What `inspect reserved/scheduled` shows of this consumer, put into the
+// node's held_tasks.
+void put_snapshot(self_ptr self) {
+  auto& st = self->state;
+  if (!st.opts.running)
+    return;
+  held_snapshot snap;
+  for (auto& w : st.workers)
+    for (auto& batch : w.batches)
+      for (auto& tag : batch)
+        if (auto i = st.given.find(tag); i != st.given.end()
+            && !st.opts.running->was_started(i->second.id))
+          snap.reserved.push_back(i->second);
+  for (auto& d : st.ready)
+    snap.reserved.push_back(task_info_of(d));
+  for (auto& d : st.suspects)
+    snap.reserved.push_back(task_info_of(d));
+  for (auto& [eta, d] : st.eta_held) {
+    snap.scheduled.push_back(task_info_of(d));
+    snap.scheduled.back().eta_us = eta;
+  }
+  st.opts.running->held.put(self->id(), std::move(snap));
+}
+
 // Hands suspects to idle workers, one each, counting each as a failed
 // delivery first: should it take the whole process down, nothing would be
 // left to count it. Stops at the first broker error (retried on the next
@@ -290,6 +336,7 @@ void dispatch_suspects(self_ptr self) {
     ++st.suspects_run;
     idle->suspect = true;
     idle->batches.push_back({d.tag});
+    note_given(st, d);
     std::vector<delivery> batch;
     batch.push_back(std::move(d));
     st.suspects.pop_front();
@@ -333,6 +380,7 @@ void dispatch(self_ptr self) {
     tags.reserve(end - pos);
     for (; pos < end; ++pos) {
       tags.push_back(ready[pos].tag);
+      note_given(st, ready[pos]);
       batch.push_back(std::move(ready[pos]));
     }
     st.workers[w].batches.push_back(std::move(tags));
@@ -538,6 +586,13 @@ void on_outcomes(self_ptr self, std::vector<task_outcome>& outcomes) {
       w.suspect = false; // a suspect runs alone: this was its batch
       break;
     }
+  if (st.opts.running) {
+    std::vector<std::string> tags;
+    tags.reserve(outcomes.size());
+    for (auto& out : outcomes)
+      tags.push_back(out.d.tag);
+    forget_given(st, tags);
+  }
   auto now = now_unix_us();
   for (auto& out : outcomes) {
     auto& d = out.d;
@@ -627,6 +682,7 @@ void lose_worker(self_ptr self, size_t i, const caf::error& reason) {
   slot.batches.clear();
   slot.suspect = false;
   slot.handle = task_worker_actor{};
+  forget_given(st, tags);
   bool crashed = reason && reason != caf::exit_reason::user_shutdown;
   if (crashed)
     ++st.worker_deaths;
@@ -667,6 +723,12 @@ task_consumer(task_consumer_actor::stateful_pointer<task_consumer_state> self,
                  "died", st.to_restore.size());
   if (st.opts.queues.empty())
     st.opts.queues.emplace_back("celery");
+  if (st.opts.running) {
+    st.opts.running->held.attach(caf::actor_cast<caf::actor>(self));
+    self->attach_functor([running = st.opts.running, id = self->id()] {
+      running->held.detach(id);
+    });
+  }
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
     for (size_t i = 0; i < st.workers.size(); ++i)
@@ -744,6 +806,7 @@ task_consumer(task_consumer_actor::stateful_pointer<task_consumer_state> self,
             tags.push_back(std::move(tag));
         w.batches.clear();
       }
+      forget_given(st, tags);
       give_back(self, std::move(tags));
       st.held = 0;
       if (!flush_pending(self))
@@ -775,6 +838,10 @@ task_consumer(task_consumer_actor::stateful_pointer<task_consumer_state> self,
       x["chords_completed"] = std::to_string(st.chords_completed);
       x["rate_limited"] = std::to_string(st.rate_limited);
       return status;
+    },
+    [=](snapshot_atom) {
+      put_snapshot(self);
+      return true;
     },
     [=](caf::put_atom, uint64_t index, task_worker_actor& w) {
       auto& st = self->state;

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <deque>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -113,7 +114,10 @@ using task_consumer_actor = caf::typed_actor<
   /// died.
   caf::reacts_to<caf::put_atom, uint64_t, task_worker_actor>,
   /// Answers the consumer's status and figures.
-  caf::replies_to<status_atom>::with<actor_status>>;
+  caf::replies_to<status_atom>::with<actor_status>,
+  /// From the remote control (`inspect reserved/scheduled`): puts what it
+  /// holds and has not started into opts.running->held; answers true.
+  caf::replies_to<snapshot_atom>::with<bool>>;
 
 /// State of a task consumer.
 struct task_consumer_state {
@@ -200,6 +204,10 @@ struct task_consumer_state {
   std::unordered_set<std::string> rate_cleared;
   /// Deliveries held back by a rate limit.
   uint64_t rate_limited = 0;
+  /// What `inspect reserved` shows of the deliveries given to a worker and
+  /// not yet answered, by tag (kept only with opts.running: a worker's
+  /// mailbox cannot be read, and a delivery is moved to its worker).
+  std::unordered_map<std::string, task_info> given;
 };
 
 /// Spawn with `spawn<caf::detached>(task_consumer, options, workers,
