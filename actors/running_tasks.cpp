@@ -10,29 +10,20 @@ void running_tasks::started(const delivery& d,
   auto e = task_info_of(d);
   e.time_start = static_cast<double>(now_unix_us()) / 1e6;
   std::lock_guard guard{mtx_};
-  by_id_[d.msg.id] = slot{std::move(e), std::move(control), std::move(kill),
-                          false};
+  by_id_[d.msg.id] = slot{std::move(e), std::move(control), std::move(kill)};
 }
 
 void running_tasks::finished(const std::string& id) {
   std::lock_guard guard{mtx_};
-  if (auto i = by_id_.find(id); i != by_id_.end()) {
-    i->second.ended = true;
-    i->second.control.reset();
-    i->second.kill = nullptr;
-  }
+  by_id_.erase(id);
 }
 
-bool running_tasks::was_started(const std::string& id) {
+std::unordered_set<std::string> running_tasks::ids() {
+  std::unordered_set<std::string> out;
   std::lock_guard guard{mtx_};
-  return by_id_.count(id) > 0;
-}
-
-void running_tasks::forget(const std::vector<std::string>& ids) {
-  std::lock_guard guard{mtx_};
-  for (auto& id : ids)
-    if (auto i = by_id_.find(id); i != by_id_.end() && i->second.ended)
-      by_id_.erase(i);
+  for (auto& [id, s] : by_id_)
+    out.insert(id);
+  return out;
 }
 
 std::vector<std::string>
@@ -41,7 +32,7 @@ running_tasks::terminate(const std::vector<std::string>& ids, bool kill,
   std::vector<std::string> found;
   std::lock_guard guard{mtx_};
   for (auto& id : ids)
-    if (auto i = by_id_.find(id); i != by_id_.end() && !i->second.ended) {
+    if (auto i = by_id_.find(id); i != by_id_.end()) {
       if (i->second.control)
         i->second.control->cancel();
       if (kill && i->second.kill)
@@ -58,8 +49,7 @@ std::vector<running_tasks::entry> running_tasks::list() {
   std::lock_guard guard{mtx_};
   out.reserve(by_id_.size());
   for (auto& [id, s] : by_id_)
-    if (!s.ended)
-      out.push_back(s.info);
+    out.push_back(s.info);
   return out;
 }
 

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "actors/held_tasks.hpp"
@@ -33,16 +34,11 @@ public:
   void started(const delivery& d, std::shared_ptr<task_control> control,
                std::function<void()> kill = {});
 
-  /// The task `id` ended (or was given up on). It is remembered as started
-  /// (see `was_started`) until its consumer `forget`s it.
+  /// The task `id` ended (or was given up on).
   void finished(const std::string& id);
 
-  /// Whether a worker started `id` (running, or ended with its outcome not
-  /// yet back at its consumer).
-  bool was_started(const std::string& id);
-
-  /// The consumer has the outcomes of `ids`: forgets them.
-  void forget(const std::vector<std::string>& ids);
+  /// The ids of the running tasks.
+  std::unordered_set<std::string> ids();
 
   /// Stops each running task in `ids`: its cancellation flag, and with
   /// `kill` its thread abandoned if it has one of its own (else the flag
@@ -63,7 +59,6 @@ private:
     entry info;
     std::shared_ptr<task_control> control;
     std::function<void()> kill;
-    bool ended = false;
   };
   std::mutex mtx_;
   std::unordered_map<std::string, slot> by_id_;

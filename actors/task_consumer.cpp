@@ -265,41 +265,28 @@ size_t live_workers(const task_consumer_state& st) {
   return n;
 }
 
-// Keeps what `inspect reserved` shows of `d`, given to a worker.
-void note_given(task_consumer_state& st, const delivery& d) {
-  if (st.opts.running)
-    st.given.emplace(d.tag, task_info_of(d));
-}
-
-// The deliveries of `tags` are no longer at a worker: forgotten, here and
-// (for those a worker started) in the running registry.
-void forget_given(task_consumer_state& st,
-                  const std::vector<std::string>& tags) {
-  if (!st.opts.running || st.given.empty())
-    return;
-  std::vector<std::string> ids;
-  ids.reserve(tags.size());
-  for (auto& tag : tags)
-    if (auto i = st.given.find(tag); i != st.given.end()) {
-      ids.push_back(std::move(i->second.id));
-      st.given.erase(i);
-    }
-  st.opts.running->forget(ids);
-}
-
 // What `inspect reserved/scheduled` shows of this consumer, put into the
-// node's held_tasks.
+// node's held_tasks. Of the batch a worker is on, the deliveries after the
+// one it runs are reserved (all of it while it runs none: not started yet,
+// or just answered).
 void put_snapshot(self_ptr self) {
   auto& st = self->state;
   if (!st.opts.running)
     return;
   held_snapshot snap;
+  auto running = st.opts.running->ids();
   for (auto& w : st.workers)
-    for (auto& batch : w.batches)
-      for (auto& tag : batch)
-        if (auto i = st.given.find(tag); i != st.given.end()
-            && !st.opts.running->was_started(i->second.id))
-          snap.reserved.push_back(i->second);
+    for (size_t b = 0; b < w.infos.size(); ++b) {
+      auto& infos = w.infos[b];
+      size_t from = 0;
+      if (b == 0)
+        for (size_t i = 0; i < infos.size(); ++i)
+          if (running.count(infos[i].id) > 0)
+            from = i + 1;
+      snap.reserved.insert(snap.reserved.end(),
+                           infos.begin() + static_cast<ptrdiff_t>(from),
+                           infos.end());
+    }
   for (auto& d : st.ready)
     snap.reserved.push_back(task_info_of(d));
   for (auto& d : st.suspects)
@@ -336,7 +323,8 @@ void dispatch_suspects(self_ptr self) {
     ++st.suspects_run;
     idle->suspect = true;
     idle->batches.push_back({d.tag});
-    note_given(st, d);
+    if (st.opts.running)
+      idle->infos.push_back({task_info_of(d)});
     std::vector<delivery> batch;
     batch.push_back(std::move(d));
     st.suspects.pop_front();
@@ -378,12 +366,18 @@ void dispatch(self_ptr self) {
     std::vector<std::string> tags;
     batch.reserve(end - pos);
     tags.reserve(end - pos);
+    std::vector<task_info> infos;
+    if (st.opts.running)
+      infos.reserve(end - pos);
     for (; pos < end; ++pos) {
       tags.push_back(ready[pos].tag);
-      note_given(st, ready[pos]);
+      if (st.opts.running)
+        infos.push_back(task_info_of(ready[pos]));
       batch.push_back(std::move(ready[pos]));
     }
     st.workers[w].batches.push_back(std::move(tags));
+    if (st.opts.running)
+      st.workers[w].infos.push_back(std::move(infos));
     self->send(st.workers[w].handle, run_atom_v, std::move(batch));
   }
   ready.clear();
@@ -583,16 +577,11 @@ void on_outcomes(self_ptr self, std::vector<task_outcome>& outcomes) {
     if (w.handle && w.handle.address() == sender) {
       if (!w.batches.empty())
         w.batches.pop_front();
+      if (!w.infos.empty())
+        w.infos.pop_front();
       w.suspect = false; // a suspect runs alone: this was its batch
       break;
     }
-  if (st.opts.running) {
-    std::vector<std::string> tags;
-    tags.reserve(outcomes.size());
-    for (auto& out : outcomes)
-      tags.push_back(out.d.tag);
-    forget_given(st, tags);
-  }
   auto now = now_unix_us();
   for (auto& out : outcomes) {
     auto& d = out.d;
@@ -680,9 +669,9 @@ void lose_worker(self_ptr self, size_t i, const caf::error& reason) {
     for (auto& tag : batch)
       tags.push_back(std::move(tag));
   slot.batches.clear();
+  slot.infos.clear();
   slot.suspect = false;
   slot.handle = task_worker_actor{};
-  forget_given(st, tags);
   bool crashed = reason && reason != caf::exit_reason::user_shutdown;
   if (crashed)
     ++st.worker_deaths;
@@ -712,7 +701,7 @@ task_consumer(task_consumer_actor::stateful_pointer<task_consumer_state> self,
   for (auto& w : workers) {
     if (w)
       self->monitor(w);
-    st.workers.push_back({std::move(w), {}, false});
+    st.workers.push_back({std::move(w), {}, false, {}});
   }
   st.ledger = held ? std::move(held) : std::make_shared<held_deliveries>();
   // Whatever the ledger holds now, a predecessor held when it died: give
@@ -805,8 +794,8 @@ task_consumer(task_consumer_actor::stateful_pointer<task_consumer_state> self,
           for (auto& tag : batch)
             tags.push_back(std::move(tag));
         w.batches.clear();
+        w.infos.clear();
       }
-      forget_given(st, tags);
       give_back(self, std::move(tags));
       st.held = 0;
       if (!flush_pending(self))

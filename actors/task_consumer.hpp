@@ -132,6 +132,10 @@ struct task_consumer_state {
     std::deque<std::vector<std::string>> batches;
     /// Running a suspect (alone).
     bool suspect = false;
+    /// What `inspect reserved` shows of each batch's deliveries, parallel
+    /// to `batches` (kept only with opts.running: a worker's mailbox cannot
+    /// be read, and a delivery is moved to its worker).
+    std::deque<std::vector<task_info>> infos;
   };
 
   consumer_options opts;
@@ -204,10 +208,6 @@ struct task_consumer_state {
   std::unordered_set<std::string> rate_cleared;
   /// Deliveries held back by a rate limit.
   uint64_t rate_limited = 0;
-  /// What `inspect reserved` shows of the deliveries given to a worker and
-  /// not yet answered, by tag (kept only with opts.running: a worker's
-  /// mailbox cannot be read, and a delivery is moved to its worker).
-  std::unordered_map<std::string, task_info> given;
 };
 
 /// Spawn with `spawn<caf::detached>(task_consumer, options, workers,
