@@ -2,10 +2,12 @@
 
 // The tasks a node's consumers hold and have not started: Celery's
 // `reserved` (due, waiting for a worker or queued at one) and `scheduled`
-// (held for their ETA, countdown or rate-limit token). Nothing is copied on
-// the hot path: each consumer registers itself here, and the remote
-// control asks them for a snapshot only when `inspect reserved/scheduled`
-// asks (see task_consumer's snapshot_atom). Also the one place that says
+// (held for their ETA, countdown or rate-limit token). No list is kept up
+// to date on the hot path: each consumer registers itself here, and the
+// remote control asks them for a snapshot only when `inspect reserved/
+// scheduled` asks (see task_consumer's snapshot_atom); the one per-task
+// cost is the consumer's note of what it gives a worker (its mailbox
+// cannot be read). Also the one place that says
 // how a task looks in Celery's Request.info() (`active` too). Locks.
 
 #include <chrono>
