@@ -242,8 +242,11 @@ value held_of(remote_control_state& st, bool scheduled) {
   value_array out;
   if (!st.opts.running)
     return value{std::move(out)};
+  // Bounded well below a Celery client's usual 1 s inspect timeout: a
+  // consumer stuck in a broker call is left out rather than the reply lost.
+  auto bound = std::min(st.opts.io_timeout, std::chrono::milliseconds{500});
   auto snap = st.system != nullptr
-                ? st.opts.running->held.gather(*st.system, st.opts.io_timeout)
+                ? st.opts.running->held.gather(*st.system, bound)
                 : st.opts.running->held.take();
   if (!scheduled) {
     for (auto& t : snap.reserved)
