@@ -133,9 +133,53 @@ value revoked_ids(remote_control_state& st) {
   return value{std::move(out)};
 }
 
+// The signal of revoke(terminate=True) as Celery's platforms.signum reads
+// it: a number, or an upper-case name with or without its SIG prefix;
+// anything else is the error Celery replies. True: SIGKILL.
+caf::expected<bool> is_kill_signal(const value* sig, std::string* error) {
+  if (sig == nullptr || sig->is_nil())
+    return false; // Celery's default: TERM
+  if (sig->is_number())
+    return sig->as_double() == SIGKILL;
+  auto bad = [&](std::string text) {
+    *error = std::move(text);
+    return caf::expected<bool>{caf::make_error(caf::sec::invalid_argument)};
+  };
+  if (!sig->is_text())
+    return bad("TypeError('signal name must be uppercase string.')");
+  auto name = sig->as_text();
+  bool upper = std::any_of(name.begin(), name.end(),
+                           [](char c) { return c >= 'A' && c <= 'Z'; })
+               && std::none_of(name.begin(), name.end(),
+                               [](char c) { return c >= 'a' && c <= 'z'; });
+  if (!upper)
+    return bad("TypeError('signal name must be uppercase string.')");
+  if (name.rfind("SIG", 0) != 0)
+    name = "SIG" + name;
+  static const char* const known[] = {
+    "SIGHUP",  "SIGINT",  "SIGQUIT", "SIGILL",    "SIGTRAP", "SIGABRT",
+    "SIGIOT",  "SIGBUS",  "SIGFPE",  "SIGKILL",   "SIGUSR1", "SIGSEGV",
+    "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM",   "SIGCHLD", "SIGCONT",
+    "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU",   "SIGURG",  "SIGXCPU",
+    "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO",  "SIGPOLL",
+    "SIGPWR",  "SIGSYS"};
+  if (std::none_of(std::begin(known), std::end(known),
+                   [&](const char* k) { return name == k; })) {
+    std::string clean;
+    for (char c : name)
+      if (c != '"' && c != '\\' && static_cast<unsigned char>(c) >= 0x20)
+        clean += c;
+    return bad("AttributeError(\"module 'signal' has no attribute '" + clean
+               + "'\")");
+  }
+  return name == "SIGKILL";
+}
+
 // Celery's `revoke`: task_id is one id or a list. With terminate=True a
-// running one has its cancellation flag set (the signal is not used: a
-// thread cannot be killed; tasks that check the flag stop).
+// running one is stopped: SIGKILL abandons its thread at once if it runs
+// on one of its own (a task with a hard time limit; REVOKED is stored),
+// any other signal (TERM by default) sets its cancellation flag: vigil
+// tasks are threads, so TERM means "cancel at the next check".
 value revoke(remote_control_state& st, const value& args) {
   std::vector<std::string> ids;
   if (auto* t = args.find("task_id"); t != nullptr) {
@@ -156,43 +200,64 @@ value revoke(remote_control_state& st, const value& args) {
     spdlog::info("remote control: revoked {}", joined);
   if (auto* t = args.find("terminate"); t != nullptr && t->is_bool()
                                          && t->as_bool()) {
+    // As in Celery: the ids are revoked before the signal is read.
+    std::string bad_signal;
+    auto kill = is_kill_signal(args.find("signal"), &bad_signal);
+    if (!kill)
+      return nok(std::move(bad_signal));
     std::vector<std::string> hit;
+    std::vector<std::string> flag_only;
     if (st.opts.running)
-      hit = st.opts.running->terminate(ids);
+      hit = st.opts.running->terminate(ids, *kill, &flag_only);
     if (hit.empty())
       return ok("terminate: tasks unknown");
     std::string names;
     for (auto& id : hit)
       names += (names.empty() ? "" : ", ") + id;
-    spdlog::info("remote control: cancelling running {}", names);
+    spdlog::info("remote control: {} running {}",
+                 *kill ? "killing" : "cancelling", names);
+    for (auto& id : flag_only)
+      spdlog::warn("remote control: task {} runs on its worker's thread (no "
+                   "hard time limit): SIGKILL only sets its cancellation "
+                   "flag", id);
     return ok("terminate: " + names);
   }
   return ok("tasks " + joined + " flagged as revoked");
 }
 
-// Celery's `active`: Request.info of each running task (args and kwargs as
-// their reprs, Celery's safe form).
+// Celery's `active`: Request.info of each running task.
 value active_of(remote_control_state& st) {
   value_array out;
   if (!st.opts.running)
     return value{std::move(out)};
-  for (auto& e : st.opts.running->list()) {
-    value_map di;
-    di.emplace_back("exchange", "");
-    di.emplace_back("routing_key", e.queue);
-    di.emplace_back("priority", static_cast<int64_t>(e.priority));
-    di.emplace_back("redelivered", e.redelivered);
+  for (auto& e : st.opts.running->list())
+    out.emplace_back(request_info(e, st.opts.hostname));
+  return value{std::move(out)};
+}
+
+// Celery's `reserved` (Request.info of each task received and not started)
+// and `scheduled` ({eta, priority, request} of each held for its time),
+// from what the node's consumers answer now.
+value held_of(remote_control_state& st, bool scheduled) {
+  value_array out;
+  if (!st.opts.running)
+    return value{std::move(out)};
+  // Bounded well below a Celery client's usual 1 s inspect timeout: a
+  // consumer stuck in a broker call is left out rather than the reply lost.
+  auto bound = std::min(st.opts.io_timeout, std::chrono::milliseconds{500});
+  auto snap = st.system != nullptr
+                ? st.opts.running->held.gather(*st.system, bound)
+                : st.opts.running->held.take();
+  if (!scheduled) {
+    for (auto& t : snap.reserved)
+      out.emplace_back(request_info(t, st.opts.hostname));
+    return value{std::move(out)};
+  }
+  for (auto& t : snap.scheduled) {
     value_map m;
-    m.emplace_back("id", e.id);
-    m.emplace_back("name", e.name);
-    m.emplace_back("args", e.argsrepr);
-    m.emplace_back("kwargs", e.kwargsrepr);
-    m.emplace_back("type", e.name);
-    m.emplace_back("hostname", st.opts.hostname);
-    m.emplace_back("time_start", e.time_start);
-    m.emplace_back("acknowledged", false);
-    m.emplace_back("delivery_info", std::move(di));
-    m.emplace_back("worker_pid", static_cast<int64_t>(::getpid()));
+    m.emplace_back("eta", format_iso8601(t.eta_us));
+    m.emplace_back("priority", static_cast<int64_t>(t.priority));
+    m.emplace_back("request", request_info(t, st.opts.hostname));
     out.emplace_back(std::move(m));
   }
   return value{std::move(out)};
@@ -382,7 +447,7 @@ std::optional<value> answer_pidbox(remote_control_state& st,
   if (m == "active")
     return active_of(st);
   if (m == "reserved" || m == "scheduled")
-    return value{value_array{}};
+    return held_of(st, m == "scheduled");
   if (m == "active_queues")
     return active_queues_of(st.opts);
   if (m == "conf")
@@ -434,6 +499,7 @@ remote_control(remote_control_actor::stateful_pointer<remote_control_state> self
                remote_control_options opts) {
   auto& st = self->state;
   st.opts = std::move(opts);
+  st.system = &self->system();
   st.started = std::chrono::steady_clock::now();
   auto transport = make_pidbox_transport(st.opts.broker_url,
                                          st.opts.hostname, st.opts.io_timeout);

@@ -57,7 +57,8 @@ struct remote_control_options {
   /// Celery's task events from the node's consumers and workers, published
   /// here in batches (switched by `enable_events` / `disable_events`).
   std::shared_ptr<task_event_queue> events;
-  /// The tasks running now: `active`, and `revoke` with terminate=True.
+  /// The tasks running now: `active`, and `revoke` with terminate=True;
+  /// its `held` answers `reserved` and `scheduled`.
   std::shared_ptr<running_tasks> running;
 };
 
@@ -90,6 +91,9 @@ struct remote_control_state {
   /// `processed`).
   uint64_t events_sent = 0;
   uint64_t processed = 0;
+  /// To ask the node's consumers what they hold (null in tests: what was
+  /// `put` into running->held is answered).
+  caf::actor_system* system = nullptr;
 };
 
 /// Spawn with `spawn<caf::detached>(remote_control, options)`.

@@ -298,6 +298,39 @@ size_t live_workers(const task_consumer_state& st) {
   return n;
 }
 
+// What `inspect reserved/scheduled` shows of this consumer, put into the
+// node's held_tasks. Of the batch a worker is on, the deliveries after the
+// one it runs are reserved (all of it while it runs none: not started yet,
+// or just answered).
+void put_snapshot(self_ptr self) {
+  auto& st = self->state;
+  if (!st.opts.running)
+    return;
+  held_snapshot snap;
+  auto running = st.opts.running->ids();
+  for (auto& w : st.workers)
+    for (size_t b = 0; b < w.infos.size(); ++b) {
+      auto& infos = w.infos[b];
+      size_t from = 0;
+      if (b == 0)
+        for (size_t i = 0; i < infos.size(); ++i)
+          if (running.count(infos[i].id) > 0)
+            from = i + 1;
+      snap.reserved.insert(snap.reserved.end(),
+                           infos.begin() + static_cast<ptrdiff_t>(from),
+                           infos.end());
+    }
+  for (auto& d : st.ready)
+    snap.reserved.push_back(task_info_of(d));
+  for (auto& d : st.suspects)
+    snap.reserved.push_back(task_info_of(d));
+  for (auto& [eta, d] : st.eta_held) {
+    snap.scheduled.push_back(task_info_of(d));
+    snap.scheduled.back().eta_us = eta;
+  }
+  st.opts.running->held.put(self->id(), std::move(snap));
+}
+
 // Hands suspects to idle workers, one each, counting each as a failed
 // delivery first: should it take the whole process down, nothing would be
 // left to count it. Stops at the first broker error (retried on the next
@@ -323,6 +356,8 @@ void dispatch_suspects(self_ptr self) {
     ++st.suspects_run;
     idle->suspect = true;
     idle->batches.push_back({d.tag});
+    if (st.opts.running)
+      idle->infos.push_back({task_info_of(d)});
     std::vector<delivery> batch;
     batch.push_back(std::move(d));
     st.suspects.pop_front();
@@ -364,11 +399,18 @@ void dispatch(self_ptr self) {
     std::vector<std::string> tags;
     batch.reserve(end - pos);
     tags.reserve(end - pos);
+    std::vector<task_info> infos;
+    if (st.opts.running)
+      infos.reserve(end - pos);
     for (; pos < end; ++pos) {
       tags.push_back(ready[pos].tag);
+      if (st.opts.running)
+        infos.push_back(task_info_of(ready[pos]));
       batch.push_back(std::move(ready[pos]));
     }
     st.workers[w].batches.push_back(std::move(tags));
+    if (st.opts.running)
+      st.workers[w].infos.push_back(std::move(infos));
     self->send(st.workers[w].handle, run_atom_v, std::move(batch));
   }
   ready.clear();
@@ -567,6 +609,8 @@ void on_outcomes(self_ptr self, std::vector<task_outcome>& outcomes) {
     if (w.handle && w.handle.address() == sender) {
       if (!w.batches.empty())
         w.batches.pop_front();
+      if (!w.infos.empty())
+        w.infos.pop_front();
       w.suspect = false; // a suspect runs alone: this was its batch
       break;
     }
@@ -657,6 +701,7 @@ void lose_worker(self_ptr self, size_t i, const caf::error& reason) {
     for (auto& tag : batch)
       tags.push_back(std::move(tag));
   slot.batches.clear();
+  slot.infos.clear();
   slot.suspect = false;
   slot.handle = task_worker_actor{};
   bool crashed = reason && reason != caf::exit_reason::user_shutdown;
@@ -688,7 +733,7 @@ task_consumer(task_consumer_actor::stateful_pointer<task_consumer_state> self,
   for (auto& w : workers) {
     if (w)
       self->monitor(w);
-    st.workers.push_back({std::move(w), {}, false});
+    st.workers.push_back({std::move(w), {}, false, {}});
   }
   st.ledger = held ? std::move(held) : std::make_shared<held_deliveries>();
   // Whatever the ledger holds now, a predecessor held when it died: give
@@ -699,6 +744,12 @@ task_consumer(task_consumer_actor::stateful_pointer<task_consumer_state> self,
                  "died", st.to_restore.size());
   if (st.opts.queues.empty())
     st.opts.queues.emplace_back("celery");
+  if (st.opts.running) {
+    st.opts.running->held.attach(caf::actor_cast<caf::actor>(self));
+    self->attach_functor([running = st.opts.running, id = self->id()] {
+      running->held.detach(id);
+    });
+  }
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
     for (size_t i = 0; i < st.workers.size(); ++i)
@@ -775,6 +826,7 @@ task_consumer(task_consumer_actor::stateful_pointer<task_consumer_state> self,
           for (auto& tag : batch)
             tags.push_back(std::move(tag));
         w.batches.clear();
+        w.infos.clear();
       }
       give_back(self, std::move(tags));
       st.held = 0;
@@ -807,6 +859,10 @@ task_consumer(task_consumer_actor::stateful_pointer<task_consumer_state> self,
       x["chords_completed"] = std::to_string(st.chords_completed);
       x["rate_limited"] = std::to_string(st.rate_limited);
       return status;
+    },
+    [=](snapshot_atom) {
+      put_snapshot(self);
+      return true;
     },
     [=](caf::put_atom, uint64_t index, task_worker_actor& w) {
       auto& st = self->state;

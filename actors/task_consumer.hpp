@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <deque>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -113,7 +114,10 @@ using task_consumer_actor = caf::typed_actor<
   /// died.
   caf::reacts_to<caf::put_atom, uint64_t, task_worker_actor>,
   /// Answers the consumer's status and figures.
-  caf::replies_to<status_atom>::with<actor_status>>;
+  caf::replies_to<status_atom>::with<actor_status>,
+  /// From the remote control (`inspect reserved/scheduled`): puts what it
+  /// holds and has not started into opts.running->held; answers true.
+  caf::replies_to<snapshot_atom>::with<bool>>;
 
 /// State of a task consumer.
 struct task_consumer_state {
@@ -128,6 +132,10 @@ struct task_consumer_state {
     std::deque<std::vector<std::string>> batches;
     /// Running a suspect (alone).
     bool suspect = false;
+    /// What `inspect reserved` shows of each batch's deliveries, parallel
+    /// to `batches` (kept only with opts.running: a worker's mailbox cannot
+    /// be read, and a delivery is moved to its worker).
+    std::deque<std::vector<task_info>> infos;
   };
 
   consumer_options opts;

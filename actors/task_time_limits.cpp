@@ -49,19 +49,43 @@ void bounded_task_thread::loop(std::shared_ptr<slot> s) {
   }
 }
 
+void bounded_task_thread::ensure_thread() {
+  if (slot_)
+    return;
+  slot_ = std::make_shared<slot>();
+  thread_ = std::thread{loop, slot_};
+}
+
+std::function<void()> bounded_task_thread::aborter() {
+  ensure_thread();
+  // For the next run only: a late call never aborts the job after it.
+  std::lock_guard guard{slot_->mtx};
+  return [s = slot_, gen = slot_->gen + 1] {
+    std::lock_guard guard{s->mtx};
+    s->abort_gen = gen;
+    s->cv.notify_all();
+  };
+}
+
 bool bounded_task_thread::run(std::function<void()> job,
                               std::chrono::steady_clock::time_point deadline) {
-  if (!slot_) {
-    slot_ = std::make_shared<slot>();
-    thread_ = std::thread{loop, slot_};
-  }
+  ensure_thread();
   std::unique_lock lock{slot_->mtx};
   slot_->job = std::move(job);
   slot_->has_job = true;
   slot_->done = false;
+  ++slot_->gen;
   slot_->cv.notify_all();
-  if (slot_->cv.wait_until(lock, deadline, [&] { return slot_->done; }))
+  aborted_ = false;
+  if (slot_->cv.wait_until(lock, deadline,
+                           [&] {
+                             return slot_->done
+                                    || slot_->abort_gen == slot_->gen;
+                           })
+      && slot_->done) {
     return true;
+  }
+  aborted_ = slot_->abort_gen == slot_->gen;
   // Given up: the thread ends after its job (stop is set), whenever that is.
   slot_->stop = true;
   lock.unlock();

@@ -68,9 +68,18 @@ public:
   ~bounded_task_thread();
 
   /// Runs `job` on the thread; true if it finished before `deadline`,
-  /// false if it was abandoned (it may still finish later, unseen).
+  /// false if it was abandoned (it may still finish later, unseen): at the
+  /// deadline, or at once when `abort` was called meanwhile (`aborted()`).
   bool run(std::function<void()> job,
            std::chrono::steady_clock::time_point deadline);
+
+  /// A function that makes the next `run` give its job up at once (revoke
+  /// with SIGKILL), whether called before or during it; callable from any
+  /// thread, harmless after that run.
+  std::function<void()> aborter();
+
+  /// Whether the last `run` was given up by its aborter.
+  bool aborted() const { return aborted_; }
 
   /// Threads abandoned so far.
   uint64_t abandoned() const { return abandoned_; }
@@ -83,12 +92,18 @@ private:
     bool has_job = false;
     bool done = false;
     bool stop = false;
+    /// Counts runs; an aborter marks the run it was made for, so that a
+    /// late call never aborts a later one.
+    uint64_t gen = 0;
+    uint64_t abort_gen = 0;
   };
   static void loop(std::shared_ptr<slot> s);
+  void ensure_thread();
 
   std::shared_ptr<slot> slot_;
   std::thread thread_;
   uint64_t abandoned_ = 0;
+  bool aborted_ = false;
 };
 
 } // namespace vigil

@@ -36,6 +36,14 @@ task_outcome run_limited(task_worker_state& st, delivery d,
                         nullptr, report);
   auto control = std::make_shared<task_control>(
     lim.soft > 0 ? after(lim.soft) : steady::time_point::max());
+  // A task with a hard limit runs on a thread the worker can abandon: at
+  // its limit, or at once on revoke(terminate=True, signal=SIGKILL).
+  std::function<void()> kill;
+  if (lim.hard > 0) {
+    if (!st.bounded)
+      st.bounded = std::make_unique<bounded_task_thread>();
+    kill = st.bounded->aborter();
+  }
   // Listed (inspect active, revoke terminate=True) while it runs.
   struct listed {
     running_tasks* running;
@@ -46,7 +54,7 @@ task_outcome run_limited(task_worker_state& st, delivery d,
     }
   } guard{running, running != nullptr ? d.msg.id : std::string{}};
   if (running != nullptr)
-    running->started(d, control);
+    running->started(d, control, std::move(kill));
   auto count_soft = [&] {
     if (!control->soft_exceeded.load())
       return;
@@ -69,8 +77,6 @@ task_outcome run_limited(task_worker_state& st, delivery d,
     *result = run_delivery(*registry, std::move(d), serializer, control.get(),
                            told.get());
   };
-  if (!st.bounded)
-    st.bounded = std::make_unique<bounded_task_thread>();
   if (st.bounded->run(std::move(job), after(lim.hard))) {
     count_soft();
     if (report != nullptr)
@@ -78,6 +84,18 @@ task_outcome run_limited(task_worker_state& st, delivery d,
     return std::move(**result);
   }
   control->cancel();
+  if (st.bounded->aborted()) {
+    spdlog::warn("task {} [{}] terminated (SIGKILL): its thread is "
+                 "abandoned, the worker carries on with a new one",
+                 copy.msg.task, copy.msg.id);
+    auto out = terminated_outcome(*st.registry, std::move(copy),
+                                  st.result_serializer);
+    if (report != nullptr) {
+      report->error_type = "TaskRevokedError";
+      report->error_message = "terminated";
+    }
+    return out;
+  }
   ++st.hard_timeouts;
   if (st.shared.time_limits)
     ++st.shared.time_limits->hard_exceeded;

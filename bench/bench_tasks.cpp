@@ -110,6 +110,9 @@ int bench_tasks_command(const config& cfg, const bench_tasks_options& opts) {
   copts.prefetch = opts.prefetch;
   copts.fetch_batch = std::min<size_t>(opts.prefetch, 1000);
   copts.poll_interval = 0.002;
+  // As a node with its remote control runs them (running tasks tracked for
+  // `inspect active`, held ones for `reserved`).
+  copts.running = std::make_shared<running_tasks>();
   actor_system_config_ext sys_cfg;
   caf::actor_system sys{sys_cfg};
   auto sup = sys.spawn(task_supervisor, copts, opts.consumers,

@@ -151,6 +151,27 @@ task_message make_retry_message(const task_message& msg, double delay) {
   return next;
 }
 
+namespace {
+
+// A delivery whose run the worker gave up on (its thread abandoned): `exc`
+// stored as `state`, its chain and chord failed, its errbacks sent; a dead
+// letter with `reason`.
+task_outcome abandoned_outcome(const task_registry& reg, delivery d,
+                               const std::string& results, task_state state,
+                               value exc, std::string reason) {
+  auto out = make_outcome(std::move(d), outcome_kind::dead_letter,
+                          std::move(reason));
+  if (reg.find(out.d.msg.task) != nullptr)
+    if (auto body = decode_task_body(out.d.msg.body, out.d.msg.content_type))
+      if (auto embed = parse_embed(body->embed))
+        add_failure_effects(out, *embed, exc, results);
+  if (!results.empty())
+    attach_doc(out, state, std::move(exc), results);
+  return out;
+}
+
+} // namespace
+
 task_outcome time_limit_outcome(const task_registry& reg, delivery d,
                                 const std::string& results, double limit) {
   char secs[32];
@@ -160,15 +181,16 @@ task_outcome time_limit_outcome(const task_registry& reg, delivery d,
   value_map exc{{"exc_type", "TimeLimitExceeded"},
                 {"exc_message", value_array{value{limit}}},
                 {"exc_module", "billiard.exceptions"}};
-  auto out = make_outcome(std::move(d), outcome_kind::dead_letter,
-                          std::move(reason));
-  if (reg.find(out.d.msg.task) != nullptr)
-    if (auto body = decode_task_body(out.d.msg.body, out.d.msg.content_type))
-      if (auto embed = parse_embed(body->embed))
-        add_failure_effects(out, *embed, value{exc}, results);
-  if (!results.empty())
-    attach_doc(out, task_state::failure, value{std::move(exc)}, results);
-  return out;
+  return abandoned_outcome(reg, std::move(d), results, task_state::failure,
+                           value{std::move(exc)}, std::move(reason));
+}
+
+task_outcome terminated_outcome(const task_registry& reg, delivery d,
+                                const std::string& results) {
+  return abandoned_outcome(reg, std::move(d), results, task_state::revoked,
+                           make_exception("TaskRevokedError", "terminated",
+                                          "celery.exceptions"),
+                           "TaskRevokedError: terminated");
 }
 
 task_outcome revoked_outcome(delivery d, const char* reason,

@@ -44,6 +44,13 @@ task_outcome time_limit_outcome(const task_registry& reg, delivery d,
 task_outcome revoked_outcome(delivery d, const char* reason,
                              const std::string& results);
 
+/// The outcome of a delivery whose thread was abandoned by revoke with
+/// terminate=True and SIGKILL: REVOKED TaskRevokedError('terminated') as
+/// Celery stores it, its chain and chord failed, its errbacks sent; a dead
+/// letter.
+task_outcome terminated_outcome(const task_registry& reg, delivery d,
+                                const std::string& results);
+
 /// Builds the message that retries `msg`: same id, retries + 1, eta now +
 /// `delay` seconds, parent_id set as Celery sets it.
 task_message make_retry_message(const task_message& msg, double delay);

@@ -23,10 +23,17 @@ from celery_common import PY_TASKS  # noqa: E402
 
 RESULT_DB = 0
 BROKER_DB_BASE = 54     # test_celery_redis has 14 checks on 16..29; 54..63 here
+EXTRA_DBS = [13, 14, 15]    # past 63 (redis has 64 dbs): free ones
 VIGIL_NAME = "vigil@pidbox-test"
 
 
-Checks = harness.db_checks(BROKER_DB_BASE, RESULT_DB)
+def _db_of(index):
+    return BROKER_DB_BASE + index if index < 10 else EXTRA_DBS[index - 10]
+
+
+Checks = harness.CheckList(
+    lambda name, index: harness.CheckEnv(name, _db_of(index), RESULT_DB),
+    10 + len(EXTRA_DBS))
 
 
 def wait_vigil_answers(app, name=VIGIL_NAME, timeout=20):
@@ -417,6 +424,109 @@ def check_j_celery_cli_rate_limit_and_consumers(env):
     # The Celery worker heard none of it (destination): still on pyq only.
     out = celery_cli(env, "inspect", "active_queues")
     assert "pyq" in out, out
+
+
+def listed_ids(replies, key=None):
+    """The task ids in vigil's `inspect reserved/scheduled` answer (under
+    `key` for scheduled's entries)."""
+    out = []
+    for entry in (replies or {}).get(VIGIL_NAME, []):
+        out.append((entry[key] if key else entry)["id"])
+    return out
+
+
+@Checks.add
+def check_k_inspect_scheduled_and_reserved(env):
+    """Tasks sent with a countdown are listed by `inspect scheduled` (eta,
+    priority, Request.info) and the Celery CLI, until they run; with the
+    only slot busy, further tasks are listed by `inspect reserved` until a
+    revoke (terminate, TERM) of the busy one lets them run."""
+    env.start_vigil_worker("celery", 1, VIGIL_WORKER_HOSTNAME=VIGIL_NAME)
+    env.start_celery_worker(PY_TASKS, "pyq", module="cli_tasks")
+    app = env.celery_app()
+    wait_vigil_answers(app)
+    insp = app.control.inspect(timeout=2.0, destination=[VIGIL_NAME])
+    later = [app.send_task("vigil.echo", args=[f"eta{i}"], countdown=6)
+             for i in range(2)]
+    ids = {r.id for r in later}
+    got = {}
+    wait_until(lambda: got.update(insp.scheduled() or {})
+               or set(listed_ids(got, "request")) == ids, 20,
+               "the countdown tasks in inspect scheduled")
+    for entry in got[VIGIL_NAME]:
+        assert isinstance(entry["eta"], str) and "T" in entry["eta"], \
+            fmt(entry)
+        assert isinstance(entry["priority"], int), fmt(entry)
+        req = entry["request"]
+        assert req["name"] == "vigil.echo" and req["hostname"] == VIGIL_NAME, \
+            fmt(entry)
+        assert req["time_start"] is None and "args" in req, fmt(entry)
+    out = celery_cli(env, "inspect", "scheduled")
+    assert all(i in out for i in ids) and "eta" in out, out
+    assert [r.get(timeout=30) for r in later] == ["eta0", "eta1"]
+    wait_until(lambda: (insp.scheduled() or {}).get(VIGIL_NAME) == [], 20,
+               "inspect scheduled to be empty once they ran")
+    busy = app.send_task("vigil.sleep", args=[120])
+    wait_until(lambda: busy.id in listed_ids(insp.active()), 20,
+               "the sleep task to occupy the slot")
+    waiting = [app.send_task("vigil.echo", args=[f"r{i}"]) for i in range(2)]
+    wids = {r.id for r in waiting}
+    got = {}
+    wait_until(lambda: got.update(insp.reserved() or {})
+               or set(listed_ids(got)) == wids, 20,
+               "the waiting tasks in inspect reserved")
+    for req in got[VIGIL_NAME]:
+        assert req["name"] == "vigil.echo" and req["worker_pid"] is None, \
+            fmt(req)
+        assert req["delivery_info"]["routing_key"] == "celery", fmt(req)
+    out = celery_cli(env, "inspect", "reserved")
+    assert all(i in out for i in wids), out
+    r = app.control.revoke(busy.id, terminate=True, reply=True,
+                           destination=[VIGIL_NAME], timeout=2.0)
+    assert r == [{VIGIL_NAME: {"ok": f"terminate: {busy.id}"}}], fmt(r)
+    assert [w.get(timeout=30) for w in waiting] == ["r0", "r1"]
+    wait_until(lambda: state_of(env, busy.id) == "REVOKED", 20,
+               "the cancelled sleep to be REVOKED")
+    wait_until(lambda: (insp.reserved() or {}).get(VIGIL_NAME) == [], 20,
+               "inspect reserved to be empty once they ran")
+
+
+@Checks.add
+def check_l_revoke_terminate_sigkill(env):
+    """revoke(terminate=True, signal='SIGKILL') of a hung vigil.block task
+    (it never looks at its flag; a hard limit runs it on a thread of its
+    own) abandons it at once: REVOKED TaskRevokedError('terminated') is
+    stored and the worker runs the next task; unknown signals get Celery's
+    error replies and the worker carries on."""
+    worker = env.start_vigil_worker("celery", 1,
+                                    VIGIL_WORKER_HOSTNAME=VIGIL_NAME)
+    app = env.celery_app()
+    wait_vigil_answers(app)
+    dest = [VIGIL_NAME]
+    insp = app.control.inspect(timeout=2.0, destination=dest)
+    hung = app.send_task("vigil.block", args=[600], time_limit=900)
+    wait_until(lambda: hung.id in listed_ids(insp.active()), 20,
+               "the block task to run")
+    after = app.send_task("vigil.echo", args=["next"])
+    r = app.control.revoke(hung.id, terminate=True, signal="NOSUCH",
+                           reply=True, destination=dest, timeout=2.0)
+    assert r == [{VIGIL_NAME: {"error": "AttributeError(\"module 'signal' "
+                               "has no attribute 'SIGNOSUCH'\")"}}], fmt(r)
+    r = app.control.revoke(hung.id, terminate=True, signal="kill",
+                           reply=True, destination=dest, timeout=2.0)
+    assert r == [{VIGIL_NAME: {
+        "error": "TypeError('signal name must be uppercase string.')"}}], \
+        fmt(r)
+    r = app.control.revoke(hung.id, terminate=True, signal="SIGKILL",
+                           reply=True, destination=dest, timeout=2.0)
+    assert r == [{VIGIL_NAME: {"ok": f"terminate: {hung.id}"}}], fmt(r)
+    wait_until(lambda: state_of(env, hung.id) == "REVOKED", 20,
+               "the killed task to be REVOKED")
+    doc = harness.result_doc(env.results, hung.id)
+    assert doc["result"]["exc_type"] == "TaskRevokedError", fmt(doc)
+    assert "terminated" in json.dumps(doc["result"]), fmt(doc)
+    assert after.get(timeout=20) == "next"
+    assert worker.alive(), worker.log_tail()
 
 
 def celery_cli(env, *args, check=True):
