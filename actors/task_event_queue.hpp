@@ -31,7 +31,8 @@ public:
   /// Queues `ev` (dropped while disabled or full).
   void push(task_event ev);
 
-  /// Takes everything queued, oldest first.
+  /// Takes everything queued, oldest first (from one thread: the
+  /// publisher's).
   std::vector<task_event> take();
 
   /// Events dropped because the queue was full.
@@ -42,6 +43,8 @@ private:
   size_t max_;
   std::mutex mtx_;
   std::vector<task_event> events_;
+  // The capacity take() gives the queue next (touched by take() only).
+  size_t next_capacity_ = 64;
   std::atomic<uint64_t> dropped_{0};
 };
 

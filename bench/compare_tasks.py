@@ -880,6 +880,10 @@ def main():
     ap.add_argument("--event-count", type=int, default=50_000,
                     help="--scenario chains: tasks per events-on/off run "
                          "(default: %(default)s)")
+    ap.add_argument("--events-baseline", default=None,
+                    help="--scenario chains: a second vigil binary (the "
+                         "one before a change) whose events-on run is "
+                         "interleaved with --vigil's in each round")
     ap.add_argument("--ceiling-count", type=int, default=100_000,
                     help="--broker amqp: messages per ceiling run "
                          "(default: %(default)s)")

@@ -193,8 +193,9 @@ def run_chains(base, kind, vigil, port, chains, workdir, redis_pid, tag):
     return run
 
 
-def run_events(base, vigil, port, count, events, workdir, redis_pid, tag):
-    run = {"events": events, "tasks": count, "ok": False}
+def run_events(base, vigil, port, count, events, workdir, redis_pid, tag,
+               binary="vigil"):
+    run = {"events": events, "tasks": count, "ok": False, "binary": binary}
     burl, env = preloaded(base, port, workdir, "", "plain", count, run)
     if burl is None:
         return run
@@ -206,6 +207,11 @@ def run_events(base, vigil, port, count, events, workdir, redis_pid, tag):
     sub = redis.Redis(host="127.0.0.1", port=port, db=BROKER_DB,
                       socket_timeout=10).pubsub(ignore_subscribe_messages=True)
     sub.psubscribe(f"/{BROKER_DB}.celeryev/*")
+    # Redis cuts a subscriber off past 32 MB of pending output (pubsub's
+    # default client-output-buffer-limit); 300,000 events are ~90 MB and
+    # this reader is slower than vigil, so the limit is lifted: otherwise
+    # PUBLISH stops delivering mid-run and events-on looks cheaper.
+    b.config_set("client-output-buffer-limit", "pubsub 0 0 0")
     counted = {"n": 0}
     stop = threading.Event()
 
@@ -223,7 +229,7 @@ def run_events(base, vigil, port, count, events, workdir, redis_pid, tag):
                 VIGIL_WORKER_SEND_EVENTS="true" if events else "false")
     fields, err = measure(
         base, argv, wenv, workdir, redis_pid,
-        f"events-{'on' if events else 'off'}-{tag}", b,
+        f"events-{'on' if events else 'off'}-{binary}-{tag}", b,
         loaded=lambda: queue_len(b)[0] >= count,
         done=lambda: queue_len(b) == (0, 0),
         timeout=120 + count / 100)
@@ -261,6 +267,13 @@ def summary(report):
                  f"{d['events_on_tasks_per_s']} tasks/s "
                  f"(on / off {d['events_on_over_off']}); event messages (lists of up to 24 on task.multi) "
                  f"per run with events on: {d['event_messages_received']}")
+    if d.get("events_on_baseline_tasks_per_s"):
+        lines.append(f"  baseline binary, events on: "
+                     f"{d['events_on_baseline_tasks_per_s']} tasks/s (on / off "
+                     f"{d['events_on_baseline_over_off']})")
+    for r in d.get("events_rounds", []):
+        lines.append(f"  round {r['round']}: " + ", ".join(
+            f"{k} {v}" for k, v in r.items() if k != "round"))
     others = [r["machine"]["other_cpu_share"] for r in report["runs"]
               if r.get("machine")]
     if others:
@@ -279,6 +292,11 @@ def main(args, base):
     try:
         vigil = str(workdir / "vigil")
         vinfo = base.stable_copy(args.vigil, vigil)
+        baseline = None
+        if getattr(args, "events_baseline", None):
+            baseline = str(workdir / "vigil-baseline")
+            vinfo["events_baseline"] = base.stable_copy(args.events_baseline,
+                                                        baseline)
         (workdir / "benchchains.py").write_text(CLIENT)
         redis_proc, port = base.start_redis(workdir)
         base.log(f"redis-server on 127.0.0.1:{port}; logs in {workdir}")
@@ -297,12 +315,21 @@ def main(args, base):
                 report["runs"].append(r)
                 base.log(f"  {r['tasks_per_s']:.0f} tasks/s" if r["ok"]
                          else f"  FAILED: {r['error']}")
-            for events in (False, True):
-                base.log(f"{rnd}: vigil, events {'on' if events else 'off'}, "
+            # With --events-baseline, that binary's events-on run sits
+            # between the other two in each round (interleaved rounds).
+            configs = [(False, "vigil", vigil)]
+            if baseline:
+                configs.append((True, "baseline", baseline))
+            configs.append((True, "vigil", vigil))
+            for events, binary, path in configs:
+                base.log(f"{rnd}: {binary}, events "
+                         f"{'on' if events else 'off'}, "
                          f"{args.event_count} tasks")
-                r = run_events(base, vigil, port, args.event_count, events,
-                               workdir, redis_proc.pid, f"{i + 1}")
-                r.update(scenario="events", round=i + 1)
+                r = run_events(base, path, port, args.event_count, events,
+                               workdir, redis_proc.pid, f"{i + 1}", binary)
+                r.update(scenario="events", round=i + 1,
+                         loadavg=" ".join(f"{x:.2f}"
+                                          for x in os.getloadavg()))
                 report["runs"].append(r)
                 base.log(f"  {r['tasks_per_s']:.0f} tasks/s, "
                          f"{r['event_messages_received']} event messages" if r["ok"]
@@ -323,13 +350,29 @@ def main(args, base):
              "events_off_tasks_per_s": pick("events", "tasks_per_s",
                                             events=False),
              "events_on_tasks_per_s": pick("events", "tasks_per_s",
-                                           events=True),
+                                           events=True, binary="vigil"),
+             "events_on_baseline_tasks_per_s": pick(
+                 "events", "tasks_per_s", events=True, binary="baseline"),
              "event_messages_received": pick("events", "event_messages_received",
-                                     events=True)}
+                                     events=True, binary="vigil")}
         v, c = d["vigil_chain_tasks_per_s"], d["celery_chain_tasks_per_s"]
         d["chain_ratio"] = round(v / c, 1) if v and c else None
         on, off = d["events_on_tasks_per_s"], d["events_off_tasks_per_s"]
         d["events_on_over_off"] = round(on / off, 3) if on and off else None
+        bon = d["events_on_baseline_tasks_per_s"]
+        d["events_on_baseline_over_off"] = round(bon / off, 3) \
+            if bon and off else None
+        # Per round too: the machine's load moves between rounds.
+        rounds = {}
+        for r in report["runs"]:
+            if r["scenario"] == "events" and r["ok"]:
+                key = "off" if not r["events"] else f"on_{r['binary']}"
+                rounds.setdefault(r["round"], {})[key] = r["tasks_per_s"]
+        d["events_rounds"] = [
+            dict(v, round=k, **{f"{c}_over_off": round(v[c] / v["off"], 3)
+                                for c in ("on_vigil", "on_baseline")
+                                if c in v and v.get("off")})
+            for k, v in sorted(rounds.items())]
         report["derived"] = d
         report["loadavg_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
         report["total_seconds"] = round(time.monotonic() - t_start, 1)
