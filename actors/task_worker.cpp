@@ -126,6 +126,11 @@ task_event outcome_event(const task_outcome& out, run_report& rep,
     case outcome_kind::dead_letter:
       break;
   }
+  // Stopped by revoke(terminate=True): abandoned at once (SIGKILL), or it
+  // saw its cancellation flag (any other signal, SIGTERM by default).
+  if (rep.error_type == "TaskRevokedError")
+    return task_terminated_event(
+      msg, out.reason == "TaskRevokedError: terminated" ? 9 : 15);
   return task_failed_event(msg,
                            rep.error_type.empty() ? "Exception" : rep.error_type,
                            rep.error_message.empty() ? out.reason

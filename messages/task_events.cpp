@@ -127,6 +127,15 @@ task_event task_revoked_event(const task_message& msg, bool expired) {
   return ev;
 }
 
+task_event task_terminated_event(const task_message& msg, int signum) {
+  auto ev = make("task-revoked", msg);
+  boolean(ev.fields_json, "terminated", true);
+  key(ev.fields_json, "signum");
+  ev.fields_json += std::to_string(signum);
+  boolean(ev.fields_json, "expired", false);
+  return ev;
+}
+
 task_event task_rejected_event(const task_message& msg, bool requeue) {
   auto ev = make("task-rejected", msg);
   boolean(ev.fields_json, "requeue", requeue);

@@ -58,6 +58,10 @@ task_event task_retried_event(const task_message& msg, std::string_view type,
 /// task-revoked: uuid, terminated, signum, expired.
 task_event task_revoked_event(const task_message& msg, bool expired);
 
+/// task-revoked of a running task stopped by revoke(terminate=True), as
+/// Celery's Request.terminate announces it: terminated, the signal number.
+task_event task_terminated_event(const task_message& msg, int signum);
+
 /// task-rejected: uuid, requeue.
 task_event task_rejected_event(const task_message& msg, bool requeue);
 

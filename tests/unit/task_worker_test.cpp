@@ -213,6 +213,29 @@ TEST_CASE("task events are batched as a Celery worker batches them: lists "
   CHECK(exception_repr("KeyError", "nope") == "KeyError('nope')");
 }
 
+TEST_CASE("a terminated task is announced as Celery's Request.terminate "
+          "does", "[task_worker][events]") {
+  task_message msg;
+  msg.id = "id-k";
+  msg.task = "vigil.block";
+  int64_t clock = 0;
+  std::vector<task_event> events{task_terminated_event(msg, 9),
+                                 task_revoked_event(msg, true)};
+  auto lists = celery_event_lists(events, "vigil@test", clock);
+  REQUIRE(lists.size() == 1);
+  auto evs = decode_json(lists[0]);
+  REQUIRE(evs);
+  auto& killed = evs->as_array()[0];
+  CHECK(killed.find("type")->as_text() == "task-revoked");
+  CHECK(killed.find("terminated")->as_bool());
+  CHECK(killed.find("signum")->as_int() == 9);
+  CHECK(!killed.find("expired")->as_bool());
+  auto& expired = evs->as_array()[1];
+  CHECK(!expired.find("terminated")->as_bool());
+  CHECK(expired.find("signum")->is_nil());
+  CHECK(expired.find("expired")->as_bool());
+}
+
 TEST_CASE("an event message's Redis envelope is kombu's, as encode_json "
           "spells it, whatever its body holds", "[task_worker][events]") {
   // The envelope is written directly (its body escaped in one pass); it
