@@ -18,6 +18,7 @@
 #include "messages/clock.hpp"
 #include "messages/kombu_envelope.hpp"
 #include "messages/task_body.hpp"
+#include "tests/integration/broker_test_support.hpp"
 #include "tests/support/test_servers.hpp"
 
 using namespace vigil;
@@ -27,22 +28,6 @@ namespace {
 const std::string queue_a = "vigil.cancel.a";
 const std::string queue_b = "vigil.cancel.b";
 
-outgoing_task cancel_task(const std::string& queue, int64_t n) {
-  outgoing_task out;
-  out.queue = queue;
-  out.msg.task = "vigil.echo";
-  out.msg.id = new_uuid4();
-  out.msg.body = encode_task_body({value{n}}, {}, content_type_msgpack);
-  return out;
-}
-
-int64_t cancel_arg(const raw_delivery& raw) {
-  auto d = decode_kombu_envelope(raw.envelope);
-  REQUIRE(d);
-  auto body = decode_task_body(d->msg.body, d->msg.content_type);
-  REQUIRE(body);
-  return body->args.at(0).as_int();
-}
 
 // True once `cond` holds, polling for 10 s at most.
 bool eventually(const std::function<bool()>& cond) {
@@ -91,7 +76,7 @@ TEST_CASE("amqp broker stops consuming a queue dropped from fetch's list",
 
   std::vector<outgoing_task> batch;
   for (int64_t i = 1; i <= 5; ++i)
-    batch.push_back(cancel_task(queue_a, i));
+    batch.push_back(test::make_task(queue_a, i));
   REQUIRE_FALSE(b.publish(batch));
   std::vector<raw_delivery> held;
   fetch_n(b, {queue_a}, 1, held);
@@ -100,7 +85,7 @@ TEST_CASE("amqp broker stops consuming a queue dropped from fetch's list",
   REQUIRE(eventually([&] { return ready(queue_a) == 0; }));
 
   // A second queue consumed, the first one dropped (cancel_consumer).
-  REQUIRE_FALSE(b.publish({cancel_task(queue_b, 10), cancel_task(queue_b, 11)}));
+  REQUIRE_FALSE(b.publish({test::make_task(queue_b, 10), test::make_task(queue_b, 11)}));
   fetch_n(b, {queue_b}, 3, held);
   CHECK(held[1].queue == queue_b);
   CHECK(held[2].queue == queue_b);
@@ -118,7 +103,7 @@ TEST_CASE("amqp broker stops consuming a queue dropped from fetch's list",
   for (auto& raw : theirs) {
     CHECK(raw.queue == queue_a);
     CHECK(raw.failed_deliveries == 0);
-    args.insert(cancel_arg(raw));
+    args.insert(test::arg_of(raw));
     their_tags.push_back(raw.tag);
   }
   CHECK(args == std::set<int64_t>{2, 3, 4, 5});
@@ -138,16 +123,16 @@ TEST_CASE("amqp broker stops consuming a queue dropped from fetch's list",
   CHECK(*unacked == 0);
 
   // Listed again: consumed again (a new basic.consume).
-  REQUIRE_FALSE(b.publish({cancel_task(queue_a, 20)}));
+  REQUIRE_FALSE(b.publish({test::make_task(queue_a, 20)}));
   std::vector<raw_delivery> again;
   fetch_n(b, {queue_b, queue_a}, 1, again);
   CHECK(again[0].queue == queue_a);
-  CHECK(cancel_arg(again[0]) == 20);
+  CHECK(test::arg_of(again[0]) == 20);
   CHECK(again[0].failed_deliveries == 0);
 
   // Every queue dropped (an empty list, nothing to take): the pushed
   // message goes back too.
-  REQUIRE_FALSE(b.publish({cancel_task(queue_a, 30)}));
+  REQUIRE_FALSE(b.publish({test::make_task(queue_a, 30)}));
   REQUIRE(eventually([&] { return ready(queue_a) == 0; }));
   REQUIRE_FALSE(b.fetch({}, 0, none));
   CHECK(none.empty());

@@ -28,6 +28,7 @@
 #include "messages/task_body.hpp"
 
 #include "adapters/amqp.hpp"
+#include "tests/integration/broker_test_support.hpp"
 #include "tests/support/test_servers.hpp"
 
 using namespace vigil;
@@ -110,23 +111,8 @@ std::unique_ptr<broker> open(const std::string& url) {
   return std::move(*b);
 }
 
-outgoing_task make_task(std::string queue, int64_t n, int priority = 0) {
-  outgoing_task out;
-  out.queue = std::move(queue);
-  out.msg.task = "vigil.echo";
-  out.msg.id = new_uuid4();
-  out.msg.priority = priority;
-  out.msg.body = encode_task_body({value{n}}, {}, content_type_msgpack);
-  return out;
-}
-
-int64_t arg_of(const raw_delivery& raw) {
-  auto d = decode_kombu_envelope(raw.envelope);
-  REQUIRE(d);
-  auto body = decode_task_body(d->msg.body, d->msg.content_type);
-  REQUIRE(body);
-  return body->args.at(0).as_int();
-}
+using test::make_task;
+using test::arg_of;
 
 } // namespace
 
