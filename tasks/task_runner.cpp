@@ -89,7 +89,8 @@ void return_chord_part(task_outcome& out, const task_embed& embed,
 // chain members still to run are marked FAILURE with the same exception,
 // the chord hears of it, and the errbacks are sent with the failed id.
 void add_failure_effects(task_outcome& out, const task_embed& embed,
-                         const value& exc, const std::string& serializer) {
+                         const value& exc, const std::string& serializer,
+                         const char* chord_state = "FAILURE") {
   auto& msg = out.d.msg;
   if (!serializer.empty()) {
     for (auto& id : pending_chain_ids(embed)) {
@@ -97,7 +98,7 @@ void add_failure_effects(task_outcome& out, const task_embed& embed,
       out.canvas.extra_results.push_back(
         extra_result{id, encode_as(doc, result_content_type(msg, serializer))});
     }
-    return_chord_part(out, embed, "FAILURE", exc, serializer);
+    return_chord_part(out, embed, chord_state, exc, serializer);
   }
   auto ebs = failure_follow_ups(embed, context_of(msg));
   if (ebs)
@@ -164,7 +165,9 @@ task_outcome abandoned_outcome(const task_registry& reg, delivery d,
   if (reg.find(out.d.msg.task) != nullptr)
     if (auto body = decode_task_body(out.d.msg.body, out.d.msg.content_type))
       if (auto embed = parse_embed(body->embed))
-        add_failure_effects(out, *embed, exc, results);
+        add_failure_effects(out, *embed, exc, results,
+                            state == task_state::revoked ? "REVOKED"
+                                                         : "FAILURE");
   if (!results.empty())
     attach_doc(out, state, std::move(exc), results);
   return out;
@@ -305,12 +308,12 @@ task_outcome run_delivery(const task_registry& reg, delivery d,
                               : res.error_module.empty()
                                 ? "builtins"
                                 : res.error_module);
-    add_failure_effects(out, *embed, exc, results);
+    bool revoked = res.error_type == "TaskRevokedError";
+    add_failure_effects(out, *embed, exc, results,
+                        revoked ? "REVOKED" : "FAILURE");
     if (!results.empty())
       // A task stopped by revoke(terminate=True) is REVOKED, as in Celery.
-      attach_doc(out,
-                 res.error_type == "TaskRevokedError" ? task_state::revoked
-                                                      : task_state::failure,
+      attach_doc(out, revoked ? task_state::revoked : task_state::failure,
                  std::move(exc), results);
     return out;
   }

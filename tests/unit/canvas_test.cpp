@@ -400,3 +400,16 @@ TEST_CASE("a chord inside a group expands to decodable parts", "[canvas]") {
     CHECK(b);
   }
 }
+
+TEST_CASE("a terminated chord part returns REVOKED to its chord", "[canvas]") {
+  auto reg = default_task_registry();
+  auto d = make("vigil.echo", {value{"p0"}},
+                embed_with({}, {}, {}, sig("vigil.echo")));
+  d.msg.group = "GRP";
+  auto out = terminated_outcome(*reg, d, "msgpack");
+  CHECK(out.what() == outcome_kind::dead_letter);
+  REQUIRE(out.canvas.chord.group_id == "GRP");
+  auto entry = decode_msgpack(out.canvas.chord.entry);
+  REQUIRE(entry);
+  CHECK(entry->as_array()[2] == value{"REVOKED"});
+}
