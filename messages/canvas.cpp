@@ -112,16 +112,23 @@ caf::error apply_chain(const value& sig, const value_array& partial,
   return apply_into(list.front(), partial, ctx, rest, out);
 }
 
+// `sig` with option `key` set to `v`.
+value with_option(value sig, const char* key, value v) {
+  auto* mo = sig.find("options");
+  value o = mo != nullptr && mo->is_map() ? *mo : value{value_map{}};
+  o.set(key, std::move(v));
+  sig.set("options", std::move(o));
+  return sig;
+}
+
 // `sig` with options.group_id set to `gid` unless it has one.
 value in_group(value sig, const std::string& gid) {
   if (!sig.is_map())
     return sig;
-  auto* mo = sig.find("options");
-  value o = mo != nullptr && mo->is_map() ? *mo : value{value_map{}};
-  if (o.find("group_id") == nullptr)
-    o.set("group_id", gid);
-  sig.set("options", std::move(o));
-  return sig;
+  if (auto* o = sig.find("options");
+      o != nullptr && o->is_map() && o->find("group_id") != nullptr)
+    return sig;
+  return with_option(std::move(sig), "group_id", value{gid});
 }
 
 // A "group" signature: each member sent with the group's id.
@@ -142,15 +149,6 @@ caf::error apply_group(const value& sig, const value_array& partial,
     if (auto err = apply_into(in_group(member, gid), partial, ctx, {}, out))
       return err;
   return {};
-}
-
-// `sig` with option `key` set to `v`.
-value with_option(value sig, const char* key, value v) {
-  auto* mo = sig.find("options");
-  value o = mo != nullptr && mo->is_map() ? *mo : value{value_map{}};
-  o.set(key, std::move(v));
-  sig.set("options", std::move(o));
-  return sig;
 }
 
 // A chord header member made a part of chord `gid` (Celery's group freeze

@@ -406,15 +406,7 @@ def check_j_celery_cli_rate_limit_and_consumers(env):
                      "--destination", VIGIL_NAME)
     assert "rate limit disabled successfully" in out, out
 
-    out = celery_cli(env, "control", "add_consumer", "extra",
-                     "--destination", VIGIL_NAME)
-    assert VIGIL_NAME in out and "add consumer extra" in out, out
-    r = app.send_task("vigil.echo", args=["from extra"], queue="extra")
-    assert r.get(timeout=30) == "from extra"
-    queues = app.control.inspect(timeout=1.0,
-                                 destination=dest).active_queues()
-    assert [q["name"] for q in queues[VIGIL_NAME]] == ["celery", "extra"], \
-        fmt(queues)
+    add_consumer_extra(env, app, VIGIL_NAME)
     out = celery_cli(env, "control", "cancel_consumer", "extra",
                      "--destination", VIGIL_NAME)
     assert VIGIL_NAME in out and "no longer consuming from extra" in out, out
@@ -527,6 +519,21 @@ def check_l_revoke_terminate_sigkill(env):
     assert "terminated" in json.dumps(doc["result"]), fmt(doc)
     assert after.get(timeout=20) == "next"
     assert worker.alive(), worker.log_tail()
+
+
+def add_consumer_extra(env, app, name):
+    """`celery control add_consumer extra` to worker `name` (consuming
+    `celery`): Celery's answer, a task sent to `extra` runs, and
+    `active_queues` lists both queues."""
+    out = celery_cli(env, "control", "add_consumer", "extra",
+                     "--destination", name)
+    assert name in out and "add consumer extra" in out, out
+    r = app.send_task("vigil.echo", args=["from extra"], queue="extra")
+    assert r.get(timeout=30) == "from extra"
+    queues = app.control.inspect(timeout=1.0,
+                                 destination=[name]).active_queues()
+    assert [q["name"] for q in queues[name]] == ["celery", "extra"], \
+        fmt(queues)
 
 
 def celery_cli(env, *args, check=True):

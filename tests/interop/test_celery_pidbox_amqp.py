@@ -24,7 +24,8 @@ import harness  # noqa: E402
 from harness import fmt, wait_until  # noqa: E402
 from celery_common import PY_TASKS  # noqa: E402
 from test_celery_amqp import AmqpCheckEnv  # noqa: E402
-from test_celery_pidbox import celery_cli, wait_vigil_answers  # noqa: E402
+from test_celery_pidbox import (  # noqa: E402
+    add_consumer_extra, celery_cli, wait_vigil_answers)
 
 VIGIL_NAME = "vigil@pidbox-amqp-test"
 
@@ -147,15 +148,7 @@ def check_f_celery_cli_add_consumer_and_rate_limit(env):
     env.start_celery_worker(PY_TASKS, "pyq", module="cli_tasks")
     app = env.celery_app()
     wait_vigil_answers(app, VIGIL_NAME)
-    out = celery_cli(env, "control", "add_consumer", "extra",
-                     "--destination", VIGIL_NAME)
-    assert VIGIL_NAME in out and "add consumer extra" in out, out
-    r = app.send_task("vigil.echo", args=["from extra"], queue="extra")
-    assert r.get(timeout=30) == "from extra"
-    queues = app.control.inspect(timeout=1.0,
-                                 destination=[VIGIL_NAME]).active_queues()
-    assert [q["name"] for q in queues[VIGIL_NAME]] == ["celery", "extra"], \
-        fmt(queues)
+    add_consumer_extra(env, app, VIGIL_NAME)
     out = celery_cli(env, "control", "rate_limit", "vigil.echo", "100/s",
                      "--destination", VIGIL_NAME)
     assert "new rate limit set successfully" in out, out

@@ -367,18 +367,33 @@ TEST_CASE("a task whose success starts a chord needs a result backend",
   CHECK(ok.canvas.follow_ups[0].chord_size == 1);
 }
 
-TEST_CASE("an expired chord part returns REVOKED to its chord", "[canvas]") {
-  auto reg = default_task_registry();
+namespace {
+
+// A header part of chord "GRP".
+delivery grp_part() {
   auto d = make("vigil.echo", {value{"p0"}},
                 embed_with({}, {}, {}, sig("vigil.echo")));
   d.msg.group = "GRP";
+  return d;
+}
+
+// The state of the entry `out` returns to chord "GRP".
+value returned_state(const task_outcome& out) {
+  REQUIRE(out.canvas.chord.group_id == "GRP");
+  auto entry = decode_msgpack(out.canvas.chord.entry);
+  REQUIRE(entry);
+  return entry->as_array()[2];
+}
+
+} // namespace
+
+TEST_CASE("an expired chord part returns REVOKED to its chord", "[canvas]") {
+  auto reg = default_task_registry();
+  auto d = grp_part();
   d.msg.expires_us = 1;
   auto out = run_delivery(*reg, d, "msgpack");
   CHECK(out.what() == outcome_kind::expired);
-  CHECK(out.canvas.chord.group_id == "GRP");
-  auto entry = decode_msgpack(out.canvas.chord.entry);
-  REQUIRE(entry);
-  CHECK(entry->as_array()[2] == value{"REVOKED"});
+  CHECK(returned_state(out) == value{"REVOKED"});
   auto doc = decode_msgpack(out.result_doc);
   REQUIRE(doc);
   CHECK(doc->find("status")->as_text() == "REVOKED");
@@ -403,13 +418,7 @@ TEST_CASE("a chord inside a group expands to decodable parts", "[canvas]") {
 
 TEST_CASE("a terminated chord part returns REVOKED to its chord", "[canvas]") {
   auto reg = default_task_registry();
-  auto d = make("vigil.echo", {value{"p0"}},
-                embed_with({}, {}, {}, sig("vigil.echo")));
-  d.msg.group = "GRP";
-  auto out = terminated_outcome(*reg, d, "msgpack");
+  auto out = terminated_outcome(*reg, grp_part(), "msgpack");
   CHECK(out.what() == outcome_kind::dead_letter);
-  REQUIRE(out.canvas.chord.group_id == "GRP");
-  auto entry = decode_msgpack(out.canvas.chord.entry);
-  REQUIRE(entry);
-  CHECK(entry->as_array()[2] == value{"REVOKED"});
+  CHECK(returned_state(out) == value{"REVOKED"});
 }
